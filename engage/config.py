@@ -1,0 +1,168 @@
+"""The typed configuration tree of engage.
+
+One `Settings` object describes a whole run: where the posts come from, which embedders build the
+features, how the models are trained and where runs are tracked. YAML files in `configs/` set any subset
+of keys (the rest keep the defaults below); single keys are overridden on the command line as
+`section.key=value`. The resolved tree is logged with every run and stored inside every model bundle.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from engage.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+class _Section(BaseModel):
+    # A typo in a YAML key is an error, not a silently ignored setting.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DemoSettings(_Section):
+    seed: int = 7  # the simulator is deterministic for a seed
+    n_accounts: int = Field(42, ge=2)  # accounts in the simulated population
+    posts_per_account: int = Field(60, ge=3)  # mean posts per account over the simulated period
+    months: int = Field(12, ge=1)  # length of the simulated period
+    image_size: int = Field(320, ge=64)  # side of the generated JPEGs, pixels
+    out_dir: str = "data/demo"  # where the simulator writes posts.parquet and images/
+
+
+class DataSettings(_Section):
+    source: Literal["demo", "table", "instaloader"] = "demo"  # where posts come from
+    path: str | None = None  # table file or Instaloader dump directory (unused for demo)
+    images_dir: str | None = None  # base for relative image paths in a table
+    demo: DemoSettings = DemoSettings()
+
+
+class ImageSettings(_Section):
+    embedder: Literal["auto", "open_clip", "efficientnet"] = "auto"  # auto: CLIP if weights are local, else EfficientNet
+    clip_model: str = "ViT-B-32"  # open_clip architecture name
+    clip_pretrained: str | None = "laion2b_s34b_b79k"  # open_clip pretrained tag
+    clip_checkpoint: str | None = None  # local checkpoint file; wins over the pretrained tag
+    device: str = "auto"  # auto: cuda when present, else cpu
+    batch_size: int = Field(32, ge=1)  # images per forward pass
+    num_workers: int = Field(2, ge=0)  # decode worker processes on the CPU path
+
+
+class TextSettings(_Section):
+    embedder: Literal["auto", "minilm", "clip"] = "auto"  # auto: CLIP text tower with CLIP images, else MiniLM
+
+
+class FeatureSettings(_Section):
+    history_posts: int = Field(12, ge=1)  # N: the account's last N posts form its feed centroid and habits
+    duplicate_image_cosine: float = Field(0.95, gt=0, le=1)  # near-duplicate image threshold
+    duplicate_caption_cosine: float = Field(0.9, gt=0, le=1)  # near-duplicate caption threshold
+    duplicate_window_hours: float = Field(24.0, gt=0)  # +- window for same-day duplicates
+    embedding_components: int = Field(8, ge=0)  # PCA components of each embedding given to the models
+    cache_dir: str = "data/cache"  # embedding and image-quality cache
+
+
+class LightGBMSettings(_Section):
+    n_estimators: int = Field(800, ge=1)  # upper bound; early stopping picks the number
+    learning_rate: float = Field(0.03, gt=0)
+    num_leaves: int = Field(15, ge=2)
+    min_child_samples: int = Field(20, ge=1)
+    subsample: float = Field(0.8, gt=0, le=1)
+    subsample_freq: int = Field(1, ge=0)
+    colsample_bytree: float = Field(0.8, gt=0, le=1)
+    reg_lambda: float = Field(1.0, ge=0)
+    early_stopping_rounds: int = Field(50, ge=1)
+    n_jobs: int = 2
+
+
+class TrainSettings(_Section):
+    test_fraction: float = Field(0.2, gt=0, lt=1)  # each account's latest share of posts held out
+    valid_fraction: float = Field(0.15, gt=0, lt=1)  # share of training posts (latest, before test) for early stopping
+    interval: float = Field(0.8, gt=0, lt=1)  # coverage of the likes/comments prediction interval
+    lightgbm: LightGBMSettings = LightGBMSettings()
+    export_dir: str | None = None  # also export the bundle to this directory (e.g. models/engage)
+
+
+class TrackingSettings(_Section):
+    uri: str = "sqlite:///mlflow.db"  # MLflow tracking store, relative to where train.py runs
+    experiment: str = "engage"
+    registered_model: str = "engage"
+
+
+class Settings(_Section):
+    data: DataSettings = DataSettings()
+    image: ImageSettings = ImageSettings()
+    text: TextSettings = TextSettings()
+    features: FeatureSettings = FeatureSettings()
+    train: TrainSettings = TrainSettings()
+    tracking: TrackingSettings = TrackingSettings()
+
+
+def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    keys = dotted.split(".")
+    node = tree
+    for key in keys[:-1]:
+        child = node.setdefault(key, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"override '{dotted}': '{key}' is a value, not a section")
+        node = child
+    node[keys[-1]] = value
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """Split `section.key=value`; the value is read as YAML (so 15 is an int, null is None)."""
+    if "=" not in text:
+        raise ConfigError(f"override '{text}' must look like section.key=value, e.g. train.lightgbm.num_leaves=31")
+    key, raw = text.split("=", 1)
+    try:
+        value = yaml.safe_load(raw) if raw != "" else ""
+    except yaml.YAMLError as e:
+        raise ConfigError(f"override '{text}': the value is not valid YAML") from e
+    return key.strip(), value
+
+
+def load_settings(path: str | Path | None = None, overrides: list[str] | None = None) -> Settings:
+    """Defaults, then the YAML file at `path` (any subset of keys), then `section.key=value` overrides."""
+    tree: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist; see configs/ for examples")
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as e:
+            raise ConfigError(f"config file {path} is not valid YAML: {e}") from e
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"config file {path} must hold a mapping of sections, got {type(loaded).__name__}")
+        tree = loaded or {}
+    for text in overrides or []:
+        key, value = parse_override(text)
+        _set_dotted(tree, key, value)
+    try:
+        return Settings.model_validate(tree)
+    except ValidationError as e:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors()
+        )
+        source = f"config file {path}" if path is not None else "configuration"
+        raise ConfigError(f"{source} is invalid: {problems}") from e
+
+
+def settings_to_yaml(settings: Settings) -> str:
+    return yaml.safe_dump(settings.model_dump(mode="json"), sort_keys=False)
+
+
+def flat_params(settings: Settings) -> dict[str, Any]:
+    """The resolved tree as `section.key -> value`, for MLflow params."""
+    flat: dict[str, Any] = {}
+
+    def walk(prefix: str, node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(f"{prefix}.{key}" if prefix else key, value)
+        else:
+            flat[prefix] = node
+
+    walk("", settings.model_dump(mode="json"))
+    return flat

@@ -1,0 +1,51 @@
+"""Posts in, canonical table out.
+
+`load_posts(source, path, images_dir=None)` is the one entry point: every source (a table, an Instaloader
+dump, the demo simulator) returns the same columns (see `engage.data.schema.COLUMNS`), sorted by
+account then time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from engage.data.schema import CANONICAL, COLUMNS, LoadReport, validate_posts
+from engage.errors import DataError
+
+SOURCES = ("table", "instaloader", "demo")
+
+
+def load_posts(source: str, path: str | Path | None, images_dir: str | Path | None = None, **options: object) -> pd.DataFrame:
+    """Load posts from `source` ('table' | 'instaloader' | 'demo') at `path` as the canonical table.
+
+    For 'demo', `path` is the directory the simulator writes to (generated on first use) and `options`
+    are passed to the simulator (seed, n_accounts, ...).
+    """
+    if source == "table":
+        from engage.data.table import load_table
+
+        if path is None:
+            raise DataError("data.source is 'table' but data.path is not set; point it at a CSV or Parquet file")
+        posts = load_table(path, images_dir=images_dir)
+    elif source == "instaloader":
+        from engage.data.instaloader import load_dump
+
+        if path is None:
+            raise DataError("data.source is 'instaloader' but data.path is not set; point it at the dump directory")
+        posts = load_dump(path)
+    elif source == "demo":
+        from engage.data.demo import load_demo
+
+        posts = load_demo(path, **options)  # type: ignore[arg-type]
+    else:
+        raise DataError(f"unknown data source {source!r}; use one of {', '.join(SOURCES)}")
+    report = posts.attrs.get("report")
+    posts = posts.sort_values(["account", "posted_at", "post_id"], kind="stable").reset_index(drop=True)
+    if report is not None:
+        posts.attrs["report"] = report
+    return posts
+
+
+__all__ = ["CANONICAL", "COLUMNS", "LoadReport", "SOURCES", "load_posts", "validate_posts"]

@@ -1,0 +1,217 @@
+"""The canonical posts table: one row per post, the same columns for every source.
+
+Every loader ends by calling `validate_posts`, which coerces types and raises a `DataError` naming the
+file, the row (1-based data row) and the field for anything that cannot be used. Nothing is dropped
+silently: loaders that skip or merge rows record it in a `LoadReport`, attached as `frame.attrs["report"]`
+and logged once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from engage.errors import DataError
+
+log = logging.getLogger(__name__)
+
+#: column -> (meaning, required). Required columns must be present and non-missing.
+COLUMNS: dict[str, tuple[str, bool]] = {
+    "account": ("the account (username) that posted", True),
+    "post_id": ("unique id of the post", True),
+    "posted_at": ("when it was posted, UTC", True),
+    "caption": ("caption text, may be empty", True),
+    "likes": ("like count, integer >= 0", True),
+    "comments": ("comment count, integer >= 0, may be missing", False),
+    "followers": ("the account's follower count, may be missing", False),
+    "image": ("path to the image file; empty for videos and expired media", False),
+    "is_video": ("whether the post is a video", False),
+    "sponsored": ("whether the post is sponsored, may be missing", False),
+    "felt_fake": ("whether the audience found it inauthentic, may be missing", False),
+}
+CANONICAL = list(COLUMNS)
+
+
+@dataclass
+class LoadReport:
+    """What a loader did besides returning rows: merges, skips and ignored columns, with reasons."""
+
+    source: str
+    path: str
+    rows: int = 0
+    merged_duplicates: int = 0
+    ignored_columns: list[str] = field(default_factory=list)
+    skipped: Counter = field(default_factory=Counter)  # reason -> count
+
+    def skip(self, reason: str) -> None:
+        self.skipped[reason] += 1
+
+    def summary(self) -> str:
+        parts = [f"{self.rows} posts from {self.source} {self.path}"]
+        if self.merged_duplicates:
+            parts.append(f"{self.merged_duplicates} duplicate snapshots merged (kept the highest counts)")
+        if self.ignored_columns:
+            parts.append(f"extra columns ignored: {', '.join(self.ignored_columns)}")
+        for reason, count in sorted(self.skipped.items()):
+            parts.append(f"{count} skipped: {reason}")
+        return "; ".join(parts)
+
+
+def parse_timestamps(values: pd.Series, *, file: object, column: str = "posted_at") -> pd.Series:
+    """ISO 8601 strings or epoch seconds (numbers or numeric strings) -> UTC timestamps; errors name the row."""
+    out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns, UTC]")
+    for position, (index, value) in enumerate(values.items(), start=1):
+        if value is None or (isinstance(value, float) and np.isnan(value)) or (isinstance(value, str) and not value.strip()):
+            raise DataError("is missing; every post needs the time it was posted", file=file, row=position, field=column)
+        try:
+            if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+                stamp = pd.Timestamp(float(value), unit="s", tz="UTC")
+            elif isinstance(value, str) and _is_number(value):
+                stamp = pd.Timestamp(float(value), unit="s", tz="UTC")
+            else:
+                stamp = pd.Timestamp(value)
+                stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+        except (ValueError, TypeError, OverflowError, pd.errors.OutOfBoundsDatetime) as e:
+            raise DataError(
+                f"{str(value)[:40]!r} is not a date: use ISO 8601 (2024-05-01T18:30:00Z) or epoch seconds",
+                file=file, row=position, field=column,
+            ) from e
+        if pd.isna(stamp):
+            raise DataError("is missing; every post needs the time it was posted", file=file, row=position, field=column)
+        out.loc[index] = stamp
+    return out
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _counts(frame: pd.DataFrame, column: str, *, file: object, required: bool) -> pd.Series:
+    values = pd.to_numeric(frame[column], errors="coerce")
+    bad = values.isna() & frame[column].notna() & (frame[column].astype(str).str.strip() != "")
+    for position in np.flatnonzero(bad.to_numpy())[:1]:
+        raise DataError(f"{str(frame[column].iloc[position])[:40]!r} is not a number", file=file, row=position + 1, field=column)
+    missing = values.isna()
+    if required and missing.any():
+        position = int(np.flatnonzero(missing.to_numpy())[0])
+        raise DataError("is missing; it is required", file=file, row=position + 1, field=column)
+    negative = values < 0
+    if negative.any():
+        position = int(np.flatnonzero(negative.to_numpy())[0])
+        raise DataError(f"is negative ({values.iloc[position]:g}); counts must be >= 0", file=file, row=position + 1, field=column)
+    fractional = values.notna() & (values != np.floor(values.fillna(0)))
+    if fractional.any():
+        position = int(np.flatnonzero(fractional.to_numpy())[0])
+        raise DataError(f"is not a whole number ({values.iloc[position]:g})", file=file, row=position + 1, field=column)
+    if values.notna().any() and values.max() > 2**62:
+        position = int(np.argmax(values.fillna(0).to_numpy()))
+        raise DataError("is implausibly large", file=file, row=position + 1, field=column)
+    return values.round().astype("int64") if required else values.round().astype("Int64")
+
+
+_TRUE = {"true", "1", "yes", "y", "t"}
+_FALSE = {"false", "0", "no", "n", "f"}
+
+
+def _booleans(frame: pd.DataFrame, column: str, *, file: object, default: bool | None) -> pd.Series:
+    if column not in frame:
+        return pd.Series(default, index=frame.index, dtype="boolean")
+    out = []
+    for position, value in enumerate(frame[column].tolist(), start=1):
+        if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+            out.append(default)
+        elif isinstance(value, (bool, np.bool_)):
+            out.append(bool(value))
+        elif isinstance(value, (int, float, np.integer, np.floating)) and value in (0, 1):
+            out.append(bool(value))
+        elif isinstance(value, str) and value.strip().lower() in _TRUE:
+            out.append(True)
+        elif isinstance(value, str) and value.strip().lower() in _FALSE:
+            out.append(False)
+        elif isinstance(value, str) and not value.strip():
+            out.append(default)
+        else:
+            raise DataError(f"{str(value)[:40]!r} is not true/false", file=file, row=position, field=column)
+    return pd.Series(out, index=frame.index, dtype="boolean")
+
+
+def _text(frame: pd.DataFrame, column: str) -> pd.Series:
+    return frame[column].map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA else str(v))
+
+
+def validate_posts(frame: pd.DataFrame, *, file: object, images_dir: str | Path | None = None) -> pd.DataFrame:
+    """Coerce `frame` to the canonical table or raise a `DataError` naming file, row and field.
+
+    Errors (not warnings): a missing required column, a missing account/post_id/likes/date, a negative
+    or fractional count, an unparseable date, a duplicate post_id.
+    """
+    missing = [c for c, (_, required) in COLUMNS.items() if required and c not in frame.columns and c != "caption"]
+    if missing:
+        raise DataError(
+            f"missing required column(s) {', '.join(missing)}; a posts table needs {', '.join(c for c, (_, r) in COLUMNS.items() if r)}",
+            file=file,
+        )
+    frame = frame.reset_index(drop=True)
+    out = pd.DataFrame(index=frame.index)
+    for column in ("account", "post_id"):
+        text = _text(frame, column).str.strip()
+        empty = text == ""
+        if empty.any():
+            raise DataError("is empty; it is required", file=file, row=int(np.flatnonzero(empty.to_numpy())[0]) + 1, field=column)
+        out[column] = text
+    duplicated = out["post_id"].duplicated(keep="first")
+    if duplicated.any():
+        position = int(np.flatnonzero(duplicated.to_numpy())[0])
+        first = int(np.flatnonzero((out["post_id"] == out["post_id"].iloc[position]).to_numpy())[0])
+        raise DataError(
+            f"duplicate post_id {out['post_id'].iloc[position]!r} (first seen in row {first + 1}); post ids must be unique",
+            file=file, row=position + 1, field="post_id",
+        )
+    out["posted_at"] = parse_timestamps(frame["posted_at"], file=file)
+    out["caption"] = _text(frame, "caption") if "caption" in frame else ""
+    out["likes"] = _counts(frame, "likes", file=file, required=True)
+    for column in ("comments", "followers"):
+        out[column] = _counts(frame, column, file=file, required=False) if column in frame else pd.Series(pd.NA, index=frame.index, dtype="Int64")
+    out["image"] = _resolve_images(frame, images_dir) if "image" in frame else pd.Series(None, index=frame.index, dtype="object")
+    out["is_video"] = _booleans(frame, "is_video", file=file, default=False).astype(bool)
+    out["sponsored"] = _booleans(frame, "sponsored", file=file, default=None)
+    out["felt_fake"] = _booleans(frame, "felt_fake", file=file, default=None)
+    return out[CANONICAL]
+
+
+def _resolve_images(frame: pd.DataFrame, images_dir: str | Path | None) -> pd.Series:
+    base = Path(images_dir) if images_dir is not None else None
+
+    def resolve(value: object) -> str | None:
+        if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+            return None
+        text = str(value).strip()
+        if not text:
+            return None
+        path = Path(text)
+        if not path.is_absolute() and base is not None:
+            path = base / path
+        return str(path)
+
+    return frame["image"].map(resolve).astype("object")
+
+
+def empty_posts() -> pd.DataFrame:
+    """A canonical table with no rows (typed), e.g. for a draft with no history."""
+    return validate_posts(pd.DataFrame({c: [] for c in CANONICAL}), file="<empty>")
+
+
+def attach_report(frame: pd.DataFrame, report: LoadReport) -> pd.DataFrame:
+    report.rows = len(frame)
+    frame.attrs["report"] = report
+    log.info(report.summary())
+    return frame

@@ -202,7 +202,8 @@ def _resolve_images(frame: pd.DataFrame, images_dir: str | Path | None) -> pd.Se
             path = base / path
         return str(path)
 
-    return frame["image"].map(resolve).astype("object")
+    # Built as an object Series: Series.map would infer pandas' str dtype and turn None into NaN (truthy).
+    return pd.Series([resolve(value) for value in frame["image"]], index=frame.index, dtype="object")
 
 
 def empty_posts() -> pd.DataFrame:

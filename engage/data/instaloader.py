@@ -1,0 +1,450 @@
+"""Posts from an Instaloader dump: the folders that `instaloader profile NAME` (or `#hashtag`) writes.
+
+The dump is read as files, never through the `instaloader` package (which may go to the network):
+
+1. every `*.json.xz` / `*.json` under the path is decoded with lzma/json; a file that cannot be decoded is
+   an error naming it;
+2. each file is classified by its shape: a post (a shortcode or id and a timestamp), a profile's own
+   metadata file (`NAME_ID.json.xz`, read for follower counts), or something else (comments files, story
+   items), which is skipped and counted in the `LoadReport`;
+3. both post node shapes Instaloader saves are mapped onto the canonical columns: GraphQL nodes
+   (`edge_media_preview_like.count`, `taken_at_timestamp`, `owner.username`, ...) and iPhone-API nodes
+   (`like_count`, `taken_at`, `user.username`, ...), usually nested as `node["iphone_struct"]`;
+4. the account comes from the post's owner, else from the profile metadata (owner id), else from the
+   folder name; followers from the owner node, else from the profile metadata, else missing;
+5. snapshots of the same post (`.json` next to `.json.xz`, or one post under several hashtag folders) are
+   merged into one row holding the highest counts, and counted in the report;
+6. `validate_posts` gives the canonical table.
+
+See docs/data.md for the field-to-column mapping.
+"""
+
+from __future__ import annotations
+
+import json
+import lzma
+import math
+import os
+import re
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from tqdm import tqdm
+
+from engage.data.schema import CANONICAL, LoadReport, attach_report, validate_posts
+from engage.errors import DataError
+
+#: Show a progress bar when a dump has more metadata files than this.
+PROGRESS_MIN_FILES = 200
+
+_JSON_SUFFIXES = (".json.xz", ".json")
+_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
+# Folders Instaloader names after a hashtag (#tag), a location (%id) or :feed/:saved/:stories hold many
+# accounts' posts, so their name is not an account.
+_MANY_ACCOUNT_PREFIXES = ("#", "%", ":")
+_NUMBERED = re.compile(r"(?P<stem>.+)_(?P<index>\d+)")
+
+_FIX_CORRUPT = (
+    "the file is corrupt or truncated (an interrupted download?): delete it (and the post's images) "
+    "to leave the post out, or download the profile again with instaloader to replace it"
+)
+
+
+@dataclass
+class _Post:
+    """The fields of one post file, before accounts are resolved and snapshots merged."""
+
+    file: str
+    folder: str
+    post_id: str
+    posted_at: float
+    caption: str
+    likes: int
+    comments: int | None
+    is_video: bool
+    sponsored: bool | None
+    image: str | None
+    owner_username: str | None
+    owner_id: str | None
+    owner_followers: int | None
+
+
+@dataclass
+class _Profile:
+    """A profile's own metadata file (`NAME_ID.json.xz`)."""
+
+    username: str
+    id: str | None
+    followers: int | None
+
+
+def load_dump(path: str | Path) -> pd.DataFrame:
+    """The canonical posts table from an Instaloader dump directory.
+
+    `path` may hold one folder per profile, be one profile folder itself, or be a hashtag/location folder
+    holding many accounts' posts. Raises `DataError` naming the file for a corrupt file or a post without
+    a like count, and for a path with no posts.
+    """
+    root = Path(path)
+    if not root.exists():
+        raise DataError("does not exist; point data.path at the folder Instaloader wrote", file=root)
+    if not root.is_dir():
+        raise DataError(
+            "is not a directory; point data.path at the folder Instaloader wrote (one folder per profile)",
+            file=root,
+        )
+    root = root.resolve()
+    report = LoadReport(source="instaloader", path=str(root))
+    files = _metadata_files(root, report)
+    if not files:
+        anything = any(p.is_file() for p in root.rglob("*"))
+        raise DataError(
+            "holds no Instaloader metadata files (*.json.xz or *.json); "
+            + (
+                "download again without --no-metadata-json so the post metadata is saved"
+                if anything
+                else "it is empty: run `instaloader profile NAME` into it first"
+            ),
+            file=root,
+        )
+
+    posts: list[_Post] = []
+    profiles: list[_Profile] = []
+    listings: dict[Path, dict[str, list[tuple[int, str]]]] = {}
+    progress = tqdm(files, desc="reading Instaloader dump", unit="file", disable=len(files) <= PROGRESS_MIN_FILES)
+    for file in progress:
+        node, node_type = _unwrap(_read_json(file))
+        if node is None:
+            report.skip("not a post: a JSON list or value, not an object (e.g. a *_comments.json file)")
+            continue
+        kind = _classify(node, node_type)
+        if kind == "profile":
+            profiles.append(_parse_profile(node, file))
+            report.skip("profile metadata file (not a post; read for follower counts)")
+        elif kind == "post":
+            if file.parent not in listings:
+                listings[file.parent] = _image_index(file.parent)
+            posts.append(_parse_post(node, file, listings[file.parent]))
+        else:
+            report.skip(kind)
+    if not posts:
+        skipped = "; ".join(f"{count} {reason}" for reason, count in sorted(report.skipped.items()))
+        raise DataError(
+            f"holds {len(files)} metadata file(s) but no post ({skipped}); "
+            "download the posts with `instaloader profile NAME` (not only --no-posts or comments)",
+            file=root,
+        )
+
+    frame = _resolve_accounts(posts, profiles)
+    frame, report.merged_duplicates = _merge_snapshots(frame)
+    unknown = frame["account"].isna()
+    if unknown.any():
+        file = frame.loc[unknown, "file"].iloc[0]
+        folder = frame.loc[unknown, "folder"].iloc[0]
+        raise DataError(
+            f"the post has no owner username and lies in {folder!r}, a hashtag/location folder holding many "
+            "accounts; download it with a recent instaloader (which saves owner.username) or move the file "
+            "into its account's folder",
+            file=file, field="owner.username",
+        )
+    frame = frame.sort_values(["account", "posted_at", "post_id"], kind="stable")
+    posts_table = validate_posts(frame[[c for c in CANONICAL if c in frame]], file=root)  # felt_fake: unknown
+    return attach_report(posts_table, report)
+
+
+def _metadata_files(root: Path, report: LoadReport) -> list[Path]:
+    files = []
+    for directory, subdirectories, names in os.walk(root):
+        subdirectories[:] = sorted(d for d in subdirectories if not d.startswith("."))
+        for name in sorted(names):
+            if not name.endswith(_JSON_SUFFIXES):
+                continue
+            if name.startswith("."):
+                # macOS "._x.json" resource forks and other hidden files are not Instaloader's.
+                report.skip("hidden file")
+                continue
+            files.append(Path(directory) / name)
+    return files
+
+
+def _read_json(file: Path) -> Any:
+    try:
+        if file.name.endswith(".xz"):
+            with lzma.open(file, "rt", encoding="utf-8") as handle:
+                return json.load(handle)
+        with file.open(encoding="utf-8") as handle:
+            return json.load(handle)
+    except (lzma.LZMAError, EOFError, json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DataError(f"cannot be decoded ({type(e).__name__}: {e}); {_FIX_CORRUPT}", file=file) from e
+    except OSError as e:
+        raise DataError(f"cannot be read ({e}); check its permissions or {_FIX_CORRUPT}", file=file) from e
+
+
+def _unwrap(data: Any) -> tuple[dict[str, Any] | None, str | None]:
+    """Instaloader wraps the node: {"node": {...}, "instaloader": {"node_type": "Post", ...}}."""
+    if isinstance(data, dict) and isinstance(data.get("node"), dict):
+        meta = data.get("instaloader")
+        node_type = meta.get("node_type") if isinstance(meta, dict) else None
+        return data["node"], node_type if isinstance(node_type, str) else None
+    if isinstance(data, dict):
+        return data, None  # very old Instaloader versions saved the bare node
+    return None, None
+
+
+def _classify(node: dict[str, Any], node_type: str | None) -> str:
+    """'post', 'profile', or the reason the file is skipped."""
+    if node_type == "Profile" or (node_type is None and _looks_like_profile(node)):
+        return "profile"
+    if node_type == "Post":
+        return "post"  # declared a post: missing fields are errors, not skips
+    if node_type is not None:
+        return f"not a post: Instaloader node_type {node_type}"
+    if _post_id(node) is not None and _timestamp_value(node) is not None:
+        return "post"
+    return "not a post: no shortcode/id and timestamp"
+
+
+def _looks_like_profile(node: dict[str, Any]) -> bool:
+    return isinstance(node.get("username"), str) and _timestamp_value(node) is None and _shortcode(node) is None
+
+
+def _dig(value: Any, *keys: str | int) -> Any:
+    """value[k1][k2]... or None when any step is missing."""
+    for key in keys:
+        if isinstance(key, str) and isinstance(value, dict) and key in value:
+            value = value[key]
+        elif isinstance(key, int) and isinstance(value, list) and -len(value) <= key < len(value):
+            value = value[key]
+        else:
+            return None
+    return value
+
+
+def _iphone(node: dict[str, Any]) -> dict[str, Any]:
+    struct = node.get("iphone_struct")
+    return struct if isinstance(struct, dict) else {}
+
+
+def _first(node: dict[str, Any], *paths: tuple[str | int, ...]) -> tuple[str, Any]:
+    """The first of `paths` present (not None) in `node`, as (dotted path, value); ('', None) if none is."""
+    for keys in paths:
+        value = _dig(node, *keys)
+        if value is not None:
+            return ".".join(str(k) for k in keys), value
+    return "", None
+
+
+def _shortcode(node: dict[str, Any]) -> str | None:
+    _, value = _first(node, ("shortcode",), ("code",), ("iphone_struct", "code"))
+    return str(value) if value not in (None, "") else None
+
+
+def _post_id(node: dict[str, Any]) -> str | None:
+    shortcode = _shortcode(node)
+    if shortcode is not None:
+        return shortcode
+    _, value = _first(node, ("id",), ("pk",), ("iphone_struct", "pk"), ("iphone_struct", "id"))
+    return str(value) if value not in (None, "") else None
+
+
+_TIMESTAMP_PATHS: tuple[tuple[str | int, ...], ...] = (
+    ("taken_at_timestamp",), ("date",), ("taken_at",), ("iphone_struct", "taken_at"),
+)
+
+
+def _timestamp_value(node: dict[str, Any]) -> Any:
+    return _first(node, *_TIMESTAMP_PATHS)[1]
+
+
+def _count(found: tuple[str, Any], *, file: Path) -> int | None:
+    """A count from a node; a present value that is not a whole number >= 0 is an error naming the field."""
+    field, value = found
+    if value is None:
+        return None
+    number: float | None = None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            number = None
+    if number is None or not math.isfinite(number) or number < 0 or number != int(number):
+        raise DataError(f"{str(value)[:40]!r} is not a count (a whole number >= 0); {_FIX_CORRUPT}", file=file, field=field)
+    return int(number)
+
+
+def _parse_post(node: dict[str, Any], file: Path, images: dict[str, list[tuple[int, str]]]) -> _Post:
+    iphone = _iphone(node)
+    post_id = _post_id(node)
+    if post_id is None:
+        raise DataError(f"the post has no shortcode or id; {_FIX_CORRUPT}", file=file, field="shortcode")
+
+    time_field, stamp = _first(node, *_TIMESTAMP_PATHS)
+    if stamp is None:
+        raise DataError(f"the post has no timestamp; {_FIX_CORRUPT}", file=file, field="taken_at_timestamp")
+    if isinstance(stamp, bool) or not isinstance(stamp, (int, float)) or not math.isfinite(stamp):
+        raise DataError(f"{str(stamp)[:40]!r} is not an epoch timestamp; {_FIX_CORRUPT}", file=file, field=time_field)
+
+    likes = _count(
+        _first(
+            node,
+            ("edge_media_preview_like", "count"),
+            ("edge_liked_by", "count"),
+            ("like_count",),
+            ("likes", "count"),  # Instaloader < 4
+            ("iphone_struct", "like_count"),
+        ),
+        file=file,
+    )
+    if likes is None:
+        raise DataError(
+            "the post has no like count (looked for edge_media_preview_like.count, edge_liked_by.count, "
+            "like_count, iphone_struct.like_count; the account may hide like counts); every post needs one: "
+            "delete the file to leave the post out",
+            file=file, field="likes",
+        )
+    comments_paths: list[tuple[str | int, ...]] = [
+        ("edge_media_to_comment", "count"),
+        ("edge_media_to_parent_comment", "count"),
+        ("comment_count",),
+        ("comments", "count"),  # Instaloader < 4
+        ("iphone_struct", "comment_count"),
+    ]
+    if not isinstance(node.get("comments"), dict):
+        comments_paths.insert(3, ("comments",))  # the count Instaloader copies to the top-level node
+    comments = _count(_first(node, *comments_paths), file=file)
+
+    owner = node.get("owner") if isinstance(node.get("owner"), dict) else {}
+    user = node.get("user") if isinstance(node.get("user"), dict) else iphone.get("user")
+    user = user if isinstance(user, dict) else {}
+    username = owner.get("username") or user.get("username")
+    owner_id = _first(owner, ("id",), ("pk",))[1] or _first(user, ("pk",), ("id",), ("pk_id",))[1]
+    followers = _count(
+        _first(
+            {"owner": owner, "user": user},
+            ("owner", "edge_followed_by", "count"),
+            ("owner", "follower_count"),
+            ("user", "follower_count"),
+            ("user", "edge_followed_by", "count"),
+        ),
+        file=file,
+    )
+
+    return _Post(
+        file=str(file),
+        folder=file.parent.name,
+        post_id=post_id,
+        posted_at=float(stamp),
+        caption=_caption(node, iphone),
+        likes=likes,
+        comments=comments,
+        is_video=_is_video(node, iphone),
+        sponsored=_sponsored(node, iphone),
+        image=_first_image(file, images),
+        owner_username=str(username).strip().lower() if username else None,
+        owner_id=str(owner_id) if owner_id not in (None, "") else None,
+        owner_followers=followers,
+    )
+
+
+def _caption(node: dict[str, Any], iphone: dict[str, Any]) -> str:
+    # GraphQL edges first (what Instaloader's Post.caption reads), then the flat caption, then the iPhone node.
+    candidates = [
+        _dig(node, "edge_media_to_caption", "edges", 0, "node", "text"),
+        node.get("caption"),
+        _dig(node, "caption", "text"),
+        _dig(iphone, "caption", "text"),
+    ]
+    return next((text for text in candidates if isinstance(text, str)), "")
+
+
+def _is_video(node: dict[str, Any], iphone: dict[str, Any]) -> bool:
+    if isinstance(node.get("is_video"), bool):
+        return node["is_video"]
+    media_type = node.get("media_type", iphone.get("media_type"))
+    return media_type == 2  # iPhone API: 1 image, 2 video, 8 carousel
+
+
+def _sponsored(node: dict[str, Any], iphone: dict[str, Any]) -> bool | None:
+    """True/False from the paid-partnership fields when the node has them; None (unknown) otherwise."""
+    sponsors = _dig(node, "edge_media_to_sponsor_user", "edges")
+    tags = iphone.get("sponsor_tags")
+    flags = [node.get("is_paid_partnership"), iphone.get("is_paid_partnership")]
+    if (isinstance(sponsors, list) and sponsors) or (isinstance(tags, list) and tags) or True in flags:
+        return True
+    if isinstance(sponsors, list) or isinstance(tags, list) or False in flags:
+        return False
+    return None
+
+
+def _image_index(directory: Path) -> dict[str, list[tuple[int, str]]]:
+    """Post stem -> [(carousel index, file name)]: `X.jpg` is (0, ...) of X, `X_2.jpg` is (2, ...) of X."""
+    index: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    with os.scandir(directory) as entries:
+        for entry in entries:
+            name = entry.name
+            base, dot, suffix = name.rpartition(".")
+            if not dot or f".{suffix.lower()}" not in _IMAGE_SUFFIXES or not entry.is_file():
+                continue
+            index[base].append((0, name))
+            numbered = _NUMBERED.fullmatch(base)
+            if numbered:
+                index[numbered["stem"]].append((int(numbered["index"]), name))
+    return index
+
+
+def _first_image(file: Path, images: dict[str, list[tuple[int, str]]]) -> str | None:
+    stem = file.name.removesuffix(".xz").removesuffix(".json")
+    found = images.get(stem)
+    if not found:
+        return None  # video not downloaded, expired media, --no-pictures: not an error
+    return str(file.parent / min(found)[1])
+
+
+def _parse_profile(node: dict[str, Any], file: Path) -> _Profile:
+    followers = _count(
+        _first(node, ("edge_followed_by", "count"), ("followers",), ("follower_count",), ("iphone_struct", "follower_count")),
+        file=file,
+    )
+    profile_id = node.get("id", node.get("pk"))
+    return _Profile(
+        username=str(node["username"]).strip().lower(),
+        id=str(profile_id) if profile_id not in (None, "") else None,
+        followers=followers,
+    )
+
+
+def _resolve_accounts(posts: list[_Post], profiles: list[_Profile]) -> pd.DataFrame:
+    """account: owner username, else the profile with the owner's id, else the folder (unless it holds many
+    accounts); followers: owner node, else the profile metadata file (highest if several), else missing."""
+    username_by_id = {p.id: p.username for p in profiles if p.id is not None}
+    followers_by_username: dict[str, int] = {}
+    for profile in profiles:
+        if profile.followers is not None:
+            followers_by_username[profile.username] = max(profile.followers, followers_by_username.get(profile.username, 0))
+
+    rows = []
+    for post in posts:
+        account = post.owner_username or (username_by_id.get(post.owner_id) if post.owner_id else None)
+        if account is None and not post.folder.startswith(_MANY_ACCOUNT_PREFIXES):
+            account = post.folder.strip().lower() or None
+        followers = post.owner_followers
+        if followers is None and account is not None:
+            followers = followers_by_username.get(account)
+        rows.append({**asdict(post), "account": account, "followers": followers})
+    return pd.DataFrame(rows)
+
+
+def _merge_snapshots(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """One row per post: the snapshot with the most likes (then comments); fields it lacks (image,
+    followers, ...) are taken from the post's other snapshots."""
+    frame = frame.assign(_comments_rank=frame["comments"].fillna(-1).astype("int64"))
+    frame = frame.sort_values(["likes", "_comments_rank", "file"], ascending=[False, False, True], kind="stable")
+    merged = len(frame) - frame["post_id"].nunique()
+    if merged:
+        frame = frame.groupby("post_id", sort=False).first().reset_index()  # first non-missing per column
+    return frame.drop(columns="_comments_rank"), merged

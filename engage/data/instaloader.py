@@ -134,7 +134,7 @@ def load_dump(path: str | Path) -> pd.DataFrame:
         skipped = "; ".join(f"{count} {reason}" for reason, count in sorted(report.skipped.items()))
         raise DataError(
             f"holds {len(files)} metadata file(s) but no post ({skipped}); "
-            "download the posts with `instaloader profile NAME` (not only --no-posts or comments)",
+            "download the posts themselves with `instaloader profile NAME` (without --no-posts)",
             file=root,
         )
 
@@ -145,8 +145,8 @@ def load_dump(path: str | Path) -> pd.DataFrame:
         file = frame.loc[unknown, "file"].iloc[0]
         folder = frame.loc[unknown, "folder"].iloc[0]
         raise DataError(
-            f"the post has no owner username and lies in {folder!r}, a hashtag/location folder holding many "
-            "accounts; download it with a recent instaloader (which saves owner.username) or move the file "
+            f"the post has no owner username (nor a profile file matching its owner id) and lies in {folder!r}, "
+            "a hashtag/location folder holding many accounts; download it with a recent instaloader (which saves owner.username) or move the file "
             "into its account's folder",
             file=file, field="owner.username",
         )
@@ -272,7 +272,7 @@ def _count(found: tuple[str, Any], *, file: Path) -> int | None:
             number = float(value)
         except ValueError:
             number = None
-    if number is None or not math.isfinite(number) or number < 0 or number != int(number):
+    if number is None or not math.isfinite(number) or number < 0 or number != int(number) or number > 2**62:
         raise DataError(f"{str(value)[:40]!r} is not a count (a whole number >= 0); {_FIX_CORRUPT}", file=file, field=field)
     return int(number)
 

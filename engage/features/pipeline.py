@@ -1,0 +1,272 @@
+"""The feature pipeline: canonical posts in, the models' feature table out.
+
+Two steps, one code path for training and scoring:
+
+1. `embed(posts)` turns every post's photo and caption into vectors (image embedding, image quality,
+   caption embedding), each cached on disk by content hash and model id, so a second build over the same
+   posts recomputes nothing.
+2. `transform(posts, vectors, rows)` computes the features of the chosen rows: caption hand features,
+   image quality, history consistency against the account's earlier posts, same-day duplicates across
+   accounts, and a few PCA components of each embedding (the only learned part, fitted by `fit` on
+   training rows). Training passes every row; scoring appends the draft to the stored context (the
+   account's recent posts and other accounts' recent posts) and passes only the draft's row.
+
+The embedders' ids are recorded (`image_embedder_id_`, `text_embedder_id_`) and stored with every model;
+a pipeline refuses to embed with a different embedder than it was fitted with.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.decomposition import PCA
+
+from engage.config import Settings
+from engage.errors import EmbedderMismatchError
+from engage.features.cache import FeatureCache, cached_vectors, file_sha256, text_sha256
+from engage.features.caption import CAPTION_COLUMNS, caption_features, image_caption_similarity, make_text_embedder
+from engage.features.duplicates import DUPLICATE_COLUMNS, same_day_duplicates
+from engage.features.history import HISTORY_COLUMNS, history_features
+from engage.features.image import make_image_embedder, open_image
+from engage.features.quality import QUALITY_COLUMNS, image_quality
+
+log = logging.getLogger(__name__)
+
+QUALITY_NAMESPACE = "quality-v1"
+
+
+@dataclass
+class PostVectors:
+    """Per-post vectors aligned with a posts table; NaN rows where a post has no usable image."""
+
+    image: np.ndarray  # (n, image dim) float32, L2-normalised
+    caption: np.ndarray  # (n, text dim) float32, L2-normalised
+    quality: np.ndarray  # (n, len(QUALITY_COLUMNS)) float32
+
+    def __len__(self) -> int:
+        return len(self.image)
+
+    def take(self, positions: np.ndarray | list[int]) -> PostVectors:
+        positions = np.asarray(positions, dtype=int)
+        return PostVectors(self.image[positions], self.caption[positions], self.quality[positions])
+
+    @staticmethod
+    def concat(parts: list[PostVectors]) -> PostVectors:
+        return PostVectors(
+            np.concatenate([p.image for p in parts]),
+            np.concatenate([p.caption for p in parts]),
+            np.concatenate([p.quality for p in parts]),
+        )
+
+
+def _image_keys(paths: list[str | None]) -> list[str | None]:
+    keys: list[str | None] = []
+    for path in paths:
+        if path is None or not Path(path).is_file():
+            keys.append(None)
+        else:
+            keys.append(file_sha256(path))
+    return keys
+
+
+class FeaturePipeline:
+    """Builds the feature table; learned state (PCA of embeddings, embedder ids) ends in `_`."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._image_embedder: Any = None
+        self._text_embedder: Any = None
+
+    # -- embedders -------------------------------------------------------------------------------
+    @property
+    def image_embedder(self) -> Any:
+        if self._image_embedder is None:
+            embedder = make_image_embedder(self.settings.image)
+            expected = getattr(self, "image_embedder_id_", None)
+            if expected is not None and embedder.id != expected:
+                raise EmbedderMismatchError(
+                    f"this model was trained with image embedder {expected!r} but {embedder.id!r} was built; "
+                    "score with the embedder the model was trained with (set image.embedder / image.clip_checkpoint "
+                    "to match) or retrain"
+                )
+            self._image_embedder = embedder
+        return self._image_embedder
+
+    @property
+    def text_embedder(self) -> Any:
+        if self._text_embedder is None:
+            embedder = make_text_embedder(self.settings.text, self.image_embedder)
+            expected = getattr(self, "text_embedder_id_", None)
+            if expected is not None and embedder.id != expected:
+                raise EmbedderMismatchError(
+                    f"this model was trained with text embedder {expected!r} but {embedder.id!r} was built; retrain or "
+                    "use the same text.embedder setting"
+                )
+            self._text_embedder = embedder
+        return self._text_embedder
+
+    @property
+    def uses_clip_text(self) -> bool:
+        return hasattr(self.image_embedder, "embed_text") and self.text_embedder.id == getattr(
+            self.image_embedder, "text_id", None
+        )
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Torch models are rebuilt from the settings when a bundle is loaded, never pickled.
+        state = self.__dict__.copy()
+        state["_image_embedder"] = None
+        state["_text_embedder"] = None
+        return state
+
+    # -- step 1: vectors -------------------------------------------------------------------------
+    def embed(self, posts: pd.DataFrame, *, progress: bool = True) -> PostVectors:
+        """Image embedding, image quality and caption embedding of every post, through the disk cache."""
+        paths = [p if isinstance(p, str) and p else None for p in posts["image"].tolist()]
+        image_keys = _image_keys(paths)
+        have = [i for i, k in enumerate(image_keys) if k is not None]
+        missing_files = sum(1 for p, k in zip(paths, image_keys) if p is not None and k is None)
+        if missing_files:
+            log.warning("%d posts name an image file that does not exist; their image features are left empty", missing_files)
+        cache_root = Path(self.settings.features.cache_dir)
+
+        image = np.full((len(posts), self.image_embedder.dim), np.nan, dtype=np.float32)
+        quality = np.full((len(posts), len(QUALITY_COLUMNS)), np.nan, dtype=np.float32)
+        if have:
+            have_paths = [paths[i] for i in have]
+            have_keys = [image_keys[i] for i in have]
+            image[have] = cached_vectors(
+                have_keys,
+                lambda idx: self.image_embedder.embed_paths([have_paths[i] for i in idx], progress=progress),
+                FeatureCache(cache_root, self.image_embedder.id),
+            )
+            quality[have] = cached_vectors(
+                have_keys,
+                lambda idx: _quality_rows([have_paths[i] for i in idx], progress=progress),
+                FeatureCache(cache_root, QUALITY_NAMESPACE),
+            )
+        captions = posts["caption"].tolist()
+        caption = cached_vectors(
+            [text_sha256(c) for c in captions],
+            lambda idx: self.text_embedder.embed([captions[i] for i in idx]),
+            FeatureCache(cache_root, self.text_embedder.id),
+        )
+        self.image_embedder_id_ = self.image_embedder.id
+        self.text_embedder_id_ = self.text_embedder.id
+        return PostVectors(image.astype(np.float32), np.asarray(caption, dtype=np.float32), quality)
+
+    def embed_draft(self, image: bytes | None, caption: str, *, max_pixels: int) -> PostVectors:
+        """Vectors of one draft, from the image bytes sent to the API (no disk cache)."""
+        img = np.full((1, self.image_embedder.dim), np.nan, dtype=np.float32)
+        qual = np.full((1, len(QUALITY_COLUMNS)), np.nan, dtype=np.float32)
+        if image is not None:
+            picture = open_image(image, max_pixels=max_pixels, name="image")
+            img[0] = self.image_embedder.embed([picture])[0]
+            quality = image_quality(picture)
+            qual[0] = [quality[c] for c in QUALITY_COLUMNS]
+        cap = np.asarray(self.text_embedder.embed([caption]), dtype=np.float32)
+        return PostVectors(img, cap, qual)
+
+    # -- step 2: features ------------------------------------------------------------------------
+    def fit(self, vectors: PostVectors, rows: np.ndarray | None = None) -> FeaturePipeline:
+        """Learn the PCA of image and caption embeddings on the training rows."""
+        rows = np.arange(len(vectors)) if rows is None else np.asarray(rows)
+        k = self.settings.features.embedding_components
+        self.image_pca_ = _fit_pca(vectors.image[rows], k, self.settings_seed)
+        self.caption_pca_ = _fit_pca(vectors.caption[rows], k, self.settings_seed)
+        self.feature_names_ = list(self.transform(_dummy_posts(), _dummy_vectors(vectors)).columns)
+        return self
+
+    @property
+    def settings_seed(self) -> int:
+        return self.settings.data.demo.seed
+
+    def transform(self, posts: pd.DataFrame, vectors: PostVectors, rows: np.ndarray | list[int] | None = None) -> pd.DataFrame:
+        """Features of `rows` (positions in `posts`; default all), computed against every row as context."""
+        if not hasattr(self, "image_pca_"):
+            raise RuntimeError("FeaturePipeline.transform called before fit")
+        posts = posts.reset_index(drop=True)
+        rows = np.arange(len(posts)) if rows is None else np.asarray(rows, dtype=int)
+        fs = self.settings.features
+        captions = posts["caption"].iloc[rows].tolist()
+        parts = [
+            caption_features(captions).set_axis(rows),
+            pd.DataFrame(vectors.quality[rows], columns=QUALITY_COLUMNS, index=rows),
+            history_features(posts, vectors.image, vectors.caption, n_last=fs.history_posts, rows=rows),
+            same_day_duplicates(
+                posts, vectors.image, vectors.caption,
+                image_threshold=fs.duplicate_image_cosine, caption_threshold=fs.duplicate_caption_cosine,
+                window_hours=fs.duplicate_window_hours, rows=rows,
+            ),
+        ]
+        frame = pd.concat([p.reindex(rows) for p in parts], axis=1)
+        frame["sponsored"] = posts["sponsored"].iloc[rows].astype("Float64").astype(float).to_numpy()
+        frame["is_video"] = posts["is_video"].iloc[rows].astype(float).to_numpy()
+        if self.text_embedder_id_.startswith("open_clip"):
+            frame["image_caption_similarity"] = image_caption_similarity(vectors.image[rows], vectors.caption[rows])
+        frame = pd.concat(
+            [frame, _components(self.image_pca_, vectors.image[rows], "photo_pc", rows),
+             _components(self.caption_pca_, vectors.caption[rows], "caption_pc", rows)],
+            axis=1,
+        )
+        # History length beyond the window is capped so that a bundle's stored context (the last N posts)
+        # gives the same value as the full history did at training time.
+        if "n_earlier_posts" in frame:
+            frame["n_earlier_posts"] = frame["n_earlier_posts"].clip(upper=fs.history_posts)
+        frame = frame.astype(float)
+        if hasattr(self, "feature_names_"):
+            frame = frame[self.feature_names_]
+        return frame
+
+
+def _quality_rows(paths: list[str], *, progress: bool) -> np.ndarray:
+    from engage.features.quality import quality_for_paths
+
+    return quality_for_paths(paths, progress=progress)
+
+
+def _fit_pca(matrix: np.ndarray, k: int, seed: int) -> PCA | None:
+    ok = ~np.isnan(matrix).any(axis=1)
+    k = min(k, int(ok.sum()) - 1, matrix.shape[1])
+    if k < 1:
+        return None
+    return PCA(n_components=k, random_state=seed).fit(matrix[ok])
+
+
+def _components(pca: PCA | None, matrix: np.ndarray, prefix: str, index: np.ndarray) -> pd.DataFrame:
+    if pca is None:
+        return pd.DataFrame(index=index)
+    out = np.full((len(matrix), pca.n_components_), np.nan)
+    ok = ~np.isnan(matrix).any(axis=1)
+    if ok.any():
+        out[ok] = pca.transform(matrix[ok])
+    return pd.DataFrame(out, columns=[f"{prefix}{i + 1}" for i in range(pca.n_components_)], index=index)
+
+
+def _dummy_posts() -> pd.DataFrame:
+    from engage.data.schema import validate_posts
+
+    return validate_posts(
+        pd.DataFrame({"account": ["a"], "post_id": ["p"], "posted_at": ["2024-01-01T00:00:00Z"], "caption": [""], "likes": [0]}),
+        file="<schema probe>",
+    )
+
+
+def _dummy_vectors(vectors: PostVectors) -> PostVectors:
+    return PostVectors(
+        np.full((1, vectors.image.shape[1]), np.nan, np.float32),
+        np.full((1, vectors.caption.shape[1]), np.nan, np.float32),
+        np.full((1, vectors.quality.shape[1]), np.nan, np.float32),
+    )
+
+
+FEATURE_GROUPS = {
+    "caption": CAPTION_COLUMNS,
+    "quality": QUALITY_COLUMNS,
+    "history": HISTORY_COLUMNS,
+    "duplicates": DUPLICATE_COLUMNS,
+}

@@ -1,0 +1,49 @@
+"""A draft post sent for scoring, as the model sees it (the HTTP layer decodes base64 and uploads into this)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+#: Instagram refuses captions over 2,200 characters, so a longer draft could never be posted.
+MAX_CAPTION_CHARS = 2200
+#: Only the last posts of a history shape the features; more than this is refused with a 4xx.
+MAX_HISTORY_POSTS = 500
+#: Dates outside this range are mistakes (and beyond what the time features can represent).
+EARLIEST, LATEST = datetime(2010, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC)
+
+
+def _check_time(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if not EARLIEST <= value < LATEST:
+        raise ValueError(f"must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}")
+    return value
+
+
+class HistoryPost(BaseModel):
+    """One of the account's earlier posts, for an account the model has not seen."""
+
+    model_config = ConfigDict(extra="forbid")
+    caption: str = Field("", max_length=MAX_CAPTION_CHARS)
+    image: bytes | None = None
+    posted_at: datetime
+    likes: int = Field(ge=0, le=10**10)
+    comments: int | None = Field(None, ge=0, le=10**10)
+
+    _time = field_validator("posted_at")(_check_time)
+
+
+class Draft(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    account: str = Field(min_length=1, max_length=100)
+    caption: str = Field("", max_length=MAX_CAPTION_CHARS)
+    image: bytes | None = None  # raw JPEG/PNG/WebP bytes
+    posted_at: datetime | None = None  # default: now
+    followers: int | None = Field(None, ge=0, le=10**10)
+    sponsored: bool | None = None
+    history: list[HistoryPost] | None = Field(None, max_length=MAX_HISTORY_POSTS)
+
+    _time = field_validator("posted_at")(_check_time)

@@ -1,0 +1,168 @@
+"""Reasons a person understands: feature names in words, per-draft factors and rule-based flags.
+
+* `top_factors`: the largest per-draft contributions of the likes model (LightGBM `pred_contrib`, in
+  log1p-likes units; no extra model), named in words. The PCA components of an embedding are summed into
+  one factor ("what the photo shows"), since a single component means nothing to a person.
+* `draft_flags`: the rules from the influencer-marketing literature, each with a concrete message. The
+  thresholds that depend on the data (what counts as blurry, dark or off-style) are percentiles of the
+  training features (`compute_norms`), stored in the bundle.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+# Names of the features the rules read (see docs/features.md).
+HASHTAGS = "hashtags"
+HASHTAG_Z = "hashtags_z"
+CAPTION_CHARS = "caption_chars"
+CAPTION_CHARS_Z = "caption_chars_z"
+HAS_AD = "has_ad"
+HAS_PAID = "has_paid"
+HAS_SPONSORED = "has_sponsored"
+BRAND_MESSAGING = "brand_messaging"
+PHOTO_CONSISTENCY = "image_centroid_similarity"
+SHARPNESS = "sharpness"
+BRIGHTNESS = "brightness"
+DUPLICATE_IMAGES = "dup_image_accounts"
+DUPLICATE_CAPTIONS = "dup_caption_accounts"
+
+FEATURE_WORDS: dict[str, str] = {
+    "caption_chars": "caption length",
+    "caption_words": "caption length in words",
+    "hashtags": "number of hashtags",
+    "mentions": "number of @mentions",
+    "emojis": "number of emoji",
+    "questions": "questions to the audience",
+    "calls_to_action": "calls to action",
+    "giveaway": "giveaway wording",
+    "has_ad": "#ad tag",
+    "has_paid": "#paid tag",
+    "has_sponsored": "#sponsored tag",
+    "paid_partnership": "'paid partnership' wording",
+    "gifted_collab": "#gifted / #collab tags",
+    "disclosure_tags": "disclosure tags",
+    "discount_codes": "discount codes",
+    "brand_messaging": "brand-messaging phrases",
+    "exclamation_ratio": "exclamation marks",
+    "uppercase_ratio": "capital letters",
+    "sharpness": "photo sharpness",
+    "brightness": "photo brightness",
+    "clipped_highlights": "blown-out highlights",
+    "clipped_shadows": "crushed shadows",
+    "contrast": "photo contrast",
+    "colourfulness": "photo colourfulness",
+    "width": "photo width",
+    "height": "photo height",
+    "aspect_ratio": "photo aspect ratio",
+    "text_overlay": "text drawn on the photo",
+    "image_centroid_similarity": "photo matches your usual feed",
+    "image_max_similarity": "photo resembles one of your recent posts",
+    "caption_centroid_similarity": "caption matches your usual captions",
+    "caption_max_similarity": "caption resembles a recent caption",
+    "hashtags_z": "hashtags compared with your habit",
+    "caption_chars_z": "caption length compared with your habit",
+    "days_since_previous": "days since your previous post",
+    "hour": "posting hour",
+    "weekday": "posting weekday",
+    "baseline_log1p_likes": "your usual likes",
+    "baseline_log1p_comments": "your usual comments",
+    "likes_trend": "your recent likes trend",
+    "comments_trend": "your recent comments trend",
+    "n_earlier_posts": "how many earlier posts are known",
+    "followers": "followers",
+    "followers_log1p": "followers",
+    "sponsored_share": "share of recent sponsored posts",
+    "dup_image_accounts": "same photo on other feeds today",
+    "dup_caption_accounts": "same caption on other feeds today",
+    "sponsored": "sponsored post",
+    "is_video": "video",
+    "image_caption_similarity": "caption matches the photo",
+}
+
+
+def describe_feature(name: str) -> str:
+    if name.startswith("photo_pc"):
+        return "what the photo shows"
+    if name.startswith("caption_pc"):
+        return "what the caption is about"
+    return FEATURE_WORDS.get(name, name.replace("_", " "))
+
+
+def top_factors(features: pd.DataFrame, likes_model: Any, n: int = 6) -> list[dict[str, Any]]:
+    """The `n` largest contributions to this draft's expected log1p likes, in words, largest first."""
+    contributions = likes_model.contributions(features)[0][:-1]  # the last column is the bias
+    grouped: dict[str, float] = {}
+    for name, value in zip(features.columns, contributions):
+        words = describe_feature(name)
+        grouped[words] = grouped.get(words, 0.0) + float(value)
+    ranked = sorted(grouped.items(), key=lambda kv: abs(kv[1]), reverse=True)
+    return [{"feature": words, "contribution": round(value, 4)} for words, value in ranked[:n] if value != 0.0]
+
+
+def compute_norms(features: pd.DataFrame) -> dict[str, float]:
+    """Data-dependent thresholds for the flags, from the training features."""
+    def pct(column: str, q: float, default: float) -> float:
+        if column not in features or features[column].notna().sum() < 10:
+            return default
+        return float(np.nanpercentile(features[column].to_numpy(dtype=float), q))
+
+    return {
+        "photo_consistency_p10": pct(PHOTO_CONSISTENCY, 10, float("nan")),
+        "sharpness_p10": pct(SHARPNESS, 10, float("nan")),
+        "brightness_p5": pct(BRIGHTNESS, 5, 0.2),
+        "hashtags_p95": pct(HASHTAGS, 95, 20.0),
+        "caption_chars_p95": pct(CAPTION_CHARS, 95, 1000.0),
+    }
+
+
+def _value(row: pd.Series, name: str) -> float:
+    value = row.get(name, float("nan"))
+    return float(value) if value is not None and not pd.isna(value) else float("nan")
+
+
+def draft_flags(row: pd.Series, norms: dict[str, float], *, known_account: bool) -> list[dict[str, str]]:
+    """The literature's rules applied to one draft's features, each with a concrete message."""
+    flags: list[dict[str, str]] = []
+
+    def flag(code: str, message: str) -> None:
+        flags.append({"code": code, "message": message})
+
+    if not known_account:
+        flag("unknown_account", "This account has no history in the model and none was sent, so the prediction uses "
+             "population priors; send the account's recent posts as `history` for a personal prediction.")
+    hashtags, hashtags_z = _value(row, HASHTAGS), _value(row, HASHTAG_Z)
+    if hashtags_z > 2 or (math.isnan(hashtags_z) and hashtags > norms["hashtags_p95"]) or hashtags > 20:
+        flag("too_many_hashtags", f"{int(hashtags)} hashtags is far more than this account usually uses; "
+             "audiences punish hashtag stuffing, keep the few that describe the post.")
+    chars, chars_z = _value(row, CAPTION_CHARS), _value(row, CAPTION_CHARS_Z)
+    if chars_z > 2 or (math.isnan(chars_z) and chars > norms["caption_chars_p95"]):
+        flag("caption_too_long", f"The caption ({int(chars)} characters) is much longer than usual; long captions "
+             "lose readers, so cut it to the detail that matters.")
+    disclosed = [t for t, name in (("#ad", HAS_AD), ("#paid", HAS_PAID), ("#sponsored", HAS_SPONSORED)) if _value(row, name) > 0]
+    if disclosed:
+        flag("disclosure_tags", f"{'/'.join(disclosed)} makes audiences read the post as less authentic. Keep the "
+             "disclosure (it is required), but make the photo and voice match your usual posts to offset it.")
+    if _value(row, BRAND_MESSAGING) > 0:
+        flag("brand_messaging", "The caption uses brand-messaging phrases (e.g. 'shop now', 'limited offer'); audiences "
+             "find these fake. Say in your own words why you like the product.")
+    consistency = _value(row, PHOTO_CONSISTENCY)
+    if not math.isnan(consistency) and not math.isnan(norms["photo_consistency_p10"]) and consistency < norms["photo_consistency_p10"]:
+        flag("off_style_photo", "This photo is off your feed's usual style; sponsored posts that break with the feed "
+             "feel fake. Reshoot or edit it in your usual look.")
+    sharpness = _value(row, SHARPNESS)
+    if not math.isnan(sharpness) and not math.isnan(norms["sharpness_p10"]) and sharpness < norms["sharpness_p10"]:
+        flag("blurry_photo", "The photo is blurrier than 90% of posts; use a sharper shot.")
+    brightness = _value(row, BRIGHTNESS)
+    if not math.isnan(brightness) and brightness < norms["brightness_p5"]:
+        flag("dark_photo", "The photo is darker than 95% of posts; brighten it or shoot in better light.")
+    duplicates = max(_value(row, DUPLICATE_IMAGES), _value(row, DUPLICATE_CAPTIONS))
+    if duplicates > 0:
+        flag("same_post_elsewhere_today", f"{int(duplicates)} other account(s) posted the same photo or caption in the "
+             "last 24 hours; the same sponsored post on several feeds the same day feels fake. Post on another day "
+             "or make it your own.")
+    return flags

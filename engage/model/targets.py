@@ -1,0 +1,158 @@
+"""What engage predicts: a small registry of targets that training, evaluation, logging and serving loop over.
+
+* `likes`, `comments` (kind "count"): LightGBM regressors on log1p counts, learned as the residual against
+  a reference level: the account's trailing baseline (mean log1p count of its last posts) when it has one,
+  else a population prior fitted on log1p followers. Two quantile models give the prediction interval.
+* `authenticity_risk` (kind "risk"): a LightGBM classifier of the probability that the audience finds the
+  post inauthentic, calibrated (Platt) on the validation slice. Label: `felt_fake` when the data set has
+  it, else a proxy from outcomes (see `risk_labels`, explained in docs/model.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from sklearn.linear_model import LogisticRegression
+
+from engage.config import LightGBMSettings
+
+log = logging.getLogger(__name__)
+
+#: Proxy risk label: a post whose likes fall below a third of the account's trailing baseline.
+PROXY_DROP = math.log(3.0)
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    kind: Literal["count", "risk"]
+    column: str  # the posts column the label comes from
+    baseline_feature: str | None = None  # history feature holding the account's trailing log1p level
+
+
+TARGETS: dict[str, Target] = {
+    "likes": Target("likes", "count", "likes", "baseline_log1p_likes"),
+    "comments": Target("comments", "count", "comments", "baseline_log1p_comments"),
+    "authenticity_risk": Target("authenticity_risk", "risk", "felt_fake"),
+}
+
+
+def _lgb_params(params: LightGBMSettings, seed: int) -> dict:
+    out = params.model_dump()
+    out.pop("early_stopping_rounds")
+    return {**out, "random_state": seed, "verbose": -1}
+
+
+class CountModel:
+    """Expected log1p count with an interval, as residual over a reference level (scikit-learn style)."""
+
+    def __init__(self, target: Target, params: LightGBMSettings, interval: float = 0.8, seed: int = 0):
+        self.target = target
+        self.params = params
+        self.interval = interval
+        self.seed = seed
+
+    def reference(self, features: pd.DataFrame) -> np.ndarray:
+        """The account's trailing baseline where known, else the followers prior, else the global level."""
+        ref = features[self.target.baseline_feature].to_numpy(dtype=float).copy()
+        followers = features["followers_log1p"].to_numpy(dtype=float)
+        prior = self.prior_intercept_ + self.prior_slope_ * followers
+        prior = np.where(np.isnan(prior), self.global_level_, prior)
+        return np.where(np.isnan(ref), prior, ref)
+
+    def _fit_prior(self, features: pd.DataFrame, y: np.ndarray) -> None:
+        followers = features["followers_log1p"].to_numpy(dtype=float)
+        ok = ~np.isnan(followers)
+        self.global_level_ = float(np.median(y))
+        if ok.sum() >= 10 and np.std(followers[ok]) > 0:
+            self.prior_slope_, self.prior_intercept_ = (float(v) for v in np.polyfit(followers[ok], y[ok], 1))
+        else:
+            self.prior_slope_, self.prior_intercept_ = 0.0, self.global_level_
+
+    def fit(self, train: pd.DataFrame, y_train: np.ndarray, valid: pd.DataFrame, y_valid: np.ndarray) -> CountModel:
+        self._fit_prior(train, y_train)
+        base = _lgb_params(self.params, self.seed)
+        residual_train = y_train - self.reference(train)
+        residual_valid = y_valid - self.reference(valid)
+        stop = [lgb.early_stopping(self.params.early_stopping_rounds, verbose=False)]
+        self.mean_ = lgb.LGBMRegressor(objective="l2", **base)
+        self.mean_.fit(train, residual_train, eval_set=[(valid, residual_valid)], callbacks=stop)
+        alpha = (1 - self.interval) / 2
+        self.low_ = lgb.LGBMRegressor(objective="quantile", alpha=alpha, **base)
+        self.low_.fit(train, residual_train, eval_set=[(valid, residual_valid)], callbacks=stop)
+        self.high_ = lgb.LGBMRegressor(objective="quantile", alpha=1 - alpha, **base)
+        self.high_.fit(train, residual_train, eval_set=[(valid, residual_valid)], callbacks=stop)
+        self.feature_names_ = list(train.columns)
+        return self
+
+    def predict_log1p(self, features: pd.DataFrame) -> dict[str, np.ndarray]:
+        if not hasattr(self, "mean_"):
+            raise RuntimeError(f"{self.target.name} model is not fitted")
+        ref = self.reference(features)
+        expected = ref + self.mean_.predict(features)
+        low = ref + self.low_.predict(features)
+        high = ref + self.high_.predict(features)
+        # Quantile models are fitted separately and can cross; the interval always contains the estimate.
+        return {"expected": expected, "low": np.minimum(low, expected), "high": np.maximum(high, expected)}
+
+    def contributions(self, features: pd.DataFrame) -> np.ndarray:
+        """Per-feature contributions (log1p units) of the mean model; last column is the bias."""
+        return self.mean_.predict(features, pred_contrib=True)
+
+
+class RiskModel:
+    """Calibrated probability that the audience finds a post inauthentic."""
+
+    def __init__(self, params: LightGBMSettings, seed: int = 0):
+        self.params = params
+        self.seed = seed
+
+    def fit(self, train: pd.DataFrame, y_train: np.ndarray, valid: pd.DataFrame, y_valid: np.ndarray) -> RiskModel:
+        base = _lgb_params(self.params, self.seed)
+        positives = max(int(y_train.sum()), 1)
+        self.model_ = lgb.LGBMClassifier(objective="binary", scale_pos_weight=max((len(y_train) - positives) / positives, 1.0) ** 0.5, **base)
+        callbacks = [lgb.early_stopping(self.params.early_stopping_rounds, verbose=False)] if len(set(y_valid)) > 1 else []
+        self.model_.fit(train, y_train, eval_set=[(valid, y_valid)], callbacks=callbacks)
+        raw = self._raw(valid)
+        self.calibrated_ = len(set(y_valid)) > 1
+        if self.calibrated_:
+            self.calibrator_ = LogisticRegression(C=1e4).fit(raw.reshape(-1, 1), y_valid)
+        else:
+            log.warning("authenticity risk: the validation slice has one class only; probabilities are not calibrated")
+        self.feature_names_ = list(train.columns)
+        return self
+
+    def _raw(self, features: pd.DataFrame) -> np.ndarray:
+        return self.model_.predict(features, raw_score=True)
+
+    def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
+        if not hasattr(self, "model_"):
+            raise RuntimeError("authenticity risk model is not fitted")
+        raw = self._raw(features)
+        if self.calibrated_:
+            return self.calibrator_.predict_proba(raw.reshape(-1, 1))[:, 1]
+        return 1 / (1 + np.exp(-raw))
+
+    def contributions(self, features: pd.DataFrame) -> np.ndarray:
+        return self.model_.predict(features, pred_contrib=True)
+
+
+def count_labels(posts: pd.DataFrame, target: Target) -> np.ndarray:
+    """log1p of the count column; NaN where the count is missing."""
+    return np.log1p(posts[target.column].astype("Float64").astype(float).to_numpy())
+
+
+def risk_labels(posts: pd.DataFrame, features: pd.DataFrame) -> tuple[np.ndarray, str]:
+    """(labels with NaN where unknown, description of the label used)."""
+    if "felt_fake" in posts and posts["felt_fake"].notna().any():
+        return posts["felt_fake"].astype("Float64").astype(float).to_numpy(), "felt_fake column of the data set"
+    likes = np.log1p(posts["likes"].to_numpy(dtype=float))
+    baseline = features["baseline_log1p_likes"].to_numpy(dtype=float)
+    label = np.where(np.isnan(baseline), np.nan, (likes < baseline - PROXY_DROP).astype(float))
+    return label, "proxy: likes below a third of the account's trailing baseline (no felt_fake column)"

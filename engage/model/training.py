@@ -1,0 +1,301 @@
+"""The story of a training run, top to bottom: data, vectors, split, features, targets, evaluation,
+bundle, MLflow run and registry.
+
+`train(settings)` is what `python train.py` calls. Every run logs the same metric names (see
+`engage.model.evaluation`) so runs compare in the MLflow UI, the resolved config and the embedder ids as
+params, plots and a data fingerprint as artifacts, and the whole pipeline as one pyfunc model registered
+as `engage`. Registration is the very last step: a run killed before it leaves no model version behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from engage.config import Settings, flat_params, settings_to_yaml
+from engage.data import load_posts
+from engage.errors import EngageError
+from engage.features.pipeline import FeaturePipeline
+from engage.model import evaluation as ev
+from engage.model import plots
+from engage.model.bundle import EngageModel, select_context
+from engage.model.explain import compute_norms
+from engage.model.targets import TARGETS, CountModel, RiskModel, count_labels, risk_labels
+
+log = logging.getLogger(__name__)
+
+#: The metric every new model version is compared on before it may become champion.
+CHAMPION_METRIC = "test_likes_spearman_relative"
+
+
+@dataclass
+class TrainResult:
+    metrics: dict[str, float]
+    run_id: str | None
+    model_version: str | None
+    alias: str | None
+    alias_reason: str
+    skipped_targets: dict[str, str] = field(default_factory=dict)
+    split_how: str = ""
+    embedder: str = ""
+    export_dir: str | None = None
+    tracking_uri: str = ""
+
+
+def stage(number: int, total: int, text: str) -> None:
+    print(f"[{number}/{total}] {text}", flush=True)
+
+
+def load_training_posts(settings: Settings) -> pd.DataFrame:
+    data = settings.data
+    if data.source == "demo":
+        options = data.demo.model_dump()
+        out_dir = options.pop("out_dir")
+        return load_posts("demo", data.path or out_dir, **options)
+    return load_posts(data.source, data.path, images_dir=data.images_dir)
+
+
+def fingerprint(posts: pd.DataFrame) -> dict[str, Any]:
+    """Rows, accounts, date range and a content hash (image paths excluded: they differ between machines)."""
+    columns = [c for c in posts.columns if c != "image"]
+    hashed = pd.util.hash_pandas_object(posts[columns].astype(str), index=False).to_numpy()
+    return {
+        "rows": int(len(posts)),
+        "accounts": int(posts["account"].nunique()),
+        "first_post": posts["posted_at"].min().isoformat(),
+        "last_post": posts["posted_at"].max().isoformat(),
+        "sha256": hashlib.sha256(hashed.tobytes()).hexdigest(),
+    }
+
+
+def _labels(posts: pd.DataFrame, features: pd.DataFrame) -> tuple[dict[str, np.ndarray], dict[str, str], dict[str, str]]:
+    """Labels per target, the label descriptions, and the targets skipped with the reason."""
+    labels, described, skipped = {}, {}, {}
+    for name, target in TARGETS.items():
+        if target.kind == "count":
+            y = count_labels(posts, target)
+            described[name] = f"log1p({target.column})"
+            if np.isnan(y).all():
+                skipped[name] = f"the data set has no {target.column} counts"
+                continue
+        else:
+            y, described[name] = risk_labels(posts, features)
+            known = y[~np.isnan(y)]
+            if len(known) < 20 or len(set(known)) < 2:
+                skipped[name] = f"too few risk labels ({len(known)} known, {int(np.nansum(known))} positive)"
+                continue
+        labels[name] = y
+    return labels, described, skipped
+
+
+def fit_targets(settings: Settings, features: pd.DataFrame, labels: dict[str, np.ndarray], split: ev.Split) -> dict[str, Any]:
+    models: dict[str, Any] = {}
+    seed = settings.data.demo.seed
+    for name, y in labels.items():
+        target = TARGETS[name]
+        train = split.train[~np.isnan(y[split.train])]
+        valid = split.valid[~np.isnan(y[split.valid])]
+        if len(valid) < 5:  # tiny data sets: early-stop on the tail of the training rows
+            train, valid = train[: int(len(train) * 0.85)], train[int(len(train) * 0.85):]
+        if target.kind == "count":
+            model: Any = CountModel(target, settings.train.lightgbm, settings.train.interval, seed)
+        else:
+            model = RiskModel(settings.train.lightgbm, seed)
+        models[name] = model.fit(features.iloc[train], y[train], features.iloc[valid], y[valid])
+    return models
+
+
+def evaluate(posts: pd.DataFrame, features: pd.DataFrame, labels: dict[str, np.ndarray], models: dict[str, Any],
+             split: ev.Split) -> tuple[dict[str, float], dict[str, dict[str, np.ndarray]]]:
+    """Test metrics next to the account-baseline metrics, with the exact names every run logs."""
+    metrics: dict[str, float] = {}
+    preds: dict[str, dict[str, np.ndarray]] = {}
+    test = split.test
+    fit_rows = np.concatenate([split.train, split.valid])
+    accounts = posts["account"].to_numpy()[test]
+    for name in ("likes", "comments"):
+        if name not in models:
+            continue
+        y = labels[name]
+        p = models[name].predict_log1p(features.iloc[test])
+        baseline = ev.account_training_baseline(posts, y, fit_rows, test)
+        metrics.update(ev.count_metrics("test", name, accounts, y[test], p["expected"], baseline))
+        metrics.update(ev.count_metrics("baseline", name, accounts, y[test], baseline, baseline))
+        metrics[f"test_{name}_interval_coverage"] = ev.interval_coverage(y[test], p["low"], p["high"])
+        preds[name] = {"actual": y[test], "baseline": baseline, **p}
+    if "authenticity_risk" in models:
+        y = labels["authenticity_risk"]
+        prob = models["authenticity_risk"].predict_proba(features.iloc[test])
+        metrics["test_risk_auc"] = ev.risk_auc(y[test], prob)
+        metrics["test_risk_ece"] = ev.expected_calibration_error(y[test], prob)
+        preds["authenticity_risk"] = {"actual": y[test], "probability": prob}
+    metrics["n_train"] = float(len(fit_rows))
+    metrics["n_test"] = float(len(test))
+    metrics["n_accounts"] = float(posts["account"].nunique())
+    return metrics, preds
+
+
+def _log_plots(mlflow: Any, models: dict[str, Any], features: pd.DataFrame, preds: dict[str, dict[str, np.ndarray]], test: np.ndarray) -> None:
+    names = list(features.columns)
+    for name, model in models.items():
+        booster_owner = model.mean_ if hasattr(model, "mean_") else model.model_
+        figures = {f"plots/feature_importance_{name}.png": plots.feature_importance(booster_owner, names, f"{name}: feature importance")}
+        try:
+            figures[f"plots/shap_summary_{name}.png"] = plots.shap_summary(booster_owner, features.iloc[test], f"{name}: SHAP summary (test)")
+        except Exception as e:  # SHAP is an explanation aid; a failure there must not lose the run
+            log.warning("SHAP summary for %s failed: %s", name, e)
+        if name in ("likes", "comments"):
+            p = preds[name]
+            figures[f"plots/predicted_vs_actual_{name}.png"] = plots.predicted_vs_actual(p["actual"], p["expected"], p["baseline"], name)
+            figures[f"plots/residuals_{name}.png"] = plots.residuals(p["actual"], p["expected"], name)
+        else:
+            p = preds[name]
+            figures["plots/risk_calibration.png"] = plots.calibration(p["actual"], p["probability"])
+        for path, fig in figures.items():
+            mlflow.log_figure(fig, path)
+            plt.close(fig)
+
+
+def choose_alias(client: Any, name: str, version: str, metrics: dict[str, float], data_hash: str) -> tuple[str, str]:
+    """champion when none exists or when this version beats it on CHAMPION_METRIC over the same data."""
+    try:
+        champion = client.get_model_version_by_alias(name, "champion")
+    except Exception:
+        return "champion", "no champion existed"
+    champion_run = client.get_run(champion.run_id) if champion.run_id else None
+    if champion_run is None:
+        return "champion", "the champion has no run to compare with"
+    old_hash = champion_run.data.tags.get("data_sha256")
+    old = champion_run.data.metrics.get(CHAMPION_METRIC)
+    new = metrics.get(CHAMPION_METRIC, float("nan"))
+    if old_hash != data_hash:
+        return "challenger", f"champion v{champion.version} was evaluated on other data (fingerprint differs); compare on the same data before promoting"
+    if old is None or np.isnan(old) or (not np.isnan(new) and new > old):
+        return "champion", f"{CHAMPION_METRIC} {new:.4f} beats champion v{champion.version} ({old})"
+    return "challenger", f"{CHAMPION_METRIC} {new:.4f} does not beat champion v{champion.version} ({old:.4f})"
+
+
+def train(settings: Settings, *, export_dir: str | None = None, progress: bool = True) -> TrainResult:
+    """Train, evaluate, log to MLflow and register. See the module docstring for the story."""
+    import mlflow
+    from mlflow.models import infer_signature
+    from mlflow.tracking import MlflowClient
+
+    from engage.model.pyfunc import EngagePyfunc, input_example
+
+    total = 7
+    started = time.perf_counter()
+    stage(1, total, f"Loading posts ({settings.data.source})")
+    posts = load_training_posts(settings)
+    report = posts.attrs.get("report")
+    if report is not None:
+        print(f"      {report.summary()}")
+    if len(posts) < 30:
+        raise EngageError(f"only {len(posts)} posts: too few to train and evaluate; engage needs at least 30")
+
+    stage(2, total, "Embedding photos and captions (cached by content hash)")
+    pipeline = FeaturePipeline(settings)
+    vectors = pipeline.embed(posts, progress=progress)
+    print(f"      image embedder: {pipeline.image_embedder_id_}; text embedder: {pipeline.text_embedder_id_}")
+
+    stage(3, total, "Splitting by time and computing features")
+    split = ev.time_split(posts, settings.train.test_fraction, settings.train.valid_fraction)
+    pipeline.fit(vectors, rows=split.train)
+    features = pipeline.transform(posts, vectors)
+    labels, described, skipped = _labels(posts, features)
+    for name, why in skipped.items():
+        print(f"      skipping target {name}: {why}")
+    print(f"      {len(split.train)} train / {len(split.valid)} validation / {len(split.test)} test posts ({split.how})")
+
+    stage(4, total, f"Training LightGBM models: {', '.join(labels)}")
+    models = fit_targets(settings, features, labels, split)
+
+    stage(5, total, "Evaluating on the held-out latest posts")
+    metrics, preds = evaluate(posts, features, labels, models, split)
+
+    stage(6, total, "Building the model bundle")
+    context_rows = select_context(posts, settings.features.history_posts, settings.features.duplicate_window_hours)
+    data_print = fingerprint(posts)
+    info = {
+        "name": settings.tracking.registered_model, "trained_at": datetime.now(UTC).isoformat(),
+        "labels": described, "skipped_targets": skipped, "data": data_print, "metrics": metrics,
+        "image_embedder": pipeline.image_embedder_id_, "text_embedder": pipeline.text_embedder_id_,
+    }
+    fit_rows = np.concatenate([split.train, split.valid])
+    model = EngageModel(settings, pipeline, models, posts.iloc[context_rows], vectors.take(context_rows),
+                        compute_norms(features.iloc[fit_rows]), info)
+
+    stage(7, total, f"Logging to MLflow ({settings.tracking.uri}, experiment '{settings.tracking.experiment}')")
+    mlflow.set_tracking_uri(settings.tracking.uri)
+    mlflow.set_experiment(settings.tracking.experiment)
+    client = MlflowClient()
+    with mlflow.start_run() as run:
+        run_id = run.info.run_id
+        model.info["run_id"] = run_id
+        mlflow.log_params({k: str(v)[:500] for k, v in flat_params(settings).items()})
+        mlflow.log_params({"image_embedder": pipeline.image_embedder_id_, "text_embedder": pipeline.text_embedder_id_,
+                           "n_features": features.shape[1], "split": split.how})
+        mlflow.set_tags({"data_sha256": data_print["sha256"], "risk_label": described.get("authenticity_risk", ""),
+                         "skipped_targets": "; ".join(f"{k}: {v}" for k, v in skipped.items()) or "none"})
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
+        mlflow.log_text(settings_to_yaml(settings), "config.yaml")
+        mlflow.log_text("\n".join(features.columns), "features.txt")
+        mlflow.log_dict(data_print, "data_fingerprint.json")
+        _log_plots(mlflow, models, features, preds, split.test)
+        with tempfile.TemporaryDirectory() as tmp:
+            bundle_dir = model.save(Path(tmp) / "bundle")
+            example = input_example(posts.iloc[split.test[:1]])
+            signature = infer_signature(example, model.predict_frame(example))
+            info_logged = mlflow.pyfunc.log_model(
+                name="model", python_model=EngagePyfunc(), artifacts={"bundle": str(bundle_dir)},
+                signature=signature, input_example=example,
+            )
+        # Registration last: a run killed before this line leaves no model version.
+        version = mlflow.register_model(info_logged.model_uri, settings.tracking.registered_model)
+        alias, why = choose_alias(client, settings.tracking.registered_model, version.version, metrics, data_print["sha256"])
+        client.set_registered_model_alias(settings.tracking.registered_model, alias, version.version)
+        mlflow.set_tags({"model_version": version.version, "model_alias": alias, "model_alias_reason": why})
+    model.info["version"] = f"{settings.tracking.registered_model}/{version.version}"
+    exported = None
+    if export_dir or settings.train.export_dir:
+        exported = str(model.save(export_dir or settings.train.export_dir))
+    print(f"      done in {time.perf_counter() - started:.0f} s")
+    return TrainResult(metrics, run_id, str(version.version), alias, why, skipped, split.how,
+                       pipeline.image_embedder_id_, exported, settings.tracking.uri)
+
+
+def summary_table(result: TrainResult) -> str:
+    """Each metric next to its baseline, then the run, the model version and how to open the UI."""
+    m = result.metrics
+    lines = [f"{'metric':<34}{'model':>10}{'baseline':>10}"]
+    for name in ("likes", "comments"):
+        for kind in ("mae_log1p", "spearman", "spearman_within_account", "spearman_relative", "interval_coverage"):
+            key = f"test_{name}_{kind}"
+            if key in m:
+                base = m.get(f"baseline_{name}_{kind}")
+                lines.append(f"{key:<34}{m[key]:>10.3f}{'' if base is None else f'{base:>10.3f}'}")
+    for key in ("test_risk_auc", "test_risk_ece"):
+        if key in m:
+            lines.append(f"{key:<34}{m[key]:>10.3f}")
+    lines.append(f"{'posts (train / test / accounts)':<34}{int(m['n_train'])} / {int(m['n_test'])} / {int(m['n_accounts'])}")
+    for name, why in result.skipped_targets.items():
+        lines.append(f"skipped {name}: {why}")
+    lines += [
+        f"embedder: {result.embedder}",
+        f"run id: {result.run_id}",
+        f"model: engage version {result.model_version} -> alias '{result.alias}' ({result.alias_reason})",
+    ]
+    if result.export_dir:
+        lines.append(f"exported bundle: {result.export_dir}")
+    lines.append(f"open the MLflow UI: mlflow ui --backend-store-uri {result.tracking_uri} --port 5000")
+    return "\n".join(lines)

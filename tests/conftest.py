@@ -1,0 +1,40 @@
+"""Shared fixtures: one smoke-sized model trained once per test session (real data path, real models)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never download
+os.environ.setdefault("ENGAGE_ALLOW_DOWNLOAD", "0")
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def smoke_settings(tmp_path_factory: pytest.TempPathFactory):
+    """configs/smoke.yaml with the demo data, cache and MLflow store in a per-session temporary directory."""
+    from engage.config import load_settings
+
+    work = tmp_path_factory.mktemp("smoke")
+    return load_settings(
+        ROOT / "configs" / "smoke.yaml",
+        [
+            f"data.demo.out_dir={work / 'demo'}",
+            f"features.cache_dir={work / 'cache'}",
+            f"tracking.uri=sqlite:///{work / 'mlflow.db'}",
+            "image.embedder=efficientnet",
+        ],
+    )
+
+
+@pytest.fixture(scope="session")
+def trained(smoke_settings, tmp_path_factory: pytest.TempPathFactory):
+    """(TrainResult, exported bundle directory) of one smoke training run, shared by every test that needs a model."""
+    from engage.model.training import train
+
+    export = tmp_path_factory.mktemp("bundle") / "engage"
+    result = train(smoke_settings, export_dir=str(export), progress=False)
+    return result, export

@@ -606,7 +606,11 @@ def _decode_jpegs(jpegs: Sequence[bytes], device: torch.device) -> list[torch.Te
 
 
 def _resize_crop(images: list[torch.Tensor], size: int, interpolation: str, chunk: int = 64) -> torch.Tensor:
-    """Resize each image's shortest side to `size` and centre-crop; same-sized images are resized together."""
+    """Resize each image's shortest side to `size` and centre-crop; same-sized images are resized together.
+
+    On the CPU the uint8 pixels are resized directly (torch's vectorised uint8 kernels, >10x faster than
+    float, and what PIL does too); CUDA's antialiased resize needs floats.
+    """
     from torchvision.transforms.v2 import InterpolationMode
     from torchvision.transforms.v2 import functional as TF
 
@@ -618,8 +622,11 @@ def _resize_crop(images: list[torch.Tensor], size: int, interpolation: str, chun
     for indices in groups.values():
         for start in range(0, len(indices), chunk):
             part = indices[start : start + chunk]
-            batch = torch.stack([images[i] for i in part]).float().div_(255.0)
-            batch = TF.resize(batch, [size], interpolation=mode, antialias=True)
+            batch = torch.stack([images[i] for i in part])
+            if batch.device.type == "cpu":
+                batch = TF.resize(batch, [size], interpolation=mode, antialias=True).float().div_(255.0)
+            else:
+                batch = TF.resize(batch.float().div_(255.0), [size], interpolation=mode, antialias=True)
             out[part] = TF.center_crop(batch, [size, size]).clamp_(0.0, 1.0)
     return out
 

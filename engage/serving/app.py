@@ -1,0 +1,362 @@
+"""The engage HTTP service: score drafts, compare drafts, and the draft-studio page.
+
+    create_app(ServeOptions(model="models:/engage@champion"))  ->  FastAPI app (run by `serve.py`)
+
+Start-up (the lifespan) loads the model in a background thread, checks its embedders and warms it with one
+prediction; until then `/health` answers 200 and `/ready` 503, and a model that cannot be loaded stops the
+server (`on_startup_failure`). Requests take the model reference once, so a reload (`POST /admin/reload`
+or SIGHUP) swaps it atomically while requests in flight finish on the old one. Scoring runs in worker
+threads behind `Admission`; bodies over the cap are refused by `BodySizeLimit` before parsing. Every error
+is `{"error": {"field", "message"}}` (or a list of them) and never repeats the submitted data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import signal
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from functools import partial
+from pathlib import Path
+from typing import Annotated, Any
+
+import anyio
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from engage.errors import EngageError
+from engage.serving.limits import Admission, BodySizeLimit, BodyTooLarge
+from engage.serving.options import ADMIN_TOKEN_ENV, API_KEY_ENV, ServeOptions
+from engage.serving.parsing import (
+    RequestError,
+    compare_request_from_json,
+    score_request_from_form,
+    score_request_from_json,
+)
+from engage.serving.schemas import (
+    EXAMPLE_IMAGE,
+    FORM_SCHEMA,
+    Accounts,
+    CompareRequest,
+    CompareResponse,
+    ErrorResponse,
+    Health,
+    Ready,
+    Reloaded,
+    ScoreRequest,
+    ScoreResponse,
+)
+from engage.serving.scoring import compare_drafts, load_model, score_draft
+
+log = logging.getLogger("engage.serving")
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+
+# Module level: FastAPI resolves the (string) annotations of dependencies in this module's namespace.
+API_KEY_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False,
+                              description=f"required on /v1/* when the server sets {API_KEY_ENV}")
+ADMIN_BEARER = HTTPBearer(auto_error=False, description=f"the token in {ADMIN_TOKEN_ENV}")
+
+
+def require_api_key(request: Request, key: Annotated[str | None, Depends(API_KEY_HEADER)]) -> None:
+    """401 unless the X-API-Key header holds the server's key (when one is set)."""
+    expected = request.app.state.options.api_key
+    if expected is None:
+        return
+    if key is None:
+        raise RequestError(401, [("X-API-Key", "is missing; send the API key in the X-API-Key header")])
+    if not hmac.compare_digest(key.encode(), expected.encode()):
+        raise RequestError(401, [("X-API-Key", "is not a valid API key")])
+
+
+def _describe(error: BaseException) -> str:
+    return str(error) if isinstance(error, EngageError) else f"{type(error).__name__}: {error}"
+
+
+class ModelSlot:
+    """The model being served, swapped as a whole on reload; at most one load at a time."""
+
+    def __init__(self, loader: Callable[[], Any], source: str):
+        self._loader = loader
+        self.source = source
+        self.model: Any = None
+        self.state = "loading"  # loading -> ready | failed
+        self.error: str | None = None
+        self._loading = threading.Lock()
+
+    def load_initial(self, on_failure: Callable[[str], None]) -> None:
+        """Start-up load (runs in a thread): on failure the state says why and `on_failure` stops the server."""
+        with self._loading:
+            started = time.perf_counter()
+            log.info("loading model %s", self.source)
+            try:
+                model = self._loader()
+            except Exception as e:  # any failure means there is nothing to serve
+                self.state, self.error = "failed", f"cannot serve model {self.source}: {_describe(e)}"
+                log.error("%s", self.error)
+                on_failure(self.error)
+                return
+            self.model, self.state = model, "ready"
+            log.info("model %s version %s (embedder %s) loaded and warmed in %.1f s; ready",
+                     _name(model), model.version, model.embedder, time.perf_counter() - started)
+
+    def current(self) -> Any:
+        model = self.model
+        if model is None:
+            reason = self.error or "the model is still loading; retry shortly"
+            raise RequestError(503, [(None, reason)], headers={"Retry-After": "5"})
+        return model
+
+    async def reload(self) -> tuple[Any, Any]:
+        """Load and warm the model again (e.g. a new champion) and swap it in; the old one serves until then."""
+        if not self._loading.acquire(blocking=False):
+            raise RequestError(409, [("model", "a model is already being loaded; try again when it finishes")])
+        try:
+            started = time.perf_counter()
+            new = await anyio.to_thread.run_sync(self._loader)
+        except EngageError as e:
+            log.error("reload of %s refused, the current model keeps serving: %s", self.source, e)
+            raise RequestError(409, [("model", f"the new model was refused and the current one keeps serving: {e}")]) from None
+        except Exception as e:
+            log.exception("reload of %s failed, the current model keeps serving", self.source)
+            raise RequestError(500, [("model", f"loading the new model failed ({_describe(e)}); "
+                                               "the current one keeps serving")]) from None
+        finally:
+            self._loading.release()
+        old, self.model, self.state, self.error = self.model, new, "ready", None
+        log.info("reloaded %s in %.1f s: version %s -> %s", self.source, time.perf_counter() - started,
+                 getattr(old, "version", None), new.version)
+        return old, new
+
+    async def reload_logged(self) -> None:
+        try:
+            await self.reload()
+        except RequestError:
+            pass  # already logged; the old model keeps serving
+
+
+def _name(model: Any) -> str:
+    return str((getattr(model, "info", None) or {}).get("name") or "engage")
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse, "description": "an image that is not base64 or not a decodable photo, or a bomb"},
+    401: {"model": ErrorResponse, "description": "missing or wrong X-API-Key (only when the server sets ENGAGE_API_KEY)"},
+    413: {"model": ErrorResponse, "description": "request body over 10 MB"},
+    415: {"model": ErrorResponse, "description": "a body that is neither JSON nor a form"},
+    422: {"model": ErrorResponse, "description": "invalid JSON, wrong types, caption over 2,200 characters, history "
+                                                 "over 500 posts"},
+    503: {"model": ErrorResponse, "description": "model still loading, or too many requests (see Retry-After)"},
+}
+
+_SCORE_EXAMPLES = {
+    "known account": {
+        "summary": "A draft with a photo, for an account the model knows",
+        "value": {"account": "anna.bakes", "caption": "Sunday sourdough, crumb shot #bread #baking",
+                  "image": EXAMPLE_IMAGE, "posted_at": "2024-05-12T09:00:00Z", "followers": 5400},
+    },
+    "sponsored": {
+        "summary": "A sponsored draft with disclosure tags",
+        "value": {"account": "anna.bakes", "caption": "Loving my new oven from @brand #ad #paid", "sponsored": True},
+    },
+    "new account": {
+        "summary": "An account the model has not seen, with its recent posts",
+        "value": {"account": "new.baker", "caption": "First loaf!", "followers": 800, "history": [
+            {"caption": "My starter is alive", "posted_at": "2024-05-01T08:00:00Z", "likes": 40, "comments": 3},
+            {"caption": "Flour haul", "posted_at": "2024-05-05T18:30:00Z", "likes": 25, "comments": 1}]},
+    },
+}
+_SCORE_BODY = {"requestBody": {"required": True, "content": {
+    "application/json": {"schema": {"$ref": "#/components/schemas/ScoreRequest"}, "examples": _SCORE_EXAMPLES},
+    "multipart/form-data": {"schema": FORM_SCHEMA},
+}}}
+_COMPARE_BODY = {"requestBody": {"required": True, "content": {"application/json": {
+    "schema": {"$ref": "#/components/schemas/CompareRequest"},
+    "examples": {"two captions": {
+        "summary": "The same post with a short caption and with hashtag stuffing, and the best hour",
+        "value": {"account": "anna.bakes", "best_hour": True, "drafts": [
+            {"caption": "Sunday sourdough #bread"}, {"caption": "Sunday sourdough " + "#bread " * 25}]},
+    }},
+}}}}
+
+
+def _error_json(status: int, problems: list[tuple[str | None, str]], headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(RequestError(status, problems).body(), status_code=status, headers=headers)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestError)
+    async def request_error(request: Request, error: RequestError) -> JSONResponse:
+        return JSONResponse(error.body(), status_code=error.status, headers=error.headers or None)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        field = "body" if isinstance(error, BodyTooLarge) or error.status_code == 400 else None
+        headers = dict(error.headers or {})
+        if isinstance(error, BodyTooLarge):
+            headers["Connection"] = "close"  # the rest of the body is not read
+        return _error_json(error.status_code, [(field, str(error.detail))], headers or None)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
+        from engage.serving.parsing import field_name  # FastAPI-parsed parameters (headers); no input echoed
+
+        problems = [(field_name([p for p in e["loc"] if p not in ("body", "header", "query")]), e["msg"])
+                    for e in error.errors()]
+        return _error_json(422, problems)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, error: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return _error_json(500, [(None, "internal error while scoring; the server log has the details")])
+
+
+def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    """FastAPI's schema plus the request bodies that the routes read themselves (JSON or multipart)."""
+
+    def build() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        for model in (ScoreRequest, CompareRequest):
+            body = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            for name, definition in body.pop("$defs", {}).items():
+                components.setdefault(name, definition)
+            components[model.__name__] = body
+        app.openapi_schema = schema
+        return schema
+
+    return build
+
+
+def create_app(
+    options: ServeOptions | None = None,
+    *,
+    loader: Callable[[], Any] | None = None,
+    on_startup_failure: Callable[[str], None] | None = None,
+) -> FastAPI:
+    """The service for `options`. `loader` returns a ready model (default: load, check embedders, warm)."""
+    options = options or ServeOptions()
+    slot = ModelSlot(loader or partial(load_model, options.model, options.tracking_uri), options.model)
+    admission = Admission(options.max_concurrent, options.max_queue, options.retry_after_s)
+    on_failure = on_startup_failure or (lambda message: None)
+    sighup_tasks: set[asyncio.Task[None]] = set()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        threading.Thread(target=slot.load_initial, args=(on_failure,), name="engage-model-load", daemon=True).start()
+        loop = asyncio.get_running_loop()
+
+        def on_sighup() -> None:
+            task = loop.create_task(slot.reload_logged())
+            sighup_tasks.add(task)
+            task.add_done_callback(sighup_tasks.discard)
+
+        try:
+            loop.add_signal_handler(signal.SIGHUP, on_sighup)
+            hup = True
+        except (ValueError, RuntimeError, NotImplementedError, AttributeError):  # not the main thread / not Unix
+            hup = False
+        try:
+            yield
+        finally:
+            if hup:
+                loop.remove_signal_handler(signal.SIGHUP)
+
+    app = FastAPI(
+        title="engage",
+        version="1",
+        description="Predicts how a draft Instagram post will do before it is posted: likes and comments with a "
+        "range, the risk that the audience finds it fake, tips and the factors behind the prediction. "
+        "The draft studio is at [/](/).",
+        lifespan=lifespan,
+    )
+    app.state.slot = slot
+    app.state.admission = admission
+    app.state.options = options
+    app.openapi = _openapi(app)  # type: ignore[method-assign]
+    app.add_middleware(BodySizeLimit, max_bytes=options.max_body_bytes)
+    _install_error_handlers(app)
+
+    v1 = [Depends(require_api_key)]
+
+    @app.get("/health", response_model=Health, tags=["status"], summary="Alive (answers while the model loads)")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/ready", response_model=Ready, tags=["status"], summary="Model loaded and warmed",
+             responses={503: {"model": Ready, "description": "still loading, or the model failed to load"}})
+    async def ready() -> Any:
+        model = slot.model
+        if model is None:
+            return JSONResponse({"status": slot.state, "error": slot.error}, status_code=503, headers={"Retry-After": "5"})
+        return {"status": "ready", "model": _name(model), "version": model.version, "embedder": model.embedder}
+
+    @app.get("/v1/accounts", response_model=Accounts, dependencies=v1, tags=["drafts"], responses=ERROR_RESPONSES,
+             summary="Accounts the model knows")
+    async def accounts() -> dict[str, list[str]]:
+        model = slot.current()
+        return {"accounts": sorted(str(a) for a in model.context_posts["account"].unique())}
+
+    @app.post("/v1/score", response_model=ScoreResponse, dependencies=v1, tags=["drafts"], responses=ERROR_RESPONSES,
+              openapi_extra=_SCORE_BODY, summary="Score one draft (JSON with a base64 image, or multipart with a file)")
+    async def score(request: Request) -> Any:
+        model = slot.current()  # taken once: a reload does not change the model under this request
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
+            form = await request.form(max_files=1, max_fields=20, max_part_size=options.max_body_bytes)
+            try:
+                fields = {name: form.getlist(name) for name in form.keys()}
+                draft = await run_in_threadpool(score_request_from_form, fields, lambda upload: upload.file.read())
+            finally:
+                await form.close()
+        else:
+            draft = await run_in_threadpool(score_request_from_json, await _json_body(request))
+        return await admission.run(score_draft, model, draft)
+
+    @app.post("/v1/compare", response_model=CompareResponse, dependencies=v1, tags=["drafts"],
+              responses=ERROR_RESPONSES, openapi_extra=_COMPARE_BODY,
+              summary="Rank 2 to 10 drafts of one account by expected likes")
+    async def compare(request: Request) -> Any:
+        model = slot.current()
+        compare_request, drafts = await run_in_threadpool(compare_request_from_json, await _json_body(request))
+        return await admission.run(compare_drafts, model, compare_request, drafts)
+
+    @app.post("/admin/reload", response_model=Reloaded, tags=["admin"], include_in_schema=options.admin_token is not None,
+              summary="Load the model again (e.g. a new champion), warm it and swap it in",
+              responses={403: {"model": ErrorResponse}, 409: {"model": ErrorResponse}, 500: {"model": ErrorResponse}})
+    async def reload(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(ADMIN_BEARER)]) -> dict[str, Any]:
+        if options.admin_token is None:
+            raise StarletteHTTPException(404, "Not Found")
+        if credentials is None or not hmac.compare_digest(credentials.credentials.encode(), options.admin_token.encode()):
+            raise RequestError(403, [("Authorization", f"is missing or not the admin token; send "
+                                                       f"'Authorization: Bearer <{ADMIN_TOKEN_ENV}>'")])
+        old, new = await slot.reload()
+        return {"status": "reloaded", "previous_version": getattr(old, "version", None), "version": new.version,
+                "embedder": new.embedder}
+
+    @app.get("/", include_in_schema=False)
+    async def studio() -> FileResponse:
+        return FileResponse(STATIC_DIR / "index.html")
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    return app
+
+
+async def _json_body(request: Request) -> bytes:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type and content_type != "application/json" and not content_type.endswith("+json"):
+        raise RequestError(415, [("Content-Type", "must be application/json (or multipart/form-data for /v1/score)")])
+    return await request.body()

@@ -1,0 +1,31 @@
+"""The service's settings (`ServeOptions`), kept free of heavy imports so that `serve.py --help` is instant."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from engage.config import TrackingSettings
+
+API_KEY_ENV = "ENGAGE_API_KEY"
+ADMIN_TOKEN_ENV = "ENGAGE_ADMIN_TOKEN"
+DEFAULT_MODEL = "models:/engage@champion"
+#: Largest request body accepted: a 7.5 MB photo base64-encoded, with room for the caption and history.
+MAX_BODY_BYTES = 10 * 1024 * 1024
+
+
+@dataclass
+class ServeOptions:
+    """Everything `serve.py` can set; the defaults are what `python serve.py` runs with."""
+
+    model: str = DEFAULT_MODEL  # MLflow model URI or an exported bundle directory
+    tracking_uri: str | None = TrackingSettings().uri  # MLflow tracking store for models:/ URIs
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_concurrent: int = 8  # drafts scored at once (worker threads)
+    max_queue: int = 64  # scoring requests allowed to wait; more get 503 + Retry-After
+    retry_after_s: int = 1  # what 503 answers tell clients to wait
+    max_body_bytes: int = MAX_BODY_BYTES  # larger request bodies get 413
+    api_key: str | None = field(default_factory=lambda: os.environ.get(API_KEY_ENV) or None)  # guards /v1/*
+    admin_token: str | None = field(default_factory=lambda: os.environ.get(ADMIN_TOKEN_ENV) or None)  # /admin/*
+    log_level: str = "info"

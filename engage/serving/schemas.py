@@ -1,0 +1,188 @@
+"""The HTTP API's request and response bodies, with the examples shown on `/docs`.
+
+Requests carry images as base64 text (JSON) or as a file (multipart, see `FORM_SCHEMA`); `engage.serving.parsing`
+turns them into the `engage.model.draft.Draft` the model scores, whose limits these schemas repeat so that
+`/docs` shows them. Responses mirror `EngageModel.score` and `EngageModel.best_hour`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from engage.model.draft import MAX_CAPTION_CHARS, MAX_HISTORY_POSTS
+
+#: Drafts in one /v1/compare request.
+MIN_COMPARE, MAX_COMPARE = 2, 10
+IMAGE_HELP = "the photo: a JPEG, PNG or WebP file, base64-encoded (a `data:image/...;base64,` URL also works)"
+
+# A 1x1 white JPEG, small enough to show in the examples.
+EXAMPLE_IMAGE = (
+    "/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDAAgGBgcGBQgHBwcJCQgKDBQNDAsLDBkSEw8UHRofHh0aHBwgJC4nICIsIxwcKDcpLDAxNDQ0Hyc5PTgyPC4zNDL/"
+    "wAALCAABAAEBAREA/8QAFAABAAAAAAAAAAAAAAAAAAAACf/EABQQAQAAAAAAAAAAAAAAAAAAAAD/2gAIAQEAAD8AKp//2Q=="
+)
+
+
+class _Body(BaseModel):
+    # An unknown field is a typo the client should hear about, not something to ignore.
+    model_config = ConfigDict(extra="forbid")
+
+
+class HistoryPostIn(_Body):
+    """One of the account's earlier posts, sent for an account the model does not know."""
+
+    caption: str = Field("", max_length=MAX_CAPTION_CHARS)
+    image: str | None = Field(None, description=IMAGE_HELP)
+    posted_at: datetime = Field(description="when it was posted (ISO 8601)")
+    likes: int = Field(ge=0, le=10**10)
+    comments: int | None = Field(None, ge=0, le=10**10)
+
+
+class DraftIn(_Body):
+    """A draft without its account (the drafts of a comparison share one account)."""
+
+    caption: str = Field("", max_length=MAX_CAPTION_CHARS, description="at most 2,200 characters, Instagram's limit")
+    image: str | None = Field(None, description=IMAGE_HELP)
+    posted_at: datetime | None = Field(None, description="when it would be posted (ISO 8601); default: now")
+    followers: int | None = Field(None, ge=0, le=10**10, description="the account's follower count")
+    sponsored: bool | None = Field(None, description="whether the post is paid for by a brand")
+    history: list[HistoryPostIn] | None = Field(
+        None, max_length=MAX_HISTORY_POSTS,
+        description=f"the account's recent posts (at most {MAX_HISTORY_POSTS}); only needed for an account the "
+        "model has not seen, which is otherwise scored with population priors",
+    )
+
+
+class ScoreRequest(DraftIn):
+    """One draft to score."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{
+            "account": "anna.bakes", "caption": "Sunday sourdough, crumb shot #bread #baking",
+            "image": EXAMPLE_IMAGE, "posted_at": "2024-05-12T09:00:00Z", "followers": 5400, "sponsored": False,
+        }]},
+    )
+    account: str = Field(min_length=1, max_length=100, description="the account (username) that would post it")
+
+
+class CompareRequest(_Body):
+    """Several drafts of one account, to rank."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{
+            "account": "anna.bakes", "best_hour": True,
+            "drafts": [{"caption": "Sunday sourdough #bread"}, {"caption": "Sunday sourdough " + "#bread " * 25}],
+        }]},
+    )
+    account: str = Field(min_length=1, max_length=100)
+    drafts: list[DraftIn] = Field(min_length=MIN_COMPARE, max_length=MAX_COMPARE)
+    best_hour: bool = Field(False, description="also find the best hour in the next 7 days to post the top draft")
+
+
+class Range(BaseModel):
+    expected: float = Field(description="the expected count")
+    low: float = Field(description="lower end of the prediction interval")
+    high: float = Field(description="upper end of the prediction interval")
+
+
+class Flag(BaseModel):
+    code: str = Field(description="stable identifier, e.g. too_many_hashtags")
+    message: str = Field(description="the tip, in words")
+
+
+class Factor(BaseModel):
+    feature: str = Field(description="what about the draft, in words")
+    contribution: float = Field(description="its effect on expected log(1 + likes); positive raises likes")
+
+
+class ScoreResponse(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "model_version": "engage/3", "embedder": "efficientnet:lite0:imagenet",
+        "likes": {"expected": 212.4, "low": 150.0, "high": 301.7},
+        "comments": {"expected": 9.1, "low": 4.0, "high": 17.5},
+        "authenticity_risk": 0.18,
+        "flags": [{"code": "too_many_hashtags", "message": "28 hashtags is far more than this account usually uses; ..."}],
+        "factors": [{"feature": "number of hashtags", "contribution": -0.21}, {"feature": "your usual likes", "contribution": 0.12}],
+    }]})
+    model_version: str
+    embedder: str = Field(description="id of the image embedder the model was trained with")
+    likes: Range | None
+    comments: Range | None
+    authenticity_risk: float | None = Field(description="probability that the audience finds the post fake, 0..1")
+    flags: list[Flag]
+    factors: list[Factor]
+
+
+class ComparedDraft(BaseModel):
+    index: int = Field(description="position of the draft in the request, from 0")
+    rank: int = Field(description="1 = most expected likes")
+    likes_vs_first: float = Field(description="expected likes minus those of the first draft submitted")
+    likes_vs_best: float = Field(description="expected likes minus those of the top draft (0 for the top one)")
+    score: ScoreResponse
+
+
+class BestHour(BaseModel):
+    posted_at: datetime = Field(description="the start of the best hour to post, UTC")
+    expected_likes: float
+
+
+class CompareResponse(BaseModel):
+    account: str
+    drafts: list[ComparedDraft] = Field(description="ranked by expected likes, best first")
+    best_hour: BestHour | None = Field(description="for the top draft, when asked for")
+
+
+class ErrorDetail(BaseModel):
+    field: str | None = Field(description="the request field at fault (e.g. caption, history[3].likes), if any")
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    """Every 4xx/5xx answer. Never contains the submitted data."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"error": {"field": "image", "message": "is not valid base64; ..."}}]})
+    error: ErrorDetail | list[ErrorDetail]
+
+
+class Health(BaseModel):
+    status: str = "ok"
+
+
+class Ready(BaseModel):
+    status: str
+    model: str | None = None
+    version: str | None = None
+    embedder: str | None = None
+    error: str | None = Field(None, description="why the model is not being served, when it failed to load")
+
+
+class Accounts(BaseModel):
+    accounts: list[str] = Field(description="accounts the model knows, sorted")
+
+
+class Reloaded(BaseModel):
+    status: str = "reloaded"
+    previous_version: str | None
+    version: str
+    embedder: str
+
+
+#: The multipart/form-data variant of ScoreRequest, for /docs (FastAPI cannot derive it from a manual body).
+FORM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["account"],
+    "properties": {
+        "account": {"type": "string", "maxLength": 100},
+        "caption": {"type": "string", "maxLength": MAX_CAPTION_CHARS},
+        "image": {"type": "string", "format": "binary", "description": "the photo file (JPEG, PNG or WebP)"},
+        "posted_at": {"type": "string", "format": "date-time"},
+        "followers": {"type": "integer", "minimum": 0},
+        "sponsored": {"type": "boolean"},
+        "history": {"type": "string", "description": "JSON array of history posts, as in the JSON body"},
+    },
+}

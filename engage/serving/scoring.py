@@ -1,0 +1,86 @@
+"""What the endpoints ask of the model, run in worker threads: score one draft, rank several, warm up.
+
+Errors the model raises about a draft (`DraftError`, `DataError` from image decoding) become
+`RequestError`s naming the request field, prefixed with the draft's position in a comparison.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from engage.errors import DataError, DraftError, ModelError
+from engage.features.image import MAX_PIXELS, open_image
+from engage.model.draft import Draft
+from engage.serving.parsing import RequestError
+from engage.serving.schemas import CompareRequest
+
+
+def check_history_images(draft: Draft, prefix: str = "") -> None:
+    """Decode each history photo so that a bad one is named by its position (the model only says 'image')."""
+    for i, post in enumerate(draft.history or []):
+        if post.image is not None:
+            try:
+                open_image(post.image, max_pixels=MAX_PIXELS, name=f"{prefix}history[{i}].image")
+            except DataError as e:
+                raise RequestError(400, [(f"{prefix}history[{i}].image", e.message)]) from None
+
+
+def score_draft(model: Any, draft: Draft, prefix: str = "") -> dict[str, Any]:
+    """`model.score(draft)`, with the draft's own mistakes turned into RequestErrors naming the field."""
+    check_history_images(draft, prefix)
+    try:
+        return model.score(draft)
+    except DraftError as e:
+        raise RequestError(e.status, [(prefix + e.field, e.message)]) from None
+    except DataError as e:
+        if e.field is None:  # open_image: the draft's photo could not be decoded, or is a bomb
+            raise RequestError(400, [(prefix + "image", e.message)]) from None
+        # A value the posts table refuses; its message may quote the value, so it is not passed on.
+        raise RequestError(400, [(prefix + e.field, "has a value the model cannot use")]) from None
+
+
+def compare_drafts(model: Any, request: CompareRequest, drafts: list[Draft]) -> dict[str, Any]:
+    """Drafts ranked by expected likes (ties keep submission order), with differences, and the best hour."""
+    scores = [score_draft(model, draft, prefix=f"drafts[{i}].") for i, draft in enumerate(drafts)]
+    if any(score.get("likes") is None for score in scores):
+        raise RequestError(409, [(None, "this model predicts no likes, so it cannot rank drafts")])
+    expected = [float(score["likes"]["expected"]) for score in scores]
+    order = sorted(range(len(scores)), key=lambda i: (-expected[i], i))
+    top = expected[order[0]]
+    ranked = [
+        {"index": i, "rank": rank, "likes_vs_first": round(expected[i] - expected[0], 2),
+         "likes_vs_best": round(expected[i] - top, 2), "score": scores[i]}
+        for rank, i in enumerate(order, start=1)
+    ]
+    best_hour = None
+    if request.best_hour:
+        try:
+            best_hour = model.best_hour(drafts[order[0]], days=7)
+        except ModelError as e:
+            raise RequestError(409, [("best_hour", str(e))]) from None
+    return {"account": request.account, "drafts": ranked, "best_hour": best_hour}
+
+
+def warm_up_draft(model: Any) -> Draft:
+    """A draft that runs every stage once (photo decode and embedding, caption embedding, all targets)."""
+    accounts = model.context_posts["account"] if len(model.context_posts) else None
+    account = str(accounts.iloc[-1]) if accounts is not None else "warm.up"
+    ramp = np.linspace(0, 255, 256, dtype=np.uint8)
+    pixels = np.stack(np.broadcast_arrays(ramp[:, None], ramp[None, :], np.uint8(128)), axis=-1)
+    jpeg = io.BytesIO()
+    Image.fromarray(pixels, "RGB").save(jpeg, format="JPEG", quality=90)
+    return Draft(account=account, caption="Warming up the model #engage", image=jpeg.getvalue())
+
+
+def load_model(uri: str, tracking_uri: str | None) -> Any:
+    """The EngageModel at `uri`, its embedders checked against training and warmed with one prediction."""
+    from engage.model.bundle import EngageModel  # heavy import, and only needed when serving a real model
+
+    model = EngageModel.from_uri(uri, tracking_uri)
+    model.check_embedder()
+    model.score(warm_up_draft(model))
+    return model

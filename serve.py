@@ -1,0 +1,59 @@
+"""Serve engage over HTTP: score drafts, compare drafts, and the draft-studio page.
+
+    python serve.py                                   # models:/engage@champion from sqlite:///mlflow.db
+    python serve.py --model models/engage             # a bundle exported by train.py --export
+    python serve.py --port 8080 --max-concurrent 4    # then open http://127.0.0.1:8080/
+
+The service itself (endpoints, limits, reload) lives in engage/serving/; this script only parses the
+command line. See docs/serving.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from engage.serving.options import ADMIN_TOKEN_ENV, API_KEY_ENV, DEFAULT_MODEL, ServeOptions
+
+
+def parse_args(argv: list[str] | None = None) -> ServeOptions:
+    defaults = ServeOptions()
+    parser = argparse.ArgumentParser(
+        description="Serve the engage model over HTTP: POST /v1/score and /v1/compare, the draft studio at /, "
+        "the API reference at /docs, /health and /ready for orchestration.",
+        epilog=f"Environment: {API_KEY_ENV} requires that key in the X-API-Key header of /v1/* requests; "
+        f"{ADMIN_TOKEN_ENV} enables POST /admin/reload (Authorization: Bearer <token>). "
+        "SIGHUP also reloads the model (e.g. after a new champion is registered).",
+    )
+    parser.add_argument("--model", default=DEFAULT_MODEL,
+                        help=f"MLflow model URI or exported bundle directory (default: {DEFAULT_MODEL})")
+    parser.add_argument("--tracking-uri", default=defaults.tracking_uri,
+                        help=f"MLflow tracking store for models:/ URIs (default: {defaults.tracking_uri})")
+    parser.add_argument("--host", default=defaults.host, help=f"address to listen on (default: {defaults.host})")
+    parser.add_argument("--port", type=int, default=defaults.port, help=f"port (default: {defaults.port})")
+    parser.add_argument("--max-concurrent", type=int, default=defaults.max_concurrent,
+                        help=f"drafts scored at the same time (default: {defaults.max_concurrent})")
+    parser.add_argument("--max-queue", type=int, default=defaults.max_queue,
+                        help="scoring requests that may wait for a free slot; more are answered 503 with "
+                        f"Retry-After (default: {defaults.max_queue})")
+    parser.add_argument("--retry-after", type=int, default=defaults.retry_after_s,
+                        help=f"seconds a busy answer asks clients to wait (default: {defaults.retry_after_s})")
+    parser.add_argument("--log-level", default=defaults.log_level,
+                        choices=["critical", "error", "warning", "info", "debug"], help="(default: info)")
+    args = parser.parse_args(argv)
+    if args.max_concurrent < 1 or args.max_queue < 0 or args.retry_after < 0:
+        parser.error("--max-concurrent must be >= 1, --max-queue and --retry-after >= 0")
+    return ServeOptions(model=args.model, tracking_uri=args.tracking_uri, host=args.host, port=args.port,
+                        max_concurrent=args.max_concurrent, max_queue=args.max_queue,
+                        retry_after_s=args.retry_after, log_level=args.log_level)
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = parse_args(argv)
+    from engage.serving.server import run  # after argument parsing, so --help is instant
+
+    return run(options)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,357 @@
+"""HTTP behaviour of the service with a small in-test scorer: errors, limits, keys, reload, docs, page.
+
+A real uvicorn server in a thread answers real HTTP; the scorer decodes photos with the project's decoder,
+so image errors are the real ones. The model itself is tested end to end in test_server.py.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+import pytest
+from serving_helpers import SECRET, RecordingScorer, ThreadServer, photo, png_bomb
+
+from engage.errors import ModelError
+from engage.serving.app import create_app
+from engage.serving.options import ServeOptions
+
+B64 = base64.b64encode(photo()).decode()
+
+
+def options(**overrides: Any) -> ServeOptions:
+    return ServeOptions(**{"api_key": None, "admin_token": None, **overrides})
+
+
+@pytest.fixture
+def scorer() -> RecordingScorer:
+    return RecordingScorer()
+
+
+@pytest.fixture
+def server(scorer: RecordingScorer):
+    app = create_app(options(), loader=lambda: scorer)
+    with ThreadServer(app) as running:
+        _wait_ready(running.url)
+        yield running
+
+
+def _wait_ready(url: str) -> None:
+    for _ in range(200):
+        if httpx.get(f"{url}/ready").status_code == 200:
+            return
+        time.sleep(0.02)
+    raise RuntimeError("not ready")
+
+
+def valid(**fields: Any) -> dict[str, Any]:
+    return {"account": "anna.bakes", "caption": "Morning bake #bread", "image": B64, **fields}
+
+
+def assert_still_serving(url: str) -> None:
+    response = httpx.post(f"{url}/v1/score", json=valid())
+    assert response.status_code == 200, response.text
+
+
+def error_fields(body: dict[str, Any]) -> list[str]:
+    error = body["error"]
+    return [e["field"] for e in (error if isinstance(error, list) else [error])]
+
+
+# --------------------------------------------------------------------------------------------- status
+
+
+def test_health_answers_while_model_loads_and_ready_only_after(scorer: RecordingScorer) -> None:
+    release = threading.Event()
+
+    def slow_loader() -> RecordingScorer:
+        release.wait(timeout=30)
+        return scorer
+
+    with ThreadServer(create_app(options(), loader=slow_loader)) as running:
+        assert httpx.get(f"{running.url}/health").json() == {"status": "ok"}
+        loading = httpx.get(f"{running.url}/ready")
+        assert loading.status_code == 503 and loading.json()["status"] == "loading"
+        refused = httpx.post(f"{running.url}/v1/score", json=valid())
+        assert refused.status_code == 503 and refused.headers["Retry-After"]
+        release.set()
+        _wait_ready(running.url)
+        assert httpx.get(f"{running.url}/ready").json() == {
+            "status": "ready", "model": "engage", "version": "fake/1", "embedder": "fake:embedder", "error": None}
+
+
+def test_model_that_fails_to_load_reports_why_and_stops_the_server() -> None:
+    failures: list[str] = []
+
+    def broken_loader() -> None:
+        raise ModelError("models/x is incomplete: bundle.joblib is missing; retrain or re-export the model")
+
+    with ThreadServer(create_app(options(model="models/x"), loader=broken_loader, on_startup_failure=failures.append)) as running:
+        for _ in range(200):
+            if failures:
+                break
+            time.sleep(0.02)
+        ready = httpx.get(f"{running.url}/ready")
+    assert failures == ["cannot serve model models/x: models/x is incomplete: bundle.joblib is missing; "
+                        "retrain or re-export the model"]
+    assert ready.status_code == 503 and ready.json()["status"] == "failed"
+    assert "bundle.joblib is missing" in ready.json()["error"]
+
+
+def test_accounts_lists_the_models_known_accounts_sorted(server: ThreadServer) -> None:
+    assert httpx.get(f"{server.url}/v1/accounts").json() == {"accounts": ["anna.bakes", "ben.runs"]}
+
+
+# --------------------------------------------------------------------------------------------- scoring
+
+
+def test_multipart_upload_gives_the_model_the_same_draft_as_json_base64(server: ThreadServer, scorer: RecordingScorer) -> None:
+    fields = {"account": "anna.bakes", "caption": "Crumb shot #bread #sourdough", "posted_at": "2024-05-12T09:00:00Z",
+              "followers": 5400, "sponsored": True,
+              "history": [{"caption": "old", "posted_at": "2024-05-01T08:00:00Z", "likes": 40, "comments": 3}]}
+    as_json = httpx.post(f"{server.url}/v1/score", json={**fields, "image": B64})
+    form = {k: (json.dumps(v) if k == "history" else str(v).lower() if isinstance(v, bool) else str(v))
+            for k, v in fields.items()}
+    as_form = httpx.post(f"{server.url}/v1/score", data=form, files={"image": ("p.jpg", photo(), "image/jpeg")})
+    assert as_json.status_code == 200 and as_form.status_code == 200, as_form.text
+    assert as_json.json() == as_form.json()
+    first, second = scorer.drafts
+    assert first.model_dump() == second.model_dump()
+    assert first.image == photo() and first.followers == 5400 and first.sponsored is True
+    assert len(first.history) == 1 and first.history[0].likes == 40
+
+
+def test_data_url_image_is_accepted_like_plain_base64(server: ThreadServer, scorer: RecordingScorer) -> None:
+    response = httpx.post(f"{server.url}/v1/score", json=valid(image=f"data:image/jpeg;base64,{B64}"))
+    assert response.status_code == 200
+    assert scorer.drafts[-1].image == photo()
+
+
+def test_compare_ranks_by_expected_likes_with_differences_and_best_hour(server: ThreadServer) -> None:
+    drafts = [{"caption": "#a #b #c"}, {"caption": "plain", "image": B64}, {"caption": "#a"}]
+    response = httpx.post(f"{server.url}/v1/compare", json={"account": "anna.bakes", "drafts": drafts, "best_hour": True})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    # expected likes: 91, 110, 97
+    assert [d["index"] for d in body["drafts"]] == [1, 2, 0]
+    assert [d["rank"] for d in body["drafts"]] == [1, 2, 3]
+    assert [d["likes_vs_first"] for d in body["drafts"]] == [19.0, 6.0, 0.0]
+    assert [d["likes_vs_best"] for d in body["drafts"]] == [0.0, -13.0, -19.0]
+    assert body["best_hour"] == {"posted_at": "2030-01-01T18:00:00Z", "expected_likes": 123.0}
+
+
+def test_compare_without_best_hour_leaves_it_out(server: ThreadServer) -> None:
+    response = httpx.post(f"{server.url}/v1/compare", json={"account": "x", "drafts": [{"caption": "a"}, {"caption": "b"}]})
+    assert response.status_code == 200 and response.json()["best_hour"] is None
+
+
+# --------------------------------------------------------------------------------------------- errors
+
+ERROR_CASES = {
+    "invalid JSON": ({"content": b'{"account": "a", "caption": "' + SECRET.encode() + b'"', "headers": {"Content-Type": "application/json"}}, 422, "body"),
+    "JSON that is not an object": ({"json": [SECRET]}, 422, "body"),
+    "wrong type": ({"json": valid(caption=SECRET, followers="many")}, 422, "followers"),
+    "missing account": ({"json": {"caption": SECRET}}, 422, "account"),
+    "unknown field": ({"json": valid(caption=SECRET, likes=5)}, 422, "likes"),
+    "caption over 2,200 characters": ({"json": valid(caption=SECRET + "x" * 2200)}, 422, "caption"),
+    "history over 500 posts": ({"json": valid(caption=SECRET, history=[{"caption": SECRET, "posted_at": "2024-01-01T00:00:00Z", "likes": 1}] * 501)}, 422, "history"),
+    "history post without likes": ({"json": valid(caption=SECRET, history=[{"caption": SECRET, "posted_at": "2024-01-01T00:00:00Z"}])}, 422, "history[0].likes"),
+    "posted_at before 2010": ({"json": valid(caption=SECRET, posted_at="1999-01-01T00:00:00Z")}, 422, "posted_at"),
+    "image not base64": ({"json": valid(caption=SECRET, image="not base64 at all!" + SECRET)}, 400, "image"),
+    "image not an image": ({"json": valid(caption=SECRET, image=base64.b64encode(SECRET.encode() * 10).decode())}, 400, "image"),
+    "truncated image": ({"json": valid(caption=SECRET, image=base64.b64encode(photo()[:300]).decode())}, 400, "image"),
+    "decompression bomb": ({"json": valid(caption=SECRET, image=base64.b64encode(png_bomb()).decode())}, 400, "image"),
+    "history image not an image": ({"json": valid(caption=SECRET, history=[{"caption": "x", "posted_at": "2024-01-01T00:00:00Z", "likes": 1, "image": base64.b64encode(b"nope").decode()}])}, 400, "history[0].image"),
+    "multipart file not an image": ({"data": {"account": "a", "caption": SECRET}, "files": {"image": ("x.jpg", SECRET.encode(), "image/jpeg")}}, 400, "image"),
+    "multipart history not JSON": ({"data": {"account": "a", "caption": SECRET, "history": "[{"}}, 422, "history"),
+    "multipart field twice": ({"data": {"account": ["a", "b"], "caption": SECRET}}, 422, "account"),
+    "unsupported content type": ({"content": SECRET.encode(), "headers": {"Content-Type": "text/plain"}}, 415, "Content-Type"),
+}
+
+
+@pytest.mark.parametrize("case", list(ERROR_CASES))
+def test_bad_request_names_the_field_never_echoes_data_and_server_keeps_serving(
+    server: ThreadServer, case: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    request, status, field = ERROR_CASES[case]
+    caplog.set_level(logging.DEBUG)
+    response = httpx.post(f"{server.url}/v1/score", **request)
+    assert response.status_code == status, response.text
+    assert field in error_fields(response.json())
+    assert SECRET not in response.text and "input" not in response.json()["error"]
+    assert SECRET not in caplog.text
+    assert_still_serving(server.url)
+
+
+def test_body_declared_over_10_mb_is_refused_with_413_before_it_is_sent(server: ThreadServer) -> None:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as conn:
+        conn.sendall(b"POST /v1/score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 20000000\r\n\r\n")
+        reply = b""
+        while chunk := conn.recv(65536):  # the server closes the connection after answering
+            reply += chunk
+    reply = reply.decode()
+    status_line, _, rest = reply.partition("\r\n")
+    assert status_line == "HTTP/1.1 413 Request Entity Too Large"
+    assert json.loads(rest.split("\r\n\r\n", 1)[1])["error"]["field"] == "body"
+    assert_still_serving(server.url)
+
+
+def test_body_streamed_past_10_mb_without_content_length_is_refused_with_413(server: ThreadServer) -> None:
+    def chunks():
+        for _ in range(10):
+            yield b"x" * (1024 * 1024)
+        yield b"x" * 100  # the byte that crosses the cap comes last, so the client is not cut off mid-send
+
+    response = httpx.post(f"{server.url}/v1/score", content=chunks(), headers={"Content-Type": "application/json"})
+    assert response.status_code == 413
+    assert response.json()["error"]["field"] == "body"
+    assert_still_serving(server.url)
+
+
+def test_several_problems_are_all_named(server: ThreadServer) -> None:
+    response = httpx.post(f"{server.url}/v1/score", json={"caption": 5, "followers": -1})
+    assert response.status_code == 422
+    assert sorted(error_fields(response.json())) == ["account", "caption", "followers"]
+
+
+@pytest.mark.parametrize(("drafts", "status", "field"), [
+    ([{"caption": "only one"}], 422, "drafts"),
+    ([{"caption": "a"}] * 11, 422, "drafts"),
+    ([{"caption": "a"}, {"caption": "b", "image": "%%%"}], 400, "drafts[1].image"),
+    ([{"caption": "a"}, {"caption": "b", "image": base64.b64encode(b"GIF89a").decode()}], 400, "drafts[1].image"),
+    ([{"caption": "a", "followers": "x"}, {"caption": "b"}], 422, "drafts[0].followers"),
+])
+def test_compare_errors_name_the_draft_and_field(server: ThreadServer, drafts: list, status: int, field: str) -> None:
+    response = httpx.post(f"{server.url}/v1/compare", json={"account": "anna.bakes", "drafts": drafts})
+    assert response.status_code == status, response.text
+    assert error_fields(response.json()) == [field]
+    response = httpx.post(f"{server.url}/v1/compare", json={"account": "a", "drafts": [{"caption": "a"}, {"caption": "b"}]})
+    assert response.status_code == 200
+
+
+# --------------------------------------------------------------------------------------------- limits
+
+
+def test_overload_is_answered_503_with_retry_after_and_health_stays_responsive(scorer: RecordingScorer) -> None:
+    scorer.gate = threading.Event()
+    app = create_app(options(max_concurrent=1, max_queue=1, retry_after_s=3), loader=lambda: scorer)
+    with ThreadServer(app) as running, ThreadPoolExecutor(2) as pool:
+        _wait_ready(running.url)
+        first = pool.submit(httpx.post, f"{running.url}/v1/score", json=valid(), timeout=30)
+        assert scorer.entered.acquire(timeout=10)  # first is running
+        second = pool.submit(httpx.post, f"{running.url}/v1/score", json=valid(), timeout=30)
+        for _ in range(500):  # second is admitted and waiting for the slot
+            if app.state.admission.waiting == 1:
+                break
+            time.sleep(0.01)
+        third = httpx.post(f"{running.url}/v1/score", json=valid())
+        assert third.status_code == 503
+        assert third.headers["Retry-After"] == "3"
+        assert "busy" in third.json()["error"]["message"]
+        assert httpx.get(f"{running.url}/health", timeout=2).status_code == 200
+        scorer.gate.set()
+        assert first.result().status_code == 200 and second.result().status_code == 200
+        assert httpx.post(f"{running.url}/v1/score", json=valid()).status_code == 200
+
+
+def test_api_key_guards_v1_but_not_health_and_ready(scorer: RecordingScorer) -> None:
+    with ThreadServer(create_app(options(api_key="s3cret"), loader=lambda: scorer)) as running:
+        _wait_ready(running.url)
+        missing = httpx.post(f"{running.url}/v1/score", json=valid())
+        wrong = httpx.post(f"{running.url}/v1/score", json=valid(), headers={"X-API-Key": "guess"})
+        right = httpx.post(f"{running.url}/v1/score", json=valid(), headers={"X-API-Key": "s3cret"})
+        accounts = httpx.get(f"{running.url}/v1/accounts")
+        assert (missing.status_code, wrong.status_code, right.status_code, accounts.status_code) == (401, 401, 200, 401)
+        assert missing.json()["error"]["field"] == "X-API-Key" and "missing" in missing.json()["error"]["message"]
+        assert "not a valid" in wrong.json()["error"]["message"]
+        assert httpx.get(f"{running.url}/health").status_code == 200
+        assert httpx.get(f"{running.url}/ready").status_code == 200
+
+
+# --------------------------------------------------------------------------------------------- reload
+
+
+def test_reload_is_hidden_without_admin_token(server: ThreadServer) -> None:
+    assert httpx.post(f"{server.url}/admin/reload", headers={"Authorization": "Bearer x"}).status_code == 404
+
+
+def test_reload_swaps_the_model_and_lets_requests_in_flight_finish_on_the_old_one() -> None:
+    old, new = RecordingScorer("fake/1"), RecordingScorer("fake/2")
+    models = iter([old, new])
+    old.gate = threading.Event()
+    app = create_app(options(admin_token="adm"), loader=lambda: next(models))
+    with ThreadServer(app) as running, ThreadPoolExecutor(1) as pool:
+        _wait_ready(running.url)
+        in_flight = pool.submit(httpx.post, f"{running.url}/v1/score", json=valid(), timeout=30)
+        assert old.entered.acquire(timeout=10)
+        assert httpx.post(f"{running.url}/admin/reload", headers={"Authorization": "Bearer wrong"}).status_code == 403
+        assert httpx.post(f"{running.url}/admin/reload").status_code == 403
+        reloaded = httpx.post(f"{running.url}/admin/reload", headers={"Authorization": "Bearer adm"})
+        assert reloaded.status_code == 200
+        assert reloaded.json() == {"status": "reloaded", "previous_version": "fake/1", "version": "fake/2",
+                                   "embedder": "fake:embedder"}
+        assert httpx.post(f"{running.url}/v1/score", json=valid()).json()["model_version"] == "fake/2"
+        old.gate.set()
+        assert in_flight.result().json()["model_version"] == "fake/1"
+        assert httpx.get(f"{running.url}/ready").json()["version"] == "fake/2"
+
+
+@pytest.mark.parametrize(("failure", "status"), [
+    (ModelError("models/x is incomplete: context.parquet is missing; retrain or re-export the model"), 409),
+    (RuntimeError("disk on fire"), 500),
+])
+def test_reload_refuses_a_model_that_fails_and_keeps_serving_the_old_one(failure: Exception, status: int) -> None:
+    first = RecordingScorer("fake/1")
+    calls = iter([first])
+
+    def loader() -> RecordingScorer:
+        try:
+            return next(calls)
+        except StopIteration:
+            raise failure from None
+
+    with ThreadServer(create_app(options(admin_token="adm"), loader=loader)) as running:
+        _wait_ready(running.url)
+        refused = httpx.post(f"{running.url}/admin/reload", headers={"Authorization": "Bearer adm"})
+        assert refused.status_code == status
+        assert refused.json()["error"]["field"] == "model"
+        assert str(failure) in refused.json()["error"]["message"]
+        assert "current one keeps serving" in refused.json()["error"]["message"]
+        assert httpx.post(f"{running.url}/v1/score", json=valid()).json()["model_version"] == "fake/1"
+        assert httpx.get(f"{running.url}/ready").json()["version"] == "fake/1"
+
+
+# --------------------------------------------------------------------------------------------- docs, page
+
+
+def test_openapi_documents_both_bodies_of_score_with_examples(server: ThreadServer) -> None:
+    spec = httpx.get(f"{server.url}/openapi.json").json()
+    score_body = spec["paths"]["/v1/score"]["post"]["requestBody"]["content"]
+    assert set(score_body) == {"application/json", "multipart/form-data"}
+    assert {"known account", "sponsored", "new account"} <= set(score_body["application/json"]["examples"])
+    assert score_body["multipart/form-data"]["schema"]["properties"]["image"]["format"] == "binary"
+    compare_body = spec["paths"]["/v1/compare"]["post"]["requestBody"]["content"]["application/json"]
+    assert compare_body["examples"]["two captions"]["value"]["best_hour"] is True
+    schemas = spec["components"]["schemas"]
+    assert schemas["ScoreRequest"]["properties"]["caption"]["maxLength"] == 2200
+    assert schemas["DraftIn"]["properties"]["history"]["anyOf"][0]["maxItems"] == 500
+    assert schemas["ScoreResponse"]["examples"]
+    assert "/admin/reload" not in spec["paths"]
+    assert httpx.get(f"{server.url}/docs").status_code == 200
+
+
+def test_the_draft_studio_page_and_its_assets_are_served(server: ThreadServer) -> None:
+    page = httpx.get(f"{server.url}/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert 'id="caption-a"' in page.text and "/static/studio.js" in page.text
+    script = httpx.get(f"{server.url}/static/studio.js")
+    assert script.status_code == 200 and "/v1/score" in script.text and "/v1/compare" in script.text
+    assert httpx.get(f"{server.url}/static/studio.css").status_code == 200

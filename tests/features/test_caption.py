@@ -1,0 +1,222 @@
+"""Caption hand features, text embedders and image-caption similarity, on hand-written captions."""
+
+from __future__ import annotations
+
+import socket
+
+import numpy as np
+import pytest
+
+from engage.config import TextSettings
+from engage.errors import DataError, EmbedderError
+from engage.features.caption import (
+    CAPTION_COLUMNS,
+    LANGUAGE_CODES,
+    ClipTextEmbedder,
+    MiniLMEmbedder,
+    caption_features,
+    caption_languages,
+    image_caption_similarity,
+    make_text_embedder,
+    normalise_caption,
+)
+
+
+def one(caption: str, **kwargs) -> dict[str, float]:
+    return caption_features([caption], **kwargs).iloc[0].to_dict()
+
+
+def test_columns_are_all_numeric_one_row_per_caption_in_order():
+    frame = caption_features(["first #a", "", "third #a #b"], language=False)
+    assert list(frame.columns) == CAPTION_COLUMNS
+    assert list(frame.index) == [0, 1, 2]
+    assert all(dtype == np.float64 for dtype in frame.dtypes)
+    assert frame["hashtags"].tolist() == [1.0, 0.0, 2.0]
+
+
+def test_counts_on_a_hand_written_caption():
+    row = one("Sunny day at the beach with @anna.b and @tom_x! Who's coming next time? Any tips?? #beach #summer")
+    assert row["caption_chars"] == 97
+    assert row["caption_words"] == 17
+    assert row["hashtags"] == 2
+    assert row["mentions"] == 2
+    assert row["questions"] == 2  # "??" is one question
+    assert row["exclamation_ratio"] == pytest.approx(1 / 97)
+    assert row["emojis"] == 0
+
+
+def test_email_addresses_are_not_mentions_and_url_fragments_are_not_hashtags():
+    row = one("write to anna@example.com or see example.com/page#section and &#39; #real")
+    assert row["mentions"] == 0
+    assert row["hashtags"] == 1
+
+
+def test_ad_tag_matches_whole_tags_only():
+    assert one("Loving it #ad")["has_ad"] == 1
+    assert one("#AD loving it")["has_ad"] == 1
+    assert one("Great trip #adventure #adidas #ad_free")["has_ad"] == 0
+    assert one("reading about ad campaigns")["has_ad"] == 0  # the word, not the tag
+    assert one("##ad x#ad")["has_ad"] == 0
+
+
+def test_disclosure_tags_are_separate_features_with_a_total():
+    row = one("New drop! #paid #sp Paid partnership with @brand #gifted")
+    assert (row["has_ad"], row["has_paid"], row["has_sponsored"]) == (0, 1, 1)
+    assert (row["has_paid_partnership"], row["has_partner_tag"]) == (1, 1)
+    assert row["disclosures"] == 4
+    assert one("#sponsored")["has_sponsored"] == 1
+    assert one("#sponsor")["has_sponsored"] == 1
+    assert one("#paidpartnership")["has_paid_partnership"] == 1
+    assert one("#collab with my fave")["has_partner_tag"] == 1
+    assert one("#sponsorship #paidoff #partnerincrime")["disclosures"] == 0
+
+
+def test_discount_codes_are_counted_and_dress_code_is_not():
+    assert one("Use code SAVE20 at checkout")["discount_codes"] == 1
+    assert one("code ANNA15 for 15% off everything")["discount_codes"] == 2
+    assert one("promo code in my bio, coupon inside")["discount_codes"] == 2
+    assert one("The dress code was black tie")["discount_codes"] == 0
+    assert one("30 percent off today")["discount_codes"] == 1
+
+
+def test_calls_to_action_giveaway_and_brand_phrases():
+    row = one("GIVEAWAY time! Tag a friend, comment below and double tap. Link in bio to shop. Shop now, limited offer")
+    assert row["giveaway_phrases"] == 1
+    assert row["cta_phrases"] == 4  # tag a friend, comment below, double tap, link in bio
+    assert row["brand_phrases"] == 3  # link in bio to shop, shop now, limited offer
+    assert one("The winner of the contest gets a prize")["giveaway_phrases"] == 3
+    assert one("I will tagalong and shopnow")["cta_phrases"] + one("shopnow")["brand_phrases"] == 0
+
+
+def test_emoji_are_counted_with_sequences_once():
+    # thumbs up + skin tone, a family ZWJ sequence, a flag, a red heart with variation selector
+    assert one("hi 👍🏽 and 👨‍👩‍👧 in 🇫🇷 ❤️")["emojis"] == 4
+    assert one("😀😀😀")["emojis"] == 3
+    assert one("plain text, #1 & 2 * 3")["emojis"] == 0
+
+
+def test_uppercase_ratio_counts_cased_letters_only():
+    assert one("ABC def")["uppercase_ratio"] == pytest.approx(0.5)
+    assert one("ÉTÉ été")["uppercase_ratio"] == pytest.approx(0.5)
+    assert one("مرحبا 123")["uppercase_ratio"] == 0.0  # Arabic has no case
+    assert one("")["uppercase_ratio"] == 0.0
+
+
+def test_empty_caption_is_all_zero_with_unknown_language():
+    row = one("")
+    assert row["language"] != row["language"]  # NaN
+    assert all(value == 0 for key, value in row.items() if key != "language")
+
+
+def test_language_is_detected_offline():
+    codes = caption_languages([
+        "Neuer Look für den Sommer, was meint ihr dazu?",
+        "Nuevo look para el verano, ¿qué opinan ustedes?",
+        "I love this new dress so much, it is perfect for summer",
+        "😀😀😀 #️⃣ 123",
+        "",
+    ])
+    assert codes == ["de", "es", "en", "und", "und"]
+    frame = caption_features(["Neuer Look für den Sommer, was meint ihr dazu?", "😀"])
+    assert frame["language"].iloc[0] == LANGUAGE_CODES.index("de")
+    assert np.isnan(frame["language"].iloc[1])
+
+
+def test_hostile_captions_are_handled():
+    long_caption = "a" * 100_000
+    many_tags = " ".join(f"#tag{i}" for i in range(10_000))
+    spaces_after_code = "code" + " " * 50_000 + "x" + " tag" * 10_000
+    frame = caption_features([long_caption, many_tags, "😀" * 5_000, "שלום עולם! مرحبا بالعالم؟", "", spaces_after_code])
+    assert frame["caption_chars"].tolist()[:2] == [100_000, len(many_tags)]
+    assert frame["hashtags"].iloc[1] == 10_000
+    assert frame["caption_words"].iloc[1] == 10_000
+    assert frame["emojis"].iloc[2] == 5_000
+    assert frame["questions"].iloc[3] == 1
+    assert frame["exclamation_ratio"].iloc[3] == pytest.approx(1 / 25)
+    assert frame["discount_codes"].iloc[5] == 0
+    assert np.isfinite(frame.drop(columns="language").to_numpy()).all()
+
+
+def test_a_caption_that_is_not_text_is_an_error_naming_the_row():
+    with pytest.raises(DataError, match=r"row 2, field 'caption'.*not text"):
+        caption_features(["fine", None])
+
+
+def test_normalise_caption_ignores_case_width_and_spacing():
+    assert normalise_caption("  Hello\tWORLD  ｆｕｌｌ ") == normalise_caption("hello world full")
+
+
+# --- embedders -------------------------------------------------------------------------------------
+
+
+class FakeClip:
+    """Stands in for an open_clip image embedder: a deterministic text tower of dimension 4."""
+
+    id = "open_clip:fake"
+    text_id = "open_clip:fake:text"
+    dim = 4
+
+    def embed_text(self, texts):
+        return np.array([[len(t) + 1.0, 1.0, 0.0, 2.0] for t in texts])
+
+
+class NoTextTower:
+    id = "efficientnet:lite0"
+    dim = 1280
+
+
+def test_clip_text_embedder_wraps_the_text_tower_and_normalises():
+    embedder = ClipTextEmbedder(FakeClip())
+    vectors = embedder.embed(["ab", ""])
+    assert embedder.id == "open_clip:fake:text" and embedder.dim == 4
+    assert vectors.dtype == np.float32 and vectors.shape == (2, 4)
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(vectors[1], np.array([1, 1, 0, 2]) / np.sqrt(6), rtol=1e-6)
+
+
+def test_make_text_embedder_picks_clip_or_minilm():
+    assert isinstance(make_text_embedder(TextSettings(embedder="auto"), FakeClip()), ClipTextEmbedder)
+    assert isinstance(make_text_embedder(TextSettings(embedder="auto"), NoTextTower()), MiniLMEmbedder)
+    assert isinstance(make_text_embedder(TextSettings(embedder="minilm"), FakeClip()), MiniLMEmbedder)
+    assert isinstance(make_text_embedder(TextSettings(embedder="clip"), FakeClip()), ClipTextEmbedder)
+
+
+def test_clip_text_embedder_without_a_text_tower_is_an_error():
+    with pytest.raises(EmbedderError, match=r"text.embedder=clip needs an image embedder with a text tower.*efficientnet"):
+        make_text_embedder(TextSettings(embedder="clip"), NoTextTower())
+
+
+def test_minilm_embeds_offline_with_dim_384_and_similar_sentences_closer(monkeypatch):
+    def no_network(*args, **kwargs):
+        raise AssertionError("the MiniLM embedder tried to open a network connection")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    embedder = MiniLMEmbedder(device="cpu")
+    vectors = embedder.embed([
+        "A puppy playing on the beach",
+        "A young dog runs along the seaside",
+        "Quarterly tax filing deadline reminder",
+        "",
+    ])
+    assert embedder.id == "minilm:all-MiniLM-L6-v2"
+    assert vectors.shape == (4, 384) and vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
+    similar, unrelated = vectors[0] @ vectors[1], vectors[0] @ vectors[2]
+    assert similar > 0.5 > unrelated
+    assert np.isfinite(vectors[3]).all()  # the empty caption is a caption like any other
+    # Batching does not change the vectors.
+    np.testing.assert_allclose(MiniLMEmbedder(device="cpu", batch_size=1).embed(["A puppy playing on the beach"])[0],
+                               vectors[0], atol=1e-5)
+
+
+def test_image_caption_similarity_is_row_wise_cosine_with_nan_rows():
+    image = np.array([[1.0, 0.0], [1.0, 1.0], [np.nan, 0.0], [0.0, 2.0]])
+    caption = np.array([[2.0, 0.0], [1.0, 0.0], [1.0, 0.0], [np.nan, np.nan]])
+    similarity = image_caption_similarity(image, caption)
+    np.testing.assert_allclose(similarity[:2], [1.0, 1 / np.sqrt(2)])
+    assert np.isnan(similarity[2:]).all()
+
+
+def test_image_caption_similarity_refuses_different_dimensions():
+    with pytest.raises(EmbedderError, match="same shape"):
+        image_caption_similarity(np.zeros((2, 512)), np.zeros((2, 384)))

@@ -1,0 +1,324 @@
+"""History-consistency features: how a post compares with the same account's earlier posts.
+
+Every feature of a post is computed only from the account's posts strictly before it in time
+(`posted_at < t`; posts at the very same instant are not "earlier" than each other), and from at most
+the last `n_last` of those (the "feed"), except `n_earlier_posts`, which counts them all. The post's
+own likes and comments never enter its features, and a later post (or a change to it) can never
+change an earlier post's features.
+
+One code path serves training and scoring: `rows` names the positions to compute; every other row is
+context. Training computes all rows; scoring appends the draft to the account's stored posts and
+computes the draft's row only.
+
+How it stays fast: the table is sorted once by (account, posted_at); for each row, the start and end
+of its window of earlier posts are found with array arithmetic, the window values are gathered into an
+(rows, n_last) matrix and reduced with NaN-aware numpy reductions. Every value depends only on the
+window's own elements, gathered in time order, so a row's features are bit-for-bit the same whatever
+other rows the table holds (100k posts take well under a second without embeddings; see
+docs/performance.md).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from engage.errors import DataError
+from engage.features.caption import hashtag_counts
+
+#: A floor on the spread of an account's earlier hashtag counts: with habits of 3, 3, 3 a post with 4
+#: hashtags is z=1, not infinity.
+HASHTAG_STD_FLOOR = 1.0
+#: The same for caption length, in characters (about four words).
+CAPTION_CHARS_STD_FLOOR = 25.0
+#: Rows per block when comparing embeddings with their windows (bounds memory to a few block * dim floats).
+EMBEDDING_BLOCK_ROWS = 8192
+
+HISTORY_COLUMNS: list[str] = [
+    "image_feed_similarity",  # cosine of the image to the centroid of the feed's images (NaN rows skipped)
+    "image_feed_max_similarity",  # highest cosine of the image to any feed image
+    "caption_feed_similarity",  # the same for the caption embedding
+    "caption_feed_max_similarity",
+    "hashtags_z",  # hashtag count as a z-score against the feed (NaN with fewer than 2 earlier posts)
+    "caption_chars_z",  # caption length in characters, the same way
+    "days_since_previous",  # days since the account's previous post (NaN for its first)
+    "hour_utc",  # posting hour, UTC, 0..23
+    "weekday",  # posting weekday, Monday=0
+    "likes_baseline",  # mean log1p(likes) over the feed
+    "comments_baseline",  # mean log1p(comments) over the feed's posts with known comments
+    "likes_trend",  # mean log1p(likes) of the feed's recent half minus its older half
+    "comments_trend",  # the same for comments (NaN unless both halves have known comments)
+    "n_earlier_posts",  # how many posts the account made before this one (all of them)
+    "followers",  # the post's follower count, else the latest known in the feed
+    "sponsored_share",  # share of the feed's posts with known `sponsored` that were sponsored
+]
+
+_REQUIRED = ("account", "posted_at", "caption", "likes")
+
+
+def posted_at_ns(posts: pd.DataFrame, *, file: object = None) -> np.ndarray:
+    """`posted_at` as int64 nanoseconds since the epoch, UTC; a `DataError` names the first bad row."""
+    values = posts["posted_at"]
+    if not isinstance(values.dtype, pd.DatetimeTZDtype):
+        raise DataError(
+            f"has dtype {values.dtype}, not a UTC timestamp; build the table with engage.data.schema.validate_posts",
+            file=file, field="posted_at",
+        )
+    missing = values.isna().to_numpy()
+    if missing.any():
+        raise DataError("is missing; every post needs the time it was posted", file=file,
+                        row=int(np.flatnonzero(missing)[0]) + 1, field="posted_at")
+    return pd.DatetimeIndex(values).tz_convert("UTC").as_unit("ns").asi8.astype(np.int64)
+
+
+def check_posts(posts: pd.DataFrame, columns: tuple[str, ...], *, file: object = None) -> None:
+    missing = [c for c in columns if c not in posts.columns]
+    if missing:
+        raise DataError(f"the posts table lacks column(s) {', '.join(missing)}; build it with validate_posts", file=file)
+
+
+def check_embeddings(matrix: np.ndarray | None, n: int, name: str) -> np.ndarray | None:
+    """Embeddings aligned with the posts as float32 (n, dim), or None; errors say what is wrong."""
+    if matrix is None:
+        return None
+    matrix = np.asarray(matrix, dtype=np.float32)
+    if matrix.ndim != 2 or matrix.shape[0] != n:
+        raise DataError(
+            f"{name} has shape {matrix.shape} but the posts table has {n} rows; embeddings must be aligned "
+            "row by row with the posts (a NaN row for a post without one)",
+            field=name,
+        )
+    return matrix
+
+
+def check_rows(rows: np.ndarray | list[int] | None, n: int) -> np.ndarray:
+    """Positions to compute as int64; all rows when None. Out-of-range or non-integer positions are errors."""
+    if rows is None:
+        return np.arange(n, dtype=np.int64)
+    array = np.asarray(rows)
+    if array.ndim != 1 or (array.size and not np.issubdtype(array.dtype, np.integer)):
+        raise DataError(f"rows must be a 1-d list of integer positions, got dtype {array.dtype} shape {array.shape}",
+                        field="rows")
+    array = array.astype(np.int64)
+    bad = (array < 0) | (array >= n)
+    if bad.any():
+        raise DataError(f"position {int(array[bad][0])} is outside the posts table (0..{n - 1})", field="rows")
+    return array
+
+
+class AccountTimeline:
+    """The posts sorted by (account, posted_at) and, for each post, where its earlier posts are.
+
+    `order[k]` is the original position of the k-th post in sorted order; for original position i,
+    `rank[i]` is its sorted position, `group_start[i]` the sorted position of its account's first post
+    and `earlier_end[i]` one past the last post strictly before it (ties in time are not earlier).
+    """
+
+    def __init__(self, posts: pd.DataFrame, times: np.ndarray):
+        n = len(posts)
+        self.account_codes = pd.factorize(posts["account"].astype(str), sort=False)[0].astype(np.int64)
+        self.times = times
+        # Posts of one account at one instant are ordered by post_id (else table order), so that which
+        # of them falls inside a window never depends on how the table happens to be ordered.
+        tie_break = (pd.factorize(posts["post_id"].astype(str), sort=True)[0] if "post_id" in posts.columns
+                     else np.arange(n))
+        self.order = np.lexsort((np.arange(n), tie_break, times, self.account_codes))
+        self.rank = np.empty(n, dtype=np.int64)
+        self.rank[self.order] = np.arange(n)
+        sorted_accounts = self.account_codes[self.order]
+        sorted_times = times[self.order]
+        positions = np.arange(n)
+        new_account = np.ones(n, dtype=bool)
+        new_account[1:] = sorted_accounts[1:] != sorted_accounts[:-1]
+        new_instant = new_account.copy()
+        new_instant[1:] |= sorted_times[1:] != sorted_times[:-1]
+        group_start_sorted = np.maximum.accumulate(np.where(new_account, positions, 0)) if n else positions
+        instant_start_sorted = np.maximum.accumulate(np.where(new_instant, positions, 0)) if n else positions
+        self.group_start = group_start_sorted[self.rank]
+        self.earlier_end = instant_start_sorted[self.rank]
+
+    def windows(self, rows: np.ndarray, n_last: int) -> tuple[np.ndarray, np.ndarray]:
+        """(index, mask): original positions of each row's last `n_last` earlier posts, oldest first.
+
+        index is (len(rows), n_last), left-padded with 0 where mask is False.
+        """
+        end = self.earlier_end[rows]
+        start = np.maximum(self.group_start[rows], end - n_last)
+        offsets = np.arange(n_last) - n_last  # -n_last .. -1
+        sorted_pos = end[:, None] + offsets[None, :]
+        mask = sorted_pos >= start[:, None]
+        index = self.order[np.where(mask, sorted_pos, 0)] if len(self.order) else np.zeros_like(sorted_pos)
+        return index, mask
+
+
+def _window_values(values: np.ndarray, index: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    gathered = values[index].astype(np.float64) if len(values) else np.zeros(index.shape)
+    gathered[~mask] = np.nan
+    return gathered
+
+
+def _nanmean(matrix: np.ndarray) -> np.ndarray:
+    known = ~np.isnan(matrix)
+    count = known.sum(axis=1)
+    total = np.where(known, matrix, 0.0).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
+def _halves_trend(matrix: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Mean of the recent half of each window minus the mean of its older half (NaN under 2 posts).
+
+    The window is left-padded, so a window of m posts fills the last m columns; the older half is its
+    first m // 2 posts, the recent half the rest.
+    """
+    n_rows, width = matrix.shape
+    m = mask.sum(axis=1)
+    column = np.arange(width)[None, :]
+    first = (width - m)[:, None]
+    older = mask & (column < first + (m // 2)[:, None])
+    recent = mask & ~older
+    trend = _nanmean(np.where(recent, matrix, np.nan)) - _nanmean(np.where(older, matrix, np.nan))
+    return np.where(m >= 2, trend, np.nan)
+
+
+def _zscore(values: np.ndarray, window: np.ndarray, floor: float) -> np.ndarray:
+    count = (~np.isnan(window)).sum(axis=1)
+    mean = _nanmean(window)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        centred = np.where(np.isnan(window), 0.0, window - mean[:, None])
+        std = np.sqrt((centred**2).sum(axis=1) / np.maximum(count - 1, 1))
+        z = (values - mean) / np.maximum(std, floor)
+    return np.where(count >= 2, z, np.nan)
+
+
+def _unit_rows(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row scaled to length 1 (float32) and whether it is usable (finite, non-zero)."""
+    norms = np.sqrt(np.einsum("ij,ij->i", matrix, matrix, dtype=np.float64))
+    usable = np.isfinite(norms) & (norms > 0)
+    unit = np.zeros_like(matrix, dtype=np.float32)
+    unit[usable] = matrix[usable] / norms[usable, None].astype(np.float32)
+    return unit, usable
+
+
+def _embedding_similarity(
+    matrix: np.ndarray | None, rows: np.ndarray, index: np.ndarray, mask: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cosine of each row's embedding to its window's centroid and its highest cosine to one of them.
+
+    Works one window slot at a time over blocks of rows: each cosine is a row-wise dot product whose
+    value depends only on the two embeddings involved (never on which other rows are in the block, as
+    a matrix product's blocking could), so a row gives the same bits in any table.
+    """
+    centroid_sim = np.full(len(rows), np.nan)
+    max_sim = np.full(len(rows), np.nan)
+    if matrix is None or not len(rows):
+        return centroid_sim, max_sim
+    unit, usable = _unit_rows(matrix)
+    for start in range(0, len(rows), EMBEDDING_BLOCK_ROWS):
+        block = slice(start, start + EMBEDDING_BLOCK_ROWS)
+        own_rows = rows[block]
+        own = unit[own_rows]
+        best = np.full(len(own_rows), -np.inf)
+        total = np.zeros_like(own)
+        count = np.zeros(len(own_rows), dtype=np.int64)
+        for slot in range(index.shape[1]):
+            feed_rows = index[block, slot]
+            ok = mask[block, slot] & usable[feed_rows]
+            if not ok.any():
+                continue
+            feed = unit[feed_rows]  # a copy: safe to zero the rows that are not in the window
+            feed[~ok] = 0.0
+            cosines = np.einsum("ij,ij->i", own, feed)
+            best = np.where(ok, np.maximum(best, cosines), best)
+            total += feed
+            count += ok
+        total_norm = np.sqrt(np.einsum("ij,ij->i", total, total, dtype=np.float64))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            to_centroid = np.einsum("ij,ij->i", own, total, dtype=np.float64) / total_norm
+        ok = (count > 0) & usable[own_rows]
+        max_sim[block] = np.where(ok, best, np.nan)
+        centroid_sim[block] = np.where(ok & (total_norm > 0), to_centroid, np.nan)
+    return centroid_sim, max_sim
+
+
+def _nullable(posts: pd.DataFrame, column: str) -> np.ndarray:
+    """A nullable column (Int64, boolean, object) as float64 with NaN for missing; absent -> all NaN."""
+    if column not in posts.columns:
+        return np.full(len(posts), np.nan)
+    values = posts[column]
+    if values.dtype == bool or str(values.dtype) == "boolean":
+        values = values.astype("Float64")
+    return pd.to_numeric(values, errors="raise").astype("Float64").to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def history_features(
+    posts: pd.DataFrame,
+    image_emb: np.ndarray | None,
+    caption_emb: np.ndarray | None,
+    *,
+    n_last: int = 12,
+    rows: np.ndarray | list[int] | None = None,
+) -> pd.DataFrame:
+    """`HISTORY_COLUMNS` for `rows` (positions in `posts`; default all), indexed by those positions.
+
+    `posts` is a canonical posts table in any order; `image_emb` and `caption_emb` are aligned with
+    it row by row (NaN rows for posts without one; None leaves the embedding columns NaN). Each row is
+    computed from its account's posts strictly before it, at most the last `n_last` of them.
+    """
+    if n_last < 1:
+        raise DataError(f"n_last must be at least 1, got {n_last}", field="features.history_posts")
+    check_posts(posts, _REQUIRED)
+    posts = posts.reset_index(drop=True)
+    n = len(posts)
+    rows = check_rows(rows, n)
+    image_emb = check_embeddings(image_emb, n, "image_emb")
+    caption_emb = check_embeddings(caption_emb, n, "caption_emb")
+    times = posted_at_ns(posts)
+    timeline = AccountTimeline(posts, times)
+    index, mask = timeline.windows(rows, n_last)
+
+    out = pd.DataFrame(index=pd.Index(rows, name=None))
+    out["image_feed_similarity"], out["image_feed_max_similarity"] = _embedding_similarity(image_emb, rows, index, mask)
+    out["caption_feed_similarity"], out["caption_feed_max_similarity"] = _embedding_similarity(
+        caption_emb, rows, index, mask
+    )
+
+    # Hashtags and length: only the rows and their windows need counting.
+    needed = np.flatnonzero(np.bincount(np.concatenate([rows, index[mask]]), minlength=n))
+    captions = posts["caption"].to_numpy(dtype=object)
+    hashtags = np.full(n, np.nan)
+    hashtags[needed] = hashtag_counts([captions[i] for i in needed])
+    chars = np.full(n, np.nan)
+    chars[needed] = [len(captions[i]) for i in needed]
+    out["hashtags_z"] = _zscore(hashtags[rows], _window_values(hashtags, index, mask), HASHTAG_STD_FLOOR)
+    out["caption_chars_z"] = _zscore(chars[rows], _window_values(chars, index, mask), CAPTION_CHARS_STD_FLOOR)
+
+    end = timeline.earlier_end[rows]
+    has_previous = end > timeline.group_start[rows]
+    previous = timeline.order[np.where(has_previous, end - 1, 0)] if n else rows
+    gap_ns = (times[rows] - times[previous]).astype(np.float64)
+    out["days_since_previous"] = np.where(has_previous, gap_ns / 86_400e9, np.nan)
+    stamps = posts["posted_at"].iloc[rows].dt.tz_convert("UTC")
+    out["hour_utc"] = stamps.dt.hour.to_numpy(dtype=np.float64)
+    out["weekday"] = stamps.dt.weekday.to_numpy(dtype=np.float64)
+
+    likes = np.log1p(_nullable(posts, "likes"))
+    comments = np.log1p(_nullable(posts, "comments"))
+    like_window = _window_values(likes, index, mask)
+    comment_window = _window_values(comments, index, mask)
+    out["likes_baseline"] = _nanmean(like_window)
+    out["comments_baseline"] = _nanmean(comment_window)
+    out["likes_trend"] = _halves_trend(like_window, mask)
+    out["comments_trend"] = _halves_trend(comment_window, mask)
+    out["n_earlier_posts"] = (end - timeline.group_start[rows]).astype(np.float64)
+
+    followers = _nullable(posts, "followers")
+    follower_window = _window_values(followers, index, mask)
+    known = ~np.isnan(follower_window)
+    # The latest known value in the window: the right-most known column.
+    last_known = np.where(known.any(axis=1), follower_window.shape[1] - 1 - np.argmax(known[:, ::-1], axis=1), 0)
+    latest = np.where(known.any(axis=1), follower_window[np.arange(len(rows)), last_known], np.nan)
+    own_followers = followers[rows]
+    out["followers"] = np.where(np.isnan(own_followers), latest, own_followers)
+    out["sponsored_share"] = _nanmean(_window_values(_nullable(posts, "sponsored"), index, mask))
+    return out[HISTORY_COLUMNS]

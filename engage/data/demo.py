@@ -30,7 +30,7 @@ import re
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -621,7 +621,6 @@ class PostPlan:
     campaign: int = -1
     campaign_size: int = 0
     post_id: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _period_start(months: int) -> pd.Timestamp:

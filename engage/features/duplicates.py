@@ -1,0 +1,262 @@
+"""Same-day duplicates: how many other accounts posted the same photo or caption shortly before.
+
+Engagement pods, giveaway loops and reposting farms post the same image or caption from many accounts
+within hours. For each post this module counts the OTHER accounts that posted, in the window
+`[t - window, t]` (the same instant included), a near-duplicate image (cosine >= image_threshold) and
+a near-duplicate caption (the same text after `normalise_caption`, or caption-embedding cosine >=
+caption_threshold). Only earlier (or simultaneous) posts count: a later post never changes an earlier
+post's features, the project's no-leakage rule. (The issue asked for +-24 h; looking ahead would leak
+the future into training rows and could never be reproduced when a draft is scored.) Captions with
+fewer than `MIN_CAPTION_WORDS` words ("love it", emoji only, empty) are never caption duplicates.
+
+The index: random-hyperplane LSH. Each embedding gets `LSH_TABLES` hashes of k sign bits; two posts
+are candidates when they share a hash in some table and the earlier one is inside the window; every
+candidate is then verified with the exact cosine, so there are no false positives. Two vectors at
+cosine c agree on one bit with probability p = 1 - arccos(c) / pi, so a pair is found with probability
+1 - (1 - p**k) ** LSH_TABLES. k is chosen from the threshold so that a pair exactly AT the threshold is
+found with probability `LSH_TARGET_RECALL` (k=16 at 0.95, k=11 at 0.9); pairs above it are found
+more surely (at cosine 0.99, 0.99999). More bits mean fewer random candidates to verify (faster at
+1M posts) and a lower recall at the threshold; see docs/performance.md for measured figures.
+
+The hyperplanes come from a fixed seed, so a post's hashes depend only on its own embedding: the same
+post gets the same buckets in a training table and in a scoring context.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from engage.errors import DataError
+from engage.features.caption import normalise_caption
+from engage.features.history import check_embeddings, check_posts, check_rows, posted_at_ns
+
+DUPLICATE_COLUMNS: list[str] = [
+    "duplicate_image_accounts",  # other accounts with a near-duplicate image in the window (NaN: no image)
+    "duplicate_caption_accounts",  # other accounts with the same or a near-duplicate caption in the window
+]
+
+#: Hash tables per embedding: more tables, higher recall, more candidates to verify.
+LSH_TABLES = 16
+#: Probability of finding a pair whose cosine is exactly the threshold; sets the bits per table.
+LSH_TARGET_RECALL = 0.95
+#: Bounds on the bits per table (few bits make huge buckets; more than 30 are never needed).
+LSH_MIN_BITS, LSH_MAX_BITS = 8, 30
+#: Seed of the hyperplanes: changing it changes which borderline pairs are found.
+LSH_SEED = 20240501
+#: Captions with fewer words than this are never caption duplicates.
+MIN_CAPTION_WORDS = 4
+#: Embeddings hashed per matrix product. Fixed (the last block is zero-padded) so that every row's
+#: projections come out of the same BLAS code path whatever the table size: a post's hash bits never
+#: depend on which other posts are in the table.
+HASH_BLOCK_ROWS = 4096
+#: Queries per chunk when expanding candidates, and candidate pairs per chunk when verifying them
+#: (bound memory on dense buckets).
+QUERY_CHUNK = 100_000
+VERIFY_CHUNK = 100_000
+
+
+def lsh_bits(threshold: float, tables: int = LSH_TABLES, target_recall: float = LSH_TARGET_RECALL) -> int:
+    """Bits per table so that a pair at cosine `threshold` is found with probability `target_recall`."""
+    p = 1.0 - math.acos(min(max(threshold, -1.0), 1.0)) / math.pi
+    if p >= 1.0:
+        return LSH_MAX_BITS
+    per_table = 1.0 - (1.0 - target_recall) ** (1.0 / tables)
+    bits = int(math.floor(math.log(per_table) / math.log(p)))
+    return int(min(max(bits, LSH_MIN_BITS), LSH_MAX_BITS))
+
+
+def pair_recall(cosine: float, bits: int, tables: int = LSH_TABLES) -> float:
+    """Probability that the index finds a pair of embeddings at `cosine`."""
+    p = 1.0 - math.acos(min(max(cosine, -1.0), 1.0)) / math.pi
+    return 1.0 - (1.0 - p**bits) ** tables
+
+
+def _unit(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows scaled to length 1 (float32; zero where unusable) and which rows are usable."""
+    norms = np.sqrt(np.einsum("ij,ij->i", matrix, matrix))
+    usable = np.isfinite(norms) & (norms > 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        unit = matrix / norms[:, None]
+    unit[~usable] = 0.0
+    return unit.astype(np.float32, copy=False), usable
+
+
+def sorted_unique(values: np.ndarray) -> np.ndarray:
+    """np.unique for int64 by sorting: numpy 2.4's hash-based np.unique is ~100x slower on millions."""
+    values = np.sort(values, kind="stable")
+    if len(values) < 2:
+        return values
+    keep = np.empty(len(values), dtype=bool)
+    keep[0] = True
+    np.not_equal(values[1:], values[:-1], out=keep[1:])
+    return values[keep]
+
+
+def _hash_codes(unit: np.ndarray, usable: np.ndarray, bits: int, tables: int) -> np.ndarray:
+    """(tables, n) int64 bucket codes in [0, 2**bits); -1 for unusable rows."""
+    n, dim = unit.shape
+    rng = np.random.default_rng([LSH_SEED, dim, bits, tables])
+    planes = rng.standard_normal((dim, tables * bits)).astype(np.float32)
+    weights = 2.0 ** np.arange(bits)  # float64 sums of powers of two below 2**30 are exact
+    codes = np.full((tables, n), -1, dtype=np.int64)
+    block = np.zeros((HASH_BLOCK_ROWS, dim), dtype=np.float32)
+    for start in tqdm(range(0, n, HASH_BLOCK_ROWS), desc="hashing embeddings", unit="block",
+                      disable=n < 50 * HASH_BLOCK_ROWS):
+        stop = min(start + HASH_BLOCK_ROWS, n)
+        block[: stop - start] = unit[start:stop]
+        block[stop - start:] = 0.0
+        signs = ((block @ planes)[: stop - start] > 0).reshape(-1, bits).astype(np.float64)
+        codes[:, start:stop] = (signs @ weights).astype(np.int64).reshape(-1, tables).T
+    codes[:, ~usable] = -1
+    return codes
+
+
+class _WindowIndex:
+    """Posts keyed by (bucket code, time rank) and sorted, for "same bucket, inside the window" look-ups.
+
+    A key is `code * span + time_rank`: codes are below 2**30 and span is at most 2n + 1, so keys fit
+    in int64 for any table that fits in memory. Queries are visited in key order, so the window starts
+    they look up come in ascending order (binary searches stay in cache) and each query's window end is
+    simply the end of its own run of equal keys.
+    """
+
+    def __init__(self, codes: np.ndarray, time_rank: np.ndarray, span: int):
+        indexed = np.flatnonzero(codes >= 0)
+        keys = codes[indexed] * span + time_rank[indexed]
+        order = np.argsort(keys, kind="stable")
+        self.keys = keys[order]
+        self.posts = indexed[order]
+        self.span = span
+        count = len(self.keys)
+        run_last = np.ones(count, dtype=bool)
+        run_last[:-1] = self.keys[1:] != self.keys[:-1]
+        ends = np.where(run_last, np.arange(count) + 1, count)
+        self.run_end = np.minimum.accumulate(ends[::-1])[::-1] if count else ends
+
+    def pairs(self, is_query: np.ndarray, time_rank: np.ndarray, low_rank: np.ndarray, accounts: np.ndarray
+              ) -> np.ndarray:
+        """Sorted `query * n + post` for every query and every indexed post of ANOTHER account with the
+        same code and a time rank in [low_rank, time_rank] of the query."""
+        n = len(is_query)
+        sorted_queries = np.flatnonzero(is_query[self.posts])
+        found = []
+        for start in range(0, len(sorted_queries), QUERY_CHUNK):
+            at = sorted_queries[start:start + QUERY_CHUNK]
+            queries = self.posts[at]
+            hi = self.run_end[at]
+            lo = np.searchsorted(self.keys, self.keys[at] - time_rank[queries] + low_rank[queries], side="left")
+            lengths = hi - lo
+            total = int(lengths.sum())
+            if total == 0:
+                continue
+            query_rep = np.repeat(queries, lengths)
+            offsets = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+            posts = self.posts[np.repeat(lo, lengths) + offsets]
+            keep = accounts[query_rep] != accounts[posts]
+            found.append(query_rep[keep] * n + posts[keep])
+        return sorted_unique(np.concatenate(found)) if found else np.zeros(0, np.int64)
+
+
+def _near_pairs(
+    unit: np.ndarray, usable: np.ndarray, is_query: np.ndarray, accounts: np.ndarray, time_rank: np.ndarray,
+    low_rank: np.ndarray, span: int, threshold: float, label: str,
+) -> np.ndarray:
+    """Sorted `query * n + post` pairs from other accounts inside the window with cosine >= threshold."""
+    n = len(unit)
+    bits = lsh_bits(threshold)
+    codes = _hash_codes(unit, usable, bits, LSH_TABLES)
+    candidates = np.zeros(0, np.int64)
+    for table in tqdm(range(LSH_TABLES), desc=f"{label} duplicates", unit="table", disable=n < 500_000):
+        index = _WindowIndex(codes[table], time_rank, span)
+        candidates = sorted_unique(np.concatenate([candidates, index.pairs(is_query & usable, time_rank, low_rank, accounts)]))
+    keep = np.zeros(len(candidates), dtype=bool)
+    for start in range(0, len(candidates), VERIFY_CHUNK):
+        chunk = candidates[start:start + VERIFY_CHUNK]
+        cosines = np.einsum("ij,ij->i", unit[chunk // n], unit[chunk % n])
+        keep[start:start + VERIFY_CHUNK] = cosines >= threshold
+    return candidates[keep]
+
+
+def _count_accounts(pairs: np.ndarray, accounts: np.ndarray) -> np.ndarray:
+    """For each position, the number of distinct accounts among the posts paired with it."""
+    n = len(accounts)
+    if not len(pairs):
+        return np.zeros(n)
+    n_accounts = int(accounts.max()) + 1
+    unique = sorted_unique((pairs // n) * n_accounts + accounts[pairs % n])
+    return np.bincount(unique // n_accounts, minlength=n).astype(np.float64)
+
+
+def same_day_duplicates(
+    posts: pd.DataFrame,
+    image_emb: np.ndarray | None,
+    caption_emb: np.ndarray | None,
+    *,
+    image_threshold: float = 0.95,
+    caption_threshold: float = 0.9,
+    window_hours: float = 24.0,
+    rows: np.ndarray | list[int] | None = None,
+) -> pd.DataFrame:
+    """`DUPLICATE_COLUMNS` for `rows` (positions in `posts`; default all), indexed by those positions.
+
+    Counts OTHER accounts with a post in `[t - window_hours, t]` whose image embedding is within
+    `image_threshold` cosine (NaN for a post without an image; all NaN when `image_emb` is None) and
+    whose caption is the same after normalisation or within `caption_threshold` cosine (exact matches
+    only when `caption_emb` is None). Every other row of `posts` is context.
+    """
+    for name, value in (("image_threshold", image_threshold), ("caption_threshold", caption_threshold)):
+        if not 0 < value <= 1:
+            raise DataError(f"must be in (0, 1], got {value}", field=name)
+    if not window_hours > 0:
+        raise DataError(f"must be positive, got {window_hours}", field="window_hours")
+    check_posts(posts, ("account", "posted_at", "caption"))
+    posts = posts.reset_index(drop=True)
+    n = len(posts)
+    rows = check_rows(rows, n)
+    image_emb = check_embeddings(image_emb, n, "image_emb")
+    caption_emb = check_embeddings(caption_emb, n, "caption_emb")
+    out = pd.DataFrame(index=pd.Index(rows), columns=DUPLICATE_COLUMNS, dtype=np.float64)
+    if n == 0 or len(rows) == 0:
+        return out
+
+    times = posted_at_ns(posts)
+    window_ns = int(round(window_hours * 3600e9))
+    accounts = pd.factorize(posts["account"].astype(str))[0].astype(np.int64)
+    # Time ranks over post times and the window starts of the queries: keys stay small integers.
+    is_query = np.zeros(n, dtype=bool)
+    is_query[rows] = True
+    starts = np.where(is_query, times - window_ns, np.iinfo(np.int64).min)
+    distinct = sorted_unique(np.concatenate([times, starts[is_query]]))
+    time_rank = np.searchsorted(distinct, times)
+    low_rank = np.searchsorted(distinct, starts)  # only read at query positions
+    span = len(distinct) + 1
+
+    if image_emb is not None:
+        unit, usable = _unit(image_emb)
+        pairs = _near_pairs(unit, usable, is_query, accounts, time_rank, low_rank, span, image_threshold, "image")
+        out["duplicate_image_accounts"] = np.where(usable, _count_accounts(pairs, accounts), np.nan)[rows]
+
+    keys = [_caption_key(text) for text in posts["caption"].astype(str)]
+    long_enough = np.array([bool(key) for key in keys], dtype=bool)
+    text_codes = np.where(long_enough, pd.factorize(np.array(keys, dtype=object))[0], -1).astype(np.int64)
+    caption_pairs = [_WindowIndex(text_codes, time_rank, span).pairs(is_query, time_rank, low_rank, accounts)]
+    if caption_emb is not None:
+        unit, usable = _unit(caption_emb)
+        usable &= long_enough
+        caption_pairs.append(
+            _near_pairs(unit, usable, is_query, accounts, time_rank, low_rank, span, caption_threshold, "caption")
+        )
+    out["duplicate_caption_accounts"] = _count_accounts(sorted_unique(np.concatenate(caption_pairs)), accounts)[rows]
+    return out
+
+
+def _caption_key(text: str) -> str:
+    """The normalised caption, or "" when it has fewer than MIN_CAPTION_WORDS words."""
+    words = text.split()
+    if len(words) < MIN_CAPTION_WORDS:
+        return ""
+    return " ".join(words).lower() if text.isascii() else normalise_caption(text)

@@ -1,0 +1,200 @@
+"""Same-day duplicates: other accounts' near-duplicate images and captions in the past window."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from engage.data.schema import validate_posts
+from engage.errors import DataError
+from engage.features.duplicates import (
+    DUPLICATE_COLUMNS,
+    LSH_TABLES,
+    lsh_bits,
+    pair_recall,
+    same_day_duplicates,
+)
+
+START = pd.Timestamp("2024-05-01T12:00:00Z")
+SERUM = "Loving this new serum so much"  # 6 words: long enough to be a caption duplicate
+
+
+def make_posts(rows: list[tuple[str, float, str]]) -> pd.DataFrame:
+    """(account, hours after START, caption) -> canonical posts."""
+    return validate_posts(
+        pd.DataFrame({
+            "account": [account for account, _, _ in rows],
+            "post_id": [f"p{i}" for i in range(len(rows))],
+            "posted_at": [(START + pd.Timedelta(hours=hours)).isoformat() for _, hours, _ in rows],
+            "caption": [caption for _, _, caption in rows],
+            "likes": 1,
+        }),
+        file="<test>",
+    )
+
+
+def random_unit(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:
+    vectors = rng.normal(size=(n, dim)).astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def test_three_accounts_posting_the_same_image_within_a_day_count_0_1_2_in_time_order():
+    posts = make_posts([("carla", 20, "c"), ("anna", 0, "a"), ("ben", 5, "b")])
+    image = np.tile(random_unit(np.random.default_rng(0), 1, 32), (3, 1))
+    frame = same_day_duplicates(posts, image, None)
+    assert list(frame.columns) == DUPLICATE_COLUMNS
+    assert frame["duplicate_image_accounts"].tolist() == [2.0, 0.0, 1.0]
+
+
+def test_a_same_account_repost_does_not_count():
+    posts = make_posts([("anna", 0, "a"), ("anna", 3, "b"), ("ben", 4, "c")])
+    image = np.tile(random_unit(np.random.default_rng(1), 1, 32), (3, 1))
+    frame = same_day_duplicates(posts, image, None)
+    assert frame["duplicate_image_accounts"].tolist() == [0.0, 0.0, 1.0]  # ben sees one account, not two posts
+
+
+def test_a_copy_thirty_hours_earlier_does_not_count():
+    posts = make_posts([("anna", 0, "a"), ("ben", 30, "b"), ("carla", 24, "c")])
+    image = np.tile(random_unit(np.random.default_rng(2), 1, 32), (3, 1))
+    frame = same_day_duplicates(posts, image, None)
+    # ben at 30 h: anna (30 h before) is out, carla (6 h before) is in; carla at 24 h: anna exactly 24 h before is in.
+    assert frame["duplicate_image_accounts"].tolist() == [0.0, 1.0, 1.0]
+    assert same_day_duplicates(posts, image, None, window_hours=31)["duplicate_image_accounts"].tolist() == [0.0, 2.0, 1.0]
+
+
+def test_posts_at_the_same_instant_count_for_each_other_and_later_posts_never_count():
+    posts = make_posts([("anna", 1, "a"), ("ben", 1, "b"), ("carla", 2, "c")])
+    image = np.tile(random_unit(np.random.default_rng(3), 1, 32), (3, 1))
+    frame = same_day_duplicates(posts, image, None)
+    assert frame["duplicate_image_accounts"].tolist() == [1.0, 1.0, 2.0]
+
+
+def test_different_images_do_not_count_and_a_post_without_an_image_is_nan():
+    rng = np.random.default_rng(4)
+    posts = make_posts([("anna", 0, "a"), ("ben", 1, "b"), ("carla", 2, "c")])
+    image = random_unit(rng, 3, 64)
+    image[2] = np.nan
+    frame = same_day_duplicates(posts, image, None)
+    assert frame["duplicate_image_accounts"].iloc[:2].tolist() == [0.0, 0.0]
+    assert np.isnan(frame["duplicate_image_accounts"].iloc[2])
+    assert same_day_duplicates(posts, None, None)["duplicate_image_accounts"].isna().all()
+
+
+def test_near_duplicate_image_counts_at_the_threshold():
+    rng = np.random.default_rng(5)
+    base, noise = random_unit(rng, 2, 128)
+    noise -= (noise @ base) * base  # orthogonal to base
+    noise /= np.linalg.norm(noise)
+    close = 0.99 * base + np.sqrt(1 - 0.99**2) * noise  # cosine 0.99 to base
+    far = 0.80 * base + np.sqrt(1 - 0.80**2) * noise  # cosine 0.80 to base, 0.88 to close
+    posts = make_posts([("anna", 0, "a"), ("ben", 1, "b"), ("carla", 2, "c")])
+    frame = same_day_duplicates(posts, np.stack([base, close, far]), None, image_threshold=0.95)
+    assert frame["duplicate_image_accounts"].tolist() == [0.0, 1.0, 0.0]
+
+
+def test_same_caption_after_normalisation_counts_and_short_captions_never_do():
+    posts = make_posts([
+        ("anna", 0, SERUM), ("ben", 1, "  loving THIS new serum   so much "), ("carla", 2, "love it!"),
+        ("dan", 3, "love it!"), ("erin", 4, ""), ("fay", 5, ""), ("gus", 6, SERUM + " today"),
+    ])
+    frame = same_day_duplicates(posts, None, None)
+    assert frame["duplicate_caption_accounts"].tolist() == [0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+
+
+def test_caption_embeddings_find_reworded_captions():
+    posts = make_posts([("anna", 0, SERUM), ("ben", 1, "I am loving this serum a lot"), ("carla", 2, "love it")])
+    caption = np.array([[1.0, 0.0, 0.0], [0.95, 0.1, 0.0], [1.0, 0.0, 0.0]], dtype=np.float32)
+    frame = same_day_duplicates(posts, None, caption, caption_threshold=0.9)
+    # ben's caption is close to anna's; carla's is identical in embedding but too short to count.
+    assert frame["duplicate_caption_accounts"].tolist() == [0.0, 1.0, 0.0]
+
+
+def brute_force(posts: pd.DataFrame, image: np.ndarray, threshold: float, window_hours: float) -> np.ndarray:
+    """Every pair compared: distinct other accounts in [t - window, t] with cosine >= threshold."""
+    times = (posts["posted_at"] - START).dt.total_seconds().to_numpy()
+    accounts = posts["account"].to_numpy()
+    unit = image / np.linalg.norm(image, axis=1, keepdims=True)
+    has_image = ~np.isnan(unit).any(axis=1)
+    similar = np.nan_to_num(unit) @ np.nan_to_num(unit).T >= threshold
+    in_window = (times[None, :] <= times[:, None]) & (times[None, :] >= times[:, None] - window_hours * 3600)
+    match = similar & in_window & (accounts[None, :] != accounts[:, None]) & has_image[None, :]
+    counts = np.array([len(set(accounts[match[i]])) for i in range(len(posts))], dtype=float)
+    return np.where(has_image, counts, np.nan)
+
+
+def planted_table(seed: int, n: int = 400):
+    """Random posts over 10 days from 30 accounts, with groups of exact image copies and shared captions."""
+    rng = np.random.default_rng(seed)
+    image = random_unit(rng, n, 48)
+    hours = rng.integers(0, 240, n).astype(float)
+    accounts = [f"acct{a}" for a in rng.integers(0, 30, n)]
+    captions = [f"my own words number {i}" for i in range(n)]
+    for group in range(40):
+        members = rng.choice(n, 4, replace=False)
+        image[members] = image[members[0]]
+        hours[members] = hours[members[0]] + rng.integers(-20, 20, 4)
+        for m in members:
+            captions[m] = f"shared caption for group {group}"
+    image[rng.random(n) < 0.05] = np.nan
+    posts = make_posts(list(zip(accounts, hours, captions, strict=True)))
+    return posts, image
+
+
+def test_counts_equal_a_brute_force_over_all_pairs():
+    posts, image = planted_table(seed=6)
+    frame = same_day_duplicates(posts, image, None)
+    expected = brute_force(posts, image, 0.95, 24.0)
+    np.testing.assert_array_equal(frame["duplicate_image_accounts"].to_numpy(), expected)
+    assert np.nansum(expected) > 50  # the planted groups do overlap in time
+
+
+@pytest.mark.parametrize("change", ["image", "caption", "delete"])
+def test_changing_or_deleting_a_post_changes_no_earlier_posts_duplicates(change):
+    posts, image = planted_table(seed=7)
+    caption = np.random.default_rng(0).normal(size=(len(posts), 8)).astype(np.float32)
+    before = same_day_duplicates(posts, image, caption).set_axis(posts["post_id"])
+    by_time = posts["posted_at"].sort_values(kind="stable").index
+    for victim in by_time[[150, 300]]:
+        edited, edited_image, edited_caption = posts.copy(), image.copy(), caption.copy()
+        if change == "image":
+            edited_image[victim] = image[by_time[0]] if np.isnan(image[victim]).any() else -image[victim]
+        elif change == "caption":
+            edited.loc[victim, "caption"] = posts.loc[by_time[140], "caption"]
+            edited_caption[victim] = caption[by_time[140]]
+        else:
+            keep = np.arange(len(posts)) != victim
+            edited, edited_image, edited_caption = edited[keep].reset_index(drop=True), image[keep], caption[keep]
+        after = same_day_duplicates(edited, edited_image, edited_caption).set_axis(edited["post_id"])
+        earlier = posts.loc[posts["posted_at"] < posts.loc[victim, "posted_at"], "post_id"]
+        pd.testing.assert_frame_equal(after.loc[earlier], before.loc[earlier], check_exact=True)
+
+
+def test_a_subset_of_rows_gives_exactly_the_full_computation():
+    posts, image = planted_table(seed=8)
+    caption = np.random.default_rng(1).normal(size=(len(posts), 8)).astype(np.float32)
+    full = same_day_duplicates(posts, image, caption)
+    rows = np.array([399, 3, 0, 250, 17])
+    pd.testing.assert_frame_equal(same_day_duplicates(posts, image, caption, rows=rows), full.loc[rows], check_exact=True)
+
+
+def test_index_parameters_follow_the_threshold():
+    assert lsh_bits(0.95) == 16 and lsh_bits(0.9) == 11
+    assert pair_recall(0.95, lsh_bits(0.95)) == pytest.approx(0.96, abs=0.005)
+    assert pair_recall(0.99, 16) > 0.9999
+    assert pair_recall(0.5, 16) < 0.05
+    assert LSH_TABLES == 16
+
+
+def test_invalid_thresholds_and_windows_are_errors():
+    posts = make_posts([("anna", 0, "a")])
+    with pytest.raises(DataError, match=r"field 'image_threshold': must be in \(0, 1\], got 1.5"):
+        same_day_duplicates(posts, None, None, image_threshold=1.5)
+    with pytest.raises(DataError, match=r"field 'window_hours': must be positive"):
+        same_day_duplicates(posts, None, None, window_hours=0)
+
+
+def test_an_empty_table_gives_an_empty_frame():
+    posts = make_posts([("anna", 0, "a")]).iloc[:0]
+    frame = same_day_duplicates(posts, np.zeros((0, 8)), None)
+    assert frame.empty and list(frame.columns) == DUPLICATE_COLUMNS

@@ -197,7 +197,7 @@ function renderCompare(target, result) {
   const gap = Math.abs(second.likes_vs_best);
   const verdict = gap < 0.5
     ? "Both drafts are expected to do about the same."
-    : `${name(top)} is expected to get about ${fmt(gap)} more likes than ${name(second)}.`;
+    : `${name(top)} is expected to get about ${gap >= 10 ? Math.round(gap) : gap.toFixed(1)} more likes than ${name(second)}.`;
   target.appendChild(el("p", "verdict", verdict));
   const table = el("table", "ranking");
   const head = el("tr");
@@ -207,7 +207,7 @@ function renderCompare(target, result) {
     const row = el("tr");
     const risk = entry.score.authenticity_risk;
     [String(entry.rank), name(entry), fmt(entry.score.likes.expected),
-     `${entry.likes_vs_first >= 0 ? "+" : ""}${fmt(entry.likes_vs_first)}`,
+     entry.index === 0 ? "–" : `${entry.likes_vs_first >= 0 ? "+" : "−"}${fmt(Math.abs(entry.likes_vs_first))}`,
      risk === null ? "–" : `${Math.round(risk * 100)}%`].forEach((v) => row.appendChild(el("td", null, v)));
     table.appendChild(row);
   });

@@ -10,12 +10,14 @@ the future into training rows and could never be reproduced when a draft is scor
 fewer than `MIN_CAPTION_WORDS` words ("love it", emoji only, empty) are never caption duplicates.
 
 The index: random-hyperplane LSH. Each embedding gets `LSH_TABLES` hashes of k sign bits; two posts
-are candidates when they share a hash in some table and the earlier one is inside the window; every
-candidate is then verified with the exact cosine, so there are no false positives. Two vectors at
+are candidates when they share a hash in some table and the earlier one is inside the window; candidates
+are screened by how many of all their hash bits differ (a free angle estimate that drops a pair at the
+threshold with probability 1e-12) and then verified with the exact cosine, so there are no false
+positives. Two vectors at
 cosine c agree on one bit with probability p = 1 - arccos(c) / pi, so a pair is found with probability
 1 - (1 - p**k) ** LSH_TABLES. k is chosen from the threshold so that a pair exactly AT the threshold is
 found with probability `LSH_TARGET_RECALL` (k=16 at 0.95, k=11 at 0.9); pairs above it are found
-more surely (at cosine 0.99, 0.99999). More bits mean fewer random candidates to verify (faster at
+more surely (0.994 at cosine 0.97, 0.99997 at 0.99). More bits mean fewer random candidates to verify (faster at
 1M posts) and a lower recall at the threshold; see docs/performance.md for measured figures.
 
 The hyperplanes come from a fixed seed, so a post's hashes depend only on its own embedding: the same
@@ -28,6 +30,7 @@ import math
 
 import numpy as np
 import pandas as pd
+from scipy.stats import binom
 from tqdm.auto import tqdm
 
 from engage.errors import DataError
@@ -53,6 +56,9 @@ MIN_CAPTION_WORDS = 4
 #: projections come out of the same BLAS code path whatever the table size: a post's hash bits never
 #: depend on which other posts are in the table.
 HASH_BLOCK_ROWS = 4096
+#: Chance that the bit-count screen drops a pair AT the threshold before its exact cosine is computed
+#: (pairs above the threshold are dropped less often still).
+SKETCH_MISS_PROBABILITY = 1e-12
 #: Queries per chunk when expanding candidates, and candidate pairs per chunk when verifying them
 #: (bound memory on dense buckets).
 QUERY_CHUNK = 100_000
@@ -161,11 +167,20 @@ class _WindowIndex:
         return sorted_unique(np.concatenate(found)) if found else np.zeros(0, np.int64)
 
 
+def sketch_cutoff(threshold: float, total_bits: int, miss_probability: float = SKETCH_MISS_PROBABILITY) -> int:
+    """Most differing hash bits a pair at cosine `threshold` shows, but for `miss_probability`."""
+    return int(binom.isf(miss_probability, total_bits, math.acos(min(max(threshold, -1.0), 1.0)) / math.pi))
+
+
 def _near_pairs(
     unit: np.ndarray, usable: np.ndarray, is_query: np.ndarray, accounts: np.ndarray, time_rank: np.ndarray,
     low_rank: np.ndarray, span: int, threshold: float, label: str,
 ) -> np.ndarray:
-    """Sorted `query * n + post` pairs from other accounts inside the window with cosine >= threshold."""
+    """Sorted `query * n + post` pairs from other accounts inside the window with cosine >= threshold.
+
+    Candidates (a shared bucket in some table) are first screened by the number of differing bits over
+    all tables, a free estimate of their angle, then verified with the exact cosine.
+    """
     n = len(unit)
     bits = lsh_bits(threshold)
     codes = _hash_codes(unit, usable, bits, LSH_TABLES)
@@ -173,11 +188,16 @@ def _near_pairs(
     for table in tqdm(range(LSH_TABLES), desc=f"{label} duplicates", unit="table", disable=n < 500_000):
         index = _WindowIndex(codes[table], time_rank, span)
         candidates = sorted_unique(np.concatenate([candidates, index.pairs(is_query & usable, time_rank, low_rank, accounts)]))
+    cutoff = sketch_cutoff(threshold, bits * LSH_TABLES)
     keep = np.zeros(len(candidates), dtype=bool)
     for start in range(0, len(candidates), VERIFY_CHUNK):
-        chunk = candidates[start:start + VERIFY_CHUNK]
-        cosines = np.einsum("ij,ij->i", unit[chunk // n], unit[chunk % n])
-        keep[start:start + VERIFY_CHUNK] = cosines >= threshold
+        queries, posts = np.divmod(candidates[start:start + VERIFY_CHUNK], n)
+        differing = np.zeros(len(queries), dtype=np.int64)
+        for table in range(LSH_TABLES):
+            differing += np.bitwise_count(codes[table, queries] ^ codes[table, posts])
+        close = np.flatnonzero(differing <= cutoff)
+        cosines = np.einsum("ij,ij->i", unit[queries[close]], unit[posts[close]])
+        keep[start + close[cosines >= threshold]] = True
     return candidates[keep]
 
 
@@ -240,7 +260,7 @@ def same_day_duplicates(
         pairs = _near_pairs(unit, usable, is_query, accounts, time_rank, low_rank, span, image_threshold, "image")
         out["duplicate_image_accounts"] = np.where(usable, _count_accounts(pairs, accounts), np.nan)[rows]
 
-    keys = [_caption_key(text) for text in posts["caption"].astype(str)]
+    keys = [_caption_key(text) for text in posts["caption"].astype(str).tolist()]
     long_enough = np.array([bool(key) for key in keys], dtype=bool)
     text_codes = np.where(long_enough, pd.factorize(np.array(keys, dtype=object))[0], -1).astype(np.int64)
     caption_pairs = [_WindowIndex(text_codes, time_rank, span).pairs(is_query, time_rank, low_rank, accounts)]

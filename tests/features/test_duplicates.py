@@ -14,6 +14,7 @@ from engage.features.duplicates import (
     lsh_bits,
     pair_recall,
     same_day_duplicates,
+    sketch_cutoff,
 )
 
 START = pd.Timestamp("2024-05-01T12:00:00Z")
@@ -183,6 +184,7 @@ def test_index_parameters_follow_the_threshold():
     assert pair_recall(0.95, lsh_bits(0.95)) == pytest.approx(0.96, abs=0.005)
     assert pair_recall(0.99, 16) > 0.9999
     assert pair_recall(0.5, 16) < 0.05
+    assert sketch_cutoff(0.95, 256) == 65  # of 256 bits; unrelated pairs differ in about 128
     assert LSH_TABLES == 16
 
 

@@ -173,6 +173,7 @@ class TorchImageEmbedder:
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
     interpolation: str  # "bicubic" | "bilinear": how `preprocess` resizes, reused by embed_jpeg_bytes
+    resize_mode: str = "shortest"  # "shortest" side to input_size + centre crop, or "squash" to a square
 
     def __init__(self, *, device: str = "auto", batch_size: int = 32, num_workers: int = 2):
         self.device = _resolve_device(device)
@@ -404,6 +405,7 @@ class OpenClipEmbedder(TorchImageEmbedder):
         self.mean = tuple(float(m) for m in cfg["mean"])  # type: ignore[assignment]
         self.std = tuple(float(s) for s in cfg["std"])  # type: ignore[assignment]
         self.interpolation = str(cfg.get("interpolation", "bicubic"))
+        self.resize_mode = str(cfg.get("resize_mode", "shortest"))
         self.dim = int(open_clip.get_model_config(model_name)["embed_dim"])
         self.text_id = self.id.replace("open_clip:", "open_clip_text:", 1)
         self.text_dim = self.dim
@@ -605,8 +607,11 @@ def _decode_jpegs(jpegs: Sequence[bytes], device: torch.device) -> list[torch.Te
     ]
 
 
-def _resize_crop(images: list[torch.Tensor], size: int, interpolation: str, chunk: int = 64) -> torch.Tensor:
-    """Resize each image's shortest side to `size` and centre-crop; same-sized images are resized together.
+def _resize_crop(
+    images: list[torch.Tensor], size: int, interpolation: str, resize_mode: str = "shortest", chunk: int = 64
+) -> torch.Tensor:
+    """Resize each image's shortest side to `size` and centre-crop (`resize_mode="squash"`: resize straight to
+    `size` x `size`, as open_clip does for such models); same-sized images are resized together.
 
     On the CPU the uint8 pixels are resized directly (torch's vectorised uint8 kernels, >10x faster than
     float, and what PIL does too); CUDA's antialiased resize needs floats.
@@ -615,6 +620,7 @@ def _resize_crop(images: list[torch.Tensor], size: int, interpolation: str, chun
     from torchvision.transforms.v2 import functional as TF
 
     mode = InterpolationMode.BICUBIC if interpolation == "bicubic" else InterpolationMode.BILINEAR
+    target = [size, size] if resize_mode == "squash" else [size]
     out = torch.empty((len(images), 3, size, size), dtype=torch.float32, device=images[0].device)
     groups: dict[tuple[int, int], list[int]] = {}
     for i, image in enumerate(images):
@@ -624,9 +630,9 @@ def _resize_crop(images: list[torch.Tensor], size: int, interpolation: str, chun
             part = indices[start : start + chunk]
             batch = torch.stack([images[i] for i in part])
             if batch.device.type == "cpu":
-                batch = TF.resize(batch, [size], interpolation=mode, antialias=True).float().div_(255.0)
+                batch = TF.resize(batch, target, interpolation=mode, antialias=True).float().div_(255.0)
             else:
-                batch = TF.resize(batch.float().div_(255.0), [size], interpolation=mode, antialias=True)
+                batch = TF.resize(batch.float().div_(255.0), target, interpolation=mode, antialias=True)
             out[part] = TF.center_crop(batch, [size, size]).clamp_(0.0, 1.0)
     return out
 
@@ -651,6 +657,11 @@ def embed_jpeg_bytes(
             f"embed_jpeg_bytes(device={device!r}) but the embedder runs on {embedder.device}; build the "
             f"embedder with device={device!r} (image.device) so the pixels and the model are on one device"
         )
+    if embedder.resize_mode not in ("shortest", "squash"):
+        raise EmbedderError(
+            f"embed_jpeg_bytes supports resize modes 'shortest' and 'squash', not {embedder.id}'s "
+            f"{embedder.resize_mode!r}; use embedder.embed_paths / embed instead"
+        )
     out = np.full((len(jpegs), embedder.dim), np.nan, dtype=np.float32)
     embedder.last_failures = {}
     mean = torch.tensor(embedder.mean, device=target).view(1, 3, 1, 1)
@@ -665,7 +676,12 @@ def embed_jpeg_bytes(
                 if isinstance(image, str):
                     embedder.last_failures[names[i]] = image
             if good:
-                pixels = _resize_crop([decoded[i] for i in good], embedder.input_size, embedder.interpolation)  # type: ignore[misc]
+                pixels = _resize_crop(
+                    [decoded[i] for i in good],  # type: ignore[misc]
+                    embedder.input_size,
+                    embedder.interpolation,
+                    embedder.resize_mode,
+                )
                 pixels = (pixels - mean) / std
                 vectors = embedder.encode_pixels(pixels).cpu().numpy()
                 out[[start + i for i in good]] = vectors

@@ -145,7 +145,8 @@ def _booleans(frame: pd.DataFrame, column: str, *, file: object, default: bool |
 
 
 def _text(frame: pd.DataFrame, column: str) -> pd.Series:
-    return frame[column].map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA else str(v))
+    text = frame[column].map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA else str(v))
+    return text.astype(str)  # an empty column maps to float64; text columns are text even when empty
 
 
 def validate_posts(frame: pd.DataFrame, *, file: object, images_dir: str | Path | None = None) -> pd.DataFrame:

@@ -95,6 +95,12 @@ class FeaturePipeline:
                     "to match) or retrain"
                 )
             self._image_embedder = embedder
+            # Record the backend that 'auto' resolved to, so a saved pipeline rebuilds exactly this
+            # embedder (and says nothing about fallbacks) wherever it is loaded.
+            backend = embedder.id.split(":", 1)[0]
+            if backend in ("open_clip", "efficientnet") and self.settings.image.embedder == "auto":
+                self.settings = self.settings.model_copy(deep=True)
+                self.settings.image.embedder = backend
         return self._image_embedder
 
     @property

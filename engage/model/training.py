@@ -191,13 +191,13 @@ def train(settings: Settings, *, export_dir: str | None = None, progress: bool =
     from mlflow.models import infer_signature
     from mlflow.tracking import MlflowClient
 
-    from engage.model.pyfunc import EngagePyfunc, input_example
+    from engage.model.pyfunc import EngagePyfunc, input_example, pip_requirements
 
     total = 7
     started = time.perf_counter()
     stage(1, total, f"Loading posts ({settings.data.source})")
     posts = load_training_posts(settings)
-    report = posts.attrs.get("report")
+    report = posts.attrs.pop("report", None)
     if report is not None:
         print(f"      {report.summary()}")
     if len(posts) < 30:
@@ -258,7 +258,7 @@ def train(settings: Settings, *, export_dir: str | None = None, progress: bool =
             signature = infer_signature(example, model.predict_frame(example))
             info_logged = mlflow.pyfunc.log_model(
                 name="model", python_model=EngagePyfunc(), artifacts={"bundle": str(bundle_dir)},
-                signature=signature, input_example=example,
+                signature=signature, input_example=example, pip_requirements=pip_requirements(),
             )
         # Registration last: a run killed before this line leaves no model version.
         version = mlflow.register_model(info_logged.model_uri, settings.tracking.registered_model)

@@ -1,0 +1,96 @@
+"""Count and risk models on constructed data: they learn what is there and predict in the right units."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from engage.config import LightGBMSettings
+from engage.model.targets import TARGETS, CountModel, RiskModel, risk_labels
+
+PARAMS = LightGBMSettings(n_estimators=200, learning_rate=0.1, num_leaves=7, min_child_samples=5, early_stopping_rounds=20)
+
+
+def _features(n: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    baseline = rng.uniform(3, 7, n)
+    hashtags = rng.integers(0, 30, n).astype(float)
+    frame = pd.DataFrame({
+        "likes_baseline": baseline, "comments_baseline": baseline - 2,
+        "followers": np.exp(baseline + 3), "hashtags": hashtags,
+    })
+    # Each hashtag over 10 costs 5% of the account's usual likes.
+    y = baseline - 0.05 * np.maximum(hashtags - 10, 0) + rng.normal(0, 0.05, n)
+    return frame, y
+
+
+def test_count_model_learns_the_effect_relative_to_the_account_baseline():
+    train, y_train = _features(600, 0)
+    valid, y_valid = _features(200, 1)
+    model = CountModel(TARGETS["likes"], PARAMS, interval=0.8).fit(train, y_train, valid, y_valid)
+    probe = pd.DataFrame({"likes_baseline": [5.0, 5.0], "comments_baseline": [3.0, 3.0],
+                          "followers": [np.exp(8.0)] * 2, "hashtags": [5.0, 28.0]})
+    p = model.predict_log1p(probe)
+    assert p["expected"][0] == pytest.approx(5.0, abs=0.1)
+    assert p["expected"][1] == pytest.approx(5.0 - 0.05 * 18, abs=0.15)
+    assert np.all(p["low"] <= p["expected"]) and np.all(p["expected"] <= p["high"])
+
+
+def test_count_model_interval_covers_about_its_nominal_share():
+    train, y_train = _features(800, 2)
+    valid, y_valid = _features(300, 3)
+    test, y_test = _features(500, 4)
+    model = CountModel(TARGETS["likes"], PARAMS, interval=0.8).fit(train, y_train, valid, y_valid)
+    p = model.predict_log1p(test)
+    coverage = np.mean((y_test >= p["low"]) & (y_test <= p["high"]))
+    assert 0.6 <= coverage <= 0.95
+
+
+def test_count_model_without_baseline_falls_back_to_the_followers_prior():
+    train, y_train = _features(400, 5)
+    valid, y_valid = _features(100, 6)
+    model = CountModel(TARGETS["likes"], PARAMS).fit(train, y_train, valid, y_valid)
+    probe = pd.DataFrame({"likes_baseline": [np.nan], "comments_baseline": [np.nan], "followers": [np.exp(9.0)], "hashtags": [0.0]})
+    # followers = exp(baseline + 3), so log followers 9 maps to a level of 6 less the mean hashtag
+    # penalty of the training data (0.05 * E[max(h - 10, 0)] = 0.05 * 190 / 30).
+    assert model.reference(probe)[0] == pytest.approx(6.0 - 0.05 * 190 / 30, abs=0.1)
+
+
+def test_unfitted_models_refuse_to_predict():
+    with pytest.raises(RuntimeError, match="not fitted"):
+        CountModel(TARGETS["likes"], PARAMS).predict_log1p(pd.DataFrame({"x": [1.0]}))
+    with pytest.raises(RuntimeError, match="not fitted"):
+        RiskModel(PARAMS).predict_proba(pd.DataFrame({"x": [1.0]}))
+
+
+def test_risk_model_ranks_the_cue_and_returns_calibrated_probabilities():
+    rng = np.random.default_rng(7)
+
+    def make(n):
+        cue = rng.integers(0, 2, n).astype(float)
+        noise = rng.normal(size=n)
+        label = (rng.uniform(size=n) < np.where(cue == 1, 0.7, 0.1)).astype(float)
+        return pd.DataFrame({"has_paid": cue, "noise": noise}), label
+
+    (train, y_train), (valid, y_valid), (test, y_test) = make(800), make(400), make(2000)
+    model = RiskModel(PARAMS).fit(train, y_train, valid, y_valid)
+    prob = model.predict_proba(test)
+    assert prob[test["has_paid"] == 1].mean() == pytest.approx(0.7, abs=0.08)
+    assert prob[test["has_paid"] == 0].mean() == pytest.approx(0.1, abs=0.06)
+    assert np.all((prob >= 0) & (prob <= 1))
+
+
+def test_risk_labels_use_felt_fake_when_present_else_the_documented_proxy():
+    posts = pd.DataFrame({"likes": [100, 5, 100], "felt_fake": pd.array([True, False, None], dtype="boolean")})
+    features = pd.DataFrame({"likes_baseline": [np.log1p(100)] * 3})
+    labels, how = risk_labels(posts, features)
+    assert list(labels[:2]) == [1.0, 0.0] and np.isnan(labels[2])
+    assert "felt_fake" in how
+    posts["felt_fake"] = pd.array([None, None, None], dtype="boolean")
+    features.loc[2, "likes_baseline"] = np.nan
+    labels, how = risk_labels(posts, features)
+    assert labels[0] == 0.0  # at its baseline
+    assert labels[1] == 1.0  # 5 likes against a baseline of 100: below a third
+    assert np.isnan(labels[2])  # no baseline, no proxy label
+    assert "proxy" in how

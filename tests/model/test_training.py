@@ -1,0 +1,145 @@
+"""End to end on the smoke demo: one real training run (shared fixture), its MLflow record and its bundle."""
+
+from __future__ import annotations
+
+import math
+import shutil
+
+import mlflow
+import numpy as np
+import pytest
+from mlflow.tracking import MlflowClient
+
+from engage.errors import ModelError
+from engage.features.pipeline import FeaturePipeline
+from engage.model.bundle import EngageModel
+from engage.model.draft import Draft
+from engage.model.training import choose_alias, load_training_posts
+
+METRICS = [
+    f"{prefix}_{target}_{kind}"
+    for target in ("likes", "comments")
+    for prefix, kinds in (("test", ("mae_log1p", "spearman", "spearman_within_account", "spearman_relative")),
+                          ("baseline", ("mae_log1p", "spearman", "spearman_within_account")))
+    for kind in kinds
+] + ["test_likes_interval_coverage", "test_comments_interval_coverage", "test_risk_auc", "test_risk_ece",
+     "n_train", "n_test", "n_accounts"]
+
+
+def test_training_logs_every_metric_plot_and_artifact_and_registers_a_champion(trained, smoke_settings):
+    result, _ = trained
+    mlflow.set_tracking_uri(smoke_settings.tracking.uri)
+    client = MlflowClient()
+    run = client.get_run(result.run_id)
+    for key in METRICS:
+        assert key in run.data.metrics, key
+        assert math.isfinite(run.data.metrics[key]), key
+    assert run.data.params["image_embedder"] == "efficientnet:lite0:imagenet"
+    assert run.data.params["train.lightgbm.num_leaves"] == str(smoke_settings.train.lightgbm.num_leaves)
+    artifacts = {a.path for a in client.list_artifacts(result.run_id)} | {
+        a.path for a in client.list_artifacts(result.run_id, "plots")}
+    for path in ("config.yaml", "features.txt", "data_fingerprint.json", "plots/risk_calibration.png",
+                 "plots/shap_summary_likes.png", "plots/feature_importance_likes.png",
+                 "plots/predicted_vs_actual_likes.png", "plots/residuals_comments.png"):
+        assert path in artifacts, path
+    champion = client.get_model_version_by_alias("engage", "champion")
+    assert str(champion.version) == result.model_version and result.alias == "champion"
+
+
+def test_smoke_model_beats_the_account_baseline_and_detects_felt_fake(trained):
+    metrics = trained[0].metrics
+    assert metrics["test_likes_mae_log1p"] < metrics["baseline_likes_mae_log1p"]
+    assert metrics["test_likes_spearman_relative"] > 0.1
+    assert metrics["test_risk_auc"] > 0.7
+    assert 0.5 <= metrics["test_likes_interval_coverage"] <= 0.97
+
+
+def test_a_worse_version_becomes_challenger_and_other_data_is_never_compared(trained, smoke_settings):
+    result, _ = trained
+    mlflow.set_tracking_uri(smoke_settings.tracking.uri)
+    client = MlflowClient()
+    data_hash = client.get_run(result.run_id).data.tags["data_sha256"]
+    worse = {**result.metrics, "test_likes_spearman_relative": result.metrics["test_likes_spearman_relative"] - 0.5}
+    alias, why = choose_alias(client, "engage", "99", worse, data_hash)
+    assert alias == "challenger" and "does not beat" in why
+    better = {**result.metrics, "test_likes_spearman_relative": result.metrics["test_likes_spearman_relative"] + 0.5}
+    assert choose_alias(client, "engage", "99", better, data_hash)[0] == "champion"
+    alias, why = choose_alias(client, "engage", "99", better, "another-data-set")
+    assert alias == "challenger" and "fingerprint" in why
+
+
+def test_exported_bundle_and_registered_model_score_the_same_draft_identically(trained, smoke_settings):
+    _, export = trained
+    from_dir = EngageModel.load(export)
+    from_registry = EngageModel.from_uri("models:/engage@champion", smoke_settings.tracking.uri)
+    account = from_dir.context_posts["account"].iloc[0]
+    draft = Draft(account=account, caption="Morning light on the balcony, slow coffee and a new book #sunday",
+                  posted_at="2030-01-01T09:00:00Z")
+    a, b = from_dir.score(draft), from_registry.score(draft)
+    assert a["likes"] == b["likes"] and a["authenticity_risk"] == b["authenticity_risk"]
+    assert a["likes"]["low"] <= a["likes"]["expected"] <= a["likes"]["high"]
+    assert 0.0 <= a["authenticity_risk"] <= 1.0
+    assert all(f["code"] != "unknown_account" for f in a["flags"])
+    assert a["factors"] and all(isinstance(f["feature"], str) for f in a["factors"])
+
+
+def test_hashtag_stuffing_is_flagged_and_lowers_expected_likes(trained):
+    model = EngageModel.load(trained[1])
+    account = model.context_posts["account"].iloc[0]
+    caption = "Golden hour walk through the old town, every corner a story"
+    plain = model.score(Draft(account=account, caption=caption, posted_at="2030-01-01T18:00:00Z"))
+    stuffed = model.score(Draft(account=account, caption=caption + " " + " ".join(f"#tag{i}" for i in range(25)),
+                                posted_at="2030-01-01T18:00:00Z"))
+    assert "too_many_hashtags" in {f["code"] for f in stuffed["flags"]}
+    assert "too_many_hashtags" not in {f["code"] for f in plain["flags"]}
+    assert stuffed["likes"]["expected"] < plain["likes"]["expected"]
+
+
+def test_an_unknown_account_is_scored_from_priors_with_a_flag(trained):
+    model = EngageModel.load(trained[1])
+    scored = model.score(Draft(account="nobody_we_know", caption="hello", followers=5000))
+    assert "unknown_account" in {f["code"] for f in scored["flags"]}
+    assert scored["likes"]["expected"] > 0
+
+
+def test_incomplete_or_tampered_bundles_are_refused(trained, tmp_path):
+    _, export = trained
+    missing = shutil.copytree(export, tmp_path / "missing")
+    (missing / "context.parquet").unlink()
+    with pytest.raises(ModelError, match="incomplete: context.parquet is missing"):
+        EngageModel.load(missing)
+    tampered = shutil.copytree(export, tmp_path / "tampered")
+    with open(tampered / "bundle.joblib", "ab") as handle:
+        handle.write(b"x")
+    with pytest.raises(ModelError, match="bundle.joblib does not match its checksum"):
+        EngageModel.load(tampered)
+    no_manifest = shutil.copytree(export, tmp_path / "no_manifest")
+    (no_manifest / "manifest.json").unlink()
+    with pytest.raises(ModelError, match="no manifest.json"):
+        EngageModel.load(no_manifest)
+
+
+def test_a_second_feature_build_reads_every_vector_from_the_cache(trained, smoke_settings, monkeypatch):
+    posts = load_training_posts(smoke_settings)
+    first = FeaturePipeline(smoke_settings).embed(posts, progress=False)
+    pipeline = FeaturePipeline(smoke_settings)
+
+    def no_compute(*args, **kwargs):
+        raise AssertionError("an embedding was recomputed")
+
+    monkeypatch.setattr(pipeline.image_embedder, "embed_paths", no_compute)
+    monkeypatch.setattr(pipeline.text_embedder, "embed", no_compute)
+    monkeypatch.setattr("engage.features.pipeline._quality_rows", no_compute)
+    second = pipeline.embed(posts, progress=False)
+    np.testing.assert_array_equal(first.image, second.image)
+    np.testing.assert_array_equal(first.caption, second.caption)
+    np.testing.assert_array_equal(first.quality, second.quality)
+
+
+def test_features_of_a_subset_of_rows_equal_the_full_computation(trained, smoke_settings):
+    model = EngageModel.load(trained[1])
+    posts = model.context_posts
+    full = model.pipeline.transform(posts, model.context_vectors)
+    rows = np.array([3, 17, len(posts) - 1])
+    part = model.pipeline.transform(posts, model.context_vectors, rows=rows)
+    np.testing.assert_allclose(part.to_numpy(), full.iloc[rows].to_numpy(), rtol=1e-5, atol=1e-6, equal_nan=True)

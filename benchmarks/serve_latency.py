@@ -4,8 +4,8 @@
     python benchmarks/serve_latency.py --model models/engage --no-mlflow # an exported bundle only
     python benchmarks/serve_latency.py --tracking-uri sqlite:////tmp/x/mlflow.db -n 50
 
-One draft (a 1080x1080 JPEG of scikit-image's coffee photo, a caption with a few hashtags, a known
-account, a fixed time) is scored N times, one request after another, by
+One draft (a 1080x1080 JPEG of scikit-image's coffee photo, a caption with a few hashtags, the
+account of the model's latest post, the day after it) is scored N times, one request after another, by
 
   (a) `python serve.py` (this project's service): POST /v1/score with the photo base64 in JSON;
   (b) the floor: `EngageModel.score` called directly in this process (decode + embed + features +
@@ -40,12 +40,12 @@ from typing import Any
 
 import httpx
 import numpy as np
+import pandas as pd
 import skimage.data
 from PIL import Image
 from tqdm.auto import tqdm
 
 ROOT = Path(__file__).resolve().parents[1]
-WHEN = "2024-06-01T18:00:00+00:00"
 CAPTION = "Slow Sunday: fresh coffee on the balcony before the market #coffee #sunday #slowliving"
 
 
@@ -133,10 +133,13 @@ def main() -> None:
 
     model = EngageModel.from_uri(args.model, args.tracking_uri)
     model.check_embedder()
-    account = str(model.context_posts["account"].iloc[-1])
-    result.update(embedder=model.embedder, model_version=model.version)
-    with_photo = Draft(account=account, caption=CAPTION, image=jpeg, posted_at=WHEN)
-    body = {"account": account, "caption": CAPTION, "image": image_b64, "posted_at": WHEN}
+    # The account of the model's latest post, the day after it: a known account with a full history.
+    latest = model.context_posts["posted_at"].idxmax()
+    account = str(model.context_posts.loc[latest, "account"])
+    when = (model.context_posts.loc[latest, "posted_at"].normalize() + pd.Timedelta(days=1, hours=18)).isoformat()
+    result.update(embedder=model.embedder, model_version=model.version, account=account, posted_at=when)
+    with_photo = Draft(account=account, caption=CAPTION, image=jpeg, posted_at=when)
+    body = {"account": account, "caption": CAPTION, "image": image_b64, "posted_at": when}
 
     use_mlflow = not (args.no_mlflow or Path(args.model).is_dir())
     mlflow_drops_photo = use_mlflow and "image" not in (mlflow_input_names(args.model) or ["image"])
@@ -159,7 +162,7 @@ def main() -> None:
                                   "127.0.0.1", "-p", str(port)], f"http://127.0.0.1:{port}/ping", logs / "mlflow.log", env))
             theirs = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120)
             columns = ["account", "caption", "posted_at", "followers", "sponsored", "image"]
-            payload = {"dataframe_split": {"columns": columns, "data": [[account, CAPTION, WHEN, None, False, image_b64]]}}
+            payload = {"dataframe_split": {"columns": columns, "data": [[account, CAPTION, when, None, False, image_b64]]}}
             calls["mlflow"] = lambda: theirs.post("/invocations", json=payload).raise_for_status()
             if mlflow_drops_photo:
                 # MLflow drops input columns its signature lacks, so it scores the draft without the photo;

@@ -20,12 +20,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pandas as pd
 import pytest
 from serving_helpers import ROOT, SECRET, ServeProcess, photo, png_bomb
 
 pytestmark = pytest.mark.slow  # needs the session's trained smoke model (minutes, once)
 
-WHEN = "2024-06-01T18:00:00Z"  # a fixed time, so that two requests for one draft have the same features
+WHEN = "2024-06-01T18:00:00Z"  # for history posts
 PHOTO = photo(320)
 PHOTO_B64 = base64.b64encode(PHOTO).decode()
 HASHTAGS_25 = " ".join(f"#tag{i}" for i in range(25))
@@ -36,9 +37,17 @@ def bundle(trained) -> Path:
     return Path(trained[1])
 
 
+def draft_time(bundle: Path) -> str:
+    """18:00 UTC the day after the bundle's last post: the accounts are known then, and two requests for
+    one draft get the same features (the default, now, moves)."""
+    last = pd.read_parquet(bundle / "context.parquet", columns=["posted_at"])["posted_at"].max()
+    return (last.normalize() + pd.Timedelta(days=1, hours=18)).isoformat()
+
+
 @pytest.fixture(scope="module")
 def served(bundle: Path, tmp_path_factory: pytest.TempPathFactory):
     with ServeProcess(bundle, tmp_path_factory.mktemp("serve") / "serve.log") as server:
+        server.when = draft_time(bundle)  # type: ignore[attr-defined]
         yield server
 
 
@@ -48,7 +57,7 @@ def account(served: ServeProcess) -> str:
 
 
 def score(server: ServeProcess, timeout: float = 120, **fields: Any) -> httpx.Response:
-    return httpx.post(f"{server.url}/v1/score", json={"posted_at": WHEN, **fields}, timeout=timeout)
+    return httpx.post(f"{server.url}/v1/score", json={"posted_at": server.when, **fields}, timeout=timeout)
 
 
 def copy_bundle(bundle: Path, where: Path) -> Path:
@@ -108,7 +117,7 @@ def test_disclosure_tags_raise_the_authenticity_risk_of_a_sponsored_draft(served
 
 
 def test_multipart_upload_scores_exactly_like_json_base64(served: ServeProcess, account: str) -> None:
-    fields = {"account": account, "caption": "Crumb shot #sourdough", "posted_at": WHEN, "followers": "4200",
+    fields = {"account": account, "caption": "Crumb shot #sourdough", "posted_at": served.when, "followers": "4200",
               "sponsored": "false"}
     as_form = httpx.post(f"{served.url}/v1/score", data=fields, files={"image": ("draft.jpg", PHOTO, "image/jpeg")},
                          timeout=120)
@@ -132,8 +141,8 @@ def test_unknown_account_is_scored_with_priors_and_flagged_unless_history_is_sen
 
 
 def test_compare_ranks_drafts_by_expected_likes_and_finds_the_best_hour(served: ServeProcess, account: str) -> None:
-    drafts = [{"caption": f"Market haul {HASHTAGS_25}", "image": PHOTO_B64, "posted_at": WHEN},
-              {"caption": "Market haul, peaches are back", "image": PHOTO_B64, "posted_at": WHEN}]
+    drafts = [{"caption": f"Market haul {HASHTAGS_25}", "image": PHOTO_B64, "posted_at": served.when},
+              {"caption": "Market haul, peaches are back", "image": PHOTO_B64, "posted_at": served.when}]
     response = httpx.post(f"{served.url}/v1/compare", json={"account": account, "drafts": drafts, "best_hour": True},
                           timeout=300)
     assert response.status_code == 200, response.text
@@ -191,6 +200,7 @@ def guarded(bundle: Path, tmp_path_factory: pytest.TempPathFactory):
                           env={"ENGAGE_API_KEY": "key-123", "ENGAGE_ADMIN_TOKEN": "admin-456"})
     with server:
         server.bundle = copy  # type: ignore[attr-defined]
+        server.when = draft_time(bundle)  # type: ignore[attr-defined]
         yield server
 
 

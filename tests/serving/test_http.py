@@ -237,6 +237,26 @@ def test_compare_errors_name_the_draft_and_field(server: ThreadServer, drafts: l
     assert response.status_code == 200
 
 
+def test_failure_inside_the_model_is_a_500_without_details_and_the_server_keeps_serving(scorer: RecordingScorer) -> None:
+    calls = {"n": 0}
+    real_score = scorer.score
+
+    def flaky(draft: Any) -> dict[str, Any]:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError(f"bug while scoring {draft.caption}")
+        return real_score(draft)
+
+    scorer.score = flaky  # type: ignore[method-assign]
+    with ThreadServer(create_app(options(), loader=lambda: scorer)) as running:
+        _wait_ready(running.url)
+        failed = httpx.post(f"{running.url}/v1/score", json=valid(caption=SECRET))
+        assert failed.status_code == 500
+        assert failed.json() == {"error": {"field": None,
+                                           "message": "internal error while scoring; the server log has the details"}}
+        assert_still_serving(running.url)
+
+
 # --------------------------------------------------------------------------------------------- limits
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import warnings
 
 from engage.config import PROJECT_ROOT, load_settings
 from engage.errors import EngageError
@@ -38,6 +39,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # The embedder fallback is already logged once, loudly; don't print it a second time as a Python warning.
+    warnings.filterwarnings("ignore", message="image embedder: using")
     from engage.model.training import summary_table, train
 
     try:

@@ -55,7 +55,7 @@ class TextSettings(_Section):
 
 
 class FeatureSettings(_Section):
-    history_posts: int = Field(12, ge=1)  # N: the account's last N posts form its feed centroid and habits
+    history_posts: int = Field(24, ge=1)  # N: the account's last N posts form its feed centroid, habits and baseline
     duplicate_image_cosine: float = Field(0.95, gt=0, le=1)  # near-duplicate image threshold
     duplicate_caption_cosine: float = Field(0.9, gt=0, le=1)  # near-duplicate caption threshold
     duplicate_window_hours: float = Field(24.0, gt=0)  # +- window for same-day duplicates

@@ -180,6 +180,7 @@ def cached_vectors(
     *,
     chunk_size: int = 256,
     progress: bool = False,
+    desc: str | None = None,
 ) -> np.ndarray:
     """Vectors for `keys`, computing only those the cache lacks.
 
@@ -197,8 +198,8 @@ def cached_vectors(
     if not missing:
         return cached
     computed: dict[str, np.ndarray] = {}
-    chunks = range(0, len(missing), chunk_size)
-    for start in tqdm(chunks, desc=f"computing {cache.namespace}", unit="chunk", disable=not progress):
+    bar = tqdm(total=len(missing), desc=desc or f"computing {cache.namespace}", unit="item", disable=not progress)
+    for start in range(0, len(missing), chunk_size):
         indices = missing[start : start + chunk_size]
         vectors = np.asarray(compute(indices), dtype=np.float32)
         if vectors.ndim != 2 or len(vectors) != len(indices):
@@ -209,6 +210,8 @@ def cached_vectors(
         usable = ~np.isnan(vectors).all(axis=1)
         cache.put([k for k, ok in zip(chunk_keys, usable, strict=True) if ok], vectors[usable])
         computed.update(zip(chunk_keys, vectors, strict=True))
+        bar.update(len(indices))
+    bar.close()
     dim = next(iter(computed.values())).shape[0]
     if cached.shape[1] not in (0, dim):
         raise ValueError(f"compute() returned {dim}-d vectors but the cache holds {cached.shape[1]}-d ones")

@@ -101,7 +101,7 @@ LANGUAGE_MAX_CHARS = 400
 
 CAPTION_COLUMNS: list[str] = [
     "caption_chars",  # length in characters (Unicode code points)
-    "caption_words",  # whitespace-separated tokens
+    "caption_words",  # whitespace-separated words of text: #hashtags and @mentions are counted apart
     "hashtags",  # '#tag' tokens
     "mentions",  # '@user' tokens (not e-mail addresses)
     "emojis",  # emoji, a skin-tone or family sequence counting once (the `emoji` package)
@@ -267,7 +267,10 @@ def caption_features(captions: Sequence[str], *, language: bool = True) -> pd.Da
     out = pd.DataFrame(index=pd.RangeIndex(n))
     chars = np.fromiter(map(len, texts), dtype=np.float64, count=n)
     out["caption_chars"] = chars
-    out["caption_words"] = np.fromiter((len(t.split()) for t in texts), dtype=np.float64, count=n)
+    # Words of text only: "detailed" captions are rewarded, and 25 hashtags are not 25 words of detail.
+    out["caption_words"] = np.fromiter(
+        (sum(1 for w in t.split() if w[0] not in "#@") for t in texts), dtype=np.float64, count=n
+    )
     out["hashtags"] = _count(_HASHTAG, texts)
     out["mentions"] = _count(_MENTION, texts)
     out["emojis"] = np.fromiter((_emoji_count(t) for t in texts), dtype=np.float64, count=n)

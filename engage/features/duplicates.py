@@ -26,6 +26,7 @@ post gets the same buckets in a training table and in a scoring context.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -55,7 +56,7 @@ MIN_CAPTION_WORDS = 4
 #: Embeddings hashed per matrix product. Fixed (the last block is zero-padded) so that every row's
 #: projections come out of the same BLAS code path whatever the table size: a post's hash bits never
 #: depend on which other posts are in the table.
-HASH_BLOCK_ROWS = 4096
+HASH_BLOCK_ROWS = 256  # small enough that scoring one draft hashes in milliseconds
 #: Chance that the bit-count screen drops a pair AT the threshold before its exact cosine is computed
 #: (pairs above the threshold are dropped less often still).
 SKETCH_MISS_PROBABILITY = 1e-12
@@ -102,11 +103,17 @@ def sorted_unique(values: np.ndarray) -> np.ndarray:
     return values[keep]
 
 
+@functools.lru_cache(maxsize=8)
+def _planes(dim: int, bits: int, tables: int) -> np.ndarray:
+    """The random hyperplanes (fixed by LSH_SEED), drawn once per shape: scoring hashes a draft per request."""
+    rng = np.random.default_rng([LSH_SEED, dim, bits, tables])
+    return rng.standard_normal((dim, tables * bits)).astype(np.float32)
+
+
 def _hash_codes(unit: np.ndarray, usable: np.ndarray, bits: int, tables: int) -> np.ndarray:
     """(tables, n) int64 bucket codes in [0, 2**bits); -1 for unusable rows."""
     n, dim = unit.shape
-    rng = np.random.default_rng([LSH_SEED, dim, bits, tables])
-    planes = rng.standard_normal((dim, tables * bits)).astype(np.float32)
+    planes = _planes(dim, bits, tables)
     weights = 2.0 ** np.arange(bits)  # float64 sums of powers of two below 2**30 are exact
     codes = np.full((tables, n), -1, dtype=np.int64)
     block = np.zeros((HASH_BLOCK_ROWS, dim), dtype=np.float32)

@@ -33,11 +33,10 @@ from engage.features.caption import CAPTION_COLUMNS, caption_features, image_cap
 from engage.features.duplicates import DUPLICATE_COLUMNS, same_day_duplicates
 from engage.features.history import HISTORY_COLUMNS, history_features
 from engage.features.image import make_image_embedder, open_image
-from engage.features.quality import QUALITY_COLUMNS, image_quality
+from engage.features.quality import QUALITY_COLUMNS, QUALITY_VERSION, image_quality
 
 log = logging.getLogger(__name__)
 
-QUALITY_NAMESPACE = "quality-v1"
 
 
 @dataclass
@@ -147,19 +146,22 @@ class FeaturePipeline:
             have_keys = [image_keys[i] for i in have]
             image[have] = cached_vectors(
                 have_keys,
-                lambda idx: self.image_embedder.embed_paths([have_paths[i] for i in idx], progress=progress),
+                lambda idx: self.image_embedder.embed_paths([have_paths[i] for i in idx], progress=False),
                 FeatureCache(cache_root, self.image_embedder.id),
+                progress=progress, desc=f"embedding photos ({self.image_embedder.id})",
             )
             quality[have] = cached_vectors(
                 have_keys,
-                lambda idx: _quality_rows([have_paths[i] for i in idx], progress=progress),
-                FeatureCache(cache_root, QUALITY_NAMESPACE),
+                lambda idx: _quality_rows([have_paths[i] for i in idx], progress=False),
+                FeatureCache(cache_root, QUALITY_VERSION),
+                progress=progress, desc="measuring photo quality",
             )
         captions = posts["caption"].tolist()
         caption = cached_vectors(
             [text_sha256(c) for c in captions],
             lambda idx: self.text_embedder.embed([captions[i] for i in idx]),
             FeatureCache(cache_root, self.text_embedder.id),
+            progress=progress, desc=f"embedding captions ({self.text_embedder.id})",
         )
         self.image_embedder_id_ = self.image_embedder.id
         self.text_embedder_id_ = self.text_embedder.id
@@ -198,16 +200,64 @@ class FeaturePipeline:
         posts = posts.reset_index(drop=True)
         rows = np.arange(len(posts)) if rows is None else np.asarray(rows, dtype=int)
         fs = self.settings.features
+        history = history_features(posts, vectors.image, vectors.caption, n_last=fs.history_posts, rows=rows)
+        return self._assemble(posts, vectors, rows, history, self._duplicates(posts, vectors, rows))
+
+    def transform_at_times(self, posts: pd.DataFrame, vectors: PostVectors, row: int, times: list[pd.Timestamp]) -> pd.DataFrame:
+        """Features of the post at `row` as if posted at each of `times` (later than all its context), in one pass.
+
+        The same feature functions as `transform`, arranged so that the candidates never see each other:
+        for history, each candidate gets its own copy of the account's earlier posts; for duplicates, the
+        candidates share the account, and a post never counts as a duplicate of its own account's posts.
+        """
+        posts = posts.reset_index(drop=True)
+        fs = self.settings.features
+        own = np.flatnonzero(((posts["account"] == posts["account"].iloc[row]) & (posts.index != row)).to_numpy())
+        draft = posts.iloc[[row]]
+        n = len(times)
+
+        candidates = pd.concat([draft] * n, ignore_index=True)
+        candidates["posted_at"] = pd.to_datetime(list(times), utc=True)
+        candidates["post_id"] = [f"{draft['post_id'].iloc[0]}@{k}" for k in range(n)]
+        others = np.flatnonzero((posts["account"] != posts["account"].iloc[row]).to_numpy())
+        dup_posts = pd.concat([posts.iloc[others], posts.iloc[own], candidates], ignore_index=True)
+        dup_vectors = PostVectors.concat([vectors.take(others), vectors.take(own), vectors.take([row] * n)])
+        dup_rows = np.arange(len(dup_posts) - n, len(dup_posts))
+        duplicates = self._duplicates(dup_posts, dup_vectors, dup_rows)
+
+        copies = []
+        for k in range(n):
+            copy = pd.concat([posts.iloc[own], candidates.iloc[[k]]], ignore_index=True)
+            copy["account"] = f"{draft['account'].iloc[0]}\x1f{k}"
+            copies.append(copy)
+        hist_posts = pd.concat(copies, ignore_index=True)
+        hist_vectors = PostVectors.concat([PostVectors.concat([vectors.take(own), vectors.take([row])])] * n)
+        hist_rows = np.arange(len(own), len(hist_posts), len(own) + 1)
+        history = history_features(hist_posts, hist_vectors.image, hist_vectors.caption, n_last=fs.history_posts, rows=hist_rows)
+
+        index = np.arange(n)
+        return self._assemble(candidates, vectors.take([row] * n), index, history.set_axis(index),
+                              duplicates.set_axis(index))
+
+    def _duplicates(self, posts: pd.DataFrame, vectors: PostVectors, rows: np.ndarray) -> pd.DataFrame:
+        fs = self.settings.features
+        return same_day_duplicates(
+            posts, vectors.image, vectors.caption,
+            image_threshold=fs.duplicate_image_cosine, caption_threshold=fs.duplicate_caption_cosine,
+            window_hours=fs.duplicate_window_hours, rows=rows,
+        )
+
+    def _assemble(self, posts: pd.DataFrame, vectors: PostVectors, rows: np.ndarray, history: pd.DataFrame,
+                  duplicates: pd.DataFrame) -> pd.DataFrame:
+        """The feature table of `rows`: caption and quality measures, the given history and duplicate
+        features, flags of the post, and the PCA components of its embeddings."""
+        fs = self.settings.features
         captions = posts["caption"].iloc[rows].tolist()
         parts = [
             caption_features(captions).set_axis(rows),
             pd.DataFrame(vectors.quality[rows], columns=QUALITY_COLUMNS, index=rows),
-            history_features(posts, vectors.image, vectors.caption, n_last=fs.history_posts, rows=rows),
-            same_day_duplicates(
-                posts, vectors.image, vectors.caption,
-                image_threshold=fs.duplicate_image_cosine, caption_threshold=fs.duplicate_caption_cosine,
-                window_hours=fs.duplicate_window_hours, rows=rows,
-            ),
+            history,
+            duplicates,
         ]
         frame = pd.concat([p.reindex(rows) for p in parts], axis=1)
         frame["sponsored"] = posts["sponsored"].iloc[rows].astype("Float64").astype(float).to_numpy()

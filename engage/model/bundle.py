@@ -29,7 +29,7 @@ import pandas as pd
 
 from engage.config import Settings, settings_to_yaml
 from engage.data.schema import validate_posts
-from engage.errors import DraftError, ModelError
+from engage.errors import DataError, DraftError, ModelError
 from engage.features.pipeline import FeaturePipeline, PostVectors
 from engage.model.draft import Draft
 from engage.model.explain import describe_feature, draft_flags, top_factors
@@ -172,7 +172,10 @@ class EngageModel:
             ) from e
         model = cls.load(local)
         if uri.startswith("models:/"):
-            model.info.setdefault("registered_uri", uri)
+            model.info["registered_uri"] = uri
+            version = _registered_version(uri)
+            if version is not None:
+                model.info["version"] = version
         return model
 
     # -- scoring ---------------------------------------------------------------------------------
@@ -215,7 +218,7 @@ class EngageModel:
         for i, h in enumerate(history):
             try:
                 vectors.append(self.pipeline.embed_draft(h.image, h.caption, max_pixels=MAX_PIXELS))
-            except DraftError as e:
+            except (DraftError, DataError) as e:
                 raise DraftError(e.message, field=f"history[{i}].image") from e
         if not vectors:
             return validate_posts(rows, file="<history>"), _empty_vectors(self.context_vectors)
@@ -258,19 +261,12 @@ class EngageModel:
         if "likes" not in self.models:
             raise ModelError("this model has no likes target, so it cannot pick a posting hour")
         start = (start or datetime.now(UTC)).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+        candidates = [pd.Timestamp(start + timedelta(hours=h)) for h in range(days * 24)]
         posts, vectors, _ = self._draft_context(draft.model_copy(update={"posted_at": start}), start)
-        draft_row = len(posts) - 1
-        candidates = [start + timedelta(hours=h) for h in range(days * 24)]
-        best: tuple[float, datetime] | None = None
-        for when in candidates:
-            # Only the draft's time changes; its vectors and the context are reused.
-            posts.loc[draft_row, "posted_at"] = pd.Timestamp(when)
-            features = self.pipeline.transform(posts, vectors, rows=[draft_row])
-            expected = float(self.models["likes"].predict_log1p(features)["expected"][0])
-            if best is None or expected > best[0]:
-                best = (expected, when)
-        assert best is not None
-        return {"posted_at": best[1].isoformat(), "expected_likes": round(float(np.expm1(best[0])), 2)}
+        features = self.pipeline.transform_at_times(posts, vectors, len(posts) - 1, candidates)
+        expected = self.models["likes"].predict_log1p(features)["expected"]
+        best = int(np.argmax(expected))
+        return {"posted_at": candidates[best].isoformat(), "expected_likes": round(float(np.expm1(expected[best])), 2)}
 
     def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Batch scoring for the MLflow pyfunc: one draft per row (account, caption, posted_at, ...)."""
@@ -280,7 +276,7 @@ class EngageModel:
         for record in frame.to_dict(orient="records"):
             record = {k: v for k, v in record.items() if v is not None and not (isinstance(v, float) and np.isnan(v))}
             if isinstance(record.get("image"), str):
-                record["image"] = base64.b64decode(record["image"])
+                record["image"] = base64.b64decode(record["image"], validate=True) if record["image"] else None
             scored = self.score(Draft(**record))
             rows.append({
                 **{f"{t}_{k}": (scored[t] or {}).get(k, np.nan) for t in ("likes", "comments") for k in ("expected", "low", "high")},
@@ -291,6 +287,23 @@ class EngageModel:
 
     def describe(self, feature: str) -> str:
         return describe_feature(feature)
+
+
+def _registered_version(uri: str) -> str | None:
+    """'name/version' for models:/name@alias or models:/name/version; None for other model URIs."""
+    from mlflow.tracking import MlflowClient
+
+    path = uri[len("models:/"):].strip("/")
+    try:
+        if "@" in path:
+            name, alias = path.split("@", 1)
+            return f"{name}/{MlflowClient().get_model_version_by_alias(name, alias).version}"
+        name, _, version = path.rpartition("/")
+        if name and version.isdigit():
+            return f"{name}/{version}"
+    except Exception as e:  # the version is a label; a registry hiccup must not stop the model loading
+        log.warning("could not resolve the registered version of %s: %s", uri, e)
+    return None
 
 
 def _empty_vectors(like: PostVectors) -> PostVectors:

@@ -40,12 +40,33 @@ def pip_requirements() -> list[str]:
     return out
 
 
+def _thumbnail_base64(path: object, side: int = 64) -> str:
+    """A small JPEG of the post's photo as base64 ('' when it has none), to show the image column's format."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    if not isinstance(path, str) or not path:
+        return ""
+    try:
+        with Image.open(path) as image:
+            image = image.convert("RGB")
+            image.thumbnail((side, side))
+            buffer = io.BytesIO()
+            image.save(buffer, format="JPEG", quality=80)
+    except OSError:
+        return ""
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
 def input_example(posts: pd.DataFrame) -> pd.DataFrame:
-    """Draft rows in the pyfunc's input format (image as base64 text, left out here to keep it small)."""
+    """Draft rows in the pyfunc's input format: `image` is a base64 JPEG/PNG/WebP, '' for a draft without one."""
     return pd.DataFrame({
         "account": posts["account"].astype(str).tolist(),
         "caption": posts["caption"].astype(str).tolist(),
         "posted_at": [t.isoformat() for t in posts["posted_at"]],
         "followers": [float(f) if pd.notna(f) else float("nan") for f in posts["followers"]],
         "sponsored": [bool(s) if pd.notna(s) else False for s in posts["sponsored"]],
+        "image": [_thumbnail_base64(p) for p in posts["image"]],
     })

@@ -34,19 +34,48 @@ class Target:
     kind: Literal["count", "risk"]
     column: str  # the posts column the label comes from
     baseline_feature: str | None = None  # history feature holding the account's trailing log1p level
+    #: feature -> +1/-1: what the literature says the prediction may only do as the feature grows. Small
+    #: data sets cannot learn these directions reliably; stating them keeps the advice consistent.
+    monotone: tuple[tuple[str, int], ...] = ()
 
+
+#: Audiences punish hashtag stuffing and over-long captions relative to the account's habit, and the same
+#: post on other feeds the same day.
+_ENGAGEMENT_MONOTONE = (("hashtags_z", -1), ("caption_chars_z", -1), ("duplicate_image_accounts", -1),
+                        ("duplicate_caption_accounts", -1))
+#: Sponsored posts feel fake with #paid/#ad, brand messaging, the same post elsewhere the same day, and a
+#: photo unlike the feed (59% / 36% / 31% / 31% / 34% in the literature; docs/demo-data.md).
+_RISK_MONOTONE = (("has_ad", 1), ("has_paid", 1), ("has_sponsored", 1), ("has_paid_partnership", 1), ("brand_phrases", 1),
+                  ("duplicate_image_accounts", 1), ("duplicate_caption_accounts", 1), ("image_feed_similarity", -1))
 
 TARGETS: dict[str, Target] = {
-    "likes": Target("likes", "count", "likes", "likes_baseline"),
-    "comments": Target("comments", "count", "comments", "comments_baseline"),
-    "authenticity_risk": Target("authenticity_risk", "risk", "felt_fake"),
+    "likes": Target("likes", "count", "likes", "likes_baseline", _ENGAGEMENT_MONOTONE),
+    "comments": Target("comments", "count", "comments", "comments_baseline", _ENGAGEMENT_MONOTONE),
+    "authenticity_risk": Target("authenticity_risk", "risk", "felt_fake", monotone=_RISK_MONOTONE),
 }
 
 
-def _lgb_params(params: LightGBMSettings, seed: int) -> dict:
+def _lgb_params(params: LightGBMSettings, seed: int, target: Target | None = None, columns: list[str] | None = None) -> dict:
     out = params.model_dump()
     out.pop("early_stopping_rounds")
-    return {**out, "random_state": seed, "verbose": -1}
+    out = {**out, "random_state": seed, "verbose": -1}
+    if target is not None and target.monotone and columns is not None:
+        directions = dict(target.monotone)
+        out["monotone_constraints"] = [directions.get(c, 0) for c in columns]
+        out["monotone_constraints_method"] = "advanced"
+    return out
+
+
+def _predict(model: lgb.LGBMModel, features: pd.DataFrame, **kwargs: bool) -> np.ndarray:
+    """Booster prediction on the feature matrix: the scikit-learn wrapper's per-call DataFrame checks cost
+    milliseconds per model, which matters when one draft is scored by seven models."""
+    names = model.booster_.feature_name()
+    if list(features.columns) != names:
+        missing = [c for c in names if c not in features.columns]
+        if missing:
+            raise ValueError(f"features missing for the model: {', '.join(missing[:5])}")
+        features = features[names]
+    return model.booster_.predict(features.to_numpy(dtype=np.float64), **kwargs)
 
 
 class CountModel:
@@ -77,13 +106,15 @@ class CountModel:
 
     def fit(self, train: pd.DataFrame, y_train: np.ndarray, valid: pd.DataFrame, y_valid: np.ndarray) -> CountModel:
         self._fit_prior(train, y_train)
-        base = _lgb_params(self.params, self.seed)
+        base = _lgb_params(self.params, self.seed, self.target, list(train.columns))
         residual_train = y_train - self.reference(train)
         residual_valid = y_valid - self.reference(valid)
         stop = [lgb.early_stopping(self.params.early_stopping_rounds, verbose=False)]
         self.mean_ = lgb.LGBMRegressor(objective="l2", **base)
         self.mean_.fit(train, residual_train, eval_X=(valid,), eval_y=(residual_valid,), callbacks=stop)
         alpha = (1 - self.interval) / 2
+        # LightGBM's quantile objective cannot take monotone constraints; the interval models go without.
+        base = {k: v for k, v in base.items() if not k.startswith("monotone")}
         self.low_ = lgb.LGBMRegressor(objective="quantile", alpha=alpha, **base)
         self.low_.fit(train, residual_train, eval_X=(valid,), eval_y=(residual_valid,), callbacks=stop)
         self.high_ = lgb.LGBMRegressor(objective="quantile", alpha=1 - alpha, **base)
@@ -95,15 +126,15 @@ class CountModel:
         if not hasattr(self, "mean_"):
             raise RuntimeError(f"{self.target.name} model is not fitted")
         ref = self.reference(features)
-        expected = ref + self.mean_.predict(features)
-        low = ref + self.low_.predict(features)
-        high = ref + self.high_.predict(features)
+        expected = ref + _predict(self.mean_, features)
+        low = ref + _predict(self.low_, features)
+        high = ref + _predict(self.high_, features)
         # Quantile models are fitted separately and can cross; the interval always contains the estimate.
         return {"expected": expected, "low": np.minimum(low, expected), "high": np.maximum(high, expected)}
 
     def contributions(self, features: pd.DataFrame) -> np.ndarray:
         """Per-feature contributions (log1p units) of the mean model; last column is the bias."""
-        return self.mean_.predict(features, pred_contrib=True)
+        return _predict(self.mean_, features, pred_contrib=True)
 
 
 class RiskModel:
@@ -114,7 +145,7 @@ class RiskModel:
         self.seed = seed
 
     def fit(self, train: pd.DataFrame, y_train: np.ndarray, valid: pd.DataFrame, y_valid: np.ndarray) -> RiskModel:
-        base = _lgb_params(self.params, self.seed)
+        base = _lgb_params(self.params, self.seed, TARGETS["authenticity_risk"], list(train.columns))
         positives = max(int(y_train.sum()), 1)
         self.model_ = lgb.LGBMClassifier(objective="binary", scale_pos_weight=max((len(y_train) - positives) / positives, 1.0) ** 0.5, **base)
         callbacks = [lgb.early_stopping(self.params.early_stopping_rounds, verbose=False)] if len(set(y_valid)) > 1 else []
@@ -129,7 +160,7 @@ class RiskModel:
         return self
 
     def _raw(self, features: pd.DataFrame) -> np.ndarray:
-        return self.model_.predict(features, raw_score=True)
+        return _predict(self.model_, features, raw_score=True)
 
     def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
         if not hasattr(self, "model_"):
@@ -140,7 +171,7 @@ class RiskModel:
         return 1 / (1 + np.exp(-raw))
 
     def contributions(self, features: pd.DataFrame) -> np.ndarray:
-        return self.model_.predict(features, pred_contrib=True)
+        return _predict(self.model_, features, pred_contrib=True)
 
 
 def count_labels(posts: pd.DataFrame, target: Target) -> np.ndarray:

@@ -19,7 +19,7 @@ def _yaml(tmp_path: Path, text: str) -> Path:
 def test_no_file_gives_the_defaults() -> None:
     settings = load_settings()
     assert settings == Settings()
-    assert (settings.data.source, settings.train.lightgbm.num_leaves, settings.features.history_posts) == ("demo", 15, 12)
+    assert (settings.data.source, settings.train.lightgbm.num_leaves, settings.features.history_posts) == ("demo", 15, 24)
 
 
 def test_partial_yaml_keeps_the_other_defaults(tmp_path: Path) -> None:

@@ -91,6 +91,7 @@ def main() -> int:
             settings = load_settings(ROOT / "configs" / "default.yaml", [
                 "data.source=table", f"data.path={table}", f"tracking.uri=sqlite:///{Path(tmp) / 'mlflow.db'}",
                 f"tracking.experiment=engage-real-{name}", f"tracking.registered_model=engage-real-{name}",
+                f"features.cache_dir={Path(tmp) / 'cache'}",
                 "train.lightgbm.min_child_samples=5",
             ])
             print(f"\n=== {name} ===", flush=True)

@@ -52,6 +52,15 @@ class TrainResult:
     tracking_uri: str = ""
 
 
+def artifact_location(tracking_uri: str) -> str | None:
+    """For a SQLite store, artifacts go beside the database file (MLflow's default is ./mlruns in whatever
+    directory train.py runs from, which mixes the artifacts of different stores)."""
+    prefix = "sqlite:///"
+    if not tracking_uri.startswith(prefix):
+        return None
+    return (Path(tracking_uri[len(prefix):]).resolve().parent / "mlruns").as_uri()
+
+
 def stage(number: int, total: int, text: str) -> None:
     print(f"[{number}/{total}] {text}", flush=True)
 
@@ -237,8 +246,10 @@ def train(settings: Settings, *, export_dir: str | None = None, progress: bool =
 
     stage(7, total, f"Logging to MLflow ({settings.tracking.uri}, experiment '{settings.tracking.experiment}')")
     mlflow.set_tracking_uri(settings.tracking.uri)
-    mlflow.set_experiment(settings.tracking.experiment)
     client = MlflowClient()
+    if client.get_experiment_by_name(settings.tracking.experiment) is None:
+        client.create_experiment(settings.tracking.experiment, artifact_location=artifact_location(settings.tracking.uri))
+    mlflow.set_experiment(settings.tracking.experiment)
     with mlflow.start_run() as run:
         run_id = run.info.run_id
         model.info["run_id"] = run_id

@@ -336,11 +336,13 @@ class MiniLMEmbedder:
 
     The model is loaded from the installed package directory with `local_files_only=True`: nothing is
     ever downloaded, and a missing package is an `EmbedderError` saying what to install. It is loaded
-    on the first `embed` call and dropped when the embedder is pickled. Captions longer than the
-    model's 256 word pieces are truncated by its tokenizer (the start of a caption carries its tone).
+    on the first `embed` call and dropped when the embedder is pickled. Captions longer than 128 word
+    pieces (the length the model was trained on) are truncated by its tokenizer: the start of a caption
+    carries its tone, and the attention cost grows with the square of the length.
     """
 
-    id = "minilm:all-MiniLM-L6-v2"
+    id = "minilm:all-MiniLM-L6-v2:128"
+    max_tokens = 128
     dim = 384
 
     def __init__(self, device: str = "auto", batch_size: int = 64, progress: bool | None = None):
@@ -371,6 +373,7 @@ class MiniLMEmbedder:
                 self._model = SentenceTransformer(str(path), device=_resolve_device(self.device), local_files_only=True)
             except (OSError, ValueError, RuntimeError) as e:
                 raise EmbedderError(f"cannot load the MiniLM model from {path}: {e}") from e
+            self._model.max_seq_length = self.max_tokens
             loaded = self._model.get_embedding_dimension() if hasattr(self._model, "get_embedding_dimension") else self.dim
             if loaded != self.dim:
                 raise EmbedderError(f"the MiniLM model at {path} gives {loaded}-d vectors, expected {self.dim}")
@@ -384,11 +387,14 @@ class MiniLMEmbedder:
         model = self._load()
         show = self.progress if self.progress is not None else len(texts) >= 1000
         out = np.empty((len(texts), self.dim), dtype=np.float32)
-        for start in tqdm(range(0, len(texts), self.batch_size), desc="caption embeddings (MiniLM)",
-                          unit="batch", disable=not show):
-            batch = texts[start:start + self.batch_size]
-            out[start:start + len(batch)] = model.encode(
-                batch, batch_size=self.batch_size, convert_to_numpy=True, show_progress_bar=False,
+        # Chunks of many batches: sentence-transformers sorts each chunk by length, so batches hold
+        # captions of similar length and little padding is computed.
+        chunk = self.batch_size * 16
+        for start in tqdm(range(0, len(texts), chunk), desc="caption embeddings (MiniLM)",
+                          unit="chunk", disable=not show):
+            part = texts[start:start + chunk]
+            out[start:start + len(part)] = model.encode(
+                part, batch_size=self.batch_size, convert_to_numpy=True, show_progress_bar=False,
                 normalize_embeddings=True,
             )
         return _l2_normalise(out)

@@ -198,7 +198,7 @@ def test_minilm_embeds_offline_with_dim_384_and_similar_sentences_closer(monkeyp
         "Quarterly tax filing deadline reminder",
         "",
     ])
-    assert embedder.id == "minilm:all-MiniLM-L6-v2"
+    assert embedder.id == "minilm:all-MiniLM-L6-v2:128"
     assert vectors.shape == (4, 384) and vectors.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
     similar, unrelated = vectors[0] @ vectors[1], vectors[0] @ vectors[2]

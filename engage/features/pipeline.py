@@ -29,7 +29,12 @@ from sklearn.decomposition import PCA
 from engage.config import Settings
 from engage.errors import EmbedderMismatchError
 from engage.features.cache import FeatureCache, cached_vectors, file_sha256, text_sha256
-from engage.features.caption import CAPTION_COLUMNS, caption_features, image_caption_similarity, make_text_embedder
+from engage.features.caption import (
+    CAPTION_COLUMNS,
+    caption_features,
+    image_caption_similarity,
+    make_text_embedder,
+)
 from engage.features.duplicates import DUPLICATE_COLUMNS, same_day_duplicates
 from engage.features.history import HISTORY_COLUMNS, history_features
 from engage.features.image import make_image_embedder, open_image
@@ -134,7 +139,7 @@ class FeaturePipeline:
         paths = [p if isinstance(p, str) and p else None for p in posts["image"].tolist()]
         image_keys = _image_keys(paths)
         have = [i for i, k in enumerate(image_keys) if k is not None]
-        missing_files = sum(1 for p, k in zip(paths, image_keys) if p is not None and k is None)
+        missing_files = sum(1 for p, k in zip(paths, image_keys, strict=True) if p is not None and k is None)
         if missing_files:
             log.warning("%d posts name an image file that does not exist; their image features are left empty", missing_files)
         cache_root = Path(self.settings.features.cache_dir)

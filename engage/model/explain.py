@@ -97,7 +97,7 @@ def top_factors(features: pd.DataFrame, likes_model: Any, n: int = 6) -> list[di
     """The `n` largest contributions to this draft's expected log1p likes, in words, largest first."""
     contributions = likes_model.contributions(features)[0][:-1]  # the last column is the bias
     grouped: dict[str, float] = {}
-    for name, value in zip(features.columns, contributions):
+    for name, value in zip(features.columns, contributions, strict=True):
         words = describe_feature(name)
         grouped[words] = grouped.get(words, 0.0) + float(value)
     ranked = sorted(grouped.items(), key=lambda kv: abs(kv[1]), reverse=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -59,6 +60,42 @@ def artifact_location(tracking_uri: str) -> str | None:
     if not tracking_uri.startswith(prefix):
         return None
     return (Path(tracking_uri[len(prefix):]).resolve().parent / "mlruns").as_uri()
+
+
+def prepare_tracking_store(tracking_uri: str) -> None:
+    """Make sure a SQLite tracking store opens, creating a new one atomically.
+
+    MLflow creates a store by applying some 50 schema migrations one by one; a run killed half-way leaves
+    a store that no later run (nor `mlflow db upgrade`) can open. So a new store is built under a temporary
+    name beside the target and renamed into place once complete, before any training work. An existing
+    store that cannot be opened is an error that names the file to delete.
+    """
+    from mlflow.tracking import MlflowClient
+
+    prefix = "sqlite:///"
+    if not tracking_uri.startswith(prefix):
+        return
+    path = Path(tracking_uri[len(prefix):])
+    if path.exists():
+        try:
+            MlflowClient(tracking_uri=tracking_uri).search_experiments(max_results=1)
+        except Exception as e:  # SQLAlchemy/Alembic raise many types for a damaged schema
+            raise EngageError(
+                f"the MLflow tracking store {path} cannot be opened ({type(e).__name__}: {str(e).splitlines()[0][:200]}). If a run was "
+                f"killed while the store was being created, delete {path} and run again, or point tracking.uri elsewhere"
+            ) from e
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f".{path.name}.*.creating"):
+        pid = stale.name.rsplit(".", 2)[-2]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            stale.unlink(missing_ok=True)
+    staging = path.with_name(f".{path.name}.{os.getpid()}.creating")
+    try:
+        MlflowClient(tracking_uri=f"{prefix}{staging}").search_experiments(max_results=1)
+        os.replace(staging, path)
+    finally:
+        staging.unlink(missing_ok=True)
 
 
 def stage(number: int, total: int, text: str) -> None:
@@ -204,6 +241,7 @@ def train(settings: Settings, *, export_dir: str | None = None, progress: bool =
 
     total = 7
     started = time.perf_counter()
+    prepare_tracking_store(settings.tracking.uri)  # fail (or create the store) before any training work
     stage(1, total, f"Loading posts ({settings.data.source})")
     posts = load_training_posts(settings)
     report = posts.attrs.pop("report", None)

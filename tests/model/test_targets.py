@@ -73,7 +73,7 @@ def test_risk_model_ranks_the_cue_and_returns_calibrated_probabilities():
         label = (rng.uniform(size=n) < np.where(cue == 1, 0.7, 0.1)).astype(float)
         return pd.DataFrame({"has_paid": cue, "noise": noise}), label
 
-    (train, y_train), (valid, y_valid), (test, y_test) = make(800), make(400), make(2000)
+    (train, y_train), (valid, y_valid), (test, _) = make(800), make(400), make(2000)
     model = RiskModel(PARAMS).fit(train, y_train, valid, y_valid)
     prob = model.predict_proba(test)
     assert prob[test["has_paid"] == 1].mean() == pytest.approx(0.7, abs=0.08)

@@ -196,7 +196,13 @@ class TorchImageEmbedder:
                     features = self._features(pixels)
             else:
                 self._prepare_cpu()
-                features = self._features(pixels.float().contiguous(memory_format=torch.channels_last))
+                # Denormals are flushed only around the forward pass: the processor flag is global state
+                # that other code (e.g. hypothesis) refuses to run under.
+                torch.set_flush_denormal(True)
+                try:
+                    features = self._features(pixels.float().contiguous(memory_format=torch.channels_last))
+                finally:
+                    torch.set_flush_denormal(False)
             return F.normalize(features.float(), dim=-1)
 
     def _prepare_cpu(self) -> None:
@@ -204,7 +210,6 @@ class TorchImageEmbedder:
         which x86 CPUs process tens of times slower, and oneDNN convolutions prefer channels-last."""
         if getattr(self, "_cpu_ready", False):
             return
-        torch.set_flush_denormal(True)
         self.model = self.model.to(memory_format=torch.channels_last)
         self._cpu_ready = True
 

@@ -201,10 +201,12 @@ def registry(bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Registry
 
 @pytest.fixture(scope="module")
 def champion_server(registry: Registry, bundle: Path, tmp_path_factory: pytest.TempPathFactory):
-    """serve.py on models:/engage@champion, the champion being a complete version 'engage/registry-good'."""
+    """serve.py on models:/engage@champion, the champion being a complete version; a registered model
+    reports its registry version (`engage/<n>`), kept as `server.good_version`."""
     work = tmp_path_factory.mktemp("champion")
-    registry.register(bundle_with_version(bundle, work / "good" / "bundle", "engage/registry-good"))
+    good = registry.register(bundle_with_version(bundle, work / "good" / "bundle", "engage/registry-good"))
     with ServeProcess("models:/engage@champion", work / "serve.log", "--tracking-uri", registry.uri, env=ENV) as server:
+        server.good_version = f"engage/{good}"
         yield server
 
 
@@ -220,21 +222,21 @@ def test_registry_version_with_damaged_artefacts_is_refused_at_reload_and_the_ol
     error = refused.json()["error"]
     assert error["field"] == "model"
     assert message in error["message"] and "current one keeps serving" in error["message"]
-    assert httpx.get(f"{champion_server.url}/ready").json()["version"] == "engage/registry-good"
+    assert httpx.get(f"{champion_server.url}/ready").json()["version"] == champion_server.good_version
     account = httpx.get(f"{champion_server.url}/v1/accounts").json()["accounts"][0]
     answer = httpx.post(f"{champion_server.url}/v1/score", json={"account": account, "caption": "still here",
                                                                  "posted_at": WHEN}, timeout=120)
-    assert answer.status_code == 200 and answer.json()["model_version"] == "engage/registry-good"
+    assert answer.status_code == 200 and answer.json()["model_version"] == champion_server.good_version
 
 
 def test_a_complete_new_champion_is_then_reloaded_from_the_registry(
     champion_server: ServeProcess, registry: Registry, bundle: Path, tmp_path: Path
 ) -> None:
-    registry.register(bundle_with_version(bundle, tmp_path / "bundle", "engage/registry-next"))
+    version = registry.register(bundle_with_version(bundle, tmp_path / "bundle", "engage/registry-next"))
     reloaded = httpx.post(f"{champion_server.url}/admin/reload", headers=ADMIN, timeout=300)
     assert reloaded.status_code == 200, reloaded.text
-    assert reloaded.json()["version"] == "engage/registry-next"
-    assert httpx.get(f"{champion_server.url}/ready").json()["version"] == "engage/registry-next"
+    assert reloaded.json()["version"] == f"engage/{version}" != champion_server.good_version
+    assert httpx.get(f"{champion_server.url}/ready").json()["version"] == f"engage/{version}"
 
 
 def test_server_refuses_to_start_on_a_registry_champion_with_incomplete_artefacts(

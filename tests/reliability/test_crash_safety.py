@@ -191,14 +191,6 @@ def check_nothing_trusted_wrongly(work: Path, why: str) -> tuple[dict[str, int],
     return rows, versions
 
 
-def create_tracking_store(work: Path) -> None:
-    """An empty MLflow store at work/mlflow.db, its tables created (what the first train.py run would do)."""
-    from mlflow.tracking import MlflowClient
-
-    work.mkdir(parents=True, exist_ok=True)
-    MlflowClient(f"sqlite:///{work / 'mlflow.db'}").search_experiments()
-
-
 # --------------------------------------------------------------------------------------------- features
 
 
@@ -269,9 +261,6 @@ def test_train_killed_ten_times_at_random_leaves_nothing_trusted_wrongly_and_the
     clean_dir, clean_run = clean
 
     killed_dir = tmp_path / "killed"
-    # The tracking store exists before the kills: a kill while MLflow creates it is the next test's subject,
-    # kept apart so that each test fails for one reason.
-    create_tracking_store(killed_dir)
     log: list[str] = []
     for i, (stage, moment) in enumerate(kill_plan(clean_run)):
         run = run_train(killed_dir, kill_stage=stage, kill_after=moment)
@@ -329,35 +318,42 @@ def store_error(work: Path) -> str | None:
     return None
 
 
-def half_migrated(store: Path) -> bool:
-    """Whether MLflow is midway through one of the schema migrations it runs when it creates a new store:
-    its batch migrations copy a table into `_alembic_tmp_<table>` (committed at once: SQLite runs DDL outside
-    transactions) and drop that copy before the migration is recorded as done."""
-    try:
-        with sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=0.02) as connection:
-            found = connection.execute(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name LIKE '\\_alembic\\_tmp\\_%' ESCAPE '\\'"
-            ).fetchone()
-    except sqlite3.Error:  # no store yet, or locked by the writer this instant
-        return False
-    return found is not None
+def half_migrated(work: Path) -> bool:
+    """Whether MLflow is midway through one of the schema migrations it runs when it creates a new store, in
+    any SQLite file of `work` (the store, or a temporary file it is being built in): its batch migrations copy
+    a table into `_alembic_tmp_<table>` (committed at once: SQLite runs DDL outside transactions) and drop
+    that copy before the migration is recorded as done."""
+    for store in work.glob("*mlflow.db*"):
+        try:
+            with sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=0.02) as connection:
+                found = connection.execute(
+                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name LIKE '\\_alembic\\_tmp\\_%' ESCAPE '\\'"
+                ).fetchone()
+        except sqlite3.Error:  # not a database (a journal), or locked by the writer this instant
+            continue
+        if found is not None:
+            return True
+    return False
 
 
 def test_train_killed_while_mlflow_creates_its_store_does_not_break_the_next_run(
     clean: tuple[Path, Run], tmp_path: Path
 ) -> None:
-    """The first run against a new tracking store creates MLflow's tables at the end of training (stage 7),
-    applying some 50 schema migrations one by one (seconds). A kill in the middle of one (the first of the
-    random kills above hit it by chance once) must not leave a store on which every later run fails after all
-    its training work: MLflow cannot repair a half-migrated store, not even with `mlflow db upgrade`."""
+    """The first run against a new tracking store creates MLflow's tables, applying some 50 schema migrations
+    one by one (seconds). A kill in the middle of one (an early version of the random test above hit it by
+    chance) must not leave a store on which every later run fails after all its training work: MLflow cannot
+    repair a half-migrated store, not even with `mlflow db upgrade`. The run is killed the moment any SQLite
+    file in its directory is seen half-migrated."""
     clean_dir = clean[0]
     for reused in ("demo", "cache"):  # only the end of the run matters here
         shutil.copytree(clean_dir / reused, tmp_path / reused)
-    run = run_train(tmp_path, kill_when=lambda: half_migrated(tmp_path / "mlflow.db"))
-    if run.killed_at is None:  # the store was never seen half-migrated where a later run would open it
+    run = run_train(tmp_path, kill_when=lambda: half_migrated(tmp_path))
+    if run.killed_at is None:  # MLflow created the store too fast to be caught half-way
         assert run.returncode == 0, run.tail()
     else:
         broken = store_error(tmp_path)
+        state = "absent" if not (tmp_path / "mlflow.db").exists() else broken or "opens"
+        print(f"killed {run.killed_at:.1f} s into the run with a store half-migrated; mlflow.db then: {state}")
         following = run_train(tmp_path)
         assert following.returncode == 0, (
             f"killed {run.killed_at:.1f} s into the run while MLflow was migrating the new store "

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,37 +25,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-import httpx
+from serve_process import start_serve  # benchmarks/serve_process.py (the script's own folder is on sys.path)
 
 ROOT = Path(__file__).resolve().parents[1]
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_server(args: argparse.Namespace, log: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "ENGAGE_ALLOW_DOWNLOAD": "0", "ENGAGE_API_KEY": args.api_key}
-    command = [sys.executable, str(ROOT / "serve.py"), "--model", args.model, "--tracking-uri", args.tracking_uri,
-               "--port", str(port)]
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"serve.py exited with {process.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
-                return process, url
-        except httpx.TransportError:
-            pass
-        time.sleep(0.3)
-    process.terminate()
-    raise SystemExit(f"serve.py was not ready within 300 s; see {log}")
+    return start_serve(["--model", args.model, "--tracking-uri", args.tracking_uri], log, env)
 
 
 def fuzz_operation(operation: Any, mode: Any, headers: dict[str, str], examples: int, timeout: float) -> dict[str, Any]:

@@ -31,7 +31,6 @@ import json
 import os
 import platform
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -46,6 +45,7 @@ import httpx
 import numpy as np
 import skimage.data
 from PIL import Image
+from serve_process import start_serve  # benchmarks/serve_process.py (the script's own folder is on sys.path)
 
 ROOT = Path(__file__).resolve().parents[1]
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -188,31 +188,9 @@ def summarise(outcomes: list[Outcome], elapsed: float) -> dict[str, Any]:
     }
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_server(args: argparse.Namespace, log: Path, env: dict[str, str]) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    command = [sys.executable, str(ROOT / "serve.py"), "--model", args.model, "--tracking-uri", args.tracking_uri,
-               "--port", str(port), "--max-concurrent", str(args.max_concurrent), "--max-queue", str(args.max_queue),
-               "--log-level", "warning"]
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"serve.py exited with {process.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
-                return process, url
-        except httpx.TransportError:
-            pass
-        time.sleep(0.3)
-    process.terminate()
-    raise SystemExit(f"serve.py was not ready within 300 s; see {log}")
+    return start_serve(["--model", args.model, "--tracking-uri", args.tracking_uri, "--max-concurrent",
+                        str(args.max_concurrent), "--max-queue", str(args.max_queue), "--log-level", "warning"], log, env)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -48,8 +48,14 @@ class ModelError(EngageError, RuntimeError):
 class DraftError(EngageError, ValueError):
     """A draft sent for scoring that cannot be scored; names the field."""
 
-    def __init__(self, message: str, *, field: str, status: int = 400):
+    def __init__(self, message: str, *, field: str):
         self.field = field
-        self.status = status
         self.message = message
         super().__init__(f"field '{field}': {message}")
+
+
+def summarise_failures(failures: dict[str, str], shown: int = 10) -> str:
+    """'name: why; ...' for the first `shown` failures, then '(and N more)': one line however many failed."""
+    listed = "; ".join(f"{name}: {why}" for name, why in list(failures.items())[:shown])
+    more = f" (and {len(failures) - shown} more)" if len(failures) > shown else ""
+    return listed + more

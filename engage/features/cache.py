@@ -2,7 +2,7 @@
 
 Vectors are stored per namespace (an embedder id such as `open_clip:ViT-B-32:laion2b_s34b_b79k`, or
 `quality-v1`) under `<root>/<sanitised namespace>/`, keyed by a string: for images the SHA-256 of the file's
-bytes (`file_sha256`), for captions the SHA-256 of the text (`text_sha256`). Changing the embedder changes
+bytes (`engage.files.file_sha256`), for captions the SHA-256 of the text (`text_sha256`). Changing the embedder changes
 the namespace, so vectors of different models never mix.
 
 Storage is a set of append-only shard files `shard-*.npz` (arrays `keys` and `vectors`). Each shard is
@@ -34,12 +34,6 @@ from tqdm.auto import tqdm
 logger = logging.getLogger(__name__)
 
 SHARD_GLOB = "shard-*.npz"
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """Hex SHA-256 of a file's bytes: the cache key of an image."""
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def text_sha256(text: str) -> str:

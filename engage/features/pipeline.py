@@ -28,17 +28,15 @@ from sklearn.decomposition import PCA
 
 from engage.config import Settings
 from engage.errors import EmbedderMismatchError
-from engage.features.cache import FeatureCache, cached_vectors, file_sha256, text_sha256
-from engage.features.caption import (
-    CAPTION_COLUMNS,
-    caption_features,
-    image_caption_similarity,
-    make_text_embedder,
-)
+from engage.features.cache import FeatureCache, cached_vectors, text_sha256
+from engage.features.caption import CAPTION_COLUMNS, caption_features
+from engage.features.decoding import open_image
 from engage.features.duplicates import DUPLICATE_COLUMNS, same_day_duplicates
 from engage.features.history import HISTORY_COLUMNS, history_features
-from engage.features.image import make_image_embedder, open_image
+from engage.features.image import make_image_embedder
 from engage.features.quality import QUALITY_COLUMNS, QUALITY_VERSION, image_quality
+from engage.features.text import image_caption_similarity, make_text_embedder
+from engage.files import file_sha256
 
 log = logging.getLogger(__name__)
 

@@ -33,8 +33,8 @@ from PIL import Image
 from scipy import ndimage
 from tqdm.auto import tqdm
 
-from engage.errors import DataError
-from engage.features.image import MAX_PIXELS, open_image
+from engage.errors import DataError, summarise_failures
+from engage.features.decoding import MAX_PIXELS, open_image
 
 logger = logging.getLogger(__name__)
 
@@ -141,7 +141,6 @@ def quality_for_paths(
             else:
                 out[i] = row
     if failures:
-        shown = "; ".join(f"{path}: {why}" for path, why in list(failures.items())[:10])
-        more = f" (and {len(failures) - 10} more)" if len(failures) > 10 else ""
-        logger.warning("%d image(s) could not be measured and got NaN quality rows: %s%s", len(failures), shown, more)
+        logger.warning("%d image(s) could not be measured and got NaN quality rows: %s", len(failures),
+                       summarise_failures(failures))
     return out

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from engage.config import Settings, flat_params, settings_to_yaml
 from engage.data import load_posts
 from engage.errors import EngageError
 from engage.features.pipeline import FeaturePipeline
+from engage.files import staged_write
 from engage.model import evaluation as ev
 from engage.model import plots
 from engage.model.bundle import EngageModel, select_context
@@ -85,17 +85,8 @@ def prepare_tracking_store(tracking_uri: str) -> None:
                 f"killed while the store was being created, delete {path} and run again, or point tracking.uri elsewhere"
             ) from e
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for stale in path.parent.glob(f".{path.name}.*.creating"):
-        pid = stale.name.rsplit(".", 2)[-2]
-        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
-            stale.unlink(missing_ok=True)
-    staging = path.with_name(f".{path.name}.{os.getpid()}.creating")
-    try:
-        MlflowClient(tracking_uri=f"{prefix}{staging}").search_experiments(max_results=1)
-        os.replace(staging, path)
-    finally:
-        staging.unlink(missing_ok=True)
+    with staged_write(path, directory=False) as staging:
+        MlflowClient(tracking_uri=f"{prefix}{staging.path}").search_experiments(max_results=1)
 
 
 def stage(number: int, total: int, text: str) -> None:

@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image
 
 from engage.errors import DataError, DraftError, ModelError
-from engage.features.image import MAX_PIXELS, open_image
+from engage.features.decoding import MAX_PIXELS, open_image
 from engage.model.draft import Draft
 from engage.serving.parsing import RequestError
 from engage.serving.schemas import CompareRequest

@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 
 import engage.data.demo as demo
+import engage.data.demo.store as store
 from engage.data import load_posts
 from engage.data.demo import (
     OFF_STYLE_DISTANCE,
@@ -273,8 +274,8 @@ def test_felt_fake_is_more_common_on_sponsored_posts_tagged_paid(medium: tuple[p
 
 def test_population_is_reused_when_options_match(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
-    write = demo._write_population
-    monkeypatch.setattr(demo, "_write_population", lambda out, options: (calls.append(options), write(out, options)))
+    write = store._write_population
+    monkeypatch.setattr(store, "_write_population", lambda out, options: (calls.append(options), write(out, options)))
     load_demo(tmp_path / "demo", **TINY)
     stamp = (tmp_path / "demo" / "posts.parquet").stat().st_mtime_ns
     again = load_demo(tmp_path / "demo", **TINY)
@@ -312,7 +313,7 @@ def test_leftover_temporary_directory_from_a_killed_run_is_not_trusted(tmp_path:
     out_dir = tmp_path / "demo"
     leftover = tmp_path / f".demo.tmp-{_dead_pid()}-abc123"
     (leftover / "images").mkdir(parents=True)
-    (leftover / "manifest.json").write_text(json.dumps(demo._manifest(demo._validated(TINY), 1, 1)))
+    (leftover / "manifest.json").write_text(json.dumps(store._manifest(store._validated(TINY), 1, 1)))
     pd.DataFrame({"account": ["half"], "post_id": ["x"], "posted_at": ["2024-01-01"], "likes": [1]}).to_parquet(
         leftover / "posts.parquet")
     posts = load_demo(out_dir, **TINY)
@@ -330,12 +331,12 @@ def test_interrupted_generation_leaves_nothing_that_is_trusted(tmp_path: Path, m
             raise KeyboardInterrupt
         return render_photo(plan, size)
 
-    monkeypatch.setattr(demo, "render_photo", render_then_die)
+    monkeypatch.setattr(store, "render_photo", render_then_die)
     with pytest.raises(KeyboardInterrupt):
         load_demo(tmp_path / "demo", **TINY)
     assert not (tmp_path / "demo").exists()
     assert [p.name for p in tmp_path.iterdir()] == []
-    monkeypatch.setattr(demo, "render_photo", render_photo)
+    monkeypatch.setattr(store, "render_photo", render_photo)
     assert len(load_demo(tmp_path / "demo", **TINY)) > 10
 
 

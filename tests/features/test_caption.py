@@ -12,13 +12,15 @@ from engage.errors import DataError, EmbedderError
 from engage.features.caption import (
     CAPTION_COLUMNS,
     LANGUAGE_CODES,
-    ClipTextEmbedder,
-    MiniLMEmbedder,
     caption_features,
     caption_languages,
+    normalise_caption,
+)
+from engage.features.text import (
+    ClipTextEmbedder,
+    MiniLMEmbedder,
     image_caption_similarity,
     make_text_embedder,
-    normalise_caption,
 )
 
 

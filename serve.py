@@ -11,7 +11,6 @@ command line. See docs/serving.md.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 from engage.serving.options import ADMIN_TOKEN_ENV, API_KEY_ENV, DEFAULT_MODEL, ServeOptions
@@ -51,10 +50,7 @@ def parse_args(argv: list[str] | None = None) -> ServeOptions:
 
 def main(argv: list[str] | None = None) -> int:
     options = parse_args(argv)
-    # OpenMP threads (torch, LightGBM) sleep between calls instead of spinning: with several scoring threads
-    # and other work on a few cores, spinning threads steal the CPU the next call needs (3x slower p50 on
-    # 2 cores, see docs/performance.md). Must be set before torch is imported; an explicit setting wins.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    # OMP_WAIT_POLICY=PASSIVE is already set by importing engage (engage/__init__.py), before torch loads.
     from engage.serving.server import run  # after argument parsing, so --help is instant
 
     return run(options)

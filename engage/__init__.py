@@ -1,6 +1,14 @@
 """engage: how will a micro-influencer's draft post do, before it is posted?
 
-The few names a user imports live here; everything else is internal.
+The few names a user imports live here; everything else is internal:
+
+    settings = engage.load_settings("configs/smoke.yaml")     # or engage.Settings() for the defaults
+    posts = engage.load_posts("demo")                          # or "table" / "instaloader" with a path
+    result = engage.train(settings)                            # logs to MLflow, registers, returns the run
+    model = engage.EngageModel.from_uri("models:/engage@champion")   # or a bundle directory
+    model.score(engage.Draft(account="anna.bakes", caption="Sourdough day #bread"))
+
+`EngageModel`, `Draft` and `train` are imported on first use, so `import engage` stays light (no torch).
 """
 
 import os
@@ -14,5 +22,24 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from engage.config import Settings, load_settings  # noqa: E402
 from engage.data import load_posts  # noqa: E402
 
-__all__ = ["Settings", "load_posts", "load_settings"]
+__all__ = ["Draft", "EngageModel", "Settings", "load_posts", "load_settings", "train"]
+
+_LAZY = {
+    "Draft": ("engage.model.draft", "Draft"),
+    "EngageModel": ("engage.model.bundle", "EngageModel"),
+    "train": ("engage.model.training", "train"),
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        module, attribute = _LAZY[name]
+        return getattr(importlib.import_module(module), attribute)
+    raise AttributeError(f"module 'engage' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
 __version__ = "0.1.0"

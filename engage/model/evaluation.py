@@ -22,6 +22,7 @@ class Split:
     valid: np.ndarray  # positions for early stopping / calibration (before the test period)
     test: np.ndarray  # held-out positions
     how: str
+    times: np.ndarray  # posted_at of every position, to order any subset by time
 
 
 def _latest(order: np.ndarray, fraction: float) -> int:
@@ -48,7 +49,15 @@ def time_split(posts: pd.DataFrame, test_fraction: float, valid_fraction: float)
         n_valid = int(len(rest) * valid_fraction)
         train, valid, test = list(rest[: len(rest) - n_valid]), list(rest[len(rest) - n_valid:]), list(order[len(order) - n_test:])
         how = "latest posts overall (too few posts per account for a per-account split)"
-    return Split(np.sort(np.array(train, dtype=int)), np.sort(np.array(valid, dtype=int)), np.sort(np.array(test, dtype=int)), how)
+    return Split(np.sort(np.array(train, dtype=int)), np.sort(np.array(valid, dtype=int)), np.sort(np.array(test, dtype=int)), how,
+                 times)
+
+
+def latest_share(rows: np.ndarray, times: np.ndarray, share: float) -> tuple[np.ndarray, np.ndarray]:
+    """`rows` split by time: the earlier posts, and the latest `share` of them (at least one when there are two)."""
+    order = np.asarray(rows)[np.argsort(times[rows], kind="stable")]
+    cut = int(len(order) * (1 - share))
+    return np.sort(order[:cut]), np.sort(order[cut:])
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:

@@ -1,7 +1,7 @@
 """Reasons a person understands: feature names in words, per-draft factors and rule-based flags.
 
 * `top_factors`: the largest per-draft contributions of the likes model (LightGBM `pred_contrib`, in
-  log1p-likes units; no extra model), named in words. The PCA components of an embedding are summed into
+  log1p-likes units; no extra model), named in words with the draft's value ("not sponsored", "3 hashtags"). The PCA components of an embedding are summed into
   one factor ("what the photo shows"), since a single component means nothing to a person.
 * `draft_flags`: the rules from the influencer-marketing literature, each with a concrete message. The
   thresholds that depend on the data (what counts as blurry, dark or off-style) are percentiles of the
@@ -93,15 +93,84 @@ def describe_feature(name: str) -> str:
     return FEATURE_WORDS.get(name, name.replace("_", " "))
 
 
+#: Count features: (one, many) nouns, so a factor reads "3 hashtags" or "1 question".
+COUNT_NOUNS: dict[str, tuple[str, str]] = {
+    "hashtags": ("hashtag", "hashtags"),
+    "mentions": ("@mention", "@mentions"),
+    "emojis": ("emoji", "emoji"),
+    "questions": ("question to the audience", "questions to the audience"),
+    "cta_phrases": ("call to action", "calls to action"),
+    "giveaway_phrases": ("giveaway phrase", "giveaway phrases"),
+    "disclosures": ("disclosure tag", "disclosure tags"),
+    "discount_codes": ("discount code", "discount codes"),
+    "brand_phrases": ("brand-messaging phrase", "brand-messaging phrases"),
+    "duplicate_image_accounts": ("other feed with the same photo today", "other feeds with the same photo today"),
+    "duplicate_caption_accounts": ("other feed with the same caption today", "other feeds with the same caption today"),
+    "n_earlier_posts": ("earlier post known", "earlier posts known"),
+}
+#: Yes/no features: (when present, when absent).
+PRESENCE: dict[str, tuple[str, str]] = {
+    "sponsored": ("sponsored post", "not sponsored"),
+    "is_video": ("video", "photo post"),
+    "has_ad": ("#ad tag", "no #ad tag"),
+    "has_paid": ("#paid tag", "no #paid tag"),
+    "has_sponsored": ("#sponsored tag", "no #sponsored tag"),
+    "has_paid_partnership": ("'paid partnership' wording", "no 'paid partnership' wording"),
+    "has_partner_tag": ("#gifted / #collab tags", "no #gifted / #collab tags"),
+}
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+def describe_value(name: str, value: float) -> str:
+    """A feature and the draft's value of it, in words: "not sponsored", "3 hashtags", "posting at 19:00 UTC"."""
+    words = describe_feature(name)
+    if value is None or pd.isna(value):
+        if name == "sponsored":
+            return "sponsorship not stated"
+        return f"{words}: unknown"
+    value = float(value)
+    if name in PRESENCE:
+        present, absent = PRESENCE[name]
+        return present if value > 0 else absent
+    if name in COUNT_NOUNS:
+        one, many = COUNT_NOUNS[name]
+        count = int(round(value))
+        return f"{count} {one if count == 1 else many}"
+    if name == "caption_chars":
+        return f"caption of {int(round(value))} characters"
+    if name == "caption_words":
+        return f"caption of {int(round(value))} words"
+    if name == "hour_utc":
+        return f"posting at {int(value):02d}:00 UTC"
+    if name == "weekday" and 0 <= int(value) < 7:
+        return f"posting on a {WEEKDAYS[int(value)]}"
+    if name == "days_since_previous":
+        return f"{value:.1f} days since your previous post"
+    if name == "followers":
+        return f"{int(round(value)):,} followers"
+    if name.endswith("_z"):
+        return f"{words} ({value:+.1f} standard deviations)"
+    return f"{words}: {value:.3g}"
+
+
 def top_factors(features: pd.DataFrame, likes_model: Any, n: int = 6) -> list[dict[str, Any]]:
-    """The `n` largest contributions to this draft's expected log1p likes, in words, largest first."""
+    """The `n` largest contributions to this draft's expected log1p likes, largest first, each named in words
+    with the draft's value ("not sponsored", "3 hashtags"); features that share words (the PCA components of
+    an embedding, "what the photo shows") are summed into one factor."""
     contributions = likes_model.contributions(features)[0][:-1]  # the last column is the bias
+    row = features.iloc[0]
     grouped: dict[str, float] = {}
+    members: dict[str, list[str]] = {}
     for name, value in zip(features.columns, contributions, strict=True):
         words = describe_feature(name)
         grouped[words] = grouped.get(words, 0.0) + float(value)
+        members.setdefault(words, []).append(name)
     ranked = sorted(grouped.items(), key=lambda kv: abs(kv[1]), reverse=True)
-    return [{"feature": words, "contribution": round(value, 4)} for words, value in ranked[:n] if value != 0.0]
+    return [
+        {"feature": describe_value(members[words][0], row[members[words][0]]) if len(members[words]) == 1 else words,
+         "contribution": round(value, 4)}
+        for words, value in ranked[:n] if value != 0.0
+    ]
 
 
 def compute_norms(features: pd.DataFrame) -> dict[str, float]:

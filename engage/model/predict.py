@@ -11,14 +11,15 @@ The verbs of the model, in the order a request meets them:
     predict_frame   batch scoring, one draft per row (the MLflow pyfunc)
 
 Every function takes the loaded `EngageModel` (engage/model/bundle.py, which keeps saving and loading);
-serving sees the model only through the `ScoringModel` protocol below.
+serving sees the model only through the `ScoringModel` protocol (engage/model/draft.py, which stays light
+to import: no torch, no LightGBM).
 """
 
 from __future__ import annotations
 
 import base64
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -36,25 +37,6 @@ if TYPE_CHECKING:
 
 #: The post id a draft gets in its context table.
 DRAFT_ID = "__draft__"
-
-
-class ScoringModel(Protocol):
-    """What serving asks of a model: its identity, the accounts it knows, and the scoring verbs."""
-
-    @property
-    def version(self) -> str: ...
-
-    @property
-    def embedder(self) -> str: ...
-
-    context_posts: pd.DataFrame
-    info: dict[str, Any]
-
-    def check_embedder(self) -> None: ...
-
-    def score(self, draft: Draft, *, n_factors: int = 6) -> dict[str, Any]: ...
-
-    def best_hour(self, draft: Draft, *, days: int = 7, start: datetime | None = None) -> dict[str, Any]: ...
 
 
 def draft_context(model: EngageModel, draft: Draft, when: datetime) -> tuple[pd.DataFrame, PostVectors, bool]:

@@ -137,13 +137,13 @@ def _labels(posts: pd.DataFrame, features: pd.DataFrame) -> tuple[dict[str, np.n
 
 def fit_targets(settings: Settings, features: pd.DataFrame, labels: dict[str, np.ndarray], split: ev.Split) -> dict[str, Any]:
     models: dict[str, Any] = {}
-    seed = settings.data.demo.seed
+    seed = settings.train.seed
     for name, y in labels.items():
         target = TARGETS[name]
         train = split.train[~np.isnan(y[split.train])]
         valid = split.valid[~np.isnan(y[split.valid])]
-        if len(valid) < 5:  # tiny data sets: early-stop on the tail of the training rows
-            train, valid = train[: int(len(train) * 0.85)], train[int(len(train) * 0.85):]
+        if len(valid) < 5:  # tiny data sets: early-stop on the latest of the training posts
+            train, valid = ev.latest_share(train, split.times, 0.15)
         if target.kind == "count":
             model: Any = CountModel(target, settings.train.lightgbm, settings.train.interval, seed)
         else:
@@ -203,12 +203,27 @@ def _log_plots(mlflow: Any, models: dict[str, Any], features: pd.DataFrame, pred
             plt.close(fig)
 
 
+def _no_champion(error: Exception) -> bool:
+    """Whether MLflow's error says that the alias (or the registered model) does not exist."""
+    from mlflow.exceptions import MlflowException
+
+    if not isinstance(error, MlflowException):
+        return False
+    # A missing alias is INVALID_PARAMETER_VALUE ("alias champion not found"); a missing model, RESOURCE_DOES_NOT_EXIST.
+    return error.error_code == "RESOURCE_DOES_NOT_EXIST" or (
+        error.error_code == "INVALID_PARAMETER_VALUE" and "not found" in str(error)
+    )
+
+
 def choose_alias(client: Any, name: str, version: str, metrics: dict[str, float], data_hash: str) -> tuple[str, str]:
     """champion when none exists or when this version beats it on CHAMPION_METRIC over the same data."""
     try:
         champion = client.get_model_version_by_alias(name, "champion")
-    except Exception:
-        return "champion", "no champion existed"
+    except Exception as e:  # only "there is no champion" promotes; a registry that fails to answer does not
+        if _no_champion(e):
+            return "champion", "no champion existed"
+        return "challenger", (f"the champion could not be read ({type(e).__name__}: {str(e)[:200]}); registered as "
+                              "challenger: compare and promote by hand (set the champion alias) once the registry answers")
     champion_run = client.get_run(champion.run_id) if champion.run_id else None
     if champion_run is None:
         return "champion", "the champion has no run to compare with"
@@ -244,7 +259,7 @@ def train(settings: Settings, *, export_dir: str | None = None, progress: bool =
     stage(2, total, "Embedding photos and captions (cached by content hash)")
     pipeline = FeaturePipeline(settings)
     vectors = pipeline.embed(posts, progress=progress)
-    print(f"      image embedder: {pipeline.image_embedder_id_}; text embedder: {pipeline.text_embedder_id_}")
+    print(f"      image embedder: {pipeline.image_embedder.id}; text embedder: {pipeline.text_embedder.id}")
 
     stage(3, total, "Splitting by time and computing features")
     split = ev.time_split(posts, settings.train.test_fraction, settings.train.valid_fraction)

@@ -35,6 +35,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from engage.errors import EngageError
+from engage.model.draft import ScoringModel
 from engage.serving.limits import Admission, BodySizeLimit, BodyTooLarge
 from engage.serving.options import ADMIN_TOKEN_ENV, API_KEY_ENV, ServeOptions
 from engage.serving.parsing import (
@@ -87,10 +88,10 @@ def _describe(error: BaseException) -> str:
 class ModelSlot:
     """The model being served, swapped as a whole on reload; at most one load at a time."""
 
-    def __init__(self, loader: Callable[[], Any], source: str):
+    def __init__(self, loader: Callable[[], ScoringModel], source: str):
         self._loader = loader
         self.source = source
-        self.model: Any = None
+        self.model: ScoringModel | None = None
         self.state = "loading"  # loading -> ready | failed
         self.error: str | None = None
         self._loading = threading.Lock()
@@ -111,14 +112,14 @@ class ModelSlot:
             log.info("model %s version %s (embedder %s) loaded and warmed in %.1f s; ready",
                      _name(model), model.version, model.embedder, time.perf_counter() - started)
 
-    def current(self) -> Any:
+    def current(self) -> ScoringModel:
         model = self.model
         if model is None:
             reason = self.error or "the model is still loading; retry shortly"
             raise RequestError(503, [(None, reason)], headers={"Retry-After": "5"})
         return model
 
-    async def reload(self) -> tuple[Any, Any]:
+    async def reload(self) -> tuple[ScoringModel | None, ScoringModel]:
         """Load and warm the model again (e.g. a new champion) and swap it in; the old one serves until then."""
         if not self._loading.acquire(blocking=False):
             raise RequestError(409, [("model", "a model is already being loaded; try again when it finishes")])
@@ -146,7 +147,7 @@ class ModelSlot:
             pass  # already logged; the old model keeps serving
 
 
-def _name(model: Any) -> str:
+def _name(model: ScoringModel) -> str:
     return str((getattr(model, "info", None) or {}).get("name") or "engage")
 
 
@@ -244,7 +245,7 @@ def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
 def create_app(
     options: ServeOptions | None = None,
     *,
-    loader: Callable[[], Any] | None = None,
+    loader: Callable[[], ScoringModel] | None = None,
     on_startup_failure: Callable[[str], None] | None = None,
 ) -> FastAPI:
     """The service for `options`. `loader` returns a ready model (default: load, check embedders, warm)."""

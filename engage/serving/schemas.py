@@ -95,7 +95,7 @@ class Flag(BaseModel):
 
 
 class Factor(BaseModel):
-    feature: str = Field(description="what about the draft, in words")
+    feature: str = Field(description="what about the draft, in words, with its value (e.g. 'not sponsored', '3 hashtags')")
     contribution: float = Field(description="its effect on expected log(1 + likes); positive raises likes")
 
 

@@ -1,7 +1,9 @@
 """What the endpoints ask of the model, run in worker threads: score one draft, rank several, warm up.
 
-Errors the model raises about a draft (`DraftError`, `DataError` from image decoding) become
-`RequestError`s naming the request field, prefixed with the draft's position in a comparison.
+The model is anything that satisfies `engage.model.draft.ScoringModel` (the loaded `EngageModel`, or a
+stand-in in tests). Errors it raises about a draft (`DraftError`, `DataError` from image decoding) become
+`RequestError`s naming the request field (a history photo by its position in the request), prefixed with
+the draft's position in a comparison.
 """
 
 from __future__ import annotations
@@ -13,29 +15,17 @@ import numpy as np
 from PIL import Image
 
 from engage.errors import DataError, DraftError, ModelError
-from engage.features.decoding import MAX_PIXELS, open_image
-from engage.model.draft import Draft
+from engage.model.draft import Draft, ScoringModel
 from engage.serving.parsing import RequestError
 from engage.serving.schemas import CompareRequest
 
 
-def check_history_images(draft: Draft, prefix: str = "") -> None:
-    """Decode each history photo so that a bad one is named by its position (the model only says 'image')."""
-    for i, post in enumerate(draft.history or []):
-        if post.image is not None:
-            try:
-                open_image(post.image, max_pixels=MAX_PIXELS, name=f"{prefix}history[{i}].image")
-            except DataError as e:
-                raise RequestError(400, [(f"{prefix}history[{i}].image", e.message)]) from None
-
-
-def score_draft(model: Any, draft: Draft, prefix: str = "") -> dict[str, Any]:
+def score_draft(model: ScoringModel, draft: Draft, prefix: str = "") -> dict[str, Any]:
     """`model.score(draft)`, with the draft's own mistakes turned into RequestErrors naming the field."""
-    check_history_images(draft, prefix)
     try:
         return model.score(draft)
     except DraftError as e:
-        raise RequestError(e.status, [(prefix + e.field, e.message)]) from None
+        raise RequestError(400, [(prefix + e.field, e.message)]) from None
     except DataError as e:
         if e.field is None:  # open_image: the draft's photo could not be decoded, or is a bomb
             raise RequestError(400, [(prefix + "image", e.message)]) from None
@@ -43,7 +33,7 @@ def score_draft(model: Any, draft: Draft, prefix: str = "") -> dict[str, Any]:
         raise RequestError(400, [(prefix + e.field, "has a value the model cannot use")]) from None
 
 
-def compare_drafts(model: Any, request: CompareRequest, drafts: list[Draft]) -> dict[str, Any]:
+def compare_drafts(model: ScoringModel, request: CompareRequest, drafts: list[Draft]) -> dict[str, Any]:
     """Drafts ranked by expected likes (ties keep submission order), with differences, and the best hour."""
     scores = [score_draft(model, draft, prefix=f"drafts[{i}].") for i, draft in enumerate(drafts)]
     if any(score.get("likes") is None for score in scores):
@@ -65,7 +55,7 @@ def compare_drafts(model: Any, request: CompareRequest, drafts: list[Draft]) -> 
     return {"account": request.account, "drafts": ranked, "best_hour": best_hour}
 
 
-def warm_up_draft(model: Any) -> Draft:
+def warm_up_draft(model: ScoringModel) -> Draft:
     """A draft that runs every stage once (photo decode and embedding, caption embedding, all targets)."""
     accounts = model.context_posts["account"] if len(model.context_posts) else None
     account = str(accounts.iloc[-1]) if accounts is not None else "warm.up"
@@ -76,7 +66,7 @@ def warm_up_draft(model: Any) -> Draft:
     return Draft(account=account, caption="Warming up the model #engage", image=jpeg.getvalue())
 
 
-def load_model(uri: str, tracking_uri: str | None) -> Any:
+def load_model(uri: str, tracking_uri: str | None) -> ScoringModel:
     """The EngageModel at `uri`, its embedders checked against training and warmed with one prediction."""
     from engage.model.bundle import EngageModel  # heavy import, and only needed when serving a real model
 

@@ -15,6 +15,7 @@ from engage.errors import ModelError
 from engage.features.pipeline import FeaturePipeline
 from engage.model.bundle import EngageModel
 from engage.model.draft import Draft
+from engage.model.predict import draft_context
 from engage.model.training import choose_alias, load_training_posts
 
 METRICS = [
@@ -155,7 +156,7 @@ def test_features_at_many_times_equal_one_transform_per_time(trained):
     # Start just after another account's last post, so some candidates see it inside the 24 h window.
     start = other["posted_at"].floor("h") + pd.Timedelta(hours=1)
     draft = Draft(account=account, caption=other["caption"], posted_at=start.isoformat())
-    posts, vectors, _ = model._draft_context(draft, start.to_pydatetime())
+    posts, vectors, _ = draft_context(model, draft, start.to_pydatetime())
     vectors.image[-1] = model.context_vectors.image[model.context_posts.index.get_loc(other.name)]
     times = [start + pd.Timedelta(hours=h) for h in (0, 5, 23, 30, 100)]
     batch = model.pipeline.transform_at_times(posts, vectors, len(posts) - 1, times)

@@ -1,0 +1,77 @@
+"""FeaturePipeline keeps the scikit-learn contract: parameters stored, state learned by fit, names declared."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from engage.config import Settings
+from engage.data.schema import validate_posts
+from engage.errors import NotFittedError
+from engage.features.pipeline import FeaturePipeline, PostVectors
+from engage.features.quality import QUALITY_COLUMNS
+
+
+def _settings(**image) -> Settings:
+    return Settings.model_validate({"image": {"embedder": "auto", "device": "cpu", **image},
+                                    "features": {"embedding_components": 2}, "train": {"seed": 3}})
+
+
+def _posts(n: int = 12) -> pd.DataFrame:
+    return validate_posts(pd.DataFrame({
+        "account": ["a", "b"] * (n // 2), "post_id": [f"p{i}" for i in range(n)],
+        "posted_at": pd.date_range("2024-01-01", periods=n, freq="7h", tz="UTC"),
+        "caption": [f"post number {i} #tag{i % 3}" for i in range(n)], "likes": list(range(10, 10 + n)),
+    }), file="<test>")
+
+
+def _vectors(pipeline: FeaturePipeline, n: int = 12) -> PostVectors:
+    rng = np.random.default_rng(0)
+    def unit(dim: int) -> np.ndarray:
+        m = rng.normal(size=(n, dim)).astype(np.float32)
+        return m / np.linalg.norm(m, axis=1, keepdims=True)
+    return PostVectors(unit(pipeline.image_embedder.dim), unit(pipeline.text_embedder.dim),
+                       rng.random((n, len(QUALITY_COLUMNS))).astype(np.float32))
+
+
+@pytest.fixture(scope="module")
+def fitted() -> tuple[FeaturePipeline, PostVectors]:
+    pipeline = FeaturePipeline(_settings())
+    vectors = _vectors(pipeline)
+    return pipeline.fit(vectors), vectors
+
+
+def _learned(pipeline: FeaturePipeline) -> list[str]:
+    return sorted(k for k in vars(pipeline) if k.endswith("_") and not k.startswith("_"))
+
+
+def test_transform_before_fit_is_a_not_fitted_error():
+    pipeline = FeaturePipeline(_settings())
+    with pytest.raises(NotFittedError, match=r"FeaturePipeline.transform needs a fitted pipeline: call fit"):
+        pipeline.transform(_posts(), _vectors(pipeline))
+
+
+def test_building_embedders_learns_nothing_and_never_rewrites_the_settings():
+    settings = _settings()
+    pipeline = FeaturePipeline(settings)
+    _ = pipeline.image_embedder, pipeline.text_embedder  # 'auto' resolves to EfficientNet offline
+    assert pipeline.settings is settings and settings.image.embedder == "auto"
+    assert _learned(pipeline) == []
+
+
+def test_fit_learns_the_embedder_ids_pcas_and_declared_feature_names(fitted):
+    pipeline, vectors = fitted
+    assert _learned(pipeline) == ["caption_pca_", "feature_names_", "image_embedder_id_", "image_pca_",
+                                  "text_embedder_id_"]
+    assert pipeline.image_embedder_id_ == "efficientnet:lite0:imagenet"
+    assert pipeline.text_embedder_id_ == "minilm:all-MiniLM-L6-v2:128"
+    assert pipeline.image_pca_.random_state == 3  # train.seed, not data.demo.seed
+    assert pipeline.feature_names_[-4:] == ["photo_pc1", "photo_pc2", "caption_pc1", "caption_pc2"]
+    features = pipeline.transform(_posts(), vectors)
+    assert list(features.columns) == pipeline.feature_names_ and len(features) == 12
+
+
+def test_captions_are_embedded_on_the_image_device():
+    pipeline = FeaturePipeline(_settings())
+    assert pipeline.text_embedder.device == "cpu"

@@ -1,0 +1,77 @@
+"""Scoring a draft (engage/model/predict.py) on the session's smoke model: context, errors, advice."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from engage.errors import DraftError
+from engage.model.bundle import EngageModel
+from engage.model.draft import Draft, HistoryPost
+from engage.model.predict import draft_context
+
+
+@pytest.fixture(scope="module")
+def model(trained) -> EngageModel:
+    return EngageModel.load(trained[1])
+
+
+def _jpeg(colour: tuple[int, int, int]) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 64), colour).save(buffer, format="JPEG")
+    return buffer.getvalue()
+
+
+def _history_of(model: EngageModel, account: str, n: int = 8) -> list[HistoryPost]:
+    """An account's last posts from the bundle's context, as the history a new account would send."""
+    own = model.context_posts[model.context_posts["account"] == account].tail(n)
+    return [HistoryPost(caption=row.caption, posted_at=row.posted_at.isoformat(), likes=int(row.likes),
+                        comments=None if row.comments is None or row.comments != row.comments else int(row.comments))
+            for row in own.itertuples()]
+
+
+def test_a_bad_history_photo_is_named_by_its_place_in_the_request_not_after_sorting(model):
+    good_earlier = HistoryPost(caption="first", image=_jpeg((200, 120, 40)), posted_at="2029-12-01T10:00:00Z", likes=50)
+    bad_later = HistoryPost(caption="second", image=b"not a photo", posted_at="2029-12-20T10:00:00Z", likes=60)
+    # Request order: the bad (later) post first; sorted by time it is second.
+    draft = Draft(account="new.account", caption="hello", posted_at="2030-01-01T09:00:00Z",
+                  history=[bad_later, good_earlier])
+    with pytest.raises(DraftError, match="not a readable image") as caught:
+        model.score(draft)
+    assert caught.value.field == "history[0].image"
+
+
+def test_history_posts_after_the_draft_are_left_out_of_its_context(model):
+    account = model.context_posts["account"].iloc[0]
+    history = _history_of(model, account, 4)
+    future = HistoryPost(caption="later", posted_at="2031-01-01T00:00:00Z", likes=10**6)
+    draft = Draft(account="new.account", caption="hello", posted_at="2030-01-01T09:00:00Z", history=[*history, future])
+    posts, vectors, known = draft_context(model, draft, draft.posted_at)
+    own = posts[posts["account"] == "new.account"]
+    assert known and len(own) == len(history) + 1  # the history and the draft, not the later post
+    assert own["likes"].max() < 10**6 and len(vectors) == len(posts)
+
+
+def test_extra_hashtags_never_raise_expected_likes_for_a_new_account_described_by_its_history(model):
+    account = model.context_posts["account"].iloc[-1]
+    history = _history_of(model, account)
+    caption = "Golden hour walk through the old town, every corner a story"
+    stuffed = caption + " " + " ".join(f"#tag{i}" for i in range(25))
+    when = "2030-01-01T18:00:00Z"
+    plain = model.score(Draft(account="new.account", caption=caption, posted_at=when, history=history))
+    tagged = model.score(Draft(account="new.account", caption=stuffed, posted_at=when, history=history))
+    assert "too_many_hashtags" in {f["code"] for f in tagged["flags"]}
+    assert tagged["likes"]["expected"] <= plain["likes"]["expected"]
+
+
+def test_factors_say_the_drafts_own_value(model):
+    account = model.context_posts["account"].iloc[0]
+    scored = model.score(Draft(account=account, caption="Three tags #a #b #c", sponsored=False,
+                               posted_at="2030-01-01T09:00:00Z"), n_factors=100)
+    words = {f["feature"] for f in scored["factors"]}
+    assert "sponsored post" not in words
+    assert not any(w.startswith("number of hashtags") for w in words)
+    assert np.isfinite([f["contribution"] for f in scored["factors"]]).all()

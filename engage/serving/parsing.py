@@ -44,7 +44,7 @@ def field_name(loc: Iterable[str | int], prefix: str = "") -> str:
         if isinstance(part, int):
             name += f"[{part}]"
         else:
-            name += f".{part}" if name else str(part)
+            name += f".{part}" if name and not name.endswith(".") else str(part)  # a prefix ends in "."
     return name or "body"
 
 

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import INTERNAL_ERROR, INVALID_PARAMETER_VALUE, RESOURCE_DOES_NOT_EXIST
 
 import engage.model.training as training
 from engage.config import Settings
@@ -74,15 +75,15 @@ class _Registry:
 
 
 @pytest.mark.parametrize("error", [
-    MlflowException("Registered model alias champion not found.", error_code="INVALID_PARAMETER_VALUE"),
-    MlflowException("Registered Model with name=engage not found", error_code="RESOURCE_DOES_NOT_EXIST"),
+    MlflowException("Registered model alias champion not found.", error_code=INVALID_PARAMETER_VALUE),
+    MlflowException("Registered Model with name=engage not found", error_code=RESOURCE_DOES_NOT_EXIST),
 ])
 def test_a_first_version_becomes_champion_when_there_is_none(error):
     assert training.choose_alias(_Registry(error), "engage", "1", {}, "hash") == ("champion", "no champion existed")
 
 
 @pytest.mark.parametrize("error", [
-    MlflowException("database is locked", error_code="INTERNAL_ERROR"),
+    MlflowException("database is locked", error_code=INTERNAL_ERROR),
     ConnectionError("tracking server unreachable"),
 ])
 def test_a_registry_that_fails_to_answer_never_promotes(error):

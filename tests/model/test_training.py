@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import math
-import shutil
 
 import mlflow
 import numpy as np
-import pandas as pd
-import pytest
 from mlflow.tracking import MlflowClient
 
-from engage.errors import ModelError
 from engage.features.pipeline import FeaturePipeline
 from engage.model.bundle import EngageModel
 from engage.model.draft import Draft
-from engage.model.predict import draft_context
 from engage.model.training import choose_alias, load_training_posts
 
 METRICS = [
@@ -87,42 +82,6 @@ def test_exported_bundle_and_registered_model_score_the_same_draft_identically(t
     assert a["factors"] and all(isinstance(f["feature"], str) for f in a["factors"])
 
 
-def test_hashtag_stuffing_is_flagged_and_lowers_expected_likes(trained):
-    model = EngageModel.load(trained[1])
-    account = model.context_posts["account"].iloc[0]
-    caption = "Golden hour walk through the old town, every corner a story"
-    plain = model.score(Draft(account=account, caption=caption, posted_at="2030-01-01T18:00:00Z"))
-    stuffed = model.score(Draft(account=account, caption=caption + " " + " ".join(f"#tag{i}" for i in range(25)),
-                                posted_at="2030-01-01T18:00:00Z"))
-    assert "too_many_hashtags" in {f["code"] for f in stuffed["flags"]}
-    assert "too_many_hashtags" not in {f["code"] for f in plain["flags"]}
-    assert stuffed["likes"]["expected"] < plain["likes"]["expected"]
-
-
-def test_an_unknown_account_is_scored_from_priors_with_a_flag(trained):
-    model = EngageModel.load(trained[1])
-    scored = model.score(Draft(account="nobody_we_know", caption="hello", followers=5000))
-    assert "unknown_account" in {f["code"] for f in scored["flags"]}
-    assert scored["likes"]["expected"] > 0
-
-
-def test_incomplete_or_tampered_bundles_are_refused(trained, tmp_path):
-    _, export = trained
-    missing = shutil.copytree(export, tmp_path / "missing")
-    (missing / "context.parquet").unlink()
-    with pytest.raises(ModelError, match="incomplete: context.parquet is missing"):
-        EngageModel.load(missing)
-    tampered = shutil.copytree(export, tmp_path / "tampered")
-    with open(tampered / "bundle.joblib", "ab") as handle:
-        handle.write(b"x")
-    with pytest.raises(ModelError, match="bundle.joblib does not match its checksum"):
-        EngageModel.load(tampered)
-    no_manifest = shutil.copytree(export, tmp_path / "no_manifest")
-    (no_manifest / "manifest.json").unlink()
-    with pytest.raises(ModelError, match="no manifest.json"):
-        EngageModel.load(no_manifest)
-
-
 def test_a_second_feature_build_reads_every_vector_from_the_cache(trained, smoke_settings, monkeypatch):
     posts = load_training_posts(smoke_settings)
     first = FeaturePipeline(smoke_settings).embed(posts, progress=False)
@@ -147,33 +106,3 @@ def test_features_of_a_subset_of_rows_equal_the_full_computation(trained, smoke_
     rows = np.array([3, 17, len(posts) - 1])
     part = model.pipeline.transform(posts, model.context_vectors, rows=rows)
     np.testing.assert_allclose(part.to_numpy(), full.iloc[rows].to_numpy(), rtol=1e-5, atol=1e-6, equal_nan=True)
-
-
-def test_features_at_many_times_equal_one_transform_per_time(trained):
-    model = EngageModel.load(trained[1])
-    account = model.context_posts["account"].iloc[0]
-    other = model.context_posts[model.context_posts["account"] != account].iloc[-1]
-    # Start just after another account's last post, so some candidates see it inside the 24 h window.
-    start = other["posted_at"].floor("h") + pd.Timedelta(hours=1)
-    draft = Draft(account=account, caption=other["caption"], posted_at=start.isoformat())
-    posts, vectors, _ = draft_context(model, draft, start.to_pydatetime())
-    vectors.image[-1] = model.context_vectors.image[model.context_posts.index.get_loc(other.name)]
-    times = [start + pd.Timedelta(hours=h) for h in (0, 5, 23, 30, 100)]
-    batch = model.pipeline.transform_at_times(posts, vectors, len(posts) - 1, times)
-    for k, when in enumerate(times):
-        one = posts.copy()
-        one.loc[len(one) - 1, "posted_at"] = when
-        single = model.pipeline.transform(one, vectors, rows=[len(one) - 1])
-        np.testing.assert_allclose(batch.iloc[[k]].to_numpy(), single.to_numpy(), rtol=1e-6, atol=1e-6, equal_nan=True)
-    # The copied photo counts as a duplicate inside the window and not after it.
-    assert batch["duplicate_image_accounts"].iloc[0] >= 1 and batch["duplicate_image_accounts"].iloc[-1] == 0
-
-
-def test_best_hour_is_one_of_the_next_seven_days_hours(trained):
-    model = EngageModel.load(trained[1])
-    account = model.context_posts["account"].iloc[0]
-    start = model.context_posts["posted_at"].max().to_pydatetime()
-    best = model.best_hour(Draft(account=account, caption="A slow Sunday"), start=start)
-    when = pd.Timestamp(best["posted_at"])
-    assert pd.Timestamp(start) < when <= pd.Timestamp(start) + pd.Timedelta(days=7, hours=1)
-    assert when.minute == 0 and best["expected_likes"] > 0

@@ -1,0 +1,81 @@
+"""Request bodies -> Drafts (engage/serving/parsing.py), without a server: field names, messages, no echo."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+
+import pytest
+
+from engage.serving.parsing import (
+    RequestError,
+    compare_request_from_json,
+    decode_image,
+    field_name,
+    parse_json_object,
+    score_request_from_json,
+)
+
+
+@pytest.mark.parametrize(("loc", "prefix", "name"), [
+    (("history", 3, "likes"), "", "history[3].likes"),
+    (("image",), "drafts[1].", "drafts[1].image"),
+    ((), "", "body"),
+])
+def test_a_pydantic_location_is_written_as_a_client_writes_it(loc, prefix, name):
+    assert field_name(loc, prefix) == name
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    (b"", "is empty"),
+    (b"[1, 2]", "must be a JSON object with the draft's fields, not a JSON list"),
+    (b"{oops", "is not valid JSON: Expecting property name enclosed in double quotes at line 1 column 2"),
+    (b'{"caption": "\xff"}', "is not UTF-8 text"),
+])
+def test_a_body_that_is_not_a_json_object_is_a_422_naming_the_body(body, message):
+    with pytest.raises(RequestError, match=r"^body: " + re.escape(message)) as caught:
+        parse_json_object(body)
+    assert caught.value.status == 422
+
+
+def test_a_data_url_and_plain_base64_decode_to_the_same_bytes():
+    raw = b"\xff\xd8 a jpeg"
+    text = base64.b64encode(raw).decode()
+    assert decode_image(text, "image") == raw == decode_image(f"data:image/jpeg;base64,{text}", "image")
+
+
+def test_bad_base64_is_a_400_naming_the_field_and_never_quoting_the_value():
+    with pytest.raises(RequestError, match=r"^drafts\[0\]\.history\[2\]\.image: is not valid base64") as caught:
+        decode_image("%%secret-not-base64%%", "drafts[0].history[2].image")
+    assert caught.value.status == 400 and "secret" not in json.dumps(caught.value.body())
+
+
+def test_a_history_photo_that_is_not_base64_is_named_by_its_place_in_the_request():
+    body = {"account": "anna", "history": [
+        {"posted_at": "2024-01-01T00:00:00Z", "likes": 3},
+        {"posted_at": "2023-01-01T00:00:00Z", "likes": 4, "image": "%%"},
+    ]}
+    with pytest.raises(RequestError, match=r"^history\[1\]\.image: is not valid base64"):
+        score_request_from_json(json.dumps(body).encode())
+
+
+def test_compare_names_each_drafts_field_with_its_position():
+    body = {"account": "anna", "drafts": [{"caption": "a"}, {"caption": "b", "image": "%%"}]}
+    with pytest.raises(RequestError, match=r"^drafts\[1\]\.image: is not valid base64") as caught:
+        compare_request_from_json(json.dumps(body).encode())
+    assert caught.value.status == 400
+
+
+def test_a_valid_score_body_becomes_the_models_draft():
+    draft = score_request_from_json(json.dumps({"account": "anna", "caption": "hi #x", "followers": 1200}).encode())
+    assert (draft.account, draft.caption, draft.followers, draft.image) == ("anna", "hi #x", 1200, None)
+
+
+def test_admission_refuses_impossible_limits_with_the_setting_named():
+    from engage.serving.limits import Admission
+
+    with pytest.raises(ValueError, match="max_concurrent must be >= 1, got 0"):
+        Admission(max_concurrent=0)
+    with pytest.raises(ValueError, match="max_queue must be >= 0, got -1"):
+        Admission(max_queue=-1)

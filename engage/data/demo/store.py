@@ -33,7 +33,7 @@ from engage.files import staged_write
 log = logging.getLogger(__name__)
 
 
-DEFAULT_OUT_DIR = "data/demo"
+DEFAULT_OUT_DIR: str = DemoSettings.model_fields["out_dir"].default  # one default, in the settings model
 MANIFEST = "manifest.json"
 _POPULATION_FILES = {MANIFEST, "posts.parquet", "truth.parquet", "images"}
 OPTION_NAMES = ("seed", "n_accounts", "posts_per_account", "months", "image_size")
@@ -44,6 +44,9 @@ OPTION_NAMES = ("seed", "n_accounts", "posts_per_account", "months", "image_size
 
 
 def _validated(options: dict[str, Any]) -> dict[str, int]:
+    """The simulator's options through its one settings model (defaults, ranges, unknown names refused)."""
+    if "out_dir" in options:
+        raise ConfigError("data.demo.out_dir is the directory argument of the demo loader, not an option")
     try:
         settings = DemoSettings(**options)
     except ValidationError as e:
@@ -132,17 +135,17 @@ def _check_replaceable(out_dir: Path) -> None:
         )
 
 
-def generate_demo(out_dir: str | Path, *, seed: int = 7, n_accounts: int = 42, posts_per_account: int = 60,
-                  months: int = 12, image_size: int = 320) -> Path:
+def generate_demo(out_dir: str | Path, **options: int) -> Path:
     """Generate the demo population into `out_dir` (replacing an older one) and return `out_dir`.
+
+    `options` are fields of `engage.config.DemoSettings` (seed, n_accounts, posts_per_account, months,
+    image_size), validated by it; what is not given takes its default there.
 
     Writes posts.parquet (canonical columns, image paths relative to `out_dir`), truth.parquet (every latent
     quantity per post), images/<account>/<post_id>.jpg and manifest.json. Atomic: the population is built in
     a temporary sibling directory and renamed into place.
     """
-    options = _validated({"seed": seed, "n_accounts": n_accounts, "posts_per_account": posts_per_account,
-                          "months": months, "image_size": image_size})
-    return _generate(Path(out_dir), options, keep_current=False)
+    return _generate(Path(out_dir), _validated(options), keep_current=False)
 
 
 def _generate(out_dir: Path, options: dict[str, int], *, keep_current: bool) -> Path:
@@ -158,15 +161,15 @@ def _generate(out_dir: Path, options: dict[str, int], *, keep_current: bool) -> 
     return out_dir
 
 
-def load_demo(path: str | Path | None = None, *, seed: int = 7, n_accounts: int = 42, posts_per_account: int = 60,
-              months: int = 12, image_size: int = 320) -> pd.DataFrame:
+def load_demo(path: str | Path | None = None, **options: int) -> pd.DataFrame:
     """The demo posts as the canonical table, generating them into `path` (default data/demo) if needed.
+
+    `options` are fields of `engage.config.DemoSettings`, as for `generate_demo`.
 
     An existing population is reused when its manifest matches the options and simulator version and all
     its files are present; otherwise it is regenerated. `image` holds absolute paths to the JPEGs.
     """
-    options = _validated({"seed": seed, "n_accounts": n_accounts, "posts_per_account": posts_per_account,
-                          "months": months, "image_size": image_size})
+    options = _validated(options)
     out_dir = Path(path if path is not None else DEFAULT_OUT_DIR)
     if is_current(out_dir, **options):
         log.info("reusing the demo population in %s", out_dir)

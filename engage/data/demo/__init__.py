@@ -1,7 +1,7 @@
 """The demo data simulator: a deterministic population of micro-influencers whose posts behave the way the
 influencer-marketing literature says real posts do, with the ground truth kept beside them.
 
-`load_demo(path, **options)` is what `load_posts("demo", ...)` calls: it generates the population on
+`load_demo(path, **options)` (options: fields of `engage.config.DemoSettings`) is what `load_posts("demo", ...)` calls: it generates the population on
 first use (or when the directory's `manifest.json` does not match the options) and returns the canonical
 posts table. `generate_demo(out_dir, **options)` always generates. Every choice comes from numpy
 Generators seeded from `seed` per account and per stage (never a global RNG, never the clock), so the
@@ -9,7 +9,7 @@ same options give the same table and the same JPEG bytes.
 
 How a population is made (docs/demo-data.md has every number and where it comes from), one module each:
 
-    vocabulary.py  sample photos, niches, caption phrases, colour looks          (data; no randomness)
+    vocabulary.py  sample photos, niches, caption phrases (vocabulary.yaml), colour looks (no randomness)
     plans.py       accounts, campaigns, post plans: time, photo, look, caption   (one RNG stream per account)
     outcomes.py    felt_fake, likes, comments from the latent quantities        (one stream per account)
     photos.py      photo plans -> pixels (pure functions of the plans)

@@ -26,6 +26,7 @@ import pandas as pd
 import uvicorn
 from PIL import Image
 
+from engage.errors import DataError, DraftError
 from engage.features.decoding import open_image
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -84,6 +85,12 @@ class RecordingScorer:
             self.gate.wait(timeout=30)
         if draft.image is not None:
             open_image(draft.image, max_pixels=40_000_000)  # raises DataError like the real model
+        for i, post in enumerate(draft.history or []):  # the real model names a history photo by its place
+            if post.image is not None:
+                try:
+                    open_image(post.image, max_pixels=40_000_000)
+                except DataError as e:
+                    raise DraftError(e.message, field=f"history[{i}].image") from e
         self.drafts.append(draft)
         expected = 100.0 - 3 * draft.caption.count("#") + (10.0 if draft.image else 0.0)
         flags = [] if draft.account in set(self.context_posts["account"]) else [

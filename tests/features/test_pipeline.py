@@ -12,6 +12,9 @@ from engage.errors import NotFittedError
 from engage.features.pipeline import FeaturePipeline, PostVectors
 from engage.features.quality import QUALITY_COLUMNS
 
+# 'auto' resolves to EfficientNet offline, with a loud warning that these tests expect.
+pytestmark = pytest.mark.filterwarnings("ignore:image embedder. using efficientnet:UserWarning")
+
 
 def _settings(**image) -> Settings:
     return Settings.model_validate({"image": {"embedder": "auto", "device": "cpu", **image},

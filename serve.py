@@ -38,14 +38,28 @@ def parse_args(argv: list[str] | None = None) -> ServeOptions:
                         f"Retry-After (default: {defaults.max_queue})")
     parser.add_argument("--retry-after", type=int, default=defaults.retry_after_s,
                         help=f"seconds a busy answer asks clients to wait (default: {defaults.retry_after_s})")
+    parser.add_argument("--read-timeout", type=float, default=defaults.read_timeout_s,
+                        help="seconds a client may take to send its request headers, and may pause while sending a "
+                        f"body, before it is answered 408 and closed (default: {defaults.read_timeout_s:g})")
+    parser.add_argument("--body-timeout", type=float, default=defaults.body_timeout_s,
+                        help=f"seconds a whole request body may take to arrive (default: {defaults.body_timeout_s:g})")
+    parser.add_argument("--keep-alive", type=float, default=defaults.keep_alive_s,
+                        help=f"seconds an idle keep-alive connection stays open (default: {defaults.keep_alive_s:g})")
+    parser.add_argument("--max-connections", type=int, default=defaults.max_connections,
+                        help="open connections; a new one beyond them is answered 503 with Retry-After and closed "
+                        f"(default: {defaults.max_connections})")
     parser.add_argument("--log-level", default=defaults.log_level,
                         choices=["critical", "error", "warning", "info", "debug"], help="(default: info)")
     args = parser.parse_args(argv)
     if args.max_concurrent < 1 or args.max_queue < 0 or args.retry_after < 0:
         parser.error("--max-concurrent must be >= 1, --max-queue and --retry-after >= 0")
+    if min(args.read_timeout, args.body_timeout, args.keep_alive) <= 0 or args.max_connections < 1:
+        parser.error("--read-timeout, --body-timeout and --keep-alive must be > 0, --max-connections >= 1")
     return ServeOptions(model=args.model, tracking_uri=args.tracking_uri, host=args.host, port=args.port,
                         max_concurrent=args.max_concurrent, max_queue=args.max_queue,
-                        retry_after_s=args.retry_after, log_level=args.log_level)
+                        retry_after_s=args.retry_after, read_timeout_s=args.read_timeout,
+                        body_timeout_s=args.body_timeout, keep_alive_s=args.keep_alive,
+                        max_connections=args.max_connections, log_level=args.log_level)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,19 +17,27 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
-from engage.errors import EmbedderError
+from engage.errors import DataError, EmbedderError
+from engage.features.decoding import MAX_PIXELS, check_image_size
 from engage.features.device import resolve_device
 from engage.features.image import TorchImageEmbedder, warn_failures
 
 _EXIF_ORIENTATION = 0x0112
 
 
-def _exif_orientation(jpeg: bytes) -> int:
+def _jpeg_orientation(jpeg: bytes, max_pixels: int = MAX_PIXELS) -> int | str:
+    """The EXIF orientation from a JPEG's header, or why it must not be decoded (`check_image_size`)."""
     try:
-        with Image.open(io.BytesIO(jpeg)) as im:  # reads the header only
-            return int(im.getexif().get(_EXIF_ORIENTATION, 1))
-    except Exception:
-        return 1
+        with Image.open(io.BytesIO(jpeg), formats=["JPEG"]) as im:  # reads the header only
+            check_image_size(*im.size, max_pixels=max_pixels)
+            try:
+                return int(im.getexif().get(_EXIF_ORIENTATION, 1))
+            except Exception:  # unreadable EXIF: decode the pixels upright rather than lose the photo
+                return 1
+    except DataError as e:
+        return e.message
+    except Exception as e:
+        return f"not a decodable JPEG ({type(e).__name__})"
 
 
 def _orient(image: torch.Tensor, orientation: int) -> torch.Tensor:
@@ -52,14 +60,19 @@ def _orient(image: torch.Tensor, orientation: int) -> torch.Tensor:
 
 
 def _decode_jpegs(jpegs: Sequence[bytes], device: torch.device) -> list[torch.Tensor | str]:
-    """uint8 (3, H, W) tensors on `device`, or an error message per image that could not be decoded."""
+    """uint8 (3, H, W) tensors on `device`, or an error message per image that could not be decoded.
+
+    Headers are checked first, so a bomb or a thin strip is refused before nvJPEG or libjpeg allocates it.
+    """
     from torchvision.io import ImageReadMode, decode_jpeg
 
-    data = [torch.frombuffer(bytearray(b), dtype=torch.uint8) for b in jpegs]
+    out: list[torch.Tensor | str] = [_jpeg_orientation(raw) for raw in jpegs]  # type: ignore[misc]
+    todo = [i for i, header in enumerate(out) if isinstance(header, int)]
+    data = [torch.frombuffer(bytearray(jpegs[i]), dtype=torch.uint8) for i in todo]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # torchvision.io points to torchcodec
         try:
-            decoded: list[torch.Tensor | str] = list(decode_jpeg(data, mode=ImageReadMode.RGB, device=device))
+            decoded: list[torch.Tensor | str] = list(decode_jpeg(data, mode=ImageReadMode.RGB, device=device)) if data else []
         except Exception:
             decoded = []
             for tensor in data:  # find which one failed
@@ -67,10 +80,9 @@ def _decode_jpegs(jpegs: Sequence[bytes], device: torch.device) -> list[torch.Te
                     decoded.append(decode_jpeg(tensor, mode=ImageReadMode.RGB, device=device))
                 except Exception as e:
                     decoded.append(f"not a decodable JPEG ({e})")
-    return [
-        _orient(image, _exif_orientation(raw)) if isinstance(image, torch.Tensor) else image
-        for image, raw in zip(decoded, jpegs, strict=True)
-    ]
+    for i, image in zip(todo, decoded, strict=True):
+        out[i] = _orient(image, int(out[i])) if isinstance(image, torch.Tensor) else image  # type: ignore[arg-type]
+    return out
 
 
 def _resize_crop(

@@ -90,9 +90,8 @@ def image_quality(image: Image.Image) -> dict[str, float]:
     width, height = image.size
     if width == 0 or height == 0:
         raise DataError(f"image has no pixels ({width}x{height})")
-    small = image.convert("RGB")
+    small = image.convert("RGB")  # always a new image (a copy when already RGB), so thumbnail may work in place
     if max(width, height) > ANALYSIS_SIDE:
-        small = small.copy()
         small.thumbnail((ANALYSIS_SIDE, ANALYSIS_SIDE), Image.Resampling.LANCZOS)
     rgb = np.asarray(small, dtype=np.float32)
     luma = _luma(rgb)

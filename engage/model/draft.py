@@ -4,10 +4,10 @@ and `ScoringModel`, what serving asks of the model that scores it (engage/model/
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 #: Instagram refuses captions over 2,200 characters, so a longer draft could never be posted.
 MAX_CAPTION_CHARS = 2200
@@ -26,6 +26,16 @@ def _check_time(value: datetime | None) -> datetime | None:
     return value
 
 
+def _check_account(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must name the account; it is only white space")
+    return value
+
+
+#: A username: 1 to 100 characters, not all white space (the posts table would refuse it later).
+Account = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_check_account)]
+
+
 class HistoryPost(BaseModel):
     """One of the account's earlier posts, for an account the model has not seen."""
 
@@ -41,7 +51,7 @@ class HistoryPost(BaseModel):
 
 class Draft(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    account: str = Field(min_length=1, max_length=100)
+    account: Account
     caption: str = Field("", max_length=MAX_CAPTION_CHARS)
     image: bytes | None = None  # raw JPEG/PNG/WebP bytes
     posted_at: datetime | None = None  # default: now

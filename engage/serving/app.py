@@ -6,7 +6,7 @@ Start-up (the lifespan) loads the model in a background thread, checks its embed
 prediction; until then `/health` answers 200 and `/ready` 503, and a model that cannot be loaded stops the
 server (`on_startup_failure`). Requests take the model reference once, so a reload (`POST /admin/reload`
 or SIGHUP) swaps it atomically while requests in flight finish on the old one. Scoring runs in worker
-threads behind `Admission`; bodies over the cap are refused by `BodySizeLimit` before parsing. Every error
+threads behind `Admission`; `RequestGuard` refuses bodies over the cap before parsing, and stalled ones. Every error
 is `{"error": {"field", "message"}}` (or a list of them) and never repeats the submitted data.
 """
 
@@ -28,21 +28,24 @@ import anyio
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from engage.errors import EngageError
 from engage.model.draft import ScoringModel
-from engage.serving.limits import Admission, BodySizeLimit, BodyTooLarge
+from engage.serving.limits import Admission, BodyTimeout, BodyTooLarge, RequestGuard
 from engage.serving.options import ADMIN_TOKEN_ENV, API_KEY_ENV, ServeOptions
 from engage.serving.parsing import (
+    MAX_FORM_FIELDS,
     RequestError,
     compare_request_from_json,
     score_request_from_form,
     score_request_from_json,
+    urlencoded_fields,
 )
 from engage.serving.schemas import (
     EXAMPLE_IMAGE,
@@ -152,12 +155,17 @@ def _name(model: ScoringModel) -> str:
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorResponse, "description": "an image that is not base64 or not a decodable photo, or a bomb"},
+    400: {"model": ErrorResponse, "description": "a body that cannot be decoded (not JSON, not UTF-8, nested too "
+                                                 "deeply, a broken form), or an image that is not base64, not a "
+                                                 "decodable photo, a bomb or a strip thinner than 1:20"},
     401: {"model": ErrorResponse, "description": "missing or wrong X-API-Key (only when the server sets ENGAGE_API_KEY)"},
+    408: {"model": ErrorResponse, "description": "the request body stalled (no byte for 15 s, or over 60 s in all)"},
     413: {"model": ErrorResponse, "description": "request body over 10 MB"},
-    415: {"model": ErrorResponse, "description": "a body that is neither JSON nor a form"},
-    422: {"model": ErrorResponse, "description": "invalid JSON, wrong types, caption over 2,200 characters, history "
-                                                 "over 500 posts"},
+    415: {"model": ErrorResponse, "description": "a body that is neither JSON nor a form, or a Content-Encoding "
+                                                 "other than identity"},
+    431: {"model": ErrorResponse, "description": "over 100 request headers or 16 KB of them"},
+    422: {"model": ErrorResponse, "description": "a well-formed body that is not a valid request: unknown fields, "
+                                                 "wrong types, caption over 2,200 characters, history over 500 posts"},
     503: {"model": ErrorResponse, "description": "model still loading, or too many requests (see Retry-After)"},
 }
 
@@ -192,6 +200,10 @@ _COMPARE_BODY = {"requestBody": {"required": True, "content": {"application/json
 }}}}
 
 
+def _client(request: Request) -> str:
+    return f"{request.client.host}:{request.client.port}" if request.client else "?"
+
+
 def _error_json(status: int, problems: list[tuple[str | None, str]], headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse(RequestError(status, problems).body(), status_code=status, headers=headers)
 
@@ -203,11 +215,16 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
-        field = "body" if isinstance(error, BodyTooLarge) or error.status_code == 400 else None
-        headers = dict(error.headers or {})
-        if isinstance(error, BodyTooLarge):
-            headers["Connection"] = "close"  # the rest of the body is not read
-        return _error_json(error.status_code, [(field, str(error.detail))], headers or None)
+        # 400 here is starlette's multipart parser, whose messages are fixed texts (no submitted data)
+        field = "body" if isinstance(error, BodyTooLarge | BodyTimeout) or error.status_code == 400 else None
+        return _error_json(error.status_code, [(field, str(error.detail))], dict(error.headers or {}) or None)
+
+    @app.exception_handler(ClientDisconnect)
+    async def client_gone(request: Request, error: ClientDisconnect) -> Response:
+        # Ordinary client behaviour, not a fault: one line, no traceback; nobody is left to read an answer.
+        log.info("client %s disconnected before sending the whole body of %s %s",
+                 _client(request), request.method, request.url.path)
+        return Response(status_code=400)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
@@ -288,7 +305,8 @@ def create_app(
     app.state.admission = admission
     app.state.options = options
     app.openapi = _openapi(app)  # type: ignore[method-assign]
-    app.add_middleware(BodySizeLimit, max_bytes=options.max_body_bytes)
+    app.add_middleware(RequestGuard, max_bytes=options.max_body_bytes, read_timeout_s=options.read_timeout_s,
+                       body_timeout_s=options.body_timeout_s)
     _install_error_handlers(app)
 
     v1 = [Depends(require_api_key)]
@@ -315,16 +333,19 @@ def create_app(
               openapi_extra=_SCORE_BODY, summary="Score one draft (JSON with a base64 image, or multipart with a file)")
     async def score(request: Request) -> Any:
         model = slot.current()  # taken once: a reload does not change the model under this request
-        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
-            form = await request.form(max_files=1, max_fields=20, max_part_size=options.max_body_bytes)
+        kind = _body_type(request, forms=True)
+        if kind == "urlencoded":
+            fields = await run_in_threadpool(urlencoded_fields, await request.body())
+            draft = await run_in_threadpool(score_request_from_form, fields, lambda upload: b"")
+        elif kind == "multipart":
+            form = await request.form(max_files=1, max_fields=MAX_FORM_FIELDS, max_part_size=options.max_body_bytes)
             try:
                 fields = {name: form.getlist(name) for name in form.keys()}
                 draft = await run_in_threadpool(score_request_from_form, fields, lambda upload: upload.file.read())
             finally:
                 await form.close()
         else:
-            draft = await run_in_threadpool(score_request_from_json, await _json_body(request))
+            draft = await run_in_threadpool(score_request_from_json, await request.body())
         return await admission.run(score_draft, model, draft)
 
     @app.post("/v1/compare", response_model=CompareResponse, dependencies=v1, tags=["drafts"],
@@ -332,7 +353,8 @@ def create_app(
               summary="Rank 2 to 10 drafts of one account by expected likes")
     async def compare(request: Request) -> Any:
         model = slot.current()
-        compare_request, drafts = await run_in_threadpool(compare_request_from_json, await _json_body(request))
+        _body_type(request, forms=False)
+        compare_request, drafts = await run_in_threadpool(compare_request_from_json, await request.body())
         return await admission.run(compare_drafts, model, compare_request, drafts)
 
     @app.post("/admin/reload", response_model=Reloaded, tags=["admin"], include_in_schema=options.admin_token is not None,
@@ -356,8 +378,20 @@ def create_app(
     return app
 
 
-async def _json_body(request: Request) -> bytes:
+_FORM_TYPES = {"multipart/form-data": "multipart", "application/x-www-form-urlencoded": "urlencoded"}
+
+
+def _body_type(request: Request, *, forms: bool) -> str:
+    """"json", or "multipart" / "urlencoded" (when `forms`), from the headers; 415 naming the header otherwise."""
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        raise RequestError(415, [("Content-Encoding", "is not supported; send the body uncompressed "
+                                                      "(Content-Encoding: identity or none)")])
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if forms and content_type in _FORM_TYPES:
+        return _FORM_TYPES[content_type]
     if content_type and content_type != "application/json" and not content_type.endswith("+json"):
-        raise RequestError(415, [("Content-Type", "must be application/json (or multipart/form-data for /v1/score)")])
-    return await request.body()
+        where = "application/json or multipart/form-data" if forms else "application/json"
+        raise RequestError(415, [("Content-Type", f"must be {where}")])
+    return "json"
+

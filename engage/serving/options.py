@@ -26,6 +26,10 @@ class ServeOptions:
     max_queue: int = 64  # scoring requests allowed to wait; more get 503 + Retry-After
     retry_after_s: int = 1  # what 503 answers tell clients to wait
     max_body_bytes: int = MAX_BODY_BYTES  # larger request bodies get 413
+    read_timeout_s: float = 15.0  # headers must arrive within this, and a body may pause no longer (408)
+    body_timeout_s: float = 60.0  # a whole request body must arrive within this (408)
+    keep_alive_s: float = 5.0  # an idle keep-alive connection is closed after this (uvicorn's timeout_keep_alive)
+    max_connections: int = 200  # open connections; beyond, a new one gets 503 + Retry-After at once
     api_key: str | None = field(default_factory=lambda: os.environ.get(API_KEY_ENV) or None)  # guards /v1/*
     admin_token: str | None = field(default_factory=lambda: os.environ.get(ADMIN_TOKEN_ENV) or None)  # /admin/*
     log_level: str = "info"

@@ -11,6 +11,9 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
+import typing
+import urllib.parse
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -23,12 +26,28 @@ from engage.serving.schemas import CompareRequest, DraftIn, ScoreRequest
 _OPTIONAL_FORM_FIELDS = ("posted_at", "followers", "sponsored", "history", "image")
 
 
+#: At most this many problems are listed in one answer; the rest are counted, so an answer stays a few KB.
+MAX_PROBLEMS = 20
+#: Longest message kept in an answer (ours are shorter; this bounds what a library might say).
+MAX_MESSAGE_CHARS = 300
+#: Longest integer literal read from JSON; valid values have at most 11 digits. Longer ones become infinite,
+#: which the schema refuses naming the field (Python refuses to convert over 4,300 digits at all).
+MAX_INT_DIGITS = 100
+
+
 class RequestError(Exception):
-    """A request that cannot be answered as asked: an HTTP status and the fields at fault."""
+    """A request that cannot be answered as asked: an HTTP status and the fields at fault.
+
+    Only the first `MAX_PROBLEMS` problems are kept, followed by one that counts the rest.
+    """
 
     def __init__(self, status: int, problems: Sequence[tuple[str | None, str]], headers: dict[str, str] | None = None):
         self.status = status
-        self.problems = list(problems)
+        problems = list(problems)
+        self.problems = [(f, m if len(m) <= MAX_MESSAGE_CHARS else m[: MAX_MESSAGE_CHARS - 3] + "...")
+                         for f, m in problems[:MAX_PROBLEMS]]
+        if len(problems) > MAX_PROBLEMS:
+            self.problems.append((None, f"and {len(problems) - MAX_PROBLEMS:,} more problems, not listed"))
         self.headers = headers or {}
         super().__init__("; ".join(f"{f or 'request'}: {m}" for f, m in self.problems))
 
@@ -48,42 +67,108 @@ def field_name(loc: Iterable[str | int], prefix: str = "") -> str:
     return name or "body"
 
 
-_FRIENDLIER = {
-    "missing": "is required",
-    "extra_forbidden": "is not a field of this request; remove it (see /docs)",
-}
-
-
 def validation_problems(error: ValidationError, prefix: str = "") -> list[tuple[str | None, str]]:
-    """pydantic's errors without the submitted input (pydantic's own messages never quote it)."""
+    """pydantic's errors without the submitted input (pydantic's own messages never quote it).
+
+    Locations only hold schema field names and list positions: unknown keys are removed before validation
+    (`without_unknown_fields`), so a client's key names are never repeated.
+    """
     problems: list[tuple[str | None, str]] = []
     for item in error.errors(include_url=False, include_context=False, include_input=False):
         loc = [p for p in item["loc"] if p != "body"]
-        problems.append((field_name(loc, prefix), _FRIENDLIER.get(item["type"], item["msg"])))
+        message = "is required" if item["type"] == "missing" else item["msg"].removeprefix("Value error, ")
+        problems.append((field_name(loc, prefix), message))
     return problems
 
 
+def _huge_int(digits: str) -> int | float:
+    if len(digits) <= MAX_INT_DIGITS:
+        return int(digits)
+    return -math.inf if digits.startswith("-") else math.inf
+
+
+def parse_json(text: bytes | str, field: str, status: int) -> Any:
+    """JSON text -> value; any text that is not JSON is a `status` RequestError naming `field`."""
+    try:
+        return json.loads(text, parse_int=_huge_int)
+    except UnicodeDecodeError:
+        raise RequestError(status, [(field, "is not UTF-8 text; send JSON encoded as UTF-8")]) from None
+    except json.JSONDecodeError as e:
+        raise RequestError(status, [(field, f"is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}")]) from None
+    except RecursionError:
+        raise RequestError(status, [(field, "is nested too deeply to be a draft")]) from None
+    except ValueError:  # e.g. a number beyond what Python converts
+        raise RequestError(status, [(field, "is not JSON that can be read (a number or string beyond any limit)")]) from None
+
+
 def parse_json_object(body: bytes) -> dict[str, Any]:
+    """A request body -> its JSON object: 400 when it is not JSON at all, 422 when it is JSON but not an object."""
     if not body.strip():
         raise RequestError(422, [("body", "is empty; send a JSON object with the draft's fields (see /docs)")])
-    try:
-        value = json.loads(body)
-    except UnicodeDecodeError:
-        raise RequestError(422, [("body", "is not UTF-8 text; send JSON encoded as UTF-8")]) from None
-    except json.JSONDecodeError as e:
-        raise RequestError(422, [("body", f"is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}")]) from None
-    except RecursionError:
-        raise RequestError(422, [("body", "is nested too deeply to be a draft")]) from None
+    value = parse_json(body, "body", 400)
     if not isinstance(value, dict):
         raise RequestError(422, [("body", f"must be a JSON object with the draft's fields, not a JSON {type(value).__name__}")])
     return value
 
 
+def _nested_model(annotation: Any) -> tuple[type[BaseModel] | None, bool]:
+    """(the request model inside a field's type, whether it is a list of them): list[HistoryPostIn] | None -> (HistoryPostIn, True)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation, False
+    if typing.get_origin(annotation) is list:
+        return _nested_model(typing.get_args(annotation)[0])[0], True
+    for arg in typing.get_args(annotation):
+        if typing.get_origin(arg) is list:
+            inner = typing.get_args(arg)
+            if inner and isinstance(inner[0], type) and issubclass(inner[0], BaseModel):
+                return inner[0], True
+        elif isinstance(arg, type) and issubclass(arg, BaseModel):
+            return arg, False
+    return None, False
+
+
+def without_unknown_fields(schema: type[BaseModel], data: Any, where: str = "") -> tuple[Any, list[tuple[str | None, str]]]:
+    """`data` with the keys `schema` does not define removed (also in nested posts and drafts), and one problem
+    per object that had any, which counts them without repeating their names (they may be huge, or markup).
+
+    Done before pydantic, which would otherwise build one error, with the key in it, per unknown key.
+    """
+    problems: list[tuple[str | None, str]] = []
+
+    def strip(model: type[BaseModel], value: Any, at: str) -> Any:
+        if not isinstance(value, dict):
+            return value
+        fields = model.model_fields
+        kept: dict[str, Any] = {}
+        slot = len(problems)  # an object's own problem comes before those of its posts
+        present = [key for key in fields if key in value]  # never loops over the client's keys
+        unknown = len(value) - len(present)
+        for key in present:
+            info, item = fields[key], value[key]
+            inner, many = _nested_model(info.annotation)
+            name = f"{at}.{key}" if at else key
+            if inner is not None and many and isinstance(item, list):
+                item = [strip(inner, element, f"{name}[{i}]") for i, element in enumerate(item)]
+            elif inner is not None:
+                item = strip(inner, item, name)
+            kept[key] = item
+        if unknown:
+            problems.insert(slot, (at or "body", f"has {unknown:,} unknown field{'s' if unknown > 1 else ''} (names not "
+                                          f"repeated); its fields are: {', '.join(fields)}"))
+        return kept
+
+    return strip(schema, data, where), problems
+
+
 def validate_body(schema: type[BaseModel], data: dict[str, Any]) -> Any:
+    data, problems = without_unknown_fields(schema, data)
     try:
-        return schema.model_validate(data)
+        request = schema.model_validate(data)
     except ValidationError as e:
-        raise RequestError(422, validation_problems(e)) from None
+        raise RequestError(422, problems + validation_problems(e)) from None
+    if problems:
+        raise RequestError(422, problems)
+    return request
 
 
 def decode_image(text: str, field: str) -> bytes:
@@ -131,11 +216,39 @@ def compare_request_from_json(body: bytes) -> tuple[CompareRequest, list[Draft]]
     return request, drafts
 
 
+#: Fields a form may have (the request has 7; an HTML form sends each once).
+MAX_FORM_FIELDS = 20
+
+
+def urlencoded_fields(body: bytes) -> dict[str, list[Any]]:
+    """An application/x-www-form-urlencoded body -> field -> values; 400 when it has over MAX_FORM_FIELDS.
+
+    Parsed here rather than by starlette, whose parser spends seconds of CPU on 9 MB of bare "&".
+    """
+    try:
+        pairs = urllib.parse.parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True,
+                                       max_num_fields=MAX_FORM_FIELDS)
+    except ValueError:
+        raise RequestError(400, [("body", f"has more than {MAX_FORM_FIELDS} form fields")]) from None
+    fields: dict[str, list[Any]] = {}
+    for name, value in pairs:
+        fields.setdefault(name, []).append(value)
+    return fields
+
+
 def score_request_from_form(fields: dict[str, list[Any]], read_file: Callable[[Any], bytes]) -> Draft:
-    """A multipart form (field -> values; files read with `read_file`) -> Draft. History is a JSON string field."""
+    """A multipart form (field -> values; files read with `read_file`) -> Draft. History is a JSON string field.
+
+    Field names that are not part of the request are counted, never repeated (like unknown JSON keys).
+    """
     data: dict[str, Any] = {}
     image: bytes | None = None
+    known = ScoreRequest.model_fields
+    unknown = 0
     for name, values in fields.items():
+        if name not in known:
+            unknown += 1
+            continue
         if len(values) > 1:
             raise RequestError(422, [(name, f"was sent {len(values)} times; send it once")])
         value = values[0]
@@ -149,12 +262,11 @@ def score_request_from_form(fields: dict[str, list[Any]], read_file: Callable[[A
         if name in _OPTIONAL_FORM_FIELDS and not value.strip():
             continue
         if name == "history":
-            try:
-                data[name] = json.loads(value)
-            except (json.JSONDecodeError, RecursionError):
-                raise RequestError(422, [("history", "must be a JSON array of posts (caption, image, posted_at, "
-                                                     "likes, comments)")]) from None
+            data[name] = parse_json(value, "history", 422)
             continue
         data[name] = value
+    if unknown:
+        raise RequestError(422, [("body", f"has {unknown:,} unknown form field{'s' if unknown > 1 else ''} (names "
+                                          f"not repeated); its fields are: {', '.join(known)}")])
     request = validate_body(ScoreRequest, data)
     return build_draft(request.account, request, image=image)

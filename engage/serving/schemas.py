@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from engage.model.draft import MAX_CAPTION_CHARS, MAX_HISTORY_POSTS
+from engage.model.draft import MAX_CAPTION_CHARS, MAX_HISTORY_POSTS, Account
 
 #: Drafts in one /v1/compare request.
 MIN_COMPARE, MAX_COMPARE = 2, 10
@@ -65,7 +65,7 @@ class ScoreRequest(DraftIn):
             "image": EXAMPLE_IMAGE, "posted_at": "2024-05-12T09:00:00Z", "followers": 5400, "sponsored": False,
         }]},
     )
-    account: str = Field(min_length=1, max_length=100, description="the account (username) that would post it")
+    account: Account = Field(description="the account (username) that would post it")
 
 
 class CompareRequest(_Body):
@@ -78,7 +78,7 @@ class CompareRequest(_Body):
             "drafts": [{"caption": "Sunday sourdough #bread"}, {"caption": "Sunday sourdough " + "#bread " * 25}],
         }]},
     )
-    account: str = Field(min_length=1, max_length=100)
+    account: Account
     drafts: list[DraftIn] = Field(min_length=MIN_COMPARE, max_length=MAX_COMPARE)
     best_hour: bool = Field(False, description="also find the best hour in the next 7 days to post the top draft")
 

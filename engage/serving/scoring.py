@@ -15,13 +15,35 @@ import numpy as np
 from PIL import Image
 
 from engage.errors import DataError, DraftError, ModelError
+from engage.features.decoding import declared_pixels
 from engage.model.draft import Draft, ScoringModel
 from engage.serving.parsing import RequestError
 from engage.serving.schemas import CompareRequest
 
+#: Pixels that all the photos of one request may declare together. A 10 MB body holds 75 flat 40-megapixel
+#: PNGs (minutes of decoding); this is eight 12-megapixel phone photos, or eighty the size a feed shows.
+MAX_REQUEST_PIXELS = 100_000_000
+
+
+def check_pixel_budget(drafts: list[tuple[str, Draft]]) -> None:
+    """400 naming the first photo, in request order, past MAX_REQUEST_PIXELS (headers only, nothing decoded)."""
+    total = 0
+    for prefix, draft in drafts:
+        photos = [(f"{prefix}image", draft.image)] + [
+            (f"{prefix}history[{i}].image", post.image) for i, post in enumerate(draft.history or [])]
+        for field, image in photos:
+            if image is None:
+                continue
+            total += declared_pixels(image)
+            if total > MAX_REQUEST_PIXELS:
+                raise RequestError(400, [(field, f"brings the photos of this request to {total:,} pixels, over the "
+                                                 f"limit of {MAX_REQUEST_PIXELS:,} for one request; send smaller "
+                                                 "photos (a feed shows 1080 px) or fewer history photos")])
+
 
 def score_draft(model: ScoringModel, draft: Draft, prefix: str = "") -> dict[str, Any]:
     """`model.score(draft)`, with the draft's own mistakes turned into RequestErrors naming the field."""
+    check_pixel_budget([(prefix, draft)])
     try:
         return model.score(draft)
     except DraftError as e:
@@ -29,12 +51,13 @@ def score_draft(model: ScoringModel, draft: Draft, prefix: str = "") -> dict[str
     except DataError as e:
         if e.field is None:  # open_image: the draft's photo could not be decoded, or is a bomb
             raise RequestError(400, [(prefix + "image", e.message)]) from None
-        # A value the posts table refuses; its message may quote the value, so it is not passed on.
-        raise RequestError(400, [(prefix + e.field, "has a value the model cannot use")]) from None
+        # A value the posts table refuses (a validation failure, so 422); its message may quote the value.
+        raise RequestError(422, [(prefix + e.field, "has a value the model cannot use")]) from None
 
 
 def compare_drafts(model: ScoringModel, request: CompareRequest, drafts: list[Draft]) -> dict[str, Any]:
     """Drafts ranked by expected likes (ties keep submission order), with differences, and the best hour."""
+    check_pixel_budget([(f"drafts[{i}].", draft) for i, draft in enumerate(drafts)])
     scores = [score_draft(model, draft, prefix=f"drafts[{i}].") for i, draft in enumerate(drafts)]
     if any(score.get("likes") is None for score in scores):
         raise RequestError(409, [(None, "this model predicts no likes, so it cannot rank drafts")])

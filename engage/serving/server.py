@@ -7,14 +7,27 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import Any
 
 import uvicorn
 
 from engage.serving.app import create_app
+from engage.serving.connections import guarded_protocol
+from engage.serving.limits import MAX_HEADER_BYTES
 from engage.serving.options import ServeOptions
 
 #: Exit code when the model cannot be loaded or refuses to start (e.g. an embedder mismatch).
 EXIT_MODEL_FAILED = 2
+
+
+def uvicorn_config(app: Any, options: ServeOptions, **overrides: Any) -> uvicorn.Config:
+    """uvicorn's settings for `app`: address, logging, and the connection limits of `options`."""
+    settings: dict[str, Any] = dict(
+        host=options.host, port=options.port, log_level=options.log_level, timeout_graceful_shutdown=30,
+        http=guarded_protocol(options.read_timeout_s, options.max_connections, options.retry_after_s),
+        timeout_keep_alive=options.keep_alive_s, h11_max_incomplete_event_size=MAX_HEADER_BYTES,
+    )
+    return uvicorn.Config(app, **{**settings, **overrides})
 
 
 def run(options: ServeOptions) -> int:
@@ -29,8 +42,7 @@ def run(options: ServeOptions) -> int:
             server.should_exit = True  # read by uvicorn's main loop; safe to set from the loading thread
 
     app = create_app(options, on_startup_failure=stop)
-    server = uvicorn.Server(uvicorn.Config(app, host=options.host, port=options.port, log_level=options.log_level,
-                                           timeout_graceful_shutdown=30))
+    server = uvicorn.Server(uvicorn_config(app, options))
     server.run()
     if failures:
         print(f"error: {failures[0]}", file=sys.stderr)

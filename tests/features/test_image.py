@@ -13,7 +13,7 @@ import open_clip
 import pytest
 import skimage.data
 import torch
-from PIL import Image
+from PIL import Image, ImageFile
 
 from engage.config import ImageSettings
 from engage.errors import DataError, EmbedderError
@@ -273,6 +273,75 @@ def test_open_image_reads_webp():
     assert image.size == (40, 30) and image.getpixel((3, 3)) == (10, 200, 10)
 
 
+def _png(image: Image.Image, **save_kwargs) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", **save_kwargs)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("size", [(65000, 1), (1, 65000), (2100, 100)])
+def test_open_image_refuses_a_strip_thinner_than_1_to_20_from_its_header(size, monkeypatch):
+    """A 65000 x 1 PNG is 270 bytes, but the embedders' shortest-side resize would make it 14,560,000 x 224."""
+    strip = _png(Image.new("L", size, 128))
+    assert len(strip) < 1000
+    monkeypatch.setattr(ImageFile.ImageFile, "load", lambda self: pytest.fail("pixels decoded"))
+    with pytest.raises(DataError, match=rf"draft photo.*{size[0]}x{size[1]}, more elongated than 20:1"):
+        open_image(strip, name="draft photo")
+
+
+def test_open_image_keeps_a_20_to_1_panorama_and_its_embedding_costs_a_bounded_resize(efficientnet):
+    image = open_image(_jpeg(Image.new("RGB", (2000, 100), (30, 120, 200))))
+    assert image.size == (2000, 100)
+    assert efficientnet.preprocess(image).shape == (3, 224, 224)
+
+
+def test_exif_rotation_of_a_thin_photo_is_applied_and_the_strip_limit_holds_either_way():
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 CW to display"
+    upright = open_image(_jpeg(Image.new("RGB", (400, 20), (200, 30, 30)), exif=exif.tobytes()))
+    assert upright.size == (20, 400)
+    with pytest.raises(DataError, match="more elongated than 20:1"):
+        open_image(_jpeg(Image.new("RGB", (2000, 20), (200, 30, 30)), exif=exif.tobytes()))
+
+
+def test_an_image_built_in_memory_is_bounded_like_a_decoded_one(efficientnet):
+    with pytest.raises(DataError, match="image 0.*more elongated than 20:1"):
+        efficientnet.embed([Image.new("RGB", (30000, 1))])
+
+
+def test_sixteen_bit_greyscale_png_is_scaled_to_eight_bits_not_clipped_to_white():
+    ramp = (np.arange(64 * 64, dtype=np.uint32).reshape(64, 64) * 16).astype(np.uint16)  # 0 .. 65520
+    image = open_image(_png(Image.fromarray(ramp)))
+    pixels = np.asarray(image)
+    assert image.mode == "RGB" and pixels[0, 0, 0] == 0 and pixels[-1, -1, 0] == 255
+    assert abs(pixels.mean() - 127.5) < 1
+
+
+def test_cmyk_jpeg_palette_with_transparency_and_animations_become_rgb():
+    cmyk = open_image(_jpeg(Image.new("CMYK", (32, 32), (0, 255, 255, 0))))  # cyan-free, magenta+yellow = red
+    assert cmyk.mode == "RGB" and cmyk.getpixel((5, 5))[0] > 240 and cmyk.getpixel((5, 5))[1] < 15
+
+    palette = Image.new("P", (32, 32), 1)
+    palette.putpalette([0, 0, 0, 10, 200, 10] + [0] * 762)
+    palette.paste(0, (0, 0, 16, 32))  # the left half uses the transparent index
+    flattened = open_image(_png(palette, transparency=0))
+    assert flattened.getpixel((4, 4)) == (255, 255, 255) and flattened.getpixel((28, 4)) == (10, 200, 10)
+
+    frames = [Image.new("RGB", (32, 32), colour) for colour in ((250, 0, 0), (0, 0, 250))]
+    for fmt in ("WEBP", "PNG"):
+        buffer = io.BytesIO()
+        frames[0].save(buffer, format=fmt, save_all=True, append_images=frames[1:], lossless=True)
+        first = open_image(buffer.getvalue())
+        assert first.size == (32, 32) and first.getpixel((5, 5))[0] > 240, fmt
+
+
+def test_open_image_refuses_gif_naming_the_formats_it_reads():
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buffer, format="GIF")
+    with pytest.raises(DataError, match="expected one of JPEG, PNG, WEBP"):
+        open_image(buffer.getvalue())
+
+
 # ------------------------------------------------------------------------------------------ JPEG fast path
 
 
@@ -303,6 +372,13 @@ def test_jpeg_fast_path_gives_nan_row_for_a_broken_jpeg(efficientnet, photo_file
     assert np.isnan(vectors[1]).all() and not np.isnan(vectors[[0, 2]]).any()
     assert list(efficientnet.last_failures) == ["image 1"]
     assert "image 1: not a decodable JPEG" in caplog.text
+
+
+def test_jpeg_fast_path_refuses_a_thin_strip_from_its_header_before_decoding(efficientnet, photo_files):
+    strip = _jpeg(Image.new("RGB", (4000, 10), (90, 90, 90)))
+    vectors = embed_jpeg_bytes([strip, photo_files[0].read_bytes()], efficientnet, device="cpu")
+    assert np.isnan(vectors[0]).all() and not np.isnan(vectors[1]).any()
+    assert "more elongated than 20:1" in efficientnet.last_failures["image 0"]
 
 
 def test_jpeg_fast_path_refuses_a_cuda_device_that_is_not_there(efficientnet):

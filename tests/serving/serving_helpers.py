@@ -62,6 +62,24 @@ def png_bomb(width: int = 100_000, height: int = 100_000) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
 
 
+def flat_png(width: int, height: int, mode: str = "RGB") -> bytes:
+    """A real PNG of one colour: a few hundred bytes for a 65000 x 1 strip, 128 KB for 6300 x 6300 pixels."""
+    out = io.BytesIO()
+    Image.new(mode, (width, height), 128 if mode == "L" else (90, 140, 200)).save(out, format="PNG", optimize=True)
+    return out.getvalue()
+
+
+def reset_peak_memory(pid: int) -> None:
+    """Start measuring a process's peak resident memory afresh (Linux: clear_refs 5 resets VmHWM)."""
+    Path(f"/proc/{pid}/clear_refs").write_text("5")
+
+
+def peak_memory_mb(pid: int) -> tuple[float, float]:
+    """(resident, peak resident since the last reset) MB of a process."""
+    status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+    return int(status["VmRSS"].split()[0]) / 1024, int(status["VmHWM"].split()[0]) / 1024
+
+
 class RecordingScorer:
     """A stand-in model for pure HTTP behaviour: decodes the photo like the real one, scores from the caption.
 

@@ -17,13 +17,14 @@ from typing import Any
 
 import httpx
 import pytest
-from serving_helpers import SECRET, RecordingScorer, ThreadServer, photo, png_bomb
+from serving_helpers import SECRET, RecordingScorer, ThreadServer, flat_png, photo, png_bomb
 
 from engage.errors import ModelError
 from engage.serving.app import create_app
 from engage.serving.options import ServeOptions
 
 B64 = base64.b64encode(photo()).decode()
+FLAT_40MP_B64 = base64.b64encode(flat_png(6300, 6300)).decode()  # 128 KB that decode to 119 MB
 
 
 def options(**overrides: Any) -> ServeOptions:
@@ -128,6 +129,13 @@ def test_multipart_upload_gives_the_model_the_same_draft_as_json_base64(server: 
     assert len(first.history) == 1 and first.history[0].likes == 40
 
 
+def test_urlencoded_form_is_scored_like_json(server: ThreadServer, scorer: RecordingScorer) -> None:
+    response = httpx.post(f"{server.url}/v1/score", data={"account": "anna.bakes", "caption": "Morning bake #bread",
+                                                           "followers": "120", "posted_at": ""})
+    assert response.status_code == 200, response.text
+    assert scorer.drafts[-1].followers == 120 and scorer.drafts[-1].caption == "Morning bake #bread"
+
+
 def test_data_url_image_is_accepted_like_plain_base64(server: ThreadServer, scorer: RecordingScorer) -> None:
     response = httpx.post(f"{server.url}/v1/score", json=valid(image=f"data:image/jpeg;base64,{B64}"))
     assert response.status_code == 200
@@ -155,11 +163,22 @@ def test_compare_without_best_hour_leaves_it_out(server: ThreadServer) -> None:
 # --------------------------------------------------------------------------------------------- errors
 
 ERROR_CASES = {
-    "invalid JSON": ({"content": b'{"account": "a", "caption": "' + SECRET.encode() + b'"', "headers": {"Content-Type": "application/json"}}, 422, "body"),
+    "invalid JSON": ({"content": b'{"account": "a", "caption": "' + SECRET.encode() + b'"', "headers": {"Content-Type": "application/json"}}, 400, "body"),
     "JSON that is not an object": ({"json": [SECRET]}, 422, "body"),
     "wrong type": ({"json": valid(caption=SECRET, followers="many")}, 422, "followers"),
     "missing account": ({"json": {"caption": SECRET}}, 422, "account"),
-    "unknown field": ({"json": valid(caption=SECRET, likes=5)}, 422, "likes"),
+    "unknown field": ({"json": valid(caption=SECRET, likes=5)}, 422, "body"),
+    "unknown field named with the secret": ({"json": {**valid(), SECRET: 1}}, 422, "body"),
+    "unknown field in a history post": ({"json": valid(history=[{"posted_at": "2024-01-01T00:00:00Z", "likes": 1, SECRET: 2}])}, 422, "history[0]"),
+    "unknown multipart field named with the secret": ({"data": {"account": "a", SECRET: "x"}}, 422, "body"),
+    "number of 5,000 digits": ({"content": b'{"account": "a", "followers": ' + b"7" * 5000 + b"}", "headers": {"Content-Type": "application/json"}}, 422, "followers"),
+    "number of 5,000 digits in multipart history": ({"data": {"account": "a", "history": '[{"posted_at": "2024-01-01T00:00:00Z", "likes": ' + "7" * 5000 + "}]"}}, 422, "history[0].likes"),
+    "account of white space": ({"json": valid(account=" \t ")}, 422, "account"),
+    "gzip Content-Encoding": ({"content": b"\x1f\x8b" + SECRET.encode(), "headers": {"Content-Type": "application/json", "Content-Encoding": "gzip"}}, 415, "Content-Encoding"),
+    "urlencoded form of 9 MB of separators": ({"content": b"&" * 9_000_000, "headers": {"Content-Type": "application/x-www-form-urlencoded"}}, 400, "body"),
+    "urlencoded form without account": ({"content": f"caption={SECRET}".encode(), "headers": {"Content-Type": "application/x-www-form-urlencoded"}}, 422, "account"),
+    "three flat 40-megapixel history photos (over the request's pixel budget)": ({"json": valid(image=None, history=[{"posted_at": "2024-01-01T00:00:00Z", "likes": 1, "image": FLAT_40MP_B64}] * 3)}, 400, "history[2].image"),
+    "thin strip photo (65000 x 1)": ({"json": valid(image=base64.b64encode(png_bomb(65000, 1)).decode())}, 400, "image"),
     "caption over 2,200 characters": ({"json": valid(caption=SECRET + "x" * 2200)}, 422, "caption"),
     "history over 500 posts": ({"json": valid(caption=SECRET, history=[{"caption": SECRET, "posted_at": "2024-01-01T00:00:00Z", "likes": 1}] * 501)}, 422, "history"),
     "history post without likes": ({"json": valid(caption=SECRET, history=[{"caption": SECRET, "posted_at": "2024-01-01T00:00:00Z"}])}, 422, "history[0].likes"),

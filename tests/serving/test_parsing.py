@@ -27,16 +27,16 @@ def test_a_pydantic_location_is_written_as_a_client_writes_it(loc, prefix, name)
     assert field_name(loc, prefix) == name
 
 
-@pytest.mark.parametrize(("body", "message"), [
-    (b"", "is empty"),
-    (b"[1, 2]", "must be a JSON object with the draft's fields, not a JSON list"),
-    (b"{oops", "is not valid JSON: Expecting property name enclosed in double quotes at line 1 column 2"),
-    (b'{"caption": "\xff"}', "is not UTF-8 text"),
+@pytest.mark.parametrize(("body", "message", "status"), [
+    (b"", "is empty", 422),
+    (b"[1, 2]", "must be a JSON object with the draft's fields, not a JSON list", 422),
+    (b"{oops", "is not valid JSON: Expecting property name enclosed in double quotes at line 1 column 2", 400),
+    (b'{"caption": "\xff"}', "is not UTF-8 text", 400),
 ])
-def test_a_body_that_is_not_a_json_object_is_a_422_naming_the_body(body, message):
+def test_a_body_that_is_not_a_json_object_names_the_body_400_if_undecodable_else_422(body, message, status):
     with pytest.raises(RequestError, match=r"^body: " + re.escape(message)) as caught:
         parse_json_object(body)
-    assert caught.value.status == 422
+    assert caught.value.status == status
 
 
 def test_a_data_url_and_plain_base64_decode_to_the_same_bytes():

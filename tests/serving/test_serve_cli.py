@@ -19,7 +19,8 @@ def test_help_explains_the_model_limits_and_environment() -> None:
     done = serve("--help")
     assert done.returncode == 0
     for words in ("--model", "models:/engage@champion", "--max-concurrent", "--max-queue", "Retry-After",
-                  "ENGAGE_API_KEY", "ENGAGE_ADMIN_TOKEN", "SIGHUP"):
+                  "ENGAGE_API_KEY", "ENGAGE_ADMIN_TOKEN", "SIGHUP", "--read-timeout", "--body-timeout", "--keep-alive",
+                  "--max-connections", "408"):
         assert words in done.stdout
 
 
@@ -39,3 +40,9 @@ def test_bundle_directory_without_manifest_exits_non_zero(tmp_path: Path) -> Non
 def test_invalid_limits_are_refused_by_the_command_line() -> None:
     done = serve("--max-concurrent", "0")
     assert done.returncode == 2 and "--max-concurrent must be >= 1" in done.stderr
+
+
+def test_invalid_timeouts_and_connection_limit_are_refused_by_the_command_line() -> None:
+    for args in (["--read-timeout", "0"], ["--body-timeout", "-1"], ["--max-connections", "0"]):
+        done = serve(*args)
+        assert done.returncode == 2 and "--read-timeout, --body-timeout and --keep-alive must be > 0" in done.stderr

@@ -117,13 +117,10 @@ def _nested_model(annotation: Any) -> tuple[type[BaseModel] | None, bool]:
         return annotation, False
     if typing.get_origin(annotation) is list:
         return _nested_model(typing.get_args(annotation)[0])[0], True
-    for arg in typing.get_args(annotation):
-        if typing.get_origin(arg) is list:
-            inner = typing.get_args(arg)
-            if inner and isinstance(inner[0], type) and issubclass(inner[0], BaseModel):
-                return inner[0], True
-        elif isinstance(arg, type) and issubclass(arg, BaseModel):
-            return arg, False
+    for arg in typing.get_args(annotation):  # X | None
+        model, many = _nested_model(arg)
+        if model is not None:
+            return model, many
     return None, False
 
 

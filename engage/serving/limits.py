@@ -1,12 +1,12 @@
-"""What keeps the server answering under abuse and load: a guard on request bodies, and admission control.
+"""What keeps the server answering under abuse and load: a guard on every request, and admission control.
 
-* `RequestGuard` (ASGI middleware) refuses headers over `MAX_HEADER_BYTES` or `MAX_HEADERS` with 431
-  (h11 only limits headers that arrive in pieces), refuses a body over the cap with 413 before anything parses it (at once
-  when `Content-Length` says so, otherwise as soon as the streamed bytes pass the cap), answers 408 when a
-  body stalls (`read_timeout_s` without a byte, or `body_timeout_s` in all), and lingers like nginx: when an
-  answer is sent before the client finished sending its body, the rest is read and discarded (up to
-  `LINGER_BYTES` and `LINGER_S`) before the connection is closed, so that a client that sends its whole
-  body before reading (Python's urllib) gets the answer instead of a broken pipe.
+* `RequestGuard` (ASGI middleware) refuses headers over `MAX_HEADER_BYTES` or `MAX_HEADERS` with 431 (h11
+  only limits headers that arrive in pieces); refuses a body over the cap with 413 before anything parses
+  it (at once when `Content-Length` says so, otherwise as soon as the streamed bytes pass the cap); answers
+  408 when a body stalls (`read_timeout_s` without a byte, or `body_timeout_s` in all); and lingers like
+  nginx: when an answer is sent before the client finished sending its body, the rest is read and
+  discarded (up to `LINGER_BYTES` and `LINGER_S`) before the connection is closed, so that a client that
+  sends its whole body before reading (Python's urllib) gets the answer instead of a broken pipe.
 * `Admission` lets `max_concurrent` scoring calls run in worker threads (scoring is CPU-bound torch and
   LightGBM work, so the event loop stays free for /health) with up to `max_queue` more waiting; beyond
   that it answers 503 with `Retry-After` at once instead of letting clients time out.

@@ -91,6 +91,15 @@ class TrackingSettings(_Section):
     registered_model: str = "engage"
 
 
+class RuntimeSettings(_Section):
+    engine: Literal["local", "ray"] = "local"  # ray: embeddings, features and LightGBM on Ray (pip install -e ".[ray]")
+    ray_address: str | None = None  # None: a local Ray started for the run (or $RAY_ADDRESS); "auto" or host:port joins a cluster
+    ray_num_cpus: int | None = Field(None, ge=1)  # CPUs of the local Ray started for the run (None: all of the machine's)
+    ray_workers: int = Field(2, ge=1)  # embedder actors, LightGBM workers and scoring actors
+    ray_cpus_per_worker: float = Field(1.0, gt=0)  # CPUs each actor or worker reserves (fractions share a core)
+    ray_storage: str | None = None  # Ray Train checkpoint storage; a cluster needs shared storage (s3://, NFS); None: a temp dir
+
+
 class Settings(_Section):
     data: DataSettings = DataSettings()
     image: ImageSettings = ImageSettings()
@@ -98,6 +107,7 @@ class Settings(_Section):
     features: FeatureSettings = FeatureSettings()
     train: TrainSettings = TrainSettings()
     tracking: TrackingSettings = TrackingSettings()
+    runtime: RuntimeSettings = RuntimeSettings()
 
 
 def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:

@@ -38,3 +38,29 @@ def trained(smoke_settings, tmp_path_factory: pytest.TempPathFactory):
     export = tmp_path_factory.mktemp("bundle") / "engage"
     result = train(smoke_settings, export_dir=str(export), progress=False)
     return result, export
+
+
+@pytest.fixture(scope="session")
+def draft_table(smoke_settings):
+    """A function writing a photo under DIR/photos and returning a drafts table for batch scoring: two
+    good drafts (one with the photo as a relative path), a missing photo and an empty account."""
+    import pandas as pd
+
+    from engage.model.training import load_training_posts
+
+    posts = load_training_posts(smoke_settings)
+
+    def make(directory: Path) -> pd.DataFrame:
+        photo = Path(posts["image"].dropna().iloc[0])
+        (directory / "photos").mkdir(exist_ok=True)
+        (directory / "photos" / "draft.jpg").write_bytes(photo.read_bytes())
+        account = posts["account"].iloc[0]
+        return pd.DataFrame({
+            "account": [account, account, account, ""],
+            "caption": ["Morning light on the harbour #sea", "New serum, link in bio #ad #skincare", "x", "y"],
+            "posted_at": ["2024-06-01T09:00:00Z"] * 4,
+            "followers": [5000, 5000, None, 100],
+            "image": ["photos/draft.jpg", None, "photos/missing.jpg", None],
+        })
+
+    return make

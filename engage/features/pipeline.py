@@ -30,11 +30,12 @@ import pandas as pd
 from sklearn.decomposition import PCA
 
 from engage.config import ImageSettings, Settings
+from engage.engine import LOCAL, Engine
 from engage.errors import EmbedderMismatchError, NotFittedError
 from engage.features.cache import FeatureCache, cached_vectors, text_sha256
 from engage.features.caption import CAPTION_COLUMNS, caption_features
 from engage.features.decoding import MAX_PIXELS, open_image
-from engage.features.duplicates import DUPLICATE_COLUMNS, same_day_duplicates
+from engage.features.duplicates import DUPLICATE_COLUMNS
 from engage.features.history import HISTORY_COLUMNS, history_features
 from engage.features.image import make_image_embedder
 from engage.features.quality import QUALITY_COLUMNS, QUALITY_VERSION, image_quality
@@ -133,8 +134,13 @@ class FeaturePipeline:
         return state
 
     # -- step 1: vectors -------------------------------------------------------------------------
-    def embed(self, posts: pd.DataFrame, *, progress: bool = True) -> PostVectors:
-        """Image embedding, image quality and caption embedding of every post, through the disk cache."""
+    def embed(self, posts: pd.DataFrame, *, progress: bool = True, engine: Engine | None = None) -> PostVectors:
+        """Image embedding, image quality and caption embedding of every post, through the disk cache.
+
+        `engine` computes the vectors the cache lacks (default: here; `engage.engine`): local and Ray runs
+        read and fill the same cache.
+        """
+        engine = engine or LOCAL
         paths = [p if isinstance(p, str) and p else None for p in posts["image"].tolist()]
         image_keys = _image_keys(paths)
         have = [i for i, k in enumerate(image_keys) if k is not None]
@@ -150,21 +156,21 @@ class FeaturePipeline:
             have_keys = [image_keys[i] for i in have]
             image[have] = cached_vectors(
                 have_keys,
-                lambda idx: self.image_embedder.embed_paths([have_paths[i] for i in idx], progress=False),
-                FeatureCache(cache_root, self.image_embedder.id),
+                lambda idx: engine.embed_images(self, [have_paths[i] for i in idx]),
+                FeatureCache(cache_root, self.image_embedder.id), chunk_size=engine.chunk_size,
                 progress=progress, desc=f"embedding photos ({self.image_embedder.id})",
             )
             quality[have] = cached_vectors(
                 have_keys,
-                lambda idx: _quality_rows([have_paths[i] for i in idx], progress=False),
-                FeatureCache(cache_root, QUALITY_VERSION),
+                lambda idx: engine.measure_quality(self, [have_paths[i] for i in idx]),
+                FeatureCache(cache_root, QUALITY_VERSION), chunk_size=engine.chunk_size,
                 progress=progress, desc="measuring photo quality",
             )
         captions = posts["caption"].tolist()
         caption = cached_vectors(
             [text_sha256(c) for c in captions],
-            lambda idx: self.text_embedder.embed([captions[i] for i in idx]),
-            FeatureCache(cache_root, self.text_embedder.id),
+            lambda idx: engine.embed_captions(self, [captions[i] for i in idx]),
+            FeatureCache(cache_root, self.text_embedder.id), chunk_size=engine.chunk_size,
             progress=progress, desc=f"embedding captions ({self.text_embedder.id})",
         )
         return PostVectors(image.astype(np.float32), np.asarray(caption, dtype=np.float32), quality)
@@ -208,14 +214,19 @@ class FeaturePipeline:
         if not hasattr(self, "feature_names_"):
             raise NotFittedError(f"FeaturePipeline.{verb} needs a fitted pipeline: call fit(vectors, rows) first")
 
-    def transform(self, posts: pd.DataFrame, vectors: PostVectors, rows: np.ndarray | list[int] | None = None) -> pd.DataFrame:
-        """Features of `rows` (positions in `posts`; default all), computed against every row as context."""
+    def transform(self, posts: pd.DataFrame, vectors: PostVectors, rows: np.ndarray | list[int] | None = None, *,
+                  engine: Engine | None = None) -> pd.DataFrame:
+        """Features of `rows` (positions in `posts`; default all), computed against every row as context.
+
+        `engine` computes the history and duplicate features (default: here; the Ray engine partitions the
+        table and calls the same functions per partition)."""
         self._check_fitted("transform")
         posts = posts.reset_index(drop=True)
         rows = np.arange(len(posts)) if rows is None else np.asarray(rows, dtype=int)
-        fs = self.settings.features
-        history = history_features(posts, vectors.image, vectors.caption, n_last=fs.history_posts, rows=rows)
-        return self._assemble(posts, vectors, rows, history, self._duplicates(posts, vectors, rows))
+        engine = engine or LOCAL
+        history = engine.history(posts, vectors.image, vectors.caption, n_last=self.settings.features.history_posts,
+                                 rows=rows)
+        return self._assemble(posts, vectors, rows, history, self._duplicates(posts, vectors, rows, engine))
 
     def transform_at_times(self, posts: pd.DataFrame, vectors: PostVectors, row: int, times: list[pd.Timestamp]) -> pd.DataFrame:
         """Features of the post at `row` as if posted at each of `times` (later than all its context), in one pass.
@@ -254,9 +265,10 @@ class FeaturePipeline:
         return self._assemble(candidates, vectors.take([row] * n), index, history.set_axis(index),
                               duplicates.set_axis(index))
 
-    def _duplicates(self, posts: pd.DataFrame, vectors: PostVectors, rows: np.ndarray) -> pd.DataFrame:
+    def _duplicates(self, posts: pd.DataFrame, vectors: PostVectors, rows: np.ndarray, engine: Engine = LOCAL
+                    ) -> pd.DataFrame:
         fs = self.settings.features
-        return same_day_duplicates(
+        return engine.duplicates(
             posts, vectors.image, vectors.caption,
             image_threshold=fs.duplicate_image_cosine, caption_threshold=fs.duplicate_caption_cosine,
             window_hours=fs.duplicate_window_hours, rows=rows,
@@ -295,12 +307,6 @@ class FeaturePipeline:
                 f"({len(self.feature_names_)}); refit it with this version of engage"
             )
         return frame
-
-
-def _quality_rows(paths: list[str], *, progress: bool) -> np.ndarray:
-    from engage.features.quality import quality_for_paths
-
-    return quality_for_paths(paths, progress=progress)
 
 
 def _fit_pca(matrix: np.ndarray, k: int, seed: int) -> PCA | None:

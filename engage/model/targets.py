@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -67,6 +68,33 @@ def _lgb_params(params: LightGBMSettings, seed: int, target: Target | None = Non
     return out
 
 
+@dataclass
+class LightGBMJob:
+    """One LightGBM estimator to fit, early-stopped on `valid`: the unit an engine fits (here, or on Ray)."""
+
+    estimator: lgb.LGBMModel
+    train: pd.DataFrame
+    y_train: np.ndarray
+    valid: pd.DataFrame
+    y_valid: np.ndarray
+    early_stopping_rounds: int | None
+
+
+#: Fits a list of jobs and returns their fitted estimators in order (`fit_locally`, or the Ray engine's).
+FitLightGBM = Callable[[list[LightGBMJob]], list[lgb.LGBMModel]]
+
+
+def fit_estimator(job: LightGBMJob) -> lgb.LGBMModel:
+    """The one LightGBM call of every model (the Ray engine makes it on each worker, on its shard of the
+    training rows, with LightGBM's network parameters set on the estimator)."""
+    callbacks = [lgb.early_stopping(job.early_stopping_rounds, verbose=False)] if job.early_stopping_rounds else []
+    return job.estimator.fit(job.train, job.y_train, eval_X=(job.valid,), eval_y=(job.y_valid,), callbacks=callbacks)
+
+
+def fit_locally(jobs: list[LightGBMJob]) -> list[lgb.LGBMModel]:
+    return [fit_estimator(job) for job in jobs]
+
+
 def _predict(model: lgb.LGBMModel, features: pd.DataFrame, **kwargs: bool) -> np.ndarray:
     """Booster prediction on the feature matrix: the scikit-learn wrapper's per-call DataFrame checks cost
     milliseconds per model, which matters when one draft is scored by seven models."""
@@ -105,23 +133,32 @@ class CountModel:
         else:
             self.prior_slope_, self.prior_intercept_ = 0.0, self.global_level_
 
-    def fit(self, train: pd.DataFrame, y_train: np.ndarray, valid: pd.DataFrame, y_valid: np.ndarray) -> CountModel:
+    def lightgbm_jobs(self, train: pd.DataFrame, y_train: np.ndarray, valid: pd.DataFrame, y_valid: np.ndarray
+                      ) -> list[LightGBMJob]:
+        """Fit the reference level on all training rows; the mean, low and high estimators left to fit."""
         self._fit_prior(train, y_train)
         base = _lgb_params(self.params, self.seed, self.target, list(train.columns))
         residual_train = y_train - self.reference(train)
         residual_valid = y_valid - self.reference(valid)
-        stop = [lgb.early_stopping(self.params.early_stopping_rounds, verbose=False)]
-        self.mean_ = lgb.LGBMRegressor(objective="l2", **base)
-        self.mean_.fit(train, residual_train, eval_X=(valid,), eval_y=(residual_valid,), callbacks=stop)
         alpha = (1 - self.interval) / 2
         # LightGBM's quantile objective cannot take monotone constraints; the interval models go without.
-        base = {k: v for k, v in base.items() if not k.startswith("monotone")}
-        self.low_ = lgb.LGBMRegressor(objective="quantile", alpha=alpha, **base)
-        self.low_.fit(train, residual_train, eval_X=(valid,), eval_y=(residual_valid,), callbacks=stop)
-        self.high_ = lgb.LGBMRegressor(objective="quantile", alpha=1 - alpha, **base)
-        self.high_.fit(train, residual_train, eval_X=(valid,), eval_y=(residual_valid,), callbacks=stop)
+        plain = {k: v for k, v in base.items() if not k.startswith("monotone")}
+        estimators = [lgb.LGBMRegressor(objective="l2", **base),
+                      lgb.LGBMRegressor(objective="quantile", alpha=alpha, **plain),
+                      lgb.LGBMRegressor(objective="quantile", alpha=1 - alpha, **plain)]
         self.feature_names_ = list(train.columns)
+        return [LightGBMJob(e, train, residual_train, valid, residual_valid, self.params.early_stopping_rounds)
+                for e in estimators]
+
+    def finish(self, fitted: list[lgb.LGBMModel], jobs: list[LightGBMJob]) -> CountModel:
+        self.mean_, self.low_, self.high_ = fitted
         return self
+
+    def fit(self, train: pd.DataFrame, y_train: np.ndarray, valid: pd.DataFrame, y_valid: np.ndarray, *,
+            fit_lightgbm: FitLightGBM = fit_locally) -> CountModel:
+        """`fit_lightgbm` fits the LightGBM estimators (here by default; the Ray engine passes its own)."""
+        jobs = self.lightgbm_jobs(train, y_train, valid, y_valid)
+        return self.finish(fit_lightgbm(jobs), jobs)
 
     def predict_log1p(self, features: pd.DataFrame) -> dict[str, np.ndarray]:
         if not hasattr(self, "mean_"):
@@ -145,20 +182,30 @@ class RiskModel:
         self.params = params
         self.seed = seed
 
-    def fit(self, train: pd.DataFrame, y_train: np.ndarray, valid: pd.DataFrame, y_valid: np.ndarray) -> RiskModel:
+    def lightgbm_jobs(self, train: pd.DataFrame, y_train: np.ndarray, valid: pd.DataFrame, y_valid: np.ndarray
+                      ) -> list[LightGBMJob]:
         base = _lgb_params(self.params, self.seed, TARGETS["authenticity_risk"], list(train.columns))
         positives = max(int(y_train.sum()), 1)
-        self.model_ = lgb.LGBMClassifier(objective="binary", scale_pos_weight=max((len(y_train) - positives) / positives, 1.0) ** 0.5, **base)
-        callbacks = [lgb.early_stopping(self.params.early_stopping_rounds, verbose=False)] if len(set(y_valid)) > 1 else []
-        self.model_.fit(train, y_train, eval_X=(valid,), eval_y=(y_valid,), callbacks=callbacks)
+        classifier = lgb.LGBMClassifier(objective="binary", scale_pos_weight=max((len(y_train) - positives) / positives, 1.0) ** 0.5, **base)
+        rounds = self.params.early_stopping_rounds if len(set(y_valid)) > 1 else None
+        self.feature_names_ = list(train.columns)
+        return [LightGBMJob(classifier, train, y_train, valid, y_valid, rounds)]
+
+    def finish(self, fitted: list[lgb.LGBMModel], jobs: list[LightGBMJob]) -> RiskModel:
+        """Calibrate the fitted classifier on the validation slice."""
+        (self.model_,), valid, y_valid = fitted, jobs[0].valid, jobs[0].y_valid
         raw = self._raw(valid)
         self.calibrated_ = len(set(y_valid)) > 1
         if self.calibrated_:
             self.calibrator_ = LogisticRegression(C=1e4).fit(raw.reshape(-1, 1), y_valid)
         else:
             log.warning("authenticity risk: the validation slice has one class only; probabilities are not calibrated")
-        self.feature_names_ = list(train.columns)
         return self
+
+    def fit(self, train: pd.DataFrame, y_train: np.ndarray, valid: pd.DataFrame, y_valid: np.ndarray, *,
+            fit_lightgbm: FitLightGBM = fit_locally) -> RiskModel:
+        jobs = self.lightgbm_jobs(train, y_train, valid, y_valid)
+        return self.finish(fit_lightgbm(jobs), jobs)
 
     def _raw(self, features: pd.DataFrame) -> np.ndarray:
         return _predict(self.model_, features, raw_score=True)

@@ -24,6 +24,7 @@ import pandas as pd
 
 from engage.config import Settings, flat_params, settings_to_yaml
 from engage.data import load_posts
+from engage.engine import LOCAL, Engine, open_engine
 from engage.errors import EngageError
 from engage.features.pipeline import FeaturePipeline
 from engage.files import staged_write
@@ -31,7 +32,7 @@ from engage.model import evaluation as ev
 from engage.model import plots
 from engage.model.bundle import EngageModel, select_context
 from engage.model.explain import compute_norms
-from engage.model.targets import TARGETS, CountModel, RiskModel, count_labels, risk_labels
+from engage.model.targets import TARGETS, CountModel, LightGBMJob, RiskModel, count_labels, risk_labels
 
 log = logging.getLogger(__name__)
 
@@ -135,8 +136,11 @@ def _labels(posts: pd.DataFrame, features: pd.DataFrame) -> tuple[dict[str, np.n
     return labels, described, skipped
 
 
-def fit_targets(settings: Settings, features: pd.DataFrame, labels: dict[str, np.ndarray], split: ev.Split) -> dict[str, Any]:
-    models: dict[str, Any] = {}
+def fit_targets(settings: Settings, features: pd.DataFrame, labels: dict[str, np.ndarray], split: ev.Split,
+                engine: Engine = LOCAL) -> dict[str, Any]:
+    """One model per target; their LightGBM estimators are handed to the engine in one batch (on Ray:
+    one Ray Train run for all seven instead of seven runs)."""
+    pending: dict[str, tuple[Any, list[LightGBMJob]]] = {}
     seed = settings.train.seed
     for name, y in labels.items():
         target = TARGETS[name]
@@ -148,8 +152,9 @@ def fit_targets(settings: Settings, features: pd.DataFrame, labels: dict[str, np
             model: Any = CountModel(target, settings.train.lightgbm, settings.train.interval, seed)
         else:
             model = RiskModel(settings.train.lightgbm, seed)
-        models[name] = model.fit(features.iloc[train], y[train], features.iloc[valid], y[valid])
-    return models
+        pending[name] = (model, model.lightgbm_jobs(features.iloc[train], y[train], features.iloc[valid], y[valid]))
+    fitted = iter(engine.fit_lightgbm([job for _, jobs in pending.values() for job in jobs]))
+    return {name: model.finish([next(fitted) for _ in jobs], jobs) for name, (model, jobs) in pending.items()}
 
 
 def evaluate(posts: pd.DataFrame, features: pd.DataFrame, labels: dict[str, np.ndarray], models: dict[str, Any],
@@ -238,7 +243,17 @@ def choose_alias(client: Any, name: str, version: str, metrics: dict[str, float]
 
 
 def train(settings: Settings, *, export_dir: str | None = None, progress: bool = True) -> TrainResult:
-    """Train, evaluate, log to MLflow and register. See the module docstring for the story."""
+    """Train, evaluate, log to MLflow and register. See the module docstring for the story.
+
+    `runtime.engine` says where the heavy steps run (`engage.engine`); MLflow is always logged from here,
+    the driver, so a Ray run looks like a local one in the MLflow UI.
+    """
+    prepare_tracking_store(settings.tracking.uri)  # fail (or create the store) before any training work
+    with open_engine(settings) as engine:
+        return _train(settings, engine, export_dir=export_dir, progress=progress)
+
+
+def _train(settings: Settings, engine: Engine, *, export_dir: str | None, progress: bool) -> TrainResult:
     import mlflow
     from mlflow.models import infer_signature
     from mlflow.tracking import MlflowClient
@@ -247,7 +262,6 @@ def train(settings: Settings, *, export_dir: str | None = None, progress: bool =
 
     total = 7
     started = time.perf_counter()
-    prepare_tracking_store(settings.tracking.uri)  # fail (or create the store) before any training work
     stage(1, total, f"Loading posts ({settings.data.source})")
     posts = load_training_posts(settings)
     report = posts.attrs.pop("report", None)
@@ -258,20 +272,20 @@ def train(settings: Settings, *, export_dir: str | None = None, progress: bool =
 
     stage(2, total, "Embedding photos and captions (cached by content hash)")
     pipeline = FeaturePipeline(settings)
-    vectors = pipeline.embed(posts, progress=progress)
+    vectors = pipeline.embed(posts, progress=progress, engine=engine)
     print(f"      image embedder: {pipeline.image_embedder.id}; text embedder: {pipeline.text_embedder.id}")
 
     stage(3, total, "Splitting by time and computing features")
     split = ev.time_split(posts, settings.train.test_fraction, settings.train.valid_fraction)
     pipeline.fit(vectors, rows=split.train)
-    features = pipeline.transform(posts, vectors)
+    features = pipeline.transform(posts, vectors, engine=engine)
     labels, described, skipped = _labels(posts, features)
     for name, why in skipped.items():
         print(f"      skipping target {name}: {why}")
     print(f"      {len(split.train)} train / {len(split.valid)} validation / {len(split.test)} test posts ({split.how})")
 
-    stage(4, total, f"Training LightGBM models: {', '.join(labels)}")
-    models = fit_targets(settings, features, labels, split)
+    stage(4, total, f"Training LightGBM models ({engine.name}): {', '.join(labels)}")
+    models = fit_targets(settings, features, labels, split, engine)
 
     stage(5, total, "Evaluating on the held-out latest posts")
     metrics, preds = evaluate(posts, features, labels, models, split)

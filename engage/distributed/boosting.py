@@ -1,0 +1,121 @@
+"""The models' LightGBM estimators fitted by Ray Train's LightGBMTrainer, data parallel, in one run.
+
+The models (`engage.model.targets`) fit their priors, residuals and calibration on the driver as always
+and hand their LightGBM estimators, as `LightGBMJob`s, to `fit_on_ray`: all seven in one Ray Train run,
+since starting a worker group costs tens of seconds. Each job's training rows are dealt round-robin into
+one shard per worker; every worker gets the whole validation slice, so all workers compute the same
+early-stopping metric from the same trees and stop at the same round (a worker stopping alone would hang
+the others). Each worker runs `engage.model.targets.fit_estimator`, the local path's own call, with
+LightGBM's network parameters and `tree_learner=data_parallel`: without it every worker would silently
+train its own model on its shard. Histograms are summed over the workers, so the trees see all rows; bin
+boundaries are found per shard and quantile leaf values averaged over workers, so the boosters come out
+close to, not equal with, a local fit (docs/scale.md gives the measured differences).
+
+Worker 0 returns the fitted estimators through a Ray Train checkpoint; the network parameters are removed
+from them (as lightgbm.dask does), so the bundle holds ordinary estimators that score anywhere.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import joblib
+import lightgbm as lgb
+import numpy as np
+import ray
+import ray.train
+from ray._common.network_utils import build_address
+from ray.train._internal.utils import get_address_and_port
+from ray.train.lightgbm import LightGBMTrainer
+
+from engage.config import RuntimeSettings
+from engage.model.targets import LightGBMJob, fit_estimator
+
+NETWORK_PARAMS = ("machines", "local_listen_port", "num_machines", "time_out", "tree_learner")
+
+
+@ray.remote(num_cpus=0)
+class _Addresses:
+    """Where each worker listens for each job: a port is free once; LightGBM cannot rebind a port it just
+    closed (TIME_WAIT), so every job gets fresh ports, exchanged here."""
+
+    def __init__(self, n_workers: int):
+        self.n_workers = n_workers
+        self.addresses: dict[int, dict[int, str]] = {}
+
+    def put(self, job: int, rank: int, address: str) -> None:
+        self.addresses.setdefault(job, {})[rank] = address
+
+    def machines(self, job: int) -> str | None:
+        found = self.addresses.get(job, {})
+        return ",".join(found[r] for r in range(self.n_workers)) if len(found) == self.n_workers else None
+
+
+def _network_params(board: Any, job: int, rank: int, n_workers: int) -> dict[str, Any]:
+    """LightGBM's network parameters for `job`: a fresh port on this worker, and every worker's address."""
+    host, port = get_address_and_port()
+    ray.get(board.put.remote(job, rank, build_address(host, port)))
+    deadline = time.monotonic() + 120
+    while (machines := ray.get(board.machines.remote(job))) is None:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"LightGBM job {job}: not every Ray Train worker reported its address within 120 s")
+        time.sleep(0.05)
+    return {"machines": machines, "local_listen_port": port, "num_machines": n_workers}
+
+
+def _fit_on_worker(config: dict[str, Any]) -> None:
+    """One Ray Train worker: fit every job on this worker's shard, one after the other, in step with the others."""
+    context = ray.train.get_context()
+    rank, n_workers = context.get_world_rank(), context.get_world_size()
+    fitted = []
+    for index, (job_ref, shard_refs) in enumerate(zip(config["jobs"], config["shards"], strict=True)):
+        job: LightGBMJob = ray.get(job_ref)
+        train, y_train = ray.get(shard_refs[rank])
+        n_jobs = job.estimator.get_params()["n_jobs"]
+        network = _network_params(config["board"], index, rank, n_workers)
+        job.estimator.set_params(**network, tree_learner="data_parallel", n_jobs=config["threads"], time_out=10)
+        estimator = fit_estimator(replace(job, train=train, y_train=y_train))
+        estimator.booster_.free_network()
+        for name in NETWORK_PARAMS:
+            estimator._other_params.pop(name, None)
+            estimator.__dict__.pop(name, None)
+        fitted.append(estimator.set_params(n_jobs=n_jobs))
+    metrics = {"best_iterations": [int(e.best_iteration_ or e.n_estimators) for e in fitted]}
+    if rank != 0:
+        ray.train.report(metrics)
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        joblib.dump(fitted, Path(tmp) / "estimators.joblib")
+        ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(tmp))
+
+
+def shards(n_rows: int, n_workers: int) -> list[np.ndarray]:
+    """Row positions per worker, dealt round-robin: each shard spans the whole time range."""
+    return [np.arange(k, n_rows, n_workers) for k in range(n_workers)]
+
+
+def fit_on_ray(jobs: list[LightGBMJob], *, runtime: RuntimeSettings, storage: str) -> list[lgb.LGBMModel]:
+    """The jobs' estimators fitted by `runtime.ray_workers` Ray Train workers in one run, in order."""
+    if not jobs:
+        return []
+    workers = max(1, min(runtime.ray_workers, min(len(job.train) for job in jobs)))
+    job_refs, shard_refs = [], []
+    for job in jobs:
+        parts = shards(len(job.train), workers)
+        shard_refs.append([ray.put((job.train.iloc[rows], np.asarray(job.y_train)[rows])) for rows in parts])
+        # The whole validation slice goes to every worker (see the module docstring).
+        job_refs.append(ray.put(replace(job, train=job.train.iloc[:0], y_train=np.asarray(job.y_train)[:0])))
+    trainer = LightGBMTrainer(
+        _fit_on_worker,
+        train_loop_config={"jobs": job_refs, "shards": shard_refs, "board": _Addresses.remote(workers),
+                           "threads": max(1, int(runtime.ray_cpus_per_worker))},
+        scaling_config=ray.train.ScalingConfig(num_workers=workers, resources_per_worker={"CPU": runtime.ray_cpus_per_worker}),
+        run_config=ray.train.RunConfig(storage_path=storage, failure_config=ray.train.FailureConfig(max_failures=0)),
+    )
+    result = trainer.fit()
+    with result.checkpoint.as_directory() as directory:
+        return joblib.load(Path(directory) / "estimators.joblib")

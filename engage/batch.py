@@ -91,6 +91,8 @@ def _why(error: Exception) -> str:
 
 def score_drafts(model: Any, drafts: pd.DataFrame, images_dir: str | Path, *, progress: bool = False) -> pd.DataFrame:
     """One output row per draft, in order; a draft that cannot be scored gets its `error` instead."""
+    from engage.model.predict import flat_score
+
     rows = []
     for record in tqdm(drafts.to_dict(orient="records"), desc="scoring drafts", unit="draft", disable=not progress):
         out: dict[str, Any] = {"row": int(record["row"]), "account": record.get("account"), "error": ""}
@@ -100,13 +102,7 @@ def score_drafts(model: Any, drafts: pd.DataFrame, images_dir: str | Path, *, pr
             out["error"] = _why(e)
             rows.append(out)
             continue
-        for target in ("likes", "comments"):
-            for kind in ("expected", "low", "high"):
-                out[f"{target}_{kind}"] = (scored[target] or {}).get(kind, np.nan)
-        risk = scored["authenticity_risk"]
-        out["authenticity_risk"] = np.nan if risk is None else risk
-        out["flags"] = ", ".join(flag["code"] for flag in scored["flags"][:TOP_FLAGS])
-        rows.append(out)
+        rows.append({**out, **flat_score(scored, max_flags=TOP_FLAGS)})
     return pd.DataFrame(rows).reindex(columns=OUTPUT_COLUMNS)
 
 

@@ -150,13 +150,17 @@ def predict_frame(model: EngageModel, frame: pd.DataFrame) -> pd.DataFrame:
         record = {k: v for k, v in record.items() if v is not None and not (isinstance(v, float) and np.isnan(v))}
         if isinstance(record.get("image"), str):
             record["image"] = base64.b64decode(record["image"], validate=True) if record["image"] else None
-        scored = score(model, Draft(**record))
-        rows.append({
-            **{f"{t}_{k}": (scored[t] or {}).get(k, np.nan) for t in ("likes", "comments") for k in ("expected", "low", "high")},
-            "authenticity_risk": scored["authenticity_risk"] if scored["authenticity_risk"] is not None else np.nan,
-            "flags": ",".join(f["code"] for f in scored["flags"]),
-        })
+        rows.append(flat_score(score(model, Draft(**record))))
     return pd.DataFrame(rows)
+
+
+def flat_score(scored: dict[str, Any], *, max_flags: int | None = None) -> dict[str, Any]:
+    """One answer of `score` as a table row: likes and comments (expected, low, high), risk, flag codes."""
+    return {
+        **{f"{t}_{k}": (scored[t] or {}).get(k, np.nan) for t in ("likes", "comments") for k in ("expected", "low", "high")},
+        "authenticity_risk": scored["authenticity_risk"] if scored["authenticity_risk"] is not None else np.nan,
+        "flags": ",".join(f["code"] for f in scored["flags"][:max_flags]),
+    }
 
 
 def _empty_vectors(like: PostVectors) -> PostVectors:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-ray = pytest.importorskip("ray", reason="the Ray engine tests need the extra: pip install -e \".[ray]\"")
-
 
 @pytest.fixture(scope="module")
 def local_ray():
+    ray = pytest.importorskip("ray", reason="the Ray engine tests need the extra: pip install -e \".[ray]\"")
     # engage's ray_session leaves an already initialised Ray alone, so one Ray serves the whole module.
     ray.init(num_cpus=2, include_dashboard=False, configure_logging=False, log_to_driver=False)
     from engage.distributed.cluster import _quiet_ray_data

@@ -13,13 +13,15 @@ from mlflow.tracking import MlflowClient
 
 from engage.data.schema import validate_posts
 from engage.engine import LOCAL, open_engine
-from engage.features.cache import FeatureCache, file_sha256
+from engage.features.cache import FeatureCache
 from engage.features.duplicates import same_day_duplicates
 from engage.features.history import history_features
 from engage.features.pipeline import FeaturePipeline
+from engage.files import file_sha256
 from engage.model import evaluation as ev
 from engage.model.training import _labels, evaluate, fit_targets, load_training_posts, train
 
+ray = pytest.importorskip("ray", reason="the Ray engine tests need the extra: pip install -e \".[ray]\"")
 pytestmark = pytest.mark.slow
 
 

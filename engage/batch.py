@@ -122,7 +122,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m engage.batch",
         description="Score a table of draft posts with a trained engage model: expected likes and comments with their "
-        "80%% range, the authenticity risk and the main flags, one output row per draft. Drafts that cannot be scored "
+        "80% range, the authenticity risk and the main flags, one output row per draft. Drafts that cannot be scored "
         "are reported by row number (row 1 = the first draft) and get a row with the error.",
         epilog="Columns: account (required), caption, posted_at, followers, sponsored, image (a photo path). "
         "On a Ray cluster the photo paths must name storage every node can read.",

@@ -8,6 +8,7 @@ import mlflow
 import numpy as np
 from mlflow.tracking import MlflowClient
 
+from engage.engine import LOCAL
 from engage.features.pipeline import FeaturePipeline
 from engage.model.bundle import EngageModel
 from engage.model.draft import Draft
@@ -92,7 +93,7 @@ def test_a_second_feature_build_reads_every_vector_from_the_cache(trained, smoke
 
     monkeypatch.setattr(pipeline.image_embedder, "embed_paths", no_compute)
     monkeypatch.setattr(pipeline.text_embedder, "embed", no_compute)
-    monkeypatch.setattr("engage.features.pipeline._quality_rows", no_compute)
+    monkeypatch.setattr(LOCAL, "measure_quality", no_compute)  # the local engine measures photo quality
     second = pipeline.embed(posts, progress=False)
     np.testing.assert_array_equal(first.image, second.image)
     np.testing.assert_array_equal(first.caption, second.caption)

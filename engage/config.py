@@ -37,6 +37,7 @@ class DataSettings(_Section):
     source: Literal["demo", "table", "instaloader"] = "demo"  # where posts come from
     path: str | None = None  # table file or Instaloader dump directory (unused for demo)
     images_dir: str | None = None  # base for relative image paths in a table
+    strict: bool = False  # an unreadable file in an Instaloader dump is an error (default: skipped and named)
     demo: DemoSettings = DemoSettings()
 
 

@@ -17,11 +17,14 @@ from engage.errors import DataError
 SOURCES = ("table", "instaloader", "demo")
 
 
-def load_posts(source: str, path: str | Path | None, images_dir: str | Path | None = None, **options: object) -> pd.DataFrame:
+def load_posts(source: str, path: str | Path | None, images_dir: str | Path | None = None, *, strict: bool = False,
+               **options: object) -> pd.DataFrame:
     """Load posts from `source` ('table' | 'instaloader' | 'demo') at `path` as the canonical table.
 
     For 'demo', `path` is the directory the simulator writes to (generated on first use) and `options`
-    are passed to the simulator (seed, n_accounts, ...).
+    are passed to the simulator (seed, n_accounts, ...). An Instaloader dump skips the files it cannot
+    use and names them in the report (`posts.attrs["report"].skipped_files`); `strict=True` makes the
+    first such file an error instead. Tables are always strict: they are the user's own files.
     """
     if source == "table":
         from engage.data.table import load_table
@@ -34,7 +37,7 @@ def load_posts(source: str, path: str | Path | None, images_dir: str | Path | No
 
         if path is None:
             raise DataError("data.source is 'instaloader' but data.path is not set; point it at the dump directory")
-        posts = load_dump(path)
+        posts = load_dump(path, strict=strict)
     elif source == "demo":
         from engage.data.demo import load_demo
 

@@ -2,14 +2,18 @@
 
 The dump is read as files, never through the `instaloader` package (which may go to the network):
 
-1. every `*.json.xz` / `*.json` under the path is decoded with lzma/json; a file that cannot be decoded is
-   an error naming it;
+1. every `*.json.xz` / `*.json` under the path is decoded with lzma/json; a file that cannot be used (invalid
+   or empty JSON, a truncated `.json.xz`, a wrapper without its post node, a post without a timestamp) is
+   skipped and named in the `LoadReport` with the reason, or, with `strict=True`, an error naming it;
 2. each file is classified by its shape: a post (a shortcode or id and a timestamp), a profile's own
    metadata file (`NAME_ID.json.xz`, read for follower counts), or something else (comments files, story
    items), which is skipped and counted in the `LoadReport`;
 3. both post node shapes Instaloader saves are mapped onto the canonical columns: GraphQL nodes
    (`edge_media_preview_like.count`, `taken_at_timestamp`, `owner.username`, ...) and iPhone-API nodes
-   (`like_count`, `taken_at`, `user.username`, ...), usually nested as `node["iphone_struct"]`;
+   (`like_count`, `taken_at`, `user.username`, ...), usually nested as `node["iphone_struct"]`. A count
+   Instagram hid (written as -1, or any like count under `like_and_view_counts_disabled`) is missing,
+   not zero: the post stays as history context and is left out of that count's labels; the report
+   counts hidden counts;
 4. the account comes from the post's owner, else from the profile metadata (owner id), else from the
    folder name; followers from the owner node, else from the profile metadata, else missing;
 5. snapshots of the same post (`.json` next to `.json.xz`, or one post under several hashtag folders) are
@@ -62,8 +66,10 @@ class _Post:
     post_id: str
     posted_at: float
     caption: str
-    likes: int
+    likes: int | None  # None: the owner hid the like count
     comments: int | None
+    hidden_likes: bool
+    hidden_comments: bool
     is_video: bool
     sponsored: bool | None
     image: str | None
@@ -81,12 +87,14 @@ class _Profile:
     followers: int | None
 
 
-def load_dump(path: str | Path) -> pd.DataFrame:
+def load_dump(path: str | Path, *, strict: bool = False) -> pd.DataFrame:
     """The canonical posts table from an Instaloader dump directory.
 
     `path` may hold one folder per profile, be one profile folder itself, or be a hashtag/location folder
-    holding many accounts' posts. Raises `DataError` naming the file for a corrupt file or a post without
-    a like count, and for a path with no posts.
+    holding many accounts' posts. A file that cannot be used (corrupt, truncated, no post node, a post
+    without timestamp or owner) is skipped and named in the report (`report.skipped_files`); with
+    `strict=True` it is a `DataError` naming the first such file. A path with no usable post is always
+    a `DataError`.
     """
     root = Path(path)
     if not root.exists():
@@ -116,22 +124,29 @@ def load_dump(path: str | Path) -> pd.DataFrame:
     listings: dict[Path, dict[str, list[tuple[int, str]]]] = {}
     progress = tqdm(files, desc="reading Instaloader dump", unit="file", disable=len(files) <= PROGRESS_MIN_FILES)
     for file in progress:
-        node, node_type = _unwrap(_read_json(file))
-        if node is None:
-            report.skip("not a post: a JSON list or value, not an object (e.g. a *_comments.json file)")
-            continue
-        kind = _classify(node, node_type)
-        if kind == "profile":
-            profiles.append(_parse_profile(node, file))
-            report.skip("profile metadata file (not a post; read for follower counts)")
-        elif kind == "post":
-            if file.parent not in listings:
-                listings[file.parent] = _image_index(file.parent)
-            posts.append(_parse_post(node, file, listings[file.parent]))
-        else:
-            report.skip(kind)
+        try:
+            node, node_type = _unwrap(_read_json(file), file)
+            if node is None:
+                report.skip("not a post: a JSON list or value, not an object (e.g. a *_comments.json file)")
+                continue
+            kind = _classify(node, node_type)
+            if kind == "profile":
+                profiles.append(_parse_profile(node, file))
+                report.skip("profile metadata file (not a post; read for follower counts)")
+            elif kind == "post":
+                if file.parent not in listings:
+                    listings[file.parent] = _image_index(file.parent)
+                posts.append(_parse_post(node, file, listings[file.parent]))
+            else:
+                report.skip(kind)
+        except DataError as e:
+            # One broken file must not cost the whole dump: skip it, name it, go on (strict: stop here).
+            if strict:
+                raise
+            report.skip_file(file, _reason(e))
     if not posts:
-        skipped = "; ".join(f"{count} {reason}" for reason, count in sorted(report.skipped.items()))
+        skipped = "; ".join([f"{count} {reason}" for reason, count in sorted(report.skipped.items())]
+                            + [f"{file}: {reason}" for file, reason in report.skipped_files[:3]])
         raise DataError(
             f"holds {len(files)} metadata file(s) but no post ({skipped}); "
             "download the posts themselves with `instaloader profile NAME` (without --no-posts)",
@@ -141,18 +156,32 @@ def load_dump(path: str | Path) -> pd.DataFrame:
     frame = _resolve_accounts(posts, profiles)
     frame, report.merged_duplicates = _merge_snapshots(frame)
     unknown = frame["account"].isna()
-    if unknown.any():
-        file = frame.loc[unknown, "file"].iloc[0]
-        folder = frame.loc[unknown, "folder"].iloc[0]
-        raise DataError(
+    for file, folder in frame.loc[unknown, ["file", "folder"]].itertuples(index=False):
+        error = DataError(
             f"the post has no owner username (nor a profile file matching its owner id) and lies in {folder!r}, "
             "a hashtag/location folder holding many accounts; download it with a recent instaloader (which saves owner.username) or move the file "
             "into its account's folder",
             file=file, field="owner.username",
         )
+        if strict:
+            raise error
+        report.skip_file(file, _reason(error))
+    frame = frame[~unknown]
+    if frame.empty:
+        raise DataError(f"holds no post whose account is known ({report.skipped_files[0][1]})", file=root)
     frame = frame.sort_values(["account", "posted_at", "post_id"], kind="stable")
-    posts_table = validate_posts(frame[[c for c in CANONICAL if c in frame]], file=root)  # felt_fake: unknown
+    for column in ("likes", "comments"):
+        # Counted after merging: a post hidden in one snapshot and known in another is not hidden.
+        hidden = int((frame[column].isna() & frame[f"hidden_{column}"].astype(bool)).sum())
+        if hidden:
+            report.hidden_counts[column] = hidden
+    posts_table = validate_posts(frame[[c for c in CANONICAL if c in frame]], file=root, hidden_likes=True)
     return attach_report(posts_table, report)
+
+
+def _reason(error: DataError) -> str:
+    """A skipped file's reason: the error's message with the field, without the file (named beside it)."""
+    return f"field '{error.field}': {error.message}" if error.field else error.message
 
 
 def _metadata_files(root: Path, report: LoadReport) -> list[Path]:
@@ -183,8 +212,11 @@ def _read_json(file: Path) -> Any:
         raise DataError(f"cannot be read ({e}); check its permissions or {_FIX_CORRUPT}", file=file) from e
 
 
-def _unwrap(data: Any) -> tuple[dict[str, Any] | None, str | None]:
+def _unwrap(data: Any, file: Path) -> tuple[dict[str, Any] | None, str | None]:
     """Instaloader wraps the node: {"node": {...}, "instaloader": {"node_type": "Post", ...}}."""
+    if isinstance(data, dict) and "instaloader" in data and not isinstance(data.get("node"), dict):
+        raise DataError(f"has Instaloader's wrapper but no node object (the post itself is missing); {_FIX_CORRUPT}",
+                        file=file, field="node")
     if isinstance(data, dict) and isinstance(data.get("node"), dict):
         meta = data.get("instaloader")
         node_type = meta.get("node_type") if isinstance(meta, dict) else None
@@ -259,10 +291,15 @@ def _timestamp_value(node: dict[str, Any]) -> Any:
     return _first(node, *_TIMESTAMP_PATHS)[1]
 
 
-def _count(found: tuple[str, Any], *, file: Path) -> int | None:
-    """A count from a node; a present value that is not a whole number >= 0 is an error naming the field."""
+#: What Instagram writes as a count the owner hid.
+HIDDEN_COUNT = -1
+
+
+def _count(found: tuple[str, Any], *, file: Path, hidden: bool = False) -> int | None:
+    """A count from a node; None when missing or, where `hidden` allows it, hidden (-1). A present value
+    that is not a whole number >= 0 is an error naming the field."""
     field, value = found
-    if value is None:
+    if value is None or (hidden and not isinstance(value, bool) and value in (HIDDEN_COUNT, str(HIDDEN_COUNT))):
         return None
     number: float | None = None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -289,22 +326,22 @@ def _parse_post(node: dict[str, Any], file: Path, images: dict[str, list[tuple[i
     if isinstance(stamp, bool) or not isinstance(stamp, (int, float)) or not math.isfinite(stamp):
         raise DataError(f"{str(stamp)[:40]!r} is not an epoch timestamp; {_FIX_CORRUPT}", file=file, field=time_field)
 
-    likes = _count(
-        _first(
-            node,
-            ("edge_media_preview_like", "count"),
-            ("edge_liked_by", "count"),
-            ("like_count",),
-            ("likes", "count"),  # Instaloader < 4
-            ("iphone_struct", "like_count"),
-        ),
-        file=file,
+    found_likes = _first(
+        node,
+        ("edge_media_preview_like", "count"),
+        ("edge_liked_by", "count"),
+        ("like_count",),
+        ("likes", "count"),  # Instaloader < 4
+        ("iphone_struct", "like_count"),
     )
-    if likes is None:
+    disabled = node.get("like_and_view_counts_disabled") is True or iphone.get("like_and_view_counts_disabled") is True
+    # With counts disabled, whatever count the node still carries (0, -1) is not what the audience did.
+    likes = None if disabled else _count(found_likes, file=file, hidden=True)
+    if likes is None and not disabled and found_likes[1] is None:
         raise DataError(
             "the post has no like count (looked for edge_media_preview_like.count, edge_liked_by.count, "
-            "like_count, iphone_struct.like_count; the account may hide like counts); every post needs one: "
-            "delete the file to leave the post out",
+            "like_count, iphone_struct.like_count) and does not say the owner hid it "
+            "(like_and_view_counts_disabled); the file is incomplete: download the post again",
             file=file, field="likes",
         )
     comments_paths: list[tuple[str | int, ...]] = [
@@ -316,7 +353,8 @@ def _parse_post(node: dict[str, Any], file: Path, images: dict[str, list[tuple[i
     ]
     if not isinstance(node.get("comments"), dict):
         comments_paths.insert(3, ("comments",))  # the count Instaloader copies to the top-level node
-    comments = _count(_first(node, *comments_paths), file=file)
+    found_comments = _first(node, *comments_paths)
+    comments = _count(found_comments, file=file, hidden=True)
 
     owner = node.get("owner") if isinstance(node.get("owner"), dict) else {}
     user = node.get("user") if isinstance(node.get("user"), dict) else iphone.get("user")
@@ -342,6 +380,8 @@ def _parse_post(node: dict[str, Any], file: Path, images: dict[str, list[tuple[i
         caption=_caption(node, iphone),
         likes=likes,
         comments=comments,
+        hidden_likes=likes is None,
+        hidden_comments=comments is None and found_comments[1] is not None,
         is_video=_is_video(node, iphone),
         sponsored=_sponsored(node, iphone),
         image=_first_image(file, images),

@@ -26,7 +26,7 @@ COLUMNS: dict[str, tuple[str, bool]] = {
     "post_id": ("unique id of the post", True),
     "posted_at": ("when it was posted, UTC", True),
     "caption": ("caption text, may be empty", True),
-    "likes": ("like count, integer >= 0", True),
+    "likes": ("like count, integer >= 0; missing where Instagram hid it (Instaloader dumps only)", True),
     "comments": ("comment count, integer >= 0, may be missing", False),
     "followers": ("the account's follower count, may be missing", False),
     "image": ("path to the image file; empty for videos and expired media", False),
@@ -47,9 +47,16 @@ class LoadReport:
     merged_duplicates: int = 0
     ignored_columns: list[str] = field(default_factory=list)
     skipped: Counter = field(default_factory=Counter)  # reason -> count
+    #: files left out because they could not be used (corrupt, truncated, no post node), with the reason
+    skipped_files: list[tuple[str, str]] = field(default_factory=list)
+    #: count column -> posts whose count the owner hid (kept as missing, not zero)
+    hidden_counts: Counter = field(default_factory=Counter)
 
     def skip(self, reason: str) -> None:
         self.skipped[reason] += 1
+
+    def skip_file(self, file: object, reason: str) -> None:
+        self.skipped_files.append((str(file), reason))
 
     def summary(self) -> str:
         parts = [f"{self.rows} posts from {self.source} {self.path}"]
@@ -57,9 +64,17 @@ class LoadReport:
             parts.append(f"{self.merged_duplicates} duplicate snapshots merged (kept the highest counts)")
         if self.ignored_columns:
             parts.append(f"extra columns ignored: {', '.join(self.ignored_columns)}")
+        for column, count in sorted(self.hidden_counts.items()):
+            parts.append(f"{count} posts with hidden {column} counts (kept; {column} unknown)")
         for reason, count in sorted(self.skipped.items()):
             parts.append(f"{count} skipped: {reason}")
+        if self.skipped_files:
+            parts.append(f"{len(self.skipped_files)} unreadable file(s) skipped")
         return "; ".join(parts)
+
+    def skipped_files_text(self) -> str:
+        """One line per skipped file, `path: reason` (logged with the run as an artifact)."""
+        return "".join(f"{file}: {reason}\n" for file, reason in self.skipped_files)
 
 
 def parse_timestamps(values: pd.Series, *, file: object, column: str = "posted_at") -> pd.Series:
@@ -149,11 +164,13 @@ def _text(frame: pd.DataFrame, column: str) -> pd.Series:
     return text.astype(str)  # an empty column maps to float64; text columns are text even when empty
 
 
-def validate_posts(frame: pd.DataFrame, *, file: object, images_dir: str | Path | None = None) -> pd.DataFrame:
+def validate_posts(frame: pd.DataFrame, *, file: object, images_dir: str | Path | None = None,
+                   hidden_likes: bool = False) -> pd.DataFrame:
     """Coerce `frame` to the canonical table or raise a `DataError` naming file, row and field.
 
-    Errors (not warnings): a missing required column, a missing account/post_id/likes/date, a negative
-    or fractional count, an unparseable date, a duplicate post_id.
+    Errors (not warnings): a missing required column, a missing account/post_id/date, a missing like
+    count (unless `hidden_likes`: an Instaloader dump keeps a post whose owner hid its likes, with likes
+    missing), a negative or fractional count, an unparseable date, a duplicate post_id.
     """
     missing = [c for c, (_, required) in COLUMNS.items() if required and c not in frame.columns and c != "caption"]
     if missing:
@@ -179,7 +196,8 @@ def validate_posts(frame: pd.DataFrame, *, file: object, images_dir: str | Path 
         )
     out["posted_at"] = parse_timestamps(frame["posted_at"], file=file)
     out["caption"] = _text(frame, "caption") if "caption" in frame else ""
-    out["likes"] = _counts(frame, "likes", file=file, required=True)
+    # Nullable (Int64) for every source, so that code downstream never depends on where posts came from.
+    out["likes"] = _counts(frame, "likes", file=file, required=not hidden_likes).astype("Int64")
     for column in ("comments", "followers"):
         out[column] = _counts(frame, column, file=file, required=False) if column in frame else pd.Series(pd.NA, index=frame.index, dtype="Int64")
     out["image"] = _resolve_images(frame, images_dir) if "image" in frame else pd.Series(None, index=frame.index, dtype="object")

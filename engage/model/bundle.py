@@ -76,6 +76,14 @@ class EngageModel:
     def version(self) -> str:
         return str(self.info.get("version") or self.info.get("run_id") or "unregistered")
 
+    @property
+    def risk_label(self) -> str:
+        """What the authenticity-risk model learned from (or why there is none), for every answer."""
+        if "authenticity_risk" not in self.models:
+            why = (self.info.get("skipped_targets") or {}).get("authenticity_risk", "it was not trained")
+            return f"no risk model: {why}"
+        return str((self.info.get("labels") or {}).get("authenticity_risk") or "unknown (the model does not say)")
+
     def check_embedder(self) -> None:
         """Build the embedders now; raises EmbedderMismatchError if they differ from training."""
         _ = self.pipeline.image_embedder, self.pipeline.text_embedder
@@ -125,7 +133,8 @@ class EngageModel:
         from engage.config import load_settings
 
         settings = load_settings(directory / "settings.yaml")
-        context = validate_posts(pd.read_parquet(directory / "context.parquet"), file=directory / "context.parquet")
+        context = validate_posts(pd.read_parquet(directory / "context.parquet"), file=directory / "context.parquet",
+                                 hidden_likes=True)  # history from a dump may hold posts whose likes were hidden
         return cls(settings, state["pipeline"], state["models"], context,
                    PostVectors(vectors["image"], vectors["caption"], vectors["quality"]), state["norms"], state["info"])
 

@@ -124,6 +124,7 @@ def score(model: EngageModel, draft: Draft, *, n_factors: int = 6) -> dict[str, 
         else:
             result[name] = None
     result["authenticity_risk"] = float(predictions["authenticity_risk"][0]) if "authenticity_risk" in predictions else None
+    result["risk_label"] = model.risk_label
     result["flags"] = draft_flags(features.iloc[0], model.norms, known_account=known)
     likes_model = model.models.get("likes")
     result["factors"] = top_factors(features, likes_model, n_factors) if likes_model is not None else []

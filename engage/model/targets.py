@@ -27,6 +27,10 @@ log = logging.getLogger(__name__)
 
 #: Proxy risk label: a post whose likes fall below a third of the account's trailing baseline.
 PROXY_DROP = math.log(3.0)
+#: What the risk model learned from, in the user's words: stored with the model, shown with every score.
+RISK_LABEL_FELT_FAKE = "the data set's felt_fake labels: whether the audience found a post inauthentic"
+RISK_LABEL_PROXY = ("an engagement-drop proxy: posts whose likes fell below a third of the account's usual "
+                    "(the data had no felt_fake labels)")
 
 
 @dataclass(frozen=True)
@@ -230,8 +234,9 @@ def count_labels(posts: pd.DataFrame, target: Target) -> np.ndarray:
 def risk_labels(posts: pd.DataFrame, features: pd.DataFrame) -> tuple[np.ndarray, str]:
     """(labels with NaN where unknown, description of the label used)."""
     if "felt_fake" in posts and posts["felt_fake"].notna().any():
-        return posts["felt_fake"].astype("Float64").astype(float).to_numpy(), "felt_fake column of the data set"
-    likes = np.log1p(posts["likes"].to_numpy(dtype=float))
+        return posts["felt_fake"].astype("Float64").astype(float).to_numpy(), RISK_LABEL_FELT_FAKE
+    likes = np.log1p(posts["likes"].astype("Float64").to_numpy(dtype=float, na_value=np.nan))
     baseline = features["likes_baseline"].to_numpy(dtype=float)
-    label = np.where(np.isnan(baseline), np.nan, (likes < baseline - PROXY_DROP).astype(float))
-    return label, "proxy: likes below a third of the account's trailing baseline (no felt_fake column)"
+    # No proxy label where either side is unknown (no earlier post, or the owner hid this post's likes).
+    label = np.where(np.isnan(baseline) | np.isnan(likes), np.nan, (likes < baseline - PROXY_DROP).astype(float))
+    return label, RISK_LABEL_PROXY

@@ -100,7 +100,20 @@ def load_training_posts(settings: Settings) -> pd.DataFrame:
         options = data.demo.model_dump()
         out_dir = options.pop("out_dir")
         return load_posts("demo", data.path or out_dir, **options)
-    return load_posts(data.source, data.path, images_dir=data.images_dir)
+    return load_posts(data.source, data.path, images_dir=data.images_dir, strict=data.strict)
+
+
+#: How many skipped files the terminal names; the run's skipped_files.txt artifact lists them all.
+SHOWN_SKIPPED_FILES = 5
+
+
+def print_report(report: Any) -> None:
+    print(f"      {report.summary()}")
+    for file, reason in report.skipped_files[:SHOWN_SKIPPED_FILES]:
+        print(f"      skipped {file}: {reason}")
+    if len(report.skipped_files) > SHOWN_SKIPPED_FILES:
+        print(f"      ... and {len(report.skipped_files) - SHOWN_SKIPPED_FILES} more (all listed in the run's "
+              "skipped_files.txt; data.strict=true makes them an error)")
 
 
 def fingerprint(posts: pd.DataFrame) -> dict[str, Any]:
@@ -266,7 +279,7 @@ def _train(settings: Settings, engine: Engine, *, export_dir: str | None, progre
     posts = load_training_posts(settings)
     report = posts.attrs.pop("report", None)
     if report is not None:
-        print(f"      {report.summary()}")
+        print_report(report)
     if len(posts) < 30:
         raise EngageError(f"only {len(posts)} posts: too few to train and evaluate; engage needs at least 30")
 
@@ -320,6 +333,9 @@ def _train(settings: Settings, engine: Engine, *, export_dir: str | None, progre
         mlflow.log_text(settings_to_yaml(settings), "config.yaml")
         mlflow.log_text("\n".join(features.columns), "features.txt")
         mlflow.log_dict(data_print, "data_fingerprint.json")
+        if report is not None and report.skipped_files:
+            mlflow.log_text(report.skipped_files_text(), "skipped_files.txt")
+            mlflow.log_metric("skipped_files", len(report.skipped_files))
         _log_plots(mlflow, models, features, preds, split.test)
         with tempfile.TemporaryDirectory() as tmp:
             bundle_dir = model.save(Path(tmp) / "bundle")

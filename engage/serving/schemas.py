@@ -105,6 +105,7 @@ class ScoreResponse(BaseModel):
         "likes": {"expected": 212.4, "low": 150.0, "high": 301.7},
         "comments": {"expected": 9.1, "low": 4.0, "high": 17.5},
         "authenticity_risk": 0.18,
+        "risk_label": "the data set's felt_fake labels: whether the audience found a post inauthentic",
         "flags": [{"code": "too_many_hashtags", "message": "28 hashtags is far more than this account usually uses; ..."}],
         "factors": [{"feature": "number of hashtags", "contribution": -0.21}, {"feature": "your usual likes", "contribution": 0.12}],
     }]})
@@ -113,6 +114,8 @@ class ScoreResponse(BaseModel):
     likes: Range | None
     comments: Range | None
     authenticity_risk: float | None = Field(description="probability that the audience finds the post fake, 0..1")
+    risk_label: str = Field(description="what the risk model learned from: the data set's felt_fake labels, or the "
+                            "engagement-drop proxy when the data had none (or why there is no risk model)")
     flags: list[Flag]
     factors: list[Factor]
 
@@ -133,6 +136,7 @@ class BestHour(BaseModel):
 class CompareResponse(BaseModel):
     account: str
     drafts: list[ComparedDraft] = Field(description="ranked by expected likes, best first")
+    risk_label: str = Field(description="what the risk model learned from (the same for every draft)")
     best_hour: BestHour | None = Field(description="for the top draft, when asked for")
 
 

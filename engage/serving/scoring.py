@@ -75,7 +75,7 @@ def compare_drafts(model: ScoringModel, request: CompareRequest, drafts: list[Dr
             best_hour = model.best_hour(drafts[order[0]], days=7)
         except ModelError as e:
             raise RequestError(409, [("best_hour", str(e))]) from None
-    return {"account": request.account, "drafts": ranked, "best_hour": best_hour}
+    return {"account": request.account, "drafts": ranked, "risk_label": scores[0]["risk_label"], "best_hour": best_hour}
 
 
 def warm_up_draft(model: ScoringModel) -> Draft:

@@ -9,10 +9,13 @@ The files mimic what `instaloader profile NAME` and `instaloader "#hashtag"` wri
 What it covers (asserted in test_instaloader.py):
   anna.bakes/   GraphQL nodes; profile metadata with edge_followed_by; a sponsored carousel (_1/_2.jpg) as
                 plain JSON; a video whose media expired (no image); one post saved as both .json (older
-                snapshot) and .json.xz (newer); a comments file, a caption .txt and a profile picture.
+                snapshot) and .json.xz (newer); a comments file, a caption .txt and a profile picture;
+                a post whose owner hid its likes (count -1) and one whose comment count is hidden (-1);
+                an invalid JSON file (cut off mid-object) and an empty one.
   ben.runs/     iPhone-API nodes: nested under iphone_struct (Instaloader >= 4.9) and bare; a video with
                 only an .mp4; a carousel whose first item is a video; profile metadata with `followers`;
-                a story item (not a post).
+                a story item (not a post); a post with like_and_view_counts_disabled (like_count 0); a
+                truncated .json.xz (an interrupted download) and a wrapper whose node is missing.
   #streetfood/  a hashtag folder with several owners: one with its follower count in the owner node, one
                 without, one known only by owner id (ben.runs, through ben's profile file), and an older
                 snapshot of anna's sponsored carousel.
@@ -144,6 +147,16 @@ def build(root: Path = FIXTURE) -> None:
         stem, "CrAnna00004", "3080000000000000004", anna_owner, likes=75, comments=3, caption="Lemon tart"))
     write_jpeg(anna / f"{stem}.jpg", (250, 230, 120))
 
+    stem = "2023-05-12_10-00-00_UTC"  # the owner hid the like count: Instagram writes -1
+    write_json(anna / f"{stem}.json.xz", graphql_post(
+        stem, "CrAnna00005", "3080000000000000005", anna_owner, likes=-1, comments=6, caption="Rye loaf"))
+    write_jpeg(anna / f"{stem}.jpg", (160, 120, 80))
+    stem = "2023-05-13_10-00-00_UTC"  # likes known, the comment count hidden (-1)
+    write_json(anna / f"{stem}.json.xz", graphql_post(
+        stem, "CrAnna00006", "3080000000000000006", anna_owner, likes=88, comments=-1, caption="Scones"))
+    (anna / "2023-05-14_09-00-00_UTC.json").write_text('{"node": {"shortcode": "CrAnna00007", "taken_at_', encoding="utf-8")
+    (anna / "2023-05-15_09-00-00_UTC.json").write_bytes(b"")
+
     # --- ben.runs: iPhone-API nodes ----------------------------------------------------------------------
     ben = root / "ben.runs"
     ben_user = {"pk": "2002", "username": "ben.runs", "full_name": "Ben Runs", "is_private": False,
@@ -184,6 +197,19 @@ def build(root: Path = FIXTURE) -> None:
         "__typename": "GraphStoryImage", "id": "3100000000000000099", "taken_at_timestamp": epoch(stem),
         "owner": {"id": "2002", "username": "ben.runs"}, "is_video": False,
     }, node_type="StoryItem")
+
+    stem = "2023-06-12_08-00-00_UTC"  # newer iPhone node: counts disabled, like_count 0 means "hidden"
+    write_json(ben / f"{stem}.json.xz", {"iphone_struct": iphone_struct(
+        stem, "CsBen000005", "3100000000000000005", ben_user, likes=0, comments=3, caption="Hill repeats",
+        media_type=1, like_and_view_counts_disabled=True), "date": epoch(stem)})
+    stem = "2023-06-14_07-00-00_UTC"  # an interrupted download: the .json.xz is cut in half
+    write_json(ben / f"{stem}.json.xz", {"iphone_struct": iphone_struct(
+        stem, "CsBen000006", "3100000000000000006", ben_user, likes=12, comments=1, caption="Rest day",
+        media_type=1), "date": epoch(stem)})
+    whole = (ben / f"{stem}.json.xz").read_bytes()
+    (ben / f"{stem}.json.xz").write_bytes(whole[: len(whole) // 2])
+    # Instaloader's wrapper without the post node (a writer that died between the two).
+    write_json(ben / "2023-06-15_07-00-00_UTC.json.xz", {"instaloader": {**VERSION, "node_type": "Post"}}, node_type=None)
 
     # --- #streetfood: a hashtag folder holding several accounts' posts ----------------------------------
     tag = root / "#streetfood"

@@ -94,3 +94,15 @@ def test_risk_labels_use_felt_fake_when_present_else_the_documented_proxy():
     assert labels[1] == 1.0  # 5 likes against a baseline of 100: below a third
     assert np.isnan(labels[2])  # no baseline, no proxy label
     assert "proxy" in how
+
+
+def test_risk_label_says_what_the_risk_model_learned_from_or_why_there_is_none():
+    from engage.model.bundle import EngageModel
+    from engage.model.targets import RISK_LABEL_PROXY
+
+    info = {"labels": {"authenticity_risk": RISK_LABEL_PROXY}, "skipped_targets": {}}
+    with_risk = EngageModel(None, None, {"authenticity_risk": object()}, pd.DataFrame(), None, None, info)
+    assert with_risk.risk_label == RISK_LABEL_PROXY
+    skipped = {"labels": {}, "skipped_targets": {"authenticity_risk": "too few risk labels (4 known, 0 positive)"}}
+    without = EngageModel(None, None, {}, pd.DataFrame(), None, None, skipped)
+    assert without.risk_label == "no risk model: too few risk labels (4 known, 0 positive)"

@@ -117,7 +117,7 @@ class RecordingScorer:
             "model_version": self.version, "embedder": self.embedder,
             "likes": {"expected": expected, "low": expected * 0.5, "high": expected * 1.5},
             "comments": {"expected": 5.0, "low": 2.0, "high": 9.0},
-            "authenticity_risk": 0.1, "flags": flags,
+            "authenticity_risk": 0.1, "risk_label": "an engagement-drop proxy (fake model)", "flags": flags,
             "factors": [{"feature": "number of hashtags", "contribution": -0.1}],
         }
 

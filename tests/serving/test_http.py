@@ -153,6 +153,9 @@ def test_compare_ranks_by_expected_likes_with_differences_and_best_hour(server: 
     assert [d["likes_vs_first"] for d in body["drafts"]] == [19.0, 6.0, 0.0]
     assert [d["likes_vs_best"] for d in body["drafts"]] == [0.0, -13.0, -19.0]
     assert body["best_hour"] == {"posted_at": "2030-01-01T18:00:00Z", "expected_likes": 123.0}
+    # What the risk figure means travels with the ranking and with every draft's score.
+    assert body["risk_label"] == "an engagement-drop proxy (fake model)"
+    assert {d["score"]["risk_label"] for d in body["drafts"]} == {"an engagement-drop proxy (fake model)"}
 
 
 def test_compare_without_best_hour_leaves_it_out(server: ThreadServer) -> None:

@@ -24,6 +24,8 @@ import pandas as pd
 import pytest
 from serving_helpers import ROOT, SECRET, ServeProcess, photo, png_bomb
 
+from engage.model.targets import RISK_LABEL_FELT_FAKE
+
 pytestmark = pytest.mark.slow  # needs the session's trained smoke model (minutes, once)
 
 WHEN = "2024-06-01T18:00:00Z"  # for history posts
@@ -92,6 +94,7 @@ def test_score_answers_with_sane_ranges_risk_flags_and_factors(served: ServeProc
     for target in ("likes", "comments"):
         assert 0 <= body[target]["low"] <= body[target]["expected"] <= body[target]["high"]
     assert 0 <= body["authenticity_risk"] <= 1
+    assert body["risk_label"] == RISK_LABEL_FELT_FAKE  # the smoke demo carries the simulator's felt_fake
     assert all(set(flag) == {"code", "message"} and flag["message"] for flag in body["flags"])
     assert 1 <= len(body["factors"]) <= 6
     assert all(isinstance(f["feature"], str) and isinstance(f["contribution"], float) for f in body["factors"])

@@ -97,6 +97,8 @@ function renderScore(target, score) {
     meter.appendChild(fill);
     riskBox.appendChild(meter);
   }
+  // One line saying what the figure means: real felt-fake labels, or the engagement-drop proxy.
+  if (score.risk_label) riskBox.appendChild(el("span", "range risk-label", `learned from ${score.risk_label}`));
   head.appendChild(riskBox);
   target.appendChild(head);
 

@@ -1,10 +1,13 @@
 """History-consistency features: how a post compares with the same account's earlier posts.
 
-Every feature of a post is computed only from the account's posts strictly before it in time
-(`posted_at < t`; posts at the very same instant are not "earlier" than each other), and from at most
-the last `n_last` of those (the "feed"), except `n_earlier_posts`, which counts them all. The post's
-own likes and comments never enter its features, and a later post (or a change to it) can never
-change an earlier post's features.
+Every feature of a post is computed only from the account's posts before it, and from at most the
+last `n_last` of those (the "feed"), except `n_earlier_posts`, which counts them all. "Before" is the
+order (posted_at, post_id): posts of one account at the very same instant (tables with day-precision
+dates hold many: two posts on one day) are ordered by post_id, as Instagram's shortcodes and media ids
+grow with time. Treating them as "not earlier" than each other threw away the most recent and most
+telling post of a same-day pair (on large_accounts_16536, 43% of posts share their day with another;
+see docs/results.md). The post's own likes and comments never enter its features, and a later post
+(or a change to it) can never change an earlier post's features.
 
 One code path serves training and scoring: `rows` names the positions to compute; every other row is
 context. Training computes all rows; scoring appends the draft to the account's stored posts and
@@ -34,6 +37,19 @@ CAPTION_CHARS_STD_FLOOR = 25.0
 #: Rows per block when comparing embeddings with their windows (bounds memory to a few block * dim floats).
 EMBEDDING_BLOCK_ROWS = 8192
 
+def _momentum_columns(count: str) -> list[str]:
+    return [
+        f"{count}_last_vs_baseline",  # log1p count of the latest earlier post with a known count, minus the baseline
+        f"{count}_second_last_vs_baseline",  # the one before it, the same way
+        f"{count}_last3_vs_baseline",  # mean of the latest three known, minus the baseline
+        f"{count}_median_vs_baseline",  # median of the feed's known counts, minus the baseline (skew)
+        f"{count}_max_vs_baseline",  # the feed's best post, minus the baseline (how high a hit goes)
+        f"{count}_std",  # sample std of the feed's known log1p counts (NaN under 2): how steady the account is
+    ]
+
+
+MOMENTUM_COLUMNS = {count: _momentum_columns(count) for count in ("likes", "comments")}
+
 HISTORY_COLUMNS: list[str] = [
     "image_feed_similarity",  # cosine of the image to the centroid of the feed's images (NaN rows skipped)
     "image_feed_max_similarity",  # highest cosine of the image to any feed image
@@ -48,6 +64,9 @@ HISTORY_COLUMNS: list[str] = [
     "comments_baseline",  # mean log1p(comments) over the feed's posts with known comments
     "likes_trend",  # mean log1p(likes) of the feed's recent half minus its older half
     "comments_trend",  # the same for comments (NaN unless both halves have known comments)
+    # Short-term momentum, each relative to the baseline (the models learn the residual over it):
+    *MOMENTUM_COLUMNS["likes"],
+    *MOMENTUM_COLUMNS["comments"],
     "n_earlier_posts",  # how many posts the account made before this one (all of them)
     "followers",  # the post's follower count, else the latest known in the feed
     "sponsored_share",  # share of the feed's posts with known `sponsored` that were sponsored
@@ -111,7 +130,7 @@ class AccountTimeline:
 
     `order[k]` is the original position of the k-th post in sorted order; for original position i,
     `rank[i]` is its sorted position, `group_start[i]` the sorted position of its account's first post
-    and `earlier_end[i]` one past the last post strictly before it (ties in time are not earlier).
+    and `earlier_end[i]` one past the last post before it in (posted_at, post_id) order.
     """
 
     def __init__(self, posts: pd.DataFrame, times: np.ndarray):
@@ -119,23 +138,19 @@ class AccountTimeline:
         self.account_codes = pd.factorize(posts["account"].astype(str), sort=False)[0].astype(np.int64)
         self.times = times
         # Posts of one account at one instant are ordered by post_id (else table order), so that which
-        # of them falls inside a window never depends on how the table happens to be ordered.
+        # of them is earlier never depends on how the table happens to be ordered.
         tie_break = (pd.factorize(posts["post_id"].astype(str), sort=True)[0] if "post_id" in posts.columns
                      else np.arange(n))
         self.order = np.lexsort((np.arange(n), tie_break, times, self.account_codes))
         self.rank = np.empty(n, dtype=np.int64)
         self.rank[self.order] = np.arange(n)
         sorted_accounts = self.account_codes[self.order]
-        sorted_times = times[self.order]
         positions = np.arange(n)
         new_account = np.ones(n, dtype=bool)
         new_account[1:] = sorted_accounts[1:] != sorted_accounts[:-1]
-        new_instant = new_account.copy()
-        new_instant[1:] |= sorted_times[1:] != sorted_times[:-1]
         group_start_sorted = np.maximum.accumulate(np.where(new_account, positions, 0)) if n else positions
-        instant_start_sorted = np.maximum.accumulate(np.where(new_instant, positions, 0)) if n else positions
         self.group_start = group_start_sorted[self.rank]
-        self.earlier_end = instant_start_sorted[self.rank]
+        self.earlier_end = self.rank  # every post before it in sorted order, same-instant ones by post_id
 
     def windows(self, rows: np.ndarray, n_last: int) -> tuple[np.ndarray, np.ndarray]:
         """(index, mask): original positions of each row's last `n_last` earlier posts, oldest first.
@@ -179,6 +194,35 @@ def _halves_trend(matrix: np.ndarray, mask: np.ndarray) -> np.ndarray:
     recent = mask & ~older
     trend = _nanmean(np.where(recent, matrix, np.nan)) - _nanmean(np.where(older, matrix, np.nan))
     return np.where(m >= 2, trend, np.nan)
+
+
+def _momentum(window: np.ndarray, baseline: np.ndarray) -> np.ndarray:
+    """MOMENTUM_COLUMNS of each row's window of log1p counts (NaN where unknown), oldest first.
+
+    Known values are counted from the right: `from_right[i, j]` is how many known values lie at or after
+    column j, so the latest known value is where it is 1, the one before where it is 2.
+    """
+    known = ~np.isnan(window)
+    count = known.sum(axis=1)
+    from_right = np.cumsum(known[:, ::-1], axis=1)[:, ::-1]
+
+    def nth_last(n: int) -> np.ndarray:
+        pick = known & (from_right == n)
+        return np.where(count >= n, np.where(pick, window, 0.0).sum(axis=1), np.nan)
+
+    recent = np.where(known & (from_right <= 3), window, np.nan)
+    filled = np.where(known, window, -np.inf)
+    with np.errstate(invalid="ignore"):
+        # Rows without a known value are NaN below; nanmedian's "all-NaN slice" warning says the same.
+        median = np.full(len(window), np.nan)
+        some = count > 0
+        if some.any():
+            median[some] = np.nanmedian(window[some], axis=1)
+        centred = np.where(known, window - _nanmean(window)[:, None], 0.0)
+        std = np.where(count >= 2, np.sqrt((centred**2).sum(axis=1) / np.maximum(count - 1, 1)), np.nan)
+    best = np.where(count > 0, filled.max(axis=1), np.nan)
+    return np.column_stack([nth_last(1) - baseline, nth_last(2) - baseline, _nanmean(recent) - baseline,
+                            median - baseline, best - baseline, std])
 
 
 def _zscore(values: np.ndarray, window: np.ndarray, floor: float) -> np.ndarray:
@@ -310,6 +354,8 @@ def history_features(
     out["comments_baseline"] = _nanmean(comment_window)
     out["likes_trend"] = _halves_trend(like_window, mask)
     out["comments_trend"] = _halves_trend(comment_window, mask)
+    out[MOMENTUM_COLUMNS["likes"]] = _momentum(like_window, out["likes_baseline"].to_numpy())
+    out[MOMENTUM_COLUMNS["comments"]] = _momentum(comment_window, out["comments_baseline"].to_numpy())
     out["n_earlier_posts"] = (end - timeline.group_start[rows]).astype(np.float64)
 
     followers = _nullable(posts, "followers")

@@ -146,11 +146,38 @@ def test_first_post_of_an_account_has_nan_history_and_zero_earlier_posts():
     assert frame.loc[2, "n_earlier_posts"] == 1
 
 
-def test_posts_at_the_same_instant_are_not_earlier_than_each_other():
-    posts = make_posts([{"day": 0, "likes": 10}, {"day": 1, "likes": 1000}, {"day": 1, "likes": 5}])
+def test_posts_at_the_same_instant_are_ordered_by_post_id():
+    # Day-precision dates: two posts on day 1. The one with the smaller post_id is the earlier, whatever
+    # the table order, and its likes are the later one's latest context.
+    posts = make_posts([{"day": 0, "likes": 10, "post_id": "a"}, {"day": 1, "likes": 5, "post_id": "c"},
+                        {"day": 1, "likes": 1000, "post_id": "b"}])
     frame = history_features(posts, None, None)
-    assert frame.loc[1, "n_earlier_posts"] == frame.loc[2, "n_earlier_posts"] == 1
-    assert frame.loc[1, "likes_baseline"] == frame.loc[2, "likes_baseline"] == pytest.approx(np.log1p(10))
+    assert frame.loc[2, "n_earlier_posts"] == 1 and frame.loc[1, "n_earlier_posts"] == 2
+    assert frame.loc[2, "likes_baseline"] == pytest.approx(np.log1p(10))
+    assert frame.loc[1, "likes_baseline"] == pytest.approx(np.mean(np.log1p([10, 1000])))
+    assert frame.loc[1, "likes_last_vs_baseline"] == pytest.approx(np.log1p(1000) - np.mean(np.log1p([10, 1000])))
+    assert frame.loc[1, "days_since_previous"] == 0.0
+
+
+def test_momentum_features_follow_the_latest_known_counts():
+    posts = make_posts([{"day": d, "likes": value} for d, value in enumerate([5, 100, 0, 40, 900, 7])])
+    posts.loc[2, "likes"] = pd.NA  # a hidden like count: an earlier post, but no value
+    frame = history_features(posts, None, None, n_last=12)
+    seen = np.log1p([5, 100, 40, 900])  # what the last post (row 5) sees
+    row = frame.loc[5]
+    assert row["n_earlier_posts"] == 5 and row["likes_baseline"] == pytest.approx(seen.mean())
+    assert row["likes_last_vs_baseline"] == pytest.approx(seen[-1] - seen.mean())
+    assert row["likes_second_last_vs_baseline"] == pytest.approx(seen[-2] - seen.mean())
+    assert row["likes_last3_vs_baseline"] == pytest.approx(seen[-3:].mean() - seen.mean())
+    assert row["likes_median_vs_baseline"] == pytest.approx(np.median(seen) - seen.mean())
+    assert row["likes_max_vs_baseline"] == pytest.approx(seen.max() - seen.mean())
+    assert row["likes_std"] == pytest.approx(seen.std(ddof=1))
+    # Right after the hidden post, the latest known is the one before it.
+    assert frame.loc[3, "likes_last_vs_baseline"] == pytest.approx(np.log1p(100) - np.log1p([5, 100]).mean())
+    # One known earlier post: no second-last and no spread; none: every momentum feature is NaN.
+    assert np.isnan(frame.loc[1, "likes_second_last_vs_baseline"]) and np.isnan(frame.loc[1, "likes_std"])
+    assert frame.loc[1, "likes_last_vs_baseline"] == 0.0
+    assert frame.loc[0, ["likes_last_vs_baseline", "likes_max_vs_baseline", "likes_std"]].isna().all()
 
 
 def test_timing_features():

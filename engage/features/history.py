@@ -37,18 +37,14 @@ CAPTION_CHARS_STD_FLOOR = 25.0
 #: Rows per block when comparing embeddings with their windows (bounds memory to a few block * dim floats).
 EMBEDDING_BLOCK_ROWS = 8192
 
-def _momentum_columns(count: str) -> list[str]:
-    return [
-        f"{count}_last_vs_baseline",  # log1p count of the latest earlier post with a known count, minus the baseline
-        f"{count}_second_last_vs_baseline",  # the one before it, the same way
-        f"{count}_last3_vs_baseline",  # mean of the latest three known, minus the baseline
-        f"{count}_median_vs_baseline",  # median of the feed's known counts, minus the baseline (skew)
-        f"{count}_max_vs_baseline",  # the feed's best post, minus the baseline (how high a hit goes)
-        f"{count}_std",  # sample std of the feed's known log1p counts (NaN under 2): how steady the account is
-    ]
-
-
-MOMENTUM_COLUMNS = {count: _momentum_columns(count) for count in ("likes", "comments")}
+MOMENTUM_COLUMNS: list[str] = [
+    "likes_last_vs_baseline",  # log1p(likes) of the latest feed post with known likes, minus likes_baseline
+    "likes_second_last_vs_baseline",  # the one before it, the same way
+    "likes_last3_vs_baseline",  # mean of the latest three known, minus the baseline
+    "likes_median_vs_baseline",  # median of the feed's known likes, minus the baseline (skew)
+    "likes_max_vs_baseline",  # the feed's best post, minus the baseline (how high a hit goes)
+    "likes_std",  # sample std of the feed's known log1p(likes) (NaN under 2): how steady the account is
+]
 
 HISTORY_COLUMNS: list[str] = [
     "image_feed_similarity",  # cosine of the image to the centroid of the feed's images (NaN rows skipped)
@@ -64,9 +60,9 @@ HISTORY_COLUMNS: list[str] = [
     "comments_baseline",  # mean log1p(comments) over the feed's posts with known comments
     "likes_trend",  # mean log1p(likes) of the feed's recent half minus its older half
     "comments_trend",  # the same for comments (NaN unless both halves have known comments)
-    # Short-term momentum, each relative to the baseline (the models learn the residual over it):
-    *MOMENTUM_COLUMNS["likes"],
-    *MOMENTUM_COLUMNS["comments"],
+    # Short-term momentum of likes, each relative to the baseline (the models learn the residual over it).
+    # Not for comments: on the demo their six columns added noise and no skill (docs/results.md).
+    *MOMENTUM_COLUMNS,
     "n_earlier_posts",  # how many posts the account made before this one (all of them)
     "followers",  # the post's follower count, else the latest known in the feed
     "sponsored_share",  # share of the feed's posts with known `sponsored` that were sponsored
@@ -354,8 +350,7 @@ def history_features(
     out["comments_baseline"] = _nanmean(comment_window)
     out["likes_trend"] = _halves_trend(like_window, mask)
     out["comments_trend"] = _halves_trend(comment_window, mask)
-    out[MOMENTUM_COLUMNS["likes"]] = _momentum(like_window, out["likes_baseline"].to_numpy())
-    out[MOMENTUM_COLUMNS["comments"]] = _momentum(comment_window, out["comments_baseline"].to_numpy())
+    out[MOMENTUM_COLUMNS] = _momentum(like_window, out["likes_baseline"].to_numpy())
     out["n_earlier_posts"] = (end - timeline.group_start[rows]).astype(np.float64)
 
     followers = _nullable(posts, "followers")

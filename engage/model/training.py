@@ -52,6 +52,7 @@ class TrainResult:
     embedder: str = ""
     export_dir: str | None = None
     tracking_uri: str = ""
+    seconds: dict[str, float] = field(default_factory=dict)  # seconds_<stage> -> seconds, as the run logs them
 
 
 def artifact_location(tracking_uri: str) -> str | None:
@@ -90,8 +91,38 @@ def prepare_tracking_store(tracking_uri: str) -> None:
         MlflowClient(tracking_uri=f"{prefix}{staging.path}").search_experiments(max_results=1)
 
 
-def stage(number: int, total: int, text: str) -> None:
-    print(f"[{number}/{total}] {text}", flush=True)
+class Stages:
+    """Prints each stage of a run as `[n/total] text` and measures its seconds (`seconds[name]`).
+
+    A stage lasts until the next one starts or `done()` is called; the seconds are printed and logged
+    as MLflow metrics `seconds_<name>`, so that a slow run says where its time went.
+    """
+
+    def __init__(self, total: int):
+        self.total = total
+        self.seconds: dict[str, float] = {}
+        self._number = 0
+        self._current: tuple[str, float] | None = None
+        self._started = time.perf_counter()
+
+    def start(self, name: str, text: str) -> None:
+        self.done()
+        self._number += 1
+        print(f"[{self._number}/{self.total}] {text}", flush=True)
+        self._current = (name, time.perf_counter())
+
+    def done(self) -> None:
+        if self._current is not None:
+            name, began = self._current
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - began
+            self._current = None
+
+    def metrics(self) -> dict[str, float]:
+        return {f"seconds_{name}": round(value, 3) for name, value in self.seconds.items()} | {
+            "seconds_total": round(time.perf_counter() - self._started, 3)}
+
+    def summary(self) -> str:
+        return ", ".join(f"{name} {value:.1f}" for name, value in self.seconds.items())
 
 
 def load_training_posts(settings: Settings) -> pd.DataFrame:
@@ -273,9 +304,8 @@ def _train(settings: Settings, engine: Engine, *, export_dir: str | None, progre
 
     from engage.model.pyfunc import EngagePyfunc, input_example, pip_requirements
 
-    total = 7
-    started = time.perf_counter()
-    stage(1, total, f"Loading posts ({settings.data.source})")
+    stages = Stages(total=8)
+    stages.start("load", f"Loading posts ({settings.data.source})")
     posts = load_training_posts(settings)
     report = posts.attrs.pop("report", None)
     if report is not None:
@@ -283,12 +313,12 @@ def _train(settings: Settings, engine: Engine, *, export_dir: str | None, progre
     if len(posts) < 30:
         raise EngageError(f"only {len(posts)} posts: too few to train and evaluate; engage needs at least 30")
 
-    stage(2, total, "Embedding photos and captions (cached by content hash)")
+    stages.start("embed", "Embedding photos and captions (cached by content hash)")
     pipeline = FeaturePipeline(settings)
     vectors = pipeline.embed(posts, progress=progress, engine=engine)
     print(f"      image embedder: {pipeline.image_embedder.id}; text embedder: {pipeline.text_embedder.id}")
 
-    stage(3, total, "Splitting by time and computing features")
+    stages.start("features", "Splitting by time and computing features")
     split = ev.time_split(posts, settings.train.test_fraction, settings.train.valid_fraction)
     pipeline.fit(vectors, rows=split.train)
     features = pipeline.transform(posts, vectors, engine=engine)
@@ -297,13 +327,13 @@ def _train(settings: Settings, engine: Engine, *, export_dir: str | None, progre
         print(f"      skipping target {name}: {why}")
     print(f"      {len(split.train)} train / {len(split.valid)} validation / {len(split.test)} test posts ({split.how})")
 
-    stage(4, total, f"Training LightGBM models ({engine.name}): {', '.join(labels)}")
+    stages.start("fit", f"Training LightGBM models ({engine.name}): {', '.join(labels)}")
     models = fit_targets(settings, features, labels, split, engine)
 
-    stage(5, total, "Evaluating on the held-out latest posts")
+    stages.start("evaluate", "Evaluating on the held-out latest posts")
     metrics, preds = evaluate(posts, features, labels, models, split)
 
-    stage(6, total, "Building the model bundle")
+    stages.start("bundle", "Building the model bundle")
     context_rows = select_context(posts, settings.features.history_posts, settings.features.duplicate_window_hours)
     data_print = fingerprint(posts)
     info = {
@@ -315,7 +345,7 @@ def _train(settings: Settings, engine: Engine, *, export_dir: str | None, progre
     model = EngageModel(settings, pipeline, models, posts.iloc[context_rows], vectors.take(context_rows),
                         compute_norms(features.iloc[fit_rows]), info)
 
-    stage(7, total, f"Logging to MLflow ({settings.tracking.uri}, experiment '{settings.tracking.experiment}')")
+    stages.start("mlflow", f"Logging to MLflow ({settings.tracking.uri}, experiment '{settings.tracking.experiment}')")
     mlflow.set_tracking_uri(settings.tracking.uri)
     client = MlflowClient()
     if client.get_experiment_by_name(settings.tracking.experiment) is None:
@@ -336,7 +366,11 @@ def _train(settings: Settings, engine: Engine, *, export_dir: str | None, progre
         if report is not None and report.skipped_files:
             mlflow.log_text(report.skipped_files_text(), "skipped_files.txt")
             mlflow.log_metric("skipped_files", len(report.skipped_files))
+        stages.done()
+        plots_started = time.perf_counter()
         _log_plots(mlflow, models, features, preds, split.test)
+        stages.seconds["plots"] = time.perf_counter() - plots_started  # SHAP and figures, apart from MLflow I/O
+        stages.start("log_model", "Logging the model and registering it")
         with tempfile.TemporaryDirectory() as tmp:
             bundle_dir = model.save(Path(tmp) / "bundle")
             example = input_example(posts.iloc[split.test[:1]])
@@ -350,13 +384,16 @@ def _train(settings: Settings, engine: Engine, *, export_dir: str | None, progre
         alias, why = choose_alias(client, settings.tracking.registered_model, version.version, metrics, data_print["sha256"])
         client.set_registered_model_alias(settings.tracking.registered_model, alias, version.version)
         mlflow.set_tags({"model_version": version.version, "model_alias": alias, "model_alias_reason": why})
+        stages.done()
+        seconds = stages.metrics()
+        mlflow.log_metrics(seconds)
     model.info["version"] = f"{settings.tracking.registered_model}/{version.version}"
     exported = None
     if export_dir or settings.train.export_dir:
         exported = str(model.save(export_dir or settings.train.export_dir))
-    print(f"      done in {time.perf_counter() - started:.0f} s")
+    print(f"      done in {seconds['seconds_total']:.0f} s (seconds per stage: {stages.summary()})")
     return TrainResult(metrics, run_id, str(version.version), alias, why, skipped, split.how,
-                       pipeline.image_embedder_id_, exported, settings.tracking.uri)
+                       pipeline.image_embedder_id_, exported, settings.tracking.uri, seconds)
 
 
 def summary_table(result: TrainResult) -> str:

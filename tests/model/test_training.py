@@ -42,6 +42,11 @@ def test_training_logs_every_metric_plot_and_artifact_and_registers_a_champion(t
         assert path in artifacts, path
     champion = client.get_model_version_by_alias("engage", "champion")
     assert str(champion.version) == result.model_version and result.alias == "champion"
+    # Where the time went: every stage's seconds, logged and returned, adding up to at most the total.
+    stages = ("load", "embed", "features", "fit", "evaluate", "bundle", "mlflow", "plots", "log_model")
+    for name in stages:
+        assert run.data.metrics[f"seconds_{name}"] >= 0, name
+    assert sum(result.seconds[f"seconds_{name}"] for name in stages) <= result.seconds["seconds_total"] + 1e-6
 
 
 def test_smoke_model_ranks_posts_within_accounts_and_detects_felt_fake(trained):
@@ -107,3 +112,18 @@ def test_features_of_a_subset_of_rows_equal_the_full_computation(trained, smoke_
     rows = np.array([3, 17, len(posts) - 1])
     part = model.pipeline.transform(posts, model.context_vectors, rows=rows)
     np.testing.assert_allclose(part.to_numpy(), full.iloc[rows].to_numpy(), rtol=1e-5, atol=1e-6, equal_nan=True)
+
+
+def test_stages_time_each_stage_until_the_next_begins(capsys, monkeypatch):
+    from engage.model import training
+
+    clock = iter([0.0, 1.0, 3.5, 4.0, 10.0, 12.0])
+    monkeypatch.setattr(training.time, "perf_counter", lambda: next(clock))
+    stages = training.Stages(total=2)  # the run starts at 0.0
+    stages.start("load", "Loading posts")  # load starts at 1.0
+    stages.start("fit", "Training")  # load ends at 3.5, fit starts at 4.0
+    stages.done()  # fit ends at 10.0
+    stages.done()  # nothing running: the clock is not read
+    assert stages.seconds == {"load": 2.5, "fit": 6.0}
+    assert stages.metrics() == {"seconds_load": 2.5, "seconds_fit": 6.0, "seconds_total": 12.0}
+    assert capsys.readouterr().out == "[1/2] Loading posts\n[2/2] Training\n"

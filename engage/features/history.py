@@ -23,6 +23,8 @@ docs/performance.md).
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 
@@ -121,6 +123,32 @@ def check_rows(rows: np.ndarray | list[int] | None, n: int) -> np.ndarray:
     return array
 
 
+_SHORTCODE_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+# Each shortcode character mapped to one that sorts in the alphabet's order (Instagram's base64 differs from ASCII).
+_SHORTCODE_SORTABLE = str.maketrans(_SHORTCODE_ALPHABET, "".join(chr(48 + i) for i in range(64)))
+_MEDIA_ID = re.compile(r"^\d+(_\d+)?$")  # a numeric media id, optionally with its owner: 2543..._1234
+_SHORTCODE = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def post_id_order(post_ids: pd.Series) -> np.ndarray:
+    """Ranks of post ids in the order Instagram made them, for posts that share an instant.
+
+    Numeric media ids compare as numbers and shortcodes as the base-64 numbers they spell (Instagram's
+    alphabet A-Z a-z 0-9 - _, not ASCII's, where "9" would sort before "A"); other ids compare as text.
+    A longer number is a later one, so ids are compared by length first, then character by character.
+    """
+    ids = post_ids.astype(str).str.strip()
+    if len(ids) and ids.str.match(_MEDIA_ID).all():
+        keys = ids.str.split("_").str[0].str.lstrip("0")
+    elif len(ids) and ids.str.match(_SHORTCODE).all():
+        keys = ids.str.lstrip("A").str.translate(_SHORTCODE_SORTABLE)  # leading "A"s are zeros
+    else:
+        return pd.factorize(ids, sort=True)[0]
+    length_rank = keys.str.len().to_numpy()
+    text_rank = pd.factorize(keys, sort=True)[0]
+    return np.lexsort((text_rank, length_rank)).argsort()
+
+
 class AccountTimeline:
     """The posts sorted by (account, posted_at) and, for each post, where its earlier posts are.
 
@@ -135,8 +163,7 @@ class AccountTimeline:
         self.times = times
         # Posts of one account at one instant are ordered by post_id (else table order), so that which
         # of them is earlier never depends on how the table happens to be ordered.
-        tie_break = (pd.factorize(posts["post_id"].astype(str), sort=True)[0] if "post_id" in posts.columns
-                     else np.arange(n))
+        tie_break = post_id_order(posts["post_id"]) if "post_id" in posts.columns else np.arange(n)
         self.order = np.lexsort((np.arange(n), tie_break, times, self.account_codes))
         self.rank = np.empty(n, dtype=np.int64)
         self.rank[self.order] = np.arange(n)

@@ -8,7 +8,7 @@ import pytest
 
 from engage.data.schema import validate_posts
 from engage.errors import DataError
-from engage.features.history import HISTORY_COLUMNS, history_features
+from engage.features.history import HISTORY_COLUMNS, history_features, post_id_order
 
 START = pd.Timestamp("2024-03-04T09:00:00Z")  # a Monday
 
@@ -157,6 +157,24 @@ def test_posts_at_the_same_instant_are_ordered_by_post_id():
     assert frame.loc[1, "likes_baseline"] == pytest.approx(np.mean(np.log1p([10, 1000])))
     assert frame.loc[1, "likes_last_vs_baseline"] == pytest.approx(np.log1p(1000) - np.mean(np.log1p([10, 1000])))
     assert frame.loc[1, "days_since_previous"] == 0.0
+
+
+def test_shortcodes_and_media_ids_order_posts_as_instagram_made_them():
+    # Instagram's base-64 alphabet puts digits after letters: "B9" is a later shortcode than "BA", and a
+    # longer one is later still; ASCII order would say the opposite for both.
+    assert list(post_id_order(pd.Series(["BTdB9x", "BTdBAx", "BTdBAxA"]))) == [1, 0, 2]
+    # Numeric media ids (optionally with the owner's id) compare as numbers, not as text.
+    assert list(post_id_order(pd.Series(["99_5", "100_5", "1000"]))) == [0, 1, 2]
+    # Anything else compares as text.
+    assert list(post_id_order(pd.Series(["b c", "a", "c"]))) == [1, 0, 2]
+
+
+def test_same_day_shortcodes_see_the_earlier_post_of_the_pair():
+    posts = make_posts([{"day": 0, "likes": 10, "post_id": "BTdA0000000"},
+                        {"day": 1, "likes": 5, "post_id": "BTd90000000"},  # later: 9 comes after A..z
+                        {"day": 1, "likes": 1000, "post_id": "BTdZ0000000"}])
+    frame = history_features(posts, None, None)
+    assert frame.loc[2, "n_earlier_posts"] == 1 and frame.loc[1, "n_earlier_posts"] == 2
 
 
 def test_momentum_features_follow_the_latest_known_counts():

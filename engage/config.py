@@ -34,8 +34,9 @@ class DemoSettings(_Section):
 
 
 class DataSettings(_Section):
-    source: Literal["demo", "table", "instaloader"] = "demo"  # where posts come from
-    path: str | None = None  # table file or Instaloader dump directory (unused for demo)
+    source: Literal["demo", "table", "instaloader", "insights"] = "demo"  # where posts come from
+    path: str | None = None  # table file, Instaloader dump, or insights export / Graph API folder (unused for demo)
+    account: str | None = None  # insights: the account of a single-account export that does not name it
     images_dir: str | None = None  # base for relative image paths in a table
     strict: bool = False  # an unreadable file in an Instaloader dump is an error (default: skipped and named)
     demo: DemoSettings = DemoSettings()

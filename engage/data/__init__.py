@@ -14,13 +14,14 @@ import pandas as pd
 from engage.data.schema import CANONICAL, COLUMNS, LoadReport, validate_posts
 from engage.errors import DataError
 
-SOURCES = ("table", "instaloader", "demo")
+SOURCES = ("table", "instaloader", "insights", "demo")
 
 
 def load_posts(source: str, path: str | Path | None, images_dir: str | Path | None = None, *, strict: bool = False,
                **options: object) -> pd.DataFrame:
-    """Load posts from `source` ('table' | 'instaloader' | 'demo') at `path` as the canonical table.
+    """Load posts from `source` ('table' | 'instaloader' | 'insights' | 'demo') at `path` as the canonical table.
 
+    For 'insights', `options` may hold `account`: the account of a single-account export that names none.
     For 'demo', `path` is the directory the simulator writes to (generated on first use) and `options`
     are passed to the simulator (seed, n_accounts, ...). An Instaloader dump skips the files it cannot
     use and names them in the report (`posts.attrs["report"].skipped_files`); `strict=True` makes the
@@ -38,6 +39,14 @@ def load_posts(source: str, path: str | Path | None, images_dir: str | Path | No
         if path is None:
             raise DataError("data.source is 'instaloader' but data.path is not set; point it at the dump directory")
         posts = load_dump(path, strict=strict)
+    elif source == "insights":
+        from engage.data.insights import load_insights
+
+        if path is None:
+            raise DataError("data.source is 'insights' but data.path is not set; point it at the CSV export or the "
+                            "folder of Graph API JSON files")
+        account = options.get("account")
+        posts = load_insights(path, account=None if account is None else str(account))
     elif source == "demo":
         from engage.data.demo import load_demo
 

@@ -33,8 +33,20 @@ COLUMNS: dict[str, tuple[str, bool]] = {
     "is_video": ("whether the post is a video", False),
     "sponsored": ("whether the post is sponsored, may be missing", False),
     "felt_fake": ("whether the audience found it inauthentic, may be missing", False),
+    "impressions": ("times the post was shown (Meta now calls them views), may be missing", False),
+    "reach": ("accounts that saw the post at least once, may be missing", False),
+    "saves": ("times the post was saved, may be missing", False),
+    "shares": ("times the post was shared, may be missing", False),
+    "profile_visits": ("visits to the account's profile from the post, may be missing", False),
+    "follows": ("accounts that followed after seeing the post, may be missing", False),
+    "link_clicks": ("taps on the account's link from the post, may be missing", False),
 }
 CANONICAL = list(COLUMNS)
+#: The per-post outcome counts a professional account's insights hold besides likes and comments. Each is
+#: optional: a source that lacks one leaves it <NA>, and its target is skipped with the reason.
+INSIGHT_COUNTS = ("impressions", "reach", "saves", "shares", "profile_visits", "follows", "link_clicks")
+#: Every per-post outcome count (what the count targets learn from; history baselines are kept for each).
+OUTCOME_COUNTS = ("likes", "comments", *INSIGHT_COUNTS)
 
 
 @dataclass
@@ -51,6 +63,7 @@ class LoadReport:
     skipped_files: list[tuple[str, str]] = field(default_factory=list)
     #: count column -> posts whose count the owner hid (kept as missing, not zero)
     hidden_counts: Counter = field(default_factory=Counter)
+    notes: list[str] = field(default_factory=list)  # decisions the loader made that the user should know
 
     def skip(self, reason: str) -> None:
         self.skipped[reason] += 1
@@ -70,6 +83,7 @@ class LoadReport:
             parts.append(f"{count} skipped: {reason}")
         if self.skipped_files:
             parts.append(f"{len(self.skipped_files)} unreadable file(s) skipped")
+        parts.extend(self.notes)
         return "; ".join(parts)
 
     def skipped_files_text(self) -> str:
@@ -198,7 +212,7 @@ def validate_posts(frame: pd.DataFrame, *, file: object, images_dir: str | Path 
     out["caption"] = _text(frame, "caption") if "caption" in frame else ""
     # Nullable (Int64) for every source, so that code downstream never depends on where posts came from.
     out["likes"] = _counts(frame, "likes", file=file, required=not hidden_likes).astype("Int64")
-    for column in ("comments", "followers"):
+    for column in ("comments", "followers", *INSIGHT_COUNTS):
         out[column] = _counts(frame, column, file=file, required=False) if column in frame else pd.Series(pd.NA, index=frame.index, dtype="Int64")
     out["image"] = _resolve_images(frame, images_dir) if "image" in frame else pd.Series(None, index=frame.index, dtype="object")
     out["is_video"] = _booleans(frame, "is_video", file=file, default=False).astype(bool)

@@ -131,6 +131,8 @@ def load_training_posts(settings: Settings) -> pd.DataFrame:
         options = data.demo.model_dump()
         out_dir = options.pop("out_dir")
         return load_posts("demo", data.path or out_dir, **options)
+    if data.source == "insights":
+        return load_posts("insights", data.path, account=data.account, strict=data.strict)
     return load_posts(data.source, data.path, images_dir=data.images_dir, strict=data.strict)
 
 

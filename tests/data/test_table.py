@@ -61,7 +61,7 @@ def test_extra_columns_are_ignored_and_reported(tmp_path: Path) -> None:
     posts = load_posts("table", path)
     assert list(posts.columns) == [
         "account", "post_id", "posted_at", "caption", "likes", "comments", "followers", "image", "is_video",
-        "sponsored", "felt_fake",
+        "sponsored", "felt_fake", "impressions", "reach", "saves", "shares", "profile_visits", "follows", "link_clicks",
     ]
     assert posts.attrs["report"].ignored_columns == ["source", "score"]
     assert "extra columns ignored: source, score" in posts.attrs["report"].summary()

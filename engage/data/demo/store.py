@@ -84,7 +84,7 @@ def _write_population(out_dir: Path, options: dict[str, int]) -> None:
     posts = posts.astype({"likes": "int64", "comments": "Int64", "followers": "Int64", "sponsored": "boolean",
                           "felt_fake": "boolean", "is_video": "bool"})
     truth = truth.set_index("post_id").loc[posts["post_id"]].reset_index()
-    posts[CANONICAL].to_parquet(out_dir / "posts.parquet", index=False)
+    posts[[c for c in CANONICAL if c in posts]].to_parquet(out_dir / "posts.parquet", index=False)
     truth.to_parquet(out_dir / "truth.parquet", index=False)
     manifest = _manifest(options, len(posts), len(accounts))
     (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")

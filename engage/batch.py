@@ -25,14 +25,16 @@ from pydantic import ValidationError
 from tqdm.auto import tqdm
 
 from engage.errors import ConfigError, DataError, EngageError
+from engage.model.targets import COUNT_TARGETS
 
 log = logging.getLogger(__name__)
 
 DRAFT_COLUMNS = ("account", "caption", "posted_at", "followers", "sponsored", "image")
 #: How many flags each output row names (the API returns all of them; a table wants the main ones).
 TOP_FLAGS = 3
-OUTPUT_COLUMNS = ["row", "account", "likes_expected", "likes_low", "likes_high", "comments_expected", "comments_low",
-                  "comments_high", "authenticity_risk", "flags", "error"]
+#: Every count target of the registry (NaN where the model has none), the risk, the main flags, the row's error.
+OUTPUT_COLUMNS = ["row", "account", *(f"{t}_{k}" for t in COUNT_TARGETS for k in ("expected", "low", "high")),
+                  "authenticity_risk", "flags", "error"]
 
 
 def read_drafts(path: str | Path) -> pd.DataFrame:

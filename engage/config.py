@@ -85,6 +85,7 @@ class TrainSettings(_Section):
     seed: int = 7  # seeds the embeddings' PCA and LightGBM (the demo simulator has its own data.demo.seed)
     lightgbm: LightGBMSettings = LightGBMSettings()
     export_dir: str | None = None  # also export the bundle to this directory (e.g. models/engage)
+    targets: list[str] | None = None  # targets to train (engage/model/targets.py); None: every one the data has
 
 
 class TrackingSettings(_Section):

@@ -28,6 +28,7 @@ import re
 import numpy as np
 import pandas as pd
 
+from engage.data.schema import INSIGHT_COUNTS
 from engage.errors import DataError
 from engage.features.caption import hashtag_counts
 
@@ -65,6 +66,8 @@ HISTORY_COLUMNS: list[str] = [
     # Short-term momentum of likes, each relative to the baseline (the models learn the residual over it).
     # Not for comments: on the demo their six columns added noise and no skill (docs/results.md).
     *MOMENTUM_COLUMNS,
+    # the mean log1p of each insight count over the feed's posts that have it (impressions_baseline, ...):
+    *(f"{count}_baseline" for count in INSIGHT_COUNTS),
     "n_earlier_posts",  # how many posts the account made before this one (all of them)
     "followers",  # the post's follower count, else the latest known in the feed
     "sponsored_share",  # share of the feed's posts with known `sponsored` that were sponsored
@@ -378,6 +381,8 @@ def history_features(
     out["likes_trend"] = _halves_trend(like_window, mask)
     out["comments_trend"] = _halves_trend(comment_window, mask)
     out[MOMENTUM_COLUMNS] = _momentum(like_window, out["likes_baseline"].to_numpy())
+    for count in INSIGHT_COUNTS:
+        out[f"{count}_baseline"] = _nanmean(_window_values(np.log1p(_nullable(posts, count)), index, mask))
     out["n_earlier_posts"] = (end - timeline.group_start[rows]).astype(np.float64)
 
     followers = _nullable(posts, "followers")

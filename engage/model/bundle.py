@@ -58,6 +58,7 @@ class EngageModel:
         context_vectors: PostVectors,
         norms: dict[str, float],
         info: dict[str, Any],
+        feed_photos: dict[str, list[str]] | None = None,
     ):
         self.settings = settings
         self.pipeline = pipeline
@@ -66,6 +67,7 @@ class EngageModel:
         self.context_vectors = context_vectors
         self.norms = norms
         self.info = info
+        self.feed_photos = feed_photos or {}  # account -> its last photos as thumbnails, newest first (feed preview)
 
     # -- identity --------------------------------------------------------------------------------
     @property
@@ -94,7 +96,8 @@ class EngageModel:
         with staged_write(directory, directory=True) as staged:
             staging = staged.path
             joblib.dump(
-                {"format": BUNDLE_FORMAT, "pipeline": self.pipeline, "models": self.models, "norms": self.norms, "info": self.info},
+                {"format": BUNDLE_FORMAT, "pipeline": self.pipeline, "models": self.models, "norms": self.norms, "info": self.info,
+                 "feed_photos": self.feed_photos},
                 staging / "bundle.joblib",
             )
             context = self.context_posts.copy()
@@ -136,7 +139,8 @@ class EngageModel:
         context = validate_posts(pd.read_parquet(directory / "context.parquet"), file=directory / "context.parquet",
                                  hidden_likes=True)  # history from a dump may hold posts whose likes were hidden
         return cls(settings, state["pipeline"], state["models"], context,
-                   PostVectors(vectors["image"], vectors["caption"], vectors["quality"]), state["norms"], state["info"])
+                   PostVectors(vectors["image"], vectors["caption"], vectors["quality"]), state["norms"], state["info"],
+                   state.get("feed_photos"))  # bundles from before the feed preview have none
 
     @classmethod
     def from_uri(cls, uri: str, tracking_uri: str | None = None) -> EngageModel:
@@ -172,8 +176,8 @@ class EngageModel:
     def score(self, draft: Draft, *, n_factors: int = 6) -> dict[str, Any]:
         return predict.score(self, draft, n_factors=n_factors)
 
-    def best_hour(self, draft: Draft, *, days: int = 7, start: datetime | None = None) -> dict[str, Any]:
-        return predict.best_hour(self, draft, days=days, start=start)
+    def best_hour(self, draft: Draft, *, days: int = 7, start: datetime | None = None, goal: str = "likes") -> dict[str, Any]:
+        return predict.best_hour(self, draft, days=days, start=start, goal=goal)
 
     def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
         return predict.predict_frame(self, frame)

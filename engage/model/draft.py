@@ -45,6 +45,14 @@ class HistoryPost(BaseModel):
     posted_at: datetime
     likes: int = Field(ge=0, le=10**10)
     comments: int | None = Field(None, ge=0, le=10**10)
+    # The insight counts, when the account has them: each count model starts from its trailing level.
+    impressions: int | None = Field(None, ge=0, le=10**10)
+    reach: int | None = Field(None, ge=0, le=10**10)
+    saves: int | None = Field(None, ge=0, le=10**10)
+    shares: int | None = Field(None, ge=0, le=10**10)
+    profile_visits: int | None = Field(None, ge=0, le=10**10)
+    follows: int | None = Field(None, ge=0, le=10**10)
+    link_clicks: int | None = Field(None, ge=0, le=10**10)
 
     _time = field_validator("posted_at")(_check_time)
 
@@ -73,9 +81,10 @@ class ScoringModel(Protocol):
 
     context_posts: pd.DataFrame
     info: dict[str, Any]
+    models: dict[str, Any]  # target name -> its model: the targets this model predicts
 
     def check_embedder(self) -> None: ...
 
     def score(self, draft: Draft, *, n_factors: int = 6) -> dict[str, Any]: ...
 
-    def best_hour(self, draft: Draft, *, days: int = 7, start: datetime | None = None) -> dict[str, Any]: ...
+    def best_hour(self, draft: Draft, *, days: int = 7, start: datetime | None = None, goal: str = "likes") -> dict[str, Any]: ...

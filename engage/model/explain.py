@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from engage.data.schema import INSIGHT_COUNTS
+
 # Names of the features the rules read (see docs/features.md).
 HASHTAGS = "hashtags"
 HASHTAG_Z = "hashtags_z"
@@ -82,6 +84,7 @@ FEATURE_WORDS: dict[str, str] = {
     "sponsored": "sponsored post",
     "is_video": "video",
     "image_caption_similarity": "caption matches the photo",
+    **{f"{count}_baseline": f"your usual {count.replace('_', ' ')}" for count in INSIGHT_COUNTS},
 }
 
 
@@ -159,9 +162,10 @@ def top_factors(features: pd.DataFrame, likes_model: Any, n: int = 6) -> list[di
     an embedding, "what the photo shows") are summed into one factor."""
     contributions = likes_model.contributions(features)[0][:-1]  # the last column is the bias
     row = features.iloc[0]
+    names = getattr(likes_model, "feature_names_", list(features.columns))  # a model may see a subset
     grouped: dict[str, float] = {}
     members: dict[str, list[str]] = {}
-    for name, value in zip(features.columns, contributions, strict=True):
+    for name, value in zip(names, contributions, strict=True):
         words = describe_feature(name)
         grouped[words] = grouped.get(words, 0.0) + float(value)
         members.setdefault(words, []).append(name)
@@ -182,6 +186,7 @@ def compute_norms(features: pd.DataFrame) -> dict[str, float]:
 
     return {
         "photo_consistency_p10": pct(PHOTO_CONSISTENCY, 10, float("nan")),
+        "photo_consistency_p50": pct(PHOTO_CONSISTENCY, 50, float("nan")),  # the feed preview's "usual"
         "sharpness_p10": pct(SHARPNESS, 10, float("nan")),
         "brightness_p5": pct(BRIGHTNESS, 5, 0.2),
         "hashtags_p95": pct(HASHTAGS, 95, 20.0),

@@ -6,8 +6,8 @@ The verbs of the model, in the order a request meets them:
                     history sent with the draft, and other accounts' posts of the same day), draft last
     features_for    that context through the fitted pipeline: one feature row for the draft
     predict_features  every target's model on a feature table
-    score           the API's answer: likes and comments with a range, risk, flags and the factors
-    best_hour       the hour of the next days with the highest expected likes
+    score           the API's answer: every count target with a range, risk, flags, factors, the feed preview
+    best_hour       the hour of the next days with the highest expected goal count (likes by default)
     predict_frame   batch scoring, one draft per row (the MLflow pyfunc)
 
 Every function takes the loaded `EngageModel` (engage/model/bundle.py, which keeps saving and loading);
@@ -24,13 +24,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from engage.data.schema import validate_posts
+from engage.data.schema import INSIGHT_COUNTS, validate_posts
 from engage.errors import DataError, DraftError, ModelError
 from engage.features.decoding import MAX_PIXELS
 from engage.features.pipeline import PostVectors
 from engage.model.draft import Draft
 from engage.model.explain import draft_flags, top_factors
-from engage.model.targets import TARGETS
+from engage.model.feed import feed_preview
+from engage.model.targets import COUNT_TARGETS, TARGETS
 
 if TYPE_CHECKING:
     from engage.model.bundle import EngageModel
@@ -81,6 +82,7 @@ def history_context(model: EngageModel, draft: Draft, t: pd.Timestamp) -> tuple[
         "account": [draft.account] * len(history), "post_id": [f"__history_{i}" for i, _ in numbered],
         "posted_at": [pd.Timestamp(h.posted_at) for h in history], "caption": [h.caption for h in history],
         "likes": [h.likes for h in history], "comments": [h.comments for h in history],
+        **{count: [getattr(h, count) for h in history] for count in INSIGHT_COUNTS},
         "followers": [draft.followers] * len(history),
     })
     vectors = []
@@ -103,45 +105,42 @@ def features_for(model: EngageModel, draft: Draft) -> tuple[pd.DataFrame, bool]:
 
 def predict_features(model: EngageModel, features: pd.DataFrame) -> dict[str, Any]:
     """Raw predictions for a feature table: log1p expected/low/high per count target, risk probability."""
-    out: dict[str, Any] = {}
-    for name, target_model in model.models.items():
-        if TARGETS[name].kind == "count":
-            out[name] = target_model.predict_log1p(features)
-        else:
-            out[name] = target_model.predict_proba(features)
-    return out
+    return {name: TARGETS[name].predict(target_model, features) for name, target_model in model.models.items()}
 
 
 def score(model: EngageModel, draft: Draft, *, n_factors: int = 6) -> dict[str, Any]:
-    """The API's answer for one draft: likes and comments with a range, risk, flags and factors."""
+    """The API's answer for one draft: every count target with a range (None where the model has none), risk,
+    flags, factors and the feed preview."""
     features, known = features_for(model, draft)
     predictions = predict_features(model, features)
     result: dict[str, Any] = {"model_version": model.version, "embedder": model.embedder}
-    for name in ("likes", "comments"):
-        if name in predictions:
-            p = predictions[name]
-            result[name] = {k: round(float(np.expm1(max(v[0], 0.0))), 2) for k, v in p.items()}
-        else:
-            result[name] = None
-    result["authenticity_risk"] = float(predictions["authenticity_risk"][0]) if "authenticity_risk" in predictions else None
+    for name in COUNT_TARGETS:
+        result[name] = TARGETS[name].answer(predictions[name]) if name in predictions else None
+    risk = TARGETS["authenticity_risk"]
+    result["authenticity_risk"] = risk.answer(predictions[risk.name]) if risk.name in predictions else None
     result["risk_label"] = model.risk_label
     result["flags"] = draft_flags(features.iloc[0], model.norms, known_account=known)
     likes_model = model.models.get("likes")
     result["factors"] = top_factors(features, likes_model, n_factors) if likes_model is not None else []
+    result["feed"] = feed_preview(getattr(model, "feed_photos", {}), draft, features.iloc[0], model.norms)
     return result
 
 
-def best_hour(model: EngageModel, draft: Draft, *, days: int = 7, start: datetime | None = None) -> dict[str, Any]:
-    """The hour in the next `days` days with the highest expected likes for this draft."""
-    if "likes" not in model.models:
-        raise ModelError("this model has no likes target, so it cannot pick a posting hour")
+def best_hour(model: EngageModel, draft: Draft, *, days: int = 7, start: datetime | None = None,
+              goal: str = "likes") -> dict[str, Any]:
+    """The hour in the next `days` days with the highest expected `goal` (a count target) for this draft."""
+    if goal not in model.models or TARGETS[goal].kind != "count":
+        raise ModelError(f"this model has no {goal} target, so it cannot pick a posting hour for it; "
+                         f"choose one of {', '.join(n for n in COUNT_TARGETS if n in model.models)}")
     start = (start or datetime.now(UTC)).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
     candidates = [pd.Timestamp(start + timedelta(hours=h)) for h in range(days * 24)]
     posts, vectors, _ = draft_context(model, draft.model_copy(update={"posted_at": start}), start)
     features = model.pipeline.transform_at_times(posts, vectors, len(posts) - 1, candidates)
-    expected = model.models["likes"].predict_log1p(features)["expected"]
+    expected = model.models[goal].predict_log1p(features)["expected"]
     best = int(np.argmax(expected))
-    return {"posted_at": candidates[best].isoformat(), "expected_likes": round(float(np.expm1(expected[best])), 2)}
+    likes = model.models["likes"].predict_log1p(features.iloc[[best]])["expected"][0] if "likes" in model.models else None
+    return {"posted_at": candidates[best].isoformat(), "goal": goal, "expected": round(float(np.expm1(expected[best])), 2),
+            "expected_likes": None if likes is None else round(float(np.expm1(likes)), 2)}
 
 
 def predict_frame(model: EngageModel, frame: pd.DataFrame) -> pd.DataFrame:
@@ -156,9 +155,10 @@ def predict_frame(model: EngageModel, frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def flat_score(scored: dict[str, Any], *, max_flags: int | None = None) -> dict[str, Any]:
-    """One answer of `score` as a table row: likes and comments (expected, low, high), risk, flag codes."""
+    """One answer of `score` as a table row: every count target (expected, low, high; NaN where the model has
+    none), risk, flag codes."""
     return {
-        **{f"{t}_{k}": (scored[t] or {}).get(k, np.nan) for t in ("likes", "comments") for k in ("expected", "low", "high")},
+        **{f"{t}_{k}": (scored[t] or {}).get(k, np.nan) for t in COUNT_TARGETS for k in ("expected", "low", "high")},
         "authenticity_risk": scored["authenticity_risk"] if scored["authenticity_risk"] is not None else np.nan,
         "flags": ",".join(f["code"] for f in scored["flags"][:max_flags]),
     }

@@ -1,6 +1,10 @@
-"""What engage predicts: a small registry of targets that training, evaluation, logging and serving loop over.
+"""What engage predicts: a registry of targets that training, evaluation, logging and serving loop over.
 
-* `likes`, `comments` (kind "count"): LightGBM regressors on log1p counts, learned as the residual against
+Each entry carries its behaviour: how its labels are made (and when it is skipped), its model, its metrics,
+its plots, its summary rows and how its prediction is answered. A new count target is one `_count(...)` line.
+
+* `likes`, `comments`, and the insight counts `impressions`, `reach`, `saves`, `shares`, `profile_visits`,
+  `follows`, `link_clicks` (kind "count", each trained when the data has at least `MIN_LABELS` of them): LightGBM regressors on log1p counts, learned as the residual against
   a reference level: the account's trailing baseline (mean log1p count of its last posts) when it has one,
   else a population prior fitted on log1p followers. Two quantile models give the prediction interval.
 * `authenticity_risk` (kind "risk"): a LightGBM classifier of the probability that the audience finds the
@@ -14,14 +18,18 @@ import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 from sklearn.linear_model import LogisticRegression
 
 from engage.config import LightGBMSettings
+from engage.data.schema import INSIGHT_COUNTS
+from engage.model import evaluation as ev
+from engage.model import plots
 
 log = logging.getLogger(__name__)
 
@@ -35,30 +43,163 @@ RISK_LABEL_PROXY = ("an engagement-drop proxy: posts whose likes fell below a th
 
 @dataclass(frozen=True)
 class Target:
+    """One thing engage predicts. The registry `TARGETS` holds one per name; training, evaluation, plots,
+    the summary table, the bundle, the API and the studio loop over it, so a new count target is one entry."""
+
     name: str
-    kind: Literal["count", "risk"]
     column: str  # the posts column the label comes from
     baseline_feature: str | None = None  # history feature holding the account's trailing log1p level
     #: feature -> +1/-1: what the literature says the prediction may only do as the feature grows. Small
     #: data sets cannot learn these directions reliably; stating them keeps the advice consistent.
     monotone: tuple[tuple[str, int], ...] = ()
+    label: str = ""  # how the studio and the summary name it ("profile visits")
+    goal: str = ""  # the creator's goal it measures, in the research's words ("awareness")
+    description: str = ""  # what the number counts, for /docs and the studio
+    kind: ClassVar[Literal["count", "risk"]]
 
+
+@dataclass(frozen=True)
+class CountTarget(Target):
+    """A per-post count, learned on log1p as the residual over the account's trailing level (`CountModel`)."""
+
+    kind: ClassVar[Literal["count", "risk"]] = "count"
+
+    def labels(self, posts: pd.DataFrame, features: pd.DataFrame) -> tuple[np.ndarray, str, str | None]:
+        """(log1p labels with NaN where unknown, how they were made, why the target is skipped or None)."""
+        y = count_labels(posts, self)
+        known = int((~np.isnan(y)).sum())
+        if known == 0:
+            return y, f"log1p({self.column})", f"the data set has no {self.column} counts"
+        if known < MIN_LABELS:
+            return y, f"log1p({self.column})", f"only {known} posts have {self.column} counts (at least {MIN_LABELS} needed)"
+        return y, f"log1p({self.column})", None
+
+    def make_model(self, params: LightGBMSettings, interval: float, seed: int) -> CountModel:
+        return CountModel(self, params, interval, seed)
+
+    def predict(self, model: CountModel, features: pd.DataFrame) -> dict[str, np.ndarray]:
+        return model.predict_log1p(features)
+
+    def answer(self, prediction: dict[str, np.ndarray], row: int = 0) -> dict[str, float]:
+        """Expected, low and high as counts (the API's and the studio's numbers)."""
+        return {k: round(float(np.expm1(max(v[row], 0.0))), 2) for k, v in prediction.items()}
+
+    def evaluate(self, model: CountModel, features: pd.DataFrame, y: np.ndarray, posts: pd.DataFrame,
+                 split: ev.Split) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+        """Test metrics next to the account-baseline metrics, named `test_<name>_...` and `baseline_<name>_...`."""
+        test, fit_rows = split.test, np.concatenate([split.train, split.valid])
+        accounts = posts["account"].to_numpy()[test]
+        p = model.predict_log1p(features.iloc[test])
+        baseline = ev.account_training_baseline(posts, y, fit_rows, test)
+        # The trailing baseline is what the model starts from: the mean log1p count of the account's last posts
+        # before each post (the training mean where the account has none yet). It moves with the account.
+        trailing = features[self.baseline_feature].to_numpy(dtype=float)[test] if self.baseline_feature in features else baseline
+        trailing = np.where(np.isnan(trailing), baseline, trailing)
+        metrics = ev.count_metrics("test", self.name, accounts, y[test], p["expected"], baseline)
+        metrics.update(ev.count_metrics("baseline", self.name, accounts, y[test], baseline, baseline))
+        metrics.update(ev.count_metrics("trailing", self.name, accounts, y[test], trailing, baseline))
+        metrics[f"test_{self.name}_interval_coverage"] = ev.interval_coverage(y[test], p["low"], p["high"])
+        return metrics, {"actual": y[test], "baseline": baseline, "trailing": trailing, **p}
+
+    def figures(self, preds: dict[str, np.ndarray]) -> dict[str, Figure]:
+        return {
+            f"plots/predicted_vs_actual_{self.name}.png": plots.predicted_vs_actual(preds["actual"], preds["expected"], preds["baseline"], self.name),
+            f"plots/residuals_{self.name}.png": plots.residuals(preds["actual"], preds["expected"], self.name),
+        }
+
+    def summary_rows(self, metrics: dict[str, float]) -> list[tuple[str, float, float | None, float | None]]:
+        """(metric, model, account baseline, trailing baseline) for the terminal summary."""
+        rows = []
+        for kind in ("mae_log1p", "spearman", "spearman_within_account", "spearman_relative", "interval_coverage"):
+            key = f"test_{self.name}_{kind}"
+            if key in metrics:
+                rows.append((key, metrics[key], metrics.get(f"baseline_{self.name}_{kind}"), metrics.get(f"trailing_{self.name}_{kind}")))
+        return rows
+
+
+@dataclass(frozen=True)
+class RiskTarget(Target):
+    """The probability that the audience finds a post inauthentic (`RiskModel`); metrics `test_risk_*`."""
+
+    kind: ClassVar[Literal["count", "risk"]] = "risk"
+
+    def labels(self, posts: pd.DataFrame, features: pd.DataFrame) -> tuple[np.ndarray, str, str | None]:
+        y, described = risk_labels(posts, features)
+        known = y[~np.isnan(y)]
+        if len(known) < MIN_LABELS or len(set(known)) < 2:
+            return y, described, f"too few risk labels ({len(known)} known, {int(np.nansum(known))} positive)"
+        return y, described, None
+
+    def make_model(self, params: LightGBMSettings, interval: float, seed: int) -> RiskModel:
+        return RiskModel(params, seed)
+
+    def predict(self, model: RiskModel, features: pd.DataFrame) -> np.ndarray:
+        return model.predict_proba(features)
+
+    def answer(self, prediction: np.ndarray, row: int = 0) -> float:
+        return float(prediction[row])
+
+    def evaluate(self, model: RiskModel, features: pd.DataFrame, y: np.ndarray, posts: pd.DataFrame,
+                 split: ev.Split) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+        prob = model.predict_proba(features.iloc[split.test])
+        actual = y[split.test]
+        metrics = {"test_risk_auc": ev.risk_auc(actual, prob), "test_risk_ece": ev.expected_calibration_error(actual, prob)}
+        return metrics, {"actual": actual, "probability": prob}
+
+    def figures(self, preds: dict[str, np.ndarray]) -> dict[str, Figure]:
+        return {"plots/risk_calibration.png": plots.calibration(preds["actual"], preds["probability"])}
+
+    def summary_rows(self, metrics: dict[str, float]) -> list[tuple[str, float, float | None, float | None]]:
+        return [(key, metrics[key], None, None) for key in ("test_risk_auc", "test_risk_ece") if key in metrics]
+
+
+#: Fewest known labels a target trains on; below it the target is skipped with the reason.
+MIN_LABELS = 20
 
 #: Audiences punish hashtag stuffing and over-long captions, relative to the account's habit and in raw
 #: counts (an account known only by the history sent with a draft has a noisy habit, and the advice in
 #: `draft_flags` speaks of both), and the same post on other feeds the same day.
 _ENGAGEMENT_MONOTONE = (("hashtags_z", -1), ("caption_chars_z", -1), ("hashtags", -1), ("caption_chars", -1),
                         ("duplicate_image_accounts", -1), ("duplicate_caption_accounts", -1))
+#: For the insight counts only the same-day duplicate is stated: hashtags bring discovery (impressions "from
+#: hashtags") as well as costing engagement, so their direction is left to the data.
+_DUPLICATE_MONOTONE = (("duplicate_image_accounts", -1), ("duplicate_caption_accounts", -1))
 #: Sponsored posts feel fake with #paid/#ad, brand messaging, the same post elsewhere the same day, and a
 #: photo unlike the feed (59% / 36% / 31% / 31% / 34% in the literature; docs/demo-data.md).
 _RISK_MONOTONE = (("has_ad", 1), ("has_paid", 1), ("has_sponsored", 1), ("has_paid_partnership", 1), ("brand_phrases", 1),
                   ("duplicate_image_accounts", 1), ("duplicate_caption_accounts", 1), ("image_feed_similarity", -1))
 
+
+def _count(name: str, label: str, goal: str, description: str, monotone: tuple[tuple[str, int], ...] = _DUPLICATE_MONOTONE) -> CountTarget:
+    return CountTarget(name, name, f"{name}_baseline", monotone, label, goal, description)
+
+
 TARGETS: dict[str, Target] = {
-    "likes": Target("likes", "count", "likes", "likes_baseline", _ENGAGEMENT_MONOTONE),
-    "comments": Target("comments", "count", "comments", "comments_baseline", _ENGAGEMENT_MONOTONE),
-    "authenticity_risk": Target("authenticity_risk", "risk", "felt_fake", monotone=_RISK_MONOTONE),
+    "likes": _count("likes", "likes", "engagement", "likes on the post", _ENGAGEMENT_MONOTONE),
+    "comments": _count("comments", "comments", "engagement", "comments on the post", _ENGAGEMENT_MONOTONE),
+    "impressions": _count("impressions", "impressions", "awareness", "how often the post is seen (Meta now reports views)"),
+    "reach": _count("reach", "reach", "awareness", "how many accounts see the post"),
+    "saves": _count("saves", "saves", "content quality", "saved to come back to: content worth keeping"),
+    "shares": _count("shares", "shares", "content quality", "sent on to others: content worth passing on"),
+    "profile_visits": _count("profile_visits", "profile visits", "call to action", "visits to your profile from the post"),
+    "follows": _count("follows", "follows", "fan-base growth", "new followers from the post"),
+    "link_clicks": _count("link_clicks", "link clicks", "call to action", "taps on your link from the post"),
+    "authenticity_risk": RiskTarget("authenticity_risk", "felt_fake", monotone=_RISK_MONOTONE, label="authenticity risk",
+                                    goal="trust", description="probability that the audience finds the post fake"),
 }
+#: The count targets, in registry order: what /v1/score returns and what /v1/compare can rank by.
+COUNT_TARGETS: tuple[str, ...] = tuple(name for name, t in TARGETS.items() if t.kind == "count")
+
+
+def model_columns(target: Target, columns: pd.Index | list[str]) -> list[str]:
+    """The features a target's model sees: all of them except the other insight counts' trailing levels.
+
+    Each count model starts from its own trailing level; the likes, comments and risk models keep the
+    features they had before the insight counts. The seven extra levels move together with the likes level,
+    and on small data they let the trees fit noise (smoke demo, likes relative Spearman: 0.014 with them).
+    """
+    others = {f"{count}_baseline" for count in INSIGHT_COUNTS} - {target.baseline_feature}
+    return [c for c in columns if c not in others]
 
 
 def _lgb_params(params: LightGBMSettings, seed: int, target: Target | None = None, columns: list[str] | None = None) -> dict:
@@ -140,6 +281,8 @@ class CountModel:
     def lightgbm_jobs(self, train: pd.DataFrame, y_train: np.ndarray, valid: pd.DataFrame, y_valid: np.ndarray
                       ) -> list[LightGBMJob]:
         """Fit the reference level on all training rows; the mean, low and high estimators left to fit."""
+        columns = model_columns(self.target, train.columns)
+        train, valid = train[columns], valid[columns]
         self._fit_prior(train, y_train)
         base = _lgb_params(self.params, self.seed, self.target, list(train.columns))
         residual_train = y_train - self.reference(train)
@@ -188,6 +331,8 @@ class RiskModel:
 
     def lightgbm_jobs(self, train: pd.DataFrame, y_train: np.ndarray, valid: pd.DataFrame, y_valid: np.ndarray
                       ) -> list[LightGBMJob]:
+        columns = model_columns(TARGETS["authenticity_risk"], train.columns)
+        train, valid = train[columns], valid[columns]
         base = _lgb_params(self.params, self.seed, TARGETS["authenticity_risk"], list(train.columns))
         positives = max(int(y_train.sum()), 1)
         classifier = lgb.LGBMClassifier(objective="binary", scale_pos_weight=max((len(y_train) - positives) / positives, 1.0) ** 0.5, **base)

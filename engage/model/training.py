@@ -25,14 +25,15 @@ import pandas as pd
 from engage.config import Settings, flat_params, settings_to_yaml
 from engage.data import load_posts
 from engage.engine import LOCAL, Engine, open_engine
-from engage.errors import EngageError
+from engage.errors import ConfigError, EngageError
 from engage.features.pipeline import FeaturePipeline
 from engage.files import staged_write
 from engage.model import evaluation as ev
 from engage.model import plots
 from engage.model.bundle import EngageModel, select_context
 from engage.model.explain import compute_norms
-from engage.model.targets import TARGETS, CountModel, LightGBMJob, RiskModel, count_labels, risk_labels
+from engage.model.feed import account_feeds
+from engage.model.targets import TARGETS, LightGBMJob
 
 log = logging.getLogger(__name__)
 
@@ -162,22 +163,21 @@ def fingerprint(posts: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-def _labels(posts: pd.DataFrame, features: pd.DataFrame) -> tuple[dict[str, np.ndarray], dict[str, str], dict[str, str]]:
-    """Labels per target, the label descriptions, and the targets skipped with the reason."""
+def _labels(posts: pd.DataFrame, features: pd.DataFrame, chosen: list[str] | None = None
+            ) -> tuple[dict[str, np.ndarray], dict[str, str], dict[str, str]]:
+    """Labels per target (those `chosen`, default all), the label descriptions, and the targets skipped with the reason."""
+    unknown = sorted(set(chosen or []) - set(TARGETS))
+    if unknown:
+        raise ConfigError(f"train.targets names unknown target(s) {', '.join(unknown)}; the registry has {', '.join(TARGETS)}")
     labels, described, skipped = {}, {}, {}
     for name, target in TARGETS.items():
-        if target.kind == "count":
-            y = count_labels(posts, target)
-            described[name] = f"log1p({target.column})"
-            if np.isnan(y).all():
-                skipped[name] = f"the data set has no {target.column} counts"
-                continue
-        else:
-            y, described[name] = risk_labels(posts, features)
-            known = y[~np.isnan(y)]
-            if len(known) < 20 or len(set(known)) < 2:
-                skipped[name] = f"too few risk labels ({len(known)} known, {int(np.nansum(known))} positive)"
-                continue
+        if chosen is not None and name not in chosen:
+            skipped[name] = "not in train.targets"
+            continue
+        y, described[name], why = target.labels(posts, features)
+        if why is not None:
+            skipped[name] = why
+            continue
         labels[name] = y
     return labels, described, skipped
 
@@ -189,15 +189,11 @@ def fit_targets(settings: Settings, features: pd.DataFrame, labels: dict[str, np
     pending: dict[str, tuple[Any, list[LightGBMJob]]] = {}
     seed = settings.train.seed
     for name, y in labels.items():
-        target = TARGETS[name]
         train = split.train[~np.isnan(y[split.train])]
         valid = split.valid[~np.isnan(y[split.valid])]
         if len(valid) < 5:  # tiny data sets: early-stop on the latest of the training posts
             train, valid = ev.latest_share(train, split.times, 0.15)
-        if target.kind == "count":
-            model: Any = CountModel(target, settings.train.lightgbm, settings.train.interval, seed)
-        else:
-            model = RiskModel(settings.train.lightgbm, seed)
+        model = TARGETS[name].make_model(settings.train.lightgbm, settings.train.interval, seed)
         pending[name] = (model, model.lightgbm_jobs(features.iloc[train], y[train], features.iloc[valid], y[valid]))
     fitted = iter(engine.fit_lightgbm([job for _, jobs in pending.values() for job in jobs]))
     return {name: model.finish([next(fitted) for _ in jobs], jobs) for name, (model, jobs) in pending.items()}
@@ -208,47 +204,25 @@ def evaluate(posts: pd.DataFrame, features: pd.DataFrame, labels: dict[str, np.n
     """Test metrics next to the account-baseline metrics, with the exact names every run logs."""
     metrics: dict[str, float] = {}
     preds: dict[str, dict[str, np.ndarray]] = {}
-    test = split.test
-    fit_rows = np.concatenate([split.train, split.valid])
-    accounts = posts["account"].to_numpy()[test]
-    for name in ("likes", "comments"):
-        if name not in models:
-            continue
-        y = labels[name]
-        p = models[name].predict_log1p(features.iloc[test])
-        baseline = ev.account_training_baseline(posts, y, fit_rows, test)
-        metrics.update(ev.count_metrics("test", name, accounts, y[test], p["expected"], baseline))
-        metrics.update(ev.count_metrics("baseline", name, accounts, y[test], baseline, baseline))
-        metrics[f"test_{name}_interval_coverage"] = ev.interval_coverage(y[test], p["low"], p["high"])
-        preds[name] = {"actual": y[test], "baseline": baseline, **p}
-    if "authenticity_risk" in models:
-        y = labels["authenticity_risk"]
-        prob = models["authenticity_risk"].predict_proba(features.iloc[test])
-        metrics["test_risk_auc"] = ev.risk_auc(y[test], prob)
-        metrics["test_risk_ece"] = ev.expected_calibration_error(y[test], prob)
-        preds["authenticity_risk"] = {"actual": y[test], "probability": prob}
-    metrics["n_train"] = float(len(fit_rows))
-    metrics["n_test"] = float(len(test))
+    for name, model in models.items():
+        metrics_of_target, preds[name] = TARGETS[name].evaluate(model, features, labels[name], posts, split)
+        metrics.update(metrics_of_target)
+    metrics["n_train"] = float(len(split.train) + len(split.valid))
+    metrics["n_test"] = float(len(split.test))
     metrics["n_accounts"] = float(posts["account"].nunique())
     return metrics, preds
 
 
 def _log_plots(mlflow: Any, models: dict[str, Any], features: pd.DataFrame, preds: dict[str, dict[str, np.ndarray]], test: np.ndarray) -> None:
-    names = list(features.columns)
     for name, model in models.items():
         booster_owner = model.mean_ if hasattr(model, "mean_") else model.model_
+        names = model.feature_names_  # each model sees its own subset (targets.model_columns)
         figures = {f"plots/feature_importance_{name}.png": plots.feature_importance(booster_owner, names, f"{name}: feature importance")}
         try:
-            figures[f"plots/shap_summary_{name}.png"] = plots.shap_summary(booster_owner, features.iloc[test], f"{name}: SHAP summary (test)")
+            figures[f"plots/shap_summary_{name}.png"] = plots.shap_summary(booster_owner, features.iloc[test][names], f"{name}: SHAP summary (test)")
         except Exception as e:  # SHAP is an explanation aid; a failure there must not lose the run
             log.warning("SHAP summary for %s failed: %s", name, e)
-        if name in ("likes", "comments"):
-            p = preds[name]
-            figures[f"plots/predicted_vs_actual_{name}.png"] = plots.predicted_vs_actual(p["actual"], p["expected"], p["baseline"], name)
-            figures[f"plots/residuals_{name}.png"] = plots.residuals(p["actual"], p["expected"], name)
-        else:
-            p = preds[name]
-            figures["plots/risk_calibration.png"] = plots.calibration(p["actual"], p["probability"])
+        figures.update(TARGETS[name].figures(preds[name]))
         for path, fig in figures.items():
             mlflow.log_figure(fig, path)
             plt.close(fig)
@@ -324,7 +298,7 @@ def _train(settings: Settings, engine: Engine, *, export_dir: str | None, progre
     split = ev.time_split(posts, settings.train.test_fraction, settings.train.valid_fraction)
     pipeline.fit(vectors, rows=split.train)
     features = pipeline.transform(posts, vectors, engine=engine)
-    labels, described, skipped = _labels(posts, features)
+    labels, described, skipped = _labels(posts, features, settings.train.targets)
     for name, why in skipped.items():
         print(f"      skipping target {name}: {why}")
     print(f"      {len(split.train)} train / {len(split.valid)} validation / {len(split.test)} test posts ({split.how})")
@@ -345,7 +319,7 @@ def _train(settings: Settings, engine: Engine, *, export_dir: str | None, progre
     }
     fit_rows = np.concatenate([split.train, split.valid])
     model = EngageModel(settings, pipeline, models, posts.iloc[context_rows], vectors.take(context_rows),
-                        compute_norms(features.iloc[fit_rows]), info)
+                        compute_norms(features.iloc[fit_rows]), info, account_feeds(posts, progress=progress))
 
     stages.start("mlflow", f"Logging to MLflow ({settings.tracking.uri}, experiment '{settings.tracking.experiment}')")
     mlflow.set_tracking_uri(settings.tracking.uri)
@@ -401,17 +375,15 @@ def _train(settings: Settings, engine: Engine, *, export_dir: str | None, progre
 def summary_table(result: TrainResult) -> str:
     """Each metric next to its baseline, then the run, the model version and how to open the UI."""
     m = result.metrics
-    lines = [f"{'metric':<34}{'model':>10}{'baseline':>10}"]
-    for name in ("likes", "comments"):
-        for kind in ("mae_log1p", "spearman", "spearman_within_account", "spearman_relative", "interval_coverage"):
-            key = f"test_{name}_{kind}"
-            if key in m:
-                base = m.get(f"baseline_{name}_{kind}")
-                lines.append(f"{key:<34}{m[key]:>10.3f}{'' if base is None else f'{base:>10.3f}'}")
-    for key in ("test_risk_auc", "test_risk_ece"):
-        if key in m:
-            lines.append(f"{key:<34}{m[key]:>10.3f}")
-    lines.append(f"{'posts (train / test / accounts)':<34}{int(m['n_train'])} / {int(m['n_test'])} / {int(m['n_accounts'])}")
+    def cell(value: float | None) -> str:
+        return "" if value is None else f"{value:>10.3f}"
+
+    lines = [f"{'metric':<46}{'model':>10}{'account':>10}{'trailing':>10}"]
+    for target in TARGETS.values():
+        for key, value, base, trailing in target.summary_rows(m):
+            lines.append(f"{key:<46}{value:>10.3f}{cell(base) if base is not None or trailing is None else ' ' * 10}{cell(trailing)}")
+    lines.append("(account: the account's mean over its training posts; trailing: its mean over the last posts before each)")
+    lines.append(f"{'posts (train / test / accounts)':<46}{int(m['n_train'])} / {int(m['n_test'])} / {int(m['n_accounts'])}")
     for name, why in result.skipped_targets.items():
         lines.append(f"skipped {name}: {why}")
     lines += [

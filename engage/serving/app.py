@@ -37,6 +37,7 @@ from starlette.requests import ClientDisconnect
 
 from engage.errors import EngageError
 from engage.model.draft import ScoringModel
+from engage.model.targets import COUNT_TARGETS, TARGETS
 from engage.serving.limits import Admission, BodyTimeout, BodyTooLarge, RequestGuard
 from engage.serving.options import ADMIN_TOKEN_ENV, API_KEY_ENV, ServeOptions
 from engage.serving.parsing import (
@@ -59,6 +60,7 @@ from engage.serving.schemas import (
     Reloaded,
     ScoreRequest,
     ScoreResponse,
+    Targets,
 )
 from engage.serving.scoring import compare_drafts, load_model, score_draft
 
@@ -193,8 +195,8 @@ _SCORE_BODY = {"requestBody": {"required": True, "content": {
 _COMPARE_BODY = {"requestBody": {"required": True, "content": {"application/json": {
     "schema": {"$ref": "#/components/schemas/CompareRequest"},
     "examples": {"two captions": {
-        "summary": "The same post with a short caption and with hashtag stuffing, and the best hour",
-        "value": {"account": "anna.bakes", "best_hour": True, "drafts": [
+        "summary": "The same post with a short caption and with hashtag stuffing, ranked by saves, and the best hour",
+        "value": {"account": "anna.bakes", "best_hour": True, "goal": "saves", "drafts": [
             {"caption": "Sunday sourdough #bread"}, {"caption": "Sunday sourdough " + "#bread " * 25}]},
     }},
 }}}}
@@ -296,8 +298,9 @@ def create_app(
     app = FastAPI(
         title="engage",
         version="1",
-        description="Predicts how a draft Instagram post will do before it is posted: likes and comments with a "
-        "range, the risk that the audience finds it fake, tips and the factors behind the prediction. "
+        description="Predicts how a draft Instagram post will do before it is posted: likes, comments and the "
+        "insight counts the model was trained on (impressions, reach, saves, shares, profile visits, follows, link clicks) "
+        "with a range, the risk that the audience finds it fake, tips and the factors behind the prediction. "
         "The draft studio is at [/](/).",
         lifespan=lifespan,
     )
@@ -329,6 +332,14 @@ def create_app(
         model = slot.current()
         return {"accounts": sorted(str(a) for a in model.context_posts["account"].unique())}
 
+    @app.get("/v1/targets", response_model=Targets, dependencies=v1, tags=["drafts"], responses=ERROR_RESPONSES,
+             summary="The counts the model predicts (what /v1/compare can rank by)")
+    async def targets() -> dict[str, Any]:
+        model = slot.current()
+        names = [name for name in COUNT_TARGETS if name in model.models]
+        return {"targets": [{"name": n, "label": TARGETS[n].label, "goal": TARGETS[n].goal, "description": TARGETS[n].description}
+                            for n in names], "default_goal": "likes" if "likes" in names else (names[0] if names else "likes")}
+
     @app.post("/v1/score", response_model=ScoreResponse, dependencies=v1, tags=["drafts"], responses=ERROR_RESPONSES,
               openapi_extra=_SCORE_BODY, summary="Score one draft (JSON with a base64 image, or multipart with a file)")
     async def score(request: Request) -> Any:
@@ -350,7 +361,7 @@ def create_app(
 
     @app.post("/v1/compare", response_model=CompareResponse, dependencies=v1, tags=["drafts"],
               responses=ERROR_RESPONSES, openapi_extra=_COMPARE_BODY,
-              summary="Rank 2 to 10 drafts of one account by expected likes")
+              summary="Rank 2 to 10 drafts of one account by an expected count (goal; default likes)")
     async def compare(request: Request) -> Any:
         model = slot.current()
         _body_type(request, forms=False)

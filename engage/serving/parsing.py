@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from engage.data.schema import INSIGHT_COUNTS
 from engage.model.draft import Draft
 from engage.serving.schemas import CompareRequest, DraftIn, ScoreRequest
 
@@ -192,6 +193,7 @@ def build_draft(account: str, fields: DraftIn, *, prefix: str = "", image: bytes
     if fields.history is not None:
         history = [
             {"caption": h.caption, "posted_at": h.posted_at, "likes": h.likes, "comments": h.comments,
+             **{count: getattr(h, count) for count in INSIGHT_COUNTS},
              "image": decode_image(h.image, f"{prefix}history[{i}].image") if h.image is not None else None}
             for i, h in enumerate(fields.history)
         ]

@@ -8,11 +8,15 @@ turns them into the `engage.model.draft.Draft` the model scores, whose limits th
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from engage.model.draft import MAX_CAPTION_CHARS, MAX_HISTORY_POSTS, Account
+from engage.model.targets import COUNT_TARGETS, TARGETS
+
+#: What /v1/compare can rank by: any count target (the model must have it).
+Goal = Literal.__getitem__(COUNT_TARGETS)  # type: ignore[attr-defined]
 
 #: Drafts in one /v1/compare request.
 MIN_COMPARE, MAX_COMPARE = 2, 10
@@ -38,6 +42,13 @@ class HistoryPostIn(_Body):
     posted_at: datetime = Field(description="when it was posted (ISO 8601)")
     likes: int = Field(ge=0, le=10**10)
     comments: int | None = Field(None, ge=0, le=10**10)
+    impressions: int | None = Field(None, ge=0, le=10**10, description="the post's insight counts, when known")
+    reach: int | None = Field(None, ge=0, le=10**10)
+    saves: int | None = Field(None, ge=0, le=10**10)
+    shares: int | None = Field(None, ge=0, le=10**10)
+    profile_visits: int | None = Field(None, ge=0, le=10**10)
+    follows: int | None = Field(None, ge=0, le=10**10)
+    link_clicks: int | None = Field(None, ge=0, le=10**10)
 
 
 class DraftIn(_Body):
@@ -74,12 +85,14 @@ class CompareRequest(_Body):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={"examples": [{
-            "account": "anna.bakes", "best_hour": True,
+            "account": "anna.bakes", "best_hour": True, "goal": "saves",
             "drafts": [{"caption": "Sunday sourdough #bread"}, {"caption": "Sunday sourdough " + "#bread " * 25}],
         }]},
     )
     account: Account
     drafts: list[DraftIn] = Field(min_length=MIN_COMPARE, max_length=MAX_COMPARE)
+    goal: Goal = Field("likes", description="the count to rank the drafts by (and to pick the best hour for): "
+                       + "; ".join(f"{n} ({TARGETS[n].goal})" for n in COUNT_TARGETS))
     best_hour: bool = Field(False, description="also find the best hour in the next 7 days to post the top draft")
 
 
@@ -99,45 +112,83 @@ class Factor(BaseModel):
     contribution: float = Field(description="its effect on expected log(1 + likes); positive raises likes")
 
 
-class ScoreResponse(BaseModel):
+class FeedPreview(BaseModel):
+    photos: list[str] = Field(description="the account's last (up to) eight photos, newest first, as small JPEG data: URLs; "
+                              "with the draft top-left they make the 3x3 block of the profile grid")
+    source: Literal["model", "history"] = Field(description="where the photos come from: the model's stored feed or the request's history")
+    consistency: float | None = Field(description="cosine of the draft's photo to the centroid of the feed's photos "
+                                      "(image_feed_similarity); null without a photo or a feed")
+    usual: float | None = Field(description="the median of that figure over the training posts")
+    off_style_below: float | None = Field(description="below this (10th percentile of training posts) the photo is flagged off-style")
+
+
+class _ScoreBase(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "model_version": "engage/3", "embedder": "efficientnet:lite0:imagenet",
         "likes": {"expected": 212.4, "low": 150.0, "high": 301.7},
         "comments": {"expected": 9.1, "low": 4.0, "high": 17.5},
+        "impressions": {"expected": 5120.0, "low": 3300.0, "high": 8400.0},
+        "saves": {"expected": 96.0, "low": 51.0, "high": 170.0},
         "authenticity_risk": 0.18,
         "risk_label": "the data set's felt_fake labels: whether the audience found a post inauthentic",
         "flags": [{"code": "too_many_hashtags", "message": "28 hashtags is far more than this account usually uses; ..."}],
         "factors": [{"feature": "number of hashtags", "contribution": -0.21}, {"feature": "your usual likes", "contribution": 0.12}],
+        "feed": {"photos": ["data:image/jpeg;base64,..."], "source": "model", "consistency": 0.81, "usual": 0.84,
+                 "off_style_below": 0.62},
     }]})
     model_version: str
     embedder: str = Field(description="id of the image embedder the model was trained with")
-    likes: Range | None
-    comments: Range | None
-    authenticity_risk: float | None = Field(description="probability that the audience finds the post fake, 0..1")
-    risk_label: str = Field(description="what the risk model learned from: the data set's felt_fake labels, or the "
-                            "engagement-drop proxy when the data had none (or why there is no risk model)")
-    flags: list[Flag]
-    factors: list[Factor]
+
+
+#: One `Range | None` field per count target of the registry, under its name (null where the model has none).
+ScoreResponse = create_model(
+    "ScoreResponse", __base__=_ScoreBase,
+    **{name: (Range | None, Field(None, description=f"expected {TARGETS[name].label} ({TARGETS[name].description}) with the "
+                                  "prediction interval; null when the model has no such target")) for name in COUNT_TARGETS},
+    authenticity_risk=(float | None, Field(description="probability that the audience finds the post fake, 0..1")),
+    risk_label=(str, Field(description="what the risk model learned from: the data set's felt_fake labels, or the "
+                           "engagement-drop proxy when the data had none (or why there is no risk model)")),
+    flags=(list[Flag], ...),
+    factors=(list[Factor], ...),
+    feed=(FeedPreview | None, Field(None, description="the feed preview: the draft on the profile grid")),
+)
 
 
 class ComparedDraft(BaseModel):
     index: int = Field(description="position of the draft in the request, from 0")
-    rank: int = Field(description="1 = most expected likes")
-    likes_vs_first: float = Field(description="expected likes minus those of the first draft submitted")
-    likes_vs_best: float = Field(description="expected likes minus those of the top draft (0 for the top one)")
-    score: ScoreResponse
+    rank: int = Field(description="1 = most expected of the goal")
+    vs_first: float = Field(description="expected goal count minus that of the first draft submitted")
+    vs_best: float = Field(description="expected goal count minus that of the top draft (0 for the top one)")
+    likes_vs_first: float | None = Field(description="expected likes minus those of the first draft submitted")
+    likes_vs_best: float | None = Field(description="expected likes minus those of the most-liked draft")
+    score: ScoreResponse  # type: ignore[valid-type]
 
 
 class BestHour(BaseModel):
     posted_at: datetime = Field(description="the start of the best hour to post, UTC")
-    expected_likes: float
+    goal: str = Field(description="the count the hour was chosen for")
+    expected: float = Field(description="expected goal count at that hour")
+    expected_likes: float | None
 
 
 class CompareResponse(BaseModel):
     account: str
-    drafts: list[ComparedDraft] = Field(description="ranked by expected likes, best first")
+    goal: str = Field(description="the count the drafts are ranked by")
+    drafts: list[ComparedDraft] = Field(description="ranked by the expected goal count, best first")
     risk_label: str = Field(description="what the risk model learned from (the same for every draft)")
     best_hour: BestHour | None = Field(description="for the top draft, when asked for")
+
+
+class TargetInfo(BaseModel):
+    name: str
+    label: str = Field(description="how the studio names it")
+    goal: str = Field(description="the creator's goal it measures")
+    description: str
+
+
+class Targets(BaseModel):
+    targets: list[TargetInfo] = Field(description="the count targets this model predicts, in registry order")
+    default_goal: str
 
 
 class ErrorDetail(BaseModel):

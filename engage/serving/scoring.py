@@ -17,6 +17,7 @@ from PIL import Image
 from engage.errors import DataError, DraftError, ModelError
 from engage.features.decoding import declared_pixels
 from engage.model.draft import Draft, ScoringModel
+from engage.model.targets import COUNT_TARGETS
 from engage.serving.parsing import RequestError
 from engage.serving.schemas import CompareRequest
 
@@ -56,26 +57,35 @@ def score_draft(model: ScoringModel, draft: Draft, prefix: str = "") -> dict[str
 
 
 def compare_drafts(model: ScoringModel, request: CompareRequest, drafts: list[Draft]) -> dict[str, Any]:
-    """Drafts ranked by expected likes (ties keep submission order), with differences, and the best hour."""
+    """Drafts ranked by the expected `goal` count (ties keep submission order), with the difference each draft
+    makes, and the best hour for that goal."""
     check_pixel_budget([(f"drafts[{i}].", draft) for i, draft in enumerate(drafts)])
+    goal = request.goal
     scores = [score_draft(model, draft, prefix=f"drafts[{i}].") for i, draft in enumerate(drafts)]
-    if any(score.get("likes") is None for score in scores):
-        raise RequestError(409, [(None, "this model predicts no likes, so it cannot rank drafts")])
-    expected = [float(score["likes"]["expected"]) for score in scores]
+    if any(score.get(goal) is None for score in scores):
+        known = ", ".join(name for name in COUNT_TARGETS if scores[0].get(name) is not None) or "none"
+        raise RequestError(409, [("goal", f"this model predicts no {goal} (its training data had none), so it cannot "
+                                          f"rank drafts by it; goals this model has: {known}")])
+    expected = [float(score[goal]["expected"]) for score in scores]
+    likes = [float(score["likes"]["expected"]) if score.get("likes") else None for score in scores]
     order = sorted(range(len(scores)), key=lambda i: (-expected[i], i))
     top = expected[order[0]]
+    most_likes = max((v for v in likes if v is not None), default=None)
     ranked = [
-        {"index": i, "rank": rank, "likes_vs_first": round(expected[i] - expected[0], 2),
-         "likes_vs_best": round(expected[i] - top, 2), "score": scores[i]}
+        {"index": i, "rank": rank, "vs_first": round(expected[i] - expected[0], 2), "vs_best": round(expected[i] - top, 2),
+         "likes_vs_first": None if likes[i] is None else round(likes[i] - likes[0], 2),  # type: ignore[operator]
+         "likes_vs_best": None if likes[i] is None else round(likes[i] - most_likes, 2),  # type: ignore[operator]
+         "score": scores[i]}
         for rank, i in enumerate(order, start=1)
     ]
     best_hour = None
     if request.best_hour:
         try:
-            best_hour = model.best_hour(drafts[order[0]], days=7)
+            best_hour = model.best_hour(drafts[order[0]], days=7, goal=goal)
         except ModelError as e:
             raise RequestError(409, [("best_hour", str(e))]) from None
-    return {"account": request.account, "drafts": ranked, "risk_label": scores[0]["risk_label"], "best_hour": best_hour}
+    return {"account": request.account, "goal": goal, "drafts": ranked, "risk_label": scores[0]["risk_label"],
+            "best_hour": best_hour}
 
 
 def warm_up_draft(model: ScoringModel) -> Draft:

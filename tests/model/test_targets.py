@@ -106,3 +106,86 @@ def test_risk_label_says_what_the_risk_model_learned_from_or_why_there_is_none()
     skipped = {"labels": {}, "skipped_targets": {"authenticity_risk": "too few risk labels (4 known, 0 positive)"}}
     without = EngageModel(None, None, {}, pd.DataFrame(), None, None, skipped)
     assert without.risk_label == "no risk model: too few risk labels (4 known, 0 positive)"
+# -- the registry carries the behaviour: a new count target is one entry ------------------------------------
+
+
+def _posts_and_features(n_accounts: int = 4, per_account: int = 40, seed: int = 11) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A constructed population: saves rise with a `useful` feature, relative to each account's level."""
+    rng = np.random.default_rng(seed)
+    rows, feats = [], []
+    for a in range(n_accounts):
+        level = rng.uniform(2, 5)
+        for i in range(per_account):
+            useful = float(rng.integers(0, 2))
+            saves = int(rng.poisson(np.exp(level + 0.8 * useful)))
+            rows.append({"account": f"acc{a}", "post_id": f"a{a}p{i}", "likes": saves * 3, "saves": saves,
+                         "posted_at": pd.Timestamp("2024-01-01", tz="UTC") + pd.Timedelta(days=i)})
+            feats.append({"useful": useful, "followers": 1000.0 * (a + 1), "saves_baseline": level + 0.4,
+                          "likes_baseline": level + 1.5})
+    posts = pd.DataFrame(rows)
+    posts["saves"] = posts["saves"].astype("Int64")
+    return posts, pd.DataFrame(feats)
+
+
+def test_a_new_count_target_is_trained_evaluated_plotted_and_summarised_from_its_registry_entry_alone(monkeypatch):
+    from engage.config import load_settings
+    from engage.model import evaluation as ev
+    from engage.model import training
+    from engage.model.targets import CountTarget
+
+    posts, features = _posts_and_features()
+    registry = {"keeps": CountTarget("keeps", "saves", "saves_baseline", label="keeps", goal="content quality",
+                                     description="the saves column under another name")}
+    monkeypatch.setattr(training, "TARGETS", registry)
+    settings = load_settings(None, ["train.lightgbm.n_estimators=60", "train.lightgbm.min_child_samples=5"])
+    split = ev.time_split(posts, 0.2, 0.15)
+    labels, described, skipped = training._labels(posts, features)
+    assert described == {"keeps": "log1p(saves)"} and skipped == {}
+    models = training.fit_targets(settings, features, labels, split)
+    metrics, preds = training.evaluate(posts, features, labels, models, split)
+    for key in ("test_keeps_mae_log1p", "test_keeps_spearman_relative", "test_keeps_interval_coverage",
+                "baseline_keeps_mae_log1p", "baseline_keeps_spearman_within_account", "trailing_keeps_mae_log1p"):
+        assert key in metrics, key
+    assert metrics["test_keeps_spearman_relative"] > 0.4  # the useful feature is learned
+    assert set(registry["keeps"].figures(preds["keeps"])) == {"plots/predicted_vs_actual_keeps.png", "plots/residuals_keeps.png"}
+    table = training.summary_table(training.TrainResult(metrics, "run", "1", "champion", "first", skipped, "", "e"))
+    assert "test_keeps_mae_log1p" in table and f"{metrics['baseline_keeps_mae_log1p']:.3f}" in table
+
+
+def test_a_count_target_with_too_few_labels_is_skipped_with_the_reason():
+    posts, features = _posts_and_features(n_accounts=1, per_account=30)
+    posts["saves"] = posts["saves"].where(posts.index < 12)  # 12 known of 30
+    _, _, why = TARGETS["saves"].labels(posts, features)
+    assert why == "only 12 posts have saves counts (at least 20 needed)"
+    posts["saves"] = pd.array([pd.NA] * len(posts), dtype="Int64")
+    assert TARGETS["saves"].labels(posts, features)[2] == "the data set has no saves counts"
+
+
+def test_each_count_model_sees_its_own_trailing_level_and_not_the_other_insight_levels():
+    from engage.model.targets import model_columns
+
+    columns = ["hashtags", "likes_baseline", "comments_baseline", "impressions_baseline", "saves_baseline", "follows_baseline"]
+    assert model_columns(TARGETS["likes"], columns) == ["hashtags", "likes_baseline", "comments_baseline"]
+    assert model_columns(TARGETS["saves"], columns) == ["hashtags", "likes_baseline", "comments_baseline", "saves_baseline"]
+    assert model_columns(TARGETS["authenticity_risk"], columns) == ["hashtags", "likes_baseline", "comments_baseline"]
+
+
+def test_every_count_target_answers_counts_with_a_range():
+    from engage.model.targets import COUNT_TARGETS
+
+    assert COUNT_TARGETS == ("likes", "comments", "impressions", "reach", "saves", "shares", "profile_visits", "follows",
+                             "link_clicks")
+    prediction = {"expected": np.log1p([99.0]), "low": np.log1p([49.0]), "high": np.log1p([199.0])}
+    assert TARGETS["follows"].answer(prediction) == {"expected": 99.0, "low": 49.0, "high": 199.0}
+
+
+def test_train_targets_chooses_targets_and_an_unknown_name_is_a_config_error():
+    from engage.errors import ConfigError
+    from engage.model import training
+
+    posts, features = _posts_and_features()
+    labels, _, skipped = training._labels(posts, features, ["saves"])
+    assert list(labels) == ["saves"]
+    assert skipped["likes"] == "not in train.targets"
+    with pytest.raises(ConfigError, match=r"train.targets names unknown target\(s\) retweets; the registry has likes, comments"):
+        training._labels(posts, features, ["saves", "retweets"])

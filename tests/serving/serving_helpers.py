@@ -26,7 +26,7 @@ import pandas as pd
 import uvicorn
 from PIL import Image
 
-from engage.errors import DataError, DraftError
+from engage.errors import DataError, DraftError, ModelError
 from engage.features.decoding import open_image
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -91,6 +91,7 @@ class RecordingScorer:
 
     def __init__(self, version: str = "fake/1", accounts: tuple[str, ...] = ("anna.bakes", "ben.runs")):
         self.version = version
+        self.models = {"likes": None, "comments": None, "saves": None}  # the targets it answers (for /v1/targets)
         self.info = {"name": "engage"}
         self.context_posts = pd.DataFrame({"account": list(accounts) * 2})
         self.drafts: list[Any] = []
@@ -117,12 +118,18 @@ class RecordingScorer:
             "model_version": self.version, "embedder": self.embedder,
             "likes": {"expected": expected, "low": expected * 0.5, "high": expected * 1.5},
             "comments": {"expected": 5.0, "low": 2.0, "high": 9.0},
+            # Saves grow with each "tip" in the caption, so a ranking by saves differs from one by likes.
+            "saves": {"expected": 10.0 + 5 * draft.caption.lower().count("tip"), "low": 5.0, "high": 40.0},
             "authenticity_risk": 0.1, "risk_label": "an engagement-drop proxy (fake model)", "flags": flags,
             "factors": [{"feature": "number of hashtags", "contribution": -0.1}],
         }
 
-    def best_hour(self, draft: Any, *, days: int = 7) -> dict[str, Any]:
-        return {"posted_at": datetime(2030, 1, 1, 18, tzinfo=UTC).isoformat(), "expected_likes": 123.0}
+    def best_hour(self, draft: Any, *, days: int = 7, goal: str = "likes") -> dict[str, Any]:
+        if goal not in self.models:
+            raise ModelError(f"this model has no {goal} target")
+        expected = {"likes": 123.0, "comments": 6.0, "saves": 45.0}[goal]
+        return {"posted_at": datetime(2030, 1, 1, 18, tzinfo=UTC).isoformat(), "goal": goal, "expected": expected,
+                "expected_likes": 123.0}
 
 
 class ThreadServer:

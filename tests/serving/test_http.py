@@ -152,10 +152,55 @@ def test_compare_ranks_by_expected_likes_with_differences_and_best_hour(server: 
     assert [d["rank"] for d in body["drafts"]] == [1, 2, 3]
     assert [d["likes_vs_first"] for d in body["drafts"]] == [19.0, 6.0, 0.0]
     assert [d["likes_vs_best"] for d in body["drafts"]] == [0.0, -13.0, -19.0]
-    assert body["best_hour"] == {"posted_at": "2030-01-01T18:00:00Z", "expected_likes": 123.0}
+    assert [d["vs_first"] for d in body["drafts"]] == [19.0, 6.0, 0.0]  # the goal is likes by default
+    assert body["goal"] == "likes"
+    assert body["best_hour"] == {"posted_at": "2030-01-01T18:00:00Z", "goal": "likes", "expected": 123.0, "expected_likes": 123.0}
     # What the risk figure means travels with the ranking and with every draft's score.
     assert body["risk_label"] == "an engagement-drop proxy (fake model)"
     assert {d["score"]["risk_label"] for d in body["drafts"]} == {"an engagement-drop proxy (fake model)"}
+
+
+def test_compare_ranks_by_the_goal_with_its_differences_and_the_goals_best_hour(server: ThreadServer) -> None:
+    # expected likes 110, 97, 100; expected saves 10, 20, 15: by saves the order is not the order by likes
+    drafts = [{"caption": "plain", "image": B64}, {"caption": "tip tip #a"}, {"caption": "one tip"}]
+    response = httpx.post(f"{server.url}/v1/compare", json={"account": "anna.bakes", "drafts": drafts, "goal": "saves",
+                                                             "best_hour": True})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["goal"] == "saves"
+    assert [d["index"] for d in body["drafts"]] == [1, 2, 0]
+    assert [d["vs_first"] for d in body["drafts"]] == [10.0, 5.0, 0.0]
+    assert [d["vs_best"] for d in body["drafts"]] == [0.0, -5.0, -10.0]
+    assert [d["likes_vs_first"] for d in body["drafts"]] == [-13.0, -10.0, 0.0]  # likes differences stay beside
+    assert body["best_hour"] == {"posted_at": "2030-01-01T18:00:00Z", "goal": "saves", "expected": 45.0, "expected_likes": 123.0}
+
+
+@pytest.mark.parametrize(("goal", "status", "message"), [
+    ("impressions", 409, "this model predicts no impressions"),  # a registry target this model lacks
+    ("retweets", 422, "Input should be"),  # not a count target at all
+])
+def test_compare_by_a_goal_the_model_cannot_rank_by_is_refused_naming_goal(server: ThreadServer, goal: str, status: int,
+                                                                             message: str) -> None:
+    response = httpx.post(f"{server.url}/v1/compare", json={"account": "a", "goal": goal,
+                                                             "drafts": [{"caption": "a"}, {"caption": "b"}]})
+    assert response.status_code == status, response.text
+    assert error_fields(response.json()) == ["goal"]
+    assert message in json.dumps(response.json())
+
+
+def test_targets_lists_the_models_count_targets_with_labels_and_goals(server: ThreadServer) -> None:
+    body = httpx.get(f"{server.url}/v1/targets").json()
+    assert [t["name"] for t in body["targets"]] == ["likes", "comments", "saves"]
+    assert body["targets"][2] == {"name": "saves", "label": "saves", "goal": "content quality",
+                                  "description": "saved to come back to: content worth keeping"}
+    assert body["default_goal"] == "likes"
+
+
+def test_score_answers_every_target_under_its_name_and_null_for_the_others(server: ThreadServer) -> None:
+    body = httpx.post(f"{server.url}/v1/score", json=valid(caption="three tips: tip tip tip")).json()  # "tip" 4 times
+    assert body["saves"] == {"expected": 30.0, "low": 5.0, "high": 40.0}
+    assert body["likes"]["expected"] == 110.0
+    assert body["impressions"] is None and body["follows"] is None
 
 
 def test_compare_without_best_hour_leaves_it_out(server: ThreadServer) -> None:

@@ -59,13 +59,34 @@ def test_studio_scores_an_uploaded_photo_and_compares_two_drafts(served: ServePr
     assert page.locator("#result-a .factors li").count() >= 1
     assert page.locator("#result-a .error").count() == 0
 
+    # Every count the model predicts is shown with its range; the feed preview puts the draft top-left of a
+    # 3x3 grid with the account's last eight photos, and the feed-consistency figure beside it.
+    for name in ("likes", "comments", "impressions", "saves", "shares"):
+        assert page.locator(f"#result-a .metric[data-target='{name}'] .range").count() == 1, name
+    assert page.locator("#result-a .feed .grid .cell").count() == 9
+    assert page.locator("#result-a .feed .cell.draft img").count() == 1
+    assert page.locator("#result-a .feed .cell.photo img").count() == 8
+    assert float(page.inner_text("#result-a .feed-consistency")) > -1
+
     page.set_input_files("#photo-b", str(picture))
     page.fill("#caption-b", "Market morning, peaches are back")
     page.click("#compare")
     verdict = page.wait_for_selector("#compare-result .verdict", timeout=120_000)
     assert "Draft B" in verdict.inner_text()  # the caption without hashtag stuffing is expected to do better
+    assert "likes" in verdict.inner_text()
     assert page.locator("#compare-result .ranking tr").count() == 3  # header + two drafts
     assert page.locator("#result-b .likes-expected").count() == 1  # B's full score, side by side with A's
+
+    # Choosing another goal ranks by it: the table and the verdict speak of saves, the saves card is marked.
+    assert {"likes", "saves", "impressions"} <= set(page.eval_on_selector_all("#goal option", "os => os.map(o => o.value)"))
+    page.select_option("#goal", "saves")
+    page.check("#best-hour")
+    page.click("#compare")
+    page.wait_for_selector("#compare-result .best-hour", timeout=120_000)
+    assert "saves" in page.inner_text("#compare-result .verdict")
+    assert page.inner_text("#compare-result .ranking th:nth-child(3)") == "Expected saves"
+    assert "for saves" in page.inner_text("#compare-result .best-hour")
+    assert page.locator("#result-a .metric.goal[data-target='saves']").count() == 1
 
     shot = Path(os.environ.get("ENGAGE_SCREENSHOT_DIR", tmp_path)) / "studio.png"
     page.screenshot(path=str(shot), full_page=True)

@@ -9,6 +9,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from engage.data.demo.insights import PostCues, simulate_insights
 from engage.data.demo.plans import Account, PhotoPlan, PostPlan, _style_distance
 
 # ----------------------------------------------------------------------------------------------------
@@ -73,6 +74,8 @@ def _outcomes(seed: int, accounts: list[Account], plans: list[PostPlan], start: 
     span = (end - start).total_seconds()
     posts, truth = [], []
     streams = {a.index: np.random.default_rng([seed, 4, a.index]) for a in accounts}
+    # The insight counts draw from a stream of their own, so likes, comments and felt_fake stay as they were.
+    insight_streams = {a.index: np.random.default_rng([seed, 5, a.index]) for a in accounts}
     for plan in plans:
         account = accounts[plan.account]
         rng = streams[account.index]
@@ -110,11 +113,16 @@ def _outcomes(seed: int, accounts: list[Account], plans: list[PostPlan], start: 
             + COMMENT_BOOSTS["giveaway"] * caption.giveaway + rng.normal(0, COMMENT_NOISE_SD)
         )
         comments = int(rng.poisson(likes * comment_rate))
+        insights, insight_truth = simulate_insights(insight_streams[account.index], PostCues(
+            followers=followers, n_hashtags=caption.n_hashtags, time_effect=effects["effect_time"], detail=detail,
+            inspiration=caption.inspiration, image_quality=quality, off_style=plan.off_style, felt_fake=felt_fake,
+            sponsored=plan.sponsored, giveaway=caption.giveaway, link_in_bio="link in bio" in caption.text.lower(),
+        ))
         image = f"images/{account.name}/{plan.post_id}.jpg"
         posts.append({
             "account": account.name, "post_id": plan.post_id, "posted_at": plan.posted_at, "caption": caption.text,
             "likes": likes, "comments": comments, "followers": followers, "image": image, "is_video": False,
-            "sponsored": plan.sponsored, "felt_fake": felt_fake,
+            "sponsored": plan.sponsored, "felt_fake": felt_fake, **insights,
         })
         truth.append({
             "post_id": plan.post_id, "account": account.name, "niche": account.niche,
@@ -131,6 +139,6 @@ def _outcomes(seed: int, accounts: list[Account], plans: list[PostPlan], start: 
             "engagement_rate": account.engagement_rate, "followers": followers,
             "felt_fake_logit": logit, "felt_fake_probability": probability, "felt_fake": felt_fake,
             **effects,
-            "expected_log_likes": expected, "likes_noise": noise, "comment_rate": comment_rate,
+            "expected_log_likes": expected, "likes_noise": noise, "comment_rate": comment_rate, **insight_truth,
         })
     return pd.DataFrame(posts), pd.DataFrame(truth)

@@ -36,7 +36,7 @@ from engage.data.demo.vocabulary import (
 )
 
 #: Bumped whenever the simulator's output changes for the same options: older directories regenerate.
-SIMULATOR_VERSION = 1
+SIMULATOR_VERSION = 2  # 2: insight counts (impressions, reach, saves, shares, profile visits, follows, link clicks)
 CAMPAIGN_POST_SHARE = 0.065  # share of all posts that are campaign posts
 OFF_STYLE_RATE = 0.08  # own posts; doubled for own sponsored posts
 #: The simulated period ends here (a fixed date, not "now", so that generation is deterministic).

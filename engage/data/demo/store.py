@@ -26,7 +26,7 @@ from engage.data.demo.plans import (
     _period_start,
     _plan_posts,
 )
-from engage.data.schema import CANONICAL, LoadReport, attach_report, validate_posts
+from engage.data.schema import CANONICAL, INSIGHT_COUNTS, LoadReport, attach_report, validate_posts
 from engage.errors import ConfigError, DataError
 from engage.files import staged_write
 
@@ -82,9 +82,9 @@ def _write_population(out_dir: Path, options: dict[str, int]) -> None:
     posts["posted_at"] = pd.to_datetime(posts["posted_at"], utc=True)
     posts = posts.sort_values(["account", "posted_at", "post_id"], kind="stable").reset_index(drop=True)
     posts = posts.astype({"likes": "int64", "comments": "Int64", "followers": "Int64", "sponsored": "boolean",
-                          "felt_fake": "boolean", "is_video": "bool"})
+                          "felt_fake": "boolean", "is_video": "bool", **dict.fromkeys(INSIGHT_COUNTS, "Int64")})
     truth = truth.set_index("post_id").loc[posts["post_id"]].reset_index()
-    posts[[c for c in CANONICAL if c in posts]].to_parquet(out_dir / "posts.parquet", index=False)
+    posts[CANONICAL].to_parquet(out_dir / "posts.parquet", index=False)
     truth.to_parquet(out_dir / "truth.parquet", index=False)
     manifest = _manifest(options, len(posts), len(accounts))
     (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")

@@ -1,9 +1,16 @@
-// The draft studio: fills the account list, scores a draft (multipart upload of the photo) and compares
-// drafts A and B (JSON with base64 photos). Plain DOM, no build step; all text is set with textContent.
+// The draft studio: fills the account list and the goals the model predicts, scores a draft (multipart
+// upload of the photo), shows every predicted count and the feed preview (the draft top-left of the profile
+// grid), and compares drafts A and B by the chosen goal (JSON with base64 photos). Plain DOM, no build step;
+// all text is set with textContent.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
 const MAX_CAPTION = 2200;
+// The count targets the model predicts ({name, label, goal, description}), from /v1/targets.
+let TARGETS = [{ name: "likes", label: "likes", goal: "engagement", description: "likes on the post" },
+               { name: "comments", label: "comments", goal: "engagement", description: "comments on the post" }];
+const goalName = () => $("goal").value || "likes";
+const targetLabel = (name) => (TARGETS.find((t) => t.name === name) || { label: name }).label;
 
 function el(tag, className, text) {
   const node = document.createElement(tag);
@@ -68,22 +75,88 @@ function showError(target, error) {
   target.appendChild(box);
 }
 
-function renderScore(target, score) {
-  target.replaceChildren();
-  const likes = score.likes;
-  const head = el("div", "numbers");
-  const likesBox = el("div", "metric");
-  likesBox.appendChild(el("span", "label", "Expected likes"));
-  likesBox.appendChild(el("span", "big likes-expected", likes ? fmt(likes.expected) : "–"));
-  if (likes) likesBox.appendChild(el("span", "range", `likely ${fmt(likes.low)} – ${fmt(likes.high)}`));
-  head.appendChild(likesBox);
+function metricBox(name, label, range, isGoal) {
+  const box = el("div", isGoal ? "metric goal" : "metric");
+  box.dataset.target = name;
+  box.appendChild(el("span", "label", name === "likes" ? "Expected likes" : label.charAt(0).toUpperCase() + label.slice(1)));
+  box.appendChild(el("span", `big ${name}-expected`, range ? fmt(range.expected) : "–"));
+  if (range) box.appendChild(el("span", "range", `likely ${fmt(range.low)} – ${fmt(range.high)}`));
+  if (isGoal) box.appendChild(el("span", "goal-tag", "your goal"));
+  return box;
+}
 
-  const comments = score.comments;
-  const commentsBox = el("div", "metric");
-  commentsBox.appendChild(el("span", "label", "Comments"));
-  commentsBox.appendChild(el("span", "big comments-expected", comments ? fmt(comments.expected) : "–"));
-  if (comments) commentsBox.appendChild(el("span", "range", `likely ${fmt(comments.low)} – ${fmt(comments.high)}`));
-  head.appendChild(commentsBox);
+// The draft in the top-left cell of a 3x3 block of the profile grid, the account's last eight photos after
+// it, and the feed-consistency figure beside it.
+function renderFeed(letter, feed) {
+  const wrap = el("div", "feed");
+  const grid = el("div", "grid");
+  const draftCell = el("div", "cell draft");
+  const preview = $(`preview-${letter}`);
+  if (preview && !preview.hidden && preview.src) {
+    const img = el("img");
+    img.src = preview.src;
+    img.alt = "your draft";
+    draftCell.appendChild(img);
+    draftCell.appendChild(el("span", "tag", "draft"));
+  } else {
+    draftCell.appendChild(el("span", null, "your draft (no photo)"));
+  }
+  grid.appendChild(draftCell);
+  const photos = (feed && feed.photos) || [];
+  for (let i = 0; i < 8; i += 1) {
+    const cell = el("div", photos[i] ? "cell photo" : "cell empty");
+    if (photos[i]) {
+      const img = el("img");
+      img.src = photos[i];  // a data: URL from the API
+      img.alt = `recent post ${i + 1}`;
+      cell.appendChild(img);
+    } else {
+      cell.appendChild(el("span", null, ""));
+    }
+    grid.appendChild(cell);
+  }
+  wrap.appendChild(grid);
+
+  const side = el("div", "consistency");
+  side.appendChild(el("span", "label muted", "Feed consistency"));
+  const value = feed ? feed.consistency : null;
+  side.appendChild(el("span", "big feed-consistency", value === null || value === undefined ? "–" : value.toFixed(2)));
+  if (value !== null && value !== undefined) {
+    const scale = el("div", "scale");
+    const off = feed.off_style_below !== null && value < feed.off_style_below;
+    const fill = el("div", off ? "fill off" : "fill");
+    fill.style.width = `${Math.round(Math.max(0, Math.min(1, value)) * 100)}%`;
+    scale.appendChild(fill);
+    if (feed.usual !== null) {
+      const mark = el("div", "mark");
+      mark.style.left = `${Math.round(Math.max(0, Math.min(1, feed.usual)) * 100)}%`;
+      mark.title = "usual";
+      scale.appendChild(mark);
+    }
+    side.appendChild(scale);
+    const parts = [];
+    if (feed.usual !== null) parts.push(`usual ${feed.usual.toFixed(2)}`);
+    if (feed.off_style_below !== null) parts.push(`off-style below ${feed.off_style_below.toFixed(2)}`);
+    side.appendChild(el("p", "small muted", parts.join(" · ")));
+    side.appendChild(el("p", "small", off ? "This photo breaks with the look of your feed."
+      : "The photo sits well with your recent posts."));
+  } else {
+    side.appendChild(el("p", "small muted", photos.length ? "Add a photo to see how it fits your feed."
+      : "No earlier photos of this account are known."));
+  }
+  side.appendChild(el("p", "small muted", `${photos.length} recent photo${photos.length === 1 ? "" : "s"} from ${
+    feed && feed.source === "history" ? "the history you sent" : "the model"}`));
+  wrap.appendChild(side);
+  return wrap;
+}
+
+function renderScore(target, score, letter) {
+  target.replaceChildren();
+  const goal = goalName();
+  const head = el("div", "numbers");
+  TARGETS.forEach((t) => {
+    if (score[t.name] !== undefined) head.appendChild(metricBox(t.name, t.label, score[t.name], t.name === goal));
+  });
 
   const riskBox = el("div", "metric");
   riskBox.appendChild(el("span", "label", "Authenticity risk"));
@@ -101,6 +174,9 @@ function renderScore(target, score) {
   if (score.risk_label) riskBox.appendChild(el("span", "range risk-label", `learned from ${score.risk_label}`));
   head.appendChild(riskBox);
   target.appendChild(head);
+
+  target.appendChild(el("h3", null, "Feed preview"));
+  target.appendChild(renderFeed(letter, score.feed));
 
   target.appendChild(el("h3", null, "Tips"));
   const tips = el("ul", "tips");
@@ -144,7 +220,7 @@ async function scoreDraft(letter) {
     if (draft.file) form.append("image", draft.file, draft.file.name);
     button.disabled = true;
     target.replaceChildren(el("p", "muted", "Scoring…"));
-    renderScore(target, await call("/v1/score", { method: "POST", body: form, headers: headers() }));
+    renderScore(target, await call("/v1/score", { method: "POST", body: form, headers: headers() }), letter);
   } catch (error) {
     showError(target, error);
   } finally {
@@ -180,11 +256,11 @@ async function compareDrafts() {
     const result = await call("/v1/compare", {
       method: "POST",
       headers: headers({ "Content-Type": "application/json" }),
-      body: JSON.stringify({ account, drafts, best_hour: $("best-hour").checked }),
+      body: JSON.stringify({ account, drafts, goal: goalName(), best_hour: $("best-hour").checked }),
     });
     renderCompare(target, result);
     // Show each draft's full score in its own card, side by side.
-    result.drafts.forEach((entry) => renderScore($(`result-${"ab"[entry.index]}`), entry.score));
+    result.drafts.forEach((entry) => renderScore($(`result-${"ab"[entry.index]}`), entry.score, "ab"[entry.index]));
   } catch (error) {
     showError(target, error);
   } finally {
@@ -195,21 +271,23 @@ async function compareDrafts() {
 function renderCompare(target, result) {
   target.replaceChildren();
   const [top, second] = result.drafts;
+  const goal = result.goal || "likes";
+  const label = targetLabel(goal);
   const name = (entry) => `Draft ${"AB"[entry.index]}`;
-  const gap = Math.abs(second.likes_vs_best);
+  const gap = Math.abs(second.vs_best);
   const verdict = gap < 0.5
-    ? "Both drafts are expected to do about the same."
-    : `${name(top)} is expected to get about ${gap >= 10 ? Math.round(gap) : gap.toFixed(1)} more likes than ${name(second)}.`;
+    ? `Both drafts are expected to get about the same ${label}.`
+    : `${name(top)} is expected to get about ${gap >= 10 ? Math.round(gap) : gap.toFixed(1)} more ${label} than ${name(second)}.`;
   target.appendChild(el("p", "verdict", verdict));
   const table = el("table", "ranking");
   const head = el("tr");
-  ["Rank", "Draft", "Expected likes", "vs Draft A", "Risk"].forEach((h) => head.appendChild(el("th", null, h)));
+  ["Rank", "Draft", `Expected ${label}`, "vs Draft A", "Risk"].forEach((h) => head.appendChild(el("th", null, h)));
   table.appendChild(head);
   result.drafts.forEach((entry) => {
     const row = el("tr");
     const risk = entry.score.authenticity_risk;
-    [String(entry.rank), name(entry), fmt(entry.score.likes.expected),
-     entry.index === 0 ? "–" : `${entry.likes_vs_first >= 0 ? "+" : "−"}${fmt(Math.abs(entry.likes_vs_first))}`,
+    [String(entry.rank), name(entry), fmt(entry.score[goal].expected),
+     entry.index === 0 ? "–" : `${entry.vs_first >= 0 ? "+" : "−"}${fmt(Math.abs(entry.vs_first))}`,
      risk === null ? "–" : `${Math.round(risk * 100)}%`].forEach((v) => row.appendChild(el("td", null, v)));
     table.appendChild(row);
   });
@@ -217,8 +295,8 @@ function renderCompare(target, result) {
   if (result.best_hour) {
     const when = new Date(result.best_hour.posted_at);
     target.appendChild(el("p", "best-hour",
-      `Best time to post ${name(top)}: ${when.toLocaleString([], { weekday: "long", hour: "2-digit", minute: "2-digit" })}` +
-      ` (about ${fmt(result.best_hour.expected_likes)} likes).`));
+      `Best time to post ${name(top)} for ${label}: ${when.toLocaleString([], { weekday: "long", hour: "2-digit", minute: "2-digit" })}` +
+      ` (about ${fmt(result.best_hour.expected)} ${label}).`));
   }
 }
 
@@ -249,9 +327,28 @@ async function loadStatus() {
       return;
     }
     status.textContent = `Model ${ready.model} · version ${ready.version} · embedder ${ready.embedder}`;
+    await loadTargets();
     await loadAccounts();
   } catch (error) {
     status.textContent = "The server cannot be reached.";
+  }
+}
+
+async function loadTargets() {
+  try {
+    const { targets, default_goal: goal } = await call("/v1/targets", { headers: headers() });
+    if (targets.length) TARGETS = targets;
+    const select = $("goal");
+    const chosen = select.value;
+    select.replaceChildren(...TARGETS.map((t) => {
+      const o = el("option", null, `${t.label} (${t.goal})`);
+      o.value = t.name;
+      o.title = t.description;
+      return o;
+    }));
+    select.value = TARGETS.some((t) => t.name === chosen) && chosen !== "likes" ? chosen : goal;
+  } catch (error) {
+    $("model-status").textContent += ` · goals unavailable (${(error.lines || [error.message]).join("; ")})`;
   }
 }
 
@@ -269,7 +366,7 @@ async function loadAccounts() {
 document.addEventListener("DOMContentLoaded", () => {
   const key = $("api-key");
   key.value = sessionStorage.getItem("engage-key") || "";
-  key.addEventListener("change", () => { sessionStorage.setItem("engage-key", key.value.trim()); loadAccounts(); });
+  key.addEventListener("change", () => { sessionStorage.setItem("engage-key", key.value.trim()); loadTargets(); loadAccounts(); });
   wireDraft("a");
   wireDraft("b");
   $("compare").addEventListener("click", compareDrafts);

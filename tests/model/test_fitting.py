@@ -8,6 +8,7 @@ import pytest
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INTERNAL_ERROR, INVALID_PARAMETER_VALUE, RESOURCE_DOES_NOT_EXIST
 
+import engage.model.targets as targets
 import engage.model.training as training
 from engage.config import Settings
 from engage.model import evaluation as ev
@@ -42,8 +43,9 @@ class _Recorder:
 @pytest.fixture
 def recorder(monkeypatch: pytest.MonkeyPatch) -> type[_Recorder]:
     _Recorder.calls = []
-    monkeypatch.setattr(training, "CountModel", _Recorder)
-    monkeypatch.setattr(training, "RiskModel", _Recorder)
+    # The registry's entries build the models (Target.make_model), so the stand-in replaces them there.
+    monkeypatch.setattr(targets, "CountModel", _Recorder)
+    monkeypatch.setattr(targets, "RiskModel", _Recorder)
     return _Recorder
 
 

@@ -4,6 +4,7 @@
     python train.py --config configs/smoke.yaml       # a tiny demo, under 3 minutes
     python train.py train.lightgbm.num_leaves=31      # override single keys
     python train.py data.source=table data.path=posts.csv data.images_dir=photos/
+    python train.py data.source=insights data.path=export.csv   # a Meta Business Suite / Instagram insights export
 
 The story of a run (data, vectors, split, features, models, evaluation, MLflow) lives in
 engage/model/training.py; this script only parses the command line.
@@ -22,7 +23,8 @@ from engage.errors import EngageError
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description="Train engage's likes, comments and authenticity-risk models, evaluate them on each account's "
+        description="Train engage's models (likes, comments, the insight counts the data has: impressions, reach, saves, "
+        "shares, profile visits, follows, link clicks; and the authenticity risk), evaluate them on each account's "
         "latest posts against the account's own baseline, log the run to MLflow and register the model as 'engage'.",
         epilog="Overrides are section.key=value pairs, e.g. train.lightgbm.learning_rate=0.05 image.embedder=efficientnet. "
         "See engage/config.py for every key and its default. Compare runs with: mlflow ui --backend-store-uri sqlite:///mlflow.db",

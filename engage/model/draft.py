@@ -36,7 +36,20 @@ def _check_account(value: str) -> str:
 Account = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_check_account)]
 
 
-class HistoryPost(BaseModel):
+class InsightCounts(BaseModel):
+    """An earlier post's insight counts, when the account has them: each count model starts from the
+    account's trailing level of its count (engage/data/schema.py INSIGHT_COUNTS)."""
+
+    impressions: int | None = Field(None, ge=0, le=10**10)
+    reach: int | None = Field(None, ge=0, le=10**10)
+    saves: int | None = Field(None, ge=0, le=10**10)
+    shares: int | None = Field(None, ge=0, le=10**10)
+    profile_visits: int | None = Field(None, ge=0, le=10**10)
+    follows: int | None = Field(None, ge=0, le=10**10)
+    link_clicks: int | None = Field(None, ge=0, le=10**10)
+
+
+class HistoryPost(InsightCounts):
     """One of the account's earlier posts, for an account the model has not seen."""
 
     model_config = ConfigDict(extra="forbid")
@@ -45,14 +58,6 @@ class HistoryPost(BaseModel):
     posted_at: datetime
     likes: int = Field(ge=0, le=10**10)
     comments: int | None = Field(None, ge=0, le=10**10)
-    # The insight counts, when the account has them: each count model starts from its trailing level.
-    impressions: int | None = Field(None, ge=0, le=10**10)
-    reach: int | None = Field(None, ge=0, le=10**10)
-    saves: int | None = Field(None, ge=0, le=10**10)
-    shares: int | None = Field(None, ge=0, le=10**10)
-    profile_visits: int | None = Field(None, ge=0, le=10**10)
-    follows: int | None = Field(None, ge=0, le=10**10)
-    link_clicks: int | None = Field(None, ge=0, le=10**10)
 
     _time = field_validator("posted_at")(_check_time)
 

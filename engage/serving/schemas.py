@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from engage.model.draft import MAX_CAPTION_CHARS, MAX_HISTORY_POSTS, Account
+from engage.model.draft import MAX_CAPTION_CHARS, MAX_HISTORY_POSTS, Account, InsightCounts
 from engage.model.targets import COUNT_TARGETS, TARGETS
 
 #: What /v1/compare can rank by: any count target (the model must have it).
@@ -34,7 +34,7 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class HistoryPostIn(_Body):
+class HistoryPostIn(_Body, InsightCounts):
     """One of the account's earlier posts, sent for an account the model does not know."""
 
     caption: str = Field("", max_length=MAX_CAPTION_CHARS)
@@ -42,13 +42,6 @@ class HistoryPostIn(_Body):
     posted_at: datetime = Field(description="when it was posted (ISO 8601)")
     likes: int = Field(ge=0, le=10**10)
     comments: int | None = Field(None, ge=0, le=10**10)
-    impressions: int | None = Field(None, ge=0, le=10**10, description="the post's insight counts, when known")
-    reach: int | None = Field(None, ge=0, le=10**10)
-    saves: int | None = Field(None, ge=0, le=10**10)
-    shares: int | None = Field(None, ge=0, le=10**10)
-    profile_visits: int | None = Field(None, ge=0, le=10**10)
-    follows: int | None = Field(None, ge=0, le=10**10)
-    link_clicks: int | None = Field(None, ge=0, le=10**10)
 
 
 class DraftIn(_Body):

@@ -133,6 +133,14 @@ def test_comments_baseline_ignores_unknown_comments():
     assert np.isnan(frame.loc[1, "comments_trend"])
 
 
+def test_each_insight_count_has_its_trailing_level_over_the_posts_that_have_it():
+    posts = make_posts([{"day": d} for d in range(4)])
+    posts["saves"] = pd.array([4, None, 19, 2], dtype="Int64")
+    frame = history_features(posts, None, None, n_last=3)
+    assert frame.loc[3, "saves_baseline"] == pytest.approx(np.mean(np.log1p([4, 19])))
+    assert np.isnan(frame.loc[0, "saves_baseline"]) and frame["reach_baseline"].isna().all()
+
+
 def test_first_post_of_an_account_has_nan_history_and_zero_earlier_posts():
     posts = make_posts([{"day": 3, "account": "new", "followers": 1200}, {"day": 1, "account": "old"}, {"day": 2, "account": "old"}])
     emb = unit(np.ones((3, 4)))

@@ -79,3 +79,12 @@ def test_admission_refuses_impossible_limits_with_the_setting_named():
         Admission(max_concurrent=0)
     with pytest.raises(ValueError, match="max_queue must be >= 0, got -1"):
         Admission(max_queue=-1)
+
+
+def test_history_posts_carry_their_insight_counts_to_the_draft():
+    body = {"account": "anna", "history": [{"posted_at": "2024-01-01T00:00:00Z", "likes": 3, "saves": 7, "reach": 90}]}
+    post = score_request_from_json(json.dumps(body).encode()).history[0]
+    assert (post.likes, post.saves, post.reach, post.impressions) == (3, 7, 90, None)
+    with pytest.raises(RequestError, match=r"history\[0\]\.saves"):
+        score_request_from_json(json.dumps({"account": "a", "history": [
+            {"posted_at": "2024-01-01T00:00:00Z", "likes": 3, "saves": -1}]}).encode())

@@ -191,3 +191,11 @@ def test_a_folder_of_insights_without_a_media_page_says_what_to_save(tmp_path: P
     _json(tmp_path / "g" / "1790001.json", {"data": [{"name": "reach", "values": [{"value": 9}]}]})
     with pytest.raises(DataError, match=r"holds no media list page"):
         load_posts("insights", tmp_path / "g")
+
+
+def test_a_byte_order_mark_and_month_first_dates_are_read_as_meta_writes_them(tmp_path: Path) -> None:
+    path = tmp_path / "export.csv"
+    path.write_bytes("\ufeffPost ID,Publish time,Likes\n1790,05/01/2024 18:30,3\n".encode())
+    posts = load_posts("insights", path, account="anna")
+    assert (posts["post_id"].iloc[0], posts["likes"].iloc[0]) == ("1790", 3)
+    assert posts["posted_at"].iloc[0] == pd.Timestamp("2024-05-01 18:30", tz="UTC")

@@ -360,7 +360,9 @@ def create_app(
         return await admission.run(score_draft, model, draft)
 
     @app.post("/v1/compare", response_model=CompareResponse, dependencies=v1, tags=["drafts"],
-              responses=ERROR_RESPONSES, openapi_extra=_COMPARE_BODY,
+              responses={**ERROR_RESPONSES, 409: {"model": ErrorResponse, "description": "a goal this model does not "
+                                                      "predict (its training data had none); the message lists those it has"}},
+              openapi_extra=_COMPARE_BODY,
               summary="Rank 2 to 10 drafts of one account by an expected count (goal; default likes)")
     async def compare(request: Request) -> Any:
         model = slot.current()

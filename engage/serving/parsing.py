@@ -132,6 +132,7 @@ def without_unknown_fields(schema: type[BaseModel], data: Any, where: str = "") 
     Done before pydantic, which would otherwise build one error, with the key in it, per unknown key.
     """
     problems: list[tuple[str | None, str]] = []
+    listed: dict[type[BaseModel], str] = {}  # model -> where its fields were listed: each list is written once
 
     def strip(model: type[BaseModel], value: Any, at: str) -> Any:
         if not isinstance(value, dict):
@@ -151,8 +152,11 @@ def without_unknown_fields(schema: type[BaseModel], data: Any, where: str = "") 
                 item = strip(inner, item, name)
             kept[key] = item
         if unknown:
-            problems.insert(slot, (at or "body", f"has {unknown:,} unknown field{'s' if unknown > 1 else ''} (names not "
-                                          f"repeated); its fields are: {', '.join(fields)}"))
+            where = at or "body"
+            known = f"its fields are: {', '.join(fields)}" if model not in listed else f"its fields are those of {listed[model]}"
+            listed.setdefault(model, where)
+            problems.insert(slot, (where, f"has {unknown:,} unknown field{'s' if unknown > 1 else ''} (names not "
+                                          f"repeated); {known}"))
         return kept
 
     return strip(schema, data, where), problems

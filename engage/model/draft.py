@@ -87,6 +87,7 @@ class ScoringModel(Protocol):
     context_posts: pd.DataFrame
     info: dict[str, Any]
     models: dict[str, Any]  # target name -> its model: the targets this model predicts
+    feed_photos: dict[str, list[str]]  # account -> its last photos as thumbnails (data: URLs), newest first
 
     def check_embedder(self) -> None: ...
 

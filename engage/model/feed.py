@@ -6,7 +6,8 @@ feed so that it looks good as a grid; the preview shows that block, next to the 
 (the cosine of the draft's photo to the centroid of the feed's photos, `image_feed_similarity`).
 
 Training keeps small thumbnails of each account's last `FEED_PHOTOS` photos in the bundle (the bundle
-keeps vectors, not photos); a draft sent with `history` gets its grid from the history's photos instead.
+keeps vectors, not photos), served by `GET /v1/feed`; a draft sent with `history` gets its grid from the
+history's photos, which the client already holds.
 """
 
 from __future__ import annotations
@@ -74,19 +75,13 @@ def _number(value: Any) -> float | None:
     return None if math.isnan(number) else round(number, 4)
 
 
-def feed_preview(stored: dict[str, list[str]], draft: Any, features: pd.Series, norms: dict[str, float]) -> dict[str, Any]:
-    """The draft's grid: the last eight photos (the request's history when sent, else the stored feed), the
-    draft's feed consistency, the usual consistency of posts and the level below which a photo is off-style."""
-    if draft.history:
-        # The history's photos were decoded (and checked) for the features already; here they are only thumbnailed.
-        recent = sorted((h for h in draft.history if h.image is not None), key=lambda h: h.posted_at, reverse=True)
-        photos = [thumbnail(h.image) for h in recent[:FEED_PHOTOS]]
-        source = "history"
-    else:
-        photos = list(stored.get(draft.account, []))[:FEED_PHOTOS]
-        source = "model"
+def feed_preview(draft: Any, features: pd.Series, norms: dict[str, float]) -> dict[str, Any]:
+    """The figures beside the draft's grid: its feed consistency, the usual consistency of posts and the level
+    below which a photo is off-style, and where the grid's photos come from (the request's history, which the
+    client holds, or the model's stored feed, served by `GET /v1/feed`). The photos are not in the answer to a
+    draft: an answer stays small and never repeats what was sent."""
     return {
-        "photos": photos, "source": source,
+        "source": "history" if draft.history else "model",
         "consistency": _number(features.get("image_feed_similarity")),
         "usual": _number(norms.get("photo_consistency_p50")),
         "off_style_below": _number(norms.get("photo_consistency_p10")),

@@ -122,7 +122,7 @@ def score(model: EngageModel, draft: Draft, *, n_factors: int = 6) -> dict[str, 
     result["flags"] = draft_flags(features.iloc[0], model.norms, known_account=known)
     likes_model = model.models.get("likes")
     result["factors"] = top_factors(features, likes_model, n_factors) if likes_model is not None else []
-    result["feed"] = feed_preview(getattr(model, "feed_photos", {}), draft, features.iloc[0], model.norms)
+    result["feed"] = feed_preview(draft, features.iloc[0], model.norms)
     return result
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import anyio
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import FileResponse, JSONResponse, Response
@@ -55,6 +55,7 @@ from engage.serving.schemas import (
     CompareRequest,
     CompareResponse,
     ErrorResponse,
+    FeedPhotos,
     Health,
     Ready,
     Reloaded,
@@ -331,6 +332,12 @@ def create_app(
     async def accounts() -> dict[str, list[str]]:
         model = slot.current()
         return {"accounts": sorted(str(a) for a in model.context_posts["account"].unique())}
+
+    @app.get("/v1/feed", response_model=FeedPhotos, dependencies=v1, tags=["drafts"], responses=ERROR_RESPONSES,
+             summary="The account's last eight photos known to the model, for the feed preview")
+    async def feed(account: Annotated[str, Query(min_length=1, max_length=100, description="the account")]) -> dict[str, Any]:
+        model = slot.current()
+        return {"account": account, "photos": list(getattr(model, "feed_photos", {}).get(account, []))}
 
     @app.get("/v1/targets", response_model=Targets, dependencies=v1, tags=["drafts"], responses=ERROR_RESPONSES,
              summary="The counts the model predicts (what /v1/compare can rank by)")

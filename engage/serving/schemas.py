@@ -106,9 +106,8 @@ class Factor(BaseModel):
 
 
 class FeedPreview(BaseModel):
-    photos: list[str] = Field(description="the account's last (up to) eight photos, newest first, as small JPEG data: URLs; "
-                              "with the draft top-left they make the 3x3 block of the profile grid")
-    source: Literal["model", "history"] = Field(description="where the photos come from: the model's stored feed or the request's history")
+    source: Literal["model", "history"] = Field(description="where the grid's photos come from: the model's stored feed "
+                                                "(GET /v1/feed) or the history sent with the draft")
     consistency: float | None = Field(description="cosine of the draft's photo to the centroid of the feed's photos "
                                       "(image_feed_similarity); null without a photo or a feed")
     usual: float | None = Field(description="the median of that figure over the training posts")
@@ -126,8 +125,7 @@ class _ScoreBase(BaseModel):
         "risk_label": "the data set's felt_fake labels: whether the audience found a post inauthentic",
         "flags": [{"code": "too_many_hashtags", "message": "28 hashtags is far more than this account usually uses; ..."}],
         "factors": [{"feature": "number of hashtags", "contribution": -0.21}, {"feature": "your usual likes", "contribution": 0.12}],
-        "feed": {"photos": ["data:image/jpeg;base64,..."], "source": "model", "consistency": 0.81, "usual": 0.84,
-                 "off_style_below": 0.62},
+        "feed": {"source": "model", "consistency": 0.81, "usual": 0.84, "off_style_below": 0.62},
     }]})
     model_version: str
     embedder: str = Field(description="id of the image embedder the model was trained with")
@@ -170,6 +168,12 @@ class CompareResponse(BaseModel):
     drafts: list[ComparedDraft] = Field(description="ranked by the expected goal count, best first")
     risk_label: str = Field(description="what the risk model learned from (the same for every draft)")
     best_hour: BestHour | None = Field(description="for the top draft, when asked for")
+
+
+class FeedPhotos(BaseModel):
+    account: str
+    photos: list[str] = Field(description="the account's last (up to) eight photos known to the model, newest first, as "
+                              "small square JPEG data: URLs; with a draft top-left they make the 3x3 block of the profile grid")
 
 
 class TargetInfo(BaseModel):

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 from PIL import Image
 
 from engage.model.draft import Draft
@@ -53,21 +52,11 @@ def test_each_accounts_feed_is_its_last_eight_photos_newest_first(tmp_path: Path
     assert "ben" not in feeds and "1 photo(s) could not be read" in caplog.text
 
 
-def test_the_preview_uses_the_requests_history_when_sent_and_the_stored_feed_otherwise() -> None:
-    stored = {"anna": ["data:image/jpeg;base64,AAA"]}
+def test_the_preview_gives_the_drafts_consistency_and_where_the_grids_photos_come_from() -> None:
     features = pd.Series({"image_feed_similarity": 0.734567})
     norms = {"photo_consistency_p50": 0.81, "photo_consistency_p10": 0.6}
-    known = feed_preview(stored, Draft(account="anna"), features, norms)
-    assert known == {"photos": ["data:image/jpeg;base64,AAA"], "source": "model", "consistency": 0.7346, "usual": 0.81,
-                     "off_style_below": 0.6}
-    history = [{"posted_at": datetime(2024, 1, d, tzinfo=UTC), "likes": 1, "image": _jpeg((d * 20, 0, 0))} for d in (1, 3, 2)]
-    history.append({"posted_at": datetime(2024, 1, 4, tzinfo=UTC), "likes": 1})  # no photo: not in the grid
-    sent = feed_preview(stored, Draft(account="anna", history=history), pd.Series({"image_feed_similarity": np.nan}), {})
-    assert sent["source"] == "history" and sent["consistency"] is None and sent["usual"] is None
-    assert [round(int(np.asarray(_decode(u))[5, 5, 0]) / 20) for u in sent["photos"]] == [3, 2, 1]
-
-
-@pytest.mark.parametrize("account", ["nobody"])
-def test_an_account_without_stored_photos_gets_an_empty_grid(account: str) -> None:
-    preview = feed_preview({}, Draft(account=account), pd.Series(dtype=float), {})
-    assert preview["photos"] == [] and preview["consistency"] is None
+    assert feed_preview(Draft(account="anna"), features, norms) == {"source": "model", "consistency": 0.7346, "usual": 0.81,
+                                                                    "off_style_below": 0.6}
+    history = [{"posted_at": datetime(2024, 1, 1, tzinfo=UTC), "likes": 1, "image": _jpeg((20, 0, 0))}]
+    sent = feed_preview(Draft(account="anna", history=history), pd.Series({"image_feed_similarity": np.nan}), {})
+    assert sent == {"source": "history", "consistency": None, "usual": None, "off_style_below": None}

@@ -92,6 +92,7 @@ class RecordingScorer:
     def __init__(self, version: str = "fake/1", accounts: tuple[str, ...] = ("anna.bakes", "ben.runs")):
         self.version = version
         self.models = {"likes": None, "comments": None, "saves": None}  # the targets it answers (for /v1/targets)
+        self.feed_photos = {"anna.bakes": ["data:image/jpeg;base64,AAAA", "data:image/jpeg;base64,BBBB"]}
         self.info = {"name": "engage"}
         self.context_posts = pd.DataFrame({"account": list(accounts) * 2})
         self.drafts: list[Any] = []

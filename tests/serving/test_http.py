@@ -196,6 +196,14 @@ def test_targets_lists_the_models_count_targets_with_labels_and_goals(server: Th
     assert body["default_goal"] == "likes"
 
 
+def test_feed_serves_the_accounts_stored_photos_and_an_empty_list_for_others(server: ThreadServer) -> None:
+    body = httpx.get(f"{server.url}/v1/feed", params={"account": "anna.bakes"}).json()
+    assert body == {"account": "anna.bakes", "photos": ["data:image/jpeg;base64,AAAA", "data:image/jpeg;base64,BBBB"]}
+    assert httpx.get(f"{server.url}/v1/feed", params={"account": "nobody"}).json()["photos"] == []
+    response = httpx.get(f"{server.url}/v1/feed")
+    assert response.status_code == 422 and error_fields(response.json()) == ["account"]
+
+
 def test_score_answers_every_target_under_its_name_and_null_for_the_others(server: ThreadServer) -> None:
     body = httpx.post(f"{server.url}/v1/score", json=valid(caption="three tips: tip tip tip")).json()  # "tip" 4 times
     assert body["saves"] == {"expected": 30.0, "low": 5.0, "high": 40.0}

@@ -87,7 +87,17 @@ function metricBox(name, label, range, isGoal) {
 
 // The draft in the top-left cell of a 3x3 block of the profile grid, the account's last eight photos after
 // it, and the feed-consistency figure beside it.
-function renderFeed(letter, feed) {
+// The account's last photos from the model (GET /v1/feed), fetched once per account.
+const feedCache = new Map();
+async function feedPhotos(account) {
+  if (!feedCache.has(account)) {
+    const body = await call(`/v1/feed?account=${encodeURIComponent(account)}`, { headers: headers() });
+    feedCache.set(account, body.photos);
+  }
+  return feedCache.get(account);
+}
+
+function renderFeed(letter, feed, photos) {
   const wrap = el("div", "feed");
   const grid = el("div", "grid");
   const draftCell = el("div", "cell draft");
@@ -102,7 +112,6 @@ function renderFeed(letter, feed) {
     draftCell.appendChild(el("span", null, "your draft (no photo)"));
   }
   grid.appendChild(draftCell);
-  const photos = (feed && feed.photos) || [];
   for (let i = 0; i < 8; i += 1) {
     const cell = el("div", photos[i] ? "cell photo" : "cell empty");
     if (photos[i]) {
@@ -150,7 +159,7 @@ function renderFeed(letter, feed) {
   return wrap;
 }
 
-function renderScore(target, score, letter) {
+function renderScore(target, score, letter, photos) {
   target.replaceChildren();
   const goal = goalName();
   const head = el("div", "numbers");
@@ -176,7 +185,7 @@ function renderScore(target, score, letter) {
   target.appendChild(head);
 
   target.appendChild(el("h3", null, "Feed preview"));
-  target.appendChild(renderFeed(letter, score.feed));
+  target.appendChild(renderFeed(letter, score.feed, photos || []));
 
   target.appendChild(el("h3", null, "Tips"));
   const tips = el("ul", "tips");
@@ -220,7 +229,8 @@ async function scoreDraft(letter) {
     if (draft.file) form.append("image", draft.file, draft.file.name);
     button.disabled = true;
     target.replaceChildren(el("p", "muted", "Scoring…"));
-    renderScore(target, await call("/v1/score", { method: "POST", body: form, headers: headers() }), letter);
+    const score = await call("/v1/score", { method: "POST", body: form, headers: headers() });
+    renderScore(target, score, letter, await feedPhotos(account));
   } catch (error) {
     showError(target, error);
   } finally {
@@ -260,7 +270,8 @@ async function compareDrafts() {
     });
     renderCompare(target, result);
     // Show each draft's full score in its own card, side by side.
-    result.drafts.forEach((entry) => renderScore($(`result-${"ab"[entry.index]}`), entry.score, "ab"[entry.index]));
+    const photos = await feedPhotos(account);
+    result.drafts.forEach((entry) => renderScore($(`result-${"ab"[entry.index]}`), entry.score, "ab"[entry.index], photos));
   } catch (error) {
     showError(target, error);
   } finally {

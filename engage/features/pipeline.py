@@ -101,7 +101,7 @@ class FeaturePipeline:
     @property
     def image_embedder(self) -> Any:
         if self._image_embedder is None:
-            embedder = make_image_embedder(self._image_settings())
+            embedder = make_image_embedder(self._image_settings(), onnx_dir=self.onnx_dir)
             expected = getattr(self, "image_embedder_id_", None)
             if expected is not None and embedder.id != expected:
                 raise EmbedderMismatchError(
@@ -116,7 +116,8 @@ class FeaturePipeline:
     def text_embedder(self) -> Any:
         if self._text_embedder is None:
             # One device setting: captions are embedded where the photos are (image.device).
-            embedder = make_text_embedder(self.settings.text, self.image_embedder, device=self.settings.image.device)
+            embedder = make_text_embedder(self.settings.text, self.image_embedder, device=self.settings.image.device,
+                                          onnx_dir=self.onnx_dir)
             expected = getattr(self, "text_embedder_id_", None)
             if expected is not None and embedder.id != expected:
                 raise EmbedderMismatchError(
@@ -125,6 +126,11 @@ class FeaturePipeline:
                 )
             self._text_embedder = embedder
         return self._text_embedder
+
+    @property
+    def onnx_dir(self) -> Path:
+        """Where the embedders' ONNX exports are kept: beside the feature cache, derived and disposable too."""
+        return Path(self.settings.features.cache_dir) / "onnx"
 
     def __getstate__(self) -> dict[str, Any]:
         # Torch models are rebuilt from the settings when a bundle is loaded, never pickled.

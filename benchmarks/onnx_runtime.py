@@ -87,7 +87,8 @@ def report(times: dict[str, dict[int, float]], agreement: dict[str, dict[str, fl
 
 
 def image_benchmark(paths: list[str], onnx_dir: Path, repeats: int) -> dict[str, Any]:
-    from engage.features.image import EfficientNetEmbedder, open_image
+    from engage.features.decoding import open_image
+    from engage.features.image import EfficientNetEmbedder
 
     torch_way = EfficientNetEmbedder(device="cpu", runtime="torch")
     onnx_way = EfficientNetEmbedder(device="cpu", runtime="onnxruntime", onnx_dir=onnx_dir)
@@ -105,7 +106,7 @@ def image_benchmark(paths: list[str], onnx_dir: Path, repeats: int) -> dict[str,
 
 
 def text_benchmark(captions: list[str], onnx_dir: Path, repeats: int) -> dict[str, Any]:
-    from engage.features.caption import MiniLMEmbedder
+    from engage.features.text import MiniLMEmbedder
 
     torch_way = MiniLMEmbedder(device="cpu", runtime="torch")
     onnx_way = MiniLMEmbedder(device="cpu", runtime="onnxruntime", onnx_dir=onnx_dir)

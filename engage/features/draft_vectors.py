@@ -30,7 +30,7 @@ from cachetools import LRUCache
 from engage.errors import DataError
 from engage.features.batching import DynamicBatcher
 from engage.features.cache import text_sha256
-from engage.features.image import open_image
+from engage.features.decoding import MAX_PIXELS, open_image
 from engage.features.quality import QUALITY_COLUMNS, image_quality
 
 #: One post to embed: its photo's bytes (or None) and its caption.
@@ -93,8 +93,6 @@ class DraftVectors:
         expected_callers: Callable[[], int] | None = None,
         max_pixels: int | None = None,
     ):
-        from engage.features.image import MAX_PIXELS
-
         self.pipeline = pipeline
         self.cache = VectorCache(cache_items)
         self.max_pixels = max_pixels or MAX_PIXELS

@@ -13,9 +13,9 @@ from PIL import Image
 from engage.config import ImageSettings, TextSettings
 from engage.errors import EmbedderError
 from engage.features import runtime
-from engage.features.caption import MiniLMEmbedder, make_text_embedder
 from engage.features.image import EfficientNetEmbedder, make_image_embedder
 from engage.features.runtime import resolve_runtime
+from engage.features.text import MiniLMEmbedder, make_text_embedder
 
 CAPTIONS = [
     "",

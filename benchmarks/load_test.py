@@ -52,7 +52,7 @@ import skimage.data
 from PIL import Image
 
 # benchmarks/serve_process.py: the script's own folder is on sys.path
-from serve_process import numbered_jpeg, start_serve
+from serve_process import numbered_jpeg, start_serve, stop_serve
 
 ROOT = Path(__file__).resolve().parents[1]
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -211,13 +211,6 @@ def start_server(args: argparse.Namespace, log: Path, env: dict[str, str], batch
                        log, env)
 
 
-def stop_server(server: subprocess.Popen) -> None:
-    server.terminate()
-    try:
-        server.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        server.kill()
-
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -292,7 +285,7 @@ def batching_comparison(args: argparse.Namespace, env: dict[str, str]) -> dict[s
                 phases[f"{clients}_clients"] = drafts_per_second(outcomes, elapsed)
             ready = httpx.get(f"{url}/ready", timeout=10).json()
         finally:
-            stop_server(server)
+            stop_serve(server)
         one, many = phases["1_clients"]["drafts_per_s"], phases[f"{args.clients}_clients"]["drafts_per_s"]
         result[label] = {"batch_size": batch_size, **phases, "ratio_concurrent_to_sequential": round(many / one, 2) if one else None,
                          "server_batching": ready.get("batching"), "tracebacks_in_log": log.read_text(errors="replace").count("Traceback")}
@@ -331,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
             result["server"]["health_after"] = httpx.get(f"{url}/health", timeout=10).status_code
     finally:
         if server is not None:
-            stop_server(server)
+            stop_serve(server)
     result.update(summarise(outcomes, elapsed))
     if log is not None:
         text = log.read_text(errors="replace")

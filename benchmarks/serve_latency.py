@@ -47,7 +47,9 @@ import numpy as np
 import pandas as pd
 import skimage.data
 from PIL import Image
-from serve_process import numbered_jpeg  # benchmarks/serve_process.py: the script's folder is on sys.path
+
+# benchmarks/serve_process.py: the script's own folder is on sys.path
+from serve_process import numbered_jpeg, stop_serve
 from tqdm.auto import tqdm
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -120,13 +122,6 @@ def start(command: list[str], ready_url: str, log: Path, env: dict[str, str]) ->
     wait_until(ready_url, process, log)
     return process
 
-
-def stop(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
 
 
 def main() -> None:
@@ -233,7 +228,7 @@ def main() -> None:
         result["serving_after"] = {k: v for k, v in ours.get("/ready").json().items() if k in ("batching", "vector_cache")}
     finally:
         for server in servers:
-            stop(server)
+            stop_serve(server)
 
     for name, values in seconds.items():
         result[name] = stats(values)

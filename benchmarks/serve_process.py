@@ -40,6 +40,15 @@ def start_serve(options: list[str], log: Path, env: dict[str, str], ready_within
     raise SystemExit(f"serve.py was not ready within {ready_within_s:.0f} s; see {log}")
 
 
+def stop_serve(process: subprocess.Popen) -> None:
+    """Terminate a server started for a benchmark, killing it if it does not stop within 30 s."""
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
 def numbered_jpeg(jpeg: bytes, number: int) -> bytes:
     """The same JPEG with a comment segment holding `number`: same pixels, new bytes (a new SHA-256), so the
     service's vector cache cannot answer it from memory, as for a real new draft."""

@@ -170,7 +170,7 @@ class Ready(BaseModel):
     model: str | None = None
     version: str | None = None
     embedder: str | None = None
-    batching: dict[str, float] | None = Field(
+    batching: dict[str, int | float] | None = Field(
         None, description="dynamic batching: max_batch_size, max_wait_ms, and the batches run so far")
     vector_cache: dict[str, int] | None = Field(
         None, description="photos and captions whose vectors are kept: max_items, items, hits, misses")

@@ -379,7 +379,8 @@ def history_features(
     out["comments_baseline"] = _nanmean(comment_window)
     out["likes_trend"] = _halves_trend(like_window, mask)
     out["comments_trend"] = _halves_trend(comment_window, mask)
-    out[MOMENTUM_COLUMNS] = _momentum(like_window, out["likes_baseline"].to_numpy())
+    momentum = _momentum(like_window, out["likes_baseline"])  # (rows, len(MOMENTUM_COLUMNS))
+    out.update({column: momentum[:, k] for k, column in enumerate(MOMENTUM_COLUMNS)})
     out["n_earlier_posts"] = (end - timeline.group_start[rows]).astype(np.float64)
 
     followers = _nullable(posts, "followers")

@@ -94,6 +94,7 @@ class RecordingScorer:
         self.info = {"name": "engage"}
         self.context_posts = pd.DataFrame({"account": list(accounts) * 2})
         self.drafts: list[Any] = []
+        self.best_hour_drafts: list[Any] = []
         self.gate: threading.Event | None = None
         self.entered = threading.Semaphore(0)
 
@@ -122,7 +123,11 @@ class RecordingScorer:
         }
 
     def best_hour(self, draft: Any, *, days: int = 7) -> dict[str, Any]:
+        self.best_hour_drafts.append(draft)
         return {"posted_at": datetime(2030, 1, 1, 18, tzinfo=UTC).isoformat(), "expected_likes": 123.0}
+
+    def serving_settings(self) -> dict[str, Any]:
+        return {"batching": {"max_batch_size": 1}, "vector_cache": {"max_items": 0, "items": 0, "hits": 0, "misses": 0}}
 
 
 class ThreadServer:

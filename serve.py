@@ -48,6 +48,15 @@ def parse_args(argv: list[str] | None = None) -> ServeOptions:
     parser.add_argument("--max-connections", type=int, default=defaults.max_connections,
                         help="open connections; a new one beyond them is answered 503 with Retry-After and closed "
                         f"(default: {defaults.max_connections})")
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size,
+                        help="most photos and captions of concurrent drafts embedded in one forward pass; 1 turns "
+                        f"batching off (default: {defaults.batch_size})")
+    parser.add_argument("--batch-wait-ms", type=float, default=defaults.batch_wait_ms,
+                        help="how long a batch waits for more drafts; it never waits while no other draft is being "
+                        f"scored (default: {defaults.batch_wait_ms})")
+    parser.add_argument("--vector-cache", type=int, default=defaults.vector_cache_items,
+                        help="photos and captions whose vectors are kept in memory, so a history sent with every "
+                        f"draft is embedded once; 0 turns it off (default: {defaults.vector_cache_items})")
     parser.add_argument("--log-level", default=defaults.log_level,
                         choices=["critical", "error", "warning", "info", "debug"], help="(default: info)")
     args = parser.parse_args(argv)
@@ -55,11 +64,15 @@ def parse_args(argv: list[str] | None = None) -> ServeOptions:
         parser.error("--max-concurrent must be >= 1, --max-queue and --retry-after >= 0")
     if min(args.read_timeout, args.body_timeout, args.keep_alive) <= 0 or args.max_connections < 1:
         parser.error("--read-timeout, --body-timeout and --keep-alive must be > 0, --max-connections >= 1")
+    if args.batch_size < 1 or args.batch_wait_ms < 0 or args.vector_cache < 0:
+        parser.error("--batch-size must be >= 1, --batch-wait-ms and --vector-cache >= 0")
     return ServeOptions(model=args.model, tracking_uri=args.tracking_uri, host=args.host, port=args.port,
                         max_concurrent=args.max_concurrent, max_queue=args.max_queue,
                         retry_after_s=args.retry_after, read_timeout_s=args.read_timeout,
                         body_timeout_s=args.body_timeout, keep_alive_s=args.keep_alive,
-                        max_connections=args.max_connections, log_level=args.log_level)
+                        max_connections=args.max_connections, batch_size=args.batch_size,
+                        batch_wait_ms=args.batch_wait_ms, vector_cache_items=args.vector_cache,
+                        log_level=args.log_level)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,7 +16,12 @@ sending one request after another until `--seconds` have passed or `--max-reques
 
 A 503 (overload beyond --max-queue) is counted apart from other 5xx and, like a polite client, the
 client waits its Retry-After before the next request (`--ignore-retry-after` to hammer instead). Requests
-time out after `--timeout` s (counted as timeouts). Only loopback URLs are accepted. The targets (zero 5xx
+time out after `--timeout` s (counted as timeouts). Every valid draft carries a photo and caption never sent
+before (numbered), so the server's vector cache answers nothing from memory.
+
+`--batching-comparison` measures what dynamic batching buys: against serve.py with batching on
+(`--batch-size`) and then off (1), one sequential client and then `--clients` concurrent ones, each for
+`--seconds`; it prints drafts scored per second and p50/p99 of each, and the concurrent/sequential ratio. Only loopback URLs are accepted. The targets (zero 5xx
 other than 503, zero connection errors and timeouts, p99 under 1 s) are reported, not asserted: the figures
 depend on the machine, and a shared machine makes them noisy (its load average is in the output).
 """
@@ -45,7 +50,9 @@ import httpx
 import numpy as np
 import skimage.data
 from PIL import Image
-from serve_process import start_serve  # benchmarks/serve_process.py (the script's own folder is on sys.path)
+
+# benchmarks/serve_process.py: the script's own folder is on sys.path
+from serve_process import numbered_jpeg, start_serve, stop_serve
 
 ROOT = Path(__file__).resolve().parents[1]
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -74,12 +81,19 @@ class Requests:
     def __init__(self, accounts: list[str], photo: bytes, posted_at: str | None, photo_share: float, bad_share: float):
         self.accounts = accounts
         self.photo = photo
-        self.photo_b64 = base64.b64encode(photo).decode()
         self.posted_at = posted_at
         self.photo_share = photo_share
         self.bad_share = bad_share
+        self.sent = 0
 
-    def _fields(self, rng: random.Random, caption: str = CAPTION) -> dict[str, Any]:
+    def fresh_photo(self) -> bytes:
+        """The photo as bytes never sent before (same pixels), so the server's vector cache cannot answer it."""
+        self.sent += 1
+        return numbered_jpeg(self.photo, self.sent)
+
+    def _fields(self, rng: random.Random, caption: str | None = None) -> dict[str, Any]:
+        self.sent += 1
+        caption = f"{CAPTION} #{self.sent}" if caption is None else caption  # a new caption, for the same reason
         fields: dict[str, Any] = {"account": rng.choice(self.accounts), "caption": caption}
         if self.posted_at:
             fields["posted_at"] = self.posted_at
@@ -113,11 +127,12 @@ class Requests:
                 drafts = [{**d, "posted_at": self.posted_at} for d in drafts]
             return "valid:compare", "/v1/compare", {"json": {"account": rng.choice(self.accounts), "drafts": drafts}}, ok
         if draw < 0.05 + self.photo_share * 2 / 3:
-            return "valid:json+photo", "/v1/score", {"json": {**self._fields(rng), "image": self.photo_b64}}, ok
+            photo_b64 = base64.b64encode(self.fresh_photo()).decode()
+            return "valid:json+photo", "/v1/score", {"json": {**self._fields(rng), "image": photo_b64}}, ok
         if draw < 0.05 + self.photo_share:
             fields = {k: str(v) for k, v in self._fields(rng).items()}
             return "valid:multipart+photo", "/v1/score", {
-                "data": fields, "files": {"image": ("draft.jpg", self.photo, "image/jpeg")}}, ok
+                "data": fields, "files": {"image": ("draft.jpg", self.fresh_photo(), "image/jpeg")}}, ok
         return "valid:json", "/v1/score", {"json": self._fields(rng)}, ok
 
 
@@ -188,9 +203,13 @@ def summarise(outcomes: list[Outcome], elapsed: float) -> dict[str, Any]:
     }
 
 
-def start_server(args: argparse.Namespace, log: Path, env: dict[str, str]) -> tuple[subprocess.Popen, str]:
+def start_server(args: argparse.Namespace, log: Path, env: dict[str, str], batch_size: int | None = None
+                 ) -> tuple[subprocess.Popen, str]:
     return start_serve(["--model", args.model, "--tracking-uri", args.tracking_uri, "--max-concurrent",
-                        str(args.max_concurrent), "--max-queue", str(args.max_queue), "--log-level", "warning"], log, env)
+                        str(args.max_concurrent), "--max-queue", str(args.max_queue), "--log-level", "warning",
+                        "--batch-size", str(batch_size or args.batch_size), "--batch-wait-ms", str(args.batch_wait_ms)],
+                       log, env)
+
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -201,6 +220,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--tracking-uri", default="sqlite:///mlflow.db", help="with --model: MLflow tracking store")
     parser.add_argument("--max-concurrent", type=int, default=8, help="with --model: serve.py --max-concurrent (8)")
     parser.add_argument("--max-queue", type=int, default=64, help="with --model: serve.py --max-queue (64)")
+    parser.add_argument("--batch-size", type=int, default=16, help="with --model: serve.py --batch-size (16)")
+    parser.add_argument("--batch-wait-ms", type=float, default=5, help="with --model: serve.py --batch-wait-ms (5)")
+    parser.add_argument("--batching-comparison", action="store_true",
+                        help="with --model: one sequential client, then --clients clients, each for --seconds, "
+                        "against serve.py with batching on (--batch-size) and off (1); prints drafts/s of each")
     parser.add_argument("--clients", type=int, default=50, help="concurrent clients (default 50)")
     parser.add_argument("--seconds", type=float, default=60, help="how long to send requests (default 60)")
     parser.add_argument("--max-requests", type=int, default=100_000, help="stop after this many requests in all")
@@ -217,10 +241,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"--url must be on loopback ({', '.join(sorted(LOOPBACK))}): this tool only loads local servers")
     if args.clients < 1 or args.seconds <= 0 or args.max_requests < 1:
         parser.error("--clients and --max-requests must be >= 1 and --seconds > 0")
+    if args.batching_comparison and not args.model:
+        parser.error("--batching-comparison starts its own servers: give --model, not --url")
     return args
 
 
-async def run(args: argparse.Namespace, url: str) -> tuple[list[Outcome], float]:
+async def run(args: argparse.Namespace, url: str, clients: int | None = None) -> tuple[list[Outcome], float]:
     headers = {"X-API-Key": args.api_key} if args.api_key else {}
     async with httpx.AsyncClient(base_url=url, timeout=30, headers=headers) as client:
         known = await client.get("/v1/accounts")
@@ -232,10 +258,40 @@ async def run(args: argparse.Namespace, url: str) -> tuple[list[Outcome], float]
     started = time.monotonic()
     deadline = started + args.seconds
     clients = [client_loop(i, url, mix, deadline, budget, outcomes, timeout=args.timeout, headers=headers,
-                           seed=args.seed, honour_retry_after=not args.ignore_retry_after) for i in range(args.clients)]
+                           seed=args.seed, honour_retry_after=not args.ignore_retry_after)
+               for i in range(clients or args.clients)]
     # Every request ends by its timeout, so this bound is never reached unless the event loop itself stalls.
     await asyncio.wait_for(asyncio.gather(*clients), timeout=args.seconds + args.timeout + 30)
     return outcomes, time.monotonic() - started
+
+
+def drafts_per_second(outcomes: list[Outcome], elapsed: float) -> dict[str, Any]:
+    """Valid drafts scored (200) per second, with their latency."""
+    scored = [o.seconds for o in outcomes if o.kind.startswith("valid:") and o.status == 200]
+    return {"drafts_per_s": round(len(scored) / elapsed, 2), **percentiles(scored),
+            "other_answers": len(outcomes) - len(scored)}
+
+
+def batching_comparison(args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:
+    """Sequential vs concurrent clients against serve.py with batching on and off, in one run."""
+    result: dict[str, Any] = {}
+    for label, batch_size in (("batching_on", args.batch_size), ("batching_off", 1)):
+        log = Path(tempfile.mkdtemp(prefix="load-test-")) / "serve.log"
+        server, url = start_server(args, log, env, batch_size=batch_size)
+        try:
+            phases = {}
+            for clients in (1, args.clients):
+                outcomes, elapsed = asyncio.run(run(args, url, clients))
+                phases[f"{clients}_clients"] = drafts_per_second(outcomes, elapsed)
+            ready = httpx.get(f"{url}/ready", timeout=10).json()
+        finally:
+            stop_serve(server)
+        one, many = phases["1_clients"]["drafts_per_s"], phases[f"{args.clients}_clients"]["drafts_per_s"]
+        result[label] = {"batch_size": batch_size, **phases, "ratio_concurrent_to_sequential": round(many / one, 2) if one else None,
+                         "server_batching": ready.get("batching"), "tracebacks_in_log": log.read_text(errors="replace").count("Traceback")}
+    result["targets"] = {f"{args.clients}_clients_at_least_2x_one_client_with_batching":
+                         (result["batching_on"]["ratio_concurrent_to_sequential"] or 0) >= 2}
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -247,6 +303,11 @@ def main(argv: list[str] | None = None) -> int:
         "photo": f"{args.photo_size}x{args.photo_size} JPEG", "photo_share": args.photo_share, "bad_share": args.bad_share,
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "load_avg_start": os.getloadavg()},
     }
+    if args.batching_comparison:
+        result.update(batching_comparison(args, env))
+        result["machine"]["load_avg_end"] = os.getloadavg()
+        print(json.dumps(result, indent=2))
+        return 0
     server = None
     log = None
     try:
@@ -263,11 +324,7 @@ def main(argv: list[str] | None = None) -> int:
             result["server"]["health_after"] = httpx.get(f"{url}/health", timeout=10).status_code
     finally:
         if server is not None:
-            server.terminate()
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
+            stop_serve(server)
     result.update(summarise(outcomes, elapsed))
     if log is not None:
         text = log.read_text(errors="replace")

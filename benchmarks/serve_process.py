@@ -1,5 +1,5 @@
 """Start `python serve.py` on a free loopback port for a benchmark and wait until /ready (one copy for every
-benchmark script that drives a server of its own)."""
+benchmark script that drives a server of its own), and make photos the server has never seen."""
 
 from __future__ import annotations
 
@@ -38,3 +38,19 @@ def start_serve(options: list[str], log: Path, env: dict[str, str], ready_within
         time.sleep(0.3)
     process.terminate()
     raise SystemExit(f"serve.py was not ready within {ready_within_s:.0f} s; see {log}")
+
+
+def stop_serve(process: subprocess.Popen) -> None:
+    """Terminate a server started for a benchmark, killing it if it does not stop within 30 s."""
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def numbered_jpeg(jpeg: bytes, number: int) -> bytes:
+    """The same JPEG with a comment segment holding `number`: same pixels, new bytes (a new SHA-256), so the
+    service's vector cache cannot answer it from memory, as for a real new draft."""
+    comment = f"engage benchmark {number}".encode()
+    return jpeg[:2] + b"\xff\xfe" + (len(comment) + 2).to_bytes(2, "big") + comment + jpeg[2:]

@@ -50,10 +50,13 @@ class ImageSettings(_Section):
     device: str = "auto"  # auto: cuda when present, else cpu
     batch_size: int = Field(32, ge=1)  # images per forward pass
     num_workers: int = Field(2, ge=0)  # decode worker processes on the CPU path
+    # auto: ONNX Runtime for EfficientNet on the CPU (2.6-14x faster, same vectors), PyTorch for CLIP and CUDA
+    runtime: Literal["auto", "torch", "onnxruntime"] = "auto"
 
 
 class TextSettings(_Section):
     embedder: Literal["auto", "minilm", "clip"] = "auto"  # auto: CLIP text tower with CLIP images, else MiniLM
+    runtime: Literal["auto", "torch", "onnxruntime"] = "auto"  # auto: ONNX Runtime for MiniLM on the CPU (see image.runtime)
 
 
 class FeatureSettings(_Section):

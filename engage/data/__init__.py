@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from engage.data.schema import CANONICAL, COLUMNS, LoadReport, validate_posts
+from engage.data.schema import CANONICAL, COLUMNS, LoadReport, sort_posts, validate_posts
 from engage.errors import DataError
 
 SOURCES = ("table", "instaloader", "insights", "demo")
@@ -54,7 +54,7 @@ def load_posts(source: str, path: str | Path | None, images_dir: str | Path | No
     else:
         raise DataError(f"unknown data source {source!r}; use one of {', '.join(SOURCES)}")
     report = posts.attrs.get("report")
-    posts = posts.sort_values(["account", "posted_at", "post_id"], kind="stable").reset_index(drop=True)
+    posts = sort_posts(posts).reset_index(drop=True)
     if report is not None:
         posts.attrs["report"] = report
     return posts

@@ -38,7 +38,7 @@ from typing import Any
 import pandas as pd
 from tqdm import tqdm
 
-from engage.data.schema import CANONICAL, LoadReport, attach_report, validate_posts
+from engage.data.schema import CANONICAL, LoadReport, attach_report, sort_posts, validate_posts
 from engage.errors import DataError
 
 #: Show a progress bar when a dump has more metadata files than this.
@@ -169,7 +169,7 @@ def load_dump(path: str | Path, *, strict: bool = False) -> pd.DataFrame:
     frame = frame[~unknown]
     if frame.empty:
         raise DataError(f"holds no post whose account is known ({report.skipped_files[0][1]})", file=root)
-    frame = frame.sort_values(["account", "posted_at", "post_id"], kind="stable")
+    frame = sort_posts(frame)
     for column in ("likes", "comments"):
         # Counted after merging: a post hidden in one snapshot and known in another is not hidden.
         hidden = int((frame[column].isna() & frame[f"hidden_{column}"].astype(bool)).sum())

@@ -9,6 +9,7 @@ and logged once.
 from __future__ import annotations
 
 import logging
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -249,3 +250,37 @@ def attach_report(frame: pd.DataFrame, report: LoadReport) -> pd.DataFrame:
     frame.attrs["report"] = report
     log.info(report.summary())
     return frame
+
+
+_SHORTCODE_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+# Each shortcode character mapped to one that sorts in the alphabet's order (Instagram's base64 differs from ASCII).
+_SHORTCODE_SORTABLE = str.maketrans(_SHORTCODE_ALPHABET, "".join(chr(48 + i) for i in range(64)))
+_MEDIA_ID = re.compile(r"^\d+(_\d+)?$")  # a numeric media id, optionally with its owner: 2543..._1234
+_SHORTCODE = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def post_id_order(post_ids: pd.Series) -> np.ndarray:
+    """Ranks of post ids in the order Instagram made them, for posts that share an instant.
+
+    Numeric media ids compare as numbers and shortcodes as the base-64 numbers they spell (Instagram's
+    alphabet A-Z a-z 0-9 - _, not ASCII's, where "9" would sort before "A"); other ids compare as text.
+    A longer number is a later one, so ids are compared by length first, then character by character.
+    """
+    ids = post_ids.astype(str).str.strip()
+    if len(ids) and ids.str.match(_MEDIA_ID).all():
+        keys = ids.str.split("_").str[0].str.lstrip("0")
+    elif len(ids) and ids.str.match(_SHORTCODE).all():
+        keys = ids.str.lstrip("A").str.translate(_SHORTCODE_SORTABLE)  # leading "A"s are zeros
+    else:
+        return pd.factorize(ids, sort=True)[0]
+    length_rank = keys.str.len().to_numpy()
+    text_rank = pd.factorize(keys, sort=True)[0]
+    return np.lexsort((text_rank, length_rank)).argsort()
+
+
+def sort_posts(posts: pd.DataFrame) -> pd.DataFrame:
+    """The canonical order: account, then time, then (posts at one instant) the order Instagram made them."""
+    tie = post_id_order(posts["post_id"])
+    order = np.lexsort((np.arange(len(posts)), tie, posts["posted_at"].to_numpy(), posts["account"].astype(str).to_numpy()))
+    return posts.iloc[order]
+

@@ -254,7 +254,9 @@ def caption_features(captions: Sequence[str], *, language: bool = True) -> pd.Da
     """
     texts = _check_captions(captions)
     n = len(texts)
-    out = pd.DataFrame(index=pd.RangeIndex(n))
+    # Columns are gathered as arrays and framed once: inserting 19 columns one by one into a DataFrame
+    # cost ~15 ms, most of what scoring one draft's caption took.
+    out: dict[str, np.ndarray] = {}
     chars = np.fromiter(map(len, texts), dtype=np.float64, count=n)
     out["caption_chars"] = chars
     # Words of text only: "detailed" captions are rewarded, and 25 hashtags are not 25 words of detail.
@@ -272,14 +274,14 @@ def caption_features(captions: Sequence[str], *, language: bool = True) -> pd.Da
     out["giveaway_phrases"] = _count(_GIVEAWAY, lowered)
     for column, pattern in _DISCLOSURES.items():
         out[column] = np.fromiter((pattern.search(t) is not None for t in lowered), dtype=np.float64, count=n)
-    out["disclosures"] = out[_DISCLOSURE_COLUMNS].sum(axis=1)
+    out["disclosures"] = np.sum([out[c] for c in _DISCLOSURE_COLUMNS], axis=0) if n else np.zeros(0)
     out["discount_codes"] = _count(_DISCOUNT, lowered)
     out["brand_phrases"] = _count(_BRAND, lowered)
     exclamations = _count(_EXCLAMATION, texts)
     out["exclamation_ratio"] = np.divide(exclamations, chars, out=np.zeros(n), where=chars > 0)
     out["uppercase_ratio"] = np.fromiter((_uppercase_ratio(t) for t in texts), dtype=np.float64, count=n)
     out["language"] = language_index(caption_languages(texts)) if language else np.full(n, np.nan)
-    return out[CAPTION_COLUMNS]
+    return pd.DataFrame({c: np.asarray(out[c], dtype=np.float64) for c in CAPTION_COLUMNS}, index=pd.RangeIndex(n))
 
 
 def language_index(codes: Sequence[str]) -> np.ndarray:

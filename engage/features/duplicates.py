@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -287,3 +288,77 @@ def _caption_key(text: str) -> str:
     if len(words) < MIN_CAPTION_WORDS:
         return ""
     return " ".join(words).lower() if text.isascii() else normalise_caption(text)
+
+
+class _HashedVectors:
+    """Unit vectors of stored posts with their LSH codes at one threshold, computed once."""
+
+    def __init__(self, matrix: np.ndarray, threshold: float, usable_too: np.ndarray | None = None):
+        self.unit, self.usable = _unit(np.asarray(matrix, dtype=np.float32))
+        if usable_too is not None:
+            self.usable &= usable_too
+        self.threshold = threshold
+        self.bits = lsh_bits(threshold)
+        self.codes = _hash_codes(self.unit, self.usable, self.bits, LSH_TABLES)
+        self.cutoff = sketch_cutoff(threshold, self.bits * LSH_TABLES)
+
+    def near(self, vector: np.ndarray, usable_too: bool = True) -> np.ndarray | None:
+        """Positions of stored posts the index pairs with `vector` (None when the vector is unusable): a shared
+        bucket in some table, few differing bits, exact cosine >= threshold, as `_near_pairs` decides."""
+        unit, usable = _unit(np.asarray(vector, dtype=np.float32).reshape(1, -1))
+        if not (usable[0] and usable_too):
+            return None
+        codes = _hash_codes(unit, usable, self.bits, LSH_TABLES)[:, 0]
+        candidates = np.flatnonzero(self.usable & (self.codes == codes[:, None]).any(axis=0))
+        differing = np.zeros(len(candidates), dtype=np.int64)
+        for table in range(LSH_TABLES):
+            differing += np.bitwise_count(self.codes[table, candidates] ^ codes[table])
+        close = candidates[differing <= self.cutoff]
+        cosines = np.einsum("ij,ij->i", np.broadcast_to(unit, (len(close), unit.shape[1])), self.unit[close])
+        return close[cosines >= self.threshold]
+
+
+class ContextDuplicates:
+    """`same_day_duplicates` for drafts scored against a stored context whose index is built once.
+
+    `same_day_duplicates` hashes every post of the table it is given; scoring one draft against a
+    model's stored posts that way hashes the whole context again per draft. This keeps the context's unit
+    vectors, LSH codes and caption keys, and hashes only the draft: the counts are those
+    `same_day_duplicates` gives the draft appended to the context (tests compare them).
+    """
+
+    def __init__(self, posts: pd.DataFrame, image_emb: np.ndarray | None, caption_emb: np.ndarray | None, *,
+                 image_threshold: float = 0.95, caption_threshold: float = 0.9, window_hours: float = 24.0):
+        check_posts(posts, ("account", "posted_at", "caption"))
+        self.times = posted_at_ns(posts)
+        self.accounts = posts["account"].astype(str).to_numpy(dtype=object)
+        self.window_ns = int(round(window_hours * 3600e9))
+        keys = [_caption_key(text) for text in posts["caption"].astype(str).tolist()]
+        self.caption_keys = np.array(keys, dtype=object)
+        long_enough = self.caption_keys != ""
+        self.image = None if image_emb is None else _HashedVectors(image_emb, image_threshold)
+        self.caption = None if caption_emb is None else _HashedVectors(caption_emb, caption_threshold, long_enough)
+
+    def draft(self, account: str, times: Sequence[pd.Timestamp], image: np.ndarray | None, caption_vector: np.ndarray | None,
+              caption: str) -> pd.DataFrame:
+        """`DUPLICATE_COLUMNS` of one draft of `account` as if posted at each of `times` (one row each)."""
+        stamps = np.array([pd.Timestamp(t).tz_convert("UTC").as_unit("ns").value for t in times], dtype=np.int64)
+        out = pd.DataFrame(index=pd.RangeIndex(len(stamps)), columns=DUPLICATE_COLUMNS, dtype=np.float64)
+        other = self.accounts != account
+        if self.image is not None:
+            near = None if image is None else self.image.near(image)
+            out["duplicate_image_accounts"] = np.nan if near is None else self._count(near[other[near]], stamps)
+        key = _caption_key(caption)
+        same = np.flatnonzero(other & (self.caption_keys == key)) if key else np.zeros(0, np.int64)
+        if self.caption is not None and caption_vector is not None:
+            near = self.caption.near(caption_vector, usable_too=bool(key))
+            if near is not None:
+                same = np.union1d(same, near[other[near]])
+        out["duplicate_caption_accounts"] = self._count(same, stamps)
+        return out
+
+    def _count(self, posts: np.ndarray, stamps: np.ndarray) -> np.ndarray:
+        """For each time, distinct accounts among `posts` posted in [t - window, t]."""
+        times, accounts = self.times[posts], self.accounts[posts]
+        return np.array([len(set(accounts[(times >= t - self.window_ns) & (times <= t)])) for t in stamps],
+                        dtype=np.float64)

@@ -23,12 +23,10 @@ docs/performance.md).
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pandas as pd
 
-from engage.data.schema import INSIGHT_COUNTS
+from engage.data.schema import INSIGHT_COUNTS, post_id_order
 from engage.errors import DataError
 from engage.features.caption import hashtag_counts
 
@@ -124,32 +122,6 @@ def check_rows(rows: np.ndarray | list[int] | None, n: int) -> np.ndarray:
     if bad.any():
         raise DataError(f"position {int(array[bad][0])} is outside the posts table (0..{n - 1})", field="rows")
     return array
-
-
-_SHORTCODE_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-# Each shortcode character mapped to one that sorts in the alphabet's order (Instagram's base64 differs from ASCII).
-_SHORTCODE_SORTABLE = str.maketrans(_SHORTCODE_ALPHABET, "".join(chr(48 + i) for i in range(64)))
-_MEDIA_ID = re.compile(r"^\d+(_\d+)?$")  # a numeric media id, optionally with its owner: 2543..._1234
-_SHORTCODE = re.compile(r"^[A-Za-z0-9_-]+$")
-
-
-def post_id_order(post_ids: pd.Series) -> np.ndarray:
-    """Ranks of post ids in the order Instagram made them, for posts that share an instant.
-
-    Numeric media ids compare as numbers and shortcodes as the base-64 numbers they spell (Instagram's
-    alphabet A-Z a-z 0-9 - _, not ASCII's, where "9" would sort before "A"); other ids compare as text.
-    A longer number is a later one, so ids are compared by length first, then character by character.
-    """
-    ids = post_ids.astype(str).str.strip()
-    if len(ids) and ids.str.match(_MEDIA_ID).all():
-        keys = ids.str.split("_").str[0].str.lstrip("0")
-    elif len(ids) and ids.str.match(_SHORTCODE).all():
-        keys = ids.str.lstrip("A").str.translate(_SHORTCODE_SORTABLE)  # leading "A"s are zeros
-    else:
-        return pd.factorize(ids, sort=True)[0]
-    length_rank = keys.str.len().to_numpy()
-    text_rank = pd.factorize(keys, sort=True)[0]
-    return np.lexsort((text_rank, length_rank)).argsort()
 
 
 class AccountTimeline:
@@ -347,7 +319,9 @@ def history_features(
     timeline = AccountTimeline(posts, times)
     index, mask = timeline.windows(rows, n_last)
 
-    out = pd.DataFrame(index=pd.Index(rows, name=None))
+    # Columns are gathered as arrays and framed once (inserting 16 columns one by one into a DataFrame
+    # was most of the time of one draft's history features).
+    out: dict[str, np.ndarray] = {}
     out["image_feed_similarity"], out["image_feed_max_similarity"] = _embedding_similarity(image_emb, rows, index, mask)
     out["caption_feed_similarity"], out["caption_feed_max_similarity"] = _embedding_similarity(
         caption_emb, rows, index, mask
@@ -380,7 +354,8 @@ def history_features(
     out["comments_baseline"] = _nanmean(comment_window)
     out["likes_trend"] = _halves_trend(like_window, mask)
     out["comments_trend"] = _halves_trend(comment_window, mask)
-    out[MOMENTUM_COLUMNS] = _momentum(like_window, out["likes_baseline"].to_numpy())
+    momentum = _momentum(like_window, out["likes_baseline"])  # (rows, len(MOMENTUM_COLUMNS))
+    out.update({column: momentum[:, k] for k, column in enumerate(MOMENTUM_COLUMNS)})
     for count in INSIGHT_COUNTS:
         out[f"{count}_baseline"] = _nanmean(_window_values(np.log1p(_nullable(posts, count)), index, mask))
     out["n_earlier_posts"] = (end - timeline.group_start[rows]).astype(np.float64)
@@ -394,4 +369,4 @@ def history_features(
     own_followers = followers[rows]
     out["followers"] = np.where(np.isnan(own_followers), latest, own_followers)
     out["sponsored_share"] = _nanmean(_window_values(_nullable(posts, "sponsored"), index, mask))
-    return out[HISTORY_COLUMNS]
+    return pd.DataFrame({c: np.asarray(out[c], dtype=np.float64) for c in HISTORY_COLUMNS}, index=pd.Index(rows, name=None))

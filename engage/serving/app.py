@@ -270,8 +270,10 @@ def create_app(
 ) -> FastAPI:
     """The service for `options`. `loader` returns a ready model (default: load, check embedders, warm)."""
     options = options or ServeOptions()
-    slot = ModelSlot(loader or partial(load_model, options.model, options.tracking_uri), options.model)
     admission = Admission(options.max_concurrent, options.max_queue, options.retry_after_s)
+    # The batcher waits only while other drafts are being scored: a lone request never waits.
+    slot = ModelSlot(loader or partial(load_model, options.model, options.tracking_uri, options,
+                                       expected_callers=lambda: admission.running), options.model)
     on_failure = on_startup_failure or (lambda message: None)
     sighup_tasks: set[asyncio.Task[None]] = set()
 
@@ -325,7 +327,8 @@ def create_app(
         model = slot.model
         if model is None:
             return JSONResponse({"status": slot.state, "error": slot.error}, status_code=503, headers={"Retry-After": "5"})
-        return {"status": "ready", "model": _name(model), "version": model.version, "embedder": model.embedder}
+        return {"status": "ready", "model": _name(model), "version": model.version, "embedder": model.embedder,
+                **model.serving_settings()}
 
     @app.get("/v1/accounts", response_model=Accounts, dependencies=v1, tags=["drafts"], responses=ERROR_RESPONSES,
              summary="Accounts the model knows")

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 
 from engage.data.schema import INSIGHT_COUNTS
 from engage.model.draft import Draft
-from engage.serving.schemas import CompareRequest, DraftIn, ScoreRequest
+from engage.serving.schemas import CompareRequest, DraftIn, HistoryPostIn, ScoreRequest
 
 #: Form fields that are left out when sent empty (an HTML form sends every field).
 _OPTIONAL_FORM_FIELDS = ("posted_at", "followers", "sponsored", "history", "image")
@@ -189,21 +189,30 @@ def decode_image(text: str, field: str) -> bytes:
     return raw
 
 
-def build_draft(account: str, fields: DraftIn, *, prefix: str = "", image: bytes | None = None) -> Draft:
-    """The model's `Draft` for validated request fields; `image` (bytes from an upload) wins over `fields.image`."""
+def decode_history(history: list[HistoryPostIn] | None, prefix: str = "") -> list[dict[str, Any]] | None:
+    """History posts with their photos base64-decoded (errors name `{prefix}history[i].image`)."""
+    if history is None:
+        return None
+    return [
+        {"caption": h.caption, "posted_at": h.posted_at, "likes": h.likes, "comments": h.comments,
+         **{count: getattr(h, count) for count in INSIGHT_COUNTS},
+         "image": decode_image(h.image, f"{prefix}history[{i}].image") if h.image is not None else None}
+        for i, h in enumerate(history)
+    ]
+
+
+def build_draft(account: str, fields: DraftIn, *, prefix: str = "", image: bytes | None = None,
+                history: list[dict[str, Any]] | None = None, followers: int | None = None) -> Draft:
+    """The model's `Draft` for validated request fields; `image` (bytes from an upload) wins over `fields.image`,
+    and the draft's own history and followers win over the account-level `history` and `followers`."""
     if image is None and fields.image is not None:
         image = decode_image(fields.image, f"{prefix}image")
-    history = None
     if fields.history is not None:
-        history = [
-            {"caption": h.caption, "posted_at": h.posted_at, "likes": h.likes, "comments": h.comments,
-             **{count: getattr(h, count) for count in INSIGHT_COUNTS},
-             "image": decode_image(h.image, f"{prefix}history[{i}].image") if h.image is not None else None}
-            for i, h in enumerate(fields.history)
-        ]
+        history = decode_history(fields.history, prefix)
     try:
         return Draft(account=account, caption=fields.caption, image=image, posted_at=fields.posted_at,
-                     followers=fields.followers, sponsored=fields.sponsored, history=history)
+                     followers=fields.followers if fields.followers is not None else followers,
+                     sponsored=fields.sponsored, history=history)
     except ValidationError as e:
         raise RequestError(422, validation_problems(e, prefix)) from None
 
@@ -215,7 +224,9 @@ def score_request_from_json(body: bytes) -> Draft:
 
 def compare_request_from_json(body: bytes) -> tuple[CompareRequest, list[Draft]]:
     request = validate_body(CompareRequest, parse_json_object(body))
-    drafts = [build_draft(request.account, d, prefix=f"drafts[{i}].") for i, d in enumerate(request.drafts)]
+    history = decode_history(request.history)  # decoded once, shared by the drafts that send none
+    drafts = [build_draft(request.account, d, prefix=f"drafts[{i}].", history=history, followers=request.followers)
+              for i, d in enumerate(request.drafts)]
     return request, drafts
 
 

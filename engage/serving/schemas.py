@@ -87,6 +87,14 @@ class CompareRequest(_Body):
     goal: Goal = Field("likes", description="the count to rank the drafts by (and to pick the best hour for): "
                        + "; ".join(f"{n} ({TARGETS[n].goal})" for n in COUNT_TARGETS))
     best_hour: bool = Field(False, description="also find the best hour in the next 7 days to post the top draft")
+    # The account's, as in /v1/score: they apply to every draft (and to the best-hour search) unless a draft
+    # sends its own.
+    followers: int | None = Field(None, ge=0, le=10**10, description="the account's follower count, for every draft")
+    history: list[HistoryPostIn] | None = Field(
+        None, max_length=MAX_HISTORY_POSTS,
+        description=f"the account's recent posts (at most {MAX_HISTORY_POSTS}), for every draft that sends none; "
+        "only needed for an account the model has not seen",
+    )
 
 
 class Range(BaseModel):
@@ -210,6 +218,10 @@ class Ready(BaseModel):
     model: str | None = None
     version: str | None = None
     embedder: str | None = None
+    batching: dict[str, int | float] | None = Field(
+        None, description="dynamic batching: max_batch_size, max_wait_ms, and the batches run so far")
+    vector_cache: dict[str, int] | None = Field(
+        None, description="photos and captions whose vectors are kept: max_items, items, hits, misses")
     error: str | None = Field(None, description="why the model is not being served, when it failed to load")
 
 

@@ -9,6 +9,7 @@ the draft's position in a comparison.
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,7 @@ from engage.errors import DataError, DraftError, ModelError
 from engage.features.decoding import declared_pixels
 from engage.model.draft import Draft, ScoringModel
 from engage.model.targets import COUNT_TARGETS
+from engage.serving.options import ServeOptions
 from engage.serving.parsing import RequestError
 from engage.serving.schemas import CompareRequest
 
@@ -42,13 +44,15 @@ def check_pixel_budget(drafts: list[tuple[str, Draft]]) -> None:
                                                  "photos (a feed shows 1080 px) or fewer history photos")])
 
 
-def score_draft(model: ScoringModel, draft: Draft, prefix: str = "") -> dict[str, Any]:
-    """`model.score(draft)`, with the draft's own mistakes turned into RequestErrors naming the field."""
+def score_draft(model: ScoringModel, draft: Draft, prefix: str = "", history_prefix: str | None = None) -> dict[str, Any]:
+    """`model.score(draft)`, with the draft's own mistakes turned into RequestErrors naming the field
+    (`history_prefix` for its history's fields, when the history was sent elsewhere in the request)."""
     check_pixel_budget([(prefix, draft)])
     try:
         return model.score(draft)
     except DraftError as e:
-        raise RequestError(400, [(prefix + e.field, e.message)]) from None
+        where = history_prefix if history_prefix is not None and e.field.startswith("history[") else prefix
+        raise RequestError(400, [(where + e.field, e.message)]) from None
     except DataError as e:
         if e.field is None:  # open_image: the draft's photo could not be decoded, or is a bomb
             raise RequestError(400, [(prefix + "image", e.message)]) from None
@@ -61,7 +65,9 @@ def compare_drafts(model: ScoringModel, request: CompareRequest, drafts: list[Dr
     makes, and the best hour for that goal."""
     check_pixel_budget([(f"drafts[{i}].", draft) for i, draft in enumerate(drafts)])
     goal = request.goal
-    scores = [score_draft(model, draft, prefix=f"drafts[{i}].") for i, draft in enumerate(drafts)]
+    # A draft without a history of its own uses the account's, sent once at the top level and named so.
+    shared = ["" if request.history is not None and own.history is None else None for own in request.drafts]
+    scores = [score_draft(model, draft, prefix=f"drafts[{i}].", history_prefix=shared[i]) for i, draft in enumerate(drafts)]
     if any(score.get(goal) is None for score in scores):
         known = ", ".join(name for name in COUNT_TARGETS if scores[0].get(name) is not None) or "none"
         raise RequestError(409, [("goal", f"this model predicts no {goal} (its training data had none), so it cannot "
@@ -99,11 +105,16 @@ def warm_up_draft(model: ScoringModel) -> Draft:
     return Draft(account=account, caption="Warming up the model #engage", image=jpeg.getvalue())
 
 
-def load_model(uri: str, tracking_uri: str | None) -> ScoringModel:
-    """The EngageModel at `uri`, its embedders checked against training and warmed with one prediction."""
+def load_model(uri: str, tracking_uri: str | None, options: ServeOptions | None = None,
+               expected_callers: Callable[[], int] | None = None) -> ScoringModel:
+    """The EngageModel at `uri`, its embedders checked against training, set up with the options' batching and
+    vector cache, and warmed with one prediction (which also prepares its stored context)."""
     from engage.model.bundle import EngageModel  # heavy import, and only needed when serving a real model
 
+    options = options or ServeOptions()
     model = EngageModel.from_uri(uri, tracking_uri)
     model.check_embedder()
+    model.configure_serving(batch_size=options.batch_size, batch_wait_ms=options.batch_wait_ms,
+                            vector_cache_items=options.vector_cache_items, expected_callers=expected_callers)
     model.score(warm_up_draft(model))
     return model

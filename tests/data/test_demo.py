@@ -82,7 +82,7 @@ def test_load_demo_returns_the_canonical_table_with_absolute_image_paths(tiny: P
     posts = load_demo(tiny, **TINY)
     assert list(posts.columns) == CANONICAL
     assert posts["posted_at"].dtype == "datetime64[ns, UTC]"
-    assert posts["likes"].dtype == "int64"
+    assert posts["likes"].dtype == "Int64"  # nullable: a hidden like count is missing
     assert str(posts["followers"].dtype) == "Int64" and str(posts["comments"].dtype) == "Int64"
     assert posts["post_id"].is_unique
     assert posts["account"].nunique() == TINY["n_accounts"]

@@ -200,3 +200,44 @@ def test_an_empty_table_gives_an_empty_frame():
     posts = make_posts([("anna", 0, "a")]).iloc[:0]
     frame = same_day_duplicates(posts, np.zeros((0, 8)), None)
     assert frame.empty and list(frame.columns) == DUPLICATE_COLUMNS
+
+
+def test_context_index_gives_what_same_day_duplicates_gives_a_draft_appended_to_the_context():
+    from engage.features.duplicates import ContextDuplicates
+
+    posts, image = planted_table(seed=11)
+    rng = np.random.default_rng(1)
+    caption = random_unit(rng, len(posts), 16)
+    index = ContextDuplicates(posts, image, caption)
+    with_image = np.flatnonzero(~np.isnan(image).any(axis=1))
+    hours_of = ((posts["posted_at"] - START).dt.total_seconds() / 3600).to_numpy()
+    group_3 = int(np.flatnonzero(posts["caption"] == "shared caption for group 3")[0])
+    drafts = [  # (account, hours, image row to copy or None, caption text, caption vector row to copy or None)
+        ("newbie", hours_of[with_image[3]] + 2, int(with_image[3]), "shared caption for group 3", None),
+        ("newbie", hours_of[group_3] + 1, None, "shared caption for group 3", None),  # exact caption, no photo
+        ("acct1", hours_of[10] + 1, None, "a caption nobody wrote before", 10),  # a near copy of post 10's vector
+        ("acct2", 230, None, "too short", None),  # no photo: NaN; short caption: never a duplicate
+        (str(posts["account"].iloc[20]), hours_of[20] + 3, 20, "my own words number 20", 20),  # own posts do not count
+    ]
+    checked = 0
+    for account, hours, image_row, text, caption_row in drafts:
+        draft_image = np.full(image.shape[1], np.nan, np.float32) if image_row is None else image[image_row] + 1e-3
+        draft_image = draft_image.astype(np.float32)
+        draft_caption = random_unit(rng, 1, 16)[0] if caption_row is None else caption[caption_row] + 1e-3
+        table = pd.concat([posts, make_posts([(account, hours, text)])], ignore_index=True)
+        expected = same_day_duplicates(table, np.vstack([image, draft_image]), np.vstack([caption, draft_caption]),
+                                       rows=[len(posts)])
+        when = START + pd.Timedelta(hours=hours)
+        got = index.draft(account, [when], None if image_row is None else draft_image, draft_caption, text)
+        np.testing.assert_array_equal(got.to_numpy(), expected.to_numpy())
+        checked += int(np.nansum(expected.to_numpy()) > 0)
+    assert checked >= 2  # some drafts do have duplicates
+
+
+def test_context_index_counts_each_candidate_time_in_its_own_window():
+    from engage.features.duplicates import ContextDuplicates
+
+    posts = make_posts([("anna", 0, SERUM), ("ben", 10, SERUM), ("carla", 30, "something else entirely here")])
+    index = ContextDuplicates(posts, None, None)
+    got = index.draft("dora", [START + pd.Timedelta(hours=h) for h in (5, 12, 31, 40)], None, None, SERUM)
+    assert got["duplicate_caption_accounts"].tolist() == [1.0, 2.0, 1.0, 0.0]

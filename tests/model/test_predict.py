@@ -10,9 +10,10 @@ import pytest
 from PIL import Image
 
 from engage.errors import DraftError
+from engage.features.pipeline import PostVectors
 from engage.model.bundle import EngageModel
 from engage.model.draft import Draft, HistoryPost
-from engage.model.predict import draft_context
+from engage.model.predict import draft_context, features_for
 
 
 @pytest.fixture(scope="module")
@@ -101,6 +102,49 @@ def test_an_unknown_account_is_scored_from_priors_with_a_flag(model):
     assert scored["likes"]["expected"] > 0
 
 
+def _with_every_other_account(model: EngageModel, draft: Draft, posts: pd.DataFrame, vectors: PostVectors):
+    """The draft's context as scoring built it before the context was prepared: every stored post of the other
+    accounts in the same table, so that duplicates are counted by hashing all of them with the draft."""
+    others = np.flatnonzero((model.context_posts["account"] != draft.account).to_numpy())
+    return (pd.concat([model.context_posts.iloc[others], posts], ignore_index=True),
+            PostVectors.concat([model.context_vectors.take(others), vectors]))
+
+
+def _photo_of(smoke_settings, model: EngageModel, row: pd.Series) -> bytes:
+    """The photo file of a stored post (the bundle keeps its vector only), from the smoke demo's folder."""
+    from engage.model.training import load_training_posts
+
+    posts = load_training_posts(smoke_settings)
+    match = posts[(posts["post_id"] == row["post_id"]) & (posts["account"] == row["account"])]
+    return open(match["image"].iloc[0], "rb").read()
+
+
+def test_prepared_context_gives_the_features_of_the_draft_against_every_stored_post(model, smoke_settings):
+    ctx = model.context_posts
+    has_vector = ~np.isnan(model.context_vectors.image).any(axis=1)
+    copied = ctx[has_vector].iloc[-1]  # another account's latest post with a photo: its photo is copied
+    account = ctx.loc[ctx["account"] != copied["account"], "account"].iloc[0]
+    soon = (copied["posted_at"] + pd.Timedelta(hours=2)).isoformat()
+    photo = _photo_of(smoke_settings, model, copied)
+    history = _history_of(model, account, 5)
+    history[0] = history[0].model_copy(update={"image": photo})
+    drafts = [
+        Draft(account=account, caption="A photo someone else posted an hour ago", image=photo, posted_at=soon),
+        Draft(account="new.account", caption=copied["caption"], history=history, followers=300, posted_at=soon),
+        Draft(account=account, caption="No photo, plain words", posted_at="2030-01-01T09:00:00Z"),
+    ]
+    duplicates = []
+    for draft in drafts:
+        features, _ = features_for(model, draft)
+        posts, vectors, _ = draft_context(model, draft, draft.posted_at)
+        full_posts, full_vectors = _with_every_other_account(model, draft, posts, vectors)
+        expected = model.pipeline.transform(full_posts, full_vectors, rows=[len(full_posts) - 1])
+        np.testing.assert_array_equal(features.to_numpy(), expected.to_numpy())
+        assert list(features.columns) == list(expected.columns)
+        duplicates.append(features[["duplicate_image_accounts", "duplicate_caption_accounts"]].iloc[0].tolist())
+    assert duplicates[0][0] >= 1 and duplicates[1][1] >= 1  # the cases do exercise the duplicate index
+
+
 def test_features_at_many_times_equal_one_transform_per_time(model):
     account = model.context_posts["account"].iloc[0]
     other = model.context_posts[model.context_posts["account"] != account].iloc[-1]
@@ -108,6 +152,7 @@ def test_features_at_many_times_equal_one_transform_per_time(model):
     start = other["posted_at"].floor("h") + pd.Timedelta(hours=1)
     draft = Draft(account=account, caption=other["caption"], posted_at=start.isoformat())
     posts, vectors, _ = draft_context(model, draft, start.to_pydatetime())
+    posts, vectors = _with_every_other_account(model, draft, posts, vectors)
     vectors.image[-1] = model.context_vectors.image[model.context_posts.index.get_loc(other.name)]
     times = [start + pd.Timedelta(hours=h) for h in (0, 5, 23, 30, 100)]
     batch = model.pipeline.transform_at_times(posts, vectors, len(posts) - 1, times)
@@ -118,6 +163,15 @@ def test_features_at_many_times_equal_one_transform_per_time(model):
         np.testing.assert_allclose(batch.iloc[[k]].to_numpy(), single.to_numpy(), rtol=1e-6, atol=1e-6, equal_nan=True)
     # The copied photo counts as a duplicate inside the window and not after it.
     assert batch["duplicate_image_accounts"].iloc[0] >= 1 and batch["duplicate_image_accounts"].iloc[-1] == 0
+    # ... and the prepared duplicate index gives the best-hour search the same features.
+    from engage.model.predict import prepared
+
+    own = posts[posts["account"] == account].reset_index(drop=True)
+    own_vectors = vectors.take(np.flatnonzero((posts["account"] == account).to_numpy()))
+    counted = prepared(model).duplicates.draft(account, times, own_vectors.image[-1], own_vectors.caption[-1],
+                                               draft.caption)
+    fast = model.pipeline.transform_at_times(own, own_vectors, len(own) - 1, times, duplicates=counted)
+    np.testing.assert_array_equal(fast.to_numpy(), batch.to_numpy())
 
 
 def test_best_hour_is_one_of_the_next_seven_days_hours(model):
@@ -127,3 +181,37 @@ def test_best_hour_is_one_of_the_next_seven_days_hours(model):
     when = pd.Timestamp(best["posted_at"])
     assert pd.Timestamp(start) < when <= pd.Timestamp(start) + pd.Timedelta(days=7, hours=1)
     assert when.minute == 0 and best["expected_likes"] > 0
+
+
+def test_concurrent_drafts_scored_in_shared_batches_get_the_unbatched_answers(trained, model):
+    from concurrent.futures import ThreadPoolExecutor
+
+    account = model.context_posts["account"].iloc[0]
+    drafts = [Draft(account=account, caption=f"Draft number {i} #walk", image=_jpeg((40 * i, 90, 200 - 30 * i)),
+                    posted_at="2030-01-01T09:00:00Z") for i in range(4)]
+    alone = [model.score(d) for d in drafts]
+    batched = EngageModel.load(trained[1])
+    batched.configure_serving(batch_size=8, batch_wait_ms=500, vector_cache_items=0, expected_callers=lambda: 4)
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(batched.score, drafts))
+    for a, b in zip(alone, together, strict=True):
+        for target in ("likes", "comments"):
+            np.testing.assert_allclose([b[target][k] for k in ("expected", "low", "high")],
+                                       [a[target][k] for k in ("expected", "low", "high")], rtol=1e-4)
+        np.testing.assert_allclose(b["authenticity_risk"], a["authenticity_risk"], rtol=1e-4)
+    stats = batched.serving_settings()["batching"]
+    assert stats["max_batch_size"] == 8 and stats["batches"] < 4  # forward passes were shared
+
+
+def test_a_history_sent_again_is_not_embedded_again(trained, model):
+    cached = EngageModel.load(trained[1])
+    cached.configure_serving(vector_cache_items=100)
+    account = model.context_posts["account"].iloc[-1]
+    history = [h.model_copy(update={"image": _jpeg((20 * i, 100, 50))}) for i, h in enumerate(_history_of(model, account, 5))]
+    first = cached.score(Draft(account="new.account", caption="one", history=history, posted_at="2030-01-01T09:00:00Z"))
+    misses = cached.serving_settings()["vector_cache"]["misses"]
+    second = cached.score(Draft(account="new.account", caption="two", history=history, posted_at="2030-01-01T09:00:00Z"))
+    cache = cached.serving_settings()["vector_cache"]
+    assert cache["misses"] == misses + 1  # only the new caption
+    assert cache["hits"] >= 10  # five photos and five captions
+    assert first["likes"]["expected"] > 0 and second["likes"]["expected"] > 0

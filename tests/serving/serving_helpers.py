@@ -96,6 +96,7 @@ class RecordingScorer:
         self.info = {"name": "engage"}
         self.context_posts = pd.DataFrame({"account": list(accounts) * 2})
         self.drafts: list[Any] = []
+        self.best_hour_drafts: list[Any] = []
         self.gate: threading.Event | None = None
         self.entered = threading.Semaphore(0)
 
@@ -128,9 +129,13 @@ class RecordingScorer:
     def best_hour(self, draft: Any, *, days: int = 7, goal: str = "likes") -> dict[str, Any]:
         if goal not in self.models:
             raise ModelError(f"this model has no {goal} target")
+        self.best_hour_drafts.append(draft)
         expected = {"likes": 123.0, "comments": 6.0, "saves": 45.0}[goal]
         return {"posted_at": datetime(2030, 1, 1, 18, tzinfo=UTC).isoformat(), "goal": goal, "expected": expected,
                 "expected_likes": 123.0}
+
+    def serving_settings(self) -> dict[str, Any]:
+        return {"batching": {"max_batch_size": 1}, "vector_cache": {"max_items": 0, "items": 0, "hits": 0, "misses": 0}}
 
 
 class ThreadServer:

@@ -85,7 +85,8 @@ def test_health_answers_while_model_loads_and_ready_only_after(scorer: Recording
         release.set()
         _wait_ready(running.url)
         assert httpx.get(f"{running.url}/ready").json() == {
-            "status": "ready", "model": "engage", "version": "fake/1", "embedder": "fake:embedder", "error": None}
+            "status": "ready", "model": "engage", "version": "fake/1", "embedder": "fake:embedder", "error": None,
+            "batching": {"max_batch_size": 1}, "vector_cache": {"max_items": 0, "items": 0, "hits": 0, "misses": 0}}
 
 
 def test_model_that_fails_to_load_reports_why_and_stops_the_server() -> None:
@@ -209,6 +210,32 @@ def test_score_answers_every_target_under_its_name_and_null_for_the_others(serve
     assert body["saves"] == {"expected": 30.0, "low": 5.0, "high": 40.0}
     assert body["likes"]["expected"] == 110.0
     assert body["impressions"] is None and body["follows"] is None
+
+
+def test_compare_takes_the_accounts_followers_and_history_for_every_draft_and_the_best_hour(
+        server: ThreadServer, scorer: RecordingScorer) -> None:
+    history = [{"caption": "My starter is alive", "posted_at": "2024-05-01T08:00:00Z", "likes": 40, "image": B64},
+               {"caption": "Flour haul", "posted_at": "2024-05-05T18:30:00Z", "likes": 25, "comments": 1}]
+    own = [{"caption": "a rye loaf", "posted_at": "2024-05-02T08:00:00Z", "likes": 9}]
+    drafts = [{"caption": "First loaf!"}, {"caption": "#bread", "followers": 5, "history": own}]
+    response = httpx.post(f"{server.url}/v1/compare", json={
+        "account": "new.baker", "followers": 800, "history": history, "drafts": drafts, "best_hour": True})
+    assert response.status_code == 200, response.text
+    first, second = scorer.drafts[-2:]
+    assert first.followers == 800 and [h.caption for h in first.history] == ["My starter is alive", "Flour haul"]
+    assert first.history[0].image == photo() and first.history[1].comments == 1
+    assert second.followers == 5 and [h.caption for h in second.history] == ["a rye loaf"]  # its own win
+    top = scorer.best_hour_drafts[-1]  # "First loaf!" has no hashtags, so it ranks first
+    assert top.caption == "First loaf!" and top.followers == 800 and len(top.history) == 2
+
+
+def test_a_bad_photo_in_the_compares_shared_history_is_named_at_the_top_level(server: ThreadServer) -> None:
+    text = base64.b64encode(b"just some text, not a photo").decode()
+    history = [{"caption": "ok", "posted_at": "2024-05-01T08:00:00Z", "likes": 4, "image": text}]
+    response = httpx.post(f"{server.url}/v1/compare", json={
+        "account": "new.baker", "history": history, "drafts": [{"caption": "a"}, {"caption": "b"}]})
+    assert response.status_code == 400
+    assert response.json()["error"]["field"] == "history[0].image"
 
 
 def test_compare_without_best_hour_leaves_it_out(server: ThreadServer) -> None:

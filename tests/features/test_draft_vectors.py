@@ -1,0 +1,109 @@
+"""Vectors of drafts sent for scoring: the training-time vectors, each photo and caption computed once."""
+
+from __future__ import annotations
+
+import io
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+import skimage.data
+from PIL import Image
+
+from engage.config import Settings
+from engage.features.draft_vectors import DraftVectors, PostImageError, VectorCache
+from engage.features.pipeline import FeaturePipeline
+
+
+def _jpeg(name: str, side: int = 300) -> bytes:
+    out = io.BytesIO()
+    Image.fromarray(getattr(skimage.data, name)()).convert("RGB").resize((side, side)).save(out, format="JPEG")
+    return out.getvalue()
+
+
+PHOTOS = [_jpeg(name) for name in ("chelsea", "coffee", "rocket", "astronaut")]
+CAPTIONS = ["Sunday sourdough #bread", "Coffee on the balcony", "Launch day!", ""]
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory) -> FeaturePipeline:
+    settings = Settings()
+    settings.image.embedder = "efficientnet"
+    settings.image.device = "cpu"
+    settings.text.embedder = "minilm"
+    settings.features.cache_dir = str(tmp_path_factory.mktemp("cache"))
+    return FeaturePipeline(settings)
+
+
+class Counting:
+    """Counts the forward passes a DraftVectors makes."""
+
+    def __init__(self, vectors: DraftVectors):
+        self.calls: list[list[str]] = []
+        forward = vectors._forward
+
+        def counted(items):
+            self.calls.append([kind for kind, _ in items])
+            return forward(items)
+
+        vectors._forward = counted  # the batcher holds the bound method: set it before batching starts
+
+
+def test_vectors_equal_the_unbatched_draft_path(pipeline):
+    vectors = DraftVectors(pipeline).embed(list(zip(PHOTOS[:2], CAPTIONS[:2], strict=True)) + [(None, "no photo")])
+    for row, (photo, caption) in enumerate([(PHOTOS[0], CAPTIONS[0]), (PHOTOS[1], CAPTIONS[1])]):
+        single = pipeline.embed_draft(photo, caption, max_pixels=40_000_000)
+        assert np.allclose(vectors.image[row], single.image[0], atol=1e-5)
+        assert np.allclose(vectors.caption[row], single.caption[0], atol=1e-5)
+        assert np.allclose(vectors.quality[row], single.quality[0])
+    assert np.isnan(vectors.image[2]).all() and np.isnan(vectors.quality[2]).all()
+    assert np.isfinite(vectors.caption[2]).all()
+
+
+def test_concurrent_batched_vectors_are_allclose_to_one_at_a_time(pipeline):
+    alone = DraftVectors(pipeline)
+    batched = DraftVectors(pipeline, max_batch_size=8, max_wait_ms=200)
+    posts = list(zip(PHOTOS, CAPTIONS, strict=True))
+    expected = [alone.embed([post]) for post in posts]
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda post: batched.embed([post]), posts))
+    for e, g in zip(expected, got, strict=True):
+        assert np.allclose(e.image, g.image, atol=1e-5) and np.allclose(e.caption, g.caption, atol=1e-5)
+        assert np.allclose(e.quality, g.quality)
+    assert batched.batcher.stats.batches < len(posts)  # shared forward passes
+
+
+def test_a_repeated_history_is_embedded_once(pipeline):
+    vectors = DraftVectors(pipeline, cache_items=100)
+    counter = Counting(vectors)
+    history = list(zip(PHOTOS[:3], CAPTIONS[:3], strict=True))
+    first = vectors.embed(history + [(PHOTOS[3], "draft one")])
+    second = vectors.embed(history + [(PHOTOS[3], "draft two")])
+    assert counter.calls[0].count("image") == 4 and counter.calls[0].count("caption") == 4
+    assert counter.calls[1] == ["caption"]  # only the new caption
+    assert np.array_equal(first.image, second.image) and np.array_equal(first.caption[:3], second.caption[:3])
+    assert vectors.cache.info()["hits"] >= 7
+
+
+def test_the_same_photo_twice_in_one_request_is_embedded_once(pipeline):
+    vectors = DraftVectors(pipeline)
+    counter = Counting(vectors)
+    out = vectors.embed([(PHOTOS[0], "a"), (PHOTOS[0], "a")])
+    assert counter.calls == [["caption", "image"]]
+    assert np.array_equal(out.image[0], out.image[1])
+
+
+def test_the_cache_is_bounded():
+    cache = VectorCache(2)
+    for i in range(5):
+        cache.put(("caption", str(i)), np.zeros(3))
+    assert len(cache) == 2 and cache.get(("caption", "0")) is None and cache.get(("caption", "4")) is not None
+    with pytest.raises(ValueError, match="must be >= 0"):
+        VectorCache(-1)
+
+
+def test_an_unreadable_photo_is_named_by_its_position(pipeline):
+    vectors = DraftVectors(pipeline, cache_items=10)
+    with pytest.raises(PostImageError, match="not a readable image") as caught:
+        vectors.embed([(PHOTOS[0], "fine"), (b"not a photo at all", "broken")])
+    assert caught.value.index == 1

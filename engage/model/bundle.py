@@ -169,6 +169,14 @@ class EngageModel:
                 model.info["version"] = version
         return model
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Serving state (vector cache, batcher, the prepared context) holds locks and is derived from what is
+        # pickled: it is rebuilt on first use wherever the model lands (a Ray actor, another process).
+        state = self.__dict__.copy()
+        state["_draft_vectors"] = None
+        state.pop("_prepared", None)
+        return state
+
     # -- scoring (engage/model/predict.py) -------------------------------------------------------
     @property
     def draft_vectors(self) -> DraftVectors:

@@ -215,3 +215,18 @@ def test_a_history_sent_again_is_not_embedded_again(trained, model):
     assert cache["misses"] == misses + 1  # only the new caption
     assert cache["hits"] >= 10  # five photos and five captions
     assert first["likes"]["expected"] > 0 and second["likes"]["expected"] > 0
+
+
+def test_a_model_used_for_serving_pickles_without_its_serving_state_and_scores_the_same(model):
+    # Ray ships the model to its actors by pickling it: the vector cache and batcher (locks, threads) stay
+    # behind and are rebuilt there, and the answers do not change.
+    import pickle
+
+    model.configure_serving(batch_size=4, batch_wait_ms=1.0, vector_cache_items=16)
+    account = str(model.context_posts["account"].iloc[0])
+    draft = Draft(account=account, caption="Fresh bread #bake", posted_at="2030-01-01T18:00:00Z")
+    before = model.score(draft)
+    copy = pickle.loads(pickle.dumps(model))
+    assert copy._draft_vectors is None and not hasattr(copy, "_prepared")
+    assert copy.score(draft)["likes"] == before["likes"]
+    model.configure_serving()  # the shared model goes back to plain scoring for the other tests

@@ -11,6 +11,7 @@ it writes lands in the project.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -34,8 +35,10 @@ TINY = {"n_accounts": 4, "posts_per_account": 12, "image_size": 96, "months": 3,
 KILL_SEED = 20240601
 #: The stage each of the ten killed runs is killed in (0: start-up, before stage 1), at a random moment of
 #: it: 2 embeds photos and captions (the first run starts with nothing cached, so it is stopped
-#: mid-extraction), 3 computes the feature table, 4 trains LightGBM, 7 logs to MLflow, registers and exports.
-KILL_STAGES = (2, 2, 3, 4, 7, 0, 4, 7, 2, 7)
+#: mid-extraction), 3 computes the feature table, 4 trains LightGBM, 7 logs to MLflow, 8 registers and exports.
+KILL_STAGES = (2, 2, 3, 4, 7, 0, 4, 8, 2, 8)
+#: A stage line of train.py: `[n/total] text`.
+STAGE_LINE = re.compile(r"^\[(\d+)/\d+\] ")
 
 
 def overrides(work: Path) -> list[str]:
@@ -109,9 +112,10 @@ def run_train(work: Path, *, kill_after: float | None = None, kill_stage: int | 
         for line in process.stdout:
             lines.append(line)
             now = time.monotonic() - started
-            if line.startswith("[") and "/7]" in line[:6] and not killed.is_set():
+            stage_line = STAGE_LINE.match(line)
+            if stage_line and not killed.is_set():
                 run.stages.append((now, line.strip()))
-                if kill_stage and line.startswith(f"[{kill_stage}/7]") and timer is None:
+                if kill_stage and int(stage_line[1]) == kill_stage and timer is None:
                     timer = threading.Timer(kill_after or 0.0, kill)
                     timer.start()
             if now > timeout:
@@ -229,7 +233,7 @@ def features_through_cache(work: Path) -> tuple[np.ndarray, np.ndarray, np.ndarr
 
 def stage_spans(run: Run) -> dict[int, tuple[float, float]]:
     """stage -> (start, seconds) in a finished run; stage 0 is the start-up before stage 1."""
-    starts = [(0, 0.0)] + [(int(text[1]), at) for at, text in run.stages]
+    starts = [(0, 0.0)] + [(int(STAGE_LINE.match(text)[1]), at) for at, text in run.stages]
     ends = [at for _, at in starts[1:]] + [run.seconds]
     return {stage: (at, end - at) for (stage, at), end in zip(starts, ends, strict=True)}
 

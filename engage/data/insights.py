@@ -31,7 +31,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from engage.data.schema import CANONICAL, INSIGHT_COUNTS, LoadReport, attach_report, validate_posts
+from engage.data.schema import (
+    CANONICAL,
+    INSIGHT_COUNTS,
+    LoadReport,
+    attach_report,
+    sort_posts,
+    validate_posts,
+)
 from engage.data.table import read_table
 from engage.errors import DataError
 
@@ -325,7 +332,7 @@ def _load_graph(files: list[Path], root: Path, account: str | None) -> pd.DataFr
         first = int(np.flatnonzero(missing)[0])
         raise DataError("has no like_count (nor a likes insight); request fields=like_count or metric=likes",
                             file=frame["_file"].iloc[first], row=int(frame["_row"].iloc[first]), field="like_count")
-    frame = frame.sort_values(["account", "posted_at", "post_id"], kind="stable").reset_index(drop=True)
+    frame = sort_posts(frame).reset_index(drop=True)
     try:
         posts = validate_posts(frame[[c for c in CANONICAL if c in frame]], file=root)
     except DataError as e:  # name the JSON file, the media's place in its page and the API's field name

@@ -281,6 +281,14 @@ def post_id_order(post_ids: pd.Series) -> np.ndarray:
 def sort_posts(posts: pd.DataFrame) -> pd.DataFrame:
     """The canonical order: account, then time, then (posts at one instant) the order Instagram made them."""
     tie = post_id_order(posts["post_id"])
-    order = np.lexsort((np.arange(len(posts)), tie, posts["posted_at"].to_numpy(), posts["account"].astype(str).to_numpy()))
+    stamps = posts["posted_at"]
+    if pd.api.types.is_datetime64_any_dtype(stamps):
+        if getattr(stamps.dt, "tz", None) is not None:
+            stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
+        times = stamps.to_numpy(dtype="datetime64[ns]").astype(np.int64)
+    else:  # not parsed yet (a loader sorting before validation): as the raw values, which validation then names
+        times = pd.factorize(stamps.astype(str), sort=True)[0]
+    accounts = pd.factorize(posts["account"].astype(str), sort=True)[0]
+    order = np.lexsort((np.arange(len(posts)), tie, times, accounts))
     return posts.iloc[order]
 

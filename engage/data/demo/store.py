@@ -26,7 +26,14 @@ from engage.data.demo.plans import (
     _period_start,
     _plan_posts,
 )
-from engage.data.schema import CANONICAL, INSIGHT_COUNTS, LoadReport, attach_report, validate_posts
+from engage.data.schema import (
+    CANONICAL,
+    INSIGHT_COUNTS,
+    LoadReport,
+    attach_report,
+    sort_posts,
+    validate_posts,
+)
 from engage.errors import ConfigError, DataError
 from engage.files import staged_write
 
@@ -80,7 +87,7 @@ def _write_population(out_dir: Path, options: dict[str, int]) -> None:
         image.save(out_dir / image_path, format="JPEG", quality=accounts[plan.account].jpeg_quality)
 
     posts["posted_at"] = pd.to_datetime(posts["posted_at"], utc=True)
-    posts = posts.sort_values(["account", "posted_at", "post_id"], kind="stable").reset_index(drop=True)
+    posts = sort_posts(posts).reset_index(drop=True)
     posts = posts.astype({"likes": "int64", "comments": "Int64", "followers": "Int64", "sponsored": "boolean",
                           "felt_fake": "boolean", "is_video": "bool", **dict.fromkeys(INSIGHT_COUNTS, "Int64")})
     truth = truth.set_index("post_id").loc[posts["post_id"]].reset_index()

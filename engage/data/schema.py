@@ -215,7 +215,7 @@ def validate_posts(frame: pd.DataFrame, *, file: object, images_dir: str | Path 
     out["likes"] = _counts(frame, "likes", file=file, required=not hidden_likes).astype("Int64")
     for column in ("comments", "followers", *INSIGHT_COUNTS):
         out[column] = _counts(frame, column, file=file, required=False) if column in frame else pd.Series(pd.NA, index=frame.index, dtype="Int64")
-    out["image"] = _resolve_images(frame, images_dir) if "image" in frame else pd.Series(None, index=frame.index, dtype="object")
+    out["image"] = _resolve_images(frame, images_dir) if "image" in frame else pd.Series([None] * len(frame), index=frame.index, dtype="object")
     out["is_video"] = _booleans(frame, "is_video", file=file, default=False).astype(bool)
     out["sponsored"] = _booleans(frame, "sponsored", file=file, default=None)
     out["felt_fake"] = _booleans(frame, "felt_fake", file=file, default=None)
@@ -238,6 +238,33 @@ def _resolve_images(frame: pd.DataFrame, images_dir: str | Path | None) -> pd.Se
 
     # Built as an object Series: Series.map would infer pandas' str dtype and turn None into NaN (truthy).
     return pd.Series([resolve(value) for value in frame["image"]], index=frame.index, dtype="object")
+
+
+def typed_posts(rows: dict[str, list]) -> pd.DataFrame:
+    """The canonical table `validate_posts` makes of rows whose values are already of their column's type.
+
+    For the API's drafts and their history, which their pydantic models have checked (account names, times
+    with a zone, whole counts >= 0, booleans): the same dtypes and values, built in a millisecond instead of
+    the tens that checking every column again costs a request. Absent optional columns are missing; a value
+    of the wrong type is a `TypeError` (a programming error, not user input). Post ids must be unique.
+    """
+    n = len(rows["account"])
+    missing = pd.array([pd.NA] * n, dtype="Int64")
+    text = {column: pd.Series([str(v).strip() if column != "caption" else str(v) for v in rows.get(column, [""] * n)],
+                              dtype=str) for column in ("account", "post_id", "caption")}
+    times = pd.Series(pd.to_datetime(rows["posted_at"], utc=True)).astype("datetime64[ns, UTC]")
+    columns = {
+        **text,
+        "posted_at": times,
+        **{column: pd.Series(pd.array(rows[column], dtype="Int64")) if column in rows else pd.Series(missing)
+           for column in ("likes", "comments", "followers", *INSIGHT_COUNTS)},
+        "image": pd.Series(rows.get("image", [None] * n), dtype="object"),
+        "is_video": pd.Series(rows.get("is_video", [False] * n), dtype=bool),
+        **{column: pd.Series(pd.array(rows.get(column, [None] * n), dtype="boolean")) for column in ("sponsored", "felt_fake")},
+    }
+    if text["post_id"].duplicated().any():
+        raise ValueError("typed_posts: post ids must be unique")
+    return pd.DataFrame(columns)[CANONICAL]
 
 
 def empty_posts() -> pd.DataFrame:

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from engage.data.schema import INSIGHT_COUNTS, validate_posts
+from engage.data.schema import INSIGHT_COUNTS, typed_posts
 from engage.errors import DraftError, ModelError
 from engage.features.draft_vectors import PostImageError
 from engage.features.duplicates import ContextDuplicates
@@ -109,16 +109,16 @@ def draft_context(model: EngageModel, draft: Draft, when: datetime) -> tuple[pd.
         own = prepared(model).earlier_posts(draft.account, t)
         stored = model.context_posts.iloc[own]
     history = [h for _, h in numbered]
-    rows = pd.DataFrame({  # the history sent with the draft, then the draft: validated together, once
+    rows = {  # the history sent with the draft, then the draft, as the table's rows (pydantic has checked them)
         "account": [draft.account] * (len(history) + 1),
         "post_id": [f"__history_{i}" for i, _ in numbered] + [DRAFT_ID],
-        "posted_at": [pd.Timestamp(h.posted_at) for h in history] + [t],
+        "posted_at": [h.posted_at for h in history] + [t],
         "caption": [h.caption for h in history] + [draft.caption],
         "likes": [h.likes for h in history] + [0], "comments": [h.comments for h in history] + [None],
         **{count: [getattr(h, count) for h in history] + [None] for count in INSIGHT_COUNTS},
-        "followers": [draft.followers] * (len(history) + 1), "image": [None] * (len(history) + 1),
-        "is_video": [False] * (len(history) + 1), "sponsored": [None] * len(history) + [draft.sponsored],
-    })
+        "followers": [draft.followers] * (len(history) + 1),
+        "sponsored": [None] * len(history) + [draft.sponsored],
+    }
     try:
         new = model.draft_vectors.embed([(h.image, h.caption) for h in history] + [(draft.image, draft.caption)])
     except PostImageError as e:
@@ -126,7 +126,7 @@ def draft_context(model: EngageModel, draft: Draft, when: datetime) -> tuple[pd.
         field = f"history[{numbered[e.index][0]}].image" if e.index < len(history) else "image"
         raise DraftError(e.message, field=field) from e
     own_vectors = model.context_vectors.take(stored.index.to_numpy()) if len(stored) else _empty_vectors(model.context_vectors)
-    new_rows = validate_posts(rows, file="<draft>")
+    new_rows = typed_posts(rows)
     posts = pd.concat([stored, new_rows], ignore_index=True) if len(stored) else new_rows
     return posts, PostVectors.concat([own_vectors, new]), len(posts) > 1
 

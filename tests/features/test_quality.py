@@ -105,3 +105,17 @@ def test_quality_for_paths_gives_nan_rows_and_names_bad_files(tmp_path, caplog):
     assert table[0, aspect] == 2.0 and np.array_equal(table[0], table[3])
     assert "2 image(s) could not be measured" in caplog.text
     assert str(bad) in caplog.text and str(missing) in caplog.text
+
+
+@pytest.mark.parametrize("shape", [(512, 512), (512, 341), (7, 9), (3, 3), (1, 20), (300, 2)])
+def test_the_text_overlay_top_hats_are_scipys_exactly(shape):
+    """The top-hats are computed by doubling windows (fast); the values must stay scipy's, so the measure
+    a model was trained with does not move."""
+    from scipy import ndimage
+
+    from engage.features.quality import _closing, _opening
+
+    luma = (np.random.default_rng(shape[0] * 1000 + shape[1]).random(shape) * 255).astype(np.float32)
+    np.testing.assert_array_equal(luma - _opening(luma, 7), ndimage.white_tophat(luma, size=7))
+    np.testing.assert_array_equal(_closing(luma, 7) - luma, ndimage.black_tophat(luma, size=7))
+    np.testing.assert_array_equal(_opening(luma, 5), ndimage.grey_opening(luma, size=5))

@@ -60,7 +60,7 @@ class LocalEngine:
     def measure_quality(self, pipeline: FeaturePipeline, paths: Sequence[str]) -> np.ndarray:
         from engage.features.quality import quality_for_paths
 
-        return quality_for_paths(list(paths), progress=False)
+        return quality_for_paths(list(paths), progress=False, version=pipeline.quality_version)
 
     def embed_captions(self, pipeline: FeaturePipeline, captions: Sequence[str]) -> np.ndarray:
         return pipeline.text_embedder.embed(list(captions))

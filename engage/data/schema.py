@@ -249,22 +249,25 @@ def typed_posts(rows: dict[str, list]) -> pd.DataFrame:
     of the wrong type is a `TypeError` (a programming error, not user input). Post ids must be unique.
     """
     n = len(rows["account"])
-    missing = pd.array([pd.NA] * n, dtype="Int64")
-    text = {column: pd.Series([str(v).strip() if column != "caption" else str(v) for v in rows.get(column, [""] * n)],
-                              dtype=str) for column in ("account", "post_id", "caption")}
-    times = pd.Series(pd.to_datetime(rows["posted_at"], utc=True)).astype("datetime64[ns, UTC]")
-    columns = {
-        **text,
-        "posted_at": times,
-        **{column: pd.Series(pd.array(rows[column], dtype="Int64")) if column in rows else pd.Series(missing)
-           for column in ("likes", "comments", "followers", *INSIGHT_COUNTS)},
-        "image": pd.Series(rows.get("image", [None] * n), dtype="object"),
-        "is_video": pd.Series(rows.get("is_video", [False] * n), dtype=bool),
-        **{column: pd.Series(pd.array(rows.get(column, [None] * n), dtype="boolean")) for column in ("sponsored", "felt_fake")},
-    }
-    if text["post_id"].duplicated().any():
+    if len(set(rows["post_id"])) != n:
         raise ValueError("typed_posts: post ids must be unique")
-    return pd.DataFrame(columns)[CANONICAL]
+    columns: dict[str, object] = {}  # arrays in the canonical order: no Series, no reordering copy
+    for column in CANONICAL:
+        values = rows.get(column)
+        if column in ("account", "post_id", "caption"):
+            text = [str(v) for v in (values if values is not None else [""] * n)]
+            columns[column] = pd.array([v.strip() for v in text] if column != "caption" else text, dtype=str)
+        elif column == "posted_at":
+            columns[column] = pd.to_datetime(values, utc=True).as_unit("ns").array
+        elif column == "image":
+            columns[column] = np.array(values if values is not None else [None] * n, dtype=object)
+        elif column == "is_video":
+            columns[column] = np.array(values if values is not None else [False] * n, dtype=bool)
+        elif column in ("sponsored", "felt_fake"):
+            columns[column] = pd.array(values if values is not None else [None] * n, dtype="boolean")
+        else:  # the counts
+            columns[column] = pd.array(values if values is not None else [None] * n, dtype="Int64")
+    return pd.DataFrame(columns, copy=False)
 
 
 def empty_posts() -> pd.DataFrame:

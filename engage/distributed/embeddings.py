@@ -85,8 +85,9 @@ class CaptionEmbedder:
         return {"row": batch["row"], "vector": vectors}
 
 
-def _measure(batch: dict[str, np.ndarray], threads: int) -> dict[str, np.ndarray]:
-    return {"row": batch["row"], "vector": quality_for_paths(list(batch["path"]), progress=False, num_threads=threads)}
+def _measure(batch: dict[str, np.ndarray], threads: int, version: str) -> dict[str, np.ndarray]:
+    vectors = quality_for_paths(list(batch["path"]), progress=False, num_threads=threads, version=version)
+    return {"row": batch["row"], "vector": vectors}
 
 
 def _actor_resources(runtime: RuntimeSettings, gpus: float) -> dict[str, Any]:
@@ -140,10 +141,10 @@ def embed_captions(pipeline: FeaturePipeline, captions: list[str], runtime: Runt
     return vectors
 
 
-def measure_quality(paths: list[str], runtime: RuntimeSettings, n_columns: int) -> np.ndarray:
+def measure_quality(paths: list[str], runtime: RuntimeSettings, n_columns: int, version: str) -> np.ndarray:
     threads = max(1, int(runtime.ray_cpus_per_worker))
     dataset = ray.data.from_items([{"row": i, "path": p} for i, p in enumerate(paths)]).map_batches(
-        _measure, fn_kwargs={"threads": threads}, batch_size=64, num_cpus=runtime.ray_cpus_per_worker,
+        _measure, fn_kwargs={"threads": threads, "version": version}, batch_size=64, num_cpus=runtime.ray_cpus_per_worker,
     )
     vectors, _ = _collect(dataset, len(paths), n_columns, "measuring photo quality on Ray")
     return vectors

@@ -39,7 +39,7 @@ class RayEngine:
         return embeddings.embed_images(pipeline, list(paths), self.runtime, self.gpus)
 
     def measure_quality(self, pipeline: FeaturePipeline, paths: list[str]) -> np.ndarray:
-        return embeddings.measure_quality(list(paths), self.runtime, len(QUALITY_COLUMNS))
+        return embeddings.measure_quality(list(paths), self.runtime, len(QUALITY_COLUMNS), pipeline.quality_version)
 
     def embed_captions(self, pipeline: FeaturePipeline, captions: list[str]) -> np.ndarray:
         return embeddings.embed_captions(pipeline, list(captions), self.runtime, self.gpus)

@@ -1,16 +1,16 @@
 """Vectors of the posts sent for scoring (a draft and its account's history): each photo and caption once.
 
-    vectors = DraftVectors(pipeline, cache_items=8192, max_batch_size=16, max_wait_ms=5)
+    vectors = DraftVectors(pipeline, cache_items=8192)
     posts = vectors.embed([(photo_bytes, "caption"), (None, "another caption")])   # -> PostVectors
 
-A photo is decoded, measured (`image_quality`) and preprocessed in the calling thread; then its pixels and
-the captions go to the embedders. Two things make repeated and concurrent requests cheap:
+    pending = vectors.prepare(posts)          # in the request's thread: decode, measure, preprocess
+    vectors.finish([pending, other_pending])  # once for many requests: one forward pass per model
 
-* a bounded in-memory LRU of vectors keyed by the SHA-256 of the photo's bytes (image vector and quality
-  measures) and of the caption's text (caption vector), so an account that sends the same history with
-  every draft has it embedded once (`cache_items` = 0 turns it off);
-* a `DynamicBatcher`: the pixels and captions of concurrent requests are embedded together, one forward
-  pass per model (`max_batch_size` = 1 runs each request's own batch in its own thread instead).
+A photo is decoded, measured (`image_quality`) and preprocessed by `prepare`; its pixels and the captions go
+to the embedders in `finish`, which a server runs once for the drafts of concurrent requests (the dynamic
+batcher of engage/model/predict.py). A bounded in-memory LRU of vectors keyed by the SHA-256 of the photo's
+bytes (image vector and quality measures) and of the caption's text (caption vector) means an account that
+sends the same history with every draft has it embedded once (`cache_items` = 0 turns it off).
 
 The vectors are those `FeaturePipeline.embed` computes for a post at training time (same decoder, same
 quality measures, same embedders), only without the disk cache.
@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -28,7 +29,6 @@ import torch
 from cachetools import LRUCache
 
 from engage.errors import DataError
-from engage.features.batching import DynamicBatcher
 from engage.features.cache import text_sha256
 from engage.features.decoding import MAX_PIXELS, open_image
 from engage.features.quality import QUALITY_COLUMNS, image_quality
@@ -80,31 +80,32 @@ class VectorCache:
         return {"max_items": self.max_items, "items": len(self), "hits": self.hits, "misses": self.misses}
 
 
-class DraftVectors:
-    """Image, caption and quality vectors of posts given as bytes and text, for one fitted pipeline."""
+@dataclass
+class PendingVectors:
+    """Posts made ready for the embedders (photos decoded, measured and preprocessed; cache looked up):
+    what `DraftVectors.finish` still has to compute, and where each result goes."""
 
-    def __init__(
-        self,
-        pipeline: Any,
-        *,
-        cache_items: int = 0,
-        max_batch_size: int = 1,
-        max_wait_ms: float = 0.0,
-        expected_callers: Callable[[], int] | None = None,
-        max_pixels: int | None = None,
-    ):
+    n: int
+    work: list[tuple[str, Any]] = field(default_factory=list)  # ("image", pixels) / ("caption", text), deduplicated
+    keys: list[tuple[str, str]] = field(default_factory=list)  # the cache key of each work item, in order
+    measured: dict[str, np.ndarray] = field(default_factory=dict)  # photo key -> its quality measures
+    wanted: dict[tuple[str, str], list[int]] = field(default_factory=dict)  # key -> the rows it fills
+    found: dict[tuple[str, str], Any] = field(default_factory=dict)  # held: another thread may evict the cache entry
+
+
+class DraftVectors:
+    """Image, caption and quality vectors of posts given as bytes and text, for one fitted pipeline.
+
+    Two steps, so that a server can run the first in each request's thread and the second once for many
+    requests (engage/model/predict.py batches whole drafts): `prepare` decodes, measures and preprocesses the
+    photos (what no batch can share), `finish` runs one forward pass per model over the pixels and captions
+    of every prepared request. `embed` is both, for one list of posts.
+    """
+
+    def __init__(self, pipeline: Any, *, cache_items: int = 0, max_pixels: int | None = None):
         self.pipeline = pipeline
         self.cache = VectorCache(cache_items)
         self.max_pixels = max_pixels or MAX_PIXELS
-        self.batcher: DynamicBatcher[tuple[str, Any], np.ndarray] | None = None
-        if max_batch_size > 1:
-            self.batcher = DynamicBatcher(self._forward, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms,
-                                          expected_callers=expected_callers, name="embed-batcher")
-
-    def settings(self) -> dict[str, Any]:
-        """What /ready reports: the batching settings and the cache's size and use."""
-        batching = self.batcher.settings() | self.batcher.stats.as_dict() if self.batcher else {"max_batch_size": 1}
-        return {"batching": batching, "vector_cache": self.cache.info()}
 
     def _forward(self, items: list[tuple[str, Any]]) -> list[np.ndarray]:
         """One forward pass per model over preprocessed pixels ("image") and captions ("caption")."""
@@ -132,49 +133,58 @@ class DraftVectors:
 
         Raises `PostImageError` with the position of the first photo that cannot be decoded.
         """
-        from engage.features.pipeline import PostVectors
+        return self.finish([self.prepare(posts)])[0]
 
-        n = len(posts)
-        image = np.full((n, self.pipeline.image_embedder.dim), np.nan, dtype=np.float32)
-        quality = np.full((n, len(QUALITY_COLUMNS)), np.nan, dtype=np.float32)
-        caption = np.empty((n, self.pipeline.text_embedder.dim), dtype=np.float32)
-        work: list[tuple[str, Any]] = []  # what the embedders must compute, deduplicated
-        targets: list[tuple[str, str]] = []  # its cache key, in the same order
-        measured: dict[str, np.ndarray] = {}
-        wanted: dict[tuple[str, str], list[int]] = {}  # key -> the rows it fills
-        found: dict[tuple[str, str], Any] = {}  # held here: another thread may evict it from the cache meanwhile
+    def prepare(self, posts: Sequence[PostInput]) -> PendingVectors:
+        """Everything but the forward passes: cache look-ups, and each new photo decoded, measured
+        (`image_quality`) and preprocessed. Raises `PostImageError` for the first photo that cannot be decoded."""
+        pending = PendingVectors(len(posts))
         for index, (photo, text) in enumerate(posts):
             keys = [("caption", text_sha256(text))]
             if photo is not None:
                 keys.append(("image", hashlib.sha256(photo).hexdigest()))
             for key in keys:
-                if key in wanted:
-                    wanted[key].append(index)
+                if key in pending.wanted:
+                    pending.wanted[key].append(index)
                     continue
-                wanted[key] = [index]
+                pending.wanted[key] = [index]
                 cached = self.cache.get(key)
                 if cached is not None:
-                    found[key] = cached
+                    pending.found[key] = cached
                     continue
                 if key[0] == "caption":
-                    work.append(("caption", text))
+                    pending.work.append(("caption", text))
                 else:
                     try:
                         picture = open_image(photo, max_pixels=self.max_pixels, name="image")  # type: ignore[arg-type]
                     except DataError as e:
                         raise PostImageError(index, e) from e
-                    measures = image_quality(picture)
-                    measured[key[1]] = np.array([measures[c] for c in QUALITY_COLUMNS], dtype=np.float32)
-                    work.append(("image", self.pipeline.image_embedder.preprocess(picture)))
-                targets.append(key)
-        if work:
-            results = self.batcher.submit(work) if self.batcher is not None else self._forward(work)
-            for key, vector in zip(targets, results, strict=True):
-                found[key] = (vector, measured[key[1]]) if key[0] == "image" else vector
-                self.cache.put(key, found[key])
-        for key, rows in wanted.items():
-            if key[0] == "image":
-                image[rows], quality[rows] = found[key]
-            else:
-                caption[rows] = found[key]
-        return PostVectors(image, caption, quality)
+                    measures = image_quality(picture, self.pipeline.quality_version)
+                    pending.measured[key[1]] = np.array([measures[c] for c in QUALITY_COLUMNS], dtype=np.float32)
+                    pending.work.append(("image", self.pipeline.image_embedder.preprocess(picture)))
+                pending.keys.append(key)
+        return pending
+
+    def finish(self, pending: Sequence[PendingVectors]) -> list[Any]:
+        """The `PostVectors` of each prepared list of posts, all their new photos and captions embedded in one
+        forward pass per model."""
+        from engage.features.pipeline import PostVectors
+
+        work = [item for p in pending for item in p.work]
+        results = iter(self._forward(work) if work else [])
+        out = []
+        for p in pending:
+            for key in p.keys:
+                vector = next(results)
+                p.found[key] = (vector, p.measured[key[1]]) if key[0] == "image" else vector
+                self.cache.put(key, p.found[key])
+            image = np.full((p.n, self.pipeline.image_embedder.dim), np.nan, dtype=np.float32)
+            quality = np.full((p.n, len(QUALITY_COLUMNS)), np.nan, dtype=np.float32)
+            caption = np.empty((p.n, self.pipeline.text_embedder.dim), dtype=np.float32)
+            for key, rows in p.wanted.items():
+                if key[0] == "image":
+                    image[rows], quality[rows] = p.found[key]
+                else:
+                    caption[rows] = p.found[key]
+            out.append(PostVectors(image, caption, quality))
+        return out

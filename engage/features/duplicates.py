@@ -57,7 +57,7 @@ MIN_CAPTION_WORDS = 4
 #: Embeddings hashed per matrix product. Fixed (the last block is zero-padded) so that every row's
 #: projections come out of the same BLAS code path whatever the table size: a post's hash bits never
 #: depend on which other posts are in the table.
-HASH_BLOCK_ROWS = 256  # small enough that scoring one draft hashes in milliseconds
+HASH_BLOCK_ROWS = 32  # scoring pads a draft to one block: 0.4 ms (256 rows: 2.2 ms), 50k posts 10% slower
 #: Chance that the bit-count screen drops a pair AT the threshold before its exact cosine is computed
 #: (pairs above the threshold are dropped less often still).
 SKETCH_MISS_PROBABILITY = 1e-12

@@ -128,6 +128,14 @@ class FeaturePipeline:
         return self._text_embedder
 
     @property
+    def quality_version(self) -> str:
+        """How photo quality is measured: the version this pipeline was fitted with (quality-v1 for pipelines
+        fitted before versions were recorded), or the current one before `fit`."""
+        if hasattr(self, "feature_names_"):
+            return getattr(self, "quality_version_", "quality-v1")
+        return QUALITY_VERSION
+
+    @property
     def onnx_dir(self) -> Path:
         """Where the embedders' ONNX exports are kept: beside the feature cache, derived and disposable too."""
         return Path(self.settings.features.cache_dir) / "onnx"
@@ -169,7 +177,7 @@ class FeaturePipeline:
             quality[have] = cached_vectors(
                 have_keys,
                 lambda idx: engine.measure_quality(self, [have_paths[i] for i in idx]),
-                FeatureCache(cache_root, QUALITY_VERSION), chunk_size=engine.chunk_size,
+                FeatureCache(cache_root, self.quality_version), chunk_size=engine.chunk_size,
                 progress=progress, desc="measuring photo quality",
             )
         captions = posts["caption"].tolist()
@@ -196,6 +204,7 @@ class FeaturePipeline:
         k = self.settings.features.embedding_components
         self.image_embedder_id_ = self.image_embedder.id
         self.text_embedder_id_ = self.text_embedder.id
+        self.quality_version_ = QUALITY_VERSION  # the measures `embed` made (scoring makes them the same way)
         self.image_pca_ = _fit_pca(vectors.image[rows], k, self.settings.train.seed)
         self.caption_pca_ = _fit_pca(vectors.caption[rows], k, self.settings.train.seed)
         self.feature_names_ = self._declared_feature_names()
@@ -288,36 +297,40 @@ class FeaturePipeline:
     def _assemble(self, posts: pd.DataFrame, vectors: PostVectors, rows: np.ndarray, history: pd.DataFrame,
                   duplicates: pd.DataFrame) -> pd.DataFrame:
         """The feature table of `rows`: caption and quality measures, the given history and duplicate
-        features, flags of the post, and the PCA components of its embeddings."""
+        features, flags of the post, and the PCA components of its embeddings.
+
+        Every part is a float block in the order of `rows`, stacked once into one matrix: framing the
+        columns part by part cost a scored draft more than computing them."""
         fs = self.settings.features
-        captions = posts["caption"].iloc[rows].tolist()
-        parts = [
-            caption_features(captions).set_axis(rows),
-            pd.DataFrame(vectors.quality[rows], columns=QUALITY_COLUMNS, index=rows),
-            history,
-            duplicates,
-        ]
-        frame = pd.concat([p.reindex(rows) for p in parts], axis=1)
-        frame["sponsored"] = posts["sponsored"].iloc[rows].astype("Float64").astype(float).to_numpy()
-        frame["is_video"] = posts["is_video"].iloc[rows].astype(float).to_numpy()
+        parts: list[tuple[list[str], np.ndarray]] = []
+        index = pd.Index(rows)
+        for frame in (caption_features(posts["caption"].iloc[rows].tolist()).set_axis(index), history, duplicates):
+            if not frame.index.equals(index):  # an engine may hand its rows back in another order
+                frame = frame.reindex(index)
+            parts.append((list(frame.columns), frame.to_numpy(dtype=np.float64)))
+        parts.insert(1, (list(QUALITY_COLUMNS), vectors.quality[rows].astype(np.float64)))
+        flags = np.column_stack([posts["sponsored"].iloc[rows].astype("Float64").to_numpy(dtype=np.float64, na_value=np.nan),
+                                 posts["is_video"].iloc[rows].to_numpy(dtype=np.float64)])
+        parts.append((["sponsored", "is_video"], flags))
         if self.text_embedder_id_.startswith("open_clip"):
-            frame["image_caption_similarity"] = image_caption_similarity(vectors.image[rows], vectors.caption[rows])
-        frame = pd.concat(
-            [frame, _components(self.image_pca_, vectors.image[rows], "photo_pc", rows),
-             _components(self.caption_pca_, vectors.caption[rows], "caption_pc", rows)],
-            axis=1,
-        )
-        # History length beyond the window is capped so that a bundle's stored context (the last N posts)
-        # gives the same value as the full history did at training time.
-        if "n_earlier_posts" in frame:
-            frame["n_earlier_posts"] = frame["n_earlier_posts"].clip(upper=fs.history_posts)
-        frame = frame.astype(float)
-        if list(frame.columns) != self.feature_names_:
+            similarity = image_caption_similarity(vectors.image[rows], vectors.caption[rows])
+            parts.append((["image_caption_similarity"], np.asarray(similarity, dtype=np.float64).reshape(-1, 1)))
+        for prefix, pca, matrix in (("photo_pc", self.image_pca_, vectors.image), ("caption_pc", self.caption_pca_, vectors.caption)):
+            if pca is not None:
+                parts.append(([f"{prefix}{i + 1}" for i in range(pca.n_components_)], _components(pca, matrix[rows])))
+        names = [name for columns, _ in parts for name in columns]
+        if names != self.feature_names_:
             raise NotFittedError(
-                f"the features computed ({len(frame.columns)}) differ from those this pipeline was fitted with "
+                f"the features computed ({len(names)}) differ from those this pipeline was fitted with "
                 f"({len(self.feature_names_)}); refit it with this version of engage"
             )
-        return frame
+        table = np.concatenate([block for _, block in parts], axis=1)
+        # History length beyond the window is capped so that a bundle's stored context (the last N posts)
+        # gives the same value as the full history did at training time.
+        if "n_earlier_posts" in names:
+            capped = names.index("n_earlier_posts")
+            table[:, capped] = np.minimum(table[:, capped], fs.history_posts)
+        return pd.DataFrame(table, columns=names, index=rows)
 
 
 def _fit_pca(matrix: np.ndarray, k: int, seed: int) -> PCA | None:
@@ -328,11 +341,10 @@ def _fit_pca(matrix: np.ndarray, k: int, seed: int) -> PCA | None:
     return PCA(n_components=k, random_state=seed).fit(matrix[ok])
 
 
-def _components(pca: PCA | None, matrix: np.ndarray, prefix: str, index: np.ndarray) -> pd.DataFrame:
-    if pca is None:
-        return pd.DataFrame(index=index)
+def _components(pca: PCA, matrix: np.ndarray) -> np.ndarray:
+    """The PCA components of each row (NaN rows for rows without an embedding)."""
     out = np.full((len(matrix), pca.n_components_), np.nan)
     ok = ~np.isnan(matrix).any(axis=1)
     if ok.any():
         out[ok] = pca.transform(matrix[ok])
-    return pd.DataFrame(out, columns=[f"{prefix}{i + 1}" for i in range(pca.n_components_)], index=index)
+    return out

@@ -24,10 +24,12 @@ from typing import Any
 import joblib
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from engage.config import Settings, settings_to_yaml
 from engage.data.schema import validate_posts
 from engage.errors import ModelError
+from engage.features.batching import DynamicBatcher
 from engage.features.draft_vectors import DraftVectors
 from engage.features.pipeline import FeaturePipeline, PostVectors
 from engage.files import file_sha256, staged_write
@@ -175,6 +177,7 @@ class EngageModel:
         state = self.__dict__.copy()
         state["_draft_vectors"] = None
         state.pop("_prepared", None)
+        state.pop("_batcher", None)
         return state
 
     # -- scoring (engage/model/predict.py) -------------------------------------------------------
@@ -187,13 +190,25 @@ class EngageModel:
 
     def configure_serving(self, *, batch_size: int = 1, batch_wait_ms: float = 0.0, vector_cache_items: int = 0,
                           expected_callers: Callable[[], int] | None = None) -> None:
-        """Score drafts with a vector cache and dynamic batching (engage/features/draft_vectors.py)."""
-        self._draft_vectors = DraftVectors(self.pipeline, cache_items=vector_cache_items, max_batch_size=batch_size,
-                                           max_wait_ms=batch_wait_ms, expected_callers=expected_callers)
+        """Score drafts with a vector cache (engage/features/draft_vectors.py) and, with `batch_size` > 1, a
+        dynamic batcher: drafts scored at the same time share the embedders' forward passes, the feature table
+        and the models' calls (`predict.score_batch`). Also runs NumPy's BLAS in one thread (see below)."""
+        self._draft_vectors = DraftVectors(self.pipeline, cache_items=vector_cache_items)
+        self._batcher = None
+        if batch_size > 1:
+            self._batcher = DynamicBatcher(lambda inputs: predict.score_isolated(self, inputs), max_batch_size=batch_size,
+                                           max_wait_ms=batch_wait_ms, expected_callers=expected_callers,
+                                           name="score-batcher")
+        # A draft's matrix products are tiny, and OpenBLAS's idle worker threads busy-wait for a while after each
+        # one: with two BLAS threads a server burned a second core for every draft it scored, 207 ms of CPU per
+        # draft against 117 ms with one (docs/performance.md). Process-wide, as BLAS's own setting is.
+        threadpool_limits(limits=1, user_api="blas")
 
     def serving_settings(self) -> dict[str, Any]:
-        """The batching settings and the vector cache's use, as /ready reports them."""
-        return self.draft_vectors.settings()
+        """The batching settings (and batches run) and the vector cache's use, as /ready reports them."""
+        batcher = getattr(self, "_batcher", None)
+        batching = batcher.settings() | batcher.stats.as_dict() if batcher is not None else {"max_batch_size": 1}
+        return {"batching": batching, "vector_cache": self.draft_vectors.cache.info()}
 
     def features_for(self, draft: Draft) -> tuple[pd.DataFrame, bool]:
         return predict.features_for(self, draft)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import threading
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -33,7 +34,7 @@ import pandas as pd
 
 from engage.data.schema import INSIGHT_COUNTS, typed_posts
 from engage.errors import DraftError, ModelError
-from engage.features.draft_vectors import PostImageError
+from engage.features.draft_vectors import PendingVectors, PostImageError
 from engage.features.duplicates import ContextDuplicates
 from engage.features.history import posted_at_ns
 from engage.features.pipeline import PostVectors
@@ -91,13 +92,23 @@ def prepared(model: EngageModel) -> PreparedContext:
     return context
 
 
-def draft_context(model: EngageModel, draft: Draft, when: datetime) -> tuple[pd.DataFrame, PostVectors, bool]:
-    """The account's posts the draft's features are computed against (its stored earlier posts, or the
-    history sent with it), with the draft as the last row; and whether the account has any earlier post.
+@dataclass
+class DraftInputs:
+    """A draft made ready for scoring in its request's thread: its account's stored earlier posts, its own
+    rows (the history sent with it, then the draft) and their photos decoded and measured, waiting for the
+    embedders (`score_batch` runs them once for many drafts)."""
 
-    Other accounts' posts are not in it: they only matter for duplicates, which `draft_duplicates` counts
-    from the prepared index.
-    """
+    draft: Draft
+    when: pd.Timestamp
+    stored: pd.DataFrame  # the account's stored posts before the draft, oldest first (none with a history)
+    rows: pd.DataFrame  # the history sent with the draft, then the draft, as canonical rows
+    vectors: PendingVectors  # their photos and captions, for DraftVectors.finish
+    n_factors: int = 6  # how many factors its answer names
+
+
+def prepare_draft(model: EngageModel, draft: Draft, when: datetime) -> DraftInputs:
+    """Everything about one draft that no batch can share: its context rows, and its photos decoded, measured
+    and preprocessed. A photo that cannot be used is a `DraftError` naming it (`image`, `history[i].image`)."""
     t = pd.Timestamp(when)
     if draft.history:
         numbered = [(i, h) for i, h in enumerate(draft.history) if pd.Timestamp(h.posted_at) < t]
@@ -106,8 +117,7 @@ def draft_context(model: EngageModel, draft: Draft, when: datetime) -> tuple[pd.
         stored = model.context_posts.iloc[:0]
     else:
         numbered = []
-        own = prepared(model).earlier_posts(draft.account, t)
-        stored = model.context_posts.iloc[own]
+        stored = model.context_posts.iloc[prepared(model).earlier_posts(draft.account, t)]
     history = [h for _, h in numbered]
     rows = {  # the history sent with the draft, then the draft, as the table's rows (pydantic has checked them)
         "account": [draft.account] * (len(history) + 1),
@@ -120,15 +130,35 @@ def draft_context(model: EngageModel, draft: Draft, when: datetime) -> tuple[pd.
         "sponsored": [None] * len(history) + [draft.sponsored],
     }
     try:
-        new = model.draft_vectors.embed([(h.image, h.caption) for h in history] + [(draft.image, draft.caption)])
+        pending = model.draft_vectors.prepare([(h.image, h.caption) for h in history] + [(draft.image, draft.caption)])
     except PostImageError as e:
         # A history post is named by its position in the request, not by its place after sorting.
         field = f"history[{numbered[e.index][0]}].image" if e.index < len(history) else "image"
         raise DraftError(e.message, field=field) from e
-    own_vectors = model.context_vectors.take(stored.index.to_numpy()) if len(stored) else _empty_vectors(model.context_vectors)
-    new_rows = typed_posts(rows)
-    posts = pd.concat([stored, new_rows], ignore_index=True) if len(stored) else new_rows
-    return posts, PostVectors.concat([own_vectors, new]), len(posts) > 1
+    return DraftInputs(draft, t, stored, typed_posts(rows), pending)
+
+
+def draft_contexts(model: EngageModel, inputs: list[DraftInputs]) -> list[tuple[pd.DataFrame, PostVectors]]:
+    """Each draft's context table (its account's posts, the draft last) and vectors, the new photos and captions
+    of all of them embedded in one forward pass per model.
+
+    Other accounts' posts are not in it: they only matter for duplicates, which `draft_duplicates` counts
+    from the prepared index.
+    """
+    new = model.draft_vectors.finish([i.vectors for i in inputs])
+    out = []
+    for draft, vectors in zip(inputs, new, strict=True):
+        own = model.context_vectors.take(draft.stored.index.to_numpy()) if len(draft.stored) else None
+        posts = pd.concat([draft.stored, draft.rows], ignore_index=True) if own is not None else draft.rows
+        out.append((posts, PostVectors.concat([own, vectors]) if own is not None else vectors))
+    return out
+
+
+def draft_context(model: EngageModel, draft: Draft, when: datetime) -> tuple[pd.DataFrame, PostVectors, bool]:
+    """The account's posts the draft's features are computed against (its stored earlier posts, or the
+    history sent with it), with the draft as the last row; and whether the account has any earlier post."""
+    ((posts, vectors),) = draft_contexts(model, [prepare_draft(model, draft, when)])
+    return posts, vectors, len(posts) > 1
 
 
 def draft_duplicates(model: EngageModel, draft: Draft, vectors: PostVectors, times: list[pd.Timestamp]) -> pd.DataFrame:
@@ -136,12 +166,34 @@ def draft_duplicates(model: EngageModel, draft: Draft, vectors: PostVectors, tim
     return prepared(model).duplicates.draft(draft.account, times, vectors.image[-1], vectors.caption[-1], draft.caption)
 
 
+def batch_features(model: EngageModel, inputs: list[DraftInputs]) -> tuple[pd.DataFrame, list[bool]]:
+    """One feature row per draft (in order) in one pass of the pipeline, and whether each account has earlier posts.
+
+    The drafts' contexts go into one table, each under its own account key, so that no draft is another's
+    history (two drafts of one account scored together stay apart); a row's features never depend on the
+    other rows of the table (engage/features/history.py), so a draft scores as it would alone.
+    """
+    contexts = draft_contexts(model, inputs)
+    tables, known, rows, offset = [], [], [], 0
+    for k, (draft, (posts, _)) in enumerate(zip(inputs, contexts, strict=True)):
+        if len(inputs) > 1:
+            posts = posts.assign(account=f"{draft.draft.account}\x1f{k}")
+        tables.append(posts)
+        known.append(len(posts) > 1)
+        offset += len(posts)
+        rows.append(offset - 1)
+    posts = pd.concat(tables, ignore_index=True) if len(tables) > 1 else tables[0]
+    vectors = PostVectors.concat([v for _, v in contexts]) if len(contexts) > 1 else contexts[0][1]
+    duplicates = pd.concat([draft_duplicates(model, i.draft, v, [i.when]) for i, (_, v) in zip(inputs, contexts, strict=True)],
+                           ignore_index=True)
+    features = model.pipeline.transform(posts, vectors, rows=rows, duplicates=duplicates)
+    return features.reset_index(drop=True), known
+
+
 def features_for(model: EngageModel, draft: Draft) -> tuple[pd.DataFrame, bool]:
     """The draft's feature row, and whether its account has earlier posts."""
-    when = draft.posted_at or datetime.now(UTC)
-    posts, vectors, known = draft_context(model, draft, when)
-    duplicates = draft_duplicates(model, draft, vectors, [pd.Timestamp(when)])
-    return model.pipeline.transform(posts, vectors, rows=[len(posts) - 1], duplicates=duplicates), known
+    features, known = batch_features(model, [prepare_draft(model, draft, draft.posted_at or datetime.now(UTC))])
+    return features, known[0]
 
 
 def predict_features(model: EngageModel, features: pd.DataFrame) -> dict[str, Any]:
@@ -149,22 +201,58 @@ def predict_features(model: EngageModel, features: pd.DataFrame) -> dict[str, An
     return {name: TARGETS[name].predict(target_model, features) for name, target_model in model.models.items()}
 
 
+def score_batch(model: EngageModel, inputs: list[DraftInputs]) -> list[dict[str, Any]]:
+    """The answers for prepared drafts, in order: their vectors in one forward pass per model, their features in
+    one table and each target's model called once for all. What the dynamic batcher runs for concurrent requests."""
+    features, known = batch_features(model, inputs)
+    predictions = predict_features(model, features)
+    likes_model = model.models.get("likes")
+    risk = TARGETS["authenticity_risk"]
+    answers = []
+    for row, (draft, n_factors) in enumerate((i.draft, i.n_factors) for i in inputs):
+        result: dict[str, Any] = {"model_version": model.version, "embedder": model.embedder}
+        for name in COUNT_TARGETS:
+            result[name] = TARGETS[name].answer(predictions[name], row) if name in predictions else None
+        result["authenticity_risk"] = risk.answer(predictions[risk.name], row) if risk.name in predictions else None
+        result["risk_label"] = model.risk_label
+        own = features.iloc[row]
+        result["flags"] = draft_flags(own, model.norms, known_account=known[row])
+        result["factors"] = top_factors(features.iloc[[row]], likes_model, n_factors) if likes_model is not None else []
+        result["feed"] = feed_preview(draft, own, model.norms)
+        answers.append(result)
+    return answers
+
+
 def score(model: EngageModel, draft: Draft, *, n_factors: int = 6) -> dict[str, Any]:
     """The API's answer for one draft: every count target with a range (None where the model has none), risk,
-    flags, factors and the feed preview."""
-    features, known = features_for(model, draft)
-    predictions = predict_features(model, features)
-    result: dict[str, Any] = {"model_version": model.version, "embedder": model.embedder}
-    for name in COUNT_TARGETS:
-        result[name] = TARGETS[name].answer(predictions[name]) if name in predictions else None
-    risk = TARGETS["authenticity_risk"]
-    result["authenticity_risk"] = risk.answer(predictions[risk.name]) if risk.name in predictions else None
-    result["risk_label"] = model.risk_label
-    result["flags"] = draft_flags(features.iloc[0], model.norms, known_account=known)
-    likes_model = model.models.get("likes")
-    result["factors"] = top_factors(features, likes_model, n_factors) if likes_model is not None else []
-    result["feed"] = feed_preview(draft, features.iloc[0], model.norms)
-    return result
+    flags, factors and the feed preview. With a batcher (`EngageModel.configure_serving`), drafts scored at the
+    same time share the embedders' forward passes, the feature table and the models' calls."""
+    inputs = prepare_draft(model, draft, draft.posted_at or datetime.now(UTC))
+    inputs.n_factors = n_factors
+    batcher = getattr(model, "_batcher", None)
+    if batcher is None:
+        return score_batch(model, [inputs])[0]
+    answer = batcher.submit([inputs])[0]
+    if isinstance(answer, BaseException):
+        raise answer
+    return answer
+
+
+def score_isolated(model: EngageModel, inputs: list[DraftInputs]) -> list[dict[str, Any] | BaseException]:
+    """`score_batch`, where a draft that fails does not fail the others: the batch is scored again one draft
+    at a time and each failing draft gets its own exception (raised in its own request by `score`)."""
+    try:
+        return list(score_batch(model, inputs))
+    except Exception:
+        if len(inputs) == 1:
+            raise
+    answers: list[dict[str, Any] | BaseException] = []
+    for one in inputs:
+        try:
+            answers.append(score_batch(model, [one])[0])
+        except Exception as e:
+            answers.append(e)
+    return answers
 
 
 def best_hour(model: EngageModel, draft: Draft, *, days: int = 7, start: datetime | None = None,

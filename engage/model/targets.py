@@ -272,7 +272,7 @@ def _predict(model: lgb.LGBMModel, features: pd.DataFrame, **kwargs: bool) -> np
     if names is None:
         names = _FEATURE_NAMES[booster] = tuple(booster.feature_name())
     matrix = features.to_numpy(dtype=np.float64)
-    positions = _positions(tuple(features.columns), names)
+    positions = _positions(tuple(features.columns.tolist()), names)  # tolist: iterating an Arrow index is slow
     if positions is not None:
         matrix = matrix[:, positions]
     threads = 1 if len(matrix) <= _SINGLE_THREAD_ROWS else 0  # 0: LightGBM's default (all cores)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -46,7 +45,7 @@ class Counting:
             self.calls.append([kind for kind, _ in items])
             return forward(items)
 
-        vectors._forward = counted  # the batcher holds the bound method: set it before batching starts
+        vectors._forward = counted
 
 
 def test_vectors_equal_the_unbatched_draft_path(pipeline):
@@ -60,17 +59,17 @@ def test_vectors_equal_the_unbatched_draft_path(pipeline):
     assert np.isfinite(vectors.caption[2]).all()
 
 
-def test_concurrent_batched_vectors_are_allclose_to_one_at_a_time(pipeline):
+def test_prepared_posts_of_several_requests_finish_in_one_forward_pass_allclose_to_one_at_a_time(pipeline):
     alone = DraftVectors(pipeline)
-    batched = DraftVectors(pipeline, max_batch_size=8, max_wait_ms=200)
+    together = DraftVectors(pipeline)
+    counter = Counting(together)
     posts = list(zip(PHOTOS, CAPTIONS, strict=True))
     expected = [alone.embed([post]) for post in posts]
-    with ThreadPoolExecutor(4) as pool:
-        got = list(pool.map(lambda post: batched.embed([post]), posts))
+    got = together.finish([together.prepare([post]) for post in posts])
     for e, g in zip(expected, got, strict=True):
         assert np.allclose(e.image, g.image, atol=1e-5) and np.allclose(e.caption, g.caption, atol=1e-5)
         assert np.allclose(e.quality, g.quality)
-    assert batched.batcher.stats.batches < len(posts)  # shared forward passes
+    assert len(counter.calls) == 1 and sorted(counter.calls[0]) == ["caption"] * len(posts) + ["image"] * len(posts)
 
 
 def test_a_repeated_history_is_embedded_once(pipeline):
@@ -107,3 +106,17 @@ def test_an_unreadable_photo_is_named_by_its_position(pipeline):
     with pytest.raises(PostImageError, match="not a readable image") as caught:
         vectors.embed([(PHOTOS[0], "fine"), (b"not a photo at all", "broken")])
     assert caught.value.index == 1
+
+
+def test_photos_are_measured_the_way_the_model_was_trained(pipeline, monkeypatch):
+    from engage.features.decoding import open_image
+    from engage.features.quality import QUALITY_COLUMNS, image_quality
+
+    photo = _jpeg("coffee", side=1080)
+    current = DraftVectors(pipeline).embed([(photo, "x")]).quality[0]
+    monkeypatch.setattr(FeaturePipeline, "quality_version", property(lambda self: "quality-v1"))
+    old = DraftVectors(pipeline).embed([(photo, "x")]).quality[0]
+    for version, got in (("quality-v2", current), ("quality-v1", old)):
+        measures = image_quality(open_image(photo), version)
+        np.testing.assert_allclose(got, [measures[c] for c in QUALITY_COLUMNS], rtol=1e-6)
+    assert old[0] > current[0] * 1.1  # sharpness: the box-averaged copy is softer

@@ -10,7 +10,7 @@ from engage.config import Settings
 from engage.data.schema import validate_posts
 from engage.errors import NotFittedError
 from engage.features.pipeline import FeaturePipeline, PostVectors
-from engage.features.quality import QUALITY_COLUMNS
+from engage.features.quality import QUALITY_COLUMNS, QUALITY_VERSION
 
 # 'auto' resolves to EfficientNet offline, with a loud warning that these tests expect.
 pytestmark = pytest.mark.filterwarnings("ignore:image embedder. using efficientnet:UserWarning")
@@ -66,7 +66,8 @@ def test_building_embedders_learns_nothing_and_never_rewrites_the_settings():
 def test_fit_learns_the_embedder_ids_pcas_and_declared_feature_names(fitted):
     pipeline, vectors = fitted
     assert _learned(pipeline) == ["caption_pca_", "feature_names_", "image_embedder_id_", "image_pca_",
-                                  "text_embedder_id_"]
+                                  "quality_version_", "text_embedder_id_"]
+    assert pipeline.quality_version == pipeline.quality_version_ == QUALITY_VERSION
     assert pipeline.image_embedder_id_ == "efficientnet:lite0:imagenet"
     assert pipeline.text_embedder_id_ == "minilm:all-MiniLM-L6-v2:128"
     assert pipeline.image_pca_.random_state == 3  # train.seed, not data.demo.seed
@@ -78,3 +79,12 @@ def test_fit_learns_the_embedder_ids_pcas_and_declared_feature_names(fitted):
 def test_captions_are_embedded_on_the_image_device():
     pipeline = FeaturePipeline(_settings())
     assert pipeline.text_embedder.device == "cpu"
+
+
+def test_a_pipeline_fitted_before_quality_versions_keeps_measuring_as_quality_v1(fitted):
+    import copy
+
+    old = copy.copy(fitted[0])
+    del old.quality_version_  # what a bundle trained before quality-v2 unpickles to
+    assert old.quality_version == "quality-v1"
+    assert FeaturePipeline(_settings()).quality_version == QUALITY_VERSION  # not fitted yet: the current one

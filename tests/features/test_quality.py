@@ -9,6 +9,7 @@ import pytest
 import skimage.data
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
+from engage.errors import DataError
 from engage.features.quality import QUALITY_COLUMNS, image_quality, quality_for_paths
 
 
@@ -119,3 +120,31 @@ def test_the_text_overlay_top_hats_are_scipys_exactly(shape):
     np.testing.assert_array_equal(luma - _opening(luma, 7), ndimage.white_tophat(luma, size=7))
     np.testing.assert_array_equal(_closing(luma, 7) - luma, ndimage.black_tophat(luma, size=7))
     np.testing.assert_array_equal(_opening(luma, 5), ndimage.grey_opening(luma, size=5))
+
+
+def test_quality_v2_box_averages_before_lanczos_and_v1_resamples_the_full_photo():
+    from engage.features.quality import _analysis_copy
+
+    photo = _photo("coffee").resize((1080, 1080))
+    v1, v2 = _analysis_copy(photo, "quality-v1"), _analysis_copy(photo, "quality-v2")
+    expected_v1 = photo.copy()
+    expected_v1.thumbnail((512, 512), Image.Resampling.LANCZOS)
+    expected_v2 = photo.reduce(2)
+    expected_v2.thumbnail((512, 512), Image.Resampling.LANCZOS)
+    assert v1.size == v2.size == (512, 512) and photo.size == (1080, 1080)  # the photo itself is untouched
+    np.testing.assert_array_equal(np.asarray(v1), np.asarray(expected_v1))
+    np.testing.assert_array_equal(np.asarray(v2), np.asarray(expected_v2))
+    a, b = image_quality(photo, "quality-v1"), image_quality(photo, "quality-v2")
+    for measure in ("brightness", "contrast", "clipped_highlights", "clipped_shadows"):
+        assert abs(a[measure] - b[measure]) < 0.01, measure
+    assert a["width"] == b["width"] == 1080 and abs(a["colourfulness"] - b["colourfulness"]) < 1
+
+
+def test_a_small_photo_is_measured_the_same_by_both_versions():
+    photo = _photo("coffee").resize((400, 300))
+    assert image_quality(photo, "quality-v1") == image_quality(photo, "quality-v2")
+
+
+def test_an_unknown_quality_version_is_refused():
+    with pytest.raises(DataError, match="unknown quality measures 'quality-v9'"):
+        image_quality(_photo(), "quality-v9")

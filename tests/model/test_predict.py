@@ -230,3 +230,23 @@ def test_a_model_used_for_serving_pickles_without_its_serving_state_and_scores_t
     assert copy._draft_vectors is None and not hasattr(copy, "_prepared")
     assert copy.score(draft)["likes"] == before["likes"]
     model.configure_serving()  # the shared model goes back to plain scoring for the other tests
+
+
+def test_a_draft_that_fails_in_a_shared_batch_fails_alone(model, monkeypatch):
+    from engage.model import predict
+
+    account = str(model.context_posts["account"].iloc[0])
+    inputs = [predict.prepare_draft(model, Draft(account=account, caption=caption), pd.Timestamp("2030-01-01T09:00:00Z"))
+              for caption in ("Fine one #walk", "broken", "Fine two #walk")]
+    real = predict.score_batch
+
+    def score_batch(model, batch):
+        if any(i.draft.caption == "broken" for i in batch):
+            raise ValueError("this draft cannot be scored")
+        return real(model, batch)
+
+    monkeypatch.setattr(predict, "score_batch", score_batch)
+    answers = predict.score_isolated(model, inputs)
+    assert isinstance(answers[1], ValueError) and "cannot be scored" in str(answers[1])
+    assert answers[0]["likes"] == real(model, inputs[:1])[0]["likes"]
+    assert answers[2]["likes"]["expected"] > 0

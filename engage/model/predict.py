@@ -2,11 +2,13 @@
 
 The verbs of the model, in the order a request meets them:
 
-    draft_context   the posts the draft's features are computed against (the account's earlier posts, or the
-                    history sent with the draft, and other accounts' posts of the same day), draft last
-    features_for    that context through the fitted pipeline: one feature row for the draft
-    predict_features  every target's model on a feature table
-    score           the API's answer: every count target with a range, risk, flags, factors, the feed preview
+    prepare_draft   in the request's thread: the draft's context rows (the account's earlier posts, or the
+                    history sent with it) and its photos decoded, measured and preprocessed
+    score_batch     one or many prepared drafts: their new photos and captions in one forward pass per model,
+                    their features in one table (`batch_features`), each target's model called once, the answers
+    score           the API's answer for one draft: every count target with a range, risk, flags, factors, the
+                    feed preview (prepare_draft, then score_batch alone or in the serving batcher's batch)
+    draft_context / features_for / predict_features   the same steps for one draft, for tests and tools
     best_hour       the hour of the next days with the highest expected goal count (likes by default)
     predict_frame   batch scoring, one draft per row (the MLflow pyfunc)
 
@@ -16,9 +18,12 @@ to import: no torch, no LightGBM).
 
 Work once, not per draft: what depends only on the stored context (each account's posts in time order, the
 duplicate index of every stored post) is prepared once per loaded model (`PreparedContext`), and photos and
-captions go through the model's `DraftVectors` (engage/features/draft_vectors.py: an in-memory cache and,
-when serving, the dynamic batcher). A draft's own work is its vectors, its account's posts and its row of
-features; the answers are those of computing the draft against the whole context (tests compare them).
+captions go through the model's `DraftVectors` (engage/features/draft_vectors.py: an in-memory cache). When
+serving, concurrent drafts are scored together (`EngageModel.configure_serving`: a `DynamicBatcher` runs
+`score_isolated` on the drafts that arrive within a few milliseconds): what a batch shares is the per-call
+cost of the embedders, pandas and LightGBM (about 17 ms per batch against 4 ms per draft). A draft's answer
+is the same alone or in a batch, and the same as computing it against the whole stored context (tests
+compare them).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@
 
 The drafts table has the fields of `/v1/score` as columns: `account` (required), `caption`, `posted_at`,
 `followers`, `sponsored`, and `image` as a path to the photo (relative paths are read from the drafts
-file's directory, or `--images-dir`). Each draft is scored by `EngageModel.score`, the API's own code.
+file's directory, or `--images-dir`). Drafts are scored in chunks by `predict.score_batch`, the API's own code.
 A draft that cannot be scored (a missing field, an unreadable photo) gets a row with its `error` and no
 predictions, and is reported by row number (row 1 is the table's first draft): nothing is dropped.
 """
@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -91,20 +92,43 @@ def _why(error: Exception) -> str:
     return str(error)
 
 
-def score_drafts(model: Any, drafts: pd.DataFrame, images_dir: str | Path, *, progress: bool = False) -> pd.DataFrame:
-    """One output row per draft, in order; a draft that cannot be scored gets its `error` instead."""
-    from engage.model.predict import flat_score
+#: Drafts scored together (one forward pass per embedder, one feature table, one call per model).
+SCORE_CHUNK = 32
 
-    rows = []
+
+def score_drafts(model: Any, drafts: pd.DataFrame, images_dir: str | Path, *, progress: bool = False) -> pd.DataFrame:
+    """One output row per draft, in order; a draft that cannot be scored gets its `error` instead.
+
+    Drafts are scored SCORE_CHUNK at a time by `predict.score_batch`, the serving batcher's own code: a draft
+    that fails there is scored again alone and gets its own error (`predict.score_isolated`)."""
+    from engage.model.predict import DraftInputs, flat_score, prepare_draft, score_isolated
+
+    rows: list[dict[str, Any]] = []
+    waiting: list[tuple[dict[str, Any], DraftInputs]] = []
+
+    def flush() -> None:
+        for (out, _), answer in zip(waiting, score_isolated(model, [inputs for _, inputs in waiting]), strict=True):
+            if isinstance(answer, EngageError):
+                out["error"] = _why(answer)
+            elif isinstance(answer, BaseException):
+                raise answer  # not the draft's fault: a bug, which must not pass for a bad row
+            else:
+                out.update(flat_score(answer, max_flags=TOP_FLAGS))
+        waiting.clear()
+
     for record in tqdm(drafts.to_dict(orient="records"), desc="scoring drafts", unit="draft", disable=not progress):
         out: dict[str, Any] = {"row": int(record["row"]), "account": record.get("account"), "error": ""}
+        rows.append(out)
         try:
-            scored = model.score(_draft(record, Path(images_dir)))
+            draft = _draft(record, Path(images_dir))
+            waiting.append((out, prepare_draft(model, draft, draft.posted_at or datetime.now(UTC))))
         except (ValidationError, EngageError) as e:
             out["error"] = _why(e)
-            rows.append(out)
             continue
-        rows.append({**out, **flat_score(scored, max_flags=TOP_FLAGS)})
+        if len(waiting) >= SCORE_CHUNK:
+            flush()
+    if waiting:
+        flush()
     return pd.DataFrame(rows).reindex(columns=OUTPUT_COLUMNS)
 
 

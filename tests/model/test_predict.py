@@ -250,3 +250,19 @@ def test_a_draft_that_fails_in_a_shared_batch_fails_alone(model, monkeypatch):
     assert isinstance(answers[1], ValueError) and "cannot be scored" in str(answers[1])
     assert answers[0]["likes"] == real(model, inputs[:1])[0]["likes"]
     assert answers[2]["likes"]["expected"] > 0
+
+
+def test_batch_scoring_in_chunks_gives_each_drafts_own_answer(model):
+    from engage.model.predict import flat_score, predict_frame
+
+    account = str(model.context_posts["account"].iloc[0])
+    frame = pd.DataFrame({"account": [account, account, "someone.new"],
+                          "caption": ["Morning run #fit", "Morning run #fit #ad #sponsored", "First post"],
+                          "posted_at": ["2030-01-01T09:00:00Z"] * 3})
+    scored = predict_frame(model, frame, chunk=2)  # two chunks: drafts of one account together, then one alone
+    for i, record in enumerate(frame.to_dict(orient="records")):
+        alone = flat_score(model.score(Draft(**record)))
+        for column in ("likes_expected", "likes_low", "comments_high", "authenticity_risk"):
+            assert scored[column][i] == pytest.approx(alone[column], rel=1e-6), (i, column)
+        assert scored["flags"][i] == alone["flags"]
+    assert scored["likes_expected"][0] != scored["likes_expected"][1]  # the #ad draft is its own draft

@@ -119,7 +119,7 @@ def _hash_codes(unit: np.ndarray, usable: np.ndarray, bits: int, tables: int) ->
     codes = np.full((tables, n), -1, dtype=np.int64)
     block = np.zeros((HASH_BLOCK_ROWS, dim), dtype=np.float32)
     for start in tqdm(range(0, n, HASH_BLOCK_ROWS), desc="hashing embeddings", unit="block",
-                      disable=n < 50 * HASH_BLOCK_ROWS):
+                      disable=n < 12_800):  # a bar only where hashing takes a noticeable time
         stop = min(start + HASH_BLOCK_ROWS, n)
         block[: stop - start] = unit[start:stop]
         block[stop - start:] = 0.0

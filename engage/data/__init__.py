@@ -18,14 +18,15 @@ SOURCES = ("table", "instaloader", "insights", "demo")
 
 
 def load_posts(source: str, path: str | Path | None, images_dir: str | Path | None = None, *, strict: bool = False,
-               **options: object) -> pd.DataFrame:
+               progress: bool = True, **options: object) -> pd.DataFrame:
     """Load posts from `source` ('table' | 'instaloader' | 'insights' | 'demo') at `path` as the canonical table.
 
     For 'insights', `options` may hold `account`: the account of a single-account export that names none.
     For 'demo', `path` is the directory the simulator writes to (generated on first use) and `options`
     are passed to the simulator (seed, n_accounts, ...). An Instaloader dump skips the files it cannot
     use and names them in the report (`posts.attrs["report"].skipped_files`); `strict=True` makes the
-    first such file an error instead. Tables are always strict: they are the user's own files.
+    first such file an error instead. Tables are always strict: they are the user's own files. `progress=False`
+    hides the progress bars of long loads (an Instaloader dump, generating the demo).
     """
     if source == "table":
         from engage.data.table import load_table
@@ -38,7 +39,7 @@ def load_posts(source: str, path: str | Path | None, images_dir: str | Path | No
 
         if path is None:
             raise DataError("data.source is 'instaloader' but data.path is not set; point it at the dump directory")
-        posts = load_dump(path, strict=strict)
+        posts = load_dump(path, strict=strict, progress=progress)
     elif source == "insights":
         from engage.data.insights import load_insights
 
@@ -50,7 +51,7 @@ def load_posts(source: str, path: str | Path | None, images_dir: str | Path | No
     elif source == "demo":
         from engage.data.demo import load_demo
 
-        posts = load_demo(path, **options)  # type: ignore[arg-type]
+        posts = load_demo(path, progress=progress, **options)  # type: ignore[arg-type]
     else:
         raise DataError(f"unknown data source {source!r}; use one of {', '.join(SOURCES)}")
     report = posts.attrs.get("report")

@@ -87,7 +87,7 @@ class _Profile:
     followers: int | None
 
 
-def load_dump(path: str | Path, *, strict: bool = False) -> pd.DataFrame:
+def load_dump(path: str | Path, *, strict: bool = False, progress: bool = True) -> pd.DataFrame:
     """The canonical posts table from an Instaloader dump directory.
 
     `path` may hold one folder per profile, be one profile folder itself, or be a hashtag/location folder
@@ -122,8 +122,8 @@ def load_dump(path: str | Path, *, strict: bool = False) -> pd.DataFrame:
     posts: list[_Post] = []
     profiles: list[_Profile] = []
     listings: dict[Path, dict[str, list[tuple[int, str]]]] = {}
-    progress = tqdm(files, desc="reading Instaloader dump", unit="file", disable=len(files) <= PROGRESS_MIN_FILES)
-    for file in progress:
+    bar = tqdm(files, desc="reading Instaloader dump", unit="file", disable=not progress or len(files) <= PROGRESS_MIN_FILES)
+    for file in bar:
         try:
             node, node_type = _unwrap(_read_json(file), file)
             if node is None:

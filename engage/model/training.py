@@ -126,15 +126,15 @@ class Stages:
         return ", ".join(f"{name} {value:.1f}" for name, value in self.seconds.items())
 
 
-def load_training_posts(settings: Settings) -> pd.DataFrame:
+def load_training_posts(settings: Settings, *, progress: bool = True) -> pd.DataFrame:
     data = settings.data
     if data.source == "demo":
         options = data.demo.model_dump()
         out_dir = options.pop("out_dir")
-        return load_posts("demo", data.path or out_dir, **options)
+        return load_posts("demo", data.path or out_dir, progress=progress, **options)
     if data.source == "insights":
         return load_posts("insights", data.path, account=data.account, strict=data.strict)
-    return load_posts(data.source, data.path, images_dir=data.images_dir, strict=data.strict)
+    return load_posts(data.source, data.path, images_dir=data.images_dir, strict=data.strict, progress=progress)
 
 
 #: How many skipped files the terminal names; the run's skipped_files.txt artifact lists them all.
@@ -282,7 +282,7 @@ def _train(settings: Settings, engine: Engine, *, export_dir: str | None, progre
 
     stages = Stages(total=8)
     stages.start("load", f"Loading posts ({settings.data.source})")
-    posts = load_training_posts(settings)
+    posts = load_training_posts(settings, progress=progress)
     report = posts.attrs.pop("report", None)
     if report is not None:
         print_report(report)

@@ -275,7 +275,7 @@ def test_felt_fake_is_more_common_on_sponsored_posts_tagged_paid(medium: tuple[p
 def test_population_is_reused_when_options_match(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
     write = store._write_population
-    monkeypatch.setattr(store, "_write_population", lambda out, options: (calls.append(options), write(out, options)))
+    monkeypatch.setattr(store, "_write_population", lambda out, options, progress: (calls.append(options), write(out, options, progress)))
     load_demo(tmp_path / "demo", **TINY)
     stamp = (tmp_path / "demo" / "posts.parquet").stat().st_mtime_ns
     again = load_demo(tmp_path / "demo", **TINY)
@@ -368,3 +368,12 @@ def test_generation_does_not_touch_global_random_state(tmp_path: Path) -> None:
     generate_demo(tmp_path / "demo", **{**TINY, "n_accounts": 2})
     assert np.random.random() == expected
     assert os.listdir(tmp_path) == ["demo"]
+
+
+def test_generating_the_demo_without_progress_prints_no_bar(tmp_path: Path, capsys) -> None:
+    from engage.data import load_posts
+
+    load_posts("demo", tmp_path / "quiet", progress=False, **TINY)
+    assert "demo posts" not in capsys.readouterr().err
+    load_posts("demo", tmp_path / "shown", **TINY)
+    assert "demo posts" in capsys.readouterr().err

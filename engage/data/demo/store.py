@@ -69,7 +69,7 @@ def _manifest(options: dict[str, int], n_posts: int, n_accounts: int) -> dict[st
     }
 
 
-def _write_population(out_dir: Path, options: dict[str, int]) -> None:
+def _write_population(out_dir: Path, options: dict[str, int], progress: bool = True) -> None:
     """Generate the whole population into `out_dir` (an empty directory); manifest.json is written last."""
     seed, size = options["seed"], options["image_size"]
     start, end = _period_start(options["months"]), PERIOD_END
@@ -82,7 +82,7 @@ def _write_population(out_dir: Path, options: dict[str, int]) -> None:
     for account in accounts:
         (out_dir / "images" / account.name).mkdir(parents=True, exist_ok=True)
     for plan, image_path in tqdm(zip(plans, posts["image"], strict=True), total=len(plans), desc="demo posts",
-                                 unit="post", mininterval=0.5):
+                                 unit="post", mininterval=0.5, disable=not progress):
         image = assets[plan.campaign] if plan.campaign >= 0 else render_photo(plan.photo, size)
         image.save(out_dir / image_path, format="JPEG", quality=accounts[plan.account].jpeg_quality)
 
@@ -155,20 +155,20 @@ def generate_demo(out_dir: str | Path, **options: int) -> Path:
     return _generate(Path(out_dir), _validated(options), keep_current=False)
 
 
-def _generate(out_dir: Path, options: dict[str, int], *, keep_current: bool) -> Path:
+def _generate(out_dir: Path, options: dict[str, int], *, keep_current: bool, progress: bool = True) -> Path:
     """Build in a temporary sibling, then rename into place; with `keep_current`, a population that another
     process finished meanwhile is kept and ours discarded."""
     _check_replaceable(out_dir)
     began = time.perf_counter()
     with staged_write(out_dir, directory=True) as staging:
-        _write_population(staging.path, options)
+        _write_population(staging.path, options, progress)
         staging.discard = keep_current and is_current(out_dir, **options)
     if not staging.discard:
         log.info("generated the demo population (%s) in %s in %.1f s", options, out_dir, time.perf_counter() - began)
     return out_dir
 
 
-def load_demo(path: str | Path | None = None, **options: int) -> pd.DataFrame:
+def load_demo(path: str | Path | None = None, *, progress: bool = True, **options: int) -> pd.DataFrame:
     """The demo posts as the canonical table, generating them into `path` (default data/demo) if needed.
 
     `options` are fields of `engage.config.DemoSettings`, as for `generate_demo`.
@@ -181,7 +181,7 @@ def load_demo(path: str | Path | None = None, **options: int) -> pd.DataFrame:
     if is_current(out_dir, **options):
         log.info("reusing the demo population in %s", out_dir)
     else:
-        _generate(out_dir, options, keep_current=True)
+        _generate(out_dir, options, keep_current=True, progress=progress)
     file = out_dir / "posts.parquet"
     posts = validate_posts(pd.read_parquet(file), file=file, images_dir=out_dir.resolve())
     return attach_report(posts, LoadReport(source="demo", path=str(out_dir)))

@@ -304,10 +304,3 @@ def flat_score(scored: dict[str, Any], *, max_flags: int | None = None) -> dict[
         "flags": ",".join(f["code"] for f in scored["flags"][:max_flags]),
     }
 
-
-def _empty_vectors(like: PostVectors) -> PostVectors:
-    return PostVectors(
-        np.zeros((0, like.image.shape[1]), np.float32),
-        np.zeros((0, like.caption.shape[1]), np.float32),
-        np.zeros((0, like.quality.shape[1]), np.float32),
-    )

@@ -87,8 +87,10 @@ class CountTarget(Target):
         return {k: round(float(np.expm1(max(v[row], 0.0))), 2) for k, v in prediction.items()}
 
     def evaluate(self, model: CountModel, features: pd.DataFrame, y: np.ndarray, posts: pd.DataFrame,
-                 split: ev.Split) -> tuple[dict[str, float], dict[str, np.ndarray]]:
-        """Test metrics next to the account-baseline metrics, named `test_<name>_...` and `baseline_<name>_...`."""
+                 split: ev.Split, pairs: ev.DraftPairs | None = None) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+        """Test metrics next to the account-baseline metrics, named `test_<name>_...` and `baseline_<name>_...`;
+        with `pairs`, the draft-pair accuracy `test_<name>_draft_pairs_7d` and its pair count `..._n` (the
+        account baseline scores two drafts alike: 0.5 by definition, no pair counted)."""
         test, fit_rows = split.test, np.concatenate([split.train, split.valid])
         accounts = posts["account"].to_numpy()[test]
         p = model.predict_log1p(features.iloc[test])
@@ -101,7 +103,15 @@ class CountTarget(Target):
         metrics.update(ev.count_metrics("baseline", self.name, accounts, y[test], baseline, baseline))
         metrics.update(ev.count_metrics("trailing", self.name, accounts, y[test], trailing, baseline))
         metrics[f"test_{self.name}_interval_coverage"] = ev.interval_coverage(y[test], p["low"], p["high"])
-        return metrics, {"actual": y[test], "baseline": baseline, "trailing": trailing, **p}
+        out = {"actual": y[test], "baseline": baseline, "trailing": trailing, **p}
+        if pairs is not None and len(pairs.earlier):
+            earlier = model.predict_log1p(features.iloc[pairs.earlier])["expected"]
+            later = model.predict_log1p(pairs.later_features)["expected"]
+            accuracy, n = ev.pair_accuracy(y[pairs.earlier], y[pairs.later], earlier, later)
+            metrics[f"test_{self.name}_draft_pairs_7d"] = accuracy
+            metrics[f"test_{self.name}_draft_pairs_7d_n"] = float(n)
+            out |= {"pair_earlier": earlier, "pair_later": later}
+        return metrics, out
 
     def figures(self, preds: dict[str, np.ndarray]) -> dict[str, Figure]:
         return {
@@ -112,7 +122,8 @@ class CountTarget(Target):
     def summary_rows(self, metrics: dict[str, float]) -> list[tuple[str, float, float | None, float | None]]:
         """(metric, model, account baseline, trailing baseline) for the terminal summary."""
         rows = []
-        for kind in ("mae_log1p", "spearman", "spearman_within_account", "spearman_relative", "interval_coverage"):
+        for kind in ("mae_log1p", "spearman", "spearman_within_account", "spearman_relative", "draft_pairs_7d",
+                     "interval_coverage"):
             key = f"test_{self.name}_{kind}"
             if key in metrics:
                 rows.append((key, metrics[key], metrics.get(f"baseline_{self.name}_{kind}"), metrics.get(f"trailing_{self.name}_{kind}")))
@@ -142,7 +153,7 @@ class RiskTarget(Target):
         return float(prediction[row])
 
     def evaluate(self, model: RiskModel, features: pd.DataFrame, y: np.ndarray, posts: pd.DataFrame,
-                 split: ev.Split) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+                 split: ev.Split, pairs: ev.DraftPairs | None = None) -> tuple[dict[str, float], dict[str, np.ndarray]]:
         prob = model.predict_proba(features.iloc[split.test])
         actual = y[split.test]
         metrics = {"test_risk_auc": ev.risk_auc(actual, prob), "test_risk_ece": ev.expected_calibration_error(actual, prob)}

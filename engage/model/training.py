@@ -203,13 +203,22 @@ def fit_targets(settings: Settings, features: pd.DataFrame, labels: dict[str, np
     return {name: model.finish([next(fitted) for _ in jobs], jobs) for name, (model, jobs) in pending.items()}
 
 
+def draft_pairs(pipeline: FeaturePipeline, posts: pd.DataFrame, vectors: Any, features: pd.DataFrame,
+                rows: np.ndarray) -> ev.DraftPairs:
+    """The pairs of `rows` the creator's question asks about, the later post of each scored as a draft beside
+    the earlier (the history the earlier post had: `FeaturePipeline.transform_as_drafts`)."""
+    earlier, later = ev.draft_pairs(posts, rows)
+    return ev.DraftPairs(earlier, later, pipeline.transform_as_drafts(posts, vectors, later, earlier, features))
+
+
 def evaluate(posts: pd.DataFrame, features: pd.DataFrame, labels: dict[str, np.ndarray], models: dict[str, Any],
-             split: ev.Split) -> tuple[dict[str, float], dict[str, dict[str, np.ndarray]]]:
-    """Test metrics next to the account-baseline metrics, with the exact names every run logs."""
+             split: ev.Split, pairs: ev.DraftPairs | None = None) -> tuple[dict[str, float], dict[str, dict[str, np.ndarray]]]:
+    """Test metrics next to the account-baseline metrics, with the exact names every run logs; with `pairs`
+    (`draft_pairs` of the test posts), each count target's draft-pair accuracy."""
     metrics: dict[str, float] = {}
     preds: dict[str, dict[str, np.ndarray]] = {}
     for name, model in models.items():
-        metrics_of_target, preds[name] = TARGETS[name].evaluate(model, features, labels[name], posts, split)
+        metrics_of_target, preds[name] = TARGETS[name].evaluate(model, features, labels[name], posts, split, pairs)
         metrics.update(metrics_of_target)
     metrics["n_train"] = float(len(split.train) + len(split.valid))
     metrics["n_test"] = float(len(split.test))
@@ -310,8 +319,9 @@ def _train(settings: Settings, engine: Engine, *, export_dir: str | None, progre
     stages.start("fit", f"Training LightGBM models ({engine.name}): {', '.join(labels)}")
     models = fit_targets(settings, features, labels, split, engine)
 
-    stages.start("evaluate", "Evaluating on the held-out latest posts")
-    metrics, preds = evaluate(posts, features, labels, models, split)
+    stages.start("evaluate", "Evaluating on the held-out latest posts (and their pairs, scored as drafts)")
+    pairs = draft_pairs(pipeline, posts, vectors, features, split.test)
+    metrics, preds = evaluate(posts, features, labels, models, split, pairs)
 
     stages.start("bundle", "Building the model bundle")
     context_rows = select_context(posts, settings.features.history_posts, settings.features.duplicate_window_hours)

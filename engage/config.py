@@ -89,6 +89,13 @@ class TrainSettings(_Section):
     lightgbm: LightGBMSettings = LightGBMSettings()
     export_dir: str | None = None  # also export the bundle to this directory (e.g. models/engage)
     targets: list[str] | None = None  # targets to train (engage/model/targets.py); None: every one the data has
+    # Count models: the account's level, cross-fitted over this many folds of accounts (out-of-fold residuals),
+    # then the draft's uplift on those residuals, learned by regression on account-demeaned residuals or by
+    # LightGBM's lambdarank with accounts as groups (docs/results.md measures both on real data).
+    level_folds: int = Field(5, ge=2)
+    uplift_objective: Literal["regression", "lambdarank"] = "regression"
+    # Feature families left out of every model (engage.features.pipeline.FEATURE_FAMILIES): ablations.
+    drop_features: list[str] = []
 
 
 class TrackingSettings(_Section):

@@ -25,6 +25,7 @@ class Split:
     test: np.ndarray  # held-out positions
     how: str
     times: np.ndarray  # posted_at of every position, to order any subset by time
+    accounts: np.ndarray | None = None  # the account of every position (the count models' groups)
 
 
 def _latest(order: np.ndarray, fraction: float) -> int:
@@ -52,7 +53,7 @@ def time_split(posts: pd.DataFrame, test_fraction: float, valid_fraction: float)
         train, valid, test = list(rest[: len(rest) - n_valid]), list(rest[len(rest) - n_valid:]), list(order[len(order) - n_test:])
         how = "latest posts overall (too few posts per account for a per-account split)"
     return Split(np.sort(np.array(train, dtype=int)), np.sort(np.array(valid, dtype=int)), np.sort(np.array(test, dtype=int)), how,
-                 times)
+                 times, posts["account"].astype(str).to_numpy())
 
 
 def latest_share(rows: np.ndarray, times: np.ndarray, share: float) -> tuple[np.ndarray, np.ndarray]:

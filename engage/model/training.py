@@ -188,19 +188,45 @@ def _labels(posts: pd.DataFrame, features: pd.DataFrame, chosen: list[str] | Non
 
 def fit_targets(settings: Settings, features: pd.DataFrame, labels: dict[str, np.ndarray], split: ev.Split,
                 engine: Engine = LOCAL) -> dict[str, Any]:
-    """One model per target; their LightGBM estimators are handed to the engine in one batch (on Ray:
-    one Ray Train run for all seven instead of seven runs)."""
+    """One model per target; their LightGBM estimators are handed to the engine in one batch per stage (the
+    count models have two: the account's level, then the draft's uplift on its out-of-fold residuals; on Ray,
+    one Ray Train run per stage for all targets)."""
+    from engage.features.pipeline import FEATURE_FAMILIES
+
+    train_settings = settings.train
+    unknown = sorted(set(train_settings.drop_features) - set(FEATURE_FAMILIES))
+    if unknown:
+        raise ConfigError(f"train.drop_features names unknown famil(ies) {', '.join(unknown)}; "
+                          f"the families are {', '.join(FEATURE_FAMILIES)}")
+    if train_settings.uplift_objective == "lambdarank" and engine.name != LOCAL.name:
+        raise ConfigError("train.uplift_objective=lambdarank needs whole accounts in one place: it runs on the local "
+                          "engine only (runtime.engine=local), or use train.uplift_objective=regression on Ray")
+    options = {"folds": train_settings.level_folds, "objective": train_settings.uplift_objective,
+               "drop": tuple(train_settings.drop_features)}
+    accounts = split.accounts if split.accounts is not None else np.arange(len(features))
     pending: dict[str, tuple[Any, list[LightGBMJob]]] = {}
-    seed = settings.train.seed
+    seed = train_settings.seed
     for name, y in labels.items():
         train = split.train[~np.isnan(y[split.train])]
         valid = split.valid[~np.isnan(y[split.valid])]
         if len(valid) < 5:  # tiny data sets: early-stop on the latest of the training posts
             train, valid = ev.latest_share(train, split.times, 0.15)
-        model = TARGETS[name].make_model(settings.train.lightgbm, settings.train.interval, seed)
-        pending[name] = (model, model.lightgbm_jobs(features.iloc[train], y[train], features.iloc[valid], y[valid]))
-    fitted = iter(engine.fit_lightgbm([job for _, jobs in pending.values() for job in jobs]))
-    return {name: model.finish([next(fitted) for _ in jobs], jobs) for name, (model, jobs) in pending.items()}
+        model = TARGETS[name].make_model(train_settings.lightgbm, train_settings.interval, seed, **options)
+        pending[name] = (model, model.lightgbm_jobs(features.iloc[train], y[train], features.iloc[valid], y[valid],
+                                                    accounts[train], accounts[valid]))
+    done: dict[str, Any] = {}
+    while pending:
+        fitted = iter(engine.fit_lightgbm([job for _, jobs in pending.values() for job in jobs]))
+        following: dict[str, tuple[Any, list[LightGBMJob]]] = {}
+        for name, (model, jobs) in pending.items():
+            model = model.finish([next(fitted) for _ in jobs], jobs)
+            more = model.next_jobs() if hasattr(model, "next_jobs") else []
+            if more:
+                following[name] = (model, more)
+            else:
+                done[name] = model
+        pending = following
+    return {name: done[name] for name in labels}
 
 
 def draft_pairs(pipeline: FeaturePipeline, posts: pd.DataFrame, vectors: Any, features: pd.DataFrame,
@@ -228,13 +254,21 @@ def evaluate(posts: pd.DataFrame, features: pd.DataFrame, labels: dict[str, np.n
 
 def _log_plots(mlflow: Any, models: dict[str, Any], features: pd.DataFrame, preds: dict[str, dict[str, np.ndarray]], test: np.ndarray) -> None:
     for name, model in models.items():
-        booster_owner = model.mean_ if hasattr(model, "mean_") else model.model_
-        names = model.feature_names_  # each model sees its own subset (targets.model_columns)
-        figures = {f"plots/feature_importance_{name}.png": plots.feature_importance(booster_owner, names, f"{name}: feature importance")}
-        try:
-            figures[f"plots/shap_summary_{name}.png"] = plots.shap_summary(booster_owner, features.iloc[test][names], f"{name}: SHAP summary (test)")
-        except Exception as e:  # SHAP is an explanation aid; a failure there must not lose the run
-            log.warning("SHAP summary for %s failed: %s", name, e)
+        # Each model sees its own subset (targets.model_columns); a count model's level and uplift, their own parts.
+        if hasattr(model, "uplift_"):
+            owners = [(f"{name}_level", model.level_, model.level_names_), (f"{name}_uplift", model.uplift_, model.uplift_names_)]
+        else:
+            owners = [(name, model.model_, model.feature_names_)]
+        figures = {}
+        for label, booster_owner, names in owners:
+            if booster_owner is None:
+                continue
+            figures[f"plots/feature_importance_{label}.png"] = plots.feature_importance(booster_owner, names, f"{label}: feature importance")
+            try:
+                figures[f"plots/shap_summary_{label}.png"] = plots.shap_summary(booster_owner, features.iloc[test][names],
+                                                                                f"{label}: SHAP summary (test)")
+            except Exception as e:  # SHAP is an explanation aid; a failure there must not lose the run
+                log.warning("SHAP summary for %s failed: %s", label, e)
         figures.update(TARGETS[name].figures(preds[name]))
         for path, fig in figures.items():
             mlflow.log_figure(fig, path)

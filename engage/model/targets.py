@@ -84,8 +84,14 @@ class CountTarget(Target):
         return model.predict_log1p(features)
 
     def answer(self, prediction: dict[str, np.ndarray], row: int = 0) -> dict[str, float]:
-        """Expected, low and high as counts (the API's and the studio's numbers)."""
-        return {k: round(float(np.expm1(max(v[row], 0.0))), 2) for k, v in prediction.items()}
+        """Expected, low and high as counts (the API's and the studio's numbers); with the level and uplift,
+        `usual` (what a post of this account would get now, as a count) and `uplift_percent` (what this draft
+        adds to it: (1 + expected) / (1 + usual) - 1, in percent)."""
+        out = {k: round(float(np.expm1(max(prediction[k][row], 0.0))), 2) for k in ("expected", "low", "high")}
+        if "level" in prediction:
+            out["usual"] = round(float(np.expm1(max(prediction["level"][row], 0.0))), 2)
+            out["uplift_percent"] = round(float(np.expm1(prediction["uplift"][row])) * 100, 1)
+        return out
 
     def evaluate(self, model: CountModel, features: pd.DataFrame, y: np.ndarray, posts: pd.DataFrame,
                  split: ev.Split, pairs: ev.DraftPairs | None = None) -> tuple[dict[str, float], dict[str, np.ndarray]]:

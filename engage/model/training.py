@@ -186,6 +186,42 @@ def _labels(posts: pd.DataFrame, features: pd.DataFrame, chosen: list[str] | Non
     return labels, described, skipped
 
 
+@dataclass
+class Featurized:
+    """A run's posts made ready to fit: the fitted pipeline, the vectors, the split, the feature table and the
+    labels of the targets trained (those skipped, with the reason)."""
+
+    posts: pd.DataFrame
+    pipeline: FeaturePipeline
+    vectors: Any
+    split: ev.Split
+    features: pd.DataFrame
+    labels: dict[str, np.ndarray]
+    described: dict[str, str]
+    skipped: dict[str, str]
+
+
+def featurize(settings: Settings, posts: pd.DataFrame, engine: Engine = LOCAL, *, progress: bool = True,
+              stages: Stages | None = None) -> Featurized:
+    """Embed (through the cache), split by time, fit the pipeline on the training rows, compute every feature
+    and label: what `train` does before fitting, and what the real-data benchmark fits its ablations on."""
+    if stages is not None:
+        stages.start("embed", "Embedding photos and captions (cached by content hash)")
+    pipeline = FeaturePipeline(settings)
+    vectors = pipeline.embed(posts, progress=progress, engine=engine)
+    print(f"      image embedder: {pipeline.image_embedder.id}; text embedder: {pipeline.text_embedder.id}")
+    if stages is not None:
+        stages.start("features", "Splitting by time and computing features")
+    split = ev.time_split(posts, settings.train.test_fraction, settings.train.valid_fraction)
+    pipeline.fit(vectors, rows=split.train)
+    features = pipeline.transform(posts, vectors, engine=engine)
+    labels, described, skipped = _labels(posts, features, settings.train.targets)
+    for name, why in skipped.items():
+        print(f"      skipping target {name}: {why}")
+    print(f"      {len(split.train)} train / {len(split.valid)} validation / {len(split.test)} test posts ({split.how})")
+    return Featurized(posts, pipeline, vectors, split, features, labels, described, skipped)
+
+
 def fit_targets(settings: Settings, features: pd.DataFrame, labels: dict[str, np.ndarray], split: ev.Split,
                 engine: Engine = LOCAL) -> dict[str, Any]:
     """One model per target; their LightGBM estimators are handed to the engine in one batch per stage (the
@@ -336,19 +372,9 @@ def _train(settings: Settings, engine: Engine, *, export_dir: str | None, progre
     if len(posts) < 30:
         raise EngageError(f"only {len(posts)} posts: too few to train and evaluate; engage needs at least 30")
 
-    stages.start("embed", "Embedding photos and captions (cached by content hash)")
-    pipeline = FeaturePipeline(settings)
-    vectors = pipeline.embed(posts, progress=progress, engine=engine)
-    print(f"      image embedder: {pipeline.image_embedder.id}; text embedder: {pipeline.text_embedder.id}")
-
-    stages.start("features", "Splitting by time and computing features")
-    split = ev.time_split(posts, settings.train.test_fraction, settings.train.valid_fraction)
-    pipeline.fit(vectors, rows=split.train)
-    features = pipeline.transform(posts, vectors, engine=engine)
-    labels, described, skipped = _labels(posts, features, settings.train.targets)
-    for name, why in skipped.items():
-        print(f"      skipping target {name}: {why}")
-    print(f"      {len(split.train)} train / {len(split.valid)} validation / {len(split.test)} test posts ({split.how})")
+    data = featurize(settings, posts, engine, progress=progress, stages=stages)
+    pipeline, vectors, split, features = data.pipeline, data.vectors, data.split, data.features
+    labels, described, skipped = data.labels, data.described, data.skipped
 
     stages.start("fit", f"Training LightGBM models ({engine.name}): {', '.join(labels)}")
     models = fit_targets(settings, features, labels, split, engine)

@@ -93,6 +93,10 @@ class TrainSettings(_Section):
     # then the draft's uplift on those residuals, learned by regression on account-demeaned residuals or by
     # LightGBM's lambdarank with accounts as groups (docs/results.md measures both on real data).
     level_folds: int = Field(5, ge=2)
+    level_folds_by: Literal["account", "post"] = "account"  # hold out whole accounts, or posts at random
+    # The level is fitted on every training and validation post with a fixed number of trees (no early stopping:
+    # the latest posts before the test period matter most, and cross-fitting gives the honest residuals).
+    level: LightGBMSettings = LightGBMSettings(n_estimators=600, num_leaves=31, min_child_samples=30)
     uplift_objective: Literal["regression", "lambdarank"] = "regression"
     # Feature families left out of every model (engage.features.pipeline.FEATURE_FAMILIES): ablations.
     drop_features: list[str] = []

@@ -227,16 +227,25 @@ def run_table(name: str, source: str, path: Path, reference_csv: Path, work: Pat
     theirs = reference_posts.set_index([reference_posts["account"].astype(str), reference_posts["post_id"].astype(str)])["pred"]
     matched = theirs.reindex(keys).to_numpy(dtype=float)
     same_split = len(theirs) == len(test) and not np.isnan(matched[known]).any()
+    # Where the splits differ (the reference rounds each account's 20% down: an account of 3 posts has no test
+    # post there, one here), every model is compared on the posts both hold out.
+    common = known & ~np.isnan(matched)
+    if not same_split:
+        print(f"      the reference held out {len(theirs)} posts, engage {int(known.sum())}: posts and pairs compared "
+              f"on the {int(common.sum())} both hold out", flush=True)
+    known = common
+    in_common = set(test[common].tolist())
+    pair_common = np.array([e in in_common and lt in in_common for e, lt in zip(pairs.earlier, pairs.later, strict=True)],
+                           dtype=bool)
 
     rows = test[known]
-    pair_ok = ~(np.isnan(y[pairs.earlier]) | np.isnan(y[pairs.later]))
+    pair_ok = ~(np.isnan(y[pairs.earlier]) | np.isnan(y[pairs.later])) & pair_common
     sign = np.sign(y[pairs.later] - y[pairs.earlier])
     scored: dict[str, Scored] = {
         "account baseline": Scored(accounts[rows], y[rows], baseline[known], baseline[known], baseline[known] + low_q,
                                    baseline[known] + high_q),
     }
-    if same_split:
-        scored["reference"] = Scored(accounts[rows], y[rows], baseline[known], matched[known], None, None)
+    scored["reference"] = Scored(accounts[rows], y[rows], baseline[known], matched[known], None, None)
     for variant, result in variants.items():
         p = result["preds"]
         predicted = np.sign(p.get("pair_later", np.zeros(len(pairs.earlier))) - p.get("pair_earlier", np.zeros(len(pairs.earlier))))
@@ -255,6 +264,7 @@ def run_table(name: str, source: str, path: Path, reference_csv: Path, work: Pat
         figures["vs_engage_90"] = intervals.get(model, {})
         table[model] = figures
     return {"rows": table, "same_split": same_split, "reference": reference_json, "test_posts": int(known.sum()),
+            "reference_test_posts": int(len(theirs)), "engage_test_posts": int(len(test)),
             "accounts_5_posts": int((posts.groupby("account").size() >= 5).sum()), "pairs": int(len(pairs.earlier)),
             "seconds": {k: v["seconds"] for k, v in variants.items()}}
 

@@ -17,10 +17,10 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
+from engage.embed.decoding import MAX_PIXELS, check_image_size
+from engage.embed.device import resolve_device
+from engage.embed.image import TorchImageEmbedder, warn_failures
 from engage.errors import DataError, EmbedderError
-from engage.features.decoding import MAX_PIXELS, check_image_size
-from engage.features.device import resolve_device
-from engage.features.image import TorchImageEmbedder, warn_failures
 
 _EXIF_ORIENTATION = 0x0112
 

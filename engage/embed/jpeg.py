@@ -2,7 +2,7 @@
 
 On CUDA the JPEGs are decoded by nvJPEG and preprocessed on the GPU, so the CPU never touches a pixel; on
 the CPU the same steps run in torch (uint8 resize, >10x faster than float). It gives the same vectors as
-the embedders' PIL path to within resize rounding (tests/features/test_image.py) and is what
+the embedders' PIL path to within resize rounding (tests/embed/test_image.py) and is what
 benchmarks/embed_throughput.py measures.
 """
 

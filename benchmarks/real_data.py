@@ -11,7 +11,7 @@ converts each to the canonical posts table in a temporary directory and, per tab
   figure has no interval);
 * computes the **account baseline** (each account's mean log1p(likes) over its training posts: 0.5 on draft
   pairs by definition, as it scores two drafts alike);
-* fits **engage** (`engage.model.training.featurize`, `fit_targets`, `evaluate`: the code `python train.py`
+* fits **engage** (`engage.training.featurize`, `fit_targets`, `evaluate`: the code `python train.py`
   runs, likes only, no MLflow) once on its feature table, then refits only the trees with each feature family
   removed (`train.drop_features`, `engage.features.pipeline.FEATURE_FAMILIES`): nothing is embedded twice.
 
@@ -116,7 +116,7 @@ def run_reference(table: Path, work: Path) -> tuple[dict, pd.DataFrame]:
 def engage_variants(settings, posts: pd.DataFrame, families: list[str | None]) -> tuple[object, dict[str, dict]]:
     """engage's feature table once, then one fit per variant (None: every family; a name: that family removed).
     Returns the featurized data and, per variant, its metrics and its likes predictions."""
-    from engage.model.training import draft_pairs, evaluate, featurize, fit_targets
+    from engage.training import draft_pairs, evaluate, featurize, fit_targets
 
     data = featurize(settings, posts, progress=False)
     pairs = draft_pairs(data.pipeline, data.posts, data.vectors, data.features, data.split.test)
@@ -193,7 +193,7 @@ def run_table(name: str, source: str, path: Path, reference_csv: Path, work: Pat
               ablations: bool) -> dict:
     from engage.config import load_settings
     from engage.data import load_posts
-    from engage.features.pipeline import FEATURE_FAMILIES
+    from engage.features.families import FEATURE_FAMILIES
     from engage.model import evaluation as ev
     from engage.model.targets import TARGETS, count_labels
 

@@ -30,66 +30,20 @@ import pandas as pd
 from sklearn.decomposition import PCA
 
 from engage.config import ImageSettings, Settings
-from engage.data.schema import INSIGHT_COUNTS
-from engage.engine import LOCAL, Engine
+from engage.embed.cache import FeatureCache, cached_vectors, text_sha256
+from engage.embed.image import make_image_embedder
+from engage.embed.text import image_caption_similarity, make_text_embedder
+from engage.engine import Engine
 from engage.errors import EmbedderMismatchError, NotFittedError
-from engage.features.cache import FeatureCache, cached_vectors, text_sha256
 from engage.features.caption import CAPTION_COLUMNS, caption_features
-from engage.features.decoding import MAX_PIXELS
 from engage.features.duplicates import DUPLICATE_COLUMNS
-from engage.features.history import (
-    HISTORY_COLUMNS,
-    MOMENTUM_COLUMNS,
-    AccountTimeline,
-    history_features,
-    posted_at_ns,
-)
-from engage.features.image import make_image_embedder
+from engage.features.families import FEATURE_FAMILIES, LEVEL_FAMILIES, family_columns, feature_family  # noqa: F401
+from engage.features.history import HISTORY_COLUMNS, AccountTimeline, history_features, posted_at_ns
+from engage.features.local_engine import LOCAL
 from engage.features.quality import QUALITY_COLUMNS, QUALITY_VERSION
-from engage.features.text import image_caption_similarity, make_text_embedder
 from engage.files import file_sha256
 
 log = logging.getLogger(__name__)
-
-
-
-#: The feature table's columns by family: what the benchmark's ablations remove one at a time, and how the
-#: count models split the prediction. The account's level (`LEVEL_FAMILIES`: what a post of this account
-#: would get at that moment) comes from its history and the time; the draft's uplift from the rest (what
-#: this photo and caption add to or take from that level). Embedding components are matched by prefix.
-FEATURE_FAMILIES: dict[str, tuple[str, ...]] = {
-    "history": ("likes_baseline", "comments_baseline", "likes_trend", "comments_trend", *MOMENTUM_COLUMNS,
-                *(f"{count}_baseline" for count in INSIGHT_COUNTS), "n_earlier_posts", "followers", "sponsored_share"),
-    "time": ("days_since_previous", "hour_utc", "weekday"),
-    "caption_hand": (*CAPTION_COLUMNS, "hashtags_z", "caption_chars_z"),
-    "caption_embedding": ("caption_pc",),
-    "photo_embedding": ("photo_pc", "image_caption_similarity"),
-    "photo_quality": tuple(QUALITY_COLUMNS),
-    "feed_consistency": ("image_feed_similarity", "image_feed_max_similarity", "caption_feed_similarity",
-                         "caption_feed_max_similarity"),
-    "duplicates": tuple(DUPLICATE_COLUMNS),
-    "format": ("sponsored", "is_video"),
-}
-#: The families of the account's level; every other family belongs to the draft's uplift.
-LEVEL_FAMILIES: tuple[str, ...] = ("history", "time")
-_PREFIXES = ("caption_pc", "photo_pc")
-
-
-def feature_family(column: str) -> str:
-    """The family of a feature column (`FEATURE_FAMILIES`); "other" for a column of none (a draft feature)."""
-    key = next((p for p in _PREFIXES if column.startswith(p) and column[len(p):].isdigit()), column)
-    for family, columns in FEATURE_FAMILIES.items():
-        if key in columns:
-            return family
-    return "other"
-
-
-def family_columns(columns: list[str] | pd.Index, families: list[str] | tuple[str, ...]) -> list[str]:
-    """The `columns` that belong to any of `families` (names checked against `FEATURE_FAMILIES`)."""
-    unknown = sorted(set(families) - set(FEATURE_FAMILIES))
-    if unknown:
-        raise KeyError(f"unknown feature family {', '.join(unknown)}; the families are {', '.join(FEATURE_FAMILIES)}")
-    return [c for c in columns if feature_family(c) in families]
 
 @dataclass
 class PostVectors:
@@ -196,7 +150,7 @@ class FeaturePipeline:
     def embed(self, posts: pd.DataFrame, *, progress: bool = True, engine: Engine | None = None) -> PostVectors:
         """Image embedding, image quality and caption embedding of every post, through the disk cache.
 
-        `engine` computes the vectors the cache lacks (default: here; `engage.engine`): local and Ray runs
+        `engine` computes the vectors the cache lacks (default: here, `engage.features.local_engine`): local and Ray runs
         read and fill the same cache.
         """
         engine = engine or LOCAL
@@ -233,13 +187,6 @@ class FeaturePipeline:
             progress=progress, desc=f"embedding captions ({self.text_embedder.id})",
         )
         return PostVectors(image.astype(np.float32), np.asarray(caption, dtype=np.float32), quality)
-
-    def embed_draft(self, image: bytes | None, caption: str, *, max_pixels: int = MAX_PIXELS) -> PostVectors:
-        """Vectors of one draft, from the image bytes sent to the API (no disk cache; scoring goes through a
-        model's `DraftVectors`, which this uses without its cache and batcher)."""
-        from engage.features.draft_vectors import DraftVectors
-
-        return DraftVectors(self, max_pixels=max_pixels).embed([(image, caption)])
 
     # -- step 2: features ------------------------------------------------------------------------
     def fit(self, vectors: PostVectors, rows: np.ndarray | None = None) -> FeaturePipeline:

@@ -259,3 +259,29 @@ def test_train_targets_chooses_targets_and_an_unknown_name_is_a_config_error():
     assert skipped["likes"] == "not in train.targets"
     with pytest.raises(ConfigError, match=r"train.targets names unknown target\(s\) retweets; the registry has likes, comments"):
         training._labels(posts, features, ["saves", "retweets"])
+
+
+class _ScoreColumn:
+    """Stands in for a fitted count model: predicts the feature `score` (log1p units)."""
+
+    def predict_log1p(self, features: pd.DataFrame) -> dict[str, np.ndarray]:
+        v = features["score"].to_numpy(dtype=float)
+        return {"expected": v, "low": v - 1, "high": v + 1}
+
+
+def test_count_targets_log_the_draft_pair_accuracy_from_the_later_posts_scored_as_drafts():
+    from engage.model import evaluation as ev
+
+    posts = pd.DataFrame({"account": ["a"] * 4, "post_id": list("ABCD"),
+                          "posted_at": pd.date_range("2024-01-01", periods=4, freq="D", tz="UTC"), "likes": [1, 2, 3, 1]})
+    y = np.log1p(posts["likes"].to_numpy(dtype=float))
+    features = pd.DataFrame({"score": [0.0, 1.0, 2.0, 5.0], "likes_baseline": np.nan})
+    split = ev.Split(train=np.array([0]), valid=np.array([], dtype=int), test=np.array([1, 2, 3]), how="test",
+                     times=posts["posted_at"].to_numpy())
+    # Pairs (1, 2) and (1, 3) and (2, 3); the later posts as drafts score 3, 0 and 9 (not their logged 2, 5, 5).
+    pairs = ev.DraftPairs(np.array([1, 1, 2]), np.array([2, 3, 3]), pd.DataFrame({"score": [3.0, 0.0, 9.0]}))
+    metrics, _ = TARGETS["likes"].evaluate(_ScoreColumn(), features, y, posts, split, pairs)
+    # (1, 2): likes 2 -> 3 up, drafts 1 -> 3 up: right; (1, 3): 2 -> 1 down, 1 -> 0 down: right;
+    # (2, 3): 3 -> 1 down, 2 -> 9 up: wrong.
+    assert metrics["test_likes_draft_pairs_7d"] == pytest.approx(2 / 3)
+    assert metrics["test_likes_draft_pairs_7d_n"] == 3

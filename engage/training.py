@@ -295,7 +295,8 @@ def _log_plots(mlflow: Any, models: dict[str, Any], features: pd.DataFrame, pred
     for name, model in models.items():
         # Each model sees its own subset (targets.model_columns); a count model's level and uplift, their own parts.
         if hasattr(model, "uplift_"):
-            owners = [(f"{name}_level", model.level_, model.level_names_), (f"{name}_uplift", model.uplift_, model.uplift_names_)]
+            # The draft's uplift under the target's own name (what a creator changes), the level beside it.
+            owners = [(name, model.uplift_, model.uplift_names_), (f"{name}_level", model.level_, model.level_names_)]
         else:
             owners = [(name, model.model_, model.feature_names_)]
         figures = {}

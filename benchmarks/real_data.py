@@ -207,9 +207,12 @@ def run_table(name: str, source: str, path: Path, reference_csv: Path, work: Pat
     y = count_labels(posts, TARGETS["likes"])
 
     started = time.perf_counter()
-    reference_json, reference_posts = run_reference(reference_csv, work)
-    reference_seconds = time.perf_counter() - started
-    print(f"      reference: {json.dumps(reference_json)} ({reference_seconds:.0f} s)", flush=True)
+    try:
+        reference_json, reference_posts = run_reference(reference_csv, work)
+        print(f"      reference: {json.dumps(reference_json)} ({time.perf_counter() - started:.0f} s)", flush=True)
+    except (RuntimeError, subprocess.TimeoutExpired, ValueError) as e:  # e.g. no account with a test post by its split
+        reference_json, reference_posts = {"error": str(e)}, None
+        print(f"      {e}: engage and the baseline only", flush=True)
 
     families = [None, *(FEATURE_FAMILIES if ablations else [])]
     (data, pairs), variants = engage_variants(settings, posts, families)
@@ -224,12 +227,15 @@ def run_table(name: str, source: str, path: Path, reference_csv: Path, work: Pat
 
     # The reference's predictions on the same posts: its test set must be engage's.
     keys = pd.MultiIndex.from_arrays([accounts[test], posts["post_id"].astype(str).to_numpy()[test]])
-    theirs = reference_posts.set_index([reference_posts["account"].astype(str), reference_posts["post_id"].astype(str)])["pred"]
-    matched = theirs.reindex(keys).to_numpy(dtype=float)
-    same_split = len(theirs) == len(test) and not np.isnan(matched[known]).any()
+    if reference_posts is not None:
+        theirs = reference_posts.set_index([reference_posts["account"].astype(str), reference_posts["post_id"].astype(str)])["pred"]
+        matched = theirs.reindex(keys).to_numpy(dtype=float)
+        same_split = len(theirs) == len(test) and not np.isnan(matched[known]).any()
+    else:
+        theirs, matched, same_split = pd.Series(dtype=float), np.full(len(test), np.nan), True
     # Where the splits differ (the reference rounds each account's 20% down: an account of 3 posts has no test
     # post there, one here), every model is compared on the posts both hold out.
-    common = known & ~np.isnan(matched)
+    common = known & ~np.isnan(matched) if reference_posts is not None else known
     if not same_split:
         print(f"      the reference held out {len(theirs)} posts, engage {int(known.sum())}: posts and pairs compared "
               f"on the {int(common.sum())} both hold out", flush=True)
@@ -245,7 +251,8 @@ def run_table(name: str, source: str, path: Path, reference_csv: Path, work: Pat
         "account baseline": Scored(accounts[rows], y[rows], baseline[known], baseline[known], baseline[known] + low_q,
                                    baseline[known] + high_q),
     }
-    scored["reference"] = Scored(accounts[rows], y[rows], baseline[known], matched[known], None, None)
+    if reference_posts is not None:
+        scored["reference"] = Scored(accounts[rows], y[rows], baseline[known], matched[known], None, None)
     for variant, result in variants.items():
         p = result["preds"]
         predicted = np.sign(p.get("pair_later", np.zeros(len(pairs.earlier))) - p.get("pair_earlier", np.zeros(len(pairs.earlier))))

@@ -97,6 +97,8 @@ class TrainSettings(_Section):
     # The level is fitted on every training and validation post with a fixed number of trees (no early stopping:
     # the latest posts before the test period matter most, and cross-fitting gives the honest residuals).
     level: LightGBMSettings = LightGBMSettings(n_estimators=600, num_leaves=31, min_child_samples=30)
+    # Where the level's trees start: "none" (log1p from scratch) or "trailing" (the account's trailing mean log1p).
+    level_start: Literal["none", "trailing"] = "trailing"
     uplift_objective: Literal["regression", "lambdarank"] = "regression"
     # Feature families left out of every model (engage.features.pipeline.FEATURE_FAMILIES): ablations.
     drop_features: list[str] = []

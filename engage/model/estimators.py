@@ -146,7 +146,7 @@ class CountModel:
     def __init__(self, target: ModelSpec, params: LightGBMSettings, interval: float = 0.8, seed: int = 0, *,
                  folds: int = 5, folds_by: Literal["account", "post"] = "account",
                  objective: Literal["regression", "lambdarank"] = "regression", drop: tuple[str, ...] = (),
-                 level_params: LightGBMSettings | None = None):
+                 level_params: LightGBMSettings | None = None, level_start: Literal["none", "trailing"] = "none"):
         self.target = target
         self.params = params
         self.interval = interval
@@ -156,6 +156,7 @@ class CountModel:
         self.objective = objective
         self.drop = drop
         self.level_params = level_params or params
+        self.level_start = level_start
 
     # -- stage 1: the level ------------------------------------------------------------------------
     def lightgbm_jobs(self, train: pd.DataFrame, y_train: np.ndarray, valid: pd.DataFrame, y_valid: np.ndarray,
@@ -174,6 +175,7 @@ class CountModel:
         both = pd.concat([train[self.level_names_], valid[self.level_names_]])
         y_both = np.concatenate([y_train, y_valid])
         self.level_mean_ = float(np.mean(y_both))
+        start = self._start(both)
         if not self.level_names_:  # every level family dropped: the level is the mean
             self._folds = []
             return []
@@ -181,11 +183,18 @@ class CountModel:
         self._folds = _fold_rows(groups, self.folds, self.seed, by=self.folds_by)
         level = _lgb_params(self.level_params, self.seed)
         valid_part = valid[self.level_names_]
-        jobs = [LightGBMJob(lgb.LGBMRegressor(objective="l2", **level), both, y_both, valid_part, y_valid, None)]
+        start_valid = self._start(valid_part)
+
+        def starting(rows: np.ndarray) -> dict:
+            return {"init_score": start[rows], "eval_init_score": [start_valid]} if self._starts else {}
+
+        everything = np.arange(len(both))
+        jobs = [LightGBMJob(lgb.LGBMRegressor(objective="l2", **level), both, y_both, valid_part, y_valid, None,
+                            starting(everything))]
         for held_out in self._folds:
-            keep = np.setdiff1d(np.arange(len(both)), held_out)
+            keep = np.setdiff1d(everything, held_out)
             jobs.append(LightGBMJob(lgb.LGBMRegressor(objective="l2", **level), both.iloc[keep], y_both[keep],
-                                    valid_part, y_valid, None))
+                                    valid_part, y_valid, None, starting(keep)))
         return jobs
 
     def finish(self, fitted: list[lgb.LGBMModel], jobs: list[LightGBMJob]) -> CountModel:
@@ -206,8 +215,8 @@ class CountModel:
             self.level_, fold_models = fitted[0], fitted[1:]
             oof = np.full(len(both), np.nan)
             for held_out, model in zip(self._folds, fold_models, strict=True):
-                oof[held_out] = _predict(model, both.iloc[held_out])
-            oof = np.where(np.isnan(oof), _predict(self.level_, both), oof)
+                oof[held_out] = self._start(both.iloc[held_out]) + _predict(model, both.iloc[held_out])
+            oof = np.where(np.isnan(oof), self._level(both), oof)
         else:
             self.level_ = None
             oof = np.full(len(both), self.level_mean_)
@@ -285,10 +294,22 @@ class CountModel:
         return self.finish(fit_lightgbm(jobs), jobs)
 
     # -- prediction ----------------------------------------------------------------------------------
+    @property
+    def _starts(self) -> bool:
+        return getattr(self, "level_start", "none") == "trailing" and self.target.baseline_feature in self.level_names_
+
+    def _start(self, features: pd.DataFrame) -> np.ndarray:
+        """Where the level's trees start: the account's trailing mean (`level_start="trailing"`, the training
+        mean where it has none), else 0 (the trees learn log1p from scratch)."""
+        if not self._starts:
+            return np.zeros(len(features))
+        trailing = features[self.target.baseline_feature].to_numpy(dtype=float)
+        return np.where(np.isnan(trailing), self.level_mean_, trailing)
+
     def _level(self, features: pd.DataFrame) -> np.ndarray:
         if self.level_ is None:
             return np.full(len(features), self.level_mean_)
-        return _predict(self.level_, features)
+        return self._start(features) + _predict(self.level_, features)
 
     def _uplift(self, features: pd.DataFrame) -> np.ndarray:
         if self.uplift_ is None:
@@ -315,7 +336,7 @@ class CountModel:
         if self.level_ is not None:
             level = _predict(self.level_, features, pred_contrib=True)
             parts.append(level[:, :-1])
-            bias += level[:, -1]
+            bias += level[:, -1] + self._start(features)
         else:
             bias += self.level_mean_
         if self.uplift_ is not None:

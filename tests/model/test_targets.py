@@ -285,3 +285,21 @@ def test_count_targets_log_the_draft_pair_accuracy_from_the_later_posts_scored_a
     # (2, 3): 3 -> 1 down, 2 -> 9 up: wrong.
     assert metrics["test_likes_draft_pairs_7d"] == pytest.approx(2 / 3)
     assert metrics["test_likes_draft_pairs_7d_n"] == 3
+
+
+def test_the_level_can_start_from_the_accounts_trailing_mean():
+    rng = np.random.default_rng(17)
+    def rows(n):
+        baseline = rng.uniform(3, 9, n)
+        return pd.DataFrame({"likes_baseline": baseline, "hashtags": rng.integers(0, 5, n).astype(float)}), \
+            baseline + rng.normal(0, 0.02, n)
+    train, y_train = rows(40)
+    valid, y_valid = rows(20)
+    model = CountModel(TARGETS["likes"], PARAMS, level_start="trailing").fit(train, y_train, valid, y_valid)
+    probe = pd.DataFrame({"likes_baseline": [8.5, np.nan], "hashtags": [1.0, 1.0]})
+    p = model.predict_log1p(probe)
+    # 40 posts cannot teach trees a line from 3 to 9; starting from the trailing mean, the level is that mean.
+    assert p["level"][0] == pytest.approx(8.5, abs=0.1)
+    # No trailing mean (a first post): the start is the mean of the posts it was fitted on.
+    assert p["level"][1] == pytest.approx(np.mean(np.concatenate([y_train, y_valid])), abs=0.3)
+    np.testing.assert_allclose(model.contributions(probe).sum(axis=1), p["expected"], atol=1e-6)

@@ -96,7 +96,7 @@ class TrainSettings(_Section):
     level_folds_by: Literal["account", "post"] = "account"  # hold out whole accounts, or posts at random
     # The level is fitted on every training and validation post with a fixed number of trees (no early stopping:
     # the latest posts before the test period matter most, and cross-fitting gives the honest residuals).
-    level: LightGBMSettings = LightGBMSettings(n_estimators=600, num_leaves=31, min_child_samples=30)
+    level: LightGBMSettings = LightGBMSettings(n_estimators=600, num_leaves=7, min_child_samples=50)
     # Where the level's trees start: "none" (log1p from scratch) or "trailing" (the account's trailing mean log1p).
     level_start: Literal["none", "trailing"] = "trailing"
     uplift_objective: Literal["regression", "lambdarank"] = "regression"

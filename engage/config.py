@@ -55,7 +55,8 @@ class ImageSettings(_Section):
 
 
 class TextSettings(_Section):
-    embedder: Literal["auto", "minilm", "clip"] = "auto"  # auto: CLIP text tower with CLIP images, else MiniLM
+    # auto: CLIP text tower with CLIP images, else MiniLM; static: model2vec vectors distilled from MiniLM
+    embedder: Literal["auto", "minilm", "static", "clip"] = "auto"
     runtime: Literal["auto", "torch", "onnxruntime"] = "auto"  # auto: ONNX Runtime for MiniLM on the CPU (see image.runtime)
 
 

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from sklearn.decomposition import PCA
 
-from engage.config import ImageSettings, Settings
+from engage.config import ImageSettings, Settings, TextSettings
 from engage.engine import LOCAL, Engine
 from engage.errors import EmbedderMismatchError, NotFittedError
 from engage.features.cache import FeatureCache, cached_vectors, text_sha256
@@ -112,12 +112,21 @@ class FeaturePipeline:
             self._image_embedder = embedder
         return self._image_embedder
 
+    def _text_settings(self) -> TextSettings:
+        """As `_image_settings`: once fitted, 'auto' becomes the text backend it resolved to at training, so a
+        model keeps its caption embedder when the default changes."""
+        fitted = getattr(self, "text_embedder_id_", None)
+        backend = fitted.split(":", 1)[0] if fitted else None
+        if backend in ("minilm", "static") and self.settings.text.embedder == "auto":
+            return self.settings.text.model_copy(update={"embedder": backend})
+        return self.settings.text
+
     @property
     def text_embedder(self) -> Any:
         if self._text_embedder is None:
             # One device setting: captions are embedded where the photos are (image.device).
-            embedder = make_text_embedder(self.settings.text, self.image_embedder, device=self.settings.image.device,
-                                          onnx_dir=self.onnx_dir)
+            embedder = make_text_embedder(self._text_settings(), self.image_embedder, device=self.settings.image.device,
+                                          onnx_dir=self.onnx_dir, cache_dir=self.settings.features.cache_dir)
             expected = getattr(self, "text_embedder_id_", None)
             if expected is not None and embedder.id != expected:
                 raise EmbedderMismatchError(

@@ -20,7 +20,8 @@ bundle that run exported, in another process.
     nice -n 10 python benchmarks/scale.py --sizes 1000000 > scale-1m.log 2>&1 &
 
 The static embedder's table is distilled once (about a minute) into --static-cache before the runs and
-copied into each run's empty cache: distillation is a one-off per machine, not part of a run's cost.
+copied into each run's empty cache, with the ONNX exports found there: one-offs per machine, not part of
+a run's cost.
 """
 
 from __future__ import annotations
@@ -99,6 +100,8 @@ def child_train(n: int, work: Path, static_cache: Path) -> dict:
     cache = work / "cache"
     folder = StaticEmbedder(static_cache).folder
     shutil.copytree(folder, StaticEmbedder(cache).folder)  # the one-off distillation is not a run's cost
+    if (static_cache / "onnx").is_dir():  # nor the one-off ONNX exports (the signature example loads them)
+        shutil.copytree(static_cache / "onnx", cache / "onnx")
     settings = load_settings(ROOT / "configs" / "default.yaml", [
         "data.source=table", f"data.path={table}", f"features.cache_dir={cache}", "text.embedder=static",
         f"tracking.uri=sqlite:///{work / 'mlflow.db'}", "image.embedder=efficientnet",
@@ -124,13 +127,21 @@ def child_score(work: Path, drafts: int) -> dict:
 
 
 def _run_child(args: list[str]) -> dict:
-    out = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True,
-                         env={**os.environ, "PYTHONPATH": str(ROOT)})
-    lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
-    if out.returncode != 0 or not lines:
-        print(out.stdout[-3000:], out.stderr[-5000:], sep="\n", file=sys.stderr)
-        return {"error": f"exit {out.returncode}"}
-    return json.loads(lines[-1])
+    """Run one measurement in a fresh process, echoing its stage lines; its last JSON line is the result."""
+    child = subprocess.Popen([sys.executable, __file__, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    tail: list[str] = []
+    assert child.stdout is not None
+    for line in child.stdout:
+        tail = (tail + [line])[-40:]
+        if line.startswith(("[", "      ", "{")):
+            print("  " + line.rstrip()[:300], flush=True)
+    child.wait()
+    results = [line for line in tail if line.startswith("{")]
+    if child.returncode != 0 or not results:
+        print("".join(tail), file=sys.stderr)
+        return {"error": f"exit {child.returncode}"}
+    return json.loads(results[-1])
 
 
 STAGES = ("load", "embed", "features", "fit", "evaluate", "bundle", "mlflow", "plots", "log_model")

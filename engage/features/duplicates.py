@@ -112,20 +112,21 @@ def _planes(dim: int, bits: int, tables: int) -> np.ndarray:
 
 
 def _hash_codes(unit: np.ndarray, usable: np.ndarray, bits: int, tables: int) -> np.ndarray:
-    """(tables, n) int64 bucket codes in [0, 2**bits); -1 for unusable rows."""
+    """(tables, n) int64 bucket codes in [0, 2**bits); -1 for unusable rows (never hashed: a table without
+    photos costs no image hashing)."""
     n, dim = unit.shape
     planes = _planes(dim, bits, tables)
     weights = 2.0 ** np.arange(bits)  # float64 sums of powers of two below 2**30 are exact
     codes = np.full((tables, n), -1, dtype=np.int64)
+    hashed = np.flatnonzero(usable)
     block = np.zeros((HASH_BLOCK_ROWS, dim), dtype=np.float32)
-    for start in tqdm(range(0, n, HASH_BLOCK_ROWS), desc="hashing embeddings", unit="block",
-                      disable=n < 12_800):  # a bar only where hashing takes a noticeable time
-        stop = min(start + HASH_BLOCK_ROWS, n)
-        block[: stop - start] = unit[start:stop]
-        block[stop - start:] = 0.0
-        signs = ((block @ planes)[: stop - start] > 0).reshape(-1, bits).astype(np.float64)
-        codes[:, start:stop] = (signs @ weights).astype(np.int64).reshape(-1, tables).T
-    codes[:, ~usable] = -1
+    for start in tqdm(range(0, len(hashed), HASH_BLOCK_ROWS), desc="hashing embeddings", unit="block",
+                      disable=len(hashed) < 12_800):  # a bar only where hashing takes a noticeable time
+        rows = hashed[start:start + HASH_BLOCK_ROWS]
+        block[: len(rows)] = unit[rows]
+        block[len(rows):] = 0.0
+        signs = ((block @ planes)[: len(rows)] > 0).reshape(-1, bits).astype(np.float64)
+        codes[:, rows] = (signs @ weights).astype(np.int64).reshape(-1, tables).T
     return codes
 
 

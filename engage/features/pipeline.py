@@ -91,6 +91,7 @@ class FeaturePipeline:
         self.settings = settings
         self._image_embedder: Any = None
         self._text_embedder: Any = None
+        self._table_posts: int | None = None  # posts of the table `embed` was given before `fit`
 
     # -- embedders -------------------------------------------------------------------------------
     def _image_settings(self) -> ImageSettings:
@@ -121,9 +122,15 @@ class FeaturePipeline:
         model keeps its caption embedder when the default changes."""
         fitted = getattr(self, "text_embedder_id_", None)
         backend = fitted.split(":", 1)[0] if fitted else None
-        if backend in ("minilm", "static") and self.settings.text.embedder == "auto":
-            return self.settings.text.model_copy(update={"embedder": backend})
-        return self.settings.text
+        text = self.settings.text
+        if backend in ("minilm", "static") and text.embedder == "auto":
+            return text.model_copy(update={"embedder": backend})
+        posts = getattr(self, "_table_posts", None)
+        if (fitted is None and text.embedder == "auto" and posts is not None and posts >= text.static_from_posts
+                and not callable(getattr(self.image_embedder, "embed_text", None))):
+            # A large table without CLIP: MiniLM would take hours (~50 captions/s), the static table seconds.
+            return text.model_copy(update={"embedder": "static"})
+        return text
 
     @property
     def text_embedder(self) -> Any:
@@ -168,6 +175,9 @@ class FeaturePipeline:
         read and fill the same cache.
         """
         engine = engine or LOCAL
+        if not hasattr(self, "feature_names_") and getattr(self, "_table_posts", None) != len(posts):
+            self._table_posts = len(posts)  # text.embedder=auto chooses by the training table's size
+            self._text_embedder = None
         paths = [p if isinstance(p, str) and p else None for p in posts["image"].tolist()]
         image_keys = _image_keys(paths)
         have = [i for i, k in enumerate(image_keys) if k is not None]

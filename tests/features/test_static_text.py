@@ -146,3 +146,30 @@ def test_the_distilled_table_embeds_as_model2vec_does(tmp_path):
     # A second embedder on the same folder loads the table instead of distilling it.
     again = StaticEmbedder(tmp_path)
     np.testing.assert_allclose(again.embed(captions), ours)
+
+
+def test_auto_embeds_captions_with_static_from_the_stated_table_size(tmp_path):
+    from engage.features.pipeline import FeaturePipeline
+
+    settings = Settings().model_copy(update={"text": TextSettings(static_from_posts=100)})
+    pipeline = FeaturePipeline(settings)
+    pipeline._image_embedder = object()  # an image embedder without a text tower (EfficientNet)
+    pipeline._table_posts = 99
+    assert pipeline._text_settings().embedder == "auto"  # make_text_embedder: MiniLM
+    pipeline._table_posts = 100
+    assert pipeline._text_settings().embedder == "static"
+    pipeline.text_embedder_id_ = "minilm:all-MiniLM-L6-v2:128"  # once fitted, the size no longer matters
+    assert pipeline._text_settings().embedder == "minilm"
+
+
+def test_auto_keeps_the_clip_text_tower_for_any_table_size():
+    from engage.features.pipeline import FeaturePipeline
+
+    class Clip:
+        def embed_text(self, texts):  # pragma: no cover - only its presence is checked
+            raise AssertionError
+
+    pipeline = FeaturePipeline(Settings().model_copy(update={"text": TextSettings(static_from_posts=10)}))
+    pipeline._image_embedder = Clip()
+    pipeline._table_posts = 1_000_000
+    assert pipeline._text_settings().embedder == "auto"

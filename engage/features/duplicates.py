@@ -264,8 +264,8 @@ def same_day_duplicates(
     low_rank = np.searchsorted(distinct, starts)  # only read at query positions
     span = len(distinct) + 1
 
-    if image_emb is not None:
-        unit, usable = _unit(image_emb)
+    if image_emb is not None and image_emb.shape[1] and np.isfinite(image_emb[:, 0]).any():
+        unit, usable = _unit(image_emb)  # (without one usable image the column stays NaN, nothing copied)
         pairs = _near_pairs(unit, usable, is_query, accounts, time_rank, low_rank, span, image_threshold, "image")
         out["duplicate_image_accounts"] = np.where(usable, _count_accounts(pairs, accounts), np.nan)[rows]
 

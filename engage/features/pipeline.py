@@ -186,7 +186,11 @@ class FeaturePipeline:
             log.warning("%d posts name an image file that does not exist; their image features are left empty", missing_files)
         cache_root = Path(self.settings.features.cache_dir)
 
-        image = np.full((len(posts), self.image_embedder.dim), np.nan, dtype=np.float32)
+        if have:
+            image = np.full((len(posts), self.image_embedder.dim), np.nan, dtype=np.float32)
+        else:  # no photos: one NaN row seen n times (read-only), not n x 1280 floats (5 GB at a million posts)
+            image = np.broadcast_to(np.full((1, self.image_embedder.dim), np.nan, dtype=np.float32),
+                                    (len(posts), self.image_embedder.dim))
         quality = np.full((len(posts), len(QUALITY_COLUMNS)), np.nan, dtype=np.float32)
         if have:
             have_paths = [paths[i] for i in have]
@@ -210,7 +214,7 @@ class FeaturePipeline:
             FeatureCache(cache_root, self.text_embedder.id), chunk_size=engine.chunk_size, max_chunk_size=MAX_CHUNK,
             progress=progress, desc=f"embedding captions ({self.text_embedder.id})",
         )
-        return PostVectors(image.astype(np.float32), np.asarray(caption, dtype=np.float32), quality)
+        return PostVectors(image, np.asarray(caption, dtype=np.float32), quality)
 
     def embed_draft(self, image: bytes | None, caption: str, *, max_pixels: int = MAX_PIXELS) -> PostVectors:
         """Vectors of one draft, from the image bytes sent to the API (no disk cache; scoring goes through a
@@ -228,8 +232,8 @@ class FeaturePipeline:
         self.image_embedder_id_ = self.image_embedder.id
         self.text_embedder_id_ = self.text_embedder.id
         self.quality_version_ = QUALITY_VERSION  # the measures `embed` made (scoring makes them the same way)
-        self.image_pca_ = _fit_pca(vectors.image[rows], k, self.settings.train.seed)
-        self.caption_pca_ = _fit_pca(vectors.caption[rows], k, self.settings.train.seed)
+        self.image_pca_ = _fit_pca(vectors.image, rows, k, self.settings.train.seed)
+        self.caption_pca_ = _fit_pca(vectors.caption, rows, k, self.settings.train.seed)
         self.feature_names_ = self._declared_feature_names()
         return self
 
@@ -356,12 +360,16 @@ class FeaturePipeline:
         return pd.DataFrame(table, columns=names, index=rows)
 
 
-def _fit_pca(matrix: np.ndarray, k: int, seed: int) -> PCA | None:
-    ok = ~np.isnan(matrix).any(axis=1)
+def _fit_pca(matrix: np.ndarray, rows: np.ndarray, k: int, seed: int) -> PCA | None:
+    """PCA of the complete rows among `rows`; the rows without a vector (NaN first column) are never copied."""
+    rows = np.asarray(rows)
+    candidates = rows[np.isfinite(matrix[rows, 0])] if matrix.shape[1] else rows[:0]
+    chosen = matrix[candidates]
+    ok = ~np.isnan(chosen).any(axis=1)
     k = min(k, int(ok.sum()) - 1, matrix.shape[1])
     if k < 1:
         return None
-    return PCA(n_components=k, random_state=seed).fit(matrix[ok])
+    return PCA(n_components=k, random_state=seed).fit(chosen[ok])
 
 
 def _components(pca: PCA, matrix: np.ndarray) -> np.ndarray:

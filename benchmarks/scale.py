@@ -10,7 +10,7 @@ tables have none (their URLs expired), as for most real exports.
 
 Each size runs in its own process (so its peak memory is its own) from an empty feature cache, with
 `text.embedder=static` (MiniLM would need ~5.5 hours for a million captions; see docs/performance.md):
-`engage.model.training.train`, the code of `python train.py`, timed and measured by its own stages (peak
+`engage.training.train`, the code of `python train.py`, timed and measured by its own stages (peak
 RSS per stage read from /proc, reset at each stage's start). Then batch scoring: `python -m engage.batch`
 on `--drafts` new drafts (the latest posts of the table's accounts, one hour later, new captions) with the
 bundle that run exported, in another process.
@@ -90,8 +90,8 @@ def _peak_mb() -> float:
 
 def child_train(n: int, work: Path, static_cache: Path) -> dict:
     from engage.config import load_settings
-    from engage.features.static_text import StaticEmbedder
-    from engage.model.training import train
+    from engage.embed.static import StaticEmbedder
+    from engage.training import train
 
     started = time.perf_counter()
     table = work / "posts.parquet"
@@ -185,7 +185,7 @@ def main() -> int:
         print(json.dumps(child_score(args.work, args.child_score)))
         return 0
 
-    from engage.features.static_text import StaticEmbedder
+    from engage.embed.static import StaticEmbedder
 
     StaticEmbedder(args.static_cache).embed(["distil the table once, before any timing"])
     results = []

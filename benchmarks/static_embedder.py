@@ -65,8 +65,8 @@ def paired_bootstrap(accounts: np.ndarray, actual: np.ndarray, baseline: np.ndar
 def speed(captions: list[str], cache_dir: str) -> dict[str, float]:
     """Captions per second of each embedder on `captions` (no feature cache; models loaded beforehand)."""
     from engage.config import TextSettings
-    from engage.features.static_text import StaticEmbedder
-    from engage.features.text import make_text_embedder
+    from engage.embed.static import StaticEmbedder
+    from engage.embed.text import make_text_embedder
 
     out: dict[str, float] = {}
     started = time.perf_counter()
@@ -88,7 +88,7 @@ def quality(name: str, table: Path, cache_dir: str, rounds: int) -> dict[str, fl
     from engage.data import load_posts
     from engage.features.pipeline import FeaturePipeline
     from engage.model import evaluation as ev
-    from engage.model.training import _labels, evaluate, fit_targets
+    from engage.training import _labels, evaluate, fit_targets
 
     posts = load_posts("table", table)
     predictions: dict[str, np.ndarray] = {}

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 from engage.config import Settings, TextSettings
+from engage.embed import static as static_text
+from engage.embed.static import DIM, PROVENANCE, TABLE, StaticEmbedder
+from engage.embed.text import make_text_embedder
 from engage.errors import EmbedderMismatchError
-from engage.features import static_text
-from engage.features.static_text import DIM, PROVENANCE, TABLE, StaticEmbedder
-from engage.features.text import make_text_embedder
 from engage.files import file_sha256
 
 VOCAB = {"[PAD]": 0, "[UNK]": 1, "hello": 2, "world": 3}

@@ -7,7 +7,7 @@ import hashlib
 import numpy as np
 import pytest
 
-from engage.features.cache import FeatureCache, cached_vectors, sanitise_namespace, text_sha256
+from engage.embed.cache import FeatureCache, cached_vectors, sanitise_namespace, text_sha256
 from engage.files import file_sha256
 
 NAMESPACE = "open_clip:ViT-B-32:laion2b_s34b_b79k"
@@ -182,7 +182,7 @@ def test_hashes_match_known_sha256_values(tmp_path):
 
 
 def test_a_hash_collision_is_a_miss_never_another_keys_vector(tmp_path, monkeypatch):
-    from engage.features import cache as cache_module
+    from engage.embed import cache as cache_module
 
     monkeypatch.setattr(cache_module, "key_hashes", lambda keys: np.zeros(len(keys), dtype=np.uint64))
     cache = FeatureCache(tmp_path, NAMESPACE)

@@ -41,8 +41,8 @@ import numpy as np
 from scipy.sparse import csr_matrix
 from tqdm.auto import tqdm
 
+from engage.data.schema import check_captions
 from engage.errors import EmbedderError
-from engage.features.caption import _check_captions
 from engage.files import file_sha256
 
 log = logging.getLogger(__name__)
@@ -226,7 +226,7 @@ class StaticEmbedder:
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """float32 (n, 256), each row L2-normalised; a caption with no known word piece gets the [UNK] row."""
-        texts = _check_captions(texts)
+        texts = check_captions(texts)
         out = np.empty((len(texts), DIM), dtype=np.float32)
         if not texts:
             return out

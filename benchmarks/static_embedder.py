@@ -114,7 +114,8 @@ def quality(name: str, table: Path, cache_dir: str, rounds: int) -> dict[str, fl
         out[f"{embedder}_mae_log1p"] = metrics["test_likes_mae_log1p"]
         out[f"{embedder}_seconds"] = time.perf_counter() - started
         print(f"  {embedder}: relative Spearman {metrics['test_likes_spearman_relative']:.4f}, MAE(log1p) "
-              f"{metrics['test_likes_mae_log1p']:.4f} ({out[f'{embedder}_seconds']:.0f} s, embeddings cached)",
+              f"{metrics['test_likes_mae_log1p']:.4f} ({out[f'{embedder}_seconds']:.0f} s: embed through --cache-dir, "
+              "features, fit, evaluate)",
               flush=True)
     preds_likes = preds["likes"]
     accounts = posts["account"].to_numpy()[split.test]

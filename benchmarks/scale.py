@@ -131,11 +131,12 @@ def _run_child(args: list[str]) -> dict:
     child = subprocess.Popen([sys.executable, __file__, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                              text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     tail: list[str] = []
+    started = time.perf_counter()
     assert child.stdout is not None
     for line in child.stdout:
         tail = (tail + [line])[-40:]
-        if line.startswith(("[", "      ", "{")):
-            print("  " + line.rstrip()[:300], flush=True)
+        if line.startswith(("[", "      ", "{")):  # each stage line with the seconds since the child started
+            print(f"  +{time.perf_counter() - started:7.1f} s  " + line.rstrip()[:300], flush=True)
     child.wait()
     results = [line for line in tail if line.startswith("{")]
     if child.returncode != 0 or not results:

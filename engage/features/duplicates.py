@@ -295,7 +295,12 @@ class _HashedVectors:
     """Unit vectors of stored posts with their LSH codes at one threshold, computed once."""
 
     def __init__(self, matrix: np.ndarray, threshold: float, usable_too: np.ndarray | None = None):
-        self.unit, self.usable = _unit(np.asarray(matrix, dtype=np.float32))
+        matrix = np.asarray(matrix, dtype=np.float32)
+        if matrix.shape[1] and len(matrix) and not np.isfinite(matrix[:, 0]).any():
+            # No usable vector (a context without photos): nothing to normalise; `near` finds no candidate.
+            self.unit, self.usable = matrix, np.zeros(len(matrix), dtype=bool)
+        else:
+            self.unit, self.usable = _unit(matrix)
         if usable_too is not None:
             self.usable &= usable_too
         self.threshold = threshold

@@ -27,7 +27,7 @@ import pandas as pd
 from engage.config import Settings, settings_to_yaml
 from engage.data.schema import validate_posts
 from engage.errors import ModelError
-from engage.features.pipeline import FeaturePipeline, PostVectors
+from engage.features.pipeline import FeaturePipeline, PostVectors, repeats_one_row
 from engage.files import file_sha256, staged_write
 
 log = logging.getLogger(__name__)
@@ -102,7 +102,12 @@ class EngageModel:
             context.attrs = {}
             context["image"] = None  # vectors are stored; paths on the training machine mean nothing elsewhere
             context.to_parquet(staging / "context.parquet", index=False)
-            np.savez(staging / "context_vectors.npz", image=self.context_vectors.image,
+            image = self.context_vectors.image
+            # A context without photos is one NaN row seen n times: stored as that row and n (5 GB of NaN at a
+            # million posts otherwise); `load` restores the view.
+            repeated = {"image": image[:1], "image_rows": np.array(len(image))} if repeats_one_row(image) else {
+                "image": image}
+            np.savez(staging / "context_vectors.npz", **repeated,
                      caption=self.context_vectors.caption, quality=self.context_vectors.quality)
             (staging / "settings.yaml").write_text(settings_to_yaml(self.settings), encoding="utf-8")
             manifest = {"format": BUNDLE_FORMAT, "files": {name: file_sha256(staging / name) for name in FILES},
@@ -136,8 +141,11 @@ class EngageModel:
         settings = load_settings(directory / "settings.yaml")
         context = validate_posts(pd.read_parquet(directory / "context.parquet"), file=directory / "context.parquet",
                                  hidden_likes=True)  # history from a dump may hold posts whose likes were hidden
+        image = vectors["image"]
+        if "image_rows" in vectors.files:
+            image = np.broadcast_to(image[:1], (int(vectors["image_rows"]), image.shape[1]))
         return cls(settings, state["pipeline"], state["models"], context,
-                   PostVectors(vectors["image"], vectors["caption"], vectors["quality"]), state["norms"], state["info"],
+                   PostVectors(image, vectors["caption"], vectors["quality"]), state["norms"], state["info"],
                    state.get("feed_photos"))  # bundles from before the feed preview have none
 
     @classmethod

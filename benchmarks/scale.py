@@ -123,7 +123,8 @@ def child_score(work: Path, drafts: int) -> dict:
     seconds = time.perf_counter() - started
     scored = pd.read_parquet(work / "scores.parquet")
     return {"drafts": drafts, "exit": code, "seconds": seconds, "drafts_per_second": drafts / seconds,
-            "errors": int(scored["error"].notna().sum()), "peak_rss_mb": _peak_mb()}
+            # an empty error marks a scored draft
+            "errors": int((scored["error"].fillna("") != "").sum()), "peak_rss_mb": _peak_mb()}
 
 
 def _run_child(args: list[str]) -> dict:

@@ -77,7 +77,8 @@ def drafts_table(posts: pd.DataFrame, n: int, seed: int = 11) -> pd.DataFrame:
     pick = latest.iloc[rng.integers(0, len(latest), n)]
     return pd.DataFrame({
         "account": pick["account"].to_numpy(),
-        "caption": [f"{c} draft{i}" for i, c in enumerate(pick["caption"].fillna("").tolist())],
+        # Instagram's 2,200-character limit holds for drafts too: the longest captions are cut to fit the suffix.
+        "caption": [f"{c[:2200 - len(f' draft{i}')]} draft{i}" for i, c in enumerate(pick["caption"].fillna("").tolist())],
         "posted_at": (pick["t"] + pd.Timedelta(hours=1)).dt.strftime("%Y-%m-%dT%H:%M:%SZ").to_numpy(),
         "followers": pd.to_numeric(pick["followers"], errors="coerce").to_numpy(),
     })

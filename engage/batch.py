@@ -26,6 +26,7 @@ from pydantic import ValidationError
 from tqdm.auto import tqdm
 
 from engage.errors import ConfigError, DataError, EngageError
+from engage.files import spreadsheet_safe
 from engage.model.targets import COUNT_TARGETS
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,10 @@ def read_drafts(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise DataError("does not exist; pass a Parquet or CSV table of drafts", file=path)
+    from engage.data.bounded import check_table_file
+
+    if path.suffix.lower() in (".parquet", ".pq", ".csv"):
+        check_table_file(path)  # a regular file, not a device; bounded size, also once decompressed
     try:
         if path.suffix.lower() in (".parquet", ".pq"):
             frame = pd.read_parquet(path)
@@ -73,8 +78,13 @@ def _draft(record: dict[str, Any], images_dir: Path) -> Any:
     if "image" in fields:
         image = Path(str(fields["image"]))
         image = image if image.is_absolute() else images_dir / image
+        from engage.data.bounded import MAX_IMAGE_FILE_BYTES, open_regular
+
         try:
-            fields["image"] = image.read_bytes()
+            with open_regular(image, max_bytes=MAX_IMAGE_FILE_BYTES) as handle:  # no device, bounded size
+                fields["image"] = handle.read()
+        except DataError as e:
+            raise DataError(f"photo {image} {e.message}", field="image") from e
         except OSError as e:
             raise DataError(f"photo {image} cannot be read ({e.strerror or e})", field="image") from e
     if "posted_at" in fields:
@@ -138,7 +148,9 @@ def write_scores(scores: pd.DataFrame, path: str | Path) -> Path:
     if path.suffix.lower() in (".parquet", ".pq"):
         scores.to_parquet(path, index=False)
     elif path.suffix.lower() == ".csv":
-        scores.to_csv(path, index=False)
+        # The account, flags and error cells come from the drafts table: `=HYPERLINK(...)` must reach a
+        # spreadsheet as text, not as a formula (docs/security.md).
+        spreadsheet_safe(scores).to_csv(path, index=False)
     else:
         raise DataError("must end in .parquet or .csv", file=path)
     return path

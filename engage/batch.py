@@ -150,7 +150,8 @@ def write_scores(scores: pd.DataFrame, path: str | Path) -> Path:
     elif path.suffix.lower() == ".csv":
         # The account, flags and error cells come from the drafts table: `=HYPERLINK(...)` must reach a
         # spreadsheet as text, not as a formula (docs/security.md).
-        spreadsheet_safe(scores).to_csv(path, index=False)
+        # Lines end in CRLF (RFC 4180), so that a cell holding a lone CR is quoted too, not split into a new row.
+        spreadsheet_safe(scores).to_csv(path, index=False, lineterminator="\r\n")
     else:
         raise DataError("must end in .parquet or .csv", file=path)
     return path

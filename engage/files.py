@@ -129,9 +129,11 @@ def spreadsheet_safe(frame: Any) -> Any:
 
     Only text is touched: numbers (a negative count) stay numbers. Parquet keeps the values as they are, since
     no spreadsheet evaluates a Parquet cell; the CSV writer's own quoting handles commas, quotes and newlines."""
+    from pandas.api.types import is_object_dtype, is_string_dtype
+
     out = frame.copy()
     for column in out.columns:
-        if out[column].dtype == object or str(out[column].dtype).startswith("string"):
+        if is_object_dtype(out[column].dtype) or is_string_dtype(out[column].dtype):
             out[column] = out[column].map(spreadsheet_safe_cell)
     out.columns = [spreadsheet_safe_cell(str(c)) for c in out.columns]
     return out

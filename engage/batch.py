@@ -44,7 +44,7 @@ def read_drafts(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise DataError("does not exist; pass a Parquet or CSV table of drafts", file=path)
-    from engage.data.bounded import check_table_file
+    from engage.bounded import check_table_file
 
     if path.suffix.lower() in (".parquet", ".pq", ".csv"):
         check_table_file(path)  # a regular file, not a device; bounded size, also once decompressed
@@ -78,7 +78,7 @@ def _draft(record: dict[str, Any], images_dir: Path) -> Any:
     if "image" in fields:
         image = Path(str(fields["image"]))
         image = image if image.is_absolute() else images_dir / image
-        from engage.data.bounded import MAX_IMAGE_FILE_BYTES, open_regular
+        from engage.bounded import MAX_IMAGE_FILE_BYTES, open_regular
 
         try:
             with open_regular(image, max_bytes=MAX_IMAGE_FILE_BYTES) as handle:  # no device, bounded size

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from engage.data.bounded import read_json_bounded
+from engage.bounded import read_json_bounded
 from engage.data.schema import (
     CANONICAL,
     INSIGHT_COUNTS,
@@ -224,7 +224,7 @@ def _is_video(value: object, path: Path, row: int, column: str) -> bool:
 
 
 def _read_json(file: Path, root: Path) -> Any:
-    """The file's JSON within the bounds of engage/data/bounded.py (size, nesting, no link out of `root`)."""
+    """The file's JSON within the bounds of engage/bounded.py (size, nesting, no link out of `root`)."""
     try:
         return read_json_bounded(file, root=root)
     except DataError as e:

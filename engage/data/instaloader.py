@@ -36,7 +36,7 @@ from typing import Any
 import pandas as pd
 from tqdm import tqdm
 
-from engage.data.bounded import read_json_bounded, regular_file_inside
+from engage.bounded import read_json_bounded, regular_file_inside
 from engage.data.schema import CANONICAL, LoadReport, attach_report, sort_posts, validate_posts
 from engage.errors import DataError
 
@@ -204,7 +204,7 @@ def _metadata_files(root: Path, report: LoadReport) -> list[Path]:
 
 
 def _read_json(file: Path, root: Path) -> Any:
-    """The file's JSON, bounded (engage/data/bounded.py): a compression bomb, a nesting bomb, a link out of the
+    """The file's JSON, bounded (engage/bounded.py): a compression bomb, a nesting bomb, a link out of the
     dump or a device is a `DataError` naming the file, skipped like any broken file."""
     try:
         return read_json_bounded(file, root=root)

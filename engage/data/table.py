@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
-from engage.data.bounded import check_table_file
+from engage.bounded import check_table_file
 from engage.data.schema import CANONICAL, LoadReport, attach_report, validate_posts
 from engage.errors import DataError
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from engage.data.bounded import MAX_IMAGE_FILE_BYTES, open_regular
+from engage.bounded import MAX_IMAGE_FILE_BYTES, open_regular
 from engage.errors import DataError
 
 ImageInput = str | os.PathLike | bytes | Image.Image

@@ -1,4 +1,4 @@
-"""Files that fight back: every user file engage parses is bounded (engage/data/bounded.py).
+"""Files that fight back: every user file engage parses is bounded (engage/bounded.py).
 
 Each case is a finding of issue 22 (docs/security.md): before the change a 480 KB `.json.xz` of 3 GB of spaces
 cost 27 s and 6.4 GB before it was skipped, a `.json` link to /dev/zero was read without end, a deeply nested
@@ -25,7 +25,7 @@ from engage.model.feed import account_feeds
 
 FIXTURES = Path(__file__).parent / "fixtures"
 BOMB = FIXTURES / "spaces-3gb.json.xz"  # 468,672 bytes that decompress to 3 GiB of spaces
-#: engage.data.bounded.MAX_DECODED_BYTES (imported in the tests that need the module, so that the others also run,
+#: engage.bounded.MAX_DECODED_BYTES (imported in the tests that need the module, so that the others also run,
 #: and fail, on the code from before issue 22)
 MAX_DECODED_BYTES = 64 * 1024 * 1024
 
@@ -119,8 +119,8 @@ def test_a_number_of_a_million_digits_is_skipped_like_any_broken_file(tmp_path: 
 
 
 def test_brackets_inside_strings_do_not_count_as_nesting() -> None:
-    from engage.data.bounded import MAX_DECODED_BYTES as limit
-    from engage.data.bounded import json_depth
+    from engage.bounded import MAX_DECODED_BYTES as limit
+    from engage.bounded import json_depth
 
     assert limit == MAX_DECODED_BYTES
     assert json_depth(b'{"a": "[[[[{{{{", "b": [1, {"c": "\\"]]]"}]}') == 3
@@ -172,7 +172,7 @@ def test_graph_api_folder_skips_a_bomb_and_a_nesting_bomb_by_name_and_loads_the_
 
 
 def test_reading_json_out_of_its_folder_is_refused(tmp_path: Path) -> None:
-    from engage.data.bounded import read_json_bounded
+    from engage.bounded import read_json_bounded
 
     (tmp_path / "inside").mkdir()
     (tmp_path / "outside.json").write_text("{}")
@@ -196,7 +196,7 @@ def test_a_table_that_is_a_device_is_refused_not_read(tmp_path: Path) -> None:
 
 def test_a_parquet_table_that_decompresses_past_the_limit_is_refused_from_its_footer(tmp_path: Path,
                                                                                    monkeypatch) -> None:
-    import engage.data.bounded as bounded
+    import engage.bounded as bounded
 
     pd.DataFrame({"caption": [f"{i:06d}" + "x" * 1000 for i in range(2000)]}).to_parquet(tmp_path / "posts.parquet")  # ~2 MB, compresses
     assert (tmp_path / "posts.parquet").stat().st_size < 200_000  # 2 MB of text, compressed

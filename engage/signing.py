@@ -261,13 +261,15 @@ def load_signed(directory: str | os.PathLike, key: bytes, *, what: str, fix: str
     for name, digest in manifest["files"].items():
         if not isinstance(name, str) or not _FILE_NAME.match(name) or ".." in name:
             raise ModelError(f"{what}: its manifest names a file {str(name)[:60]!r} outside the folder; {fix}")
+        path = directory / name
+        if not path.exists() and not path.is_symlink():
+            raise ModelError(f"{what} is incomplete: {name} is missing; {fix}")
         try:
-            data = read_bytes_bounded(directory / name, root=directory, max_bytes=MAX_FILE_BYTES,
-                                      max_decoded=MAX_FILE_BYTES)
+            data = read_bytes_bounded(path, root=directory, max_bytes=MAX_FILE_BYTES, max_decoded=MAX_FILE_BYTES)
         except DataError as e:
-            raise ModelError(f"{what} is incomplete or altered: {e}; {fix}") from e
+            raise ModelError(f"{what} is altered: {e}; {fix}") from e
         if hashlib.sha256(data).hexdigest() != digest:
-            raise ModelError(f"{what} is corrupt or altered: {name} does not match its digest in {MANIFEST}; {fix}")
+            raise ModelError(f"{what} is corrupt: {name} does not match its checksum in {MANIFEST}; {fix}")
         contents[name] = data
     for needed in (STATE, ARRAYS):
         if needed not in contents:

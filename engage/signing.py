@@ -15,7 +15,7 @@ could otherwise make engage run their code or change its answers. So (docs/secur
   key. Loading reads each file once, checks the signature and the digests on those bytes, and only then
   unpickles them -- with an unpickler that resolves nothing but classes of engage, scikit-learn, LightGBM,
   NumPy and pandas and a few plain builtins, in case a signed file were ever made from hostile objects.
-* **Signed blobs** (`sign` / `verify`): an ONNX export is pinned by the HMAC of its bytes (engage/features/runtime.py).
+* **Signed blobs** (`sign` / `verify`): an ONNX export is pinned by the HMAC of its bytes (engage/embed/runtime.py).
 """
 
 from __future__ import annotations

@@ -19,8 +19,8 @@ import pytest
 from engage.data.insights import load_insights
 from engage.data.instaloader import load_dump
 from engage.data.table import read_table
+from engage.embed.decoding import open_image
 from engage.errors import DataError
-from engage.features.decoding import open_image
 from engage.model.feed import account_feeds
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -8,7 +8,6 @@ decided what ran. Each test plants such a file; a pickle whose load would create
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import logging
 import os
@@ -155,14 +154,14 @@ def test_booster_files_are_lightgbm_text_and_arrays_load_without_pickle(tmp_path
 
 
 def onnx_for(module: torch.nn.Module, folder: Path):
-    from engage.features.runtime import onnx_session
+    from engage.embed.runtime import onnx_session
 
     return onnx_session(module, (torch.zeros(1, 4),), name="tiny", weights_id="tiny-weights", input_names=["x"],
                         output_names=["y"], dynamic_axes={"x": {0: "n"}, "y": {0: "n"}}, directory=folder)
 
 
 def test_a_planted_onnx_graph_gives_the_clean_answer(tmp_path: Path, key: bytes, caplog) -> None:
-    from engage.features.runtime import _export
+    from engage.embed.runtime import _export
 
     torch.manual_seed(0)
     clean, planted = torch.nn.Linear(4, 2), torch.nn.Linear(4, 2)
@@ -174,7 +173,7 @@ def test_a_planted_onnx_graph_gives_the_clean_answer(tmp_path: Path, key: bytes,
     hostile = _export(planted, (torch.zeros(1, 4),), ["x"], ["y"], {"x": {0: "n"}, "y": {0: "n"}})
     path.write_bytes(hostile)  # a valid graph that answers 36 for every input; its signature cannot be forged
     (path.parent / (path.name + ".sig")).write_text(hashlib.sha256(hostile).hexdigest())
-    with caplog.at_level(logging.WARNING, logger="engage.features.runtime"):
+    with caplog.at_level(logging.WARNING, logger="engage.embed.runtime"):
         again = onnx_for(clean, tmp_path).run(None, {"x": x})[0]
     assert np.allclose(again, expected) and not np.allclose(again, 36.0)
     assert "is not the one engage exported" in caplog.text
@@ -236,18 +235,14 @@ def test_a_bundle_saved_before_signing_is_refused_then_converted_on_the_operator
         EngageModel.load(old)
     assert main([str(old), "--out", str(tmp_path / "converted")]) == 0
     converted = EngageModel.load(tmp_path / "converted")
-    rows = model.context_posts.head(5)
-    features = io.StringIO()  # the same predictions from the same estimators
-    for name in model.models:
-        assert type(converted.models[name]) is type(model.models[name]), features
-    assert converted.predict_frame(_drafts(rows)).equals(model.predict_frame(_drafts(rows)))
+    from engage.model.draft import Draft
+    from engage.scoring.scorer import Scorer
+
+    draft = Draft(account=str(model.context_posts["account"].iloc[0]), caption="Morning light on the harbour #sea")
+    before, after = Scorer(model).score(draft), Scorer(converted).score(draft)
+    for name in model.models:  # the same estimators give the same answers
+        assert type(converted.models[name]) is type(model.models[name])
+        assert after[name] == before[name], name
     with pytest.raises(ModelError, match="not 1: only bundles saved before model signing"):
         convert_legacy(tmp_path / "converted")
 
-
-def _drafts(rows):
-    import pandas as pd
-
-    return pd.DataFrame({"account": rows["account"].astype(str).tolist(), "caption": rows["caption"].astype(str).tolist(),
-                         "posted_at": [t.isoformat() for t in rows["posted_at"]], "followers": [1000.0] * len(rows),
-                         "sponsored": [False] * len(rows), "image": [""] * len(rows)})

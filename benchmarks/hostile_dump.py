@@ -56,14 +56,41 @@ def measure(path: Path) -> None:
                       "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}))
 
 
+def measure_bomb() -> None:
+    """Run in a child process: how long the bounded reader takes to refuse the bomb, and the process's peak RSS."""
+    from engage.bounded import read_json_bounded
+    from engage.errors import DataError
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    started = time.perf_counter()
+    try:
+        read_json_bounded(BOMB)
+        refused = ""
+    except DataError as e:
+        refused = e.message
+    print(json.dumps({"seconds": round(time.perf_counter() - started, 2), "refused": refused, "rss_before_mb": round(before),
+                      "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=100_000, help="tiny post files (default: 100000)")
     parser.add_argument("--keep", type=Path, default=None, help="build the dumps here and keep them")
     parser.add_argument("--measure", type=Path, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--measure-bomb", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
         measure(args.measure)
+        return 0
+    if args.measure_bomb:
+        measure_bomb()
+        return 0
+    run = subprocess.run([sys.executable, __file__, "--measure-bomb"], capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)}, check=True)
+    bomb = json.loads(run.stdout.strip().splitlines()[-1])
+    print(f"the {BOMB.stat().st_size:,}-byte .json.xz of 3 GiB of spaces alone: refused in {bomb['seconds']:.2f} s, "
+          f"peak RSS {bomb['peak_rss_mb']} MB against {bomb['rss_before_mb']} MB before reading it ({bomb['refused']})", flush=True)
+    if args.files == 0:
         return 0
     base = args.keep or Path(tempfile.mkdtemp(prefix="hostile-dump-"))
     try:

@@ -62,7 +62,11 @@ def key_path() -> Path:
 def model_key(*, create: bool = False) -> bytes | None:
     """The model key: $ENGAGE_MODEL_KEY, else the key file (made on first use when `create`), else None."""
     if os.environ.get(MODEL_KEY_ENV):
-        return os.environ[MODEL_KEY_ENV].strip().encode()
+        key = os.environ[MODEL_KEY_ENV].strip().encode()
+        if len(key) < 32:
+            raise ModelError(f"{MODEL_KEY_ENV} holds {len(key)} characters, too few to be a key; use 32 or more random "
+                             "ones (python -c 'import secrets; print(secrets.token_hex(32))')")
+        return key
     path = key_path()
     try:
         key = path.read_bytes().strip()

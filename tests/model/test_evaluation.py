@@ -105,3 +105,16 @@ def test_pair_accuracy_drops_ties_of_labels_and_of_predictions():
     assert (accuracy, n) == (1.0, 2)
     accuracy, n = ev.pair_accuracy(np.array([1.0]), np.array([2.0]), np.array([3.0]), np.array([2.0]))
     assert (accuracy, n) == (0.0, 1)
+
+
+def test_within_account_spearman_is_the_mean_over_accounts_with_enough_posts_in_any_row_order():
+    rng = np.random.default_rng(1)
+    accounts = np.array(["b"] * 6 + ["a"] * 5 + ["c"] * 4, dtype=object)  # c has too few posts
+    actual = rng.normal(size=15)
+    predicted = actual.copy()
+    predicted[:6] = -actual[:6]  # b: perfectly reversed
+    predicted[11] = np.nan
+    expected = np.mean([-1.0, 1.0])
+    assert ev.spearman_within_account(accounts, actual, predicted) == pytest.approx(expected)
+    order = rng.permutation(15)
+    assert ev.spearman_within_account(accounts[order], actual[order], predicted[order]) == pytest.approx(expected)

@@ -85,7 +85,7 @@ function metricBox(name, label, range, isGoal) {
   if (range && range.usual !== null && range.usual !== undefined) {
     const up = range.uplift_percent;
     const sign = up > 0 ? "+" : up < 0 ? "−" : "±";
-    box.appendChild(el("span", `range ${name}-usual`, `your usual now: ${fmt(range.usual)}; this draft: ${sign}${
+    box.appendChild(el("span", `usual ${name}-usual`, `your usual now: ${fmt(range.usual)}; this draft: ${sign}${
       Math.abs(up) >= 10 ? Math.round(Math.abs(up)) : Math.abs(up).toFixed(1)}%`));
   }
   if (isGoal) box.appendChild(el("span", "goal-tag", "your goal"));

@@ -319,6 +319,9 @@ class CountModel:
     def predict_log1p(self, features: pd.DataFrame) -> dict[str, np.ndarray]:
         """expected = level + uplift (log1p units), with the calibrated interval around it."""
         if getattr(self, "_stage", None) != "done":
+            if hasattr(self, "mean_"):  # a bundle of an engage before the level and uplift split
+                raise NotFittedError(f"this {self.target.name} model was trained by an older engage (one model, no "
+                                     "level and uplift); retrain it with `python train.py`")
             raise NotFittedError(f"{self.target.name} model is not fitted: call fit(...) first")
         level = self._level(features)
         uplift = self._uplift(features)

@@ -92,6 +92,19 @@ class TrainSettings(_Section):
     lightgbm: LightGBMSettings = LightGBMSettings()
     export_dir: str | None = None  # also export the bundle to this directory (e.g. models/engage)
     targets: list[str] | None = None  # targets to train (engage/model/targets.py); None: every one the data has
+    # Count models: the account's level, cross-fitted over this many folds of accounts (out-of-fold residuals),
+    # then the draft's uplift on those residuals, learned by regression on account-demeaned residuals or by
+    # LightGBM's lambdarank with accounts as groups (docs/results.md measures both on real data).
+    level_folds: int = Field(5, ge=2)
+    level_folds_by: Literal["account", "post"] = "account"  # hold out whole accounts, or posts at random
+    # The level is fitted on every training and validation post with a fixed number of trees (no early stopping:
+    # the latest posts before the test period matter most, and cross-fitting gives the honest residuals).
+    level: LightGBMSettings = LightGBMSettings(n_estimators=600, num_leaves=7, min_child_samples=50)
+    # Where the level's trees start: "none" (log1p from scratch) or "trailing" (the account's trailing mean log1p).
+    level_start: Literal["none", "trailing"] = "trailing"
+    uplift_objective: Literal["regression", "lambdarank"] = "regression"
+    # Feature families left out of every model (engage.features.pipeline.FEATURE_FAMILIES): ablations.
+    drop_features: list[str] = []
 
 
 class TrackingSettings(_Section):

@@ -215,30 +215,102 @@ def _labels(posts: pd.DataFrame, features: pd.DataFrame, chosen: list[str] | Non
     return labels, described, skipped
 
 
+@dataclass
+class Featurized:
+    """A run's posts made ready to fit: the fitted pipeline, the vectors, the split, the feature table and the
+    labels of the targets trained (those skipped, with the reason)."""
+
+    posts: pd.DataFrame
+    pipeline: FeaturePipeline
+    vectors: Any
+    split: ev.Split
+    features: pd.DataFrame
+    labels: dict[str, np.ndarray]
+    described: dict[str, str]
+    skipped: dict[str, str]
+
+
+def featurize(settings: Settings, posts: pd.DataFrame, engine: Engine = LOCAL, *, progress: bool = True,
+              stages: Stages | None = None) -> Featurized:
+    """Embed (through the cache), split by time, fit the pipeline on the training rows, compute every feature
+    and label: what `train` does before fitting, and what the real-data benchmark fits its ablations on."""
+    if stages is not None:
+        stages.start("embed", "Embedding photos and captions (cached by content hash)")
+    pipeline = FeaturePipeline(settings)
+    vectors = pipeline.embed(posts, progress=progress, engine=engine)
+    print(f"      image embedder: {pipeline.image_embedder.id}; text embedder: {pipeline.text_embedder.id}")
+    if stages is not None:
+        stages.start("features", "Splitting by time and computing features")
+    split = ev.time_split(posts, settings.train.test_fraction, settings.train.valid_fraction)
+    pipeline.fit(vectors, rows=split.train)
+    features = pipeline.transform(posts, vectors, engine=engine)
+    labels, described, skipped = _labels(posts, features, settings.train.targets)
+    for name, why in skipped.items():
+        print(f"      skipping target {name}: {why}")
+    print(f"      {len(split.train)} train / {len(split.valid)} validation / {len(split.test)} test posts ({split.how})")
+    return Featurized(posts, pipeline, vectors, split, features, labels, described, skipped)
+
+
 def fit_targets(settings: Settings, features: pd.DataFrame, labels: dict[str, np.ndarray], split: ev.Split,
                 engine: Engine = LOCAL) -> dict[str, Any]:
-    """One model per target; their LightGBM estimators are handed to the engine in one batch (on Ray:
-    one Ray Train run for all seven instead of seven runs)."""
+    """One model per target; their LightGBM estimators are handed to the engine in one batch per stage (the
+    count models have two: the account's level, then the draft's uplift on its out-of-fold residuals; on Ray,
+    one Ray Train run per stage for all targets)."""
+    from engage.features.families import FEATURE_FAMILIES
+
+    train_settings = settings.train
+    unknown = sorted(set(train_settings.drop_features) - set(FEATURE_FAMILIES))
+    if unknown:
+        raise ConfigError(f"train.drop_features names unknown famil(ies) {', '.join(unknown)}; "
+                          f"the families are {', '.join(FEATURE_FAMILIES)}")
+    if train_settings.uplift_objective == "lambdarank" and engine.name != LOCAL.name:
+        raise ConfigError("train.uplift_objective=lambdarank needs whole accounts in one place: it runs on the local "
+                          "engine only (runtime.engine=local), or use train.uplift_objective=regression on Ray")
+    options = {"folds": train_settings.level_folds, "folds_by": train_settings.level_folds_by,
+               "objective": train_settings.uplift_objective, "drop": tuple(train_settings.drop_features),
+               "level_params": train_settings.level, "level_start": train_settings.level_start}
+    accounts = split.accounts if split.accounts is not None else np.arange(len(features))
     pending: dict[str, tuple[Any, list[LightGBMJob]]] = {}
-    seed = settings.train.seed
+    seed = train_settings.seed
     for name, y in labels.items():
         train = split.train[~np.isnan(y[split.train])]
         valid = split.valid[~np.isnan(y[split.valid])]
         if len(valid) < 5:  # tiny data sets: early-stop on the latest of the training posts
             train, valid = ev.latest_share(train, split.times, 0.15)
-        model = TARGETS[name].make_model(settings.train.lightgbm, settings.train.interval, seed)
-        pending[name] = (model, model.lightgbm_jobs(features.iloc[train], y[train], features.iloc[valid], y[valid]))
-    fitted = iter(engine.fit_lightgbm([job for _, jobs in pending.values() for job in jobs]))
-    return {name: model.finish([next(fitted) for _ in jobs], jobs) for name, (model, jobs) in pending.items()}
+        model = TARGETS[name].make_model(train_settings.lightgbm, train_settings.interval, seed, **options)
+        pending[name] = (model, model.lightgbm_jobs(features.iloc[train], y[train], features.iloc[valid], y[valid],
+                                                    accounts[train], accounts[valid]))
+    done: dict[str, Any] = {}
+    while pending:
+        fitted = iter(engine.fit_lightgbm([job for _, jobs in pending.values() for job in jobs]))
+        following: dict[str, tuple[Any, list[LightGBMJob]]] = {}
+        for name, (model, jobs) in pending.items():
+            model = model.finish([next(fitted) for _ in jobs], jobs)
+            more = model.next_jobs() if hasattr(model, "next_jobs") else []
+            if more:
+                following[name] = (model, more)
+            else:
+                done[name] = model
+        pending = following
+    return {name: done[name] for name in labels}
+
+
+def draft_pairs(pipeline: FeaturePipeline, posts: pd.DataFrame, vectors: Any, features: pd.DataFrame,
+                rows: np.ndarray) -> ev.DraftPairs:
+    """The pairs of `rows` the creator's question asks about, the later post of each scored as a draft beside
+    the earlier (the history the earlier post had: `FeaturePipeline.transform_as_drafts`)."""
+    earlier, later = ev.draft_pairs(posts, rows)
+    return ev.DraftPairs(earlier, later, pipeline.transform_as_drafts(posts, vectors, later, earlier, features))
 
 
 def evaluate(posts: pd.DataFrame, features: pd.DataFrame, labels: dict[str, np.ndarray], models: dict[str, Any],
-             split: ev.Split) -> tuple[dict[str, float], dict[str, dict[str, np.ndarray]]]:
-    """Test metrics next to the account-baseline metrics, with the exact names every run logs."""
+             split: ev.Split, pairs: ev.DraftPairs | None = None) -> tuple[dict[str, float], dict[str, dict[str, np.ndarray]]]:
+    """Test metrics next to the account-baseline metrics, with the exact names every run logs; with `pairs`
+    (`draft_pairs` of the test posts), each count target's draft-pair accuracy."""
     metrics: dict[str, float] = {}
     preds: dict[str, dict[str, np.ndarray]] = {}
     for name, model in models.items():
-        metrics_of_target, preds[name] = TARGETS[name].evaluate(model, features, labels[name], posts, split)
+        metrics_of_target, preds[name] = TARGETS[name].evaluate(model, features, labels[name], posts, split, pairs)
         metrics.update(metrics_of_target)
     metrics["n_train"] = float(len(split.train) + len(split.valid))
     metrics["n_test"] = float(len(split.test))
@@ -248,13 +320,22 @@ def evaluate(posts: pd.DataFrame, features: pd.DataFrame, labels: dict[str, np.n
 
 def _log_plots(mlflow: Any, models: dict[str, Any], features: pd.DataFrame, preds: dict[str, dict[str, np.ndarray]], test: np.ndarray) -> None:
     for name, model in models.items():
-        booster_owner = model.mean_ if hasattr(model, "mean_") else model.model_
-        names = model.feature_names_  # each model sees its own subset (targets.model_columns)
-        figures = {f"plots/feature_importance_{name}.png": plots.feature_importance(booster_owner, names, f"{name}: feature importance")}
-        try:
-            figures[f"plots/shap_summary_{name}.png"] = plots.shap_summary(booster_owner, features.iloc[test][names], f"{name}: SHAP summary (test)")
-        except Exception as e:  # SHAP is an explanation aid; a failure there must not lose the run
-            log.warning("SHAP summary for %s failed: %s", name, e)
+        # Each model sees its own subset (targets.model_columns); a count model's level and uplift, their own parts.
+        if hasattr(model, "uplift_"):
+            # The draft's uplift under the target's own name (what a creator changes), the level beside it.
+            owners = [(name, model.uplift_, model.uplift_names_), (f"{name}_level", model.level_, model.level_names_)]
+        else:
+            owners = [(name, model.model_, model.feature_names_)]
+        figures = {}
+        for label, booster_owner, names in owners:
+            if booster_owner is None:
+                continue
+            figures[f"plots/feature_importance_{label}.png"] = plots.feature_importance(booster_owner, names, f"{label}: feature importance")
+            try:
+                figures[f"plots/shap_summary_{label}.png"] = plots.shap_summary(booster_owner, features.iloc[test][names],
+                                                                                f"{label}: SHAP summary (test)")
+            except Exception as e:  # SHAP is an explanation aid; a failure there must not lose the run
+                log.warning("SHAP summary for %s failed: %s", label, e)
         figures.update(TARGETS[name].figures(preds[name]))
         for path, fig in figures.items():
             mlflow.log_figure(fig, path)
@@ -323,25 +404,16 @@ def _train(settings: Settings, engine: Engine, *, export_dir: str | None, progre
     if len(posts) < 30:
         raise EngageError(f"only {len(posts)} posts: too few to train and evaluate; engage needs at least 30")
 
-    stages.start("embed", "Embedding photos and captions (cached by content hash)")
-    pipeline = FeaturePipeline(settings)
-    vectors = pipeline.embed(posts, progress=progress, engine=engine)
-    print(f"      image embedder: {pipeline.image_embedder.id}; text embedder: {pipeline.text_embedder.id}")
-
-    stages.start("features", "Splitting by time and computing features")
-    split = ev.time_split(posts, settings.train.test_fraction, settings.train.valid_fraction)
-    pipeline.fit(vectors, rows=split.train)
-    features = pipeline.transform(posts, vectors, engine=engine)
-    labels, described, skipped = _labels(posts, features, settings.train.targets)
-    for name, why in skipped.items():
-        print(f"      skipping target {name}: {why}")
-    print(f"      {len(split.train)} train / {len(split.valid)} validation / {len(split.test)} test posts ({split.how})")
+    data = featurize(settings, posts, engine, progress=progress, stages=stages)
+    pipeline, vectors, split, features = data.pipeline, data.vectors, data.split, data.features
+    labels, described, skipped = data.labels, data.described, data.skipped
 
     stages.start("fit", f"Training LightGBM models ({engine.name}): {', '.join(labels)}")
     models = fit_targets(settings, features, labels, split, engine)
 
-    stages.start("evaluate", "Evaluating on the held-out latest posts")
-    metrics, preds = evaluate(posts, features, labels, models, split)
+    stages.start("evaluate", "Evaluating on the held-out latest posts (and their pairs, scored as drafts)")
+    pairs = draft_pairs(pipeline, posts, vectors, features, split.test)
+    metrics, preds = evaluate(posts, features, labels, models, split, pairs)
 
     stages.start("bundle", "Building the model bundle")
     context_rows = select_context(posts, settings.features.history_posts, settings.features.duplicate_window_hours)

@@ -8,12 +8,14 @@ split (e.g. one post per account), the latest posts overall are held out instead
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 from sklearn.metrics import roc_auc_score
+
+from engage.data.schema import post_id_order
 
 
 @dataclass
@@ -23,6 +25,7 @@ class Split:
     test: np.ndarray  # held-out positions
     how: str
     times: np.ndarray  # posted_at of every position, to order any subset by time
+    accounts: np.ndarray | None = None  # the account of every position (the count models' groups)
 
 
 def _latest(order: np.ndarray, fraction: float) -> int:
@@ -50,7 +53,7 @@ def time_split(posts: pd.DataFrame, test_fraction: float, valid_fraction: float)
         train, valid, test = list(rest[: len(rest) - n_valid]), list(rest[len(rest) - n_valid:]), list(order[len(order) - n_test:])
         how = "latest posts overall (too few posts per account for a per-account split)"
     return Split(np.sort(np.array(train, dtype=int)), np.sort(np.array(valid, dtype=int)), np.sort(np.array(test, dtype=int)), how,
-                 times)
+                 times, posts["account"].astype(str).to_numpy())
 
 
 def latest_share(rows: np.ndarray, times: np.ndarray, share: float) -> tuple[np.ndarray, np.ndarray]:
@@ -139,3 +142,53 @@ def account_training_baseline(posts: pd.DataFrame, values: np.ndarray, fit_rows:
     means = frame.groupby("account")["v"].mean()
     global_mean = float(np.nanmean(values[fit_rows])) if np.isfinite(values[fit_rows]).any() else float("nan")
     return posts["account"].iloc[rows].map(means).astype(float).fillna(global_mean).to_numpy()
+
+
+#: The creator's question: of two posts of one account published at most this many days apart, which does better?
+DRAFT_PAIR_DAYS = 7.0
+
+
+@dataclass
+class DraftPairs:
+    """Pairs of test posts of one account at most `DRAFT_PAIR_DAYS` apart (`earlier[k]` before `later[k]`),
+    and the later posts' features scored as drafts beside the earlier (`FeaturePipeline.transform_as_drafts`:
+    the history the earlier post had). The earlier post's own features are already those of a draft."""
+
+    earlier: np.ndarray
+    later: np.ndarray
+    later_features: object = field(default=None, repr=False)  # pandas DataFrame, one row per pair
+
+
+def draft_pairs(posts: pd.DataFrame, rows: np.ndarray, max_days: float = DRAFT_PAIR_DAYS) -> tuple[np.ndarray, np.ndarray]:
+    """(earlier, later): every pair of `rows` of one account posted at most `max_days` apart, ordered by
+    (posted_at, post_id) as the history features order them (same-day posts by Instagram's id order)."""
+    rows = np.asarray(rows, dtype=np.int64)
+    if not len(rows):
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    times = posts["posted_at"].iloc[rows].to_numpy(dtype="datetime64[ns]").astype(np.int64)
+    ties = post_id_order(posts["post_id"])[rows] if "post_id" in posts.columns else np.arange(len(rows))
+    accounts = pd.factorize(posts["account"].iloc[rows].astype(str))[0]
+    order = np.lexsort((ties, times, accounts))
+    rows, times, accounts = rows[order], times[order], accounts[order]
+    limit = int(max_days * 86_400e9)
+    earlier, later = [], []
+    for i in range(len(rows)):
+        j = i + 1
+        while j < len(rows) and accounts[j] == accounts[i] and times[j] - times[i] <= limit:
+            earlier.append(rows[i])
+            later.append(rows[j])
+            j += 1
+    return np.asarray(earlier, dtype=np.int64), np.asarray(later, dtype=np.int64)
+
+
+def pair_accuracy(actual_earlier: np.ndarray, actual_later: np.ndarray, predicted_earlier: np.ndarray,
+                  predicted_later: np.ndarray) -> tuple[float, int]:
+    """(share of pairs ordered right, pairs counted): pairs with equal or unknown actual values, or equal
+    predictions, are dropped (a model that cannot tell two drafts apart has no say on them)."""
+    actual = np.asarray(actual_later, dtype=float) - np.asarray(actual_earlier, dtype=float)
+    predicted = np.asarray(predicted_later, dtype=float) - np.asarray(predicted_earlier, dtype=float)
+    counted = (actual != 0) & (predicted != 0) & ~np.isnan(actual) & ~np.isnan(predicted)
+    n = int(counted.sum())
+    if not n:
+        return float("nan"), 0
+    return float(np.mean(np.sign(actual[counted]) == np.sign(predicted[counted]))), n

@@ -159,22 +159,59 @@ def describe_value(name: str, value: float) -> str:
 def top_factors(features: pd.DataFrame, likes_model: Any, n: int = 6) -> list[dict[str, Any]]:
     """The `n` largest contributions to this draft's expected log1p likes, largest first, each named in words
     with the draft's value ("not sponsored", "3 hashtags"); features that share words (the PCA components of
-    an embedding, "what the photo shows") are summed into one factor."""
+    an embedding, "what the photo shows") are summed into one factor. Each says which part of the prediction
+    it moves: `usual` (the account's level: its history, followers, the time) or `draft` (the uplift: the
+    photo, the caption, the format)."""
     contributions = likes_model.contributions(features)[0][:-1]  # the last column is the bias
     row = features.iloc[0]
     names = getattr(likes_model, "feature_names_", list(features.columns))  # a model may see a subset
-    grouped: dict[str, float] = {}
-    members: dict[str, list[str]] = {}
+    level = set(getattr(likes_model, "level_names_", []))
+    grouped: dict[tuple[str, str], float] = {}
+    members: dict[tuple[str, str], list[str]] = {}
     for name, value in zip(names, contributions, strict=True):
-        words = describe_feature(name)
-        grouped[words] = grouped.get(words, 0.0) + float(value)
-        members.setdefault(words, []).append(name)
+        key = (describe_feature(name), "usual" if name in level else "draft")
+        grouped[key] = grouped.get(key, 0.0) + float(value)
+        members.setdefault(key, []).append(name)
     ranked = sorted(grouped.items(), key=lambda kv: abs(kv[1]), reverse=True)
     return [
-        {"feature": describe_value(members[words][0], row[members[words][0]]) if len(members[words]) == 1 else words,
-         "contribution": round(value, 4)}
-        for words, value in ranked[:n] if value != 0.0
+        {"feature": describe_value(members[key][0], row[members[key][0]]) if len(members[key]) == 1 else key[0],
+         "contribution": round(value, 4), "part": key[1]}
+        for key, value in ranked[:n] if value != 0.0
     ]
+
+
+#: Fewest held-out draft pairs on which a model's within-account skill is stated as a figure.
+MIN_SKILL_PAIRS = 30
+
+
+def draft_skill(metrics: dict[str, Any], target: str = "likes") -> dict[str, Any]:
+    """How far the draft's uplift can be trusted, from the model's own held-out draft pairs (two posts of one
+    account at most 7 days apart, scored as two drafts): the share ordered right, the pairs, the posts the
+    model was trained on, and in plain words whether it can tell two drafts apart (the lower end of a 90%
+    interval on that share above a coin's 0.5). A model that logged no such figure, or one measured on fewer
+    than `MIN_SKILL_PAIRS` pairs, says it cannot yet tell drafts apart."""
+    share = metrics.get(f"test_{target}_draft_pairs_7d")
+    pairs = int(metrics.get(f"test_{target}_draft_pairs_7d_n") or 0)
+    trained = int(metrics.get("n_train") or 0)
+    if share is None or (isinstance(share, float) and math.isnan(share)):
+        share = None
+    if share is None or pairs < MIN_SKILL_PAIRS:
+        return {"target": target, "draft_pairs_7d": share, "pairs": pairs, "trained_on_posts": trained,
+                "tells_drafts_apart": False,
+                "message": f"Trained on {trained} posts, with {pairs} held-out pairs of posts a week apart to check it on: "
+                           f"this model cannot yet tell two drafts apart. Trust the usual {target}, not the draft's +/-."}
+    low = share - 1.645 * math.sqrt(share * (1 - share) / pairs)
+    percent = round(100 * share)
+    if low <= 0.5:
+        return {"target": target, "draft_pairs_7d": round(share, 4), "pairs": pairs, "trained_on_posts": trained,
+                "tells_drafts_apart": False,
+                "message": f"Of {pairs} held-out pairs of posts a week apart, it ordered {percent}% right, no surer than a "
+                           f"coin: this model (trained on {trained} posts) cannot yet tell two drafts apart. Trust the "
+                           f"usual {target}, not the draft's +/-."}
+    return {"target": target, "draft_pairs_7d": round(share, 4), "pairs": pairs, "trained_on_posts": trained,
+            "tells_drafts_apart": True,
+            "message": f"Of {pairs} held-out pairs of posts a week apart, it ordered {percent}% right (a coin: 50%): "
+                       f"trust which draft it prefers more than by how much."}
 
 
 def compute_norms(features: pd.DataFrame) -> dict[str, float]:

@@ -44,7 +44,7 @@ from engage.features.history import posted_at_ns
 from engage.features.pipeline import PostVectors
 from engage.model.bundle import EngageModel
 from engage.model.draft import Draft
-from engage.model.explain import draft_flags, top_factors
+from engage.model.explain import draft_flags, draft_skill, top_factors
 from engage.model.feed import feed_preview
 from engage.model.targets import COUNT_TARGETS, TARGETS
 from engage.scoring.batching import DynamicBatcher
@@ -279,6 +279,8 @@ class Scorer:
         predictions = self.predict_features(features)
         likes_model = model.models.get("likes")
         risk = TARGETS["authenticity_risk"]
+        # How far the draft's uplift can be trusted: the model's own held-out draft-pair accuracy, in words.
+        skill = draft_skill(model.info.get("metrics") or {}) if likes_model is not None else None
         answers = []
         for row, (draft, n_factors) in enumerate((i.draft, i.n_factors) for i in inputs):
             result: dict[str, Any] = {"model_version": model.version, "embedder": model.embedder}
@@ -290,6 +292,7 @@ class Scorer:
             result["flags"] = draft_flags(own, model.norms, known_account=known[row])
             result["factors"] = (top_factors(features.iloc[[row]], likes_model, n_factors)
                                  if likes_model is not None else [])
+            result["draft_skill"] = skill
             result["feed"] = feed_preview(draft, own, model.norms)
             answers.append(result)
         return answers

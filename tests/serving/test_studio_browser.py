@@ -58,6 +58,10 @@ def test_studio_scores_an_uploaded_photo_and_compares_two_drafts(served: ServePr
     assert page.locator("#result-a .tips li[data-code='too_many_hashtags']").count() == 1
     assert page.locator("#result-a .factors li").count() >= 1
     assert page.locator("#result-a .error").count() == 0
+    # The account's usual and what this draft adds, and how far that can be trusted, in words.
+    assert page.inner_text("#result-a .likes-usual").startswith("your usual now: ")
+    assert "%" in page.inner_text("#result-a .likes-usual")
+    assert "drafts apart" in page.inner_text("#result-a .skill") or "right" in page.inner_text("#result-a .skill")
 
     # Every count the model predicts is shown with its range; the feed preview puts the draft top-left of a
     # 3x3 grid with the account's last eight photos, and the feed-consistency figure beside it.

@@ -81,6 +81,13 @@ function metricBox(name, label, range, isGoal) {
   box.appendChild(el("span", "label", name === "likes" ? "Expected likes" : label.charAt(0).toUpperCase() + label.slice(1)));
   box.appendChild(el("span", `big ${name}-expected`, range ? fmt(range.expected) : "–"));
   if (range) box.appendChild(el("span", "range", `likely ${fmt(range.low)} – ${fmt(range.high)}`));
+  // The account's usual now and what this draft adds to it: "your usual now: 240; this draft: +12%".
+  if (range && range.usual !== null && range.usual !== undefined) {
+    const up = range.uplift_percent;
+    const sign = up > 0 ? "+" : up < 0 ? "−" : "±";
+    box.appendChild(el("span", `usual ${name}-usual`, `your usual now: ${fmt(range.usual)}; this draft: ${sign}${
+      Math.abs(up) >= 10 ? Math.round(Math.abs(up)) : Math.abs(up).toFixed(1)}%`));
+  }
   if (isGoal) box.appendChild(el("span", "goal-tag", "your goal"));
   return box;
 }
@@ -183,6 +190,11 @@ function renderScore(target, score, letter, photos) {
   if (score.risk_label) riskBox.appendChild(el("span", "range risk-label", `learned from ${score.risk_label}`));
   head.appendChild(riskBox);
   target.appendChild(head);
+  // How far the draft's +/- can be trusted: the model's measured skill at ordering two drafts of one account.
+  if (score.draft_skill) {
+    target.appendChild(el("p", score.draft_skill.tells_drafts_apart ? "skill small" : "skill small warn",
+                          score.draft_skill.message));
+  }
 
   target.appendChild(el("h3", null, "Feed preview"));
   target.appendChild(renderFeed(letter, score.feed, photos || []));
@@ -203,7 +215,7 @@ function renderScore(target, score, letter, photos) {
   const largest = Math.max(1e-9, ...score.factors.map((f) => Math.abs(f.contribution)));
   score.factors.forEach((factor) => {
     const item = el("li", factor.contribution >= 0 ? "up" : "down");
-    item.appendChild(el("span", "name", factor.feature));
+    item.appendChild(el("span", "name", `${factor.feature}${factor.part === "usual" ? " (your usual)" : " (this draft)"}`));
     const bar = el("span", "bar");
     bar.style.width = `${Math.round((Math.abs(factor.contribution) / largest) * 100)}%`;
     item.appendChild(bar);

@@ -137,7 +137,9 @@ def load_training_posts(settings: Settings, *, progress: bool = True) -> pd.Data
         out_dir = options.pop("out_dir")
         return load_posts("demo", data.path or out_dir, progress=progress, **options)
     if data.source == "insights":
-        return load_posts("insights", data.path, account=data.account, strict=data.strict)
+        return load_posts("insights", data.path, account=data.account, strict=data.strict, date_format=data.date_format)
+    if data.source == "table":
+        return load_posts("table", data.path, images_dir=data.images_dir, date_format=data.date_format)
     return load_posts(data.source, data.path, images_dir=data.images_dir, strict=data.strict, progress=progress)
 
 

@@ -71,8 +71,14 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
     return float(spearmanr(a, b).statistic)
 
 
-def spearman_within_account(accounts: np.ndarray, actual: np.ndarray, predicted: np.ndarray, min_posts: int = 5) -> float:
-    """Mean Spearman over accounts with at least `min_posts` test posts."""
+#: Test posts an account needs for its within-account Spearman to count.
+WITHIN_ACCOUNT_MIN_POSTS = 5
+
+
+def spearman_within_account(accounts: np.ndarray, actual: np.ndarray, predicted: np.ndarray,
+                            min_posts: int = WITHIN_ACCOUNT_MIN_POSTS) -> float:
+    """Mean Spearman over accounts with at least `min_posts` test posts; NaN when no account has that many
+    (it cannot be computed: training reports it as such, never as a figure)."""
     values = []
     for account in np.unique(accounts):
         mask = (accounts == account) & ~np.isnan(actual) & ~np.isnan(predicted)

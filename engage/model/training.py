@@ -23,7 +23,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from engage.config import Settings, flat_params, settings_to_yaml
+from engage.config import Settings, TrackingSettings, flat_params, settings_to_yaml
 from engage.data import load_posts
 from engage.engine import LOCAL, Engine, open_engine
 from engage.errors import ConfigError, EngageError
@@ -32,6 +32,7 @@ from engage.files import staged_write
 from engage.model import evaluation as ev
 from engage.model import plots
 from engage.model.bundle import EngageModel, select_context
+from engage.model.evaluation import WITHIN_ACCOUNT_MIN_POSTS
 from engage.model.explain import compute_norms
 from engage.model.feed import account_feeds
 from engage.model.targets import TARGETS, LightGBMJob
@@ -55,6 +56,10 @@ class TrainResult:
     export_dir: str | None = None
     tracking_uri: str = ""
     seconds: dict[str, float] = field(default_factory=dict)  # seconds_<stage> -> seconds, as the run logs them
+    name: str = "engage"  # the registered model
+    data_alias: str | None = None  # data-<fingerprint> when this version is the best on its data, else None
+    data_alias_reason: str = ""
+    uncomputable: dict[str, str] = field(default_factory=dict)  # metric -> why it could not be computed
 
 
 def artifact_location(tracking_uri: str) -> str | None:
@@ -169,6 +174,36 @@ def fingerprint(posts: pd.DataFrame) -> dict[str, Any]:
     }
 
 
+#: Data settings that only mean something for one source; the others' are left out of a run's params.
+_SOURCE_PARAMS = {"data.demo.": ("demo",), "data.account": ("insights",), "data.images_dir": ("table",),
+                  "data.date_format": ("table", "insights"), "data.strict": ("instaloader", "insights")}
+#: The MLflow 3 experiment tag that makes the UI open an experiment on its runs (not the GenAI traces view).
+EXPERIMENT_KIND_TAG, EXPERIMENT_KIND = "mlflow.experimentKind", "custom_model_development"
+
+
+def run_params(settings: Settings) -> dict[str, Any]:
+    """The resolved config as MLflow params, without the settings of data sources the run did not use."""
+    source = settings.data.source
+
+    def used(key: str) -> bool:
+        return all(source in sources for prefix, sources in _SOURCE_PARAMS.items() if key.startswith(prefix))
+
+    params = {k: v for k, v in flat_params(settings).items() if used(k)}
+    if source == "demo":
+        params.pop("data.path", None)  # the demo is generated into data.demo.out_dir
+    return params
+
+
+def run_name(settings: Settings, started: datetime) -> str:
+    """What the run is: its data and when it started, e.g. 'instaloader celeb_dump_200 2026-12-06 20:15 UTC'."""
+    data = settings.data
+    if data.source == "demo":
+        what = f"demo {data.demo.n_accounts} accounts x {data.demo.posts_per_account} posts (seed {data.demo.seed})"
+    else:
+        what = f"{data.source} {Path(data.path or '').name or data.path}"
+    return f"{what} {started.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+
+
 def _labels(posts: pd.DataFrame, features: pd.DataFrame, chosen: list[str] | None = None
             ) -> tuple[dict[str, np.ndarray], dict[str, str], dict[str, str]]:
     """Labels per target (those `chosen`, default all), the label descriptions, and the targets skipped with the reason."""
@@ -219,6 +254,27 @@ def evaluate(posts: pd.DataFrame, features: pd.DataFrame, labels: dict[str, np.n
     return metrics, preds
 
 
+def uncomputable_metrics(metrics: dict[str, float], test: np.ndarray, posts: pd.DataFrame) -> dict[str, str]:
+    """Each metric that came out NaN, with the reason in words (docs/model.md, "Metrics that cannot be computed")."""
+    per_account = posts["account"].iloc[test].value_counts()
+    reasons = {
+        "spearman_within_account": f"no account has {WITHIN_ACCOUNT_MIN_POSTS} or more test posts (the most is "
+                                   f"{int(per_account.max()) if len(per_account) else 0})",
+        "spearman": "fewer than 3 test posts with a known count",
+        "spearman_relative": "fewer than 3 test posts with a known count",
+        "mae_log1p": "no test post with a known count",
+        "interval_coverage": "no test post with a known count",
+        "risk_auc": "the test posts hold one class only",
+        "risk_ece": "no test post with a known label",
+    }
+    out = {}
+    for key, value in metrics.items():
+        if not np.isfinite(value):
+            kind = next((k for k in sorted(reasons, key=len, reverse=True) if key.endswith(k)), None)
+            out[key] = reasons.get(kind, "cannot be computed on this split") if kind else "cannot be computed on this split"
+    return out
+
+
 def _log_plots(mlflow: Any, models: dict[str, Any], features: pd.DataFrame, preds: dict[str, dict[str, np.ndarray]], test: np.ndarray) -> None:
     for name, model in models.items():
         booster_owner = model.mean_ if hasattr(model, "mean_") else model.model_
@@ -246,26 +302,89 @@ def _no_champion(error: Exception) -> bool:
     )
 
 
-def choose_alias(client: Any, name: str, version: str, metrics: dict[str, float], data_hash: str) -> tuple[str, str]:
-    """champion when none exists or when this version beats it on CHAMPION_METRIC over the same data."""
+def baseline_verdict(metrics: dict[str, float]) -> tuple[bool | None, str]:
+    """Whether the model beats each account's own average (the account baseline) on its test split, by MAE
+    of log1p counts, for every count target, and the sentence that says so. None when no target has both."""
+    worse, better = [], []
+    for name in TARGETS:
+        model, base = metrics.get(f"test_{name}_mae_log1p"), metrics.get(f"baseline_{name}_mae_log1p")
+        if model is None or base is None or not (np.isfinite(model) and np.isfinite(base)):
+            continue
+        (better if model < base else worse).append(f"{name} (MAE {model:.3f} vs {base:.3f})")
+    if not worse and not better:
+        return None, "no count target has both a model and an account-baseline MAE"
+    if not worse:
+        return True, f"beats the account baseline on {', '.join(better)}"
+    return False, ("no better than the account baseline (each account's mean) on " + ", ".join(worse)
+                   + (f"; better on {', '.join(better)}" if better else ""))
+
+
+def _beats_likes_baseline(metrics: dict[str, Any]) -> bool | None:
+    model, base = metrics.get("test_likes_mae_log1p"), metrics.get("baseline_likes_mae_log1p")
+    if model is None or base is None or not (np.isfinite(model) and np.isfinite(base)):
+        return None
+    return bool(model < base)
+
+
+def data_alias(data_hash: str) -> str:
+    """The alias of the best version trained on one data set: `data-` and the first 12 hex digits of its fingerprint."""
+    return f"data-{data_hash[:12]}"
+
+
+def _holder(client: Any, name: str, alias: str) -> tuple[Any | None, str | None]:
+    """(the version holding `alias`, None) or (None, why it could not be read); (None, None) when none holds it."""
     try:
-        champion = client.get_model_version_by_alias(name, "champion")
-    except Exception as e:  # only "there is no champion" promotes; a registry that fails to answer does not
+        return client.get_model_version_by_alias(name, alias), None
+    except Exception as e:  # only "there is no such alias" is an empty place; a registry that fails is not
         if _no_champion(e):
-            return "champion", "no champion existed"
-        return "challenger", (f"the champion could not be read ({type(e).__name__}: {str(e)[:200]}); registered as "
-                              "challenger: compare and promote by hand (set the champion alias) once the registry answers")
-    champion_run = client.get_run(champion.run_id) if champion.run_id else None
-    if champion_run is None:
-        return "champion", "the champion has no run to compare with"
-    old_hash = champion_run.data.tags.get("data_sha256")
-    old = champion_run.data.metrics.get(CHAMPION_METRIC)
+            return None, None
+        return None, f"{type(e).__name__}: {str(e)[:200]}"
+
+
+def _better_than(client: Any, holder: Any, alias: str, metrics: dict[str, float], data_hash: str) -> tuple[bool, str]:
+    """Whether a new version with `metrics` on data `data_hash` should take `alias` from `holder`, and why."""
+    run = client.get_run(holder.run_id) if holder.run_id else None
+    if run is None:
+        return True, f"{alias} v{holder.version} has no run to compare with"
+    if run.data.tags.get("data_sha256") != data_hash:
+        return False, (f"{alias} v{holder.version} was evaluated on other data (fingerprint differs); "
+                       "compare on the same data before promoting")
+    old = run.data.metrics.get(CHAMPION_METRIC)
     new = metrics.get(CHAMPION_METRIC, float("nan"))
-    if old_hash != data_hash:
-        return "challenger", f"champion v{champion.version} was evaluated on other data (fingerprint differs); compare on the same data before promoting"
+    new_beats, old_beats = _beats_likes_baseline(metrics), _beats_likes_baseline(run.data.metrics)
+    if new_beats is False and old_beats:
+        return False, (f"it is no better than the account baseline on likes (MAE {metrics['test_likes_mae_log1p']:.3f} "
+                       f"vs {metrics['baseline_likes_mae_log1p']:.3f}) and {alias} v{holder.version} is")
+    if old_beats is False and new_beats:
+        return True, f"it beats the account baseline on likes and {alias} v{holder.version} did not"
     if old is None or np.isnan(old) or (not np.isnan(new) and new > old):
-        return "champion", f"{CHAMPION_METRIC} {new:.4f} beats champion v{champion.version} ({old})"
-    return "challenger", f"{CHAMPION_METRIC} {new:.4f} does not beat champion v{champion.version} ({old:.4f})"
+        return True, f"{CHAMPION_METRIC} {new:.4f} beats {alias} v{holder.version} ({old})"
+    return False, f"{CHAMPION_METRIC} {new:.4f} does not beat {alias} v{holder.version} ({old:.4f})"
+
+
+def choose_alias(client: Any, name: str, version: str, metrics: dict[str, float], data_hash: str) -> tuple[str, str]:
+    """champion when none exists, or when this version is better than it on the same data: it beats the account
+    baseline on likes where the champion does not, else (both or neither do) it beats CHAMPION_METRIC. A version
+    no better than the account baseline never takes the place of a champion that is."""
+    champion, failure = _holder(client, name, "champion")
+    if failure is not None:
+        return "challenger", (f"the champion could not be read ({failure}); registered as challenger: compare and "
+                              "promote by hand (python -m engage.promote) once the registry answers")
+    if champion is None:
+        return "champion", "no champion existed"
+    better, why = _better_than(client, champion, "champion", metrics, data_hash)
+    return ("champion" if better else "challenger"), why
+
+
+def choose_data_alias(client: Any, name: str, metrics: dict[str, float], data_hash: str) -> tuple[bool, str]:
+    """Whether the new version takes its data's alias (`data_alias`): the best version on this data set."""
+    alias = data_alias(data_hash)
+    holder, failure = _holder(client, name, alias)
+    if failure is not None:
+        return False, f"{alias} could not be read ({failure})"
+    if holder is None:
+        return True, "the first version trained on this data"
+    return _better_than(client, holder, alias, metrics, data_hash)
 
 
 def train(settings: Settings, *, export_dir: str | None = None, progress: bool = True) -> TrainResult:
@@ -281,11 +400,11 @@ def train(settings: Settings, *, export_dir: str | None = None, progress: bool =
 
 def _train(settings: Settings, engine: Engine, *, export_dir: str | None, progress: bool) -> TrainResult:
     import mlflow
-    from mlflow.models import infer_signature
     from mlflow.tracking import MlflowClient
 
-    from engage.model.pyfunc import EngagePyfunc, input_example, pip_requirements
+    from engage.model.pyfunc import EngagePyfunc, input_example, pip_requirements, signature
 
+    started = datetime.now(UTC)  # the MLflow run is dated from here, so its duration covers the whole training
     stages = Stages(total=8)
     stages.start("load", f"Loading posts ({settings.data.source})")
     posts = load_training_posts(settings, progress=progress)
@@ -330,18 +449,33 @@ def _train(settings: Settings, engine: Engine, *, export_dir: str | None, progre
     stages.start("mlflow", f"Logging to MLflow ({settings.tracking.uri}, experiment '{settings.tracking.experiment}')")
     mlflow.set_tracking_uri(settings.tracking.uri)
     client = MlflowClient()
-    if client.get_experiment_by_name(settings.tracking.experiment) is None:
-        client.create_experiment(settings.tracking.experiment, artifact_location=artifact_location(settings.tracking.uri))
-    mlflow.set_experiment(settings.tracking.experiment)
-    with mlflow.start_run() as run:
+    experiment = client.get_experiment_by_name(settings.tracking.experiment)
+    if experiment is None:
+        experiment_id = client.create_experiment(settings.tracking.experiment, artifact_location=artifact_location(
+            settings.tracking.uri), tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND})
+    else:
+        experiment_id = experiment.experiment_id
+        if EXPERIMENT_KIND_TAG not in experiment.tags:
+            client.set_experiment_tag(experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
+    mlflow.set_experiment(experiment_id=experiment_id)
+    # Created with the time training started (mlflow.start_run would date it from now, after the work).
+    created = client.create_run(experiment_id, start_time=int(started.timestamp() * 1000),
+                                run_name=run_name(settings, started))
+    with mlflow.start_run(run_id=created.info.run_id) as run:
         run_id = run.info.run_id
         model.info["run_id"] = run_id
-        mlflow.log_params({k: str(v)[:500] for k, v in flat_params(settings).items()})
+        mlflow.log_params({k: str(v)[:500] for k, v in run_params(settings).items()})
         mlflow.log_params({"image_embedder": pipeline.image_embedder_id_, "text_embedder": pipeline.text_embedder_id_,
                            "n_features": features.shape[1], "split": split.how})
         mlflow.set_tags({"data_sha256": data_print["sha256"], "risk_label": described.get("authenticity_risk", ""),
                          "skipped_targets": "; ".join(f"{k}: {v}" for k, v in skipped.items()) or "none"})
-        mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
+        beats, verdict = baseline_verdict(metrics)
+        uncomputable = uncomputable_metrics(metrics, split.test, posts)
+        mlflow.set_tags({"beats_account_baseline": {True: "yes", False: "no", None: "unknown"}[beats],
+                         "account_baseline_verdict": verdict[:5000],
+                         "uncomputable_metrics": "; ".join(f"{k}: {v}" for k, v in uncomputable.items()) or "none"})
+        # A metric that cannot be computed is left out (MLflow would chart NaN as a point) and named in the tag.
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items() if np.isfinite(v)})
         mlflow.log_text(settings_to_yaml(settings), "config.yaml")
         mlflow.log_text("\n".join(features.columns), "features.txt")
         mlflow.log_dict(data_print, "data_fingerprint.json")
@@ -356,16 +490,21 @@ def _train(settings: Settings, engine: Engine, *, export_dir: str | None, progre
         with tempfile.TemporaryDirectory() as tmp:
             bundle_dir = model.save(Path(tmp) / "bundle")
             example = input_example(posts.iloc[split.test[:1]])
-            signature = infer_signature(example, model.predict_frame(example))
             info_logged = mlflow.pyfunc.log_model(
                 name="model", python_model=EngagePyfunc(), artifacts={"bundle": str(bundle_dir)},
-                signature=signature, input_example=example, pip_requirements=pip_requirements(),
+                signature=signature(model.predict_frame(example)), input_example=example, pip_requirements=pip_requirements(),
             )
         # Registration last: a run killed before this line leaves no model version.
-        version = mlflow.register_model(info_logged.model_uri, settings.tracking.registered_model)
-        alias, why = choose_alias(client, settings.tracking.registered_model, version.version, metrics, data_print["sha256"])
-        client.set_registered_model_alias(settings.tracking.registered_model, alias, version.version)
-        mlflow.set_tags({"model_version": version.version, "model_alias": alias, "model_alias_reason": why})
+        name = settings.tracking.registered_model
+        version = mlflow.register_model(info_logged.model_uri, name)
+        alias, why = choose_alias(client, name, version.version, metrics, data_print["sha256"])
+        takes_data_alias, data_why = choose_data_alias(client, name, metrics, data_print["sha256"])
+        client.set_registered_model_alias(name, alias, version.version)
+        if takes_data_alias:
+            client.set_registered_model_alias(name, data_alias(data_print["sha256"]), version.version)
+        mlflow.set_tags({"model_version": version.version, "model_alias": alias, "model_alias_reason": why,
+                         "data_alias": data_alias(data_print["sha256"]) if takes_data_alias else "none",
+                         "data_alias_reason": data_why})
         stages.done()
         seconds = stages.metrics()
         mlflow.log_metrics(seconds)
@@ -375,28 +514,58 @@ def _train(settings: Settings, engine: Engine, *, export_dir: str | None, progre
         exported = str(model.save(export_dir or settings.train.export_dir))
     print(f"      done in {seconds['seconds_total']:.0f} s (seconds per stage: {stages.summary()})")
     return TrainResult(metrics, run_id, str(version.version), alias, why, skipped, split.how,
-                       pipeline.image_embedder_id_, exported, settings.tracking.uri, seconds)
+                       pipeline.image_embedder_id_, exported, settings.tracking.uri, seconds, name=name,
+                       data_alias=data_alias(data_print["sha256"]) if takes_data_alias else None,
+                       data_alias_reason=data_why, uncomputable=uncomputable)
+
+
+def serve_command(result: TrainResult, model: str) -> str:
+    """The exact `python serve.py` call that serves `model` from this run's tracking store."""
+    default = TrackingSettings().uri
+    store = "" if result.tracking_uri == default else f" --tracking-uri {result.tracking_uri}"
+    return f"python serve.py --model {model}{store}"
 
 
 def summary_table(result: TrainResult) -> str:
-    """Each metric next to its baseline, then the run, the model version and how to open the UI."""
+    """Each metric next to its baseline, whether the model beats the account baseline, metrics that could not
+    be computed and why, then the run, the model version, how to serve or promote it and how to open the UI."""
     m = result.metrics
+
     def cell(value: float | None) -> str:
-        return "" if value is None else f"{value:>10.3f}"
+        if value is None:
+            return ""
+        return f"{value:>10.3f}" if np.isfinite(value) else f"{'n/a':>10}"
 
     lines = [f"{'metric':<46}{'model':>10}{'account':>10}{'trailing':>10}"]
     for target in TARGETS.values():
         for key, value, base, trailing in target.summary_rows(m):
-            lines.append(f"{key:<46}{value:>10.3f}{cell(base) if base is not None or trailing is None else ' ' * 10}{cell(trailing)}")
+            lines.append(f"{key:<46}{cell(value)}{cell(base) if base is not None or trailing is None else ' ' * 10}{cell(trailing)}")
     lines.append("(account: the account's mean over its training posts; trailing: its mean over the last posts before each)")
+    for key, why in result.uncomputable.items():
+        lines.append(f"n/a {key}: cannot be computed: {why}")
     lines.append(f"{'posts (train / test / accounts)':<46}{int(m['n_train'])} / {int(m['n_test'])} / {int(m['n_accounts'])}")
     for name, why in result.skipped_targets.items():
         lines.append(f"skipped {name}: {why}")
+    beats, verdict = baseline_verdict(m)
+    if beats is False:
+        lines.append(f"WARNING: this model is {verdict}: for those counts, each account's average predicts as well "
+                     "(run tag beats_account_baseline=no)")
+    elif beats:
+        lines.append(f"the model {verdict}")
     lines += [
         f"embedder: {result.embedder}",
         f"run id: {result.run_id}",
-        f"model: engage version {result.model_version} -> alias '{result.alias}' ({result.alias_reason})",
+        f"model: {result.name} version {result.model_version} -> alias '{result.alias}' ({result.alias_reason})",
     ]
+    if result.data_alias:
+        lines.append(f"       and alias '{result.data_alias}' (the best version on this data: {result.data_alias_reason})")
+    if result.alias != "champion":
+        lines.append(f"serve this version: {serve_command(result, f'models:/{result.name}/{result.model_version}')}")
+        if result.data_alias:
+            lines.append(f"   or the best on this data: {serve_command(result, f'models:/{result.name}@{result.data_alias}')}")
+        store = "" if result.tracking_uri == TrackingSettings().uri else f" --tracking-uri {result.tracking_uri}"
+        lines.append(f"make it the champion (what python serve.py serves): python -m engage.promote "
+                     f"{result.model_version}{store}")
     if result.export_dir:
         lines.append(f"exported bundle: {result.export_dir}")
     lines.append(f"open the MLflow UI: mlflow ui --backend-store-uri {result.tracking_uri} --port 5000")

@@ -46,6 +46,7 @@ from engage.features.pipeline import PostVectors
 from engage.model.draft import Draft
 from engage.model.explain import draft_flags, top_factors
 from engage.model.feed import feed_preview
+from engage.model.known import SimilarAccounts, early_context, knowledge_flags, rebase, within_own_range
 from engage.model.targets import COUNT_TARGETS, TARGETS
 
 if TYPE_CHECKING:
@@ -76,6 +77,9 @@ class PreparedContext:
             image_threshold=fs.duplicate_image_cosine, caption_threshold=fs.duplicate_caption_cosine,
             window_hours=fs.duplicate_window_hours,
         )
+        #: what an account the model does not know is scored from (engage/model/known.py)
+        self.sizes = SimilarAccounts(posts, {name: TARGETS[name].column for name in model.models
+                                             if TARGETS[name].kind == "count"})
 
     def earlier_posts(self, account: str, t: pd.Timestamp) -> np.ndarray:
         """Positions of the account's stored posts strictly before `t`, oldest first."""
@@ -109,12 +113,15 @@ class DraftInputs:
     rows: pd.DataFrame  # the history sent with the draft, then the draft, as canonical rows
     vectors: PendingVectors  # their photos and captions, for DraftVectors.finish
     n_factors: int = 6  # how many factors its answer names
+    #: (the account's first stored post, how many of them stand in) for a draft dated before all of them
+    early: tuple[pd.Timestamp, int] | None = None
 
 
 def prepare_draft(model: EngageModel, draft: Draft, when: datetime) -> DraftInputs:
     """Everything about one draft that no batch can share: its context rows, and its photos decoded, measured
     and preprocessed. A photo that cannot be used is a `DraftError` naming it (`image`, `history[i].image`)."""
     t = pd.Timestamp(when)
+    early = None
     if draft.history:
         numbered = [(i, h) for i, h in enumerate(draft.history) if pd.Timestamp(h.posted_at) < t]
         numbered.sort(key=lambda item: item[1].posted_at)
@@ -122,7 +129,12 @@ def prepare_draft(model: EngageModel, draft: Draft, when: datetime) -> DraftInpu
         stored = model.context_posts.iloc[:0]
     else:
         numbered = []
-        stored = model.context_posts.iloc[prepared(model).earlier_posts(draft.account, t)]
+        context = prepared(model)
+        stored = model.context_posts.iloc[context.earlier_posts(draft.account, t)]
+        first = context.by_account.get(draft.account, np.zeros(0, dtype=np.int64))[:model.settings.features.history_posts]
+        if not len(stored) and len(first):  # dated before every stored post of a known account
+            stored = early_context(model.context_posts.iloc[first], t)
+            early = (model.context_posts["posted_at"].iloc[first[0]], len(first))
     history = [h for _, h in numbered]
     rows = {  # the history sent with the draft, then the draft, as the table's rows (pydantic has checked them)
         "account": [draft.account] * (len(history) + 1),
@@ -140,7 +152,7 @@ def prepare_draft(model: EngageModel, draft: Draft, when: datetime) -> DraftInpu
         # A history post is named by its position in the request, not by its place after sorting.
         field = f"history[{numbered[e.index][0]}].image" if e.index < len(history) else "image"
         raise DraftError(e.message, field=field) from e
-    return DraftInputs(draft, t, stored, typed_posts(rows), pending)
+    return DraftInputs(draft, t, stored, typed_posts(rows), pending, early=early)
 
 
 def draft_contexts(model: EngageModel, inputs: list[DraftInputs]) -> list[tuple[pd.DataFrame, PostVectors]]:
@@ -216,16 +228,42 @@ def score_batch(model: EngageModel, inputs: list[DraftInputs]) -> list[dict[str,
     answers = []
     for row, (draft, n_factors) in enumerate((i.draft, i.n_factors) for i in inputs):
         result: dict[str, Any] = {"model_version": model.version, "embedder": model.embedder}
+        counts, sizes = _counts_as_known(model, inputs[row], features.iloc[[row]], predictions, row, known[row])
         for name in COUNT_TARGETS:
-            result[name] = TARGETS[name].answer(predictions[name], row) if name in predictions else None
+            result[name] = counts.get(name)
         result["authenticity_risk"] = risk.answer(predictions[risk.name], row) if risk.name in predictions else None
         result["risk_label"] = model.risk_label
         own = features.iloc[row]
-        result["flags"] = draft_flags(own, model.norms, known_account=known[row])
+        result["flags"] = knowledge_flags(account=draft.account, known=known[row], early=inputs[row].early,
+                                          followers=draft.followers, sizes=sizes, history_sent=bool(draft.history))
+        result["flags"] += draft_flags(own, model.norms, window_hours=model.settings.features.duplicate_window_hours)
         result["factors"] = top_factors(features.iloc[[row]], likes_model, n_factors) if likes_model is not None else []
         result["feed"] = feed_preview(draft, own, model.norms)
         answers.append(result)
     return answers
+
+
+def _counts_as_known(model: EngageModel, inputs: DraftInputs, features: pd.DataFrame, predictions: dict[str, Any],
+                     row: int, known: bool) -> tuple[dict[str, dict[str, float]], dict[str, Any]]:
+    """Each count target's answer for one draft, as far as the model knows the account (engage/model/known.py):
+    an unknown account sent with its follower count is scored at the level of the training accounts of its size;
+    a known one's expected counts stay inside the range of its own posts. Also the size levels used."""
+    answers, sizes = {}, {}
+    context = pd.concat([inputs.stored, inputs.rows.iloc[:-1]], ignore_index=True) if len(inputs.stored) else inputs.rows.iloc[:-1]
+    for name, prediction in predictions.items():
+        target = TARGETS[name]
+        if target.kind != "count":
+            continue
+        values = {k: float(v[row]) for k, v in prediction.items()}
+        reference = getattr(model.models[name], "reference", None)
+        size = None if known or reference is None else prepared(model).sizes.level(name, inputs.draft.followers)
+        if size is not None:
+            values = rebase(values, float(reference(features)[0]), size)
+            sizes[name] = size
+        own = pd.to_numeric(context[target.column], errors="coerce").to_numpy(dtype=float) if len(context) else np.zeros(0)
+        values = within_own_range(values, own)
+        answers[name] = target.answer({k: np.array([v]) for k, v in values.items()}, 0)
+    return answers, sizes
 
 
 def score(model: EngageModel, draft: Draft, *, n_factors: int = 6) -> dict[str, Any]:

@@ -299,7 +299,8 @@ def score_request_from_form(fields: dict[str, list[Any]], read_file: Callable[[A
         if name == "history":
             data[name] = parse_json(value, "history", 422)
             continue
-        data[name] = value
+        # An HTML form sends a textarea's line breaks as CRLF; the caption as typed (and as counted) has LF.
+        data[name] = value.replace("\r\n", "\n") if name == "caption" else value
     if unknown:
         raise RequestError(422, [("body", f"has {unknown:,} unknown form field{'s' if unknown > 1 else ''} (names "
                                           f"not repeated); its fields are: {', '.join(known)}")])

@@ -243,26 +243,34 @@ def score_batch(model: EngageModel, inputs: list[DraftInputs]) -> list[dict[str,
     return answers
 
 
+def _count_as_known(model: EngageModel, name: str, values: dict[str, float], features: pd.DataFrame,
+                    context: pd.DataFrame, known: bool, followers: int | None) -> tuple[dict[str, float], Any]:
+    """One count target's log1p prediction for one draft (`features`: its row), as far as the model knows the
+    account (engage/model/known.py): an unknown account sent with its follower count is put at the level of
+    the training accounts of its size; the expected count stays inside the range of the account's own posts
+    in `context` (the draft's earlier rows). Also the size level used (None when none was)."""
+    reference = getattr(model.models[name], "reference", None)
+    size = None if known or reference is None else prepared(model).sizes.level(name, followers)
+    if size is not None:
+        values = rebase(values, float(reference(features)[0]), size)
+    column = TARGETS[name].column
+    own = pd.to_numeric(context[column], errors="coerce").to_numpy(dtype=float) if len(context) else np.zeros(0)
+    return within_own_range(values, own), size
+
+
 def _counts_as_known(model: EngageModel, inputs: DraftInputs, features: pd.DataFrame, predictions: dict[str, Any],
                      row: int, known: bool) -> tuple[dict[str, dict[str, float]], dict[str, Any]]:
-    """Each count target's answer for one draft, as far as the model knows the account (engage/model/known.py):
-    an unknown account sent with its follower count is scored at the level of the training accounts of its size;
-    a known one's expected counts stay inside the range of its own posts. Also the size levels used."""
+    """Each count target's answer for one draft (`_count_as_known`), and the size levels used."""
     answers, sizes = {}, {}
     context = pd.concat([inputs.stored, inputs.rows.iloc[:-1]], ignore_index=True) if len(inputs.stored) else inputs.rows.iloc[:-1]
     for name, prediction in predictions.items():
-        target = TARGETS[name]
-        if target.kind != "count":
+        if TARGETS[name].kind != "count":
             continue
-        values = {k: float(v[row]) for k, v in prediction.items()}
-        reference = getattr(model.models[name], "reference", None)
-        size = None if known or reference is None else prepared(model).sizes.level(name, inputs.draft.followers)
+        values, size = _count_as_known(model, name, {k: float(v[row]) for k, v in prediction.items()}, features,
+                                       context, known, inputs.draft.followers)
         if size is not None:
-            values = rebase(values, float(reference(features)[0]), size)
             sizes[name] = size
-        own = pd.to_numeric(context[target.column], errors="coerce").to_numpy(dtype=float) if len(context) else np.zeros(0)
-        values = within_own_range(values, own)
-        answers[name] = target.answer({k: np.array([v]) for k, v in values.items()}, 0)
+        answers[name] = TARGETS[name].answer({k: np.array([v]) for k, v in values.items()}, 0)
     return answers, sizes
 
 
@@ -306,14 +314,20 @@ def best_hour(model: EngageModel, draft: Draft, *, days: int = 7, start: datetim
                          f"choose one of {', '.join(n for n in COUNT_TARGETS if n in model.models)}")
     start = (start or datetime.now(UTC)).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
     candidates = [pd.Timestamp(start + timedelta(hours=h)) for h in range(days * 24)]
-    posts, vectors, _ = draft_context(model, draft.model_copy(update={"posted_at": start}), start)
+    posts, vectors, known = draft_context(model, draft.model_copy(update={"posted_at": start}), start)
     duplicates = draft_duplicates(model, draft, vectors, candidates)
     features = model.pipeline.transform_at_times(posts, vectors, len(posts) - 1, candidates, duplicates=duplicates)
     expected = model.models[goal].predict_log1p(features)["expected"]
     best = int(np.argmax(expected))
-    likes = model.models["likes"].predict_log1p(features.iloc[[best]])["expected"][0] if "likes" in model.models else None
-    return {"posted_at": candidates[best].isoformat(), "goal": goal, "expected": round(float(np.expm1(expected[best])), 2),
-            "expected_likes": None if likes is None else round(float(np.expm1(likes)), 2)}
+
+    def as_known(name: str) -> float:  # the figure `score` would give at that hour (engage/model/known.py)
+        row = features.iloc[[best]]
+        values = {k: float(v[0]) for k, v in model.models[name].predict_log1p(row).items()}
+        values, _ = _count_as_known(model, name, values, row, posts.iloc[:-1], known, draft.followers)
+        return round(float(np.expm1(max(values["expected"], 0.0))), 2)
+
+    return {"posted_at": candidates[best].isoformat(), "goal": goal, "expected": as_known(goal),
+            "expected_likes": as_known("likes") if "likes" in model.models else None}
 
 
 def predict_frame(model: EngageModel, frame: pd.DataFrame, *, chunk: int = 32) -> pd.DataFrame:

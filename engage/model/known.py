@@ -16,7 +16,8 @@ Three cases where the trained count models alone would answer with numbers nobod
 * **An expected count outside what the account's own posts support** (below every one of its posts, say):
   `within_own_range` keeps the expected value between the lowest and the highest count of the account's
   posts the draft is scored against (its stored earlier posts or the history sent), when it has at least
-  `MIN_OWN_POSTS` of them; the range is stretched to keep containing the expected value.
+  `MIN_OWN_POSTS` of them, approaching those ends smoothly so that drafts keep their order (`squeeze`); the
+  range is stretched to keep containing the expected value.
 
 All of it works on the answers' log1p values and the context the draft was scored with; the count models
 themselves are untouched.
@@ -118,8 +119,26 @@ def within_own_range(prediction: dict[str, float], own: np.ndarray) -> dict[str,
     own = own[np.isfinite(own)]
     if len(own) < MIN_OWN_POSTS:
         return prediction
-    expected = float(np.clip(prediction["expected"], np.log1p(own.min()), np.log1p(own.max())))
+    expected = squeeze(prediction["expected"], float(np.log1p(own.min())), float(np.log1p(own.max())))
     return {"expected": expected, "low": min(prediction["low"], expected), "high": max(prediction["high"], expected)}
+
+
+#: Share of the account's own range (log1p) over which expected values approach its ends smoothly.
+EDGE_SHARE = 0.2
+
+
+def squeeze(x: float, lo: float, hi: float) -> float:
+    """`x` kept inside [lo, hi] without losing order: unchanged in the middle, approaching the ends smoothly
+    (exponentially) within `EDGE_SHARE` of the range of them, so that two drafts the model tells apart stay apart
+    (a plain clip would give every draft past the end the same figure, and a comparison a tie)."""
+    width = EDGE_SHARE * (hi - lo)
+    if width <= 1e-9:
+        return float(min(max(x, lo), hi))
+    if x > hi - width:
+        return float(hi - width * np.exp(-(x - (hi - width)) / width))
+    if x < lo + width:
+        return float(lo + width * np.exp(-((lo + width) - x) / width))
+    return float(x)
 
 
 def knowledge_flags(*, account: str, known: bool, early: tuple[pd.Timestamp, int] | None, followers: float | None,

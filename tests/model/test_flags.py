@@ -127,10 +127,16 @@ def test_a_draft_before_the_first_stored_post_gets_the_earliest_posts_redated_ju
         "account's level then: its earliest 2 stored posts serve as its history.")}
 
 
-def test_expected_counts_stay_inside_the_range_of_the_accounts_own_posts():
+def test_expected_counts_stay_inside_the_range_of_the_accounts_own_posts_and_keep_their_order():
     own = np.array([14_184.0, 20_000.0, 31_000.0, NAN])
     low = within_own_range({"expected": np.log1p(8_465), "low": np.log1p(5_000), "high": np.log1p(12_000)}, own)
-    assert np.expm1(low["expected"]) == pytest.approx(14_184) and low["high"] == pytest.approx(np.log1p(14_184))
+    assert 14_184 < np.expm1(low["expected"]) < 16_000 and low["high"] == pytest.approx(low["expected"])
+    lower = within_own_range({"expected": np.log1p(2_000), "low": 7.0, "high": 8.0}, own)
+    assert 14_184 < np.expm1(lower["expected"]) < np.expm1(low["expected"])  # further below stays below
+    high = within_own_range({"expected": np.log1p(90_000), "low": 10.0, "high": 12.0}, own)
+    assert 28_000 < np.expm1(high["expected"]) < 31_000 and high["high"] == 12.0
     inside = {"expected": np.log1p(20_500), "low": 9.0, "high": 10.5}
-    assert within_own_range(inside, own) == inside
+    assert within_own_range(inside, own) == inside  # the middle of the range is left as it is
+    same = np.array([0.0, 0.0, 0.0])
+    assert within_own_range({"expected": 0.4, "low": 0.0, "high": 1.0}, same)["expected"] == 0.0
     assert within_own_range({"expected": 1.0, "low": 0.5, "high": 2.0}, own[:2]) == {"expected": 1.0, "low": 0.5, "high": 2.0}

@@ -1,6 +1,6 @@
 """`python -m engage.promote VERSION`: make a registered version the champion, the model `python serve.py` serves.
 
-Training promotes a version by itself only over a champion trained on the same data (engage/model/training.py,
+Training promotes a version by itself only over a champion trained on the same data (engage/training.py,
 `choose_alias`); a version trained on other data (your own posts after the demo, say) stays `challenger` and
 takes the alias `data-<fingerprint>`. This command moves `champion` (or `--alias`) to the version named, after
 printing what the old and the new version were trained and evaluated on, so the choice is made knowingly.

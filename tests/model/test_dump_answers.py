@@ -13,6 +13,7 @@ import pytest
 from engage.config import load_settings
 from engage.model.bundle import EngageModel
 from engage.model.draft import Draft
+from engage.scoring.scorer import Scorer
 from engage.model.targets import COUNT_TARGETS
 
 DUMP = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "real" / "celeb_dump_200"
@@ -20,14 +21,14 @@ pytestmark = [pytest.mark.slow, pytest.mark.skipif(not DUMP.is_dir(), reason=f"{
 
 
 @pytest.fixture(scope="module")
-def dump_model(tmp_path_factory: pytest.TempPathFactory) -> EngageModel:
-    from engage.model.training import train
+def dump_model(tmp_path_factory: pytest.TempPathFactory) -> Scorer:
+    from engage.training import train
 
     work = tmp_path_factory.mktemp("dump")
     settings = load_settings(None, ["data.source=instaloader", f"data.path={DUMP}", f"features.cache_dir={work / 'cache'}",
                                     f"tracking.uri=sqlite:///{work / 'mlflow.db'}", "image.embedder=efficientnet"])
     train(settings, export_dir=str(work / "bundle"), progress=False)
-    return EngageModel.load(work / "bundle")
+    return Scorer(EngageModel.load(work / "bundle"))
 
 
 def test_every_dump_accounts_expected_counts_lie_within_its_own_posts(dump_model):

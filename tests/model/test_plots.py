@@ -9,7 +9,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from engage.model.training import _log_plots
+from engage.training import _log_plots
 
 
 class _RecordingMlflow:

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from engage.model import training
-from engage.model.training import TrainResult, choose_alias, choose_data_alias, data_alias, summary_table
+from engage import training
 from engage.promote import main as promote_main
+from engage.training import TrainResult, choose_alias, choose_data_alias, data_alias, summary_table
 
 DATA, OTHER = "a" * 64, "b" * 64
 

@@ -25,8 +25,10 @@ import pandas as pd
 
 from engage.config import Settings, TrackingSettings, flat_params, settings_to_yaml
 from engage.data import load_posts
-from engage.engine import LOCAL, Engine, open_engine
+from engage.engine import Engine, LightGBMJob
+from engage.engines import open_engine
 from engage.errors import ConfigError, EngageError
+from engage.features.local_engine import LOCAL
 from engage.features.pipeline import FeaturePipeline
 from engage.files import staged_write
 from engage.model import evaluation as ev
@@ -35,7 +37,7 @@ from engage.model.bundle import EngageModel, select_context
 from engage.model.evaluation import WITHIN_ACCOUNT_MIN_POSTS
 from engage.model.explain import compute_norms
 from engage.model.feed import account_feeds
-from engage.model.targets import TARGETS, LightGBMJob
+from engage.model.targets import TARGETS
 
 log = logging.getLogger(__name__)
 
@@ -390,7 +392,7 @@ def choose_data_alias(client: Any, name: str, metrics: dict[str, float], data_ha
 def train(settings: Settings, *, export_dir: str | None = None, progress: bool = True) -> TrainResult:
     """Train, evaluate, log to MLflow and register. See the module docstring for the story.
 
-    `runtime.engine` says where the heavy steps run (`engage.engine`); MLflow is always logged from here,
+    `runtime.engine` says where the heavy steps run (`engage.engines`); MLflow is always logged from here,
     the driver, so a Ray run looks like a local one in the MLflow UI.
     """
     prepare_tracking_store(settings.tracking.uri)  # fail (or create the store) before any training work
@@ -402,7 +404,8 @@ def _train(settings: Settings, engine: Engine, *, export_dir: str | None, progre
     import mlflow
     from mlflow.tracking import MlflowClient
 
-    from engage.model.pyfunc import EngagePyfunc, input_example, pip_requirements, signature
+    from engage.scoring.pyfunc import EngagePyfunc, input_example, pip_requirements, predict_frame, signature
+    from engage.scoring.scorer import Scorer
 
     started = datetime.now(UTC)  # the MLflow run is dated from here, so its duration covers the whole training
     stages = Stages(total=8)
@@ -492,7 +495,8 @@ def _train(settings: Settings, engine: Engine, *, export_dir: str | None, progre
             example = input_example(posts.iloc[split.test[:1]])
             info_logged = mlflow.pyfunc.log_model(
                 name="model", python_model=EngagePyfunc(), artifacts={"bundle": str(bundle_dir)},
-                signature=signature(model.predict_frame(example)), input_example=example, pip_requirements=pip_requirements(),
+                signature=signature(predict_frame(Scorer(model), example)), input_example=example,
+                pip_requirements=pip_requirements(),
             )
         # Registration last: a run killed before this line leaves no model version.
         name = settings.tracking.registered_model

@@ -13,8 +13,8 @@ import pytest
 from engage.config import load_settings
 from engage.model.bundle import EngageModel
 from engage.model.draft import Draft
-from engage.scoring.scorer import Scorer
 from engage.model.targets import COUNT_TARGETS
+from engage.scoring.scorer import Scorer
 
 DUMP = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "real" / "celeb_dump_200"
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not DUMP.is_dir(), reason=f"{DUMP} is not here")]

@@ -62,6 +62,7 @@ class TrainResult:
     data_alias: str | None = None  # data-<fingerprint> when this version is the best on its data, else None
     data_alias_reason: str = ""
     uncomputable: dict[str, str] = field(default_factory=dict)  # metric -> why it could not be computed
+    experiment_id: str = ""  # the MLflow experiment of the run
 
 
 def artifact_location(tracking_uri: str) -> str | None:
@@ -520,7 +521,7 @@ def _train(settings: Settings, engine: Engine, *, export_dir: str | None, progre
     return TrainResult(metrics, run_id, str(version.version), alias, why, skipped, split.how,
                        pipeline.image_embedder_id_, exported, settings.tracking.uri, seconds, name=name,
                        data_alias=data_alias(data_print["sha256"]) if takes_data_alias else None,
-                       data_alias_reason=data_why, uncomputable=uncomputable)
+                       data_alias_reason=data_why, uncomputable=uncomputable, experiment_id=str(experiment_id))
 
 
 def serve_command(result: TrainResult, model: str) -> str:
@@ -573,4 +574,9 @@ def summary_table(result: TrainResult) -> str:
     if result.export_dir:
         lines.append(f"exported bundle: {result.export_dir}")
     lines.append(f"open the MLflow UI: mlflow ui --backend-store-uri {result.tracking_uri} --port 5000")
+    if result.experiment_id:
+        # MLflow 3's UI opens an experiment on its GenAI overview until told otherwise (a toggle it remembers
+        # per browser, not the experiment's kind tag): this link opens the training runs.
+        lines.append(f"   then the runs: http://127.0.0.1:5000/#/experiments/{result.experiment_id}/runs"
+                     "?workflowType=machine_learning")
     return "\n".join(lines)

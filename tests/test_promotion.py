@@ -63,11 +63,12 @@ def test_a_model_on_other_data_takes_its_own_data_alias_and_the_summary_says_how
     assert choose_data_alias(client, "engage", metrics, OTHER) == (True, "the first version trained on this data")
     assert choose_data_alias(client, "engage", _metrics(0.5, 0.47, 0.0), DATA)[0] is False
     result = TrainResult(metrics, "run", "2", alias, why, {}, "", "e", tracking_uri=uri, data_alias=data_alias(OTHER),
-                         data_alias_reason="the first version trained on this data")
+                         data_alias_reason="the first version trained on this data", experiment_id="3")
     table = summary_table(result)
     assert f"serve this version: python serve.py --model models:/engage/2 --tracking-uri {uri}" in table
     assert f"or the best on this data: python serve.py --model models:/engage@data-bbbbbbbbbbbb --tracking-uri {uri}" in table
     assert f"make it the champion (what python serve.py serves): python -m engage.promote 2 --tracking-uri {uri}" in table
+    assert "then the runs: http://127.0.0.1:5000/#/experiments/3/runs?workflowType=machine_learning" in table
 
 
 def test_python_m_engage_promote_moves_the_champion_and_says_from_what(registry, capsys):

@@ -49,8 +49,11 @@ def baseline_verdict(metrics: dict[str, float]) -> tuple[bool | None, str]:
         return None, "no count target has both a model and an account-baseline MAE"
     if not worse:
         return True, f"beats the account baseline on {', '.join(better)}"
-    return False, ("no better than the account baseline (each account's mean) on " + ", ".join(worse)
-                   + (f"; better on {', '.join(better)}" if better else ""))
+    return False, (
+        "no better than the account baseline (each account's mean) on "
+        + ", ".join(worse)
+        + (f"; better on {', '.join(better)}" if better else "")
+    )
 
 
 def _beats_likes_baseline(metrics: dict[str, Any]) -> bool | None:
@@ -75,20 +78,26 @@ def _holder(client: Any, name: str, alias: str) -> tuple[Any | None, str | None]
         return None, f"{type(e).__name__}: {str(e)[:200]}"
 
 
-def _better_than(client: Any, holder: Any, alias: str, metrics: dict[str, float], data_hash: str) -> tuple[bool, str]:
+def _better_than(
+    client: Any, holder: Any, alias: str, metrics: dict[str, float], data_hash: str
+) -> tuple[bool, str]:
     """Whether a new version with `metrics` on data `data_hash` should take `alias` from `holder`, and why."""
     run = client.get_run(holder.run_id) if holder.run_id else None
     if run is None:
         return True, f"{alias} v{holder.version} has no run to compare with"
     if run.data.tags.get("data_sha256") != data_hash:
-        return False, (f"{alias} v{holder.version} was evaluated on other data (fingerprint differs); "
-                       "compare on the same data before promoting")
+        return False, (
+            f"{alias} v{holder.version} was evaluated on other data (fingerprint differs); "
+            "compare on the same data before promoting"
+        )
     old = run.data.metrics.get(CHAMPION_METRIC)
     new = metrics.get(CHAMPION_METRIC, float("nan"))
     new_beats, old_beats = _beats_likes_baseline(metrics), _beats_likes_baseline(run.data.metrics)
     if new_beats is False and old_beats:
-        return False, (f"it is no better than the account baseline on likes (MAE {metrics['test_likes_mae_log1p']:.3f} "
-                       f"vs {metrics['baseline_likes_mae_log1p']:.3f}) and {alias} v{holder.version} is")
+        return False, (
+            f"it is no better than the account baseline on likes (MAE {metrics['test_likes_mae_log1p']:.3f} "
+            f"vs {metrics['baseline_likes_mae_log1p']:.3f}) and {alias} v{holder.version} is"
+        )
     if old_beats is False and new_beats:
         return True, f"it beats the account baseline on likes and {alias} v{holder.version} did not"
     if old is None or np.isnan(old) or (not np.isnan(new) and new > old):
@@ -96,14 +105,18 @@ def _better_than(client: Any, holder: Any, alias: str, metrics: dict[str, float]
     return False, f"{CHAMPION_METRIC} {new:.4f} does not beat {alias} v{holder.version} ({old:.4f})"
 
 
-def choose_alias(client: Any, name: str, version: str, metrics: dict[str, float], data_hash: str) -> tuple[str, str]:
+def choose_alias(
+    client: Any, name: str, version: str, metrics: dict[str, float], data_hash: str
+) -> tuple[str, str]:
     """champion when none exists, or when this version is better than it on the same data: it beats the account
     baseline on likes where the champion does not, else (both or neither do) it beats CHAMPION_METRIC. A version
     no better than the account baseline never takes the place of a champion that is."""
     champion, failure = _holder(client, name, "champion")
     if failure is not None:
-        return "challenger", (f"the champion could not be read ({failure}); registered as challenger: compare and "
-                              "promote by hand (python -m engage.promote) once the registry answers")
+        return "challenger", (
+            f"the champion could not be read ({failure}); registered as challenger: compare and "
+            "promote by hand (python -m engage.promote) once the registry answers"
+        )
     if champion is None:
         return "champion", "no champion existed"
     better, why = _better_than(client, champion, "champion", metrics, data_hash)
@@ -121,8 +134,6 @@ def choose_data_alias(client: Any, name: str, metrics: dict[str, float], data_ha
     return _better_than(client, holder, alias, metrics, data_hash)
 
 
-
-
 def describe(client, name: str, version: str) -> str:
     """One line: the version, its data (rows, accounts, fingerprint) and its likes metrics against the baseline."""
     mv = client.get_model_version(name, version)
@@ -131,9 +142,15 @@ def describe(client, name: str, version: str) -> str:
         return f"{name} v{version} (no run)"
     m, tags = run.data.metrics, run.data.tags
     mae, base = m.get("test_likes_mae_log1p"), m.get("baseline_likes_mae_log1p")
-    figures = f"likes MAE {mae:.3f} vs account baseline {base:.3f}" if mae is not None and base is not None else "no likes MAE"
-    return (f"{name} v{version}: run '{run.info.run_name}', data {tags.get('data_sha256', '?')[:12]}, "
-            f"{int(m.get('n_train', 0)) + int(m.get('n_test', 0))} posts of {int(m.get('n_accounts', 0))} accounts, {figures}")
+    figures = (
+        f"likes MAE {mae:.3f} vs account baseline {base:.3f}"
+        if mae is not None and base is not None
+        else "no likes MAE"
+    )
+    return (
+        f"{name} v{version}: run '{run.info.run_name}', data {tags.get('data_sha256', '?')[:12]}, "
+        f"{int(m.get('n_train', 0)) + int(m.get('n_test', 0))} posts of {int(m.get('n_accounts', 0))} accounts, {figures}"
+    )
 
 
 def promote(version: str, *, tracking_uri: str, name: str = "engage", alias: str = "champion") -> str:
@@ -145,8 +162,10 @@ def promote(version: str, *, tracking_uri: str, name: str = "engage", alias: str
     try:
         new = describe(client, name, version)
     except MlflowException as e:
-        raise EngageError(f"{name} version {version} is not registered in {tracking_uri} ({str(e)[:200]}); "
-                          f"list the versions with: mlflow ui --backend-store-uri {tracking_uri}") from e
+        raise EngageError(
+            f"{name} version {version} is not registered in {tracking_uri} ({str(e)[:200]}); "
+            f"list the versions with: mlflow ui --backend-store-uri {tracking_uri}"
+        ) from e
     try:
         old_version = str(client.get_model_version_by_alias(name, alias).version)
     except MlflowException:
@@ -161,11 +180,18 @@ def promote(version: str, *, tracking_uri: str, name: str = "engage", alias: str
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m engage.promote", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m engage.promote",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("version", help="the registered version to promote (train.py's summary names it)")
-    parser.add_argument("--tracking-uri", default=TrackingSettings().uri, help="MLflow tracking store (default: %(default)s)")
-    parser.add_argument("--name", default=TrackingSettings().registered_model, help="registered model (default: %(default)s)")
+    parser.add_argument(
+        "--tracking-uri", default=TrackingSettings().uri, help="MLflow tracking store (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--name", default=TrackingSettings().registered_model, help="registered model (default: %(default)s)"
+    )
     parser.add_argument("--alias", default="champion", help="the alias to move (default: %(default)s)")
     args = parser.parse_args(argv)
     try:
@@ -173,8 +199,10 @@ def main(argv: list[str] | None = None) -> int:
     except EngageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print("a running server serves it after: curl -X POST localhost:8000/admin/reload -H 'Authorization: Bearer ...' "
-          "(or kill -HUP <pid of serve.py>)")
+    print(
+        "a running server serves it after: curl -X POST localhost:8000/admin/reload -H 'Authorization: Bearer ...' "
+        "(or kill -HUP <pid of serve.py>)"
+    )
     return 0
 
 

@@ -99,18 +99,26 @@ class SimilarAccounts:
         outside = max(lo - own, own - hi, 0.0)
         spread = float(np.std(rate.to_numpy())) if len(rate) > 1 else 0.0
         widening = (max(MIN_WIDENING, spread) + EXTRAPOLATION_WIDENING * outside) if outside > 0 else 0.0
-        return SizeLevel(level=own + float(np.median(rate.to_numpy()[nearest])), neighbours=len(nearest),
-                         low_followers=int(round(np.expm1(known[nearest].min()))),
-                         high_followers=int(round(np.expm1(known[nearest].max()))),
-                         range_low=int(round(np.expm1(lo))), range_high=int(round(np.expm1(hi))), widening=widening)
+        return SizeLevel(
+            level=own + float(np.median(rate.to_numpy()[nearest])),
+            neighbours=len(nearest),
+            low_followers=int(round(np.expm1(known[nearest].min()))),
+            high_followers=int(round(np.expm1(known[nearest].max()))),
+            range_low=int(round(np.expm1(lo))),
+            range_high=int(round(np.expm1(hi))),
+            widening=widening,
+        )
 
 
 def rebase(prediction: dict[str, float], reference: float, size: SizeLevel) -> dict[str, float]:
     """A log1p prediction made on `reference` (the model's own level) moved onto the similar accounts' level,
     its range widened by `size.widening` on each side."""
     shift = size.level - reference
-    return {"expected": prediction["expected"] + shift, "low": prediction["low"] + shift - size.widening,
-            "high": prediction["high"] + shift + size.widening}
+    return {
+        "expected": prediction["expected"] + shift,
+        "low": prediction["low"] + shift - size.widening,
+        "high": prediction["high"] + shift + size.widening,
+    }
 
 
 def within_own_range(prediction: dict[str, float], own: np.ndarray) -> dict[str, float]:
@@ -120,7 +128,11 @@ def within_own_range(prediction: dict[str, float], own: np.ndarray) -> dict[str,
     if len(own) < MIN_OWN_POSTS:
         return prediction
     expected = squeeze(prediction["expected"], float(np.log1p(own.min())), float(np.log1p(own.max())))
-    return {"expected": expected, "low": min(prediction["low"], expected), "high": max(prediction["high"], expected)}
+    return {
+        "expected": expected,
+        "low": min(prediction["low"], expected),
+        "high": max(prediction["high"], expected),
+    }
 
 
 #: Share of the account's own range (log1p) over which expected values approach its ends smoothly.
@@ -141,37 +153,73 @@ def squeeze(x: float, lo: float, hi: float) -> float:
     return float(x)
 
 
-def knowledge_flags(*, account: str, known: bool, early: tuple[pd.Timestamp, int] | None, followers: float | None,
-                    sizes: dict[str, SizeLevel], history_sent: bool = False) -> list[dict[str, str]]:
+def knowledge_flags(
+    *,
+    account: str,
+    known: bool,
+    early: tuple[pd.Timestamp, int] | None,
+    followers: float | None,
+    sizes: dict[str, SizeLevel],
+    history_sent: bool = False,
+) -> list[dict[str, str]]:
     """The flags that say what the model knows about the account, each true for the case it is raised in."""
     flags = []
     if early is not None:
         first, n = early
-        flags.append({"code": "before_known_history", "message": (
-            f"This draft is dated before {account}'s first post known to the model ({first:%Y-%m-%d}); it is scored "
-            f"at the account's level then: its earliest {n} stored post{'s' if n != 1 else ''} serve as its history.")})
+        flags.append(
+            {
+                "code": "before_known_history",
+                "message": (
+                    f"This draft is dated before {account}'s first post known to the model ({first:%Y-%m-%d}); it is scored "
+                    f"at the account's level then: its earliest {n} stored post{'s' if n != 1 else ''} serve as its history."
+                ),
+            }
+        )
     if known:
         return flags
     size = next(iter(sizes.values()), None)
-    none_sent = ("the history sent has no post before the draft" if history_sent else "none was sent")
+    none_sent = "the history sent has no post before the draft" if history_sent else "none was sent"
     if size is None:
-        how = ("no follower count was sent" if followers is None
-               else "the training data has no follower counts to compare it with")
-        flags.append({"code": "unknown_account", "message": (
-            f"This account has no history in the model and {none_sent}, and {how}: the prediction is the typical "
-            "level of the training posts. Send the account's recent posts (photos, captions, counts) as history "
-            "for a personal prediction.")})
+        how = (
+            "no follower count was sent"
+            if followers is None
+            else "the training data has no follower counts to compare it with"
+        )
+        flags.append(
+            {
+                "code": "unknown_account",
+                "message": (
+                    f"This account has no history in the model and {none_sent}, and {how}: the prediction is the typical "
+                    "level of the training posts. Send the account's recent posts (photos, captions, counts) as history "
+                    "for a personal prediction."
+                ),
+            }
+        )
         return flags
-    others = (f"the {size.neighbours} training accounts closest in size ({size.low_followers:,}"
-              f"{'' if size.low_followers == size.high_followers else f' to {size.high_followers:,}'} followers)")
-    flags.append({"code": "unknown_account", "message": (
-        f"This account has no history in the model and {none_sent}: its counts are those of {others}, per "
-        f"follower, for its {int(followers or 0):,} followers. Send the account's recent posts (photos, captions, "
-        "counts) as history for a personal prediction.")})
+    others = (
+        f"the {size.neighbours} training accounts closest in size ({size.low_followers:,}"
+        f"{'' if size.low_followers == size.high_followers else f' to {size.high_followers:,}'} followers)"
+    )
+    flags.append(
+        {
+            "code": "unknown_account",
+            "message": (
+                f"This account has no history in the model and {none_sent}: its counts are those of {others}, per "
+                f"follower, for its {int(followers or 0):,} followers. Send the account's recent posts (photos, captions, "
+                "counts) as history for a personal prediction."
+            ),
+        }
+    )
     if size.outside:
         side = "fewer" if (followers or 0) < size.range_low else "more"
-        flags.append({"code": "followers_outside_training", "message": (
-            f"{int(followers or 0):,} followers is {side} than any account the model was trained on "
-            f"({size.range_low:,} to {size.range_high:,}): the counts are extrapolated from the nearest accounts' "
-            "counts per follower, and their ranges are widened accordingly.")})
+        flags.append(
+            {
+                "code": "followers_outside_training",
+                "message": (
+                    f"{int(followers or 0):,} followers is {side} than any account the model was trained on "
+                    f"({size.range_low:,} to {size.range_high:,}): the counts are extrapolated from the nearest accounts' "
+                    "counts per follower, and their ranges are widened accordingly."
+                ),
+            }
+        )
     return flags

@@ -23,7 +23,9 @@ class _RecordingMlflow:
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png")
         self.files[path] = buffer.getvalue()
-        self.titles[path] = [ax.get_title() for ax in fig.axes] + [fig._suptitle.get_text() if fig._suptitle else ""]
+        self.titles[path] = [ax.get_title() for ax in fig.axes] + [
+            fig._suptitle.get_text() if fig._suptitle else ""
+        ]
 
 
 def test_feature_importance_and_shap_summary_are_separate_figures():
@@ -33,7 +35,13 @@ def test_feature_importance_and_shap_summary_are_separate_figures():
     booster = lgb.LGBMRegressor(n_estimators=30, verbose=-1).fit(features, y)
     model = SimpleNamespace(model_=booster, feature_names_=list(features.columns))
     test = np.arange(150, 200)
-    preds = {"likes": {"actual": y[test], "expected": booster.predict(features.iloc[test]), "baseline": np.zeros(50)}}
+    preds = {
+        "likes": {
+            "actual": y[test],
+            "expected": booster.predict(features.iloc[test]),
+            "baseline": np.zeros(50),
+        }
+    }
     recorder = _RecordingMlflow()
     _log_plots(recorder, {"likes": model}, features, preds, test)
     importance = recorder.files["plots/feature_importance_likes.png"]

@@ -25,8 +25,16 @@ def dump_model(tmp_path_factory: pytest.TempPathFactory) -> Scorer:
     from engage.training import train
 
     work = tmp_path_factory.mktemp("dump")
-    settings = load_settings(None, ["data.source=instaloader", f"data.path={DUMP}", f"features.cache_dir={work / 'cache'}",
-                                    f"tracking.uri=sqlite:///{work / 'mlflow.db'}", "image.embedder=efficientnet"])
+    settings = load_settings(
+        None,
+        [
+            "data.source=instaloader",
+            f"data.path={DUMP}",
+            f"features.cache_dir={work / 'cache'}",
+            f"tracking.uri=sqlite:///{work / 'mlflow.db'}",
+            "image.embedder=efficientnet",
+        ],
+    )
     train(settings, export_dir=str(work / "bundle"), progress=False)
     return Scorer(EngageModel.load(work / "bundle"))
 
@@ -34,8 +42,13 @@ def dump_model(tmp_path_factory: pytest.TempPathFactory) -> Scorer:
 def test_every_dump_accounts_expected_counts_lie_within_its_own_posts(dump_model):
     ctx = dump_model.context_posts
     for account, own in ctx.groupby("account"):
-        scored = dump_model.score(Draft(account=account, caption="New post",
-                                        posted_at=(own["posted_at"].max() + pd.Timedelta(days=1)).isoformat()))
+        scored = dump_model.score(
+            Draft(
+                account=account,
+                caption="New post",
+                posted_at=(own["posted_at"].max() + pd.Timedelta(days=1)).isoformat(),
+            )
+        )
         for target in COUNT_TARGETS:
             values = own[target].dropna().astype(float) if target in own else pd.Series(dtype=float)
             if scored[target] is None or len(values) < 3:
@@ -46,8 +59,12 @@ def test_every_dump_accounts_expected_counts_lie_within_its_own_posts(dump_model
 def test_an_early_natgeo_draft_is_at_natgeos_level_without_a_false_unknown_account(dump_model):
     ctx = dump_model.context_posts
     first = ctx.loc[ctx["account"] == "natgeo", "posted_at"].min()
-    before = dump_model.score(Draft(account="natgeo", caption="Into the wild", posted_at=(first - pd.Timedelta(days=1)).isoformat()))
-    after = dump_model.score(Draft(account="natgeo", caption="Into the wild", posted_at=(first + pd.Timedelta(days=1)).isoformat()))
+    before = dump_model.score(
+        Draft(account="natgeo", caption="Into the wild", posted_at=(first - pd.Timedelta(days=1)).isoformat())
+    )
+    after = dump_model.score(
+        Draft(account="natgeo", caption="Into the wild", posted_at=(first + pd.Timedelta(days=1)).isoformat())
+    )
     assert "unknown_account" not in [f["code"] for f in before["flags"]]
     assert "before_known_history" in [f["code"] for f in before["flags"]]
     own = ctx.loc[ctx["account"] == "natgeo", "likes"].astype(float)
@@ -56,9 +73,16 @@ def test_an_early_natgeo_draft_is_at_natgeos_level_without_a_false_unknown_accou
 
 
 def test_a_2400_follower_unknown_account_is_not_given_12_times_its_followers(dump_model):
-    scored = dump_model.score(Draft(account="new_small_account", caption="hello", followers=2400,
-                                    posted_at="2022-06-01T10:00:00Z"))
+    scored = dump_model.score(
+        Draft(account="new_small_account", caption="hello", followers=2400, posted_at="2022-06-01T10:00:00Z")
+    )
     flags = {f["code"]: f["message"] for f in scored["flags"]}
-    assert "2,400 followers is fewer than any account the model was trained on" in flags["followers_outside_training"]
+    assert (
+        "2,400 followers is fewer than any account the model was trained on"
+        in flags["followers_outside_training"]
+    )
     assert scored["likes"]["expected"] < 2400
-    assert np.isfinite(scored["comments"]["high"]) and scored["comments"]["high"] > scored["comments"]["expected"]
+    assert (
+        np.isfinite(scored["comments"]["high"])
+        and scored["comments"]["high"] > scored["comments"]["expected"]
+    )

@@ -18,7 +18,9 @@ pytestmark = pytest.mark.slow  # needs the session's trained smoke model and sta
 
 def _documented_block() -> str:
     text = (ROOT / "docs" / "serving.md").read_text(encoding="utf-8")
-    match = re.search(r"<!-- run as written by tests/model/test_mlflow_serve.py[^>]*-->\n```bash\n(.*?)```", text, re.S)
+    match = re.search(
+        r"<!-- run as written by tests/model/test_mlflow_serve.py[^>]*-->\n```bash\n(.*?)```", text, re.S
+    )
     assert match, "docs/serving.md lost its mlflow models serve example"
     return match.group(1)
 
@@ -36,15 +38,22 @@ def _strict_json(text: str):
     return json.loads(text, parse_constant=refuse)
 
 
-def test_the_documented_mlflow_models_serve_call_answers_json_with_null_for_missing_targets(trained, smoke_settings,
-                                                                                          tmp_path):
+def test_the_documented_mlflow_models_serve_call_answers_json_with_null_for_missing_targets(
+    trained, smoke_settings, tmp_path
+):
     script = _documented_block().replace("5001", str(_free_port()))
     store = Path(smoke_settings.tracking.uri.removeprefix("sqlite:///"))
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "ENGAGE_ALLOW_DOWNLOAD": "0"}
     # Files, not pipes: the documented server runs on in the background and would hold a pipe open.
     with open(tmp_path / "out", "w") as out, open(tmp_path / "err", "w") as err:
-        process = subprocess.Popen(["bash", "-c", f"set -e\n{script}"], cwd=store.parent, env=env,
-                                   stdout=out, stderr=err, start_new_session=True)
+        process = subprocess.Popen(
+            ["bash", "-c", f"set -e\n{script}"],
+            cwd=store.parent,
+            env=env,
+            stdout=out,
+            stderr=err,
+            start_new_session=True,
+        )
         try:
             process.wait(timeout=240)
         finally:

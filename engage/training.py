@@ -34,7 +34,6 @@ from engage.files import staged_write
 from engage.model import evaluation as ev
 from engage.model import plots
 from engage.model.bundle import EngageModel, select_context
-from engage.model.evaluation import WITHIN_ACCOUNT_MIN_POSTS
 from engage.model.explain import compute_norms
 from engage.model.feed import account_feeds
 from engage.model.targets import TARGETS
@@ -55,6 +54,7 @@ class TrainResult:
     export_dir: str | None = None
     tracking_uri: str = ""
     seconds: dict[str, float] = field(default_factory=dict)  # seconds_<stage> -> seconds, as the run logs them
+    peak_rss_mb: dict[str, float] = field(default_factory=dict)  # stage -> the process's peak RSS in it (Linux)
     name: str = "engage"  # the registered model
     data_alias: str | None = None  # data-<fingerprint> when this version is the best on its data, else None
     data_alias_reason: str = ""
@@ -108,6 +108,7 @@ class Stages:
     def __init__(self, total: int):
         self.total = total
         self.seconds: dict[str, float] = {}
+        self.peak_rss_mb: dict[str, float] = {}  # per stage, where the platform tells (benchmarks/scale.py)
         self._number = 0
         self._current: tuple[str, float] | None = None
         self._started = time.perf_counter()
@@ -116,12 +117,16 @@ class Stages:
         self.done()
         self._number += 1
         print(f"[{self._number}/{self.total}] {text}", flush=True)
+        _reset_peak_rss()
         self._current = (name, time.perf_counter())
 
     def done(self) -> None:
         if self._current is not None:
             name, began = self._current
             self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - began
+            peak = _peak_rss_mb()
+            if peak is not None:
+                self.peak_rss_mb[name] = max(self.peak_rss_mb.get(name, 0.0), peak)
             self._current = None
 
     def metrics(self) -> dict[str, float]:
@@ -133,6 +138,27 @@ class Stages:
 
     def summary(self) -> str:
         return ", ".join(f"{name} {value:.1f}" for name, value in self.seconds.items())
+
+
+def _reset_peak_rss() -> None:
+    """Start a new peak-RSS measurement (Linux: writing 5 to clear_refs resets VmHWM); elsewhere nothing."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+
+def _peak_rss_mb() -> float | None:
+    """The process's peak resident memory since the last reset, in MB (None where /proc is not there)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
 
 
 def load_training_posts(settings: Settings, *, progress: bool = True) -> pd.DataFrame:
@@ -254,27 +280,6 @@ def evaluate(posts: pd.DataFrame, features: pd.DataFrame, labels: dict[str, np.n
     return metrics, preds
 
 
-def uncomputable_metrics(metrics: dict[str, float], test: np.ndarray, posts: pd.DataFrame) -> dict[str, str]:
-    """Each metric that came out NaN, with the reason in words (docs/model.md, "Metrics that cannot be computed")."""
-    per_account = posts["account"].iloc[test].value_counts()
-    reasons = {
-        "spearman_within_account": f"no account has {WITHIN_ACCOUNT_MIN_POSTS} or more test posts (the most is "
-                                   f"{int(per_account.max()) if len(per_account) else 0})",
-        "spearman": "fewer than 3 test posts with a known count",
-        "spearman_relative": "fewer than 3 test posts with a known count",
-        "mae_log1p": "no test post with a known count",
-        "interval_coverage": "no test post with a known count",
-        "risk_auc": "the test posts hold one class only",
-        "risk_ece": "no test post with a known label",
-    }
-    out = {}
-    for key, value in metrics.items():
-        if not np.isfinite(value):
-            kind = next((k for k in sorted(reasons, key=len, reverse=True) if key.endswith(k)), None)
-            out[key] = reasons.get(kind, "cannot be computed on this split") if kind else "cannot be computed on this split"
-    return out
-
-
 def _log_plots(mlflow: Any, models: dict[str, Any], features: pd.DataFrame, preds: dict[str, dict[str, np.ndarray]], test: np.ndarray) -> None:
     for name, model in models.items():
         booster_owner = model.mean_ if hasattr(model, "mean_") else model.model_
@@ -374,7 +379,7 @@ def _train(settings: Settings, engine: Engine, *, export_dir: str | None, progre
         mlflow.set_tags({"data_sha256": data_print["sha256"], "risk_label": described.get("authenticity_risk", ""),
                          "skipped_targets": "; ".join(f"{k}: {v}" for k, v in skipped.items()) or "none"})
         beats, verdict = baseline_verdict(metrics)
-        uncomputable = uncomputable_metrics(metrics, split.test, posts)
+        uncomputable = ev.uncomputable_metrics(metrics, split.test, posts)
         mlflow.set_tags({"beats_account_baseline": {True: "yes", False: "no", None: "unknown"}[beats],
                          "account_baseline_verdict": verdict[:5000],
                          "uncomputable_metrics": "; ".join(f"{k}: {v}" for k, v in uncomputable.items()) or "none"})
@@ -419,8 +424,8 @@ def _train(settings: Settings, engine: Engine, *, export_dir: str | None, progre
         exported = str(model.save(export_dir or settings.train.export_dir))
     print(f"      done in {seconds['seconds_total']:.0f} s (seconds per stage: {stages.summary()})")
     return TrainResult(metrics, run_id, str(version.version), alias, why, skipped, split.how,
-                       pipeline.image_embedder_id_, exported, settings.tracking.uri, seconds, name=name,
-                       data_alias=data_alias(data_print["sha256"]) if takes_data_alias else None,
+                       pipeline.image_embedder_id_, exported, settings.tracking.uri, seconds, dict(stages.peak_rss_mb),
+                       name=name, data_alias=data_alias(data_print["sha256"]) if takes_data_alias else None,
                        data_alias_reason=data_why, uncomputable=uncomputable, experiment_id=str(experiment_id))
 
 

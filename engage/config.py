@@ -38,6 +38,9 @@ class DataSettings(_Section):
     path: str | None = None  # table file, Instaloader dump, or insights export / Graph API folder (unused for demo)
     account: str | None = None  # insights: the account of a single-account export that does not name it
     images_dir: str | None = None  # base for relative image paths in a table
+    # how a table's or export's text dates are read when their day/month order is ambiguous (03/04/2024):
+    # day-first, month-first, or a strptime format for every cell (%d/%m/%Y %H:%M); None: detected per column
+    date_format: str | None = None
     strict: bool = False  # an unreadable file in an Instaloader dump is an error (default: skipped and named)
     demo: DemoSettings = DemoSettings()
 

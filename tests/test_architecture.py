@@ -26,7 +26,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("engage.scoring",),  # the Scorer serving a bundle: batching, vector cache, tables, pyfunc
     ("engage.distributed",),  # the Ray implementations of the engine and of table scoring
     ("engage.engines", "engage.batch", "engage.serving"),  # choosing an engine; the batch CLI; the HTTP API
-    ("engage.training",),  # a whole run: load, embed, fit, evaluate, log, register
+    ("engage.training", "engage.promote"),  # a whole run: load, embed, fit, evaluate, log, register; promoting one
     ("engage",),  # the public API (engage/__init__.py)
 )
 

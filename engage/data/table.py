@@ -29,10 +29,11 @@ def read_table(path: str | Path) -> pd.DataFrame:
     raise DataError("has an unknown extension; use .csv, .tsv or .parquet", file=path)
 
 
-def load_table(path: str | Path, images_dir: str | Path | None = None) -> pd.DataFrame:
-    """The canonical table from a CSV/Parquet file; extra columns are ignored and reported once."""
+def load_table(path: str | Path, images_dir: str | Path | None = None, date_format: str | None = None) -> pd.DataFrame:
+    """The canonical table from a CSV/Parquet file; extra columns are ignored and reported once. `date_format`
+    (data.date_format) settles how text dates are read; the report says how they were."""
     raw = read_table(path)
     report = LoadReport(source="table", path=str(path))
     report.ignored_columns = [c for c in raw.columns if c not in CANONICAL]
-    posts = validate_posts(raw, file=path, images_dir=images_dir)
+    posts = validate_posts(raw, file=path, images_dir=images_dir, date_format=date_format, report=report)
     return attach_report(posts, report)

@@ -74,8 +74,14 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
     return float(spearmanr(a, b).statistic)
 
 
-def spearman_within_account(accounts: np.ndarray, actual: np.ndarray, predicted: np.ndarray, min_posts: int = 5) -> float:
-    """Mean Spearman over accounts with at least `min_posts` test posts."""
+#: Test posts an account needs for its within-account Spearman to count.
+WITHIN_ACCOUNT_MIN_POSTS = 5
+
+
+def spearman_within_account(accounts: np.ndarray, actual: np.ndarray, predicted: np.ndarray,
+                            min_posts: int = WITHIN_ACCOUNT_MIN_POSTS) -> float:
+    """Mean Spearman over accounts with at least `min_posts` test posts; NaN when no account has that many
+    (it cannot be computed: training reports it as such, never as a figure)."""
     values = []
     # Each account's rows from one stable sort (accounts in np.unique's order, rows in table order): a mask
     # per account made this (test rows x accounts), 42 s of a 100k-post run's evaluation.
@@ -192,3 +198,24 @@ def pair_accuracy(actual_earlier: np.ndarray, actual_later: np.ndarray, predicte
     if not n:
         return float("nan"), 0
     return float(np.mean(np.sign(actual[counted]) == np.sign(predicted[counted]))), n
+
+
+def uncomputable_metrics(metrics: dict[str, float], test: np.ndarray, posts: pd.DataFrame) -> dict[str, str]:
+    """Each metric that came out NaN, with the reason in words (docs/model.md, "Metrics that cannot be computed")."""
+    per_account = posts["account"].iloc[test].value_counts()
+    reasons = {
+        "spearman_within_account": f"no account has {WITHIN_ACCOUNT_MIN_POSTS} or more test posts (the most is "
+                                   f"{int(per_account.max()) if len(per_account) else 0})",
+        "spearman": "fewer than 3 test posts with a known count",
+        "spearman_relative": "fewer than 3 test posts with a known count",
+        "mae_log1p": "no test post with a known count",
+        "interval_coverage": "no test post with a known count",
+        "risk_auc": "the test posts hold one class only",
+        "risk_ece": "no test post with a known label",
+    }
+    out = {}
+    for key, value in metrics.items():
+        if not np.isfinite(value):
+            kind = next((k for k in sorted(reasons, key=len, reverse=True) if key.endswith(k)), None)
+            out[key] = reasons.get(kind, "cannot be computed on this split") if kind else "cannot be computed on this split"
+    return out

@@ -118,3 +118,18 @@ def test_within_account_spearman_is_the_mean_over_accounts_with_enough_posts_in_
     assert ev.spearman_within_account(accounts, actual, predicted) == pytest.approx(expected)
     order = rng.permutation(15)
     assert ev.spearman_within_account(accounts[order], actual[order], predicted[order]) == pytest.approx(expected)
+
+
+def test_metrics_that_cannot_be_computed_are_named_with_the_reason():
+    import math
+
+    import numpy as np
+    import pandas as pd
+
+    from engage.model.evaluation import uncomputable_metrics
+
+    posts = pd.DataFrame({"account": ["a", "a", "b", "b", "b"]})
+    metrics = {"test_likes_spearman_within_account": math.nan, "test_risk_auc": math.nan, "test_likes_mae_log1p": 0.4}
+    reasons = uncomputable_metrics(metrics, np.array([0, 1, 2, 3]), posts)
+    assert reasons == {"test_likes_spearman_within_account": "no account has 5 or more test posts (the most is 2)",
+                       "test_risk_auc": "the test posts hold one class only"}

@@ -25,6 +25,7 @@ import pandas as pd
 
 from engage.config import Settings, flat_params, settings_to_yaml
 from engage.data import load_posts
+from engage.data.sources import options_from_settings
 from engage.engine import Engine, LightGBMJob
 from engage.engines import open_engine
 from engage.errors import ConfigError, EngageError
@@ -133,14 +134,9 @@ class Stages:
 
 
 def load_training_posts(settings: Settings, *, progress: bool = True) -> pd.DataFrame:
+    """The run's posts: `data.source` from the registry, given the `data` settings its options declare."""
     data = settings.data
-    if data.source == "demo":
-        options = data.demo.model_dump()
-        out_dir = options.pop("out_dir")
-        return load_posts("demo", data.path or out_dir, progress=progress, **options)
-    if data.source == "insights":
-        return load_posts("insights", data.path, account=data.account, strict=data.strict)
-    return load_posts(data.source, data.path, images_dir=data.images_dir, strict=data.strict, progress=progress)
+    return load_posts(data.source, data.path, progress=progress, **options_from_settings(data))
 
 
 #: How many skipped files the terminal names; the run's skipped_files.txt artifact lists them all.

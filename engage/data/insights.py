@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pydantic import BaseModel, ConfigDict
 
 from engage.data.schema import (
     CANONICAL,
@@ -401,3 +402,16 @@ def _graph_accounts(frame: pd.DataFrame, nodes: list[dict[str, Any]], root: Path
         report.notes.append(f"media without a username: account {fallback!r} from {why}"
                             + ("" if why != "the file or folder name" else " (set data.account to name it)"))
     return out
+
+
+class InsightsOptions(BaseModel):
+    """Options of the `insights` source (`data.account`)."""
+
+    model_config = ConfigDict(extra="forbid")
+    account: str | None = None  # the account of a single-account export that names none
+
+
+def load_source(path: Path | None, options: InsightsOptions, *, progress: bool = True) -> pd.DataFrame:
+    """The `insights` source of the registry (engage/data/sources.py)."""
+    assert path is not None  # the registry refuses a missing path first
+    return load_insights(path, account=options.account)

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from pydantic import BaseModel, ConfigDict
 from tqdm import tqdm
 
 from engage.data.schema import CANONICAL, LoadReport, attach_report, sort_posts, validate_posts
@@ -488,3 +489,16 @@ def _merge_snapshots(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     if merged:
         frame = frame.groupby("post_id", sort=False).first().reset_index()  # first non-missing per column
     return frame.drop(columns="_comments_rank"), merged
+
+
+class InstaloaderOptions(BaseModel):
+    """Options of the `instaloader` source (`data.strict`)."""
+
+    model_config = ConfigDict(extra="forbid")
+    strict: bool = False  # an unreadable file is an error (default: skipped and named in the report)
+
+
+def load_source(path: Path | None, options: InstaloaderOptions, *, progress: bool = True) -> pd.DataFrame:
+    """The `instaloader` source of the registry (engage/data/sources.py)."""
+    assert path is not None  # the registry refuses a missing path first
+    return load_dump(path, strict=options.strict, progress=progress)

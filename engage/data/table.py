@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+from pydantic import BaseModel, ConfigDict
 
 from engage.data.schema import CANONICAL, LoadReport, attach_report, validate_posts
 from engage.errors import DataError
@@ -34,3 +35,16 @@ def load_table(path: str | Path, images_dir: str | Path | None = None) -> pd.Dat
     report.ignored_columns = [c for c in raw.columns if c not in CANONICAL]
     posts = validate_posts(raw, file=path, images_dir=images_dir)
     return attach_report(posts, report)
+
+
+class TableOptions(BaseModel):
+    """Options of the `table` source (`data.images_dir`)."""
+
+    model_config = ConfigDict(extra="forbid")
+    images_dir: str | Path | None = None  # base for relative image paths (default: the paths as they are)
+
+
+def load_source(path: Path | None, options: TableOptions, *, progress: bool = True) -> pd.DataFrame:
+    """The `table` source of the registry (engage/data/sources.py): tables are always strict."""
+    assert path is not None  # the registry refuses a missing path first
+    return load_table(path, images_dir=options.images_dir)

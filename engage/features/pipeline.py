@@ -31,8 +31,8 @@ from sklearn.decomposition import PCA
 
 from engage.config import ImageSettings, Settings
 from engage.embed.cache import FeatureCache, cached_vectors, text_sha256
-from engage.embed.image import make_image_embedder
-from engage.embed.text import image_caption_similarity, make_text_embedder
+from engage.embed.registry import make_image_embedder, make_text_embedder
+from engage.embed.text import image_caption_similarity
 from engage.engine import Engine
 from engage.errors import EmbedderMismatchError, NotFittedError
 from engage.features.caption import CAPTION_COLUMNS, caption_features

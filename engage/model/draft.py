@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model, field_validator
+
+from engage.data.schema import INSIGHT_COUNTS
 
 #: Instagram refuses captions over 2,200 characters, so a longer draft could never be posted.
 MAX_CAPTION_CHARS = 2200
@@ -34,20 +36,17 @@ def _check_account(value: str) -> str:
 Account = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_check_account)]
 
 
-class InsightCounts(BaseModel):
-    """An earlier post's insight counts, when the account has them: each count model starts from the
-    account's trailing level of its count (engage/data/schema.py INSIGHT_COUNTS)."""
-
-    impressions: int | None = Field(None, ge=0, le=10**10)
-    reach: int | None = Field(None, ge=0, le=10**10)
-    saves: int | None = Field(None, ge=0, le=10**10)
-    shares: int | None = Field(None, ge=0, le=10**10)
-    profile_visits: int | None = Field(None, ge=0, le=10**10)
-    follows: int | None = Field(None, ge=0, le=10**10)
-    link_clicks: int | None = Field(None, ge=0, le=10**10)
+#: An earlier post's insight counts, when the account has them: each count model starts from the account's
+#: trailing level of its count. Generated from the one count list (engage/data/schema.py INSIGHT_COUNTS), as
+#: the API's ScoreResponse is from the target registry, so a new count column needs no field written here.
+InsightCounts: type[BaseModel] = create_model(
+    "InsightCounts",
+    __doc__="An earlier post's insight counts, when the account has them (engage.data.schema.INSIGHT_COUNTS).",
+    **{name: (int | None, Field(None, ge=0, le=10**10)) for name in INSIGHT_COUNTS},  # type: ignore[call-overload]
+)
 
 
-class HistoryPost(InsightCounts):
+class HistoryPost(InsightCounts):  # type: ignore[misc,valid-type]
     """One of the account's earlier posts, for an account the model has not seen."""
 
     model_config = ConfigDict(extra="forbid")

@@ -128,28 +128,40 @@ def _posts_and_features(n_accounts: int = 4, per_account: int = 40, seed: int = 
 
 
 def test_a_new_count_target_is_trained_evaluated_plotted_and_summarised_from_its_registry_entry_alone(monkeypatch):
+    """A count the data set carries in a new column (`bookmarks`, which no target reads today) becomes a target
+    with one registry entry: labels, fitting, metrics, plots and the summary come from it."""
     from engage import training
     from engage.config import load_settings
     from engage.model import evaluation as ev
     from engage.model.targets import CountTarget
 
     posts, features = _posts_and_features()
-    registry = {"keeps": CountTarget("keeps", "saves", "saves_baseline", label="keeps", goal="content quality",
-                                     description="the saves column under another name")}
+    rng = np.random.default_rng(5)
+    level = features["saves_baseline"].to_numpy() - 1.0  # each account's own bookmarking level
+    bookmarks = rng.poisson(np.exp(level + 1.2 * features["useful"].to_numpy()))
+    posts["bookmarks"] = pd.array(bookmarks, dtype="Int64")
+    features["bookmarks_baseline"] = level + 0.3
+    assert "bookmarks" not in {t.column for t in TARGETS.values()}
+    registry = {"bookmarks": CountTarget("bookmarks", "bookmarks", "bookmarks_baseline", label="bookmarks",
+                                         goal="content quality", description="posts kept in a collection")}
     monkeypatch.setattr(training, "TARGETS", registry)
     settings = load_settings(None, ["train.lightgbm.n_estimators=60", "train.lightgbm.min_child_samples=5"])
     split = ev.time_split(posts, 0.2, 0.15)
     labels, described, skipped = training._labels(posts, features)
-    assert described == {"keeps": "log1p(saves)"} and skipped == {}
+    assert described == {"bookmarks": "log1p(bookmarks)"} and skipped == {}
+    np.testing.assert_allclose(labels["bookmarks"], np.log1p(bookmarks))
     models = training.fit_targets(settings, features, labels, split)
+    assert "bookmarks_baseline" in models["bookmarks"].feature_names_  # it starts from its own trailing level
     metrics, preds = training.evaluate(posts, features, labels, models, split)
-    for key in ("test_keeps_mae_log1p", "test_keeps_spearman_relative", "test_keeps_interval_coverage",
-                "baseline_keeps_mae_log1p", "baseline_keeps_spearman_within_account", "trailing_keeps_mae_log1p"):
+    for key in ("test_bookmarks_mae_log1p", "test_bookmarks_spearman_relative", "test_bookmarks_interval_coverage",
+                "baseline_bookmarks_mae_log1p", "baseline_bookmarks_spearman_within_account",
+                "trailing_bookmarks_mae_log1p"):
         assert key in metrics, key
-    assert metrics["test_keeps_spearman_relative"] > 0.4  # the useful feature is learned
-    assert set(registry["keeps"].figures(preds["keeps"])) == {"plots/predicted_vs_actual_keeps.png", "plots/residuals_keeps.png"}
+    assert metrics["test_bookmarks_spearman_relative"] > 0.4  # the useful feature is learned
+    assert set(registry["bookmarks"].figures(preds["bookmarks"])) == {"plots/predicted_vs_actual_bookmarks.png",
+                                                                    "plots/residuals_bookmarks.png"}
     table = training.summary_table(training.TrainResult(metrics, "run", "1", "champion", "first", skipped, "", "e"))
-    assert "test_keeps_mae_log1p" in table and f"{metrics['baseline_keeps_mae_log1p']:.3f}" in table
+    assert "test_bookmarks_mae_log1p" in table and f"{metrics['baseline_bookmarks_mae_log1p']:.3f}" in table
 
 
 def test_a_count_target_with_too_few_labels_is_skipped_with_the_reason():

@@ -26,7 +26,7 @@ import pandas as pd
 from engage.config import Settings, flat_params, settings_to_yaml
 from engage.data import load_posts
 from engage.data.sources import options_from_settings
-from engage.engine import Engine, LightGBMJob
+from engage.engine import Engine
 from engage.engines import open_engine
 from engage.errors import ConfigError, EngageError
 from engage.features.local_engine import LOCAL
@@ -35,6 +35,7 @@ from engage.files import staged_write
 from engage.model import evaluation as ev
 from engage.model import plots
 from engage.model.bundle import EngageModel, select_context
+from engage.model.estimators import FitPlan
 from engage.model.explain import compute_norms
 from engage.model.feed import account_feeds
 from engage.model.targets import TARGETS
@@ -188,7 +189,7 @@ def fit_targets(settings: Settings, features: pd.DataFrame, labels: dict[str, np
                 engine: Engine = LOCAL) -> dict[str, Any]:
     """One model per target; their LightGBM estimators are handed to the engine in one batch (on Ray:
     one Ray Train run for all seven instead of seven runs)."""
-    pending: dict[str, tuple[Any, list[LightGBMJob]]] = {}
+    pending: dict[str, tuple[Any, FitPlan]] = {}
     seed = settings.train.seed
     for name, y in labels.items():
         train = split.train[~np.isnan(y[split.train])]
@@ -197,8 +198,8 @@ def fit_targets(settings: Settings, features: pd.DataFrame, labels: dict[str, np
             train, valid = ev.latest_share(train, split.times, 0.15)
         model = TARGETS[name].make_model(settings.train.lightgbm, settings.train.interval, seed)
         pending[name] = (model, model.lightgbm_jobs(features.iloc[train], y[train], features.iloc[valid], y[valid]))
-    fitted = iter(engine.fit_lightgbm([job for _, jobs in pending.values() for job in jobs]))
-    return {name: model.finish([next(fitted) for _ in jobs], jobs) for name, (model, jobs) in pending.items()}
+    fitted = iter(engine.fit_lightgbm([job for _, plan in pending.values() for job in plan.jobs]))
+    return {name: model.finish([next(fitted) for _ in plan.jobs], plan) for name, (model, plan) in pending.items()}
 
 
 def evaluate(posts: pd.DataFrame, features: pd.DataFrame, labels: dict[str, np.ndarray], models: dict[str, Any],

@@ -19,7 +19,7 @@ import logging
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import lightgbm as lgb
 import numpy as np
@@ -80,6 +80,15 @@ def _lgb_params(params: LightGBMSettings, seed: int, target: ModelSpec | None = 
     return out
 
 
+@dataclass
+class FitPlan:
+    """The first half of an estimator's `fit`: the LightGBM jobs an engine fits, and the learned values
+    computed on the way (set on the estimator, with the fitted estimators, by `finish`)."""
+
+    jobs: list[LightGBMJob]
+    learned: dict[str, Any]
+
+
 #: Fits a list of jobs and returns their fitted estimators in order (`fit_locally`, or an engine's).
 FitLightGBM = Callable[[list[LightGBMJob]], list[lgb.LGBMModel]]
 
@@ -130,55 +139,70 @@ class CountModel:
         self.interval = interval
         self.seed = seed
 
-    def reference(self, features: pd.DataFrame) -> np.ndarray:
-        """The account's trailing baseline where known, else the followers prior, else the global level."""
+    def reference(self, features: pd.DataFrame, prior: dict[str, float] | None = None) -> np.ndarray:
+        """The account's trailing baseline where known, else the followers prior, else the global level
+        (`prior`: the prior's fitted values; default: this fitted model's)."""
+        if prior is None:
+            self._check_fitted()
+            prior = {"global_level_": self.global_level_, "prior_slope_": self.prior_slope_,
+                     "prior_intercept_": self.prior_intercept_}
         ref = features[self.target.baseline_feature].to_numpy(dtype=float).copy()
         followers = np.log1p(features["followers"].to_numpy(dtype=float))
-        prior = self.prior_intercept_ + self.prior_slope_ * followers
-        prior = np.where(np.isnan(prior), self.global_level_, prior)
-        return np.where(np.isnan(ref), prior, ref)
+        level = prior["prior_intercept_"] + prior["prior_slope_"] * followers
+        level = np.where(np.isnan(level), prior["global_level_"], level)
+        return np.where(np.isnan(ref), level, ref)
 
-    def _fit_prior(self, features: pd.DataFrame, y: np.ndarray) -> None:
+    @staticmethod
+    def _prior(features: pd.DataFrame, y: np.ndarray) -> dict[str, float]:
+        """The followers prior fitted on the training rows: a line in log1p followers, and the global level."""
         followers = np.log1p(features["followers"].to_numpy(dtype=float))
         ok = ~np.isnan(followers)
-        self.global_level_ = float(np.median(y))
+        global_level = float(np.median(y))
         if ok.sum() >= 10 and np.std(followers[ok]) > 0:
-            self.prior_slope_, self.prior_intercept_ = (float(v) for v in np.polyfit(followers[ok], y[ok], 1))
+            slope, intercept = (float(v) for v in np.polyfit(followers[ok], y[ok], 1))
         else:
-            self.prior_slope_, self.prior_intercept_ = 0.0, self.global_level_
+            slope, intercept = 0.0, global_level
+        return {"global_level_": global_level, "prior_slope_": slope, "prior_intercept_": intercept}
 
     def lightgbm_jobs(self, train: pd.DataFrame, y_train: np.ndarray, valid: pd.DataFrame, y_valid: np.ndarray
-                      ) -> list[LightGBMJob]:
-        """Fit the reference level on all training rows; the mean, low and high estimators left to fit."""
+                      ) -> FitPlan:
+        """The first half of `fit`, which sets nothing: the reference level fitted on all training rows, and
+        the mean, low and high estimators left to fit on the residuals (`finish` is the second half)."""
         columns = model_columns(self.target, train.columns)
         train, valid = train[columns], valid[columns]
-        self._fit_prior(train, y_train)
+        prior = self._prior(train, y_train)
         base = _lgb_params(self.params, self.seed, self.target, list(train.columns))
-        residual_train = y_train - self.reference(train)
-        residual_valid = y_valid - self.reference(valid)
+        residual_train = y_train - self.reference(train, prior)
+        residual_valid = y_valid - self.reference(valid, prior)
         alpha = (1 - self.interval) / 2
         # LightGBM's quantile objective cannot take monotone constraints; the interval models go without.
         plain = {k: v for k, v in base.items() if not k.startswith("monotone")}
         estimators = [lgb.LGBMRegressor(objective="l2", **base),
                       lgb.LGBMRegressor(objective="quantile", alpha=alpha, **plain),
                       lgb.LGBMRegressor(objective="quantile", alpha=1 - alpha, **plain)]
-        self.feature_names_ = list(train.columns)
-        return [LightGBMJob(e, train, residual_train, valid, residual_valid, self.params.early_stopping_rounds)
+        jobs = [LightGBMJob(e, train, residual_train, valid, residual_valid, self.params.early_stopping_rounds)
                 for e in estimators]
+        return FitPlan(jobs, {**prior, "feature_names_": list(train.columns)})
 
-    def finish(self, fitted: list[lgb.LGBMModel], jobs: list[LightGBMJob]) -> CountModel:
+    def finish(self, fitted: list[lgb.LGBMModel], plan: FitPlan) -> CountModel:
+        """The second half of `fit`: every learned attribute set at once, from the plan and the fitted estimators."""
+        for name, value in plan.learned.items():
+            setattr(self, name, value)
         self.mean_, self.low_, self.high_ = fitted
         return self
 
     def fit(self, train: pd.DataFrame, y_train: np.ndarray, valid: pd.DataFrame, y_valid: np.ndarray, *,
             fit_lightgbm: FitLightGBM = fit_locally) -> CountModel:
         """`fit_lightgbm` fits the LightGBM estimators (here by default; the Ray engine passes its own)."""
-        jobs = self.lightgbm_jobs(train, y_train, valid, y_valid)
-        return self.finish(fit_lightgbm(jobs), jobs)
+        plan = self.lightgbm_jobs(train, y_train, valid, y_valid)
+        return self.finish(fit_lightgbm(plan.jobs), plan)
 
-    def predict_log1p(self, features: pd.DataFrame) -> dict[str, np.ndarray]:
+    def _check_fitted(self) -> None:
         if not hasattr(self, "mean_"):
             raise NotFittedError(f"{self.target.name} model is not fitted: call fit(...) first")
+
+    def predict_log1p(self, features: pd.DataFrame) -> dict[str, np.ndarray]:
+        self._check_fitted()
         ref = self.reference(features)
         expected = ref + _predict(self.mean_, features)
         low = ref + _predict(self.low_, features)
@@ -188,6 +212,7 @@ class CountModel:
 
     def contributions(self, features: pd.DataFrame) -> np.ndarray:
         """Per-feature contributions (log1p units) of the mean model; last column is the bias."""
+        self._check_fitted()
         return _predict(self.mean_, features, pred_contrib=True)
 
 
@@ -205,22 +230,27 @@ class RiskModel:
         return getattr(self, "target", None) or _PLAIN_RISK
 
     def lightgbm_jobs(self, train: pd.DataFrame, y_train: np.ndarray, valid: pd.DataFrame, y_valid: np.ndarray
-                      ) -> list[LightGBMJob]:
+                      ) -> FitPlan:
+        """The first half of `fit`, which sets nothing: the classifier left to fit (`finish` calibrates it)."""
         columns = model_columns(self._spec, train.columns)
         train, valid = train[columns], valid[columns]
         base = _lgb_params(self.params, self.seed, self._spec, list(train.columns))
         positives = max(int(y_train.sum()), 1)
         classifier = lgb.LGBMClassifier(objective="binary", scale_pos_weight=max((len(y_train) - positives) / positives, 1.0) ** 0.5, **base)
         rounds = self.params.early_stopping_rounds if len(set(y_valid)) > 1 else None
-        self.feature_names_ = list(train.columns)
-        return [LightGBMJob(classifier, train, y_train, valid, y_valid, rounds)]
+        return FitPlan([LightGBMJob(classifier, train, y_train, valid, y_valid, rounds)],
+                       {"feature_names_": list(train.columns)})
 
-    def finish(self, fitted: list[lgb.LGBMModel], jobs: list[LightGBMJob]) -> RiskModel:
-        """Calibrate the fitted classifier on the validation slice."""
-        (self.model_,), valid, y_valid = fitted, jobs[0].valid, jobs[0].y_valid
-        raw = self._raw(valid)
-        self.calibrated_ = len(set(y_valid)) > 1
-        if self.calibrated_:
+    def finish(self, fitted: list[lgb.LGBMModel], plan: FitPlan) -> RiskModel:
+        """The second half of `fit`: the fitted classifier calibrated on the validation slice, and every
+        learned attribute set."""
+        (model,), valid, y_valid = fitted, plan.jobs[0].valid, plan.jobs[0].y_valid
+        raw = _predict(model, valid, raw_score=True)
+        calibrated = len(set(y_valid)) > 1
+        for name, value in plan.learned.items():
+            setattr(self, name, value)
+        self.model_, self.calibrated_ = model, calibrated
+        if calibrated:
             self.calibrator_ = LogisticRegression(C=1e4).fit(raw.reshape(-1, 1), y_valid)
         else:
             log.warning("authenticity risk: the validation slice has one class only; probabilities are not calibrated")
@@ -228,19 +258,23 @@ class RiskModel:
 
     def fit(self, train: pd.DataFrame, y_train: np.ndarray, valid: pd.DataFrame, y_valid: np.ndarray, *,
             fit_lightgbm: FitLightGBM = fit_locally) -> RiskModel:
-        jobs = self.lightgbm_jobs(train, y_train, valid, y_valid)
-        return self.finish(fit_lightgbm(jobs), jobs)
+        plan = self.lightgbm_jobs(train, y_train, valid, y_valid)
+        return self.finish(fit_lightgbm(plan.jobs), plan)
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "model_"):
+            raise NotFittedError("authenticity risk model is not fitted: call fit(...) first")
 
     def _raw(self, features: pd.DataFrame) -> np.ndarray:
         return _predict(self.model_, features, raw_score=True)
 
     def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
-        if not hasattr(self, "model_"):
-            raise NotFittedError("authenticity risk model is not fitted: call fit(...) first")
+        self._check_fitted()
         raw = self._raw(features)
         if self.calibrated_:
             return self.calibrator_.predict_proba(raw.reshape(-1, 1))[:, 1]
         return 1 / (1 + np.exp(-raw))
 
     def contributions(self, features: pd.DataFrame) -> np.ndarray:
+        self._check_fitted()
         return _predict(self.model_, features, pred_contrib=True)

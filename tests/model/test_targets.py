@@ -7,7 +7,9 @@ import pandas as pd
 import pytest
 
 from engage.config import LightGBMSettings
-from engage.model.targets import TARGETS, CountModel, RiskModel, risk_labels
+from engage.errors import NotFittedError
+from engage.model.estimators import CountModel, RiskModel
+from engage.model.targets import TARGETS, risk_labels
 
 PARAMS = LightGBMSettings(n_estimators=200, learning_rate=0.1, num_leaves=7, min_child_samples=5, early_stopping_rounds=20)
 
@@ -58,10 +60,30 @@ def test_count_model_without_baseline_falls_back_to_the_followers_prior():
 
 
 def test_unfitted_models_refuse_to_predict():
-    with pytest.raises(RuntimeError, match="not fitted"):
-        CountModel(TARGETS["likes"], PARAMS).predict_log1p(pd.DataFrame({"x": [1.0]}))
-    with pytest.raises(RuntimeError, match="not fitted"):
-        RiskModel(PARAMS).predict_proba(pd.DataFrame({"x": [1.0]}))
+    features = pd.DataFrame({"x": [1.0], "likes_baseline": [2.0], "followers": [100.0]})
+    for call in (CountModel(TARGETS["likes"], PARAMS).predict_log1p, CountModel(TARGETS["likes"], PARAMS).reference,
+                 CountModel(TARGETS["likes"], PARAMS).contributions):
+        with pytest.raises(NotFittedError, match="likes model is not fitted: call fit"):
+            call(features)
+    for call in (RiskModel(PARAMS).predict_proba, RiskModel(PARAMS).contributions):
+        with pytest.raises(NotFittedError, match="authenticity risk model is not fitted: call fit"):
+            call(features)
+
+
+def test_estimators_follow_the_scikit_learn_contract_parameters_in_init_learned_state_only_from_fit():
+    """`__init__` stores its parameters as given; planning the fit (the LightGBM jobs for an engine) sets
+    nothing; only the end of `fit` sets the learned attributes (ending in `_`)."""
+    posts, features = _posts_and_features()
+    y = np.log1p(posts["saves"].to_numpy(dtype=float))
+    model = CountModel(TARGETS["saves"], PARAMS, interval=0.7, seed=3)
+    assert vars(model) == {"target": TARGETS["saves"], "params": PARAMS, "interval": 0.7, "seed": 3}
+    plan = model.lightgbm_jobs(features.iloc[:100], y[:100], features.iloc[100:], y[100:])
+    assert len(plan.jobs) == 3 and not [k for k in vars(model) if k.endswith("_")]
+    assert set(plan.learned) == {"global_level_", "prior_slope_", "prior_intercept_", "feature_names_"}
+    model.finish([job.estimator.fit(job.train, job.y_train) for job in plan.jobs], plan)
+    assert {k for k in vars(model) if k.endswith("_")} == {*plan.learned, "mean_", "low_", "high_"}
+    assert model.global_level_ == pytest.approx(float(np.median(y[:100])))
+    assert model.params is PARAMS and model.interval == 0.7 and model.seed == 3  # parameters never rewritten
 
 
 def test_risk_model_ranks_the_cue_and_returns_calibrated_probabilities():
@@ -174,7 +196,7 @@ def test_a_count_target_with_too_few_labels_is_skipped_with_the_reason():
 
 
 def test_each_count_model_sees_its_own_trailing_level_and_not_the_other_insight_levels():
-    from engage.model.targets import model_columns
+    from engage.model.estimators import model_columns
 
     columns = ["hashtags", "likes_baseline", "comments_baseline", "impressions_baseline", "saves_baseline", "follows_baseline"]
     assert model_columns(TARGETS["likes"], columns) == ["hashtags", "likes_baseline", "comments_baseline"]

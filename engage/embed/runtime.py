@@ -19,7 +19,6 @@ import hashlib
 import io
 import logging
 import os
-import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,6 +27,7 @@ from typing import Any, Literal
 import torch
 
 from engage.errors import EmbedderError
+from engage.files import write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -102,20 +102,6 @@ def _export(module: torch.nn.Module, inputs: tuple[torch.Tensor, ...], input_nam
     return buffer.getvalue()
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-
-
 def _session(model: bytes | str, threads: int) -> Any:
     import onnxruntime as ort
 
@@ -160,7 +146,7 @@ def onnx_session(
     log.info("exporting %s to ONNX at %s (once)", name, path)
     data = _export(module, inputs, input_names, output_names, dynamic_axes)
     try:
-        _write_atomically(path, data)
+        write_atomically(path, data)
     except OSError as e:
         log.warning("cannot write the ONNX export to %s (%s); using it from memory, it will be exported again "
                     "next time", path, e)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -12,17 +14,25 @@ from engage.data.schema import CANONICAL, LoadReport, attach_report, validate_po
 from engage.errors import DataError
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a CSV or Parquet file as it is (strings stay strings); errors name the file."""
+def read_table(path: str | Path, *, text: Sequence[str] | None = None,
+               missing: str = "does not exist or is not a file; give data.path a CSV or Parquet file") -> pd.DataFrame:
+    """Read a CSV, TSV or Parquet file as it is; errors name the file. The one table reader of engage (posts
+    tables, insights exports, batch scoring's drafts).
+
+    `text`: the CSV columns read as text, the others parsed (default: every column as text, for the posts
+    loaders that validate each value themselves); an empty CSV cell is missing either way. `missing`: what
+    to say when there is no such file."""
     path = Path(path)
     if not path.is_file():
-        raise DataError("does not exist or is not a file; give data.path a CSV or Parquet file", file=path)
+        raise DataError(missing, file=path)
     suffix = path.suffix.lower()
+    dtype: Any = str if text is None else {column: str for column in text}
     try:
         if suffix in (".parquet", ".pq"):
             return pd.read_parquet(path)
         if suffix in (".csv", ".txt", ".tsv"):
-            return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], sep="\t" if suffix == ".tsv" else ",")
+            return pd.read_csv(path, dtype=dtype, keep_default_na=False, na_values=[""],
+                               sep="\t" if suffix == ".tsv" else ",")
     except (pa.ArrowException, pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as e:
         raise DataError(f"cannot be read as a {suffix[1:]} table: {e}", file=path) from e
     raise DataError("has an unknown extension; use .csv, .tsv or .parquet", file=path)

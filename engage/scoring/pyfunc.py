@@ -7,7 +7,6 @@ import base64
 from typing import Any
 
 import mlflow.pyfunc
-import numpy as np
 import pandas as pd
 
 from engage.model.bundle import EngageModel
@@ -28,12 +27,10 @@ class EngagePyfunc(mlflow.pyfunc.PythonModel):
 def predict_frame(scorer: Scorer, frame: pd.DataFrame) -> pd.DataFrame:
     """One row of predictions per draft row (account, caption, posted_at, ..., `image` a base64 photo), scored
     by `Scorer.score_many` a chunk at a time; the first draft that cannot be scored is raised."""
-    drafts = []
-    for record in frame.to_dict(orient="records"):
-        record = {k: v for k, v in record.items() if v is not None and not (isinstance(v, float) and np.isnan(v))}
-        if isinstance(record.get("image"), str):
-            record["image"] = base64.b64decode(record["image"], validate=True) if record["image"] else None
-        drafts.append(Draft(**record))
+    def base64_photo(text: str) -> bytes | None:
+        return base64.b64decode(text, validate=True) if text else None
+
+    drafts = [Draft.from_record(record, read_image=base64_photo) for record in frame.to_dict(orient="records")]
     rows = []
     for answer in scorer.score_many(drafts):
         if isinstance(answer, BaseException):

@@ -21,6 +21,7 @@ import pandas as pd
 from pydantic import ValidationError
 from tqdm.auto import tqdm
 
+from engage.data.table import read_table
 from engage.errors import DataError, EngageError
 from engage.model.draft import Draft
 from engage.model.targets import COUNT_TARGETS
@@ -37,22 +38,10 @@ OUTPUT_COLUMNS = ["row", "account", *(f"{t}_{k}" for t in COUNT_TARGETS for k in
 
 
 def read_drafts(path: str | Path) -> pd.DataFrame:
-    """The drafts table (Parquet or CSV) with a 1-based `row` column; unknown columns are an error."""
+    """The drafts table (Parquet, CSV or TSV) with a 1-based `row` column; unknown columns are an error."""
     path = Path(path)
-    if not path.is_file():
-        raise DataError("does not exist; pass a Parquet or CSV table of drafts", file=path)
-    try:
-        if path.suffix.lower() in (".parquet", ".pq"):
-            frame = pd.read_parquet(path)
-        elif path.suffix.lower() == ".csv":
-            frame = pd.read_csv(path, dtype={"account": str, "caption": str, "image": str}, keep_default_na=False,
-                                na_values=[""])
-        else:
-            raise DataError("must end in .parquet or .csv", file=path)
-    except (OSError, ValueError) as e:
-        if isinstance(e, DataError):
-            raise
-        raise DataError(f"cannot be read as a table ({type(e).__name__}: {e})", file=path) from e
+    frame = read_table(path, text=("account", "caption", "image"),
+                       missing="does not exist; pass a Parquet or CSV table of drafts")
     unknown = [c for c in frame.columns if c not in DRAFT_COLUMNS]
     if unknown:
         raise DataError(f"has unknown column(s) {', '.join(unknown)}; the columns are {', '.join(DRAFT_COLUMNS)}",
@@ -65,21 +54,17 @@ def read_drafts(path: str | Path) -> pd.DataFrame:
 
 
 def _draft(record: dict[str, Any], images_dir: Path) -> Draft:
-    fields = {k: v for k, v in record.items() if k in DRAFT_COLUMNS and not _missing(v)}
-    if "image" in fields:
-        image = Path(str(fields["image"]))
+    """A drafts-table row as a `Draft` (`Draft.from_record`); `image` is a photo path, relative to `images_dir`."""
+
+    def read_photo(name: str) -> bytes:
+        image = Path(name)
         image = image if image.is_absolute() else images_dir / image
         try:
-            fields["image"] = image.read_bytes()
+            return image.read_bytes()
         except OSError as e:
             raise DataError(f"photo {image} cannot be read ({e.strerror or e})", field="image") from e
-    if "posted_at" in fields:
-        fields["posted_at"] = pd.Timestamp(fields["posted_at"]).to_pydatetime()
-    return Draft(**fields)
 
-
-def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NaT
+    return Draft.from_record(record, read_image=read_photo)
 
 
 def _why(error: Exception) -> str:

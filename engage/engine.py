@@ -17,7 +17,7 @@ name (`runtime.engine`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -40,6 +40,9 @@ class VectorSource(Protocol):
     @property
     def quality_version(self) -> str: ...
 
+    @property
+    def settings(self) -> Any: ...  # the pipeline's Settings: a cluster's workers rebuild the embedders from them
+
 
 @dataclass
 class LightGBMJob:
@@ -58,7 +61,8 @@ def fit_estimator(job: LightGBMJob) -> lgb.LGBMModel:
     training rows, with LightGBM's network parameters set on the estimator)."""
     import lightgbm as lgb
 
-    callbacks = [lgb.early_stopping(job.early_stopping_rounds, verbose=False)] if job.early_stopping_rounds else []
+    callbacks: list[Callable[..., Any]] = (
+        [lgb.early_stopping(job.early_stopping_rounds, verbose=False)] if job.early_stopping_rounds else [])
     return job.estimator.fit(job.train, job.y_train, eval_X=(job.valid,), eval_y=(job.y_valid,), callbacks=callbacks)
 
 

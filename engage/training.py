@@ -369,8 +369,9 @@ def _train(settings: Settings, engine: Engine, *, export_dir: str | None, progre
         mlflow.log_metrics(seconds)
     model.info["version"] = f"{settings.tracking.registered_model}/{version.version}"
     exported = None
-    if export_dir or settings.train.export_dir:
-        exported = str(model.save(export_dir or settings.train.export_dir))
+    export_to = export_dir or settings.train.export_dir
+    if export_to:
+        exported = str(model.save(export_to))
     print(f"      done in {seconds['seconds_total']:.0f} s (seconds per stage: {stages.summary()})")
     return TrainResult(metrics, run_id, str(version.version), alias, why, skipped, split.how,
                        pipeline.image_embedder_id_, exported, settings.tracking.uri, seconds)

@@ -104,7 +104,7 @@ def load_insights(path: str | Path, account: str | None = None) -> pd.DataFrame:
 
 def match_columns(columns: list[str]) -> tuple[dict[str, str], list[str]]:
     """(canonical field -> the file's column, ignored columns with the reason where one lost to a better name)."""
-    by_name = {}
+    by_name: dict[str, str] = {}
     for column in columns:
         by_name.setdefault(normalise(column), column)
     chosen: dict[str, str] = {}
@@ -279,7 +279,7 @@ def _read_metrics(items: list[dict[str, Any]], file: Path, media_id: str, unknow
         if isinstance(value, bool) or not isinstance(value, (int, float, str)):
             raise DataError(f"insights of media {media_id}: {str(value)[:40]!r} is not a count", file=file, field=name)
         previous = metrics.get(column)
-        metrics[column] = value if previous is None else max(float(previous), float(value))
+        metrics[column] = value if previous is None else max(float(previous), float(value))  # type: ignore[arg-type]
 
 
 def _media_id_of(items: list[dict[str, Any]], file: Path) -> str:

@@ -181,8 +181,8 @@ def cached_vectors(
                 f"compute() returned shape {vectors.shape} for {len(indices)} rows; it must return (rows, dim)"
             )
         chunk_keys = [keys[i] for i in indices]
-        usable = ~np.isnan(vectors).all(axis=1)
-        cache.put([k for k, ok in zip(chunk_keys, usable, strict=True) if ok], vectors[usable])
+        usable = np.asarray(~np.isnan(vectors).all(axis=1))
+        cache.put([k for k, ok in zip(chunk_keys, usable.tolist(), strict=True) if ok], vectors[usable])
         computed.update(zip(chunk_keys, vectors, strict=True))
         bar.update(len(indices))
     bar.close()

@@ -81,7 +81,7 @@ class TorchImageEmbedder:
 
     id: str
     dim: int
-    model: torch.nn.Module
+    model: Any  # a torch.nn.Module; typed Any because its submodules and methods are looked up by name
     preprocess: Callable[[Image.Image], torch.Tensor]
     input_size: int
     mean: tuple[float, float, float]

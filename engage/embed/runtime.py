@@ -70,7 +70,7 @@ class PooledFeatures(torch.nn.Module):
 
     def __init__(self, model: torch.nn.Module):
         super().__init__()
-        self.model = model
+        self.model: Any = model  # an nn.Module whose methods (extract_features) are looked up by name
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         return self.model.extract_features(pixels).mean(dim=(2, 3))
@@ -96,7 +96,7 @@ def _export(module: torch.nn.Module, inputs: tuple[torch.Tensor, ...], input_nam
         # The TorchScript exporter (dynamo=False) exports these two models in 2-3 s against ~15 s for the
         # torch.export one, and needs no onnx/onnxscript; torch is pinned, so its deprecation is no risk yet.
         warnings.simplefilter("ignore")
-        torch.onnx.export(module.eval(), inputs, buffer, input_names=list(input_names),
+        torch.onnx.export(module.eval(), inputs, buffer,  # type: ignore[arg-type]  # a file object is documented input_names=list(input_names),
                           output_names=list(output_names), dynamic_axes=dynamic_axes, opset_version=17,
                           dynamo=False)
     return buffer.getvalue()

@@ -166,8 +166,8 @@ class FeaturePipeline:
         image = np.full((len(posts), self.image_embedder.dim), np.nan, dtype=np.float32)
         quality = np.full((len(posts), len(QUALITY_COLUMNS)), np.nan, dtype=np.float32)
         if have:
-            have_paths = [paths[i] for i in have]
-            have_keys = [image_keys[i] for i in have]
+            have_paths = [str(paths[i]) for i in have]  # every one a path (its key is not None)
+            have_keys = [key for key in image_keys if key is not None]  # the keys of `have`, in order
             image[have] = cached_vectors(
                 have_keys,
                 lambda idx: engine.embed_images(self, [have_paths[i] for i in idx]),

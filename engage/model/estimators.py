@@ -127,11 +127,20 @@ def _predict(model: lgb.LGBMModel, features: pd.DataFrame, **kwargs: bool) -> np
     if positions is not None:
         matrix = matrix[:, positions]
     threads = 1 if len(matrix) <= _SINGLE_THREAD_ROWS else 0  # 0: LightGBM's default (all cores)
-    return booster.predict(matrix, num_threads=threads, **kwargs)
+    return np.asarray(booster.predict(matrix, num_threads=threads, **kwargs))
 
 
 class CountModel:
     """Expected log1p count with an interval, as residual over a reference level (scikit-learn style)."""
+
+    # Learned by fit (set by `finish`), declared for the type checker; absent until then.
+    global_level_: float
+    prior_slope_: float
+    prior_intercept_: float
+    feature_names_: list[str]
+    mean_: lgb.LGBMModel
+    low_: lgb.LGBMModel
+    high_: lgb.LGBMModel
 
     def __init__(self, target: ModelSpec, params: LightGBMSettings, interval: float = 0.8, seed: int = 0):
         self.target = target
@@ -218,6 +227,12 @@ class CountModel:
 
 class RiskModel:
     """Calibrated probability that the audience finds a post inauthentic."""
+
+    # Learned by fit (set by `finish`), declared for the type checker; absent until then.
+    feature_names_: list[str]
+    model_: lgb.LGBMModel
+    calibrated_: bool
+    calibrator_: LogisticRegression
 
     def __init__(self, params: LightGBMSettings, seed: int = 0, target: ModelSpec | None = None):
         self.params = params

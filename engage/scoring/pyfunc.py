@@ -6,15 +6,15 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-import mlflow.pyfunc
 import pandas as pd
+from mlflow.pyfunc import PythonModel
 
 from engage.model.bundle import EngageModel
 from engage.model.draft import Draft
 from engage.scoring.scorer import Scorer, flat_score
 
 
-class EngagePyfunc(mlflow.pyfunc.PythonModel):
+class EngagePyfunc(PythonModel):
     """Loads the bundle artifact; `predict` takes one draft per row (see `input_example`)."""
 
     def load_context(self, context: Any) -> None:
@@ -68,8 +68,8 @@ def _thumbnail_base64(path: object, side: int = 64) -> str:
     if not isinstance(path, str) or not path:
         return ""
     try:
-        with Image.open(path) as image:
-            image = image.convert("RGB")
+        with Image.open(path) as opened:
+            image = opened.convert("RGB")
             image.thumbnail((side, side))
             buffer = io.BytesIO()
             image.save(buffer, format="JPEG", quality=80)

@@ -491,14 +491,10 @@ def _merge_snapshots(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     return frame.drop(columns="_comments_rank"), merged
 
 
-class InstaloaderOptions(BaseModel):
-    """Options of the `instaloader` source (`data.strict`)."""
-
+class InstaloaderOptions(BaseModel):  # the `instaloader` source's options (registry: engage/data/sources.py)
     model_config = ConfigDict(extra="forbid")
     strict: bool = False  # an unreadable file is an error (default: skipped and named in the report)
 
 
 def load_source(path: Path | None, options: InstaloaderOptions, *, progress: bool = True) -> pd.DataFrame:
-    """The `instaloader` source of the registry (engage/data/sources.py)."""
-    assert path is not None  # the registry refuses a missing path first
-    return load_dump(path, strict=options.strict, progress=progress)
+    return load_dump(path, strict=options.strict, progress=progress)  # type: ignore[arg-type]  # checked by the registry

@@ -96,7 +96,8 @@ def _export(module: torch.nn.Module, inputs: tuple[torch.Tensor, ...], input_nam
         # The TorchScript exporter (dynamo=False) exports these two models in 2-3 s against ~15 s for the
         # torch.export one, and needs no onnx/onnxscript; torch is pinned, so its deprecation is no risk yet.
         warnings.simplefilter("ignore")
-        torch.onnx.export(module.eval(), inputs, buffer,  # type: ignore[arg-type]  # a file object is documented input_names=list(input_names),
+        # A file object is a documented target of torch.onnx.export; its stubs say path only (hence the ignore).
+        torch.onnx.export(module.eval(), inputs, buffer, input_names=list(input_names),  # type: ignore[arg-type]
                           output_names=list(output_names), dynamic_axes=dynamic_axes, opset_version=17,
                           dynamo=False)
     return buffer.getvalue()

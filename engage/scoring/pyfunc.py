@@ -11,7 +11,7 @@ from mlflow.pyfunc import PythonModel
 
 from engage.model.bundle import EngageModel
 from engage.model.draft import Draft
-from engage.scoring.scorer import Scorer, flat_score
+from engage.scoring.scorer import SCORE_CHUNK, Scorer, flat_score
 
 
 class EngagePyfunc(PythonModel):
@@ -30,12 +30,14 @@ def predict_frame(scorer: Scorer, frame: pd.DataFrame) -> pd.DataFrame:
     def base64_photo(text: str) -> bytes | None:
         return base64.b64decode(text, validate=True) if text else None
 
-    drafts = [Draft.from_record(record, read_image=base64_photo) for record in frame.to_dict(orient="records")]
+    records = frame.to_dict(orient="records")
     rows = []
-    for answer in scorer.score_many(drafts):
-        if isinstance(answer, BaseException):
-            raise answer
-        rows.append(flat_score(answer))
+    for start in range(0, len(records), SCORE_CHUNK):  # photos decoded a chunk at a time
+        drafts = [Draft.from_record(record, read_image=base64_photo) for record in records[start:start + SCORE_CHUNK]]
+        for answer in scorer.score_many(drafts):
+            if isinstance(answer, BaseException):
+                raise answer
+            rows.append(flat_score(answer))
     return pd.DataFrame(rows)
 
 

@@ -79,21 +79,21 @@ def score_drafts(scorer: Scorer, drafts: pd.DataFrame, images_dir: str | Path, *
     Drafts are scored by `Scorer.score_many`, a chunk at a time through the serving batcher's own code: a
     draft that fails there is scored again alone and gets its own error."""
     records = drafts.to_dict(orient="records")
-    rows: list[dict[str, Any]] = []
-    parsed: list[Draft | EngageError] = []
-    for record in records:
-        rows.append({"row": int(record["row"]), "account": record.get("account"), "error": ""})
-        try:
-            parsed.append(_draft(record, Path(images_dir)))
-        except ValidationError as e:
-            parsed.append(DataError(_why(e)))  # no file, row or field: the message names them
-        except EngageError as e:
-            parsed.append(e)
+    rows: list[dict[str, Any]] = [{"row": int(r["row"]), "account": r.get("account"), "error": ""} for r in records]
+    answers: list[dict[str, Any] | EngageError] = []
     with tqdm(total=len(records), desc="scoring drafts", unit="draft", disable=not progress) as bar:
-        answers: list[dict[str, Any] | EngageError] = []
-        for start in range(0, len(parsed), SCORE_CHUNK):
-            answers.extend(scorer.score_many(parsed[start:start + SCORE_CHUNK]))
-            bar.update(min(SCORE_CHUNK, len(parsed) - start))
+        # A chunk at a time, photos read only for the chunk being scored: a table's photos never sit in memory.
+        for start in range(0, len(records), SCORE_CHUNK):
+            parsed: list[Draft | EngageError] = []
+            for record in records[start:start + SCORE_CHUNK]:
+                try:
+                    parsed.append(_draft(record, Path(images_dir)))
+                except ValidationError as e:
+                    parsed.append(DataError(_why(e)))  # no file, row or field: the message names them
+                except EngageError as e:
+                    parsed.append(e)
+            answers.extend(scorer.score_many(parsed))
+            bar.update(len(parsed))
     for out, answer in zip(rows, answers, strict=True):
         if isinstance(answer, EngageError):
             out["error"] = _why(answer)

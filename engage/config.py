@@ -55,7 +55,10 @@ class ImageSettings(_Section):
 
 
 class TextSettings(_Section):
-    embedder: str = "auto"  # a name in engage.embed.registry.TEXT_EMBEDDERS; auto: CLIP text tower with CLIP images, else MiniLM
+    # auto: CLIP text tower with CLIP images; else static from `static_from_posts` training posts, MiniLM below.
+    # static: model2vec token vectors distilled once from MiniLM (~4,000 captions/s against ~50; docs/results.md)
+    embedder: str = "auto"  # a name in engage.embed.registry.TEXT_EMBEDDERS (minilm, static, clip), or auto
+    static_from_posts: int = Field(10_000, ge=0)  # auto: tables of this many posts or more embed captions with static
     runtime: Literal["auto", "torch", "onnxruntime"] = "auto"  # auto: ONNX Runtime for MiniLM on the CPU (see image.runtime)
 
 
@@ -168,6 +171,20 @@ def load_settings(path: str | Path | None = None, overrides: list[str] | None = 
 
 def settings_to_yaml(settings: Settings) -> str:
     return yaml.safe_dump(settings.model_dump(mode="json"), sort_keys=False)
+
+
+def settings_from_yaml(text: str, *, source: object) -> Settings:
+    """Settings from YAML text already read (a model bundle's verified bytes); errors name `source`."""
+    try:
+        tree = yaml.safe_load(text) or {}
+        if not isinstance(tree, dict):
+            raise ConfigError(f"{source} must hold a mapping of sections, got {type(tree).__name__}")
+        return Settings.model_validate(tree)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{source} is not valid YAML: {e}") from e
+    except ValidationError as e:
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors())
+        raise ConfigError(f"{source} is invalid: {problems}") from e
 
 
 def flat_params(settings: Settings) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -152,3 +153,29 @@ def write_atomically(target: str | os.PathLike, data: bytes) -> None:
     """`data` as the whole content of the file `target`, written through `staged_write`."""
     with staged_write(target, directory=False) as staged:
         staged.path.write_bytes(data)
+
+
+#: What a spreadsheet reads as the start of a formula (OWASP, "CSV Injection"): = + - @, tab and carriage return.
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe_cell(value: object) -> object:
+    """A text cell that a spreadsheet would run as a formula, made inert by a leading `'` (OWASP); others as they are."""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+def spreadsheet_safe(frame: Any) -> Any:
+    """A copy of a DataFrame with every text cell (and column name) that starts a formula neutralised, for CSV.
+
+    Only text is touched: numbers (a negative count) stay numbers. Parquet keeps the values as they are, since
+    no spreadsheet evaluates a Parquet cell; the CSV writer's own quoting handles commas, quotes and newlines."""
+    from pandas.api.types import is_object_dtype, is_string_dtype
+
+    out = frame.copy()
+    for column in out.columns:
+        if is_object_dtype(out[column].dtype) or is_string_dtype(out[column].dtype):
+            out[column] = out[column].map(spreadsheet_safe_cell)
+    out.columns = [spreadsheet_safe_cell(str(c)) for c in out.columns]
+    return out

@@ -18,13 +18,26 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from engage.config import DataSettings
 from engage.data import insights, instaloader, table
 from engage.data.demo import store as demo
 from engage.data.schema import sort_posts
 from engage.errors import ConfigError, DataError
+
+
+class InstaloaderOptions(BaseModel):
+    """Options of the `instaloader` source (kept here, not in instaloader.py, which is at its 500-line limit)."""
+
+    model_config = ConfigDict(extra="forbid")
+    strict: bool = False  # an unreadable file is an error (default: skipped and named in the report)
+
+
+def load_instaloader(path: Path | None, options: InstaloaderOptions, *, progress: bool = True) -> pd.DataFrame:
+    """The `instaloader` source (the registry refuses a missing path first)."""
+    assert path is not None
+    return instaloader.load_dump(path, strict=options.strict, progress=progress)
 
 
 @dataclass(frozen=True)
@@ -39,7 +52,7 @@ class Source:
 #: Every data source by name (`data.source`).
 SOURCES: dict[str, Source] = {
     "table": Source(table.load_source, table.TableOptions, "a CSV or Parquet file"),
-    "instaloader": Source(instaloader.load_source, instaloader.InstaloaderOptions, "the dump directory"),
+    "instaloader": Source(load_instaloader, InstaloaderOptions, "the dump directory"),
     "insights": Source(insights.load_source, insights.InsightsOptions,
                        "the CSV export or the folder of Graph API JSON files"),
     "demo": Source(demo.load_source, demo.DemoOptions, None),

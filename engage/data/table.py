@@ -10,6 +10,7 @@ import pandas as pd
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict
 
+from engage.bounded import check_table_file
 from engage.data.schema import CANONICAL, LoadReport, attach_report, validate_posts
 from engage.errors import DataError
 
@@ -26,6 +27,7 @@ def read_table(path: str | Path, *, text: Sequence[str] | None = None,
     if not path.is_file():
         raise DataError(missing, file=path)
     suffix = path.suffix.lower()
+    check_table_file(path)  # a regular file, not a device; bounded size, also once decompressed
     dtype: Any = str if text is None else {column: str for column in text}
     try:
         if suffix in (".parquet", ".pq"):

@@ -39,6 +39,7 @@ class Build:
     onnx_dir: str | os.PathLike | None = None  # where ONNX exports are kept (image.runtime / text.runtime)
     device: str = "auto"  # text embedders: the device the photos are embedded on (image.device)
     image_embedder: Any = None  # text embedders: the image embedder (a CLIP text tower comes from it)
+    feature_cache_dir: str | os.PathLike | None = None  # the feature cache folder (the static table is kept there)
 
 
 def efficientnet(settings: ImageSettings, build: Build) -> EfficientNetEmbedder:
@@ -60,6 +61,13 @@ def minilm(settings: TextSettings, build: Build) -> MiniLMEmbedder:
     return MiniLMEmbedder(device=build.device, runtime=settings.runtime, onnx_dir=build.onnx_dir)
 
 
+def static(settings: TextSettings, build: Build) -> Any:
+    """model2vec token vectors distilled once from the installed MiniLM (engage/embed/static.py)."""
+    from engage.embed.static import StaticEmbedder
+
+    return StaticEmbedder(build.feature_cache_dir if build.feature_cache_dir is not None else "data/cache")
+
+
 def clip_text(settings: TextSettings, build: Build) -> ClipTextEmbedder:
     """The image embedder's own text tower, so captions and photos share a space."""
     if not callable(getattr(build.image_embedder, "embed_text", None)):
@@ -79,6 +87,7 @@ IMAGE_EMBEDDERS: dict[str, Callable[[ImageSettings, Build], Any]] = {
 #: Text embedders by name (`text.embedder`).
 TEXT_EMBEDDERS: dict[str, Callable[[TextSettings, Build], Any]] = {
     "minilm": minilm,
+    "static": static,
     "clip": clip_text,
 }
 
@@ -132,14 +141,16 @@ def _auto_image(settings: ImageSettings, build: Build) -> Any:
 
 
 def make_text_embedder(settings: TextSettings, image_embedder: Any = None, *, device: str = "auto",
-                       onnx_dir: str | os.PathLike | None = None) -> TextEmbedder:
+                       onnx_dir: str | os.PathLike | None = None, cache_dir: str | os.PathLike | None = None
+                       ) -> TextEmbedder:
     """The caption embedder `settings.embedder` names (a key of `TEXT_EMBEDDERS`), on `device` (the
-    `image.device` setting); `onnx_dir` is where MiniLM's ONNX export is kept (`text.runtime`).
+    `image.device` setting); `onnx_dir` is where MiniLM's ONNX export is kept (`text.runtime`), `cache_dir`
+    the feature cache folder (where the static embedder's distilled table is kept; default data/cache).
 
     `auto`: the image embedder's text tower when it has one (captions and photos then share a space and
     `image_caption_similarity` means something), else MiniLM.
     """
-    build = Build(onnx_dir=onnx_dir, device=device, image_embedder=image_embedder)
+    build = Build(onnx_dir=onnx_dir, device=device, image_embedder=image_embedder, feature_cache_dir=cache_dir)
     name = settings.embedder
     if name == "auto":
         name = "clip" if callable(getattr(image_embedder, "embed_text", None)) else "minilm"

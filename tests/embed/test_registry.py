@@ -23,7 +23,7 @@ from engage.features.pipeline import FeaturePipeline
 def test_an_unknown_embedder_names_the_registered_ones():
     with pytest.raises(EmbedderError, match=r"image.embedder='resnet' is unknown; use auto or one of efficientnet, open_clip"):
         make_image_embedder(ImageSettings(embedder="resnet"))
-    with pytest.raises(EmbedderError, match=r"text.embedder='bert' is unknown; use auto or one of minilm, clip"):
+    with pytest.raises(EmbedderError, match=r"text.embedder='bert' is unknown; use auto or one of minilm, static, clip"):
         make_text_embedder(TextSettings(embedder="bert"))
 
 

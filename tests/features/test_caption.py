@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from engage.errors import DataError
@@ -137,3 +138,16 @@ def test_a_caption_that_is_not_text_is_an_error_naming_the_row():
 
 def test_normalise_caption_ignores_case_width_and_spacing():
     assert normalise_caption("  Hello\tWORLD  ｆｕｌｌ ") == normalise_caption("hello world full")
+
+
+def test_large_tables_are_featurised_in_parallel_chunks_with_the_same_rows(monkeypatch):
+    from engage.features import caption as caption_module
+
+    captions = [f"Morning light #sea @friend {i}! Link in bio, code SAVE{i} 😊" if i % 3 else "" for i in range(30)]
+    serial = caption_module.caption_features(captions)
+    monkeypatch.setattr(caption_module, "PARALLEL_ROWS", 10)
+    monkeypatch.setattr(caption_module, "PARALLEL_CHUNK", 7)
+    monkeypatch.setattr(caption_module, "_cpus", lambda: 2)
+    chunked = caption_module.caption_features(captions)
+    pd.testing.assert_frame_equal(chunked, serial)
+    assert list(chunked.index) == list(range(30))

@@ -25,7 +25,7 @@ import re
 import stat
 import zlib
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO
 
 import numpy as np
 
@@ -97,7 +97,7 @@ def _read_plain(handle: BinaryIO, limit: int, path: Path) -> bytes:
     return data
 
 
-def _decompressed(reader: BinaryIO, limit: int, path: Path) -> bytes:
+def _decompressed(reader: IO[bytes], limit: int, path: Path) -> bytes:
     """At most `limit` bytes out of a decompressing reader, read a megabyte at a time (LZMAFile and GzipFile
     decompress in steps, so memory stays at the limit whatever the stream declares; several streams are read
     in turn)."""
@@ -121,7 +121,7 @@ def read_bytes_bounded(path: str | os.PathLike, *, root: str | os.PathLike | Non
                     return _decompressed(reader, max_decoded, path)
             if path.name.endswith(".gz"):
                 with gzip.GzipFile(fileobj=handle) as reader:
-                    return _decompressed(reader, max_decoded, path)
+                    return _decompressed(reader, max_decoded, path)  # type: ignore[arg-type]  # a readable binary file
             return _read_plain(handle, min(max_bytes, max_decoded), path)
         except (lzma.LZMAError, zlib.error, gzip.BadGzipFile, EOFError) as e:
             raise DataError(f"cannot be decoded ({type(e).__name__}: {e})", file=path) from e

@@ -34,7 +34,7 @@ class DemoSettings(_Section):
 
 
 class DataSettings(_Section):
-    source: Literal["demo", "table", "instaloader", "insights"] = "demo"  # where posts come from
+    source: str = "demo"  # where posts come from: a name in engage.data.sources.SOURCES (checked when loading)
     path: str | None = None  # table file, Instaloader dump, or insights export / Graph API folder (unused for demo)
     account: str | None = None  # insights: the account of a single-account export that does not name it
     images_dir: str | None = None  # base for relative image paths in a table
@@ -46,7 +46,7 @@ class DataSettings(_Section):
 
 
 class ImageSettings(_Section):
-    embedder: Literal["auto", "open_clip", "efficientnet"] = "auto"  # auto: CLIP if weights are local, else EfficientNet
+    embedder: str = "auto"  # a name in engage.embed.registry.IMAGE_EMBEDDERS; auto: CLIP if its weights are local, else EfficientNet
     clip_model: str = "ViT-B-32"  # open_clip architecture name
     clip_pretrained: str | None = "laion2b_s34b_b79k"  # open_clip pretrained tag
     clip_checkpoint: str | None = None  # local checkpoint file; wins over the pretrained tag
@@ -60,7 +60,7 @@ class ImageSettings(_Section):
 class TextSettings(_Section):
     # auto: CLIP text tower with CLIP images; else static from `static_from_posts` training posts, MiniLM below.
     # static: model2vec token vectors distilled once from MiniLM (~4,000 captions/s against ~50; docs/results.md)
-    embedder: Literal["auto", "minilm", "static", "clip"] = "auto"
+    embedder: str = "auto"  # a name in engage.embed.registry.TEXT_EMBEDDERS (minilm, static, clip), or auto
     static_from_posts: int = Field(10_000, ge=0)  # auto: tables of this many posts or more embed captions with static
     runtime: Literal["auto", "torch", "onnxruntime"] = "auto"  # auto: ONNX Runtime for MiniLM on the CPU (see image.runtime)
 

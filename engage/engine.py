@@ -17,7 +17,7 @@ name (`runtime.engine`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -40,6 +40,9 @@ class VectorSource(Protocol):
     @property
     def quality_version(self) -> str: ...
 
+    @property
+    def settings(self) -> Any: ...  # the pipeline's Settings: a cluster's workers rebuild the embedders from them
+
 
 @dataclass
 class LightGBMJob:
@@ -51,7 +54,7 @@ class LightGBMJob:
     valid: pd.DataFrame
     y_valid: np.ndarray
     early_stopping_rounds: int | None
-    fit_params: dict = field(default_factory=dict)  # more arguments of fit (a ranker's group sizes)
+    fit_params: dict[str, Any] = field(default_factory=dict)  # more arguments of fit (a ranker's group sizes)
 
 
 def fit_estimator(job: LightGBMJob) -> lgb.LGBMModel:
@@ -59,7 +62,8 @@ def fit_estimator(job: LightGBMJob) -> lgb.LGBMModel:
     training rows, with LightGBM's network parameters set on the estimator)."""
     import lightgbm as lgb
 
-    callbacks = [lgb.early_stopping(job.early_stopping_rounds, verbose=False)] if job.early_stopping_rounds else []
+    callbacks: list[Callable[..., Any]] = (
+        [lgb.early_stopping(job.early_stopping_rounds, verbose=False)] if job.early_stopping_rounds else [])
     return job.estimator.fit(job.train, job.y_train, eval_X=(job.valid,), eval_y=(job.y_valid,), callbacks=callbacks,
                              **job.fit_params)
 

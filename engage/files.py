@@ -1,8 +1,10 @@
 """Files the package writes and checks: one staged write-then-rename, one file hash.
 
 Everything engage writes that another process may read while it is being written (the demo population, a
-model bundle, a new MLflow tracking store) is built under a hidden temporary sibling and renamed into place
-only when complete, so a killed writer never leaves something a later run would trust. The sibling's name
+model bundle, a new MLflow tracking store, a feature-cache shard, an ONNX export) is built under a hidden
+temporary sibling, flushed to disk (fsync) and renamed into place only when complete, the rename itself made
+durable by an fsync of the directory, so neither a killed writer nor a power cut leaves something a later
+run would trust. The sibling's name
 holds the writer's process id (`.NAME.tmp-PID-XXXX`), which is how a later writer knows that a leftover
 belongs to a process that no longer exists and may be deleted.
 """
@@ -74,18 +76,50 @@ class Staging:
     discard: bool = False
 
 
+def fsync_directory(directory: str | os.PathLike) -> None:
+    """Make a rename in `directory` durable (best effort: not every platform can open a directory)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def fsync_tree(path: Path) -> None:
+    """Flush a file, or every file and folder under a directory, to disk."""
+    if path.is_dir():
+        for child in sorted(path.rglob("*")):
+            if child.is_file() and not child.is_symlink():
+                with open(child, "rb+") as f:
+                    os.fsync(f.fileno())
+            elif child.is_dir():
+                fsync_directory(child)
+        fsync_directory(path)
+    elif path.is_file():
+        with open(path, "rb+") as f:
+            os.fsync(f.fileno())
+
+
 @contextmanager
-def staged_write(target: str | os.PathLike, *, directory: bool) -> Iterator[Staging]:
-    """Write `target` atomically: yield a temporary sibling to fill, then rename it over `target`.
+def staged_write(target: str | os.PathLike, *, directory: bool, clean: bool = True) -> Iterator[Staging]:
+    """Write `target` atomically: yield a temporary sibling to fill, then fsync it and rename it over `target`.
 
     `directory=True` stages a directory (an existing `target` directory is moved aside first and deleted
     after the rename, so readers see either the old or the new one whole); `directory=False` stages a file
-    (`os.replace` is atomic for files). Leftovers of dead writers are removed first. If the body raises, the
-    staging path is deleted and `target` is untouched.
+    (`os.replace` is atomic for files). What was staged is flushed to disk before the rename and the rename
+    after it (an fsync of the parent directory). Leftovers of dead writers are removed first (`clean=False`
+    skips that look, for writers of many small files whose readers ignore leftovers, such as the feature
+    cache). If the body raises, the staging path is deleted and `target` is untouched.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    remove_abandoned(target)
+    if clean:
+        remove_abandoned(target)
     prefix = f".{target.name}.tmp-{os.getpid()}-"
     if directory:
         path = Path(tempfile.mkdtemp(prefix=prefix, dir=target.parent))
@@ -99,6 +133,7 @@ def staged_write(target: str | os.PathLike, *, directory: bool) -> Iterator[Stag
         yield staging
         if staging.discard:
             return
+        fsync_tree(path)
         if directory and target.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-{os.getpid()}-", dir=target.parent))
             os.replace(target, old / target.name)
@@ -106,11 +141,18 @@ def staged_write(target: str | os.PathLike, *, directory: bool) -> Iterator[Stag
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(path, target)
+        fsync_directory(target.parent)
     finally:
         if path.is_dir():
             shutil.rmtree(path, ignore_errors=True)
         elif path.exists():
             path.unlink()
+
+
+def write_atomically(target: str | os.PathLike, data: bytes) -> None:
+    """`data` as the whole content of the file `target`, written through `staged_write`."""
+    with staged_write(target, directory=False) as staged:
+        staged.path.write_bytes(data)
 
 
 #: What a spreadsheet reads as the start of a formula (OWASP, "CSV Injection"): = + - @, tab and carriage return.

@@ -39,7 +39,8 @@ def _no_champion(error: Exception) -> bool:
 def baseline_verdict(metrics: dict[str, float]) -> tuple[bool | None, str]:
     """Whether the model beats each account's own average (the account baseline) on its test split, by MAE
     of log1p counts, for every count target, and the sentence that says so. None when no target has both."""
-    worse, better = [], []
+    worse: list[str] = []
+    better: list[str] = []
     for name in TARGETS:
         model, base = metrics.get(f"test_{name}_mae_log1p"), metrics.get(f"baseline_{name}_mae_log1p")
         if model is None or base is None or not (np.isfinite(model) and np.isfinite(base)):

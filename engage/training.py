@@ -25,7 +25,8 @@ import pandas as pd
 
 from engage.config import Settings, TrackingSettings, flat_params, settings_to_yaml
 from engage.data import load_posts
-from engage.engine import Engine, LightGBMJob
+from engage.data.sources import options_from_settings
+from engage.engine import Engine
 from engage.engines import open_engine
 from engage.errors import ConfigError, EngageError
 from engage.features.local_engine import LOCAL
@@ -34,6 +35,7 @@ from engage.files import staged_write
 from engage.model import evaluation as ev
 from engage.model import plots
 from engage.model.bundle import EngageModel, select_context
+from engage.model.estimators import FitPlan
 from engage.model.explain import compute_norms
 from engage.model.feed import account_feeds
 from engage.model.targets import TARGETS
@@ -162,16 +164,9 @@ def _peak_rss_mb() -> float | None:
 
 
 def load_training_posts(settings: Settings, *, progress: bool = True) -> pd.DataFrame:
+    """The run's posts: `data.source` from the registry, given the `data` settings its options declare."""
     data = settings.data
-    if data.source == "demo":
-        options = data.demo.model_dump()
-        out_dir = options.pop("out_dir")
-        return load_posts("demo", data.path or out_dir, progress=progress, **options)
-    if data.source == "insights":
-        return load_posts("insights", data.path, account=data.account, strict=data.strict, date_format=data.date_format)
-    if data.source == "table":
-        return load_posts("table", data.path, images_dir=data.images_dir, date_format=data.date_format)
-    return load_posts(data.source, data.path, images_dir=data.images_dir, strict=data.strict, progress=progress)
+    return load_posts(data.source, data.path, progress=progress, **options_from_settings(data))
 
 
 #: How many skipped files the terminal names; the run's skipped_files.txt artifact lists them all.
@@ -288,8 +283,8 @@ def featurize(settings: Settings, posts: pd.DataFrame, engine: Engine = LOCAL, *
 def fit_targets(settings: Settings, features: pd.DataFrame, labels: dict[str, np.ndarray], split: ev.Split,
                 engine: Engine = LOCAL) -> dict[str, Any]:
     """One model per target; their LightGBM estimators are handed to the engine in one batch per stage (the
-    count models have two: the account's level, then the draft's uplift on its out-of-fold residuals; on Ray,
-    one Ray Train run per stage for all targets)."""
+    count models have two `FitPlan`s: the account's level, then the draft's uplift on its out-of-fold residuals;
+    on Ray, one Ray Train run per stage for all targets)."""
     from engage.features.families import FEATURE_FAMILIES
 
     train_settings = settings.train
@@ -304,7 +299,7 @@ def fit_targets(settings: Settings, features: pd.DataFrame, labels: dict[str, np
                "objective": train_settings.uplift_objective, "drop": tuple(train_settings.drop_features),
                "level_params": train_settings.level, "level_start": train_settings.level_start}
     accounts = split.accounts if split.accounts is not None else np.arange(len(features))
-    pending: dict[str, tuple[Any, list[LightGBMJob]]] = {}
+    pending: dict[str, tuple[Any, FitPlan]] = {}
     seed = train_settings.seed
     for name, y in labels.items():
         train = split.train[~np.isnan(y[split.train])]
@@ -315,14 +310,13 @@ def fit_targets(settings: Settings, features: pd.DataFrame, labels: dict[str, np
         pending[name] = (model, model.lightgbm_jobs(features.iloc[train], y[train], features.iloc[valid], y[valid],
                                                     accounts[train], accounts[valid]))
     done: dict[str, Any] = {}
-    while pending:
-        fitted = iter(engine.fit_lightgbm([job for _, jobs in pending.values() for job in jobs]))
-        following: dict[str, tuple[Any, list[LightGBMJob]]] = {}
-        for name, (model, jobs) in pending.items():
-            model = model.finish([next(fitted) for _ in jobs], jobs)
-            more = model.next_jobs() if hasattr(model, "next_jobs") else []
-            if more:
-                following[name] = (model, more)
+    while pending:  # one batch per stage, until no model has a plan left
+        fitted = iter(engine.fit_lightgbm([job for _, plan in pending.values() for job in plan.jobs]))
+        following: dict[str, tuple[Any, FitPlan]] = {}
+        for name, (model, plan) in pending.items():
+            model = model.finish([next(fitted) for _ in plan.jobs], plan)
+            if plan.next is not None:
+                following[name] = (model, plan.next)
             else:
                 done[name] = model
         pending = following
@@ -492,8 +486,9 @@ def _train(settings: Settings, engine: Engine, *, export_dir: str | None, progre
         mlflow.log_metrics(seconds)
     model.info["version"] = f"{settings.tracking.registered_model}/{version.version}"
     exported = None
-    if export_dir or settings.train.export_dir:
-        exported = str(model.save(export_dir or settings.train.export_dir))
+    export_to = export_dir or settings.train.export_dir
+    if export_to:
+        exported = str(model.save(export_to))
     print(f"      done in {seconds['seconds_total']:.0f} s (seconds per stage: {stages.summary()})")
     return TrainResult(metrics, run_id, str(version.version), alias, why, skipped, split.how,
                        pipeline.image_embedder_id_, exported, settings.tracking.uri, seconds, dict(stages.peak_rss_mb),

@@ -10,11 +10,10 @@ import pandas as pd
 import pytest
 
 from engage.batch import main
-from engage.errors import DataError
 from engage.model.bundle import EngageModel
 from engage.model.draft import Draft
 from engage.scoring.scorer import Scorer
-from engage.scoring.table import OUTPUT_COLUMNS, read_drafts
+from engage.scoring.table import OUTPUT_COLUMNS
 
 
 @pytest.mark.slow
@@ -41,16 +40,6 @@ def test_batch_scores_every_draft_like_the_api_and_reports_bad_rows_by_number(tr
     assert scores["likes_expected"][0] == pytest.approx(direct["likes"]["expected"])
     assert scores["authenticity_risk"][0] == pytest.approx(direct["authenticity_risk"])
     assert "disclosure_tags" in scores["flags"][1]
-
-
-def test_read_drafts_names_the_file_and_the_unknown_column(tmp_path):
-    path = tmp_path / "drafts.csv"
-    pd.DataFrame({"account": ["a"], "captoin": ["typo"]}).to_csv(path, index=False)
-    with pytest.raises(DataError, match=r"drafts.csv: has unknown column\(s\) captoin"):
-        read_drafts(path)
-    with pytest.raises(DataError, match="must end in .parquet or .csv"):
-        (tmp_path / "drafts.json").write_text("{}")
-        read_drafts(tmp_path / "drafts.json")
 
 
 def test_ray_is_needed_only_by_the_ray_engine(smoke_settings):

@@ -75,3 +75,24 @@ def test_file_sha256_is_the_sha256_of_the_bytes(tmp_path: Path):
     path = tmp_path / "photo.jpg"
     path.write_bytes(b"\xff\xd8" * 1000)
     assert file_sha256(path) == hashlib.sha256(b"\xff\xd8" * 1000).hexdigest()
+
+
+def test_what_is_staged_is_fsynced_before_the_rename_and_the_rename_after_it(tmp_path: Path, monkeypatch):
+    import engage.files as files
+
+    events: list[str] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd):
+        events.append("fsync " + os.readlink(f"/proc/self/fd/{fd}").split("/")[-1].split(".tmp-")[0])
+        real_fsync(fd)
+
+    monkeypatch.setattr(files.os, "fsync", fsync)
+    monkeypatch.setattr(files.os, "replace", lambda a, b: (events.append(f"rename {Path(b).name}"), real_replace(a, b)))
+    with staged_write(tmp_path / "out" / "bundle", directory=True) as staged:
+        (staged.path / "a.bin").write_bytes(b"a")
+    assert events == ["fsync a.bin", "fsync .bundle", "rename bundle", "fsync out"]
+    events.clear()
+    files.write_atomically(tmp_path / "model.onnx", b"onnx")
+    assert events == ["fsync .model.onnx", "rename model.onnx", f"fsync {tmp_path.name}"]
+    assert (tmp_path / "model.onnx").read_bytes() == b"onnx" and (tmp_path / "out" / "bundle" / "a.bin").exists()

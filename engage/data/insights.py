@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pydantic import BaseModel, ConfigDict
 
 from engage.bounded import read_json_bounded
 from engage.data.schema import (
@@ -103,7 +104,7 @@ def load_insights(path: str | Path, account: str | None = None, date_format: str
 
 def match_columns(columns: list[str]) -> tuple[dict[str, str], list[str]]:
     """(canonical field -> the file's column, ignored columns with the reason where one lost to a better name)."""
-    by_name = {}
+    by_name: dict[str, str] = {}
     for column in columns:
         by_name.setdefault(normalise(column), column)
     chosen: dict[str, str] = {}
@@ -282,7 +283,7 @@ def _read_metrics(items: list[dict[str, Any]], file: Path, media_id: str, unknow
         if isinstance(value, bool) or not isinstance(value, (int, float, str)):
             raise DataError(f"insights of media {media_id}: {str(value)[:40]!r} is not a count", file=file, field=name)
         previous = metrics.get(column)
-        metrics[column] = value if previous is None else max(float(previous), float(value))
+        metrics[column] = value if previous is None else max(float(previous), float(value))  # type: ignore[arg-type]
 
 
 def _media_id_of(items: list[dict[str, Any]], file: Path) -> str:
@@ -412,3 +413,17 @@ def _graph_accounts(frame: pd.DataFrame, nodes: list[dict[str, Any]], root: Path
         report.notes.append(f"media without a username: account {fallback!r} from {why}"
                             + ("" if why != "the file or folder name" else " (set data.account to name it)"))
     return out
+
+
+class InsightsOptions(BaseModel):
+    """Options of the `insights` source (`data.account`, `data.date_format`)."""
+
+    model_config = ConfigDict(extra="forbid")
+    account: str | None = None  # the account of a single-account export that names none
+    date_format: str | None = None  # day-first, month-first or a strptime format (None: detected per column)
+
+
+def load_source(path: Path | None, options: InsightsOptions, *, progress: bool = True) -> pd.DataFrame:
+    """The `insights` source of the registry (engage/data/sources.py)."""
+    assert path is not None  # the registry refuses a missing path first
+    return load_insights(path, account=options.account, date_format=options.date_format)

@@ -356,9 +356,9 @@ def _parse_post(node: dict[str, Any], file: Path, images: dict[str, list[tuple[i
     found_comments = _first(node, *comments_paths)
     comments = _count(found_comments, file=file, hidden=True)
 
-    owner = node.get("owner") if isinstance(node.get("owner"), dict) else {}
-    user = node.get("user") if isinstance(node.get("user"), dict) else iphone.get("user")
-    user = user if isinstance(user, dict) else {}
+    owner: dict[str, Any] = node["owner"] if isinstance(node.get("owner"), dict) else {}
+    found = node.get("user") if isinstance(node.get("user"), dict) else iphone.get("user")
+    user: dict[str, Any] = found if isinstance(found, dict) else {}
     username = owner.get("username") or user.get("username")
     owner_id = _first(owner, ("id",), ("pk",))[1] or _first(user, ("pk",), ("id",), ("pk_id",))[1]
     followers = _count(

@@ -138,7 +138,7 @@ def fit_on_ray(jobs: list[LightGBMJob], *, runtime: RuntimeSettings, storage: st
         job_refs.append(ray.put(replace(job, train=job.train.iloc[:0], y_train=np.asarray(job.y_train)[:0])))
     trainer = LightGBMTrainer(
         _fit_on_worker,
-        train_loop_config={"jobs": job_refs, "shards": shard_refs, "board": _Addresses.remote(workers),
+        train_loop_config={"jobs": job_refs, "shards": shard_refs, "board": _Addresses.remote(workers),  # type: ignore[attr-defined]
                            "threads": max(1, int(runtime.ray_cpus_per_worker)),
                            # a reference, so the key stays in the object store (Ray Train saves its config to storage)
                            "key": ray.put(key)},
@@ -146,5 +146,6 @@ def fit_on_ray(jobs: list[LightGBMJob], *, runtime: RuntimeSettings, storage: st
         run_config=ray.train.RunConfig(storage_path=storage, failure_config=ray.train.FailureConfig(max_failures=0)),
     )
     result = trainer.fit()
+    assert result.checkpoint is not None  # the workers report one (a failed run raises above)
     with result.checkpoint.as_directory() as directory:
         return load_estimators(Path(directory), key)

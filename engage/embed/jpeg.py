@@ -102,7 +102,8 @@ def _resize_crop(
     out = torch.empty((len(images), 3, size, size), dtype=torch.float32, device=images[0].device)
     groups: dict[tuple[int, int], list[int]] = {}
     for i, image in enumerate(images):
-        groups.setdefault(tuple(image.shape[-2:]), []).append(i)
+        height, width = image.shape[-2:]
+        groups.setdefault((int(height), int(width)), []).append(i)
     for indices in groups.values():
         for start in range(0, len(indices), chunk):
             part = indices[start : start + chunk]

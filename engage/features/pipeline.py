@@ -31,8 +31,8 @@ from sklearn.decomposition import PCA
 
 from engage.config import ImageSettings, Settings, TextSettings
 from engage.embed.cache import FeatureCache, cached_vectors, text_sha256
-from engage.embed.image import make_image_embedder
-from engage.embed.text import image_caption_similarity, make_text_embedder
+from engage.embed.registry import make_image_embedder, make_text_embedder
+from engage.embed.text import image_caption_similarity
 from engage.engine import Engine
 from engage.errors import EmbedderMismatchError, NotFittedError
 from engage.features.caption import CAPTION_COLUMNS, caption_features
@@ -208,8 +208,8 @@ class FeaturePipeline:
                                     (len(posts), self.image_embedder.dim))
         quality = np.full((len(posts), len(QUALITY_COLUMNS)), np.nan, dtype=np.float32)
         if have:
-            have_paths = [paths[i] for i in have]
-            have_keys = [image_keys[i] for i in have]
+            have_paths = [str(paths[i]) for i in have]  # every one a path (its key is not None)
+            have_keys = [key for key in image_keys if key is not None]  # the keys of `have`, in order
             image[have] = cached_vectors(
                 have_keys,
                 lambda idx: engine.embed_images(self, [have_paths[i] for i in idx]),

@@ -97,6 +97,7 @@ class EngageModel:
         """Write the bundle, signed with this machine's model key (engage/signing.py; made on first use)."""
         directory = Path(directory)
         key = model_key(create=True)
+        assert key is not None  # create=True makes one when there is none
         context = self.context_posts.copy()
         context.attrs = {}
         context["image"] = None  # vectors are stored; paths on the training machine mean nothing elsewhere
@@ -105,7 +106,7 @@ class EngageModel:
         image = self.context_vectors.image
         # A context without photos is one NaN row seen n times: stored as that row and n (5 GB of NaN at a
         # million posts otherwise); `_from_parts` restores the view.
-        repeated = {"image": image[:1], "image_rows": np.array(len(image))} if repeats_one_row(image) else {
+        repeated: dict[str, Any] = {"image": image[:1], "image_rows": np.array(len(image))} if repeats_one_row(image) else {
             "image": image}
         np.savez(vectors, **repeated, caption=self.context_vectors.caption, quality=self.context_vectors.quality)
         files = {"context.parquet": parquet.getvalue(), "context_vectors.npz": vectors.getvalue(),

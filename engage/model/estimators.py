@@ -9,7 +9,8 @@
 Both follow the scikit-learn contract: `__init__` stores its parameters, `fit` sets every learned attribute
 (ending in `_`), and predicting before `fit` raises `NotFittedError`. Their LightGBM estimators are handed
 to an engine as `engage.engine.LightGBMJob`s (`lightgbm_jobs`, then `finish`), so the local and the Ray
-engine fit the same estimators with the same call (`engage.engine.fit_estimator`).
+engine fit the same estimators with the same call (`engage.engine.fit_estimator`). A count model plans two
+stages (the level, then the uplift on its out-of-fold residuals): a `FitPlan` each, chained by `finish`.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ import functools
 import logging
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Literal, Protocol
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
 
 import lightgbm as lgb
 import numpy as np
@@ -81,6 +82,32 @@ def _lgb_params(params: LightGBMSettings, seed: int, target: ModelSpec | None = 
     return out
 
 
+@dataclass
+class FitPlan:
+    """One stage of an estimator's `fit`: the LightGBM jobs an engine fits, and the learned values computed
+    on the way (set on the estimator, with the fitted estimators, by `finish` of the last stage).
+
+    An estimator fitted in stages (a count model: the account's level, then the draft's uplift on the level's
+    out-of-fold residuals) plans one stage at a time: `finish(fitted, plan)` of an earlier stage sets nothing
+    on the estimator and puts the following stage's plan in `plan.next`; a caller fits stages until `next`
+    is None (`fit`, `engage.training.fit_targets`)."""
+
+    jobs: list[LightGBMJob]
+    learned: dict[str, Any]
+    stage: str = "fit"  # which stage these jobs are ("level", "uplift"; "fit" for a one-stage estimator)
+    carry: dict[str, Any] = field(default_factory=dict)  # what the following stages need (data, folds): not learned
+    next: FitPlan | None = None  # set by `finish` when another stage follows
+
+
+def fit_plan(estimator: Any, plan: FitPlan, fit_lightgbm: FitLightGBM) -> Any:
+    """Every stage of `plan` fitted with `fit_lightgbm` and finished on `estimator`, which is returned."""
+    current: FitPlan | None = plan
+    while current is not None:
+        estimator = estimator.finish(fit_lightgbm(current.jobs), current)
+        current = current.next
+    return estimator
+
+
 #: Fits a list of jobs and returns their fitted estimators in order (`fit_locally`, or an engine's).
 FitLightGBM = Callable[[list[LightGBMJob]], list[lgb.LGBMModel]]
 
@@ -119,13 +146,14 @@ def _predict(model: lgb.LGBMModel, features: pd.DataFrame, **kwargs: bool) -> np
     if positions is not None:
         matrix = matrix[:, positions]
     threads = 1 if len(matrix) <= _SINGLE_THREAD_ROWS else 0  # 0: LightGBM's default (all cores)
-    return booster.predict(matrix, num_threads=threads, **kwargs)
+    return np.asarray(booster.predict(matrix, num_threads=threads, **kwargs))
 
 
 class CountModel:
     """Expected log1p count as the account's level plus the draft's uplift, with a calibrated interval.
 
-    Fitted in two stages of LightGBM jobs (`lightgbm_jobs`, then `finish` hands out `next_jobs` once):
+    Fitted in two stages of LightGBM jobs, one `FitPlan` each (`lightgbm_jobs` plans the level; its `finish`
+    plans the uplift in `plan.next`; the uplift's `finish` sets every learned attribute at once):
 
     1. **level**: log1p count from the level families (`LEVEL_FAMILIES`: the account's history, followers,
        post index, time and gaps), fitted on every training and validation post (the latest posts before
@@ -143,6 +171,19 @@ class CountModel:
        precedes the test period of every account).
     """
 
+    # Learned by fit (set by the last stage's `finish`), declared for the type checker; absent until then.
+    level_names_: list[str]
+    uplift_names_: list[str]
+    feature_names_: list[str]
+    level_mean_: float
+    level_: lgb.LGBMModel | None
+    uplift_: lgb.LGBMModel | None
+    low_: lgb.LGBMModel
+    high_: lgb.LGBMModel
+    uplift_scale_: float
+    uplift_shift_: float
+    interval_margin_: float
+
     def __init__(self, target: ModelSpec, params: LightGBMSettings, interval: float = 0.8, seed: int = 0, *,
                  folds: int = 5, folds_by: Literal["account", "post"] = "account",
                  objective: Literal["regression", "lambdarank"] = "regression", drop: tuple[str, ...] = (),
@@ -155,161 +196,168 @@ class CountModel:
         self.folds_by = folds_by
         self.objective = objective
         self.drop = drop
-        self.level_params = level_params or params
+        self.level_params = level_params  # None: `params`
         self.level_start = level_start
 
     # -- stage 1: the level ------------------------------------------------------------------------
     def lightgbm_jobs(self, train: pd.DataFrame, y_train: np.ndarray, valid: pd.DataFrame, y_valid: np.ndarray,
-                      groups_train: np.ndarray | None = None, groups_valid: np.ndarray | None = None
-                      ) -> list[LightGBMJob]:
-        """The level's jobs: one on every training and validation post, then one per fold (its posts held out).
-
-        `groups_*`: each row's account (None: all rows one account's)."""
-        columns = [c for c in model_columns(self.target, train.columns) if c not in family_columns(train.columns, self.drop)]
-        self.level_names_ = family_columns(columns, LEVEL_FAMILIES)
-        self.uplift_names_ = [c for c in columns if c not in self.level_names_]
-        self.feature_names_ = [*self.level_names_, *self.uplift_names_]
+                      groups_train: np.ndarray | None = None, groups_valid: np.ndarray | None = None) -> FitPlan:
+        """The level's plan, which sets nothing: one job on every training and validation post, then one per
+        fold (its posts held out). `groups_*`: each row's account (None: all rows one account's)."""
+        dropped = family_columns(train.columns, self.drop)
+        columns = [c for c in model_columns(self.target, train.columns) if c not in dropped]
+        level_names = family_columns(columns, LEVEL_FAMILIES)
+        uplift_names = [c for c in columns if c not in level_names]
         groups_train = np.zeros(len(train), dtype=int) if groups_train is None else np.asarray(groups_train)
         groups_valid = np.zeros(len(valid), dtype=int) if groups_valid is None else np.asarray(groups_valid)
-        self._fit = (train, np.asarray(y_train, dtype=float), valid, np.asarray(y_valid, dtype=float), groups_train, groups_valid)
-        both = pd.concat([train[self.level_names_], valid[self.level_names_]])
+        both = pd.concat([train[level_names], valid[level_names]])
         y_both = np.concatenate([y_train, y_valid])
-        self.level_mean_ = float(np.mean(y_both))
-        start = self._start(both)
-        if not self.level_names_:  # every level family dropped: the level is the mean
-            self._folds = []
-            return []
+        level_mean = float(np.mean(y_both))
+        learned = {"level_names_": level_names, "uplift_names_": uplift_names,
+                   "feature_names_": [*level_names, *uplift_names], "level_mean_": level_mean}
+        carry = {"train": train, "y_train": np.asarray(y_train, dtype=float), "valid": valid,
+                 "y_valid": np.asarray(y_valid, dtype=float), "groups_train": groups_train, "groups_valid": groups_valid,
+                 "folds": []}
+        if not level_names:  # every level family dropped: the level is the mean
+            return FitPlan([], learned, "level", carry)
         groups = np.concatenate([groups_train.astype(str), groups_valid.astype(str)])
-        self._folds = _fold_rows(groups, self.folds, self.seed, by=self.folds_by)
-        level = _lgb_params(self.level_params, self.seed)
-        valid_part = valid[self.level_names_]
-        start_valid = self._start(valid_part)
+        carry["folds"] = _fold_rows(groups, self.folds, self.seed, by=self.folds_by)
+        level = _lgb_params(self.level_params or self.params, self.seed)
+        valid_part = valid[level_names]
+        start = self._start(both, level_mean, level_names)
+        start_valid = self._start(valid_part, level_mean, level_names)
+        starts = self._starts(level_names)
 
-        def starting(rows: np.ndarray) -> dict:
-            return {"init_score": start[rows], "eval_init_score": [start_valid]} if self._starts else {}
+        def starting(rows: np.ndarray) -> dict[str, Any]:
+            return {"init_score": start[rows], "eval_init_score": [start_valid]} if starts else {}
 
         everything = np.arange(len(both))
         jobs = [LightGBMJob(lgb.LGBMRegressor(objective="l2", **level), both, y_both, valid_part, y_valid, None,
                             starting(everything))]
-        for held_out in self._folds:
+        for held_out in carry["folds"]:
             keep = np.setdiff1d(everything, held_out)
             jobs.append(LightGBMJob(lgb.LGBMRegressor(objective="l2", **level), both.iloc[keep], y_both[keep],
                                     valid_part, y_valid, None, starting(keep)))
-        return jobs
+        return FitPlan(jobs, learned, "level", carry)
 
-    def finish(self, fitted: list[lgb.LGBMModel], jobs: list[LightGBMJob]) -> CountModel:
-        """Take a stage's fitted estimators; after the level, `next_jobs` holds the uplift's."""
-        if getattr(self, "_stage", "level") == "level":
-            return self._finish_level(fitted)
-        return self._finish_uplift(fitted, jobs)
-
-    def next_jobs(self) -> list[LightGBMJob]:
-        """The jobs of the next stage (none once the model is complete)."""
-        jobs, self._next = getattr(self, "_next", []), []
-        return jobs
-
-    def _finish_level(self, fitted: list[lgb.LGBMModel]) -> CountModel:
-        train, y_train, valid, y_valid, groups_train, groups_valid = self._fit
-        both = pd.concat([train, valid])
-        if fitted:
-            self.level_, fold_models = fitted[0], fitted[1:]
-            oof = np.full(len(both), np.nan)
-            for held_out, model in zip(self._folds, fold_models, strict=True):
-                oof[held_out] = self._start(both.iloc[held_out]) + _predict(model, both.iloc[held_out])
-            oof = np.where(np.isnan(oof), self._level(both), oof)
-        else:
-            self.level_ = None
-            oof = np.full(len(both), self.level_mean_)
-        self._oof = oof
-        residual_train = y_train - oof[:len(train)]
-        residual_valid = y_valid - oof[len(train):]
-        self._stage = "uplift"
-        self._next = self._uplift_jobs(train, residual_train, valid, residual_valid, groups_train, groups_valid)
-        return self
+    def finish(self, fitted: list[lgb.LGBMModel], plan: FitPlan) -> CountModel:
+        """Take a stage's fitted estimators: after the level, `plan.next` holds the uplift's plan (nothing is
+        set yet); after the uplift, every learned attribute is set at once."""
+        if plan.stage == "level":
+            plan.next = self._uplift_plan(fitted, plan)
+            return self
+        if plan.stage != "uplift":
+            raise ValueError(f"{self.target.name} model: unknown fit stage {plan.stage!r}")
+        return self._finish_uplift(fitted, plan)
 
     # -- stage 2: the uplift and the interval -------------------------------------------------------
-    def _uplift_jobs(self, train: pd.DataFrame, r_train: np.ndarray, valid: pd.DataFrame, r_valid: np.ndarray,
-                     groups_train: np.ndarray, groups_valid: np.ndarray) -> list[LightGBMJob]:
+    def _uplift_plan(self, fitted: list[lgb.LGBMModel], plan: FitPlan) -> FitPlan:
+        learned, carry = dict(plan.learned), plan.carry
+        train, valid = carry["train"], carry["valid"]
+        both = pd.concat([train, valid])
+        level_mean, level_names = learned["level_mean_"], learned["level_names_"]
+        if fitted:
+            level, fold_models = fitted[0], fitted[1:]
+            oof = np.full(len(both), np.nan)
+            for held_out, model in zip(carry["folds"], fold_models, strict=True):
+                part = both.iloc[held_out]
+                oof[held_out] = self._start(part, level_mean, level_names) + _predict(model, part)
+            whole = self._start(both, level_mean, level_names) + _predict(level, both)
+            oof = np.where(np.isnan(oof), whole, oof)
+        else:
+            level = None
+            oof = np.full(len(both), level_mean)
+        learned["level_"] = level
+        r_train = carry["y_train"] - oof[:len(train)]
+        r_valid = carry["y_valid"] - oof[len(train):]
+        groups_train, groups_valid = carry["groups_train"], carry["groups_valid"]
+        features, names = learned["feature_names_"], learned["uplift_names_"]
         alpha = (1 - self.interval) / 2
         plain = _lgb_params(self.params, self.seed)  # LightGBM's quantile objective takes no monotone constraints
-        jobs = [LightGBMJob(lgb.LGBMRegressor(objective="quantile", alpha=a, **plain), train[self.feature_names_], r_train,
-                            valid[self.feature_names_], r_valid, self.params.early_stopping_rounds) for a in (alpha, 1 - alpha)]
-        if not self.uplift_names_:
-            return jobs
-        names = self.uplift_names_
-        uplift = _lgb_params(self.params, self.seed, self.target, names)
-        if self.objective == "lambdarank":
-            order_train, order_valid = np.argsort(groups_train, kind="stable"), np.argsort(groups_valid, kind="stable")
-            ranker = lgb.LGBMRanker(objective="lambdarank", lambdarank_truncation_level=10_000, **uplift)
-            jobs.insert(0, LightGBMJob(
-                ranker, train[names].iloc[order_train], _relevance(r_train[order_train], groups_train[order_train]),
-                valid[names].iloc[order_valid], _relevance(r_valid[order_valid], groups_valid[order_valid]),
-                self.params.early_stopping_rounds,
-                fit_params={"group": _group_sizes(groups_train[order_train]),
-                            "eval_group": [_group_sizes(groups_valid[order_valid])], "eval_at": [10_000]}))
-        else:
-            jobs.insert(0, LightGBMJob(lgb.LGBMRegressor(objective="l2", **uplift), train[names],
-                                       _demeaned(r_train, groups_train), valid[names], _demeaned(r_valid, groups_valid),
-                                       self.params.early_stopping_rounds))
-        return jobs
+        jobs = [LightGBMJob(lgb.LGBMRegressor(objective="quantile", alpha=a, **plain), train[features], r_train,
+                            valid[features], r_valid, self.params.early_stopping_rounds) for a in (alpha, 1 - alpha)]
+        if names:
+            uplift = _lgb_params(self.params, self.seed, self.target, names)
+            if self.objective == "lambdarank":
+                order_train = np.argsort(groups_train, kind="stable")
+                order_valid = np.argsort(groups_valid, kind="stable")
+                ranker = lgb.LGBMRanker(objective="lambdarank", lambdarank_truncation_level=10_000, **uplift)
+                jobs.insert(0, LightGBMJob(
+                    ranker, train[names].iloc[order_train], _relevance(r_train[order_train], groups_train[order_train]),
+                    valid[names].iloc[order_valid], _relevance(r_valid[order_valid], groups_valid[order_valid]),
+                    self.params.early_stopping_rounds,
+                    fit_params={"group": _group_sizes(groups_train[order_train]),
+                                "eval_group": [_group_sizes(groups_valid[order_valid])], "eval_at": [10_000]}))
+            else:
+                jobs.insert(0, LightGBMJob(lgb.LGBMRegressor(objective="l2", **uplift), train[names],
+                                           _demeaned(r_train, groups_train), valid[names],
+                                           _demeaned(r_valid, groups_valid), self.params.early_stopping_rounds))
+        level_valid = oof[len(train):]
+        return FitPlan(jobs, learned, "uplift", {"valid": valid, "y_valid": carry["y_valid"], "train": train,
+                                                 "groups_valid": groups_valid, "level_valid": level_valid})
 
-    def _finish_uplift(self, fitted: list[lgb.LGBMModel], jobs: list[LightGBMJob]) -> CountModel:
-        train, y_train, valid, y_valid, groups_train, groups_valid = self._fit
-        if self.uplift_names_:
-            self.uplift_, self.low_, self.high_ = fitted
+    def _finish_uplift(self, fitted: list[lgb.LGBMModel], plan: FitPlan) -> CountModel:
+        learned, carry = dict(plan.learned), plan.carry
+        train, valid, y_valid = carry["train"], carry["valid"], carry["y_valid"]
+        groups_valid, level_valid = carry["groups_valid"], carry["level_valid"]
+        if learned["uplift_names_"]:
+            uplift, low, high = fitted
         else:
-            self.uplift_ = None
-            self.low_, self.high_ = fitted
-        level_valid = self._oof[len(train):]
-        self.uplift_scale_, self.uplift_shift_ = 1.0, 0.0
-        if self.uplift_ is not None:
+            uplift, (low, high) = None, fitted
+        scale, shift = 1.0, 0.0
+        if uplift is not None:
             # The uplift's centre: its mean over the training posts (the level holds the account's usual).
-            self.uplift_shift_ = float(np.mean(_predict(self.uplift_, train)))
+            shift = float(np.mean(_predict(uplift, train)))
             if self.objective == "lambdarank":
                 # Ranker scores are only ordered within an account: their scale in log1p units is the slope of
                 # the account-demeaned residual on the account-demeaned score over the validation posts.
-                x = _demeaned(_predict(self.uplift_, valid), groups_valid)
+                x = _demeaned(_predict(uplift, valid), groups_valid)
                 r = _demeaned(y_valid - level_valid, groups_valid)
-                self.uplift_scale_ = max(float(np.dot(x, r) / max(np.dot(x, x), 1e-12)), 0.0)
+                scale = max(float(np.dot(x, r) / max(np.dot(x, x), 1e-12)), 0.0)
         # Conformalised quantile regression on the validation posts (their out-of-fold levels).
-        low, high = level_valid + _predict(self.low_, valid), level_valid + _predict(self.high_, valid)
+        lows, highs = level_valid + _predict(low, valid), level_valid + _predict(high, valid)
         known = ~np.isnan(y_valid)
-        scores = np.maximum(low - y_valid, y_valid - high)[known]
+        scores = np.maximum(lows - y_valid, y_valid - highs)[known]
+        margin = 0.0
         if len(scores) >= 10:
             q = min(1.0, np.ceil((len(scores) + 1) * self.interval) / len(scores))
-            self.interval_margin_ = float(np.quantile(scores, q, method="higher"))
-        else:
-            self.interval_margin_ = 0.0
-        del self._fit, self._oof
-        self._stage = "done"
+            margin = float(np.quantile(scores, q, method="higher"))
+        learned.update(uplift_=uplift, low_=low, high_=high, uplift_scale_=scale, uplift_shift_=shift,
+                       interval_margin_=margin)
+        for name, value in learned.items():
+            setattr(self, name, value)
         return self
 
     def fit(self, train: pd.DataFrame, y_train: np.ndarray, valid: pd.DataFrame, y_valid: np.ndarray, *,
             groups_train: np.ndarray | None = None, groups_valid: np.ndarray | None = None,
             fit_lightgbm: FitLightGBM = fit_locally) -> CountModel:
         """Both stages; `fit_lightgbm` fits the LightGBM estimators (here by default; the Ray engine passes its own)."""
-        jobs = self.lightgbm_jobs(train, y_train, valid, y_valid, groups_train, groups_valid)
-        self.finish(fit_lightgbm(jobs), jobs)
-        jobs = self.next_jobs()
-        return self.finish(fit_lightgbm(jobs), jobs)
+        plan = self.lightgbm_jobs(train, y_train, valid, y_valid, groups_train, groups_valid)
+        return fit_plan(self, plan, fit_lightgbm)  # type: ignore[no-any-return]
 
     # -- prediction ----------------------------------------------------------------------------------
-    @property
-    def _starts(self) -> bool:
-        return getattr(self, "level_start", "none") == "trailing" and self.target.baseline_feature in self.level_names_
+    def _starts(self, level_names: list[str]) -> bool:
+        return getattr(self, "level_start", "none") == "trailing" and self.target.baseline_feature in level_names
 
-    def _start(self, features: pd.DataFrame) -> np.ndarray:
+    def _start(self, features: pd.DataFrame, level_mean: float, level_names: list[str]) -> np.ndarray:
         """Where the level's trees start: the account's trailing mean (`level_start="trailing"`, the training
         mean where it has none), else 0 (the trees learn log1p from scratch)."""
-        if not self._starts:
+        if not self._starts(level_names):
             return np.zeros(len(features))
         trailing = features[self.target.baseline_feature].to_numpy(dtype=float)
-        return np.where(np.isnan(trailing), self.level_mean_, trailing)
+        return np.where(np.isnan(trailing), level_mean, trailing)
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "interval_margin_"):
+            if hasattr(self, "mean_"):  # a bundle of an engage before the level and uplift split
+                raise NotFittedError(f"this {self.target.name} model was trained by an older engage (one model, no "
+                                     "level and uplift); retrain it with `python train.py`")
+            raise NotFittedError(f"{self.target.name} model is not fitted: call fit(...) first")
 
     def _level(self, features: pd.DataFrame) -> np.ndarray:
         if self.level_ is None:
             return np.full(len(features), self.level_mean_)
-        return self._start(features) + _predict(self.level_, features)
+        return self._start(features, self.level_mean_, self.level_names_) + _predict(self.level_, features)
 
     def _uplift(self, features: pd.DataFrame) -> np.ndarray:
         if self.uplift_ is None:
@@ -318,11 +366,7 @@ class CountModel:
 
     def predict_log1p(self, features: pd.DataFrame) -> dict[str, np.ndarray]:
         """expected = level + uplift (log1p units), with the calibrated interval around it."""
-        if getattr(self, "_stage", None) != "done":
-            if hasattr(self, "mean_"):  # a bundle of an engage before the level and uplift split
-                raise NotFittedError(f"this {self.target.name} model was trained by an older engage (one model, no "
-                                     "level and uplift); retrain it with `python train.py`")
-            raise NotFittedError(f"{self.target.name} model is not fitted: call fit(...) first")
+        self._check_fitted()
         level = self._level(features)
         uplift = self._uplift(features)
         expected = level + uplift
@@ -335,11 +379,12 @@ class CountModel:
     def contributions(self, features: pd.DataFrame) -> np.ndarray:
         """Per-feature contributions (log1p units) to level + uplift, columns in `feature_names_` order (level
         features first), the last column the two models' bias."""
+        self._check_fitted()
         parts, bias = [], np.zeros(len(features))
         if self.level_ is not None:
             level = _predict(self.level_, features, pred_contrib=True)
             parts.append(level[:, :-1])
-            bias += level[:, -1] + self._start(features)
+            bias += level[:, -1] + self._start(features, self.level_mean_, self.level_names_)
         else:
             bias += self.level_mean_
         if self.uplift_ is not None:
@@ -383,6 +428,12 @@ def _group_sizes(sorted_groups: np.ndarray) -> np.ndarray:
 class RiskModel:
     """Calibrated probability that the audience finds a post inauthentic."""
 
+    # Learned by fit (set by `finish`), declared for the type checker; absent until then.
+    feature_names_: list[str]
+    model_: lgb.LGBMModel
+    calibrated_: bool
+    calibrator_: LogisticRegression
+
     def __init__(self, params: LightGBMSettings, seed: int = 0, target: ModelSpec | None = None, *,
                  drop: tuple[str, ...] = ()):
         self.params = params
@@ -396,7 +447,9 @@ class RiskModel:
         return getattr(self, "target", None) or _PLAIN_RISK
 
     def lightgbm_jobs(self, train: pd.DataFrame, y_train: np.ndarray, valid: pd.DataFrame, y_valid: np.ndarray,
-                      groups_train: np.ndarray | None = None, groups_valid: np.ndarray | None = None) -> list[LightGBMJob]:
+                      groups_train: np.ndarray | None = None, groups_valid: np.ndarray | None = None) -> FitPlan:
+        """The first half of `fit`, which sets nothing: the classifier left to fit (`finish` calibrates it).
+        `groups_*` (each row's account) are taken for the count models' sake and unused."""
         dropped = family_columns(train.columns, getattr(self, "drop", ()))
         columns = [c for c in model_columns(self._spec, train.columns) if c not in dropped]
         train, valid = train[columns], valid[columns]
@@ -404,15 +457,19 @@ class RiskModel:
         positives = max(int(y_train.sum()), 1)
         classifier = lgb.LGBMClassifier(objective="binary", scale_pos_weight=max((len(y_train) - positives) / positives, 1.0) ** 0.5, **base)
         rounds = self.params.early_stopping_rounds if len(set(y_valid)) > 1 else None
-        self.feature_names_ = list(train.columns)
-        return [LightGBMJob(classifier, train, y_train, valid, y_valid, rounds)]
+        return FitPlan([LightGBMJob(classifier, train, y_train, valid, y_valid, rounds)],
+                       {"feature_names_": list(train.columns)})
 
-    def finish(self, fitted: list[lgb.LGBMModel], jobs: list[LightGBMJob]) -> RiskModel:
-        """Calibrate the fitted classifier on the validation slice."""
-        (self.model_,), valid, y_valid = fitted, jobs[0].valid, jobs[0].y_valid
-        raw = self._raw(valid)
-        self.calibrated_ = len(set(y_valid)) > 1
-        if self.calibrated_:
+    def finish(self, fitted: list[lgb.LGBMModel], plan: FitPlan) -> RiskModel:
+        """The second half of `fit`: the fitted classifier calibrated on the validation slice, and every
+        learned attribute set."""
+        (model,), valid, y_valid = fitted, plan.jobs[0].valid, plan.jobs[0].y_valid
+        raw = _predict(model, valid, raw_score=True)
+        calibrated = len(set(y_valid)) > 1
+        for name, value in plan.learned.items():
+            setattr(self, name, value)
+        self.model_, self.calibrated_ = model, calibrated
+        if calibrated:
             self.calibrator_ = LogisticRegression(C=1e4).fit(raw.reshape(-1, 1), y_valid)
         else:
             log.warning("authenticity risk: the validation slice has one class only; probabilities are not calibrated")
@@ -420,19 +477,23 @@ class RiskModel:
 
     def fit(self, train: pd.DataFrame, y_train: np.ndarray, valid: pd.DataFrame, y_valid: np.ndarray, *,
             fit_lightgbm: FitLightGBM = fit_locally) -> RiskModel:
-        jobs = self.lightgbm_jobs(train, y_train, valid, y_valid)
-        return self.finish(fit_lightgbm(jobs), jobs)
+        plan = self.lightgbm_jobs(train, y_train, valid, y_valid)
+        return self.finish(fit_lightgbm(plan.jobs), plan)
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "model_"):
+            raise NotFittedError("authenticity risk model is not fitted: call fit(...) first")
 
     def _raw(self, features: pd.DataFrame) -> np.ndarray:
         return _predict(self.model_, features, raw_score=True)
 
     def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
-        if not hasattr(self, "model_"):
-            raise NotFittedError("authenticity risk model is not fitted: call fit(...) first")
+        self._check_fitted()
         raw = self._raw(features)
         if self.calibrated_:
             return self.calibrator_.predict_proba(raw.reshape(-1, 1))[:, 1]
         return 1 / (1 + np.exp(-raw))
 
     def contributions(self, features: pd.DataFrame) -> np.ndarray:
+        self._check_fitted()
         return _predict(self.model_, features, pred_contrib=True)

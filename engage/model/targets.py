@@ -59,6 +59,29 @@ class Target:
     description: str = ""  # what the number counts, for /docs and the studio
     kind: ClassVar[Literal["count", "risk"]]
 
+    # What every kind of target does (CountTarget, RiskTarget); the registry's users call these.
+    def labels(self, posts: pd.DataFrame, features: pd.DataFrame) -> tuple[np.ndarray, str, str | None]:
+        raise NotImplementedError
+
+    def make_model(self, params: LightGBMSettings, interval: float, seed: int, **options: Any) -> Any:
+        raise NotImplementedError
+
+    def predict(self, model: Any, features: pd.DataFrame) -> Any:
+        raise NotImplementedError
+
+    def answer(self, prediction: Any, row: int = 0) -> Any:
+        raise NotImplementedError
+
+    def evaluate(self, model: Any, features: pd.DataFrame, y: np.ndarray, posts: pd.DataFrame,
+                 split: ev.Split, pairs: ev.DraftPairs | None = None) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+        raise NotImplementedError
+
+    def figures(self, preds: dict[str, np.ndarray]) -> dict[str, Figure]:
+        raise NotImplementedError
+
+    def summary_rows(self, metrics: dict[str, float]) -> list[tuple[str, float, float | None, float | None]]:
+        raise NotImplementedError
+
 
 @dataclass(frozen=True)
 class CountTarget(Target):

@@ -23,10 +23,17 @@ class ScoringModel(Protocol):
     @property
     def embedder(self) -> str: ...
 
-    context_posts: pd.DataFrame
-    info: dict[str, Any]
-    models: dict[str, Any]  # target name -> its model: the targets this model predicts
-    feed_photos: dict[str, list[str]]  # account -> its last photos as thumbnails (data: URLs), newest first
+    @property
+    def context_posts(self) -> pd.DataFrame: ...
+
+    @property
+    def info(self) -> dict[str, Any]: ...
+
+    @property
+    def models(self) -> dict[str, Any]: ...  # target name -> its model: the targets this model predicts
+
+    @property
+    def feed_photos(self) -> dict[str, list[str]]: ...  # account -> its last thumbnails (data: URLs), newest first
 
     def check_embedder(self) -> None: ...
 

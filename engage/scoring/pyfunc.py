@@ -6,16 +6,15 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-import mlflow.pyfunc
-import numpy as np
 import pandas as pd
+from mlflow.pyfunc import PythonModel
 
 from engage.model.bundle import EngageModel
 from engage.model.draft import Draft
-from engage.scoring.scorer import Scorer, flat_score
+from engage.scoring.scorer import SCORE_CHUNK, Scorer, flat_score
 
 
-class EngagePyfunc(mlflow.pyfunc.PythonModel):
+class EngagePyfunc(PythonModel):
     """Loads the bundle artifact; `predict` takes one draft per row (see `input_example`)."""
 
     def load_context(self, context: Any) -> None:
@@ -28,17 +27,17 @@ class EngagePyfunc(mlflow.pyfunc.PythonModel):
 def predict_frame(scorer: Scorer, frame: pd.DataFrame) -> pd.DataFrame:
     """One row of predictions per draft row (account, caption, posted_at, ..., `image` a base64 photo), scored
     by `Scorer.score_many` a chunk at a time; the first draft that cannot be scored is raised."""
-    drafts = []
-    for record in frame.to_dict(orient="records"):
-        record = {k: v for k, v in record.items() if v is not None and not (isinstance(v, float) and np.isnan(v))}
-        if isinstance(record.get("image"), str):
-            record["image"] = base64.b64decode(record["image"], validate=True) if record["image"] else None
-        drafts.append(Draft(**record))
+    def base64_photo(text: str) -> bytes | None:
+        return base64.b64decode(text, validate=True) if text else None
+
+    records = frame.to_dict(orient="records")
     rows = []
-    for answer in scorer.score_many(drafts):
-        if isinstance(answer, BaseException):
-            raise answer
-        rows.append(flat_score(answer))
+    for start in range(0, len(records), SCORE_CHUNK):  # photos decoded a chunk at a time
+        drafts = [Draft.from_record(record, read_image=base64_photo) for record in records[start:start + SCORE_CHUNK]]
+        for answer in scorer.score_many(drafts):
+            if isinstance(answer, BaseException):
+                raise answer
+            rows.append(flat_score(answer))
     return pd.DataFrame(rows)
 
 
@@ -94,8 +93,8 @@ def _thumbnail_base64(path: object, side: int = 64) -> str:
     if not isinstance(path, str) or not path:
         return ""
     try:
-        with Image.open(path) as image:
-            image = image.convert("RGB")
+        with Image.open(path) as opened:
+            image = opened.convert("RGB")
             image.thumbnail((side, side))
             buffer = io.BytesIO()
             image.save(buffer, format="JPEG", quality=80)

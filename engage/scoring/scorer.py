@@ -71,7 +71,8 @@ class PreparedContext:
         self.times = posted_at_ns(posts)
         accounts = posts["account"].astype(str).to_numpy(dtype=object)
         order = np.lexsort((self.times, pd.factorize(accounts)[0]))
-        starts = np.flatnonzero(np.r_[True, accounts[order][1:] != accounts[order][:-1]]) if len(order) else []
+        starts: list[int] = (np.flatnonzero(np.r_[True, accounts[order][1:] != accounts[order][:-1]]).tolist()
+                             if len(order) else [])
         bounds = [*starts, len(order)]
         self.by_account = {accounts[order[s]]: order[s:e] for s, e in zip(bounds[:-1], bounds[1:], strict=True)}
         self.duplicates = ContextDuplicates(

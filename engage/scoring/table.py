@@ -21,7 +21,8 @@ import pandas as pd
 from pydantic import ValidationError
 from tqdm.auto import tqdm
 
-from engage.bounded import MAX_IMAGE_FILE_BYTES, check_table_file, open_regular
+from engage.bounded import MAX_IMAGE_FILE_BYTES, open_regular
+from engage.data.table import read_table
 from engage.errors import DataError, EngageError
 from engage.files import spreadsheet_safe
 from engage.model.draft import Draft
@@ -39,24 +40,10 @@ OUTPUT_COLUMNS = ["row", "account", *(f"{t}_{k}" for t in COUNT_TARGETS for k in
 
 
 def read_drafts(path: str | Path) -> pd.DataFrame:
-    """The drafts table (Parquet or CSV) with a 1-based `row` column; unknown columns are an error."""
+    """The drafts table (Parquet, CSV or TSV) with a 1-based `row` column; unknown columns are an error."""
     path = Path(path)
-    if not path.is_file():
-        raise DataError("does not exist; pass a Parquet or CSV table of drafts", file=path)
-    if path.suffix.lower() in (".parquet", ".pq", ".csv"):
-        check_table_file(path)  # a regular file, not a device; bounded size, also once decompressed
-    try:
-        if path.suffix.lower() in (".parquet", ".pq"):
-            frame = pd.read_parquet(path)
-        elif path.suffix.lower() == ".csv":
-            frame = pd.read_csv(path, dtype={"account": str, "caption": str, "image": str}, keep_default_na=False,
-                                na_values=[""])
-        else:
-            raise DataError("must end in .parquet or .csv", file=path)
-    except (OSError, ValueError) as e:
-        if isinstance(e, DataError):
-            raise
-        raise DataError(f"cannot be read as a table ({type(e).__name__}: {e})", file=path) from e
+    frame = read_table(path, text=("account", "caption", "image"),
+                       missing="does not exist; pass a Parquet or CSV table of drafts")
     unknown = [c for c in frame.columns if c not in DRAFT_COLUMNS]
     if unknown:
         raise DataError(f"has unknown column(s) {', '.join(unknown)}; the columns are {', '.join(DRAFT_COLUMNS)}",
@@ -69,24 +56,20 @@ def read_drafts(path: str | Path) -> pd.DataFrame:
 
 
 def _draft(record: dict[str, Any], images_dir: Path) -> Draft:
-    fields = {k: v for k, v in record.items() if k in DRAFT_COLUMNS and not _missing(v)}
-    if "image" in fields:
-        image = Path(str(fields["image"]))
+    """A drafts-table row as a `Draft` (`Draft.from_record`); `image` is a photo path, relative to `images_dir`."""
+
+    def read_photo(name: str) -> bytes:
+        image = Path(name)
         image = image if image.is_absolute() else images_dir / image
         try:
             with open_regular(image, max_bytes=MAX_IMAGE_FILE_BYTES) as handle:  # no device, bounded size
-                fields["image"] = handle.read()
+                return handle.read()
         except DataError as e:
             raise DataError(f"photo {image} {e.message}", field="image") from e
         except OSError as e:
             raise DataError(f"photo {image} cannot be read ({e.strerror or e})", field="image") from e
-    if "posted_at" in fields:
-        fields["posted_at"] = pd.Timestamp(fields["posted_at"]).to_pydatetime()
-    return Draft(**fields)
 
-
-def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NaT
+    return Draft.from_record(record, read_image=read_photo)
 
 
 def _why(error: Exception) -> str:
@@ -101,21 +84,21 @@ def score_drafts(scorer: Scorer, drafts: pd.DataFrame, images_dir: str | Path, *
     Drafts are scored by `Scorer.score_many`, a chunk at a time through the serving batcher's own code: a
     draft that fails there is scored again alone and gets its own error."""
     records = drafts.to_dict(orient="records")
-    rows: list[dict[str, Any]] = []
-    parsed: list[Draft | EngageError] = []
-    for record in records:
-        rows.append({"row": int(record["row"]), "account": record.get("account"), "error": ""})
-        try:
-            parsed.append(_draft(record, Path(images_dir)))
-        except ValidationError as e:
-            parsed.append(DataError(_why(e)))  # no file, row or field: the message names them
-        except EngageError as e:
-            parsed.append(e)
+    rows: list[dict[str, Any]] = [{"row": int(r["row"]), "account": r.get("account"), "error": ""} for r in records]
+    answers: list[dict[str, Any] | EngageError] = []
     with tqdm(total=len(records), desc="scoring drafts", unit="draft", disable=not progress) as bar:
-        answers: list[dict[str, Any] | EngageError] = []
-        for start in range(0, len(parsed), SCORE_CHUNK):
-            answers.extend(scorer.score_many(parsed[start:start + SCORE_CHUNK]))
-            bar.update(min(SCORE_CHUNK, len(parsed) - start))
+        # A chunk at a time, photos read only for the chunk being scored: a table's photos never sit in memory.
+        for start in range(0, len(records), SCORE_CHUNK):
+            parsed: list[Draft | EngageError] = []
+            for record in records[start:start + SCORE_CHUNK]:
+                try:
+                    parsed.append(_draft(record, Path(images_dir)))
+                except ValidationError as e:
+                    parsed.append(DataError(_why(e)))  # no file, row or field: the message names them
+                except EngageError as e:
+                    parsed.append(e)
+            answers.extend(scorer.score_many(parsed))
+            bar.update(len(parsed))
     for out, answer in zip(rows, answers, strict=True):
         if isinstance(answer, EngageError):
             out["error"] = _why(answer)

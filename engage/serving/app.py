@@ -260,7 +260,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
         from engage.serving.parsing import field_name  # FastAPI-parsed parameters (headers); no input echoed
 
-        problems = [(field_name([p for p in e["loc"] if p not in ("body", "header", "query")]), e["msg"])
+        problems: list[tuple[str | None, str]] = [(field_name([p for p in e["loc"] if p not in ("body", "header", "query")]), e["msg"])
                     for e in error.errors()]
         return _error_json(422, problems)
 

@@ -231,9 +231,10 @@ def build_draft(account: str, fields: DraftIn, *, prefix: str = "", image: bytes
     if fields.history is not None:
         history = decode_history(fields.history, prefix)
     try:
-        return Draft(account=account, caption=fields.caption, image=image, posted_at=fields.posted_at,
-                     followers=fields.followers if fields.followers is not None else followers,
-                     sponsored=fields.sponsored, history=history)
+        return Draft.from_record({"account": account, "caption": fields.caption, "image": image,
+                                  "posted_at": fields.posted_at,
+                                  "followers": fields.followers if fields.followers is not None else followers,
+                                  "sponsored": fields.sponsored, "history": history})
     except ValidationError as e:
         raise RequestError(422, validation_problems(e, prefix)) from None
 

@@ -84,7 +84,7 @@ class CompareRequest(_Body):
     )
     account: Account
     drafts: list[DraftIn] = Field(min_length=MIN_COMPARE, max_length=MAX_COMPARE)
-    goal: Goal = Field("likes", description="the count to rank the drafts by (and to pick the best hour for): "
+    goal: Goal = Field("likes", description="the count to rank the drafts by (and to pick the best hour for): "  # type: ignore[valid-type]
                        + "; ".join(f"{n} ({TARGETS[n].goal})" for n in COUNT_TARGETS))
     best_hour: bool = Field(False, description="also find the best hour in the next 7 days to post the top draft")
     # The account's, as in /v1/score: they apply to every draft (and to the best-hour search) unless a draft
@@ -156,7 +156,7 @@ class _ScoreBase(BaseModel):
 
 
 #: One `Range | None` field per count target of the registry, under its name (null where the model has none).
-ScoreResponse = create_model(
+ScoreResponse = create_model(  # type: ignore[call-overload]  # pydantic's overloads cannot type **fields
     "ScoreResponse", __base__=_ScoreBase,
     **{name: (Range | None, Field(None, description=f"expected {TARGETS[name].label} ({TARGETS[name].description}) with the "
                                   "prediction interval; null when the model has no such target")) for name in COUNT_TARGETS},

@@ -66,7 +66,7 @@ def test_invalid_value_is_an_error_naming_the_key(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"train\.lightgbm\.num_leaves: Input should be greater than or equal to 2"):
         load_settings(None, ["train.lightgbm.num_leaves=1"])
     with pytest.raises(ConfigError, match=r"data\.source"):
-        load_settings(_yaml(tmp_path, "data:\n  source: excel\n"))
+        load_settings(_yaml(tmp_path, "data:\n  source: [excel]\n"))
 
 
 def test_override_without_equals_is_an_error() -> None:

@@ -21,9 +21,9 @@ from engage.embed.image import (
     EfficientNetEmbedder,
     OpenClipEmbedder,
     cached_clip_weights,
-    make_image_embedder,
 )
 from engage.embed.jpeg import embed_jpeg_bytes
+from engage.embed.registry import make_image_embedder
 from engage.errors import DataError, EmbedderError
 
 TINY = "engage-test-tiny-vit"

@@ -12,9 +12,10 @@ from PIL import Image
 
 from engage.config import ImageSettings, TextSettings
 from engage.embed import runtime
-from engage.embed.image import EfficientNetEmbedder, make_image_embedder
+from engage.embed.image import EfficientNetEmbedder
+from engage.embed.registry import make_image_embedder, make_text_embedder
 from engage.embed.runtime import resolve_runtime
-from engage.embed.text import MiniLMEmbedder, make_text_embedder
+from engage.embed.text import MiniLMEmbedder
 from engage.errors import EmbedderError
 
 CAPTIONS = [

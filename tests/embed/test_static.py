@@ -14,8 +14,8 @@ import pytest
 
 from engage.config import Settings, TextSettings
 from engage.embed import static as static_text
+from engage.embed.registry import make_text_embedder
 from engage.embed.static import DIM, PROVENANCE, TABLE, StaticEmbedder
-from engage.embed.text import make_text_embedder
 from engage.errors import EmbedderMismatchError
 from engage.files import file_sha256
 

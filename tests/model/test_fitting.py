@@ -12,6 +12,7 @@ import engage.model.targets as targets
 import engage.training as training
 from engage.config import Settings
 from engage.model import evaluation as ev
+from engage.model.estimators import FitPlan
 
 
 def _posts(n_per_account: int, accounts: dict[str, str]) -> pd.DataFrame:
@@ -34,9 +35,9 @@ class _Recorder:
     def lightgbm_jobs(self, train, y_train, valid, y_valid, groups_train=None, groups_valid=None):
         # fit_targets hands the models' LightGBM jobs to the engine in one batch; this model has none.
         _Recorder.calls.append({"train": list(train.index), "valid": list(valid.index), "seed": self.seed})
-        return []
+        return FitPlan([], {})
 
-    def finish(self, fitted, jobs):
+    def finish(self, fitted, plan):
         return self
 
 

@@ -7,7 +7,9 @@ import pandas as pd
 import pytest
 
 from engage.config import LightGBMSettings
-from engage.model.targets import TARGETS, CountModel, RiskModel, risk_labels
+from engage.errors import NotFittedError
+from engage.model.estimators import CountModel, RiskModel
+from engage.model.targets import TARGETS, risk_labels
 
 PARAMS = LightGBMSettings(n_estimators=200, learning_rate=0.1, num_leaves=7, min_child_samples=5, early_stopping_rounds=20)
 
@@ -128,10 +130,44 @@ def test_dropping_a_family_removes_its_columns_and_without_history_the_level_is_
 
 
 def test_unfitted_models_refuse_to_predict():
-    with pytest.raises(RuntimeError, match="not fitted"):
-        CountModel(TARGETS["likes"], PARAMS).predict_log1p(pd.DataFrame({"x": [1.0]}))
-    with pytest.raises(RuntimeError, match="not fitted"):
-        RiskModel(PARAMS).predict_proba(pd.DataFrame({"x": [1.0]}))
+    features = pd.DataFrame({"x": [1.0], "likes_baseline": [2.0], "followers": [100.0]})
+    for call in (CountModel(TARGETS["likes"], PARAMS).predict_log1p, CountModel(TARGETS["likes"], PARAMS).contributions):
+        with pytest.raises(NotFittedError, match="likes model is not fitted: call fit"):
+            call(features)
+    for call in (RiskModel(PARAMS).predict_proba, RiskModel(PARAMS).contributions):
+        with pytest.raises(NotFittedError, match="authenticity risk model is not fitted: call fit"):
+            call(features)
+
+
+def test_estimators_follow_the_scikit_learn_contract_parameters_in_init_learned_state_only_from_fit():
+    """`__init__` stores its parameters as given; planning the fit (the LightGBM jobs for an engine, one
+    `FitPlan` per stage: the level, then the uplift) sets nothing; only the end of `fit` sets the learned
+    attributes (ending in `_`)."""
+    posts, features = _posts_and_features()
+    y = np.log1p(posts["saves"].to_numpy(dtype=float))
+    groups = posts["account"].to_numpy()
+    model = CountModel(TARGETS["saves"], PARAMS, interval=0.7, seed=3, folds=2)
+    assert vars(model) == {"target": TARGETS["saves"], "params": PARAMS, "interval": 0.7, "seed": 3, "folds": 2,
+                           "folds_by": "account", "objective": "regression", "drop": (), "level_params": None,
+                           "level_start": "none"}
+    plan = model.lightgbm_jobs(features.iloc[:100], y[:100], features.iloc[100:], y[100:], groups[:100], groups[100:])
+    assert plan.stage == "level" and len(plan.jobs) == 1 + 2  # the whole level, then one per fold
+    assert set(plan.learned) == {"level_names_", "uplift_names_", "feature_names_", "level_mean_"}
+    stages = []
+    while plan is not None:
+        assert not [k for k in vars(model) if k.endswith("_")]  # nothing learned before the last stage ends
+        stages.append(plan.stage)
+        model = model.finish([job.estimator.fit(job.train, job.y_train, **job.fit_params) for job in plan.jobs], plan)
+        if plan.next is not None:
+            assert len(plan.next.jobs) == 3  # the uplift and the two quantile models
+        last, plan = plan, plan.next
+    assert stages == ["level", "uplift"]
+    assert {k for k in vars(model) if k.endswith("_")} == {
+        *last.learned, "uplift_", "low_", "high_", "uplift_scale_", "uplift_shift_", "interval_margin_"}
+    assert model.level_mean_ == pytest.approx(float(np.mean(y)))
+    assert model.params is PARAMS and model.interval == 0.7 and model.seed == 3  # parameters never rewritten
+    assert model.level_params is None
+    assert np.isfinite(model.predict_log1p(features.iloc[:5])["expected"]).all()
 
 
 def test_risk_model_ranks_the_cue_and_returns_calibrated_probabilities():
@@ -198,28 +234,40 @@ def _posts_and_features(n_accounts: int = 4, per_account: int = 40, seed: int = 
 
 
 def test_a_new_count_target_is_trained_evaluated_plotted_and_summarised_from_its_registry_entry_alone(monkeypatch):
+    """A count the data set carries in a new column (`bookmarks`, which no target reads today) becomes a target
+    with one registry entry: labels, fitting, metrics, plots and the summary come from it."""
     from engage import training
     from engage.config import load_settings
     from engage.model import evaluation as ev
     from engage.model.targets import CountTarget
 
     posts, features = _posts_and_features()
-    registry = {"keeps": CountTarget("keeps", "saves", "saves_baseline", label="keeps", goal="content quality",
-                                     description="the saves column under another name")}
+    rng = np.random.default_rng(5)
+    level = features["saves_baseline"].to_numpy() - 1.0  # each account's own bookmarking level
+    bookmarks = rng.poisson(np.exp(level + 1.2 * features["useful"].to_numpy()))
+    posts["bookmarks"] = pd.array(bookmarks, dtype="Int64")
+    features["bookmarks_baseline"] = level + 0.3
+    assert "bookmarks" not in {t.column for t in TARGETS.values()}
+    registry = {"bookmarks": CountTarget("bookmarks", "bookmarks", "bookmarks_baseline", label="bookmarks",
+                                         goal="content quality", description="posts kept in a collection")}
     monkeypatch.setattr(training, "TARGETS", registry)
     settings = load_settings(None, ["train.lightgbm.n_estimators=60", "train.lightgbm.min_child_samples=5"])
     split = ev.time_split(posts, 0.2, 0.15)
     labels, described, skipped = training._labels(posts, features)
-    assert described == {"keeps": "log1p(saves)"} and skipped == {}
+    assert described == {"bookmarks": "log1p(bookmarks)"} and skipped == {}
+    np.testing.assert_allclose(labels["bookmarks"], np.log1p(bookmarks))
     models = training.fit_targets(settings, features, labels, split)
+    assert "bookmarks_baseline" in models["bookmarks"].feature_names_  # it starts from its own trailing level
     metrics, preds = training.evaluate(posts, features, labels, models, split)
-    for key in ("test_keeps_mae_log1p", "test_keeps_spearman_relative", "test_keeps_interval_coverage",
-                "baseline_keeps_mae_log1p", "baseline_keeps_spearman_within_account", "trailing_keeps_mae_log1p"):
+    for key in ("test_bookmarks_mae_log1p", "test_bookmarks_spearman_relative", "test_bookmarks_interval_coverage",
+                "baseline_bookmarks_mae_log1p", "baseline_bookmarks_spearman_within_account",
+                "trailing_bookmarks_mae_log1p"):
         assert key in metrics, key
-    assert metrics["test_keeps_spearman_relative"] > 0.4  # the useful feature is learned
-    assert set(registry["keeps"].figures(preds["keeps"])) == {"plots/predicted_vs_actual_keeps.png", "plots/residuals_keeps.png"}
+    assert metrics["test_bookmarks_spearman_relative"] > 0.4  # the useful feature is learned
+    assert set(registry["bookmarks"].figures(preds["bookmarks"])) == {"plots/predicted_vs_actual_bookmarks.png",
+                                                                    "plots/residuals_bookmarks.png"}
     table = training.summary_table(training.TrainResult(metrics, "run", "1", "champion", "first", skipped, "", "e"))
-    assert "test_keeps_mae_log1p" in table and f"{metrics['baseline_keeps_mae_log1p']:.3f}" in table
+    assert "test_bookmarks_mae_log1p" in table and f"{metrics['baseline_bookmarks_mae_log1p']:.3f}" in table
 
 
 def test_a_count_target_with_too_few_labels_is_skipped_with_the_reason():
@@ -232,7 +280,7 @@ def test_a_count_target_with_too_few_labels_is_skipped_with_the_reason():
 
 
 def test_each_count_model_sees_its_own_trailing_level_and_not_the_other_insight_levels():
-    from engage.model.targets import model_columns
+    from engage.model.estimators import model_columns
 
     columns = ["hashtags", "likes_baseline", "comments_baseline", "impressions_baseline", "saves_baseline", "follows_baseline"]
     assert model_columns(TARGETS["likes"], columns) == ["hashtags", "likes_baseline", "comments_baseline"]

@@ -193,3 +193,14 @@ def load_truth(path: str | Path | None = None) -> pd.DataFrame:
     if not file.is_file():
         raise DataError("does not exist; generate the demo population first (load_demo or generate_demo)", file=file)
     return pd.read_parquet(file)
+
+
+#: Options of the `demo` source: the simulator's settings (`data.demo`), `out_dir` the default path.
+DemoOptions = DemoSettings
+
+
+def load_source(path: Path | None, options: DemoSettings, *, progress: bool = True) -> pd.DataFrame:
+    """The `demo` source of the registry (engage/data/sources.py): generated into `path` (default `out_dir`)."""
+    simulator = options.model_dump()
+    out_dir = simulator.pop("out_dir")
+    return load_demo(path if path is not None else out_dir, progress=progress, **simulator)

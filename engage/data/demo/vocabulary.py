@@ -47,7 +47,8 @@ _WORDS = _load()
 PHOTO_FILES: dict[str, str] = dict(_WORDS["photo_files"])
 SUBJECTS: dict[str, tuple[float, float, float, float]] = {k: _tuples(v) for k, v in _WORDS["subjects"].items()}
 NICHES: dict[str, Niche] = {
-    n["name"]: Niche(**{k: dict(v) if k == "photos" else _tuples(v) for k, v in n.items()}) for n in _WORDS["niches"]
+    n["name"]: Niche(**{k: dict(v) if k == "photos" else _tuples(v) for k, v in n.items()})  # type: ignore[arg-type]
+    for n in _WORDS["niches"]
 }
 FIRST_NAMES: tuple[str, ...] = _tuples(_WORDS["first_names"])
 INSPIRATIONS: tuple[str, ...] = _tuples(_WORDS["inspirations"])

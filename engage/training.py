@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import math
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -40,6 +39,7 @@ from engage.model.explain import compute_norms
 from engage.model.feed import account_feeds
 from engage.model.targets import TARGETS
 from engage.promote import baseline_verdict, choose_alias, choose_data_alias, data_alias
+from engage.stages import Stages
 
 log = logging.getLogger(__name__)
 
@@ -98,69 +98,6 @@ def prepare_tracking_store(tracking_uri: str) -> None:
         return
     with staged_write(path, directory=False) as staging:
         MlflowClient(tracking_uri=f"{prefix}{staging.path}").search_experiments(max_results=1)
-
-
-class Stages:
-    """Prints each stage of a run as `[n/total] text` and measures its seconds (`seconds[name]`).
-
-    A stage lasts until the next one starts or `done()` is called; the seconds are printed and logged
-    as MLflow metrics `seconds_<name>`, so that a slow run says where its time went.
-    """
-
-    def __init__(self, total: int):
-        self.total = total
-        self.seconds: dict[str, float] = {}
-        self.peak_rss_mb: dict[str, float] = {}  # per stage, where the platform tells (benchmarks/scale.py)
-        self._number = 0
-        self._current: tuple[str, float] | None = None
-        self._started = time.perf_counter()
-
-    def start(self, name: str, text: str) -> None:
-        self.done()
-        self._number += 1
-        print(f"[{self._number}/{self.total}] {text}", flush=True)
-        _reset_peak_rss()
-        self._current = (name, time.perf_counter())
-
-    def done(self) -> None:
-        if self._current is not None:
-            name, began = self._current
-            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - began
-            peak = _peak_rss_mb()
-            if peak is not None:
-                self.peak_rss_mb[name] = max(self.peak_rss_mb.get(name, 0.0), peak)
-            self._current = None
-
-    def metrics(self) -> dict[str, float]:
-        # To the millisecond, stages down and the total up, so the stages never add up to more than the total
-        # (rounding each to the nearest could: 19.799 against 19.798).
-        total = time.perf_counter() - self._started
-        return {f"seconds_{name}": math.floor(value * 1000) / 1000 for name, value in self.seconds.items()} | {
-            "seconds_total": math.ceil(total * 1000) / 1000}
-
-    def summary(self) -> str:
-        return ", ".join(f"{name} {value:.1f}" for name, value in self.seconds.items())
-
-
-def _reset_peak_rss() -> None:
-    """Start a new peak-RSS measurement (Linux: writing 5 to clear_refs resets VmHWM); elsewhere nothing."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-    except OSError:
-        pass
-
-
-def _peak_rss_mb() -> float | None:
-    """The process's peak resident memory since the last reset, in MB (None where /proc is not there)."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except (OSError, ValueError, IndexError):
-        return None
-    return None
 
 
 def load_training_posts(settings: Settings, *, progress: bool = True) -> pd.DataFrame:

@@ -26,7 +26,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("engage.scoring",),  # the Scorer serving a bundle: batching, vector cache, tables, pyfunc
     ("engage.distributed",),  # the Ray implementations of the engine and of table scoring
     ("engage.engines", "engage.batch", "engage.serving"),  # choosing an engine; the batch CLI; the HTTP API
-    ("engage.training", "engage.promote"),  # a whole run: load, embed, fit, evaluate, log, register; promoting one
+    # a whole run: load, embed, fit, evaluate, log, register (its stages printed and timed); promoting one
+    ("engage.training", "engage.promote", "engage.stages"),
     ("engage",),  # the public API (engage/__init__.py)
 )
 

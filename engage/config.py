@@ -36,7 +36,9 @@ class DemoSettings(_Section):
 class DataSettings(_Section):
     source: Literal["demo", "table", "instaloader", "insights"] = "demo"  # where posts come from
     path: str | None = None  # table file, Instaloader dump, or insights export / Graph API folder (unused for demo)
-    account: str | None = None  # insights: the account of a single-account export that does not name it
+    account: str | None = None  # table/insights: the account of a single-account table or export that names none
+    # table: the table's column names -> engage's (e.g. {Date: posted_at, Likes: likes}); see engage/data/table.py
+    columns: dict[str, str] | None = None
     images_dir: str | None = None  # base for relative image paths in a table
     strict: bool = False  # an unreadable file in an Instaloader dump is an error (default: skipped and named)
     demo: DemoSettings = DemoSettings()

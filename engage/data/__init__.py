@@ -22,6 +22,8 @@ def load_posts(source: str, path: str | Path | None, images_dir: str | Path | No
     """Load posts from `source` ('table' | 'instaloader' | 'insights' | 'demo') at `path` as the canonical table.
 
     For 'insights', `options` may hold `account`: the account of a single-account export that names none.
+    For 'table', `options` may hold `columns` (the table's names -> canonical names) and `account` (the
+    account of a single-account table; see `engage.data.table`).
     For 'demo', `path` is the directory the simulator writes to (generated on first use) and `options`
     are passed to the simulator (seed, n_accounts, ...). An Instaloader dump skips the files it cannot
     use and names them in the report (`posts.attrs["report"].skipped_files`); `strict=True` makes the
@@ -33,7 +35,10 @@ def load_posts(source: str, path: str | Path | None, images_dir: str | Path | No
 
         if path is None:
             raise DataError("data.source is 'table' but data.path is not set; point it at a CSV or Parquet file")
-        posts = load_table(path, images_dir=images_dir)
+        columns = options.get("columns")
+        account = options.get("account")
+        posts = load_table(path, images_dir=images_dir, columns=columns,  # type: ignore[arg-type]
+                           account=None if account is None else str(account))
     elif source == "instaloader":
         from engage.data.instaloader import load_dump
 

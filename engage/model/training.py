@@ -138,6 +138,8 @@ def load_training_posts(settings: Settings, *, progress: bool = True) -> pd.Data
         return load_posts("demo", data.path or out_dir, progress=progress, **options)
     if data.source == "insights":
         return load_posts("insights", data.path, account=data.account, strict=data.strict)
+    if data.source == "table":
+        return load_posts("table", data.path, images_dir=data.images_dir, columns=data.columns, account=data.account)
     return load_posts(data.source, data.path, images_dir=data.images_dir, strict=data.strict, progress=progress)
 
 

@@ -14,6 +14,21 @@ import argparse
 import sys
 
 from engage.serving.options import ADMIN_TOKEN_ENV, API_KEY_ENV, DEFAULT_MODEL, ServeOptions
+from engage.zones import check_time_zone
+
+
+def _zone(text: str) -> str:
+    try:
+        return check_time_zone(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"{text!r} {e}") from None
+
+
+def _account_zone(text: str) -> tuple[str, str]:
+    account, sep, zone = text.rpartition("=")
+    if not sep or not account.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} must look like ACCOUNT=ZONE, e.g. anna.bakes=Europe/Berlin")
+    return account.strip(), _zone(zone.strip())
 
 
 def parse_args(argv: list[str] | None = None) -> ServeOptions:
@@ -57,6 +72,12 @@ def parse_args(argv: list[str] | None = None) -> ServeOptions:
     parser.add_argument("--vector-cache", type=int, default=defaults.vector_cache_items,
                         help="photos and captions whose vectors are kept in memory, so a history sent with every "
                         f"draft is embedded once; 0 turns it off (default: {defaults.vector_cache_items})")
+    parser.add_argument("--time-zone", default=defaults.time_zone, type=_zone,
+                        help="IANA time zone (e.g. Europe/Berlin) the best hour is given in, for accounts without "
+                        f"their own and requests that name none (default: {defaults.time_zone})")
+    parser.add_argument("--account-time-zone", action="append", default=[], metavar="ACCOUNT=ZONE",
+                        type=_account_zone, help="an account's own IANA time zone, e.g. anna.bakes=Europe/Berlin "
+                        "(repeat for several accounts); a request's time_zone field wins over it")
     parser.add_argument("--log-level", default=defaults.log_level,
                         choices=["critical", "error", "warning", "info", "debug"], help="(default: info)")
     args = parser.parse_args(argv)
@@ -72,7 +93,8 @@ def parse_args(argv: list[str] | None = None) -> ServeOptions:
                         body_timeout_s=args.body_timeout, keep_alive_s=args.keep_alive,
                         max_connections=args.max_connections, batch_size=args.batch_size,
                         batch_wait_ms=args.batch_wait_ms, vector_cache_items=args.vector_cache,
-                        log_level=args.log_level)
+                        log_level=args.log_level, time_zone=args.time_zone,
+                        account_time_zones=dict(args.account_time_zone))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -219,8 +219,9 @@ class EngageModel:
     def score(self, draft: Draft, *, n_factors: int = 6) -> dict[str, Any]:
         return predict.score(self, draft, n_factors=n_factors)
 
-    def best_hour(self, draft: Draft, *, days: int = 7, start: datetime | None = None, goal: str = "likes") -> dict[str, Any]:
-        return predict.best_hour(self, draft, days=days, start=start, goal=goal)
+    def best_hour(self, draft: Draft, *, days: int = 7, start: datetime | None = None, goal: str = "likes",
+                  time_zone: str = "UTC") -> dict[str, Any]:
+        return predict.best_hour(self, draft, days=days, start=start, goal=goal, time_zone=time_zone)
 
     def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
         return predict.predict_frame(self, frame)

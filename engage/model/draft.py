@@ -9,6 +9,8 @@ from typing import Annotated, Any, Protocol
 import pandas as pd
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
+from engage.zones import DEFAULT_TIME_ZONE, check_time_zone
+
 #: Instagram refuses captions over 2,200 characters, so a longer draft could never be posted.
 MAX_CAPTION_CHARS = 2200
 #: Only the last posts of a history shape the features; more than this is refused with a 4xx.
@@ -24,6 +26,10 @@ def _check_time(value: datetime | None) -> datetime | None:
     if not EARLIEST <= value < LATEST:
         raise ValueError(f"must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}")
     return value
+
+
+#: An IANA time zone name, checked.
+TimeZoneName = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(check_time_zone)]
 
 
 def _check_account(value: str) -> str:
@@ -93,6 +99,7 @@ class ScoringModel(Protocol):
 
     def score(self, draft: Draft, *, n_factors: int = 6) -> dict[str, Any]: ...
 
-    def best_hour(self, draft: Draft, *, days: int = 7, start: datetime | None = None, goal: str = "likes") -> dict[str, Any]: ...
+    def best_hour(self, draft: Draft, *, days: int = 7, start: datetime | None = None, goal: str = "likes",
+                  time_zone: str = DEFAULT_TIME_ZONE) -> dict[str, Any]: ...
 
     def serving_settings(self) -> dict[str, Any]: ...  # shown by /ready: batching and vector cache

@@ -47,6 +47,7 @@ from engage.model.draft import Draft
 from engage.model.explain import draft_flags, top_factors
 from engage.model.feed import feed_preview
 from engage.model.targets import COUNT_TARGETS, TARGETS
+from engage.zones import DEFAULT_TIME_ZONE, time_zone_info
 
 if TYPE_CHECKING:
     from engage.model.bundle import EngageModel
@@ -261,20 +262,27 @@ def score_isolated(model: EngageModel, inputs: list[DraftInputs]) -> list[dict[s
 
 
 def best_hour(model: EngageModel, draft: Draft, *, days: int = 7, start: datetime | None = None,
-              goal: str = "likes") -> dict[str, Any]:
-    """The hour in the next `days` days with the highest expected `goal` (a count target) for this draft."""
+              goal: str = "likes", time_zone: str = DEFAULT_TIME_ZONE) -> dict[str, Any]:
+    """The hour in the next `days` days with the highest expected `goal` (a count target) for this draft.
+
+    The hours are those of `time_zone` (an IANA name: Asia/Kolkata's start at :30 UTC), and the answer gives
+    the hour in that zone (`posted_at` with its offset) and names the zone (`time_zone`)."""
     if goal not in model.models or TARGETS[goal].kind != "count":
         raise ModelError(f"this model has no {goal} target, so it cannot pick a posting hour for it; "
                          f"choose one of {', '.join(n for n in COUNT_TARGETS if n in model.models)}")
-    start = (start or datetime.now(UTC)).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
-    candidates = [pd.Timestamp(start + timedelta(hours=h)) for h in range(days * 24)]
-    posts, vectors, _ = draft_context(model, draft.model_copy(update={"posted_at": start}), start)
+    zone = time_zone_info(time_zone)
+    local_start = (start or datetime.now(UTC)).astimezone(zone).replace(minute=0, second=0, microsecond=0)
+    # Hours counted in UTC from the zone's next whole hour: a day with a DST change has 23 or 25 of them.
+    first = local_start.astimezone(UTC) + timedelta(hours=1)
+    candidates = [pd.Timestamp(first + timedelta(hours=h)) for h in range(days * 24)]
+    posts, vectors, _ = draft_context(model, draft.model_copy(update={"posted_at": first}), first)
     duplicates = draft_duplicates(model, draft, vectors, candidates)
     features = model.pipeline.transform_at_times(posts, vectors, len(posts) - 1, candidates, duplicates=duplicates)
     expected = model.models[goal].predict_log1p(features)["expected"]
     best = int(np.argmax(expected))
     likes = model.models["likes"].predict_log1p(features.iloc[[best]])["expected"][0] if "likes" in model.models else None
-    return {"posted_at": candidates[best].isoformat(), "goal": goal, "expected": round(float(np.expm1(expected[best])), 2),
+    return {"posted_at": candidates[best].tz_convert(zone).isoformat(), "time_zone": time_zone, "goal": goal,
+            "expected": round(float(np.expm1(expected[best])), 2),
             "expected_likes": None if likes is None else round(float(np.expm1(likes)), 2)}
 
 

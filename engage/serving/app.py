@@ -378,7 +378,8 @@ def create_app(
         model = slot.current()
         _body_type(request, forms=False)
         compare_request, drafts = await run_in_threadpool(compare_request_from_json, await request.body())
-        return await admission.run(compare_drafts, model, compare_request, drafts)
+        return await admission.run(compare_drafts, model, compare_request, drafts,
+                                   options.time_zone_of(compare_request.account))
 
     @app.post("/admin/reload", response_model=Reloaded, tags=["admin"], include_in_schema=options.admin_token is not None,
               summary="Load the model again (e.g. a new champion), warm it and swap it in",

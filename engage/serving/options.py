@@ -37,3 +37,9 @@ class ServeOptions:
     api_key: str | None = field(default_factory=lambda: os.environ.get(API_KEY_ENV) or None)  # guards /v1/*
     admin_token: str | None = field(default_factory=lambda: os.environ.get(ADMIN_TOKEN_ENV) or None)  # /admin/*
     log_level: str = "info"
+    time_zone: str = "UTC"  # IANA zone the best hour is given in, for accounts without one of their own
+    account_time_zones: dict[str, str] = field(default_factory=dict)  # account -> its IANA zone
+
+    def time_zone_of(self, account: str) -> str:
+        """The zone the best hour of `account` is given in when the request names none."""
+        return self.account_time_zones.get(account, self.time_zone)

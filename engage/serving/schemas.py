@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from engage.model.draft import MAX_CAPTION_CHARS, MAX_HISTORY_POSTS, Account, InsightCounts
+from engage.model.draft import MAX_CAPTION_CHARS, MAX_HISTORY_POSTS, Account, InsightCounts, TimeZoneName
 from engage.model.targets import COUNT_TARGETS, TARGETS
 
 #: What /v1/compare can rank by: any count target (the model must have it).
@@ -87,6 +87,9 @@ class CompareRequest(_Body):
     goal: Goal = Field("likes", description="the count to rank the drafts by (and to pick the best hour for): "
                        + "; ".join(f"{n} ({TARGETS[n].goal})" for n in COUNT_TARGETS))
     best_hour: bool = Field(False, description="also find the best hour in the next 7 days to post the top draft")
+    time_zone: TimeZoneName | None = Field(
+        None, description="IANA time zone (e.g. Europe/Berlin) whose hours the best hour is given in; default: the "
+        "account's zone set on the server (serve.py --account-time-zone), else the server's --time-zone (UTC)")
     # The account's, as in /v1/score: they apply to every draft (and to the best-hour search) unless a draft
     # sends its own.
     followers: int | None = Field(None, ge=0, le=10**10, description="the account's follower count, for every draft")
@@ -164,7 +167,8 @@ class ComparedDraft(BaseModel):
 
 
 class BestHour(BaseModel):
-    posted_at: datetime = Field(description="the start of the best hour to post, UTC")
+    posted_at: datetime = Field(description="the start of the best hour to post, in `time_zone` (with its offset)")
+    time_zone: str = Field(description="the IANA time zone the hour is given in (e.g. Europe/Berlin; UTC by default)")
     goal: str = Field(description="the count the hour was chosen for")
     expected: float = Field(description="expected goal count at that hour")
     expected_likes: float | None

@@ -22,6 +22,7 @@ from engage.model.targets import COUNT_TARGETS
 from engage.serving.options import ServeOptions
 from engage.serving.parsing import RequestError
 from engage.serving.schemas import CompareRequest
+from engage.zones import DEFAULT_TIME_ZONE
 
 #: Pixels that all the photos of one request may declare together. A 10 MB body holds 75 flat 40-megapixel
 #: PNGs (minutes of decoding); this is eight 12-megapixel phone photos, or eighty the size a feed shows.
@@ -60,9 +61,10 @@ def score_draft(model: ScoringModel, draft: Draft, prefix: str = "", history_pre
         raise RequestError(422, [(prefix + e.field, "has a value the model cannot use")]) from None
 
 
-def compare_drafts(model: ScoringModel, request: CompareRequest, drafts: list[Draft]) -> dict[str, Any]:
+def compare_drafts(model: ScoringModel, request: CompareRequest, drafts: list[Draft],
+                   time_zone: str = DEFAULT_TIME_ZONE) -> dict[str, Any]:
     """Drafts ranked by the expected `goal` count (ties keep submission order), with the difference each draft
-    makes, and the best hour for that goal."""
+    makes, and the best hour for that goal in `time_zone` (the request's own zone wins)."""
     check_pixel_budget([(f"drafts[{i}].", draft) for i, draft in enumerate(drafts)])
     goal = request.goal
     # A draft without a history of its own uses the account's, sent once at the top level and named so.
@@ -87,7 +89,8 @@ def compare_drafts(model: ScoringModel, request: CompareRequest, drafts: list[Dr
     best_hour = None
     if request.best_hour:
         try:
-            best_hour = model.best_hour(drafts[order[0]], days=7, goal=goal)
+            best_hour = model.best_hour(drafts[order[0]], days=7, goal=goal,
+                                        time_zone=request.time_zone or time_zone)
         except ModelError as e:
             raise RequestError(409, [("best_hour", str(e))]) from None
     return {"account": request.account, "goal": goal, "drafts": ranked, "risk_label": scores[0]["risk_label"],

@@ -266,3 +266,15 @@ def test_batch_scoring_in_chunks_gives_each_drafts_own_answer(model):
             assert scored[column][i] == pytest.approx(alone[column], rel=1e-6), (i, column)
         assert scored["flags"][i] == alone["flags"]
     assert scored["likes_expected"][0] != scored["likes_expected"][1]  # the #ad draft is its own draft
+
+
+def test_best_hour_is_a_whole_hour_of_the_accounts_time_zone_and_names_it(model):
+    account = model.context_posts["account"].iloc[0]
+    start = model.context_posts["posted_at"].max().to_pydatetime()
+    draft = Draft(account=account, caption="A slow Sunday")
+    local = model.best_hour(draft, start=start, time_zone="Asia/Kolkata")
+    when = pd.Timestamp(local["posted_at"])
+    assert local["time_zone"] == "Asia/Kolkata"
+    assert when.utcoffset() == pd.Timedelta(hours=5, minutes=30) and when.minute == 0  # a whole local hour
+    assert when.tz_convert("UTC").minute == 30
+    assert model.best_hour(draft, start=start)["time_zone"] == "UTC"

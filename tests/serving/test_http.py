@@ -155,7 +155,8 @@ def test_compare_ranks_by_expected_likes_with_differences_and_best_hour(server: 
     assert [d["likes_vs_best"] for d in body["drafts"]] == [0.0, -13.0, -19.0]
     assert [d["vs_first"] for d in body["drafts"]] == [19.0, 6.0, 0.0]  # the goal is likes by default
     assert body["goal"] == "likes"
-    assert body["best_hour"] == {"posted_at": "2030-01-01T18:00:00Z", "goal": "likes", "expected": 123.0, "expected_likes": 123.0}
+    assert body["best_hour"] == {"posted_at": "2030-01-01T18:00:00Z", "time_zone": "UTC", "goal": "likes", "expected": 123.0,
+                                 "expected_likes": 123.0}
     # What the risk figure means travels with the ranking and with every draft's score.
     assert body["risk_label"] == "an engagement-drop proxy (fake model)"
     assert {d["score"]["risk_label"] for d in body["drafts"]} == {"an engagement-drop proxy (fake model)"}
@@ -173,7 +174,8 @@ def test_compare_ranks_by_the_goal_with_its_differences_and_the_goals_best_hour(
     assert [d["vs_first"] for d in body["drafts"]] == [10.0, 5.0, 0.0]
     assert [d["vs_best"] for d in body["drafts"]] == [0.0, -5.0, -10.0]
     assert [d["likes_vs_first"] for d in body["drafts"]] == [-13.0, -10.0, 0.0]  # likes differences stay beside
-    assert body["best_hour"] == {"posted_at": "2030-01-01T18:00:00Z", "goal": "saves", "expected": 45.0, "expected_likes": 123.0}
+    assert body["best_hour"] == {"posted_at": "2030-01-01T18:00:00Z", "time_zone": "UTC", "goal": "saves", "expected": 45.0,
+                                 "expected_likes": 123.0}
 
 
 @pytest.mark.parametrize(("goal", "status", "message"), [

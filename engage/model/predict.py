@@ -225,6 +225,8 @@ def score_batch(model: EngageModel, inputs: list[DraftInputs]) -> list[dict[str,
         result["flags"] = draft_flags(own, model.norms, known_account=known[row])
         result["factors"] = top_factors(features.iloc[[row]], likes_model, n_factors) if likes_model is not None else []
         result["feed"] = feed_preview(draft, own, model.norms)
+        # The draft's feature row, for the outcome store (serving records it and leaves it out of the answer).
+        result["_features"] = {k: (float(v) if np.isfinite(v) else None) for k, v in own.astype(float).items()}
         answers.append(result)
     return answers
 

@@ -37,6 +37,10 @@ class ServeOptions:
     api_key: str | None = field(default_factory=lambda: os.environ.get(API_KEY_ENV) or None)  # guards /v1/*
     admin_token: str | None = field(default_factory=lambda: os.environ.get(ADMIN_TOKEN_ENV) or None)  # /admin/*
     log_level: str = "info"
+    # The outcome store (engage/outcomes): a SQLAlchemy URL, or None to record nothing (score_id null).
+    # serve.py defaults it to a SQLite file beside the tracking store, or in the working directory for a bundle.
+    outcomes: str | None = None
+    outcomes_photos: bool = False  # also keep the scored drafts' photos in the store (default: hashes only)
     time_zone: str = "UTC"  # IANA zone the best hour is given in, for accounts without one of their own
     account_time_zones: dict[str, str] = field(default_factory=dict)  # account -> its IANA zone
 

@@ -9,6 +9,7 @@ the draft's position in a comparison.
 from __future__ import annotations
 
 import io
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +20,7 @@ from engage.errors import DataError, DraftError, ModelError
 from engage.features.decoding import declared_pixels
 from engage.model.draft import Draft, ScoringModel
 from engage.model.targets import COUNT_TARGETS
+from engage.outcomes.store import OutcomeError, OutcomeStore, ScoreRecord
 from engage.serving.options import ServeOptions
 from engage.serving.parsing import RequestError
 from engage.serving.schemas import CompareRequest
@@ -95,6 +97,51 @@ def compare_drafts(model: ScoringModel, request: CompareRequest, drafts: list[Dr
             raise RequestError(409, [("best_hour", str(e))]) from None
     return {"account": request.account, "goal": goal, "drafts": ranked, "risk_label": scores[0]["risk_label"],
             "best_hour": best_hour}
+
+
+def recorded(store: OutcomeStore | None, drafts: list[Draft], answers: list[dict[str, Any]],
+             compare: dict[str, Any] | None = None) -> None:
+    """Record scored drafts in the outcome store (one transaction) and give each answer its `score_id`; the
+    feature row the model attached (`_features`) goes to the store, never to the client."""
+    records = []
+    for index, (draft, answer) in enumerate(zip(drafts, answers, strict=True)):
+        extra = {} if compare is None else {"compare_id": compare["compare_id"], "draft_index": index,
+                                            "rank": compare["ranks"][index], "goal": compare["goal"]}
+        if store is not None:
+            records.append(ScoreRecord.of(draft, answer, **extra))
+        answer.pop("_features", None)
+    if store is None:
+        for answer in answers:
+            answer["score_id"] = None
+        return
+    try:
+        ids = store.record_scores(records)
+    except OutcomeError as e:
+        raise RequestError(e.status, [(e.field, e.message)], headers={"Retry-After": "1"}) from None
+    for answer, score_id in zip(answers, ids, strict=True):
+        answer["score_id"] = score_id
+
+
+def score_and_record(model: ScoringModel, draft: Draft, store: OutcomeStore | None) -> dict[str, Any]:
+    """`score_draft`, recorded in the outcome store: the answer carries its `score_id`."""
+    answer = dict(score_draft(model, draft))
+    recorded(store, [draft], [answer])
+    return answer
+
+
+def compare_and_record(model: ScoringModel, request: CompareRequest, drafts: list[Draft], store: OutcomeStore | None,
+                       time_zone: str = DEFAULT_TIME_ZONE) -> dict[str, Any]:
+    """`compare_drafts`, every draft's score recorded with its rank (the comparison's `compare_id` ties them)."""
+    result = compare_drafts(model, request, drafts, time_zone)
+    ranked = sorted(result["drafts"], key=lambda d: d["index"])
+    answers = [dict(d["score"]) for d in ranked]
+    compare_id = uuid.uuid4().hex if store is not None else None
+    recorded(store, drafts, answers, {"compare_id": compare_id, "goal": request.goal,
+                                      "ranks": [d["rank"] for d in ranked]})
+    for entry, answer in zip(ranked, answers, strict=True):
+        entry["score"] = answer
+    result["compare_id"] = compare_id
+    return result
 
 
 def warm_up_draft(model: ScoringModel) -> Draft:

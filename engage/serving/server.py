@@ -11,6 +11,7 @@ from typing import Any
 
 import uvicorn
 
+from engage.errors import EngageError
 from engage.serving.app import create_app
 from engage.serving.connections import guarded_protocol
 from engage.serving.limits import MAX_HEADER_BYTES
@@ -41,7 +42,11 @@ def run(options: ServeOptions) -> int:
         if server is not None:
             server.should_exit = True  # read by uvicorn's main loop; safe to set from the loading thread
 
-    app = create_app(options, on_startup_failure=stop)
+    try:
+        app = create_app(options, on_startup_failure=stop)
+    except EngageError as e:  # e.g. an outcome store that cannot be opened
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_MODEL_FAILED
     server = uvicorn.Server(uvicorn_config(app, options))
     server.run()
     if failures:

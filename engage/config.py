@@ -41,6 +41,8 @@ class DataSettings(_Section):
     columns: dict[str, str] | None = None
     images_dir: str | None = None  # base for relative image paths in a table
     strict: bool = False  # an unreadable file in an Instaloader dump is an error (default: skipped and named)
+    outcomes: bool = False  # also train on the published drafts recorded in the outcome store (engage/outcomes)
+    outcomes_url: str | None = None  # the outcome store; None: outcomes.db beside a SQLite tracking store
     demo: DemoSettings = DemoSettings()
 
 
@@ -91,6 +93,9 @@ class TrainSettings(_Section):
     lightgbm: LightGBMSettings = LightGBMSettings()
     export_dir: str | None = None  # also export the bundle to this directory (e.g. models/engage)
     targets: list[str] | None = None  # targets to train (engage/model/targets.py); None: every one the data has
+    # A model trained with data.outcomes=true becomes champion only when its MAE of log(1+likes) on the latest
+    # posts neither it nor the champion trained on is at least this much lower (relative); else challenger.
+    outcome_min_improvement: float = Field(0.02, ge=0, lt=1)
 
 
 class TrackingSettings(_Section):

@@ -35,6 +35,7 @@ from engage.model.bundle import EngageModel, select_context
 from engage.model.explain import compute_norms
 from engage.model.feed import account_feeds
 from engage.model.targets import TARGETS, LightGBMJob
+from engage.outcomes.retrain import TRAINED_POSTS_ARTIFACT, trained_posts_text
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +132,16 @@ class Stages:
 
 
 def load_training_posts(settings: Settings, *, progress: bool = True) -> pd.DataFrame:
+    """The posts of `settings.data`, with the outcome store's recorded posts added when data.outcomes is true."""
+    posts = _source_posts(settings, progress=progress)
+    if settings.data.outcomes:
+        from engage.outcomes.retrain import add_recorded_posts
+
+        posts = add_recorded_posts(posts, settings)
+    return posts
+
+
+def _source_posts(settings: Settings, *, progress: bool = True) -> pd.DataFrame:
     data = settings.data
     if data.source == "demo":
         options = data.demo.model_dump()
@@ -268,6 +279,23 @@ def choose_alias(client: Any, name: str, version: str, metrics: dict[str, float]
     return "challenger", f"{CHAMPION_METRIC} {new:.4f} does not beat champion v{champion.version} ({old:.4f})"
 
 
+def _outcome_promotion(settings: Settings, client: Any, posts: pd.DataFrame, features: pd.DataFrame,
+                       models: dict[str, Any], split: ev.Split, alias: str, why: str,
+                       metrics: dict[str, float]) -> tuple[str, str]:
+    """With recorded outcomes in the data, the fingerprint always differs from the champion's: the decision is
+    made on the latest posts neither model trained on (engage.outcomes.retrain), logged with its figures."""
+    import mlflow
+
+    from engage.outcomes.retrain import compare_with_champion
+
+    comparison = compare_with_champion(settings, client, posts, features, models, split.test)
+    if comparison is None:
+        return alias, why
+    mlflow.log_metrics(comparison.metrics)
+    metrics.update(comparison.metrics)
+    return comparison.alias, comparison.reason
+
+
 def train(settings: Settings, *, export_dir: str | None = None, progress: bool = True) -> TrainResult:
     """Train, evaluate, log to MLflow and register. See the module docstring for the story.
 
@@ -345,6 +373,7 @@ def _train(settings: Settings, engine: Engine, *, export_dir: str | None, progre
         mlflow.log_text(settings_to_yaml(settings), "config.yaml")
         mlflow.log_text("\n".join(features.columns), "features.txt")
         mlflow.log_dict(data_print, "data_fingerprint.json")
+        mlflow.log_text(trained_posts_text(posts, fit_rows), TRAINED_POSTS_ARTIFACT)  # for outcome comparisons
         if report is not None and report.skipped_files:
             mlflow.log_text(report.skipped_files_text(), "skipped_files.txt")
             mlflow.log_metric("skipped_files", len(report.skipped_files))
@@ -364,6 +393,8 @@ def _train(settings: Settings, engine: Engine, *, export_dir: str | None, progre
         # Registration last: a run killed before this line leaves no model version.
         version = mlflow.register_model(info_logged.model_uri, settings.tracking.registered_model)
         alias, why = choose_alias(client, settings.tracking.registered_model, version.version, metrics, data_print["sha256"])
+        if settings.data.outcomes:  # recorded posts change the data: compared on posts neither model trained on
+            alias, why = _outcome_promotion(settings, client, posts, features, models, split, alias, why, metrics)
         client.set_registered_model_alias(settings.tracking.registered_model, alias, version.version)
         mlflow.set_tags({"model_version": version.version, "model_alias": alias, "model_alias_reason": why})
         stages.done()

@@ -1,0 +1,116 @@
+"""A simulated month of the outcome loop on the demo simulator: train, publish, record, retrain, measure.
+
+    simulate_months(settings, work_dir)  ->  LoopResult (live MAE before and after the retrain)
+
+The demo population's last two months are the future. A model is trained on the posts before them; in the
+first month every account publishes its drafts: each is scored through the serving code path
+(`score_and_record`, which records the prediction in the outcome store, photo kept) and its outcome, the
+count the simulator gave the post, is recorded 7 days later. `python train.py data.outcomes=true` then
+retrains with the recorded posts (`train`, the same code), and promotion is decided on the posts neither
+model trained on. In the second month both models score the new drafts, and the live MAE of each against the
+simulator's counts is what the retrain bought. Used by tests/outcomes/test_retrain_loop.py and
+benchmarks/outcome_loop.py (figures in docs/results.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from engage.outcomes.store import OutcomeRecord, OutcomeStore
+
+#: Days of each simulated month.
+MONTH_DAYS = 30
+
+
+@dataclass
+class LoopResult:
+    first_model: str
+    retrained_model: str
+    retrained_alias: str
+    retrained_reason: str
+    month_one_posts: int
+    month_two_posts: int
+    live_mae: dict[str, dict[str, float]] = field(default_factory=dict)  # model -> {likes_mae, likes_mae_log, ...}
+    metrics: dict[str, float] = field(default_factory=dict)  # the retrain's outcome comparison
+
+
+def _drafts(posts: pd.DataFrame) -> list[Any]:
+    from engage.model.draft import Draft
+
+    drafts = []
+    for post in posts.itertuples(index=False):
+        image = Path(post.image).read_bytes() if isinstance(post.image, str) and post.image else None
+        drafts.append(Draft(account=post.account, caption=post.caption, image=image, posted_at=post.posted_at,
+                            followers=None if pd.isna(post.followers) else int(post.followers),
+                            sponsored=None if pd.isna(post.sponsored) else bool(post.sponsored)))
+    return drafts
+
+
+def live_errors(model: Any, posts: pd.DataFrame) -> dict[str, float]:
+    """MAE of expected likes (counts and log1p) of `model` scoring `posts` as drafts, against their likes."""
+    expected = np.array([model.score(d)["likes"]["expected"] for d in _drafts(posts)], dtype=float)
+    actual = posts["likes"].to_numpy(dtype=float)
+    return {"likes_mae": float(np.mean(np.abs(expected - actual))),
+            "likes_mae_log": float(np.mean(np.abs(np.log1p(expected) - np.log1p(actual)))), "posts": float(len(posts))}
+
+
+def simulate_months(settings: Any, work_dir: str | Path, *, progress: bool = False,
+                    retrain_overrides: dict[str, Any] | None = None) -> LoopResult:
+    """The loop above, in `work_dir` (tables, MLflow store, outcome store). `settings` name the demo population
+    (data.demo) and the training settings; `retrain_overrides` change the retrain's settings (e.g. a worse model)."""
+    from engage.model.bundle import EngageModel
+    from engage.model.training import load_training_posts, train
+    from engage.serving.scoring import score_and_record
+
+    work = Path(work_dir)
+    work.mkdir(parents=True, exist_ok=True)
+    posts = load_training_posts(settings, progress=progress)
+    end = posts["posted_at"].max()
+    one_start, two_start = end - timedelta(days=2 * MONTH_DAYS), end - timedelta(days=MONTH_DAYS)
+    base = posts[posts["posted_at"] < one_start]
+    month_one = posts[(posts["posted_at"] >= one_start) & (posts["posted_at"] < two_start)]
+    month_two = posts[posts["posted_at"] >= two_start]
+    table = base.copy()
+    table.attrs = {}  # the load report is not part of the table
+    table.to_parquet(work / "base.parquet")
+    tracking = f"sqlite:///{work / 'mlflow.db'}"
+    outcomes = f"sqlite:///{work / 'outcomes.db'}"
+    first_settings = settings.model_copy(deep=True)
+    first_settings.data.source, first_settings.data.path = "table", str(work / "base.parquet")
+    first_settings.tracking.uri = tracking
+    first_settings.data.outcomes_url = outcomes
+    first = train(first_settings, progress=progress)
+
+    model = EngageModel.from_uri(f"models:/{settings.tracking.registered_model}@champion", tracking)
+    store = OutcomeStore(outcomes, keep_photos=True)
+    for draft, post in zip(_drafts(month_one), month_one.itertuples(index=False), strict=True):
+        answer = score_and_record(model, draft, store)  # what POST /v1/score does
+        store.record_outcome(OutcomeRecord(score_id=answer["score_id"], post_id=post.post_id,
+                                           posted_at=post.posted_at.to_pydatetime(), age_hours=168,
+                                           counts={"likes": int(post.likes), "comments": None if pd.isna(post.comments)
+                                                   else int(post.comments)}))
+    retrain_settings = first_settings.model_copy(deep=True)
+    retrain_settings.data.outcomes = True
+    for dotted, value in (retrain_overrides or {}).items():
+        node = retrain_settings
+        *path, key = dotted.split(".")
+        for part in path:
+            node = getattr(node, part)
+        setattr(node, key, value)
+    second = train(retrain_settings, progress=progress)
+
+    retrained = EngageModel.from_uri(f"models:/{settings.tracking.registered_model}/{second.model_version}", tracking)
+    result = LoopResult(first_model=str(first.model_version), retrained_model=str(second.model_version),
+                        retrained_alias=str(second.alias), retrained_reason=second.alias_reason,
+                        month_one_posts=len(month_one), month_two_posts=len(month_two),
+                        metrics={k: v for k, v in second.metrics.items() if "outcome" in k})
+    result.live_mae["first, month one"] = live_errors(model, month_one)
+    result.live_mae["first, month two"] = live_errors(model, month_two)
+    result.live_mae["retrained, month two"] = live_errors(retrained, month_two)
+    return result

@@ -38,6 +38,9 @@ class LoopResult:
     month_two_posts: int
     live_mae: dict[str, dict[str, float]] = field(default_factory=dict)  # model -> {likes_mae, likes_mae_log, ...}
     metrics: dict[str, float] = field(default_factory=dict)  # the retrain's outcome comparison
+    #: retrained minus first model, MAE of log1p(likes) on month two: (mean, 95% low, 95% high) over accounts
+    difference: tuple[float, float, float] = (float("nan"), float("nan"), float("nan"))
+    retrain_settings: Any = None  # the retrain's settings (table, tracking and outcome stores in the work dir)
 
 
 def _drafts(posts: pd.DataFrame) -> list[Any]:
@@ -52,12 +55,29 @@ def _drafts(posts: pd.DataFrame) -> list[Any]:
     return drafts
 
 
-def live_errors(model: Any, posts: pd.DataFrame) -> dict[str, float]:
-    """MAE of expected likes (counts and log1p) of `model` scoring `posts` as drafts, against their likes."""
+def live_errors(model: Any, posts: pd.DataFrame) -> tuple[dict[str, float], np.ndarray]:
+    """MAE of expected likes (counts and log1p) of `model` scoring `posts` as drafts, against their likes; and
+    each post's absolute error of log1p(likes), for intervals over accounts."""
     expected = np.array([model.score(d)["likes"]["expected"] for d in _drafts(posts)], dtype=float)
     actual = posts["likes"].to_numpy(dtype=float)
-    return {"likes_mae": float(np.mean(np.abs(expected - actual))),
-            "likes_mae_log": float(np.mean(np.abs(np.log1p(expected) - np.log1p(actual)))), "posts": float(len(posts))}
+    errors = np.abs(np.log1p(expected) - np.log1p(actual))
+    return {"likes_mae": float(np.mean(np.abs(expected - actual))), "likes_mae_log": float(errors.mean()),
+            "posts": float(len(posts))}, errors
+
+
+def paired_bootstrap(accounts: np.ndarray, before: np.ndarray, after: np.ndarray, *, n: int = 2000,
+                     seed: int = 0) -> tuple[float, float, float]:
+    """Mean of `after - before` per post, with a 95% interval from resampling accounts (paired: the same posts)."""
+    rng = np.random.default_rng(seed)
+    names = np.unique(accounts)
+    by_account = [np.flatnonzero(accounts == a) for a in names]
+    diffs = after - before
+    draws = []
+    for _ in range(n):
+        rows = np.concatenate([by_account[i] for i in rng.integers(0, len(names), len(names))])
+        draws.append(diffs[rows].mean())
+    low, high = np.percentile(draws, [2.5, 97.5])
+    return float(diffs.mean()), float(low), float(high)
 
 
 def simulate_months(settings: Any, work_dir: str | Path, *, progress: bool = False,
@@ -110,7 +130,9 @@ def simulate_months(settings: Any, work_dir: str | Path, *, progress: bool = Fal
                         retrained_alias=str(second.alias), retrained_reason=second.alias_reason,
                         month_one_posts=len(month_one), month_two_posts=len(month_two),
                         metrics={k: v for k, v in second.metrics.items() if "outcome" in k})
-    result.live_mae["first, month one"] = live_errors(model, month_one)
-    result.live_mae["first, month two"] = live_errors(model, month_two)
-    result.live_mae["retrained, month two"] = live_errors(retrained, month_two)
+    result.live_mae["first, month one"] = live_errors(model, month_one)[0]
+    result.live_mae["first, month two"], before = live_errors(model, month_two)
+    result.live_mae["retrained, month two"], after = live_errors(retrained, month_two)
+    result.difference = paired_bootstrap(month_two["account"].to_numpy(), before, after)
+    result.retrain_settings = retrain_settings
     return result

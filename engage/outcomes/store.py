@@ -17,6 +17,7 @@ dump) unless the store is opened with `keep_photos=True`.
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import math
 import re
@@ -82,17 +83,23 @@ def caption_hash(caption: str) -> str:
 
 def photo_dhash(photo: bytes | str | Path) -> str | None:
     """A 64-bit difference hash of the photo (16 hex digits): equal or a few bits apart after Instagram
-    recompresses or resizes it, unlike a byte hash. None when the photo cannot be decoded."""
-    from PIL import Image
+    recompresses or resizes it, unlike a byte hash. None when the photo cannot be decoded.
+
+    The size is checked from the header first (`check_image_size`: no bombs), and a JPEG is decoded at
+    reduced scale (PIL's draft mode): a few milliseconds for a phone photo, so recording a score stays cheap."""
+    from PIL import Image, ImageOps
 
     from engage.errors import DataError
-    from engage.features.decoding import open_image
+    from engage.features.decoding import check_image_size
 
     try:
-        image = open_image(photo).convert("L").resize((9, 8), Image.Resampling.LANCZOS)
-    except (DataError, OSError):
+        with Image.open(io.BytesIO(photo) if isinstance(photo, bytes | bytearray) else photo) as image:
+            check_image_size(*image.size)
+            image.draft("L", (64, 64))
+            small = ImageOps.exif_transpose(image).convert("L").resize((9, 8), Image.Resampling.LANCZOS)
+    except (DataError, OSError, ValueError, Image.DecompressionBombError):
         return None
-    pixels = np.asarray(image, dtype=np.int16)
+    pixels = np.asarray(small, dtype=np.int16)
     bits = (pixels[:, 1:] > pixels[:, :-1]).flatten()
     return f"{int(''.join('1' if b else '0' for b in bits), 2):016x}"
 

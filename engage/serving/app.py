@@ -419,7 +419,8 @@ def create_app(
         return await run_in_threadpool(figures, _store(store), account, age_hours)
 
     @app.get("/v1/accuracy/plot", dependencies=v1, tags=["outcomes"], response_class=Response,
-             responses={200: {"content": {"image/png": {}}, "description": "predicted against actual (PNG)"}},
+             responses={200: {"content": {"image/png": {}}, "description": "predicted against actual (PNG)"},
+                        **ERROR_RESPONSES, 404: {"model": ErrorResponse, "description": "the server records no outcomes"}},
              summary="Predicted against actual for the account's published drafts, as a PNG")
     async def accuracy_plot(account: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
                             age_hours: Annotated[float | None, Query(gt=0, le=MAX_AGE_HOURS)] = None) -> Response:

@@ -184,7 +184,10 @@ class ServeProcess:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
-        self.command = [sys.executable, str(ROOT / "serve.py"), "--model", str(model), "--port", str(self.port), *args]
+        # The outcome store beside the log, unless the test names one: never a file in the checkout.
+        store = [] if "--outcomes" in args else ["--outcomes", f"sqlite:///{Path(log_path).parent / 'outcomes.db'}"]
+        self.command = [sys.executable, str(ROOT / "serve.py"), "--model", str(model), "--port", str(self.port), *store,
+                        *args]
         self.env = {**os.environ, "HF_HUB_OFFLINE": "1", "ENGAGE_ALLOW_DOWNLOAD": "0", **(env or {})}
         self.process: subprocess.Popen | None = None
 

@@ -41,4 +41,4 @@ def test_a_month_of_outcomes_retrains_a_better_champion_and_a_worse_model_stays_
     assert "not 2% better" in third.alias_reason and "neither trained on" in third.alias_reason
     assert third.metrics[OUTCOME_METRIC] > 0.98 * third.metrics[f"champion_{OUTCOME_METRIC}"]
     champion = MlflowClient(worse.tracking.uri).get_model_version_by_alias("engage", "champion")
-    assert champion.version == "2"
+    assert str(champion.version) == "2"

@@ -60,3 +60,32 @@ def test_sigkill_mid_write_loses_no_acknowledged_outcome(trained, tmp_path: Path
     assert after.count("published") == after.count("outcomes") == len(frame)
     assert (frame["likes"] == 7).all() and (frame["comments"] == 1).all()
     assert datetime.now(UTC) > frame["recorded_at"].max()
+
+
+@pytest.mark.slow
+def test_the_accuracy_run_logs_a_drift_report_against_the_models_training_posts(trained, tmp_path: Path) -> None:
+    from mlflow.tracking import MlflowClient
+
+    from engage.model.bundle import EngageModel
+    from engage.model.draft import Draft
+    from engage.outcomes.__main__ import log_accuracy_run
+    from engage.serving.scoring import score_and_record
+
+    model = EngageModel.load(trained[1])
+    store = OutcomeStore(f"sqlite:///{tmp_path / 'o.db'}")
+    account = str(model.context_posts["account"].iloc[0])
+    for i in range(25):  # hashtag-stuffed drafts at 3 am: two columns far from the training posts
+        score_and_record(model, Draft(account=account, caption="stuffed " + "#tag " * 25 + str(i),
+                                      posted_at=f"2030-01-{1 + i:02d}T03:00:00Z"), store)
+    tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    figures = log_accuracy_run(store, account=None, age_hours=None, model=str(trained[1]), tracking_uri=tracking,
+                               experiment="engage-outcomes")
+    client = MlflowClient(tracking)
+    run = client.get_run(figures["run_id"])
+    assert run.data.metrics["scored"] == 25.0 and run.data.metrics["published"] == 0.0
+    report = client.download_artifacts(run.info.run_id, "drift/report.json")
+    import json
+
+    drifted = json.loads(Path(report).read_text())["drifted"]
+    assert "hashtags" in drifted and "hour_utc" in drifted
+    assert run.data.metrics["drifted_columns"] == float(len(drifted))

@@ -162,3 +162,25 @@ def test_concurrent_writers_over_http_lose_nothing(server: ThreadServer, db: str
     assert store.count("outcomes") == 96 and store.count("published") == 48
     frame = store.outcomes_frame()
     assert sorted(frame.loc[frame["age_hours"] == 168, "likes"].tolist()) == list(range(48))
+
+
+def test_an_outcome_store_that_cannot_be_opened_stops_the_server_with_what_to_do(tmp_path: Path) -> None:
+    from engage.outcomes import OutcomeError
+    from engage.serving.server import run
+
+    (tmp_path / "not-a-db").write_bytes(b"this is not a SQLite file" * 100)
+    with pytest.raises(OutcomeError, match="cannot be opened.*--outcomes off"):
+        create_app(ServeOptions(api_key=None, admin_token=None, outcomes=f"sqlite:///{tmp_path / 'not-a-db'}"))
+    assert run(ServeOptions(outcomes="nosuchdialect://x", port=0)) == 2
+
+
+def test_serve_cli_defaults_the_store_and_can_turn_it_off(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from serve import parse_args
+
+    monkeypatch.chdir(tmp_path)
+    assert parse_args(["--model", "models/engage"]).outcomes == f"sqlite:///{tmp_path / 'outcomes.db'}"
+    tracking = f"sqlite:///{tmp_path}/t/mlflow.db"
+    assert parse_args(["--tracking-uri", tracking]).outcomes == f"sqlite:///{tmp_path}/t/outcomes.db"
+    assert parse_args(["--outcomes", "off"]).outcomes is None
+    options = parse_args(["--outcomes", "postgresql+psycopg://u@db/engage", "--outcomes-photos"])
+    assert options.outcomes == "postgresql+psycopg://u@db/engage" and options.outcomes_photos is True

@@ -65,6 +65,18 @@ def live_errors(model: Any, posts: pd.DataFrame) -> tuple[dict[str, float], np.n
             "posts": float(len(posts))}, errors
 
 
+def trailing_errors(posts: pd.DataFrame, month: pd.DataFrame, n_last: int) -> dict[str, float]:
+    """What the account's own trailing average said: for each post of `month`, the mean log1p(likes) of the
+    account's last `n_last` posts before it (all of `posts`: the outcomes as they came in)."""
+    errors, counts = [], []
+    for post in month.itertuples(index=False):
+        earlier = posts[(posts["account"] == post.account) & (posts["posted_at"] < post.posted_at)].tail(n_last)
+        level = float(np.log1p(earlier["likes"].dropna().to_numpy(dtype=float)).mean()) if len(earlier) else np.nan
+        errors.append(abs(level - np.log1p(post.likes)))
+        counts.append(abs(np.expm1(level) - post.likes))
+    return {"likes_mae": float(np.nanmean(counts)), "likes_mae_log": float(np.nanmean(errors)), "posts": float(len(month))}
+
+
 def paired_bootstrap(accounts: np.ndarray, before: np.ndarray, after: np.ndarray, *, n: int = 2000,
                      seed: int = 0) -> tuple[float, float, float]:
     """Mean of `after - before` per post, with a 95% interval from resampling accounts (paired: the same posts)."""
@@ -133,6 +145,7 @@ def simulate_months(settings: Any, work_dir: str | Path, *, progress: bool = Fal
     result.live_mae["first, month one"] = live_errors(model, month_one)[0]
     result.live_mae["first, month two"], before = live_errors(model, month_two)
     result.live_mae["retrained, month two"], after = live_errors(retrained, month_two)
+    result.live_mae["trailing average, month two"] = trailing_errors(posts, month_two, settings.features.history_posts)
     result.difference = paired_bootstrap(month_two["account"].to_numpy(), before, after)
     result.retrain_settings = retrain_settings
     return result

@@ -69,6 +69,10 @@ def test_import_matches_by_post_id_and_by_photo_and_caption(tmp_path: Path, monk
     assert frame.loc[("A1", 135.0), "score_id"] == with_photo and frame.loc[("A1", 135.0), "likes"] == 140
     assert frame.loc[("B1", 134.0), "score_id"] == caption_only
     assert "C1" not in frame.index.get_level_values(0)  # the caption matches but the photo is another one
+    from engage.outcomes.accuracy import accuracy
+
+    shown = {p["post_id"]: (p["expected"], p["actual"]) for p in accuracy(store, "anna.bakes")["points"]}
+    assert shown == {"K1": (100.0, 80.0), "A1": (100.0, 140.0), "B1": (100.0, 30.0)}  # imported ones appear
     again = import_outcomes(store, "table", tmp_path / "later.csv", read_at=datetime(2030, 1, 9, tzinfo=UTC))
     assert again.recorded == 0 and sorted(again.already) == ["A1", "B1", "K1"]
     assert main(["--outcomes", url, "import", str(tmp_path / "later.csv"), "--source", "table",

@@ -141,18 +141,13 @@ class ScoreRecord:
     @classmethod
     def of(cls, draft: Any, answer: dict[str, Any], **extra: Any) -> ScoreRecord:
         """From a `Draft` and the model's answer (its `_features` row, when the model gave one)."""
-        prediction = {name: answer[name] for name in (*_count_targets(), "authenticity_risk") if answer.get(name) is not None}
+        # The count targets are the outcome counts (engage.model.targets registers one per OUTCOME_COUNTS name).
+        prediction = {name: answer[name] for name in (*OUTCOME_COUNTS, "authenticity_risk") if answer.get(name) is not None}
         features = answer.get("_features")
         return cls(account=draft.account, caption=draft.caption, model_version=str(answer["model_version"]),
                    embedder=str(answer["embedder"]), prediction=prediction, planned_at=draft.posted_at,
                    photo=draft.image, followers=draft.followers, sponsored=draft.sponsored,
                    features=None if features is None else {k: _finite(v) for k, v in features.items()}, **extra)
-
-
-def _count_targets() -> tuple[str, ...]:
-    from engage.model.targets import COUNT_TARGETS
-
-    return tuple(COUNT_TARGETS)
 
 
 @dataclass

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from tqdm import tqdm
 
 from engage.data import load_posts
 from engage.data.schema import OUTCOME_COUNTS
@@ -68,7 +69,7 @@ def _age(posted_at: pd.Timestamp, read_at: datetime, age_hours: float | None) ->
     return round(max((pd.Timestamp(read_at) - posted_at).total_seconds() / 3600, 0.1), 1)
 
 
-def match_scores(store: OutcomeStore, posts: pd.DataFrame) -> list[tuple[int, str | None, str]]:
+def match_scores(store: OutcomeStore, posts: pd.DataFrame, *, progress: bool = True) -> list[tuple[int, str | None, str]]:
     """For each post (row position): the score id it matches (None: none) and how ("post_id", "photo_caption")."""
     frame = store.scores_frame()
     if frame.empty:
@@ -77,7 +78,9 @@ def match_scores(store: OutcomeStore, posts: pd.DataFrame) -> list[tuple[int, st
     free = frame[frame["post_id"].isna()]
     taken: set[str] = set()
     matches = []
-    for position, post in enumerate(posts.itertuples(index=False)):
+    rows = tqdm(posts.itertuples(index=False), total=len(posts), desc="matching posts to scores", unit="post",
+                disable=not progress or len(posts) < 200)
+    for position, post in enumerate(rows):
         post_id = str(post.post_id)
         if post_id in linked:
             matches.append((position, linked[post_id], "post_id"))
@@ -106,7 +109,7 @@ def match_scores(store: OutcomeStore, posts: pd.DataFrame) -> list[tuple[int, st
 
 def import_outcomes(store: OutcomeStore, source: str, path: str | Path, *, age_hours: float | None = None,
                     read_at: datetime | None = None, account: str | None = None,
-                    columns: dict[str, str] | None = None) -> ImportReport:
+                    columns: dict[str, str] | None = None, progress: bool = True) -> ImportReport:
     """Record the counts of every post in the dump at `path` that matches a scored draft (see the module doc).
 
     The age of each record is `age_hours`, else the hours from its publication to `read_at` (default: when the
@@ -119,7 +122,7 @@ def import_outcomes(store: OutcomeStore, source: str, path: str | Path, *, age_h
     posts = load_posts(source, path, progress=False, **options)
     report = ImportReport(source=source, path=str(path), posts=len(posts))
     when = read_at or datetime.fromtimestamp(Path(path).stat().st_mtime, UTC)
-    for position, score_id, how in match_scores(store, posts):
+    for position, score_id, how in match_scores(store, posts, progress=progress):
         if score_id is None:
             report.unmatched += 1
             continue

@@ -7,7 +7,7 @@
     python train.py data.source=insights data.path=export.csv   # a Meta Business Suite / Instagram insights export
 
 The story of a run (data, vectors, split, features, models, evaluation, MLflow) lives in
-engage/model/training.py; this script only parses the command line.
+engage/training.py; this script only parses the command line.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     # The embedder fallback is already logged once, loudly; don't print it a second time as a Python warning.
     warnings.filterwarnings("ignore", message="image embedder: using")
-    from engage.model.training import summary_table, train
+    from engage.training import summary_table, train
 
     try:
         settings = load_settings(args.config, args.overrides)

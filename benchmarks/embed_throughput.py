@@ -36,8 +36,8 @@ import skimage.data
 import torch
 from PIL import Image
 
-from engage.features.image import EfficientNetEmbedder, OpenClipEmbedder
-from engage.features.jpeg import embed_jpeg_bytes
+from engage.embed.image import EfficientNetEmbedder, OpenClipEmbedder
+from engage.embed.jpeg import embed_jpeg_bytes
 
 SIDE = 1080  # Instagram's square post size
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "cat", "immunohistochemistry", "hubble_deep_field")

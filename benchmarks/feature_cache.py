@@ -38,7 +38,7 @@ def main() -> int:
     parser.add_argument("overrides", nargs="*", help="section.key=value overrides")
     args = parser.parse_args()
     from engage.config import load_settings
-    from engage.model.training import load_training_posts
+    from engage.training import load_training_posts
 
     with tempfile.TemporaryDirectory() as cache:
         settings = load_settings(args.config, [*args.overrides, f"features.cache_dir={cache}"])

@@ -19,7 +19,7 @@ FIT = """
 import time, warnings
 warnings.filterwarnings("ignore")
 from engage.config import load_settings
-from engage.model.training import load_training_posts, _labels, fit_targets
+from engage.training import load_training_posts, _labels, fit_targets
 from engage.features.pipeline import FeaturePipeline
 from engage.model import evaluation as ev
 s = load_settings("configs/smoke.yaml")

@@ -7,7 +7,7 @@ For each model it times, at batch 1 and batch 16, three ways of computing the sa
 
   (a) PyTorch, as engage ran before (`runtime="torch"`: channels-last, denormals flushed for EfficientNet;
       sentence-transformers' `encode` for MiniLM);
-  (b) ONNX Runtime fp32 on the graph `engage.features.runtime` exports (`runtime="onnxruntime"`);
+  (b) ONNX Runtime fp32 on the graph `engage.embed.runtime` exports (`runtime="onnxruntime"`);
   (c) ONNX Runtime int8: (b) dynamically quantised by `onnxruntime.quantization.quantize_dynamic`.
 
 Photos are the demo's (decoded and preprocessed once, so only the model is timed); captions are the demo's,
@@ -53,7 +53,7 @@ def cosines(reference: np.ndarray, other: np.ndarray) -> dict[str, float]:
 def int8_session(exported: Path, out_dir: Path) -> Any:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    from engage.features.runtime import _session
+    from engage.embed.runtime import _session
 
     target = out_dir / f"{exported.stem}.int8.onnx"
     quantize_dynamic(str(exported), str(target), weight_type=QuantType.QInt8)
@@ -91,8 +91,8 @@ def report(times: dict[str, dict[int, float]], agreement: dict[str, dict[str, fl
 
 
 def image_benchmark(paths: list[str], onnx_dir: Path, repeats: int) -> dict[str, Any]:
-    from engage.features.decoding import open_image
-    from engage.features.image import EfficientNetEmbedder
+    from engage.embed.decoding import open_image
+    from engage.embed.image import EfficientNetEmbedder
 
     torch_way = EfficientNetEmbedder(device="cpu", runtime="torch")
     onnx_way = EfficientNetEmbedder(device="cpu", runtime="onnxruntime", onnx_dir=onnx_dir)
@@ -110,7 +110,7 @@ def image_benchmark(paths: list[str], onnx_dir: Path, repeats: int) -> dict[str,
 
 
 def text_benchmark(captions: list[str], onnx_dir: Path, repeats: int) -> dict[str, Any]:
-    from engage.features.text import MiniLMEmbedder
+    from engage.embed.text import MiniLMEmbedder
 
     torch_way = MiniLMEmbedder(device="cpu", runtime="torch")
     onnx_way = MiniLMEmbedder(device="cpu", runtime="onnxruntime", onnx_dir=onnx_dir)
@@ -144,7 +144,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from engage.config import load_settings
-    from engage.model.training import load_training_posts
+    from engage.training import load_training_posts
 
     posts = load_training_posts(load_settings(args.config))
     paths = [p for p in posts["image"].tolist() if isinstance(p, str) and p][: args.photos]

@@ -22,7 +22,7 @@ from engage.config import PROJECT_ROOT, load_settings
 from engage.distributed.cluster import _quiet_ray_data, ray_session
 from engage.distributed.engine import RayEngine
 from engage.features.pipeline import FeaturePipeline
-from engage.model.training import load_training_posts
+from engage.training import load_training_posts
 
 
 def main() -> None:

@@ -9,7 +9,7 @@ account's latest 20% of posts held out, `engage.model.evaluation.time_split`) tr
 * **reference**: a plain LightGBM on trailing statistics of the account's earlier posts (`REFERENCE_COLUMNS`,
   defined in `reference_features` below and documented in docs/results.md), with two quantile models
   for its 80% interval. It is what a user could write in 40 lines, and what engage has to beat.
-* **engage**: `engage.model.training.train`, the same code as `python train.py data.source=table`,
+* **engage**: `engage.training.train`, the same code as `python train.py data.source=table`,
   with its own MLflow store (the demo registry is untouched).
 
 None of the tables has images (their URLs expired) and none has a sponsored/felt_fake label, so image
@@ -186,7 +186,7 @@ def run_table(name: str, table: Path, work: Path, cache_dir: str, overrides: lis
     from engage.data import load_posts
     from engage.model import evaluation as ev
     from engage.model.targets import TARGETS, count_labels
-    from engage.model.training import train
+    from engage.training import train
 
     settings = load_settings(ROOT / "configs" / "default.yaml", [
         "data.source=table", f"data.path={table}", f"tracking.uri=sqlite:///{work / 'mlflow.db'}",

@@ -8,7 +8,7 @@ Two measurements on one loaded model (the account of its latest post, the day af
   (a) `EngageModel.score` of drafts with a new 1080x1080 JPEG and caption each (nothing cached): the median
       per draft, and how it splits into photo decoding and quality, preprocessing, the embedders' forward
       passes and the rest (features, models, answer);
-  (b) `predict.score_batch` of 1, 2, 4 and 8 prepared drafts whose vectors are cached: what a batch costs
+  (b) `Scorer.score_batch` of 1, 2, 4 and 8 prepared drafts whose vectors are cached: what a batch costs
       beyond its forward passes, per batch and per draft (the work the serving batcher shares).
 
 Prints one JSON object with the machine's load average (a shared machine makes the figures noisy).
@@ -51,14 +51,14 @@ def main() -> int:
     args = parser.parse_args()
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-    from engage.features import draft_vectors
-    from engage.model import predict
     from engage.model.bundle import EngageModel
     from engage.model.draft import Draft
+    from engage.scoring import draft_vectors
+    from engage.scoring.scorer import Scorer
 
     model = EngageModel.from_uri(args.model, args.tracking_uri)
     model.check_embedder()
-    model.configure_serving(vector_cache_items=10_000)  # what serve.py sets up, without the batcher
+    scorer = Scorer.for_serving(model, vector_cache_items=10_000)  # what serve.py sets up, without the batcher
     latest = model.context_posts["posted_at"].idxmax()
     account = str(model.context_posts.loc[latest, "account"])
     when = model.context_posts.loc[latest, "posted_at"].normalize() + pd.Timedelta(days=1, hours=18)
@@ -72,19 +72,19 @@ def main() -> int:
 
     # (a) whole drafts, nothing cached
     totals: dict[str, float] = defaultdict(float)
-    vectors = model.draft_vectors
+    vectors = scorer.vectors
     embedder = model.pipeline.image_embedder
     draft_vectors.image_quality = timed(totals, "photo_quality", draft_vectors.image_quality)
     draft_vectors.open_image = timed(totals, "photo_decode", draft_vectors.open_image)
     embedder.preprocess = timed(totals, "preprocessing", embedder.preprocess)
     vectors._forward = timed(totals, "forward_passes", vectors._forward)
     for k in range(3):
-        model.score(draft(10**6 + k))
+        scorer.score(draft(10**6 + k))
     totals.clear()
     seconds = []
     for k in range(args.n):
         started = time.perf_counter()
-        model.score(draft(k))
+        scorer.score(draft(k))
         seconds.append(time.perf_counter() - started)
     parts = {name: round(total / args.n * 1000, 1) for name, total in totals.items()}
     parts["features_models_answer"] = round(float(np.mean(seconds)) * 1000 - sum(parts.values()), 1)
@@ -95,11 +95,11 @@ def main() -> int:
     batch = [draft(k) for k in range(8)]  # embedded in (a), so served from the vector cache
     result["score_batch_ms"] = {}
     for size in (1, 2, 4, 8):
-        inputs = [predict.prepare_draft(model, d, when) for d in batch[:size]]
-        predict.score_batch(model, inputs)
+        inputs = [scorer.prepare(d, when) for d in batch[:size]]
+        scorer.score_batch(inputs)
         started = time.perf_counter()
         for _ in range(args.n):
-            predict.score_batch(model, inputs)
+            scorer.score_batch(inputs)
         per_batch = (time.perf_counter() - started) / args.n * 1000
         result["score_batch_ms"][str(size)] = {"per_batch": round(per_batch, 1), "per_draft": round(per_batch / size, 1)}
     result["load_avg_end"] = os.getloadavg()

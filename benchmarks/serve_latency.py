@@ -74,14 +74,14 @@ class PlainTorch:
     """The floor: decode + EfficientNet-Lite0 + MiniLM in plain PyTorch, nothing else."""
 
     def __init__(self) -> None:
-        from engage.features.image import EfficientNetEmbedder
+        from engage.embed.image import EfficientNetEmbedder
 
         try:
-            from engage.features.decoding import open_image
-            from engage.features.text import MiniLMEmbedder
+            from engage.embed.decoding import open_image
+            from engage.embed.text import MiniLMEmbedder
         except ImportError:  # an engage from before the modules were split (to measure the "before" figures)
+            from engage.embed.image import open_image  # type: ignore[no-redef]
             from engage.features.caption import MiniLMEmbedder  # type: ignore[no-redef]
-            from engage.features.image import open_image  # type: ignore[no-redef]
 
         self.open_image = open_image
         try:
@@ -149,9 +149,11 @@ def main() -> None:
 
     from engage.model.bundle import EngageModel
     from engage.model.draft import Draft
+    from engage.scoring.scorer import Scorer
 
     model = EngageModel.from_uri(args.model, args.tracking_uri)
     model.check_embedder()
+    scorer = Scorer(model)
     floor = PlainTorch()
     # The account of the model's latest post, the day after it: a known account with a full history.
     latest = model.context_posts["posted_at"].idxmax()
@@ -189,7 +191,7 @@ def main() -> None:
 
         def in_process() -> Any:
             photo, caption, _ = fresh()
-            return model.score(Draft(account=account, caption=caption, image=photo, posted_at=when))
+            return scorer.score(Draft(account=account, caption=caption, image=photo, posted_at=when))
 
         def plain_torch() -> Any:
             photo, caption, _ = fresh()

@@ -6,9 +6,10 @@ The few names a user imports live here; everything else is internal:
     posts = engage.load_posts("demo")                          # or "table" / "instaloader" with a path
     result = engage.train(settings)                            # logs to MLflow, registers, returns the run
     model = engage.EngageModel.from_uri("models:/engage@champion")   # or a bundle directory
-    model.score(engage.Draft(account="anna.bakes", caption="Sourdough day #bread"))
+    scorer = engage.Scorer(model)                              # what serves it (cache, batcher: for_serving)
+    scorer.score(engage.Draft(account="anna.bakes", caption="Sourdough day #bread"))
 
-`EngageModel`, `Draft` and `train` are imported on first use, so `import engage` stays light (no torch).
+`EngageModel`, `Scorer`, `Draft` and `train` are imported on first use, so `import engage` stays light (no torch).
 """
 
 import os
@@ -22,12 +23,13 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from engage.config import Settings, load_settings  # noqa: E402
 from engage.data import load_posts  # noqa: E402
 
-__all__ = ["Draft", "EngageModel", "Settings", "load_posts", "load_settings", "train"]
+__all__ = ["Draft", "EngageModel", "Scorer", "Settings", "load_posts", "load_settings", "train"]
 
 _LAZY = {
     "Draft": ("engage.model.draft", "Draft"),
     "EngageModel": ("engage.model.bundle", "EngageModel"),
-    "train": ("engage.model.training", "train"),
+    "Scorer": ("engage.scoring.scorer", "Scorer"),
+    "train": ("engage.training", "train"),
 }
 
 

@@ -1,104 +1,83 @@
-"""Where a run's heavy work happens: on this machine (`local`) or on a Ray cluster (`ray`).
+"""The engine contract: where a run's heavy steps happen, as the feature and model layers see it.
 
-The feature pipeline and the models never know which: they hand the heavy steps to an engine object,
-and both engines run the same feature and model functions. The local engine calls them directly; the
-Ray engine (`engage.distributed`) spreads the same calls over a cluster:
+The feature pipeline and the models never know whether they run here or on a Ray cluster: they hand the
+heavy steps to an object that satisfies `Engine`, and every engine runs the same feature and model functions:
 
-    step                      local                                  ray
-    photo / caption vectors   embedder in this process               Ray Data actor pools of embedders
-    photo quality             threads                                Ray Data tasks
-    history features          the whole table at once                one task per block of whole accounts
-    same-day duplicates       the whole table at once                one task per time block (+ window overlap)
-    LightGBM estimators       `estimator.fit`                        Ray Train LightGBMTrainer, data parallel
+    step                      local (engage/features/local_engine.py)   ray (engage/distributed/engine.py)
+    photo / caption vectors   embedder in this process                  Ray Data actor pools of embedders
+    photo quality             threads                                   Ray Data tasks
+    history features          the whole table at once                   one task per block of whole accounts
+    same-day duplicates       the whole table at once                   one task per time block (+ window overlap)
+    LightGBM estimators       `fit_locally`                             Ray Train LightGBMTrainer, data parallel
 
-`open_engine(settings)` is the one switch (`runtime.engine`); it starts and stops Ray for the run. Ray is
-imported only when the Ray engine is asked for, so the local engine needs no Ray installed.
+This module sits at the bottom of the house (it imports nothing of engage), so both the layers that accept
+an engine and the engines themselves can import it. `engage.engines.open_engine(settings)` picks one by
+name (`runtime.engine`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import pandas as pd
 
-from engage.errors import ConfigError
-
 if TYPE_CHECKING:
-    from engage.config import Settings
-    from engage.features.pipeline import FeaturePipeline
-    from engage.model.targets import LightGBMJob
+    import lightgbm as lgb
+
+
+class VectorSource(Protocol):
+    """What an engine needs from a feature pipeline to compute vectors: its embedders and quality version."""
+
+    @property
+    def image_embedder(self) -> Any: ...
+
+    @property
+    def text_embedder(self) -> Any: ...
+
+    @property
+    def quality_version(self) -> str: ...
+
+
+@dataclass
+class LightGBMJob:
+    """One LightGBM estimator to fit, early-stopped on `valid`: the unit an engine fits (here, or on Ray)."""
+
+    estimator: lgb.LGBMModel
+    train: pd.DataFrame
+    y_train: np.ndarray
+    valid: pd.DataFrame
+    y_valid: np.ndarray
+    early_stopping_rounds: int | None
+
+
+def fit_estimator(job: LightGBMJob) -> lgb.LGBMModel:
+    """The one LightGBM call of every model (the Ray engine makes it on each worker, on its shard of the
+    training rows, with LightGBM's network parameters set on the estimator)."""
+    import lightgbm as lgb
+
+    callbacks = [lgb.early_stopping(job.early_stopping_rounds, verbose=False)] if job.early_stopping_rounds else []
+    return job.estimator.fit(job.train, job.y_train, eval_X=(job.valid,), eval_y=(job.y_valid,), callbacks=callbacks)
+
+
+def fit_locally(jobs: Sequence[LightGBMJob]) -> list[lgb.LGBMModel]:
+    """Each job fitted in this process, in order."""
+    return [fit_estimator(job) for job in jobs]
 
 
 class Engine(Protocol):
-    """The heavy steps of a run; `engage.engine.LocalEngine` is the reference implementation."""
+    """The heavy steps of a run; `engage.features.local_engine.LocalEngine` is the reference implementation."""
 
     name: str
     chunk_size: int  # new vectors computed (and cached) per call of the embedding steps
 
-    def embed_images(self, pipeline: FeaturePipeline, paths: list[str]) -> np.ndarray: ...
-    def measure_quality(self, pipeline: FeaturePipeline, paths: list[str]) -> np.ndarray: ...
-    def embed_captions(self, pipeline: FeaturePipeline, captions: list[str]) -> np.ndarray: ...
+    def embed_images(self, pipeline: VectorSource, paths: list[str]) -> np.ndarray: ...
+    def measure_quality(self, pipeline: VectorSource, paths: list[str]) -> np.ndarray: ...
+    def embed_captions(self, pipeline: VectorSource, captions: list[str]) -> np.ndarray: ...
     def history(self, posts: pd.DataFrame, image: np.ndarray, caption: np.ndarray, *, n_last: int,
                 rows: np.ndarray) -> pd.DataFrame: ...
     def duplicates(self, posts: pd.DataFrame, image: np.ndarray, caption: np.ndarray, *, rows: np.ndarray,
                    image_threshold: float, caption_threshold: float, window_hours: float) -> pd.DataFrame: ...
     def fit_lightgbm(self, jobs: list[LightGBMJob]) -> list[Any]: ...
-
-
-class LocalEngine:
-    """Everything in this process: the feature and model functions called directly."""
-
-    name = "local"
-    chunk_size = 256  # small chunks: a killed run loses at most 256 vectors
-
-    def embed_images(self, pipeline: FeaturePipeline, paths: Sequence[str]) -> np.ndarray:
-        return pipeline.image_embedder.embed_paths(list(paths), progress=False)
-
-    def measure_quality(self, pipeline: FeaturePipeline, paths: Sequence[str]) -> np.ndarray:
-        from engage.features.quality import quality_for_paths
-
-        return quality_for_paths(list(paths), progress=False, version=pipeline.quality_version)
-
-    def embed_captions(self, pipeline: FeaturePipeline, captions: Sequence[str]) -> np.ndarray:
-        return pipeline.text_embedder.embed(list(captions))
-
-    def history(self, posts: pd.DataFrame, image: np.ndarray, caption: np.ndarray, *, n_last: int,
-                rows: np.ndarray) -> pd.DataFrame:
-        from engage.features.history import history_features
-
-        return history_features(posts, image, caption, n_last=n_last, rows=rows)
-
-    def duplicates(self, posts: pd.DataFrame, image: np.ndarray, caption: np.ndarray, *, rows: np.ndarray,
-                   image_threshold: float, caption_threshold: float, window_hours: float) -> pd.DataFrame:
-        from engage.features.duplicates import same_day_duplicates
-
-        return same_day_duplicates(posts, image, caption, image_threshold=image_threshold,
-                                   caption_threshold=caption_threshold, window_hours=window_hours, rows=rows)
-
-    def fit_lightgbm(self, jobs: list[LightGBMJob]) -> list[Any]:
-        from engage.model.targets import fit_locally
-
-        return fit_locally(jobs)
-
-
-LOCAL = LocalEngine()
-
-
-@contextmanager
-def open_engine(settings: Settings) -> Iterator[Engine]:
-    """The engine `settings.runtime.engine` names, ready for the run; Ray is shut down after it."""
-    if settings.runtime.engine == "local":
-        yield LOCAL
-        return
-    try:
-        from engage.distributed.engine import ray_engine
-    except ImportError as e:
-        raise ConfigError(
-            f"runtime.engine=ray needs Ray, which is not installed ({e}); install the extra with "
-            "pip install -e \".[ray]\" or run with runtime.engine=local"
-        ) from e
-    with ray_engine(settings) as engine:
-        yield engine

@@ -1,4 +1,4 @@
-"""IANA time zones, checked: where the best hour of a draft is given (engage.model.predict.best_hour).
+"""IANA time zones, checked: where the best hour of a draft is given (engage.scoring.scorer.Scorer.best_hour).
 
 Kept free of heavy imports so that `serve.py` checks its --time-zone options instantly.
 """

@@ -33,7 +33,7 @@ def smoke_settings(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture(scope="session")
 def trained(smoke_settings, tmp_path_factory: pytest.TempPathFactory):
     """(TrainResult, exported bundle directory) of one smoke training run, shared by every test that needs a model."""
-    from engage.model.training import train
+    from engage.training import train
 
     export = tmp_path_factory.mktemp("bundle") / "engage"
     result = train(smoke_settings, export_dir=str(export), progress=False)
@@ -46,7 +46,7 @@ def draft_table(smoke_settings):
     good drafts (one with the photo as a relative path), a missing photo and an empty account."""
     import pandas as pd
 
-    from engage.model.training import load_training_posts
+    from engage.training import load_training_posts
 
     posts = load_training_posts(smoke_settings)
 

@@ -9,10 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engage.batch import OUTPUT_COLUMNS, main, read_drafts
+from engage.batch import main
 from engage.errors import DataError
 from engage.model.bundle import EngageModel
 from engage.model.draft import Draft
+from engage.scoring.scorer import Scorer
+from engage.scoring.table import OUTPUT_COLUMNS, read_drafts
 
 
 @pytest.mark.slow
@@ -33,9 +35,9 @@ def test_batch_scores_every_draft_like_the_api_and_reports_bad_rows_by_number(tr
 
     # The same numbers as scoring the draft directly (the API's code path).
     model = EngageModel.load(bundle)
-    direct = model.score(Draft(account=drafts["account"][0], caption=drafts["caption"][0],
-                               posted_at="2024-06-01T09:00:00Z", followers=5000,
-                               image=(tmp_path / "photos" / "draft.jpg").read_bytes()))
+    direct = Scorer(model).score(Draft(account=drafts["account"][0], caption=drafts["caption"][0],
+                                       posted_at="2024-06-01T09:00:00Z", followers=5000,
+                                       image=(tmp_path / "photos" / "draft.jpg").read_bytes()))
     assert scores["likes_expected"][0] == pytest.approx(direct["likes"]["expected"])
     assert scores["authenticity_risk"][0] == pytest.approx(direct["authenticity_risk"])
     assert "disclosure_tags" in scores["flags"][1]
@@ -55,8 +57,8 @@ def test_ray_is_needed_only_by_the_ray_engine(smoke_settings):
     """engage, training and batch scoring import without Ray; asking for the Ray engine says what to install."""
     code = (
         "import sys; sys.modules['ray'] = None\n"
-        "import engage, engage.engine, engage.model.training, engage.batch\n"
-        "from engage.engine import open_engine\n"
+        "import engage, engage.engines, engage.training, engage.batch\n"
+        "from engage.engines import open_engine\n"
         "from engage.errors import ConfigError\n"
         "s = engage.load_settings(None, ['runtime.engine=ray'])\n"
         "try:\n"

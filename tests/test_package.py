@@ -12,7 +12,7 @@ PACKAGE = Path(engage.__file__).resolve().parent
 
 
 def test_the_public_api_is_what_all_lists_and_imports_without_torch():
-    assert sorted(engage.__all__) == ["Draft", "EngageModel", "Settings", "load_posts", "load_settings", "train"]
+    assert sorted(engage.__all__) == ["Draft", "EngageModel", "Scorer", "Settings", "load_posts", "load_settings", "train"]
     code = "import sys, engage; assert 'torch' not in sys.modules; from engage import *; print(EngageModel.from_uri)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=PACKAGE.parent)
     assert done.returncode == 0, done.stderr

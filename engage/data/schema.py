@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -322,3 +323,14 @@ def sort_posts(posts: pd.DataFrame) -> pd.DataFrame:
     order = np.lexsort((np.arange(len(posts)), tie, times, accounts))
     return posts.iloc[order]
 
+
+def check_captions(captions: Sequence[str]) -> list[str]:
+    """The captions as a list, or DataError naming the first (1-based) that is not text."""
+    texts = list(captions)
+    for position, text in enumerate(texts, start=1):
+        if not isinstance(text, str):
+            raise DataError(
+                f"is {type(text).__name__} {str(text)[:40]!r}, not text; give an empty string for a post without a caption",
+                row=position, field="caption",
+            )
+    return texts

@@ -5,7 +5,7 @@ and hand their LightGBM estimators, as `LightGBMJob`s, to `fit_on_ray`: all seve
 since starting a worker group costs tens of seconds. Each job's training rows are dealt round-robin into
 one shard per worker; every worker gets the whole validation slice, so all workers compute the same
 early-stopping metric from the same trees and stop at the same round (a worker stopping alone would hang
-the others). Each worker runs `engage.model.targets.fit_estimator`, the local path's own call, with
+the others). Each worker runs `engage.engine.fit_estimator`, the local path's own call, with
 LightGBM's network parameters and `tree_learner=data_parallel`: without it every worker would silently
 train its own model on its shard. Histograms are summed over the workers, so the trees see all rows; bin
 boundaries are found per shard and quantile leaf values averaged over workers, so the boosters come out
@@ -33,7 +33,7 @@ from ray.train._internal.utils import get_address_and_port
 from ray.train.lightgbm import LightGBMTrainer
 
 from engage.config import RuntimeSettings
-from engage.model.targets import LightGBMJob, fit_estimator
+from engage.engine import LightGBMJob, fit_estimator
 
 NETWORK_PARAMS = ("machines", "local_listen_port", "num_machines", "time_out", "tree_learner")
 

@@ -25,8 +25,8 @@ import torch
 from tqdm.auto import tqdm
 
 from engage.config import RuntimeSettings
+from engage.embed.image import _DecodeDataset, warn_failures
 from engage.errors import EmbedderMismatchError
-from engage.features.image import _DecodeDataset, warn_failures
 from engage.features.pipeline import FeaturePipeline
 from engage.features.quality import quality_for_paths
 

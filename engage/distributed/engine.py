@@ -18,9 +18,8 @@ import pandas as pd
 from engage.config import RuntimeSettings, Settings
 from engage.distributed import boosting, embeddings, features
 from engage.distributed.cluster import cluster_gpus, ray_session
-from engage.features.pipeline import FeaturePipeline
+from engage.engine import LightGBMJob, VectorSource
 from engage.features.quality import QUALITY_COLUMNS
-from engage.model.targets import LightGBMJob
 
 
 class RayEngine:
@@ -35,13 +34,13 @@ class RayEngine:
         # Partitions per feature step: a few per worker, so a slow block does not hold up the rest.
         self.blocks = 2 * runtime.ray_workers
 
-    def embed_images(self, pipeline: FeaturePipeline, paths: list[str]) -> np.ndarray:
+    def embed_images(self, pipeline: VectorSource, paths: list[str]) -> np.ndarray:
         return embeddings.embed_images(pipeline, list(paths), self.runtime, self.gpus)
 
-    def measure_quality(self, pipeline: FeaturePipeline, paths: list[str]) -> np.ndarray:
+    def measure_quality(self, pipeline: VectorSource, paths: list[str]) -> np.ndarray:
         return embeddings.measure_quality(list(paths), self.runtime, len(QUALITY_COLUMNS), pipeline.quality_version)
 
-    def embed_captions(self, pipeline: FeaturePipeline, captions: list[str]) -> np.ndarray:
+    def embed_captions(self, pipeline: VectorSource, captions: list[str]) -> np.ndarray:
         return embeddings.embed_captions(pipeline, list(captions), self.runtime, self.gpus)
 
     def history(self, posts: pd.DataFrame, image: np.ndarray, caption: np.ndarray, *, n_last: int,

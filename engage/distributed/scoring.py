@@ -1,8 +1,9 @@
 """Batch scoring on Ray: the drafts spread over an actor pool of model actors.
 
-The driver loads the model once and puts it in Ray's object store; each actor takes it from there,
-builds its embedders once (`check_embedder`) and scores its batches with `engage.batch.score_drafts`, the
-local path's function, so a draft gets the same answer on either engine. Rows come back in order.
+The driver loads the model once and puts it in Ray's object store; each actor takes it from there, builds
+its embedders once (`check_embedder`) and one `Scorer`, and scores its batches with the local path's
+function (`engage.scoring.table.score_drafts`), so a draft gets the same answer on either engine. Rows come
+back in order.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ import pandas as pd
 import ray
 from tqdm.auto import tqdm
 
-from engage.batch import OUTPUT_COLUMNS, score_drafts
 from engage.config import RuntimeSettings
 from engage.distributed.cluster import ray_session
+from engage.scoring.scorer import Scorer
+from engage.scoring.table import OUTPUT_COLUMNS, score_drafts
 
 #: Drafts per actor call: small, so the work spreads evenly and the progress bar moves.
 BATCH_DRAFTS = 16
@@ -26,12 +28,13 @@ class DraftScorer:
     """A Ray Data actor holding one copy of the model."""
 
     def __init__(self, model: Any, images_dir: str):
-        self.model = ray.get(model) if isinstance(model, ray.ObjectRef) else model
-        self.model.check_embedder()
+        model = ray.get(model) if isinstance(model, ray.ObjectRef) else model
+        model.check_embedder()
+        self.scorer = Scorer(model)
         self.images_dir = images_dir
 
     def __call__(self, drafts: pd.DataFrame) -> pd.DataFrame:
-        return score_drafts(self.model, drafts, self.images_dir)
+        return score_drafts(self.scorer, drafts, self.images_dir)
 
 
 def score_on_ray(model: Any, drafts: pd.DataFrame, images_dir: str | Path, runtime: RuntimeSettings) -> pd.DataFrame:

@@ -7,7 +7,7 @@
   case-insensitively on word boundaries (`#ad` does not match `#adventure`). Every pattern is linear in
   the text length, so hostile captions (100,000 characters, 10,000 hashtags, emoji only, right-to-left
   scripts, empty) cost milliseconds.
-Caption embeddings (MiniLM, the CLIP text tower) live in engage/features/text.py.
+Caption embeddings (MiniLM, the CLIP text tower) live in engage/embed/text.py.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ import emoji
 import numpy as np
 import pandas as pd
 
-from engage.errors import DataError, EmbedderError
+from engage.data.schema import check_captions
+from engage.errors import EmbedderError
 
 log = logging.getLogger(__name__)
 
@@ -170,15 +171,6 @@ def _emoji_count(text: str) -> int:
     return emoji.emoji_count(" ".join(runs)) if runs else 0
 
 
-def _check_captions(captions: Sequence[str]) -> list[str]:
-    texts = list(captions)
-    for position, text in enumerate(texts, start=1):
-        if not isinstance(text, str):
-            raise DataError(
-                f"is {type(text).__name__} {str(text)[:40]!r}, not text; give an empty string for a post without a caption",
-                row=position, field="caption",
-            )
-    return texts
 
 
 def _count(pattern: re.Pattern[str], texts: list[str]) -> np.ndarray:
@@ -187,7 +179,7 @@ def _count(pattern: re.Pattern[str], texts: list[str]) -> np.ndarray:
 
 def hashtag_counts(captions: Sequence[str]) -> np.ndarray:
     """Number of '#tag' tokens in each caption (float64), as counted by `caption_features`."""
-    return _count(_HASHTAG, _check_captions(captions))
+    return _count(_HASHTAG, check_captions(captions))
 
 
 _ASCII_UPPER = bytes(range(ord("A"), ord("Z") + 1))
@@ -233,7 +225,7 @@ def caption_languages(captions: Sequence[str]) -> list[str]:
     """
     detector = _language_detector()
     out = []
-    for text in _check_captions(captions):
+    for text in check_captions(captions):
         text = _URL.sub(" ", _MENTION.sub(" ", text[: LANGUAGE_MAX_CHARS * 4]))
         text = _EMOJI_RUN.sub(" ", text).replace("#", " ")  # also drops digits: no help in telling a language
         text = " ".join(text.split())[:LANGUAGE_MAX_CHARS]
@@ -252,7 +244,7 @@ def caption_features(captions: Sequence[str], *, language: bool = True) -> pd.Da
     `language=False` leaves the `language` column NaN (skips the detector, a third of the time).
     Raises `DataError` naming the row for anything that is not a string.
     """
-    texts = _check_captions(captions)
+    texts = check_captions(captions)
     n = len(texts)
     # Columns are gathered as arrays and framed once: inserting 19 columns one by one into a DataFrame
     # cost ~15 ms, most of what scoring one draft's caption took.

@@ -30,16 +30,16 @@ import pandas as pd
 from sklearn.decomposition import PCA
 
 from engage.config import ImageSettings, Settings
-from engage.engine import LOCAL, Engine
+from engage.embed.cache import FeatureCache, cached_vectors, text_sha256
+from engage.embed.image import make_image_embedder
+from engage.embed.text import image_caption_similarity, make_text_embedder
+from engage.engine import Engine
 from engage.errors import EmbedderMismatchError, NotFittedError
-from engage.features.cache import FeatureCache, cached_vectors, text_sha256
 from engage.features.caption import CAPTION_COLUMNS, caption_features
-from engage.features.decoding import MAX_PIXELS
 from engage.features.duplicates import DUPLICATE_COLUMNS
 from engage.features.history import HISTORY_COLUMNS, history_features
-from engage.features.image import make_image_embedder
+from engage.features.local_engine import LOCAL
 from engage.features.quality import QUALITY_COLUMNS, QUALITY_VERSION
-from engage.features.text import image_caption_similarity, make_text_embedder
 from engage.files import file_sha256
 
 log = logging.getLogger(__name__)
@@ -151,7 +151,7 @@ class FeaturePipeline:
     def embed(self, posts: pd.DataFrame, *, progress: bool = True, engine: Engine | None = None) -> PostVectors:
         """Image embedding, image quality and caption embedding of every post, through the disk cache.
 
-        `engine` computes the vectors the cache lacks (default: here; `engage.engine`): local and Ray runs
+        `engine` computes the vectors the cache lacks (default: here, `engage.features.local_engine`): local and Ray runs
         read and fill the same cache.
         """
         engine = engine or LOCAL
@@ -188,13 +188,6 @@ class FeaturePipeline:
             progress=progress, desc=f"embedding captions ({self.text_embedder.id})",
         )
         return PostVectors(image.astype(np.float32), np.asarray(caption, dtype=np.float32), quality)
-
-    def embed_draft(self, image: bytes | None, caption: str, *, max_pixels: int = MAX_PIXELS) -> PostVectors:
-        """Vectors of one draft, from the image bytes sent to the API (no disk cache; scoring goes through a
-        model's `DraftVectors`, which this uses without its cache and batcher)."""
-        from engage.features.draft_vectors import DraftVectors
-
-        return DraftVectors(self, max_pixels=max_pixels).embed([(image, caption)])
 
     # -- step 2: features ------------------------------------------------------------------------
     def fit(self, vectors: PostVectors, rows: np.ndarray | None = None) -> FeaturePipeline:

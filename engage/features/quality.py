@@ -38,8 +38,8 @@ from PIL import Image
 from scipy import ndimage
 from tqdm.auto import tqdm
 
+from engage.embed.decoding import MAX_PIXELS, open_image
 from engage.errors import DataError, summarise_failures
-from engage.features.decoding import MAX_PIXELS, open_image
 
 logger = logging.getLogger(__name__)
 

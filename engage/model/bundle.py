@@ -4,8 +4,8 @@ A bundle holds the fitted feature pipeline (with its embedder ids), one model pe
 features of a new draft need (each account's last posts and every account's posts of the data's last days,
 with their vectors), the norms behind the flags, and its metadata (config, metrics, data fingerprint).
 Training saves it, logs it to MLflow as one pyfunc model and can export it to `models/`; `serve.py` loads
-exactly that object, so feature code exists once. Scoring itself lives in engage/model/predict.py; the
-`EngageModel` methods of that name call it.
+exactly that object, so feature code exists once. It is what was trained and saved; what serves it is
+`engage.scoring.scorer.Scorer`, which owns the serving state (prepared context, vector cache, batcher).
 
 Directory layout, written atomically (`engage.files.staged_write`: a temporary sibling renamed into place) with
 `manifest.json` last, listing every file's SHA-256: a bundle whose manifest is missing or does not match
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,17 +23,12 @@ from typing import Any
 import joblib
 import numpy as np
 import pandas as pd
-from threadpoolctl import threadpool_limits
 
 from engage.config import Settings, settings_to_yaml
 from engage.data.schema import validate_posts
 from engage.errors import ModelError
-from engage.features.batching import DynamicBatcher
-from engage.features.draft_vectors import DraftVectors
 from engage.features.pipeline import FeaturePipeline, PostVectors
 from engage.files import file_sha256, staged_write
-from engage.model import predict
-from engage.model.draft import Draft
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +45,7 @@ def select_context(posts: pd.DataFrame, n_last: int, window_hours: float) -> np.
 
 
 class EngageModel:
-    """A trained engage pipeline that scores drafts."""
+    """A trained engage pipeline: what was fitted and saved (`engage.scoring.scorer.Scorer` scores with it)."""
 
     def __init__(
         self,
@@ -72,7 +66,6 @@ class EngageModel:
         self.norms = norms
         self.info = info
         self.feed_photos = feed_photos or {}  # account -> its last photos as thumbnails, newest first (feed preview)
-        self._draft_vectors: DraftVectors | None = None
 
     # -- identity --------------------------------------------------------------------------------
     @property
@@ -170,61 +163,6 @@ class EngageModel:
             if version is not None:
                 model.info["version"] = version
         return model
-
-    def __getstate__(self) -> dict[str, Any]:
-        # Serving state (vector cache, batcher, the prepared context) holds locks and is derived from what is
-        # pickled: it is rebuilt on first use wherever the model lands (a Ray actor, another process).
-        state = self.__dict__.copy()
-        state["_draft_vectors"] = None
-        state.pop("_prepared", None)
-        state.pop("_batcher", None)
-        return state
-
-    # -- scoring (engage/model/predict.py) -------------------------------------------------------
-    @property
-    def draft_vectors(self) -> DraftVectors:
-        """How drafts' photos and captions become vectors: plain (no cache, no batching) unless `configure_serving`."""
-        if self._draft_vectors is None:
-            self._draft_vectors = DraftVectors(self.pipeline)
-        return self._draft_vectors
-
-    def configure_serving(self, *, batch_size: int = 1, batch_wait_ms: float = 0.0, vector_cache_items: int = 0,
-                          expected_callers: Callable[[], int] | None = None) -> None:
-        """Score drafts with a vector cache (engage/features/draft_vectors.py) and, with `batch_size` > 1, a
-        dynamic batcher: drafts scored at the same time share the embedders' forward passes, the feature table
-        and the models' calls (`predict.score_batch`). Also runs NumPy's BLAS in one thread (see below)."""
-        self._draft_vectors = DraftVectors(self.pipeline, cache_items=vector_cache_items)
-        self._batcher = None
-        if batch_size > 1:
-            self._batcher = DynamicBatcher(lambda inputs: predict.score_isolated(self, inputs), max_batch_size=batch_size,
-                                           max_wait_ms=batch_wait_ms, expected_callers=expected_callers,
-                                           name="score-batcher")
-        # A draft's matrix products are tiny, and OpenBLAS's idle worker threads busy-wait for a while after each
-        # one: with two BLAS threads a server burned a second core for every draft it scored, 207 ms of CPU per
-        # draft against 117 ms with one (docs/performance.md). Process-wide, as BLAS's own setting is.
-        threadpool_limits(limits=1, user_api="blas")
-
-    def serving_settings(self) -> dict[str, Any]:
-        """The batching settings (and batches run) and the vector cache's use, as /ready reports them."""
-        batcher = getattr(self, "_batcher", None)
-        batching = batcher.settings() | batcher.stats.as_dict() if batcher is not None else {"max_batch_size": 1}
-        return {"batching": batching, "vector_cache": self.draft_vectors.cache.info()}
-
-    def features_for(self, draft: Draft) -> tuple[pd.DataFrame, bool]:
-        return predict.features_for(self, draft)
-
-    def predict_features(self, features: pd.DataFrame) -> dict[str, Any]:
-        return predict.predict_features(self, features)
-
-    def score(self, draft: Draft, *, n_factors: int = 6) -> dict[str, Any]:
-        return predict.score(self, draft, n_factors=n_factors)
-
-    def best_hour(self, draft: Draft, *, days: int = 7, start: datetime | None = None, goal: str = "likes",
-                  time_zone: str = "UTC") -> dict[str, Any]:
-        return predict.best_hour(self, draft, days=days, start=start, goal=goal, time_zone=time_zone)
-
-    def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
-        return predict.predict_frame(self, frame)
 
 
 def _registered_version(uri: str) -> str | None:

@@ -1,15 +1,13 @@
-"""A draft post sent for scoring, as the model sees it (the HTTP layer decodes base64 and uploads into this),
-and `ScoringModel`, what serving asks of the model that scores it (engage/model/predict.py does the work)."""
+"""A draft post sent for scoring, as the model sees it (the HTTP layer decodes base64 and uploads into this)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Protocol
+from typing import Annotated
 
-import pandas as pd
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
-from engage.zones import DEFAULT_TIME_ZONE, check_time_zone
+from engage.zones import check_time_zone
 
 #: Instagram refuses captions over 2,200 characters, so a longer draft could never be posted.
 MAX_CAPTION_CHARS = 2200
@@ -79,27 +77,3 @@ class Draft(BaseModel):
     history: list[HistoryPost] | None = Field(None, max_length=MAX_HISTORY_POSTS)
 
     _time = field_validator("posted_at")(_check_time)
-
-
-class ScoringModel(Protocol):
-    """What serving asks of a model: its identity, the accounts it knows, and the scoring verbs."""
-
-    @property
-    def version(self) -> str: ...
-
-    @property
-    def embedder(self) -> str: ...
-
-    context_posts: pd.DataFrame
-    info: dict[str, Any]
-    models: dict[str, Any]  # target name -> its model: the targets this model predicts
-    feed_photos: dict[str, list[str]]  # account -> its last photos as thumbnails (data: URLs), newest first
-
-    def check_embedder(self) -> None: ...
-
-    def score(self, draft: Draft, *, n_factors: int = 6) -> dict[str, Any]: ...
-
-    def best_hour(self, draft: Draft, *, days: int = 7, start: datetime | None = None, goal: str = "likes",
-                  time_zone: str = DEFAULT_TIME_ZONE) -> dict[str, Any]: ...
-
-    def serving_settings(self) -> dict[str, Any]: ...  # shown by /ready: batching and vector cache

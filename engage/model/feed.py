@@ -23,8 +23,8 @@ import pandas as pd
 from PIL import ImageOps
 from tqdm.auto import tqdm
 
+from engage.embed.decoding import open_image
 from engage.errors import DataError
-from engage.features.decoding import open_image
 
 log = logging.getLogger(__name__)
 

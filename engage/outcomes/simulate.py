@@ -97,8 +97,9 @@ def simulate_months(settings: Any, work_dir: str | Path, *, progress: bool = Fal
     """The loop above, in `work_dir` (tables, MLflow store, outcome store). `settings` name the demo population
     (data.demo) and the training settings; `retrain_overrides` change the retrain's settings (e.g. a worse model)."""
     from engage.model.bundle import EngageModel
-    from engage.model.training import load_training_posts, train
+    from engage.scoring.scorer import Scorer
     from engage.serving.scoring import score_and_record
+    from engage.training import load_training_posts, train
 
     work = Path(work_dir)
     work.mkdir(parents=True, exist_ok=True)
@@ -119,7 +120,7 @@ def simulate_months(settings: Any, work_dir: str | Path, *, progress: bool = Fal
     first_settings.data.outcomes_url = outcomes
     first = train(first_settings, progress=progress)
 
-    model = EngageModel.from_uri(f"models:/{settings.tracking.registered_model}@champion", tracking)
+    model = Scorer(EngageModel.from_uri(f"models:/{settings.tracking.registered_model}@champion", tracking))
     store = OutcomeStore(outcomes, keep_photos=True)
     for draft, post in zip(_drafts(month_one), month_one.itertuples(index=False), strict=True):
         answer = score_and_record(model, draft, store)  # what POST /v1/score does
@@ -137,7 +138,8 @@ def simulate_months(settings: Any, work_dir: str | Path, *, progress: bool = Fal
         setattr(node, key, value)
     second = train(retrain_settings, progress=progress)
 
-    retrained = EngageModel.from_uri(f"models:/{settings.tracking.registered_model}/{second.model_version}", tracking)
+    retrained = Scorer(EngageModel.from_uri(f"models:/{settings.tracking.registered_model}/{second.model_version}",
+                                            tracking))
     result = LoopResult(first_model=str(first.model_version), retrained_model=str(second.model_version),
                         retrained_alias=str(second.alias), retrained_reason=second.alias_reason,
                         month_one_posts=len(month_one), month_two_posts=len(month_two),

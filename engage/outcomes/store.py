@@ -89,8 +89,8 @@ def photo_dhash(photo: bytes | str | Path) -> str | None:
     reduced scale (PIL's draft mode): a few milliseconds for a phone photo, so recording a score stays cheap."""
     from PIL import Image, ImageOps
 
+    from engage.embed.decoding import check_image_size
     from engage.errors import DataError
-    from engage.features.decoding import check_image_size
 
     try:
         with Image.open(io.BytesIO(photo) if isinstance(photo, bytes | bytearray) else photo) as image:

@@ -37,9 +37,9 @@ from starlette.requests import ClientDisconnect
 
 from engage.data.schema import OUTCOME_COUNTS
 from engage.errors import EngageError
-from engage.model.draft import ScoringModel
 from engage.model.targets import COUNT_TARGETS, TARGETS
 from engage.outcomes.store import OutcomeError, OutcomeRecord, OutcomeStore
+from engage.scoring.contract import ScoringModel
 from engage.serving.limits import Admission, BodyTimeout, BodyTooLarge, RequestGuard
 from engage.serving.options import ADMIN_TOKEN_ENV, API_KEY_ENV, ServeOptions
 from engage.serving.parsing import (

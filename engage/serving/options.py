@@ -30,7 +30,7 @@ class ServeOptions:
     body_timeout_s: float = 60.0  # a whole request body must arrive within this (408)
     keep_alive_s: float = 5.0  # an idle keep-alive connection is closed after this (uvicorn's timeout_keep_alive)
     max_connections: int = 200  # open connections; beyond, a new one gets 503 + Retry-After at once
-    # Concurrent drafts' photos and captions are embedded together (engage/features/batching.py):
+    # Concurrent drafts' photos and captions are embedded together (engage/scoring/batching.py):
     batch_size: int = 16  # most photos + captions in one forward pass per model (1: each draft alone)
     batch_wait_ms: float = 5.0  # how long a batch waits for more drafts (never while no other draft is scored)
     vector_cache_items: int = 8192  # photos and captions whose vectors are kept in memory (~6 KB each; 0: none)

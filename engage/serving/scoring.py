@@ -1,7 +1,7 @@
 """What the endpoints ask of the model, run in worker threads: score one draft, rank several, warm up.
 
-The model is anything that satisfies `engage.model.draft.ScoringModel` (the loaded `EngageModel`, or a
-stand-in in tests). Errors it raises about a draft (`DraftError`, `DataError` from image decoding) become
+The model is anything that satisfies `engage.scoring.contract.ScoringModel` (the loaded model's
+`Scorer`, or a stand-in in tests). Errors it raises about a draft (`DraftError`, `DataError` from image decoding) become
 `RequestError`s naming the request field (a history photo by its position in the request), prefixed with
 the draft's position in a comparison.
 """
@@ -16,11 +16,12 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from engage.embed.decoding import declared_pixels
 from engage.errors import DataError, DraftError, ModelError
-from engage.features.decoding import declared_pixels
-from engage.model.draft import Draft, ScoringModel
+from engage.model.draft import Draft
 from engage.model.targets import COUNT_TARGETS
 from engage.outcomes.store import OutcomeError, OutcomeStore, ScoreRecord
+from engage.scoring.contract import ScoringModel
 from engage.serving.options import ServeOptions
 from engage.serving.parsing import RequestError
 from engage.serving.schemas import CompareRequest
@@ -48,7 +49,7 @@ def check_pixel_budget(drafts: list[tuple[str, Draft]]) -> None:
 
 
 def score_draft(model: ScoringModel, draft: Draft, prefix: str = "", history_prefix: str | None = None) -> dict[str, Any]:
-    """`model.score(draft)`, with the draft's own mistakes turned into RequestErrors naming the field
+    """`scorer.score(draft)`, with the draft's own mistakes turned into RequestErrors naming the field
     (`history_prefix` for its history's fields, when the history was sent elsewhere in the request)."""
     check_pixel_budget([(prefix, draft)])
     try:
@@ -157,14 +158,16 @@ def warm_up_draft(model: ScoringModel) -> Draft:
 
 def load_model(uri: str, tracking_uri: str | None, options: ServeOptions | None = None,
                expected_callers: Callable[[], int] | None = None) -> ScoringModel:
-    """The EngageModel at `uri`, its embedders checked against training, set up with the options' batching and
-    vector cache, and warmed with one prediction (which also prepares its stored context)."""
-    from engage.model.bundle import EngageModel  # heavy import, and only needed when serving a real model
+    """A `Scorer` of the EngageModel at `uri`, its embedders checked against training, set up with the options'
+    batching and vector cache, and warmed with one prediction (which also prepares its stored context)."""
+    # Heavy imports, and only needed when serving a real model.
+    from engage.model.bundle import EngageModel
+    from engage.scoring.scorer import Scorer
 
     options = options or ServeOptions()
     model = EngageModel.from_uri(uri, tracking_uri)
     model.check_embedder()
-    model.configure_serving(batch_size=options.batch_size, batch_wait_ms=options.batch_wait_ms,
-                            vector_cache_items=options.vector_cache_items, expected_callers=expected_callers)
-    model.score(warm_up_draft(model))
-    return model
+    scorer = Scorer.for_serving(model, batch_size=options.batch_size, batch_wait_ms=options.batch_wait_ms,
+                                vector_cache_items=options.vector_cache_items, expected_callers=expected_callers)
+    scorer.score(warm_up_draft(scorer))
+    return scorer

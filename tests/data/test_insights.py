@@ -11,7 +11,7 @@ import pytest
 from engage.config import load_settings
 from engage.data import load_posts
 from engage.errors import DataError
-from engage.model.training import load_training_posts
+from engage.training import load_training_posts
 
 # The columns of one_account_insights_176 (values made up here; the real table never enters the repository).
 OLD_HEADER = ("Date,Impressions,From Home,From Hashtags,From Explore,From Other,Saves,Comments,Shares,Likes,"

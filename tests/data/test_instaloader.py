@@ -163,7 +163,7 @@ def test_strict_refuses_the_dump_naming_the_first_unreadable_file() -> None:
 
 def test_data_strict_setting_reaches_the_loader() -> None:
     from engage.config import load_settings
-    from engage.model.training import load_training_posts
+    from engage.training import load_training_posts
 
     settings = load_settings(None, ["data.source=instaloader", f"data.path={FIXTURE}", "data.strict=true"])
     with pytest.raises(DataError, match=r"2023-05-14_09-00-00_UTC\.json: cannot be decoded"):

@@ -11,7 +11,7 @@ from engage.config import load_settings
 from engage.data import load_posts
 from engage.data.table import made_post_ids, suggest_mapping
 from engage.errors import DataError
-from engage.model.training import load_training_posts
+from engage.training import load_training_posts
 
 SPREADSHEET = ("Date,Caption,Likes,Comments\n"
                "2024-05-01 18:30,Sourdough crumb shot #bread,120,8\n"
@@ -106,7 +106,7 @@ def test_the_spreadsheet_trains_with_one_mapping_option(tmp_path: Path) -> None:
     import numpy as np
 
     from engage.config import PROJECT_ROOT
-    from engage.model.training import train
+    from engage.training import train
 
     rng = np.random.default_rng(3)
     words = ["sourdough", "lemon tart", "croissants", "rye loaf", "focaccia", "cinnamon rolls"]

@@ -12,14 +12,15 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from engage.data.schema import validate_posts
-from engage.engine import LOCAL, open_engine
-from engage.features.cache import FeatureCache
+from engage.embed.cache import FeatureCache
+from engage.engines import open_engine
 from engage.features.duplicates import same_day_duplicates
 from engage.features.history import history_features
+from engage.features.local_engine import LOCAL
 from engage.features.pipeline import FeaturePipeline
 from engage.files import file_sha256
 from engage.model import evaluation as ev
-from engage.model.training import _labels, evaluate, fit_targets, load_training_posts, train
+from engage.training import _labels, evaluate, fit_targets, load_training_posts, train
 
 ray = pytest.importorskip("ray", reason="the Ray engine tests need the extra: pip install -e \".[ray]\"")
 pytestmark = pytest.mark.slow
@@ -144,14 +145,15 @@ def test_one_ray_train_worker_gives_the_local_metrics_within_0_01(local_ray, ray
 
 
 def test_batch_scoring_on_ray_gives_the_local_rows(local_ray, trained, smoke_settings, draft_table, tmp_path):
-    from engage.batch import read_drafts, score_drafts
     from engage.distributed.scoring import score_on_ray
     from engage.model.bundle import EngageModel
+    from engage.scoring.scorer import Scorer
+    from engage.scoring.table import read_drafts, score_drafts
 
     draft_table(tmp_path).to_parquet(tmp_path / "drafts.parquet")
     drafts = read_drafts(tmp_path / "drafts.parquet")
     model = EngageModel.load(trained[1])
-    local = score_drafts(model, drafts, tmp_path)
+    local = score_drafts(Scorer(model), drafts, tmp_path)
     settings = smoke_settings.model_copy(deep=True)
     settings.runtime.ray_workers, settings.runtime.ray_cpus_per_worker = 2, 0.5
     on_ray = score_on_ray(model, drafts, tmp_path, settings.runtime)

@@ -8,6 +8,12 @@ import numpy as np
 import pytest
 
 from engage.config import TextSettings
+from engage.embed.text import (
+    ClipTextEmbedder,
+    MiniLMEmbedder,
+    image_caption_similarity,
+    make_text_embedder,
+)
 from engage.errors import DataError, EmbedderError
 from engage.features.caption import (
     CAPTION_COLUMNS,
@@ -15,12 +21,6 @@ from engage.features.caption import (
     caption_features,
     caption_languages,
     normalise_caption,
-)
-from engage.features.text import (
-    ClipTextEmbedder,
-    MiniLMEmbedder,
-    image_caption_similarity,
-    make_text_embedder,
 )
 
 

@@ -9,7 +9,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INTERNAL_ERROR, INVALID_PARAMETER_VALUE, RESOURCE_DOES_NOT_EXIST
 
 import engage.model.targets as targets
-import engage.model.training as training
+import engage.training as training
 from engage.config import Settings
 from engage.model import evaluation as ev
 

@@ -128,9 +128,9 @@ def _posts_and_features(n_accounts: int = 4, per_account: int = 40, seed: int = 
 
 
 def test_a_new_count_target_is_trained_evaluated_plotted_and_summarised_from_its_registry_entry_alone(monkeypatch):
+    from engage import training
     from engage.config import load_settings
     from engage.model import evaluation as ev
-    from engage.model import training
     from engage.model.targets import CountTarget
 
     posts, features = _posts_and_features()
@@ -180,8 +180,8 @@ def test_every_count_target_answers_counts_with_a_range():
 
 
 def test_train_targets_chooses_targets_and_an_unknown_name_is_a_config_error():
+    from engage import training
     from engage.errors import ConfigError
-    from engage.model import training
 
     posts, features = _posts_and_features()
     labels, _, skipped = training._labels(posts, features, ["saves"])

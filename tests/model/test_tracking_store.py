@@ -8,7 +8,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from engage.errors import EngageError
-from engage.model.training import prepare_tracking_store
+from engage.training import prepare_tracking_store
 
 
 def test_a_new_store_is_created_complete_under_a_temporary_name_then_renamed(tmp_path):

@@ -69,9 +69,10 @@ def test_the_accuracy_run_logs_a_drift_report_against_the_models_training_posts(
     from engage.model.bundle import EngageModel
     from engage.model.draft import Draft
     from engage.outcomes.__main__ import log_accuracy_run
+    from engage.scoring.scorer import Scorer
     from engage.serving.scoring import score_and_record
 
-    model = EngageModel.load(trained[1])
+    model = Scorer(EngageModel.load(trained[1]))
     store = OutcomeStore(f"sqlite:///{tmp_path / 'o.db'}")
     account = str(model.context_posts["account"].iloc[0])
     for i in range(25):  # hashtag-stuffed drafts at 3 am: two columns far from the training posts

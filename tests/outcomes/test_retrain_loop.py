@@ -15,7 +15,7 @@ def test_a_month_of_outcomes_retrains_a_better_champion_and_a_worse_model_stays_
         smoke_settings, tmp_path: Path) -> None:
     from mlflow.tracking import MlflowClient
 
-    from engage.model.training import train
+    from engage.training import train
 
     settings = smoke_settings.model_copy(deep=True)
     settings.train.targets = ["likes", "comments"]

@@ -146,7 +146,7 @@ def check_demo(work: Path) -> None:
 
 def check_cache(work: Path) -> dict[str, int]:
     """Every shard the cache would read is complete; returns rows per namespace directory."""
-    from engage.features.cache import SHARD_GLOB
+    from engage.embed.cache import SHARD_GLOB
 
     rows: dict[str, int] = {}
     for directory in sorted(p for p in (work / "cache").glob("*") if p.is_dir()):

@@ -147,7 +147,7 @@ class Registry:
 
     def register(self, bundle_dir: Path) -> str:
         """Log `bundle_dir` as the pyfunc model, register it as the next version of engage, make it champion."""
-        from engage.model.pyfunc import EngagePyfunc, pip_requirements
+        from engage.scoring.pyfunc import EngagePyfunc, pip_requirements
 
         # MLflow stores an artifact directory under its own name, and EngageModel.from_uri reads
         # artifacts/bundle (training logs a directory named bundle too).

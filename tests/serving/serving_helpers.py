@@ -27,8 +27,8 @@ import pandas as pd
 import uvicorn
 from PIL import Image
 
+from engage.embed.decoding import open_image
 from engage.errors import DataError, DraftError, ModelError
-from engage.features.decoding import open_image
 
 ROOT = Path(__file__).resolve().parents[2]
 #: A caption no response or log may ever repeat.

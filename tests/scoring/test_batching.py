@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from engage.features.batching import DynamicBatcher
+from engage.scoring.batching import DynamicBatcher
 
 
 class Recorder:

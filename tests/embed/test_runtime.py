@@ -11,11 +11,11 @@ import torch
 from PIL import Image
 
 from engage.config import ImageSettings, TextSettings
+from engage.embed import runtime
+from engage.embed.image import EfficientNetEmbedder, make_image_embedder
+from engage.embed.runtime import resolve_runtime
+from engage.embed.text import MiniLMEmbedder, make_text_embedder
 from engage.errors import EmbedderError
-from engage.features import runtime
-from engage.features.image import EfficientNetEmbedder, make_image_embedder
-from engage.features.runtime import resolve_runtime
-from engage.features.text import MiniLMEmbedder, make_text_embedder
 
 CAPTIONS = [
     "",
@@ -88,7 +88,7 @@ def test_a_damaged_export_is_exported_again(tmp_path, caplog):
     expected = EfficientNetEmbedder(device="cpu", onnx_dir=tmp_path).encode_pixels(pixels)
     [path] = tmp_path.glob("efficientnet-lite0-*.onnx")
     path.write_bytes(b"not an onnx model")
-    with caplog.at_level(logging.WARNING, logger="engage.features.runtime"):
+    with caplog.at_level(logging.WARNING, logger="engage.embed.runtime"):
         again = EfficientNetEmbedder(device="cpu", onnx_dir=tmp_path).encode_pixels(pixels)
     assert "cannot be loaded" in caplog.text and "exporting it again" in caplog.text
     assert torch.allclose(again, expected, atol=1e-6)
@@ -98,7 +98,7 @@ def test_a_damaged_export_is_exported_again(tmp_path, caplog):
 def test_an_unwritable_directory_still_gives_a_session(tmp_path, caplog):
     blocker = tmp_path / "a file"
     blocker.write_text("a file where the directory should be")
-    with caplog.at_level(logging.WARNING, logger="engage.features.runtime"):
+    with caplog.at_level(logging.WARNING, logger="engage.embed.runtime"):
         vector = EfficientNetEmbedder(device="cpu", onnx_dir=blocker / "onnx").encode_pixels(torch.zeros(1, 3, 224, 224))
     assert vector.shape == (1, 1280)
     assert "using it from memory" in caplog.text

@@ -8,7 +8,7 @@
 
 A photo is decoded, measured (`image_quality`) and preprocessed by `prepare`; its pixels and the captions go
 to the embedders in `finish`, which a server runs once for the drafts of concurrent requests (the dynamic
-batcher of engage/model/predict.py). A bounded in-memory LRU of vectors keyed by the SHA-256 of the photo's
+batcher of engage/scoring/scorer.py). A bounded in-memory LRU of vectors keyed by the SHA-256 of the photo's
 bytes (image vector and quality measures) and of the caption's text (caption vector) means an account that
 sends the same history with every draft has it embedded once (`cache_items` = 0 turns it off).
 
@@ -28,9 +28,9 @@ import numpy as np
 import torch
 from cachetools import LRUCache
 
+from engage.embed.cache import text_sha256
+from engage.embed.decoding import MAX_PIXELS, open_image
 from engage.errors import DataError
-from engage.features.cache import text_sha256
-from engage.features.decoding import MAX_PIXELS, open_image
 from engage.features.quality import QUALITY_COLUMNS, image_quality
 
 #: One post to embed: its photo's bytes (or None) and its caption.
@@ -97,7 +97,7 @@ class DraftVectors:
     """Image, caption and quality vectors of posts given as bytes and text, for one fitted pipeline.
 
     Two steps, so that a server can run the first in each request's thread and the second once for many
-    requests (engage/model/predict.py batches whole drafts): `prepare` decodes, measures and preprocesses the
+    requests (engage/scoring/scorer.py batches whole drafts): `prepare` decodes, measures and preprocesses the
     photos (what no batch can share), `finish` runs one forward pass per model over the pixels and captions
     of every prepared request. `embed` is both, for one list of posts.
     """

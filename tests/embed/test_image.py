@@ -16,15 +16,15 @@ import torch
 from PIL import Image, ImageFile
 
 from engage.config import ImageSettings
-from engage.errors import DataError, EmbedderError
-from engage.features.decoding import open_image
-from engage.features.image import (
+from engage.embed.decoding import open_image
+from engage.embed.image import (
     EfficientNetEmbedder,
     OpenClipEmbedder,
     cached_clip_weights,
     make_image_embedder,
 )
-from engage.features.jpeg import embed_jpeg_bytes
+from engage.embed.jpeg import embed_jpeg_bytes
+from engage.errors import DataError, EmbedderError
 
 TINY = "engage-test-tiny-vit"
 # A ViT small enough to build and run in well under a second on a laptop CPU.
@@ -106,7 +106,7 @@ def test_embed_paths_in_workers_gives_nan_row_and_names_the_bad_file(tiny_clip, 
     paths = [photo_files[0], bad, photo_files[1], missing]
     tiny_clip.num_workers = 2
     try:
-        with caplog.at_level(logging.WARNING, logger="engage.features.image"):
+        with caplog.at_level(logging.WARNING, logger="engage.embed.image"):
             vectors = tiny_clip.embed_paths(paths, progress=False)
     finally:
         tiny_clip.num_workers = 0
@@ -367,7 +367,7 @@ def test_jpeg_fast_path_respects_exif_orientation(efficientnet):
 
 def test_jpeg_fast_path_gives_nan_row_for_a_broken_jpeg(efficientnet, photo_files, caplog):
     jpegs = [photo_files[0].read_bytes(), b"\xff\xd8 broken", photo_files[1].read_bytes()]
-    with caplog.at_level(logging.WARNING, logger="engage.features.image"):
+    with caplog.at_level(logging.WARNING, logger="engage.embed.image"):
         vectors = embed_jpeg_bytes(jpegs, efficientnet, device="cpu")
     assert np.isnan(vectors[1]).all() and not np.isnan(vectors[[0, 2]]).any()
     assert list(efficientnet.last_failures) == ["image 1"]

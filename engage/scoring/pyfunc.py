@@ -1,24 +1,45 @@
 """The MLflow pyfunc face of an engage bundle, so `mlflow models serve` and `mlflow.pyfunc.load_model`
-score drafts with exactly the object that `serve.py` loads."""
+score drafts with exactly the object that `serve.py` loads, through the same `Scorer`."""
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import mlflow.pyfunc
+import numpy as np
 import pandas as pd
+
+from engage.model.bundle import EngageModel
+from engage.model.draft import Draft
+from engage.scoring.scorer import Scorer, flat_score
 
 
 class EngagePyfunc(mlflow.pyfunc.PythonModel):
     """Loads the bundle artifact; `predict` takes one draft per row (see `input_example`)."""
 
     def load_context(self, context: Any) -> None:
-        from engage.model.bundle import EngageModel
-
-        self.model = EngageModel.load(context.artifacts["bundle"])
+        self.scorer = Scorer(EngageModel.load(context.artifacts["bundle"]))
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
-        return self.model.predict_frame(model_input)
+        return predict_frame(self.scorer, model_input)
+
+
+def predict_frame(scorer: Scorer, frame: pd.DataFrame) -> pd.DataFrame:
+    """One row of predictions per draft row (account, caption, posted_at, ..., `image` a base64 photo), scored
+    by `Scorer.score_many` a chunk at a time; the first draft that cannot be scored is raised."""
+    drafts = []
+    for record in frame.to_dict(orient="records"):
+        record = {k: v for k, v in record.items() if v is not None and not (isinstance(v, float) and np.isnan(v))}
+        if isinstance(record.get("image"), str):
+            record["image"] = base64.b64decode(record["image"], validate=True) if record["image"] else None
+        drafts.append(Draft(**record))
+    rows = []
+    for answer in scorer.score_many(drafts):
+        if isinstance(answer, BaseException):
+            raise answer
+        rows.append(flat_score(answer))
+    return pd.DataFrame(rows)
 
 
 #: What the pyfunc needs at load time. Listed explicitly (pinned to the versions trained with) so that

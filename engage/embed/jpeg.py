@@ -2,7 +2,7 @@
 
 On CUDA the JPEGs are decoded by nvJPEG and preprocessed on the GPU, so the CPU never touches a pixel; on
 the CPU the same steps run in torch (uint8 resize, >10x faster than float). It gives the same vectors as
-the embedders' PIL path to within resize rounding (tests/features/test_image.py) and is what
+the embedders' PIL path to within resize rounding (tests/embed/test_image.py) and is what
 benchmarks/embed_throughput.py measures.
 """
 
@@ -17,10 +17,10 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
+from engage.embed.decoding import MAX_PIXELS, check_image_size
+from engage.embed.device import resolve_device
+from engage.embed.image import TorchImageEmbedder, warn_failures
 from engage.errors import DataError, EmbedderError
-from engage.features.decoding import MAX_PIXELS, check_image_size
-from engage.features.device import resolve_device
-from engage.features.image import TorchImageEmbedder, warn_failures
 
 _EXIF_ORIENTATION = 0x0112
 

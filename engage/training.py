@@ -25,8 +25,10 @@ import pandas as pd
 
 from engage.config import Settings, flat_params, settings_to_yaml
 from engage.data import load_posts
-from engage.engine import LOCAL, Engine, open_engine
+from engage.engine import Engine, LightGBMJob
+from engage.engines import open_engine
 from engage.errors import ConfigError, EngageError
+from engage.features.local_engine import LOCAL
 from engage.features.pipeline import FeaturePipeline
 from engage.files import staged_write
 from engage.model import evaluation as ev
@@ -34,7 +36,7 @@ from engage.model import plots
 from engage.model.bundle import EngageModel, select_context
 from engage.model.explain import compute_norms
 from engage.model.feed import account_feeds
-from engage.model.targets import TARGETS, LightGBMJob
+from engage.model.targets import TARGETS
 from engage.outcomes.retrain import TRAINED_POSTS_ARTIFACT, trained_posts_text
 
 log = logging.getLogger(__name__)
@@ -299,7 +301,7 @@ def _outcome_promotion(settings: Settings, client: Any, posts: pd.DataFrame, fea
 def train(settings: Settings, *, export_dir: str | None = None, progress: bool = True) -> TrainResult:
     """Train, evaluate, log to MLflow and register. See the module docstring for the story.
 
-    `runtime.engine` says where the heavy steps run (`engage.engine`); MLflow is always logged from here,
+    `runtime.engine` says where the heavy steps run (`engage.engines`); MLflow is always logged from here,
     the driver, so a Ray run looks like a local one in the MLflow UI.
     """
     prepare_tracking_store(settings.tracking.uri)  # fail (or create the store) before any training work
@@ -312,7 +314,8 @@ def _train(settings: Settings, engine: Engine, *, export_dir: str | None, progre
     from mlflow.models import infer_signature
     from mlflow.tracking import MlflowClient
 
-    from engage.model.pyfunc import EngagePyfunc, input_example, pip_requirements
+    from engage.scoring.pyfunc import EngagePyfunc, input_example, pip_requirements, predict_frame
+    from engage.scoring.scorer import Scorer
 
     stages = Stages(total=8)
     stages.start("load", f"Loading posts ({settings.data.source})")
@@ -385,7 +388,7 @@ def _train(settings: Settings, engine: Engine, *, export_dir: str | None, progre
         with tempfile.TemporaryDirectory() as tmp:
             bundle_dir = model.save(Path(tmp) / "bundle")
             example = input_example(posts.iloc[split.test[:1]])
-            signature = infer_signature(example, model.predict_frame(example))
+            signature = infer_signature(example, predict_frame(Scorer(model), example))
             info_logged = mlflow.pyfunc.log_model(
                 name="model", python_model=EngagePyfunc(), artifacts={"bundle": str(bundle_dir)},
                 signature=signature, input_example=example, pip_requirements=pip_requirements(),

@@ -21,10 +21,10 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from engage.config import TextSettings
+from engage.data.schema import check_captions
+from engage.embed.device import resolve_device
+from engage.embed.runtime import MeanPooledBert, onnx_session, resolve_runtime
 from engage.errors import EmbedderError
-from engage.features.caption import _check_captions
-from engage.features.device import resolve_device
-from engage.features.runtime import MeanPooledBert, onnx_session, resolve_runtime
 from engage.files import file_sha256
 
 
@@ -63,7 +63,7 @@ class MiniLMEmbedder:
         self.device = device
         self.batch_size = batch_size
         self.progress = progress  # None: a bar for lists of 1,000 texts or more
-        self.runtime = resolve_runtime(runtime, resolve_device(device))  # see engage/features/runtime.py
+        self.runtime = resolve_runtime(runtime, resolve_device(device))  # see engage/embed/runtime.py
         self.onnx_dir = onnx_dir
         self._model: Any = None
         self._session: Any = None
@@ -99,7 +99,7 @@ class MiniLMEmbedder:
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """float32 (n, 384), each row L2-normalised; the empty string is embedded like any caption."""
-        texts = _check_captions(texts)
+        texts = check_captions(texts)
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         model = self._load()
@@ -171,7 +171,7 @@ class ClipTextEmbedder:
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """float32 (n, dim), each row L2-normalised; the empty string is embedded like any caption."""
-        texts = _check_captions(texts)
+        texts = check_captions(texts)
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         vectors = np.asarray(self.image_embedder.embed_text(texts), dtype=np.float32)

@@ -7,7 +7,7 @@ import hashlib
 import numpy as np
 import pytest
 
-from engage.features.cache import FeatureCache, cached_vectors, sanitise_namespace, text_sha256
+from engage.embed.cache import FeatureCache, cached_vectors, sanitise_namespace, text_sha256
 from engage.files import file_sha256
 
 NAMESPACE = "open_clip:ViT-B-32:laion2b_s34b_b79k"

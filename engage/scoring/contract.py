@@ -1,0 +1,39 @@
+"""`ScoringModel`: what serving asks of whatever scores its drafts.
+
+The loaded model's `engage.scoring.scorer.Scorer` satisfies it, and tests serve a stand-in; this module stays
+light to import (no torch, no LightGBM), so the HTTP layer never imports them through it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Protocol
+
+import pandas as pd
+
+from engage.model.draft import Draft
+from engage.zones import DEFAULT_TIME_ZONE
+
+
+class ScoringModel(Protocol):
+    """What serving asks of a scorer: its model's identity, the accounts it knows, and the scoring verbs."""
+
+    @property
+    def version(self) -> str: ...
+
+    @property
+    def embedder(self) -> str: ...
+
+    context_posts: pd.DataFrame
+    info: dict[str, Any]
+    models: dict[str, Any]  # target name -> its model: the targets this model predicts
+    feed_photos: dict[str, list[str]]  # account -> its last photos as thumbnails (data: URLs), newest first
+
+    def check_embedder(self) -> None: ...
+
+    def score(self, draft: Draft, *, n_factors: int = 6) -> dict[str, Any]: ...
+
+    def best_hour(self, draft: Draft, *, days: int = 7, start: datetime | None = None, goal: str = "likes",
+                  time_zone: str = DEFAULT_TIME_ZONE) -> dict[str, Any]: ...
+
+    def serving_settings(self) -> dict[str, Any]: ...  # shown by /ready: batching and vector cache

@@ -1,0 +1,396 @@
+"""Scoring: the `Scorer` serves one trained `EngageModel` and is the one way a draft gets an answer.
+
+    scorer = Scorer(EngageModel.from_uri("models:/engage@champion"))      # plain: no cache, no batcher
+    scorer = Scorer.for_serving(model, batch_size=8, vector_cache_items=8192)   # what serve.py runs
+    scorer.score(draft)              # every count target with a range, risk, flags, factors, feed preview
+    scorer.best_hour(draft)          # the hour of the next days with the highest expected goal count
+    scorer.score_many(drafts)        # a table's drafts, 32 at a time, each failing draft its own error
+
+The HTTP API (engage/serving/), batch scoring (engage/batch.py), the MLflow pyfunc (engage/scoring/pyfunc.py)
+and the Ray model actors (engage/distributed/scoring.py) all call it. The model is what was trained and
+saved (engage/model/bundle.py); the scorer owns what serving it needs and derives from the model: the stored
+context prepared once (`PreparedContext`), the drafts' vectors with their in-memory cache (`DraftVectors`,
+engage/scoring/draft_vectors.py) and, when serving, the dynamic batcher (engage/scoring/batching.py).
+
+The verbs, in the order a request meets them:
+
+    prepare         in the request's thread: the draft's context rows (the account's earlier posts, or the
+                    history sent with it) and its photos decoded, measured and preprocessed
+    score_batch     one or many prepared drafts: their new photos and captions in one forward pass per model,
+                    their features in one table (`batch_features`), each target's model called once, the answers
+    score           prepare, then score_batch alone or in the serving batcher's batch
+
+What a batch shares is the per-call cost of the embedders, pandas and LightGBM (about 17 ms per batch against
+4 ms per draft). A draft's answer is the same alone or in a batch, and the same as computing it against the
+whole stored context (tests compare them).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from threadpoolctl import threadpool_limits
+
+from engage.data.schema import INSIGHT_COUNTS, typed_posts
+from engage.errors import DraftError, EngageError, ModelError
+from engage.features.duplicates import ContextDuplicates
+from engage.features.history import posted_at_ns
+from engage.features.pipeline import PostVectors
+from engage.model.bundle import EngageModel
+from engage.model.draft import Draft
+from engage.model.explain import draft_flags, top_factors
+from engage.model.feed import feed_preview
+from engage.model.targets import COUNT_TARGETS, TARGETS
+from engage.scoring.batching import DynamicBatcher
+from engage.scoring.draft_vectors import DraftVectors, PendingVectors, PostImageError
+from engage.zones import DEFAULT_TIME_ZONE, time_zone_info
+
+#: The post id a draft gets in its context table.
+DRAFT_ID = "__draft__"
+#: Drafts of a table scored together (one forward pass per embedder, one feature table, one call per model);
+#: a chunk at a time, since prepared photos are 0.6 MB each.
+SCORE_CHUNK = 32
+
+
+class PreparedContext:
+    """The stored context made ready once per scorer, so that no draft repeats work on it.
+
+    Holds each account's stored posts in time order and the duplicate index (unit vectors, LSH codes and
+    caption keys) of every stored post; a draft then looks up its own account's posts and hashes only itself.
+    """
+
+    def __init__(self, model: EngageModel):
+        fs = model.settings.features
+        posts = model.context_posts
+        self.times = posted_at_ns(posts)
+        accounts = posts["account"].astype(str).to_numpy(dtype=object)
+        order = np.lexsort((self.times, pd.factorize(accounts)[0]))
+        starts = np.flatnonzero(np.r_[True, accounts[order][1:] != accounts[order][:-1]]) if len(order) else []
+        bounds = [*starts, len(order)]
+        self.by_account = {accounts[order[s]]: order[s:e] for s, e in zip(bounds[:-1], bounds[1:], strict=True)}
+        self.duplicates = ContextDuplicates(
+            posts, model.context_vectors.image, model.context_vectors.caption,
+            image_threshold=fs.duplicate_image_cosine, caption_threshold=fs.duplicate_caption_cosine,
+            window_hours=fs.duplicate_window_hours,
+        )
+
+    def earlier_posts(self, account: str, t: pd.Timestamp) -> np.ndarray:
+        """Positions of the account's stored posts strictly before `t`, oldest first."""
+        positions = self.by_account.get(account, np.zeros(0, dtype=np.int64))
+        return positions[self.times[positions] < t.as_unit("ns").value]
+
+
+@dataclass
+class DraftInputs:
+    """A draft made ready for scoring in its request's thread: its account's stored earlier posts, its own
+    rows (the history sent with it, then the draft) and their photos decoded and measured, waiting for the
+    embedders (`score_batch` runs them once for many drafts)."""
+
+    draft: Draft
+    when: pd.Timestamp
+    stored: pd.DataFrame  # the account's stored posts before the draft, oldest first (none with a history)
+    rows: pd.DataFrame  # the history sent with the draft, then the draft, as canonical rows
+    vectors: PendingVectors  # their photos and captions, for DraftVectors.finish
+    n_factors: int = 6  # how many factors its answer names
+
+
+class Scorer:
+    """Scores drafts with one trained `EngageModel`; satisfies `engage.scoring.contract.ScoringModel`."""
+
+    def __init__(self, model: EngageModel, *, vector_cache_items: int = 0, batch_size: int = 1,
+                 batch_wait_ms: float = 0.0, expected_callers: Callable[[], int] | None = None):
+        """`vector_cache_items`: an in-memory LRU of photo and caption vectors (0: none). `batch_size` > 1: a
+        dynamic batcher, so that drafts scored at the same time share the embedders' forward passes, the
+        feature table and the models' calls (`expected_callers`: how many callers may still submit)."""
+        self.model = model
+        self.vectors = DraftVectors(model.pipeline, cache_items=vector_cache_items)
+        self._prepared: PreparedContext | None = None
+        self._preparing = threading.Lock()
+        self.batcher: DynamicBatcher[DraftInputs, dict[str, Any] | BaseException] | None = None
+        if batch_size > 1:
+            self.batcher = DynamicBatcher(self.score_isolated, max_batch_size=batch_size, max_wait_ms=batch_wait_ms,
+                                          expected_callers=expected_callers, name="score-batcher")
+
+    @classmethod
+    def for_serving(cls, model: EngageModel, *, batch_size: int = 1, batch_wait_ms: float = 0.0,
+                    vector_cache_items: int = 0, expected_callers: Callable[[], int] | None = None) -> Scorer:
+        """A scorer as a server runs it: with the given vector cache and batcher, and NumPy's BLAS in one thread.
+
+        A draft's matrix products are tiny, and OpenBLAS's idle worker threads busy-wait for a while after each
+        one: with two BLAS threads a server burned a second core for every draft it scored, 207 ms of CPU per
+        draft against 117 ms with one (docs/performance.md). Process-wide, as BLAS's own setting is."""
+        scorer = cls(model, vector_cache_items=vector_cache_items, batch_size=batch_size, batch_wait_ms=batch_wait_ms,
+                     expected_callers=expected_callers)
+        threadpool_limits(limits=1, user_api="blas")
+        return scorer
+
+    # -- what serving shows of the model ---------------------------------------------------------
+    @property
+    def version(self) -> str:
+        return self.model.version
+
+    @property
+    def embedder(self) -> str:
+        return self.model.embedder
+
+    @property
+    def risk_label(self) -> str:
+        return self.model.risk_label
+
+    @property
+    def context_posts(self) -> pd.DataFrame:
+        return self.model.context_posts
+
+    @property
+    def info(self) -> dict[str, Any]:
+        return self.model.info
+
+    @property
+    def models(self) -> dict[str, Any]:
+        return self.model.models
+
+    @property
+    def feed_photos(self) -> dict[str, list[str]]:
+        return self.model.feed_photos
+
+    def check_embedder(self) -> None:
+        """Build the embedders now; raises EmbedderMismatchError if they differ from training."""
+        self.model.check_embedder()
+
+    def serving_settings(self) -> dict[str, Any]:
+        """The batching settings (and batches run) and the vector cache's use, as /ready reports them."""
+        batching = (self.batcher.settings() | self.batcher.stats.as_dict() if self.batcher is not None
+                    else {"max_batch_size": 1})
+        return {"batching": batching, "vector_cache": self.vectors.cache.info()}
+
+    # -- the stored context, prepared once -------------------------------------------------------
+    @property
+    def prepared(self) -> PreparedContext:
+        """The model's `PreparedContext`, built on first use (serving warms the scorer, so: at load)."""
+        if self._prepared is None:
+            with self._preparing:
+                if self._prepared is None:
+                    self._prepared = PreparedContext(self.model)
+        return self._prepared
+
+    # -- one draft's way through -----------------------------------------------------------------
+    def prepare(self, draft: Draft, when: datetime | None = None) -> DraftInputs:
+        """Everything about one draft that no batch can share: its context rows, and its photos decoded,
+        measured and preprocessed. A photo that cannot be used is a `DraftError` naming it (`image`,
+        `history[i].image`). `when`: the time it is scored for (default: its `posted_at`, else now)."""
+        model = self.model
+        t = pd.Timestamp(when or draft.posted_at or datetime.now(UTC))
+        if draft.history:
+            numbered = [(i, h) for i, h in enumerate(draft.history) if pd.Timestamp(h.posted_at) < t]
+            numbered.sort(key=lambda item: item[1].posted_at)
+            numbered = numbered[-model.settings.features.history_posts:]  # only the last N shape the features
+            stored = model.context_posts.iloc[:0]
+        else:
+            numbered = []
+            stored = model.context_posts.iloc[self.prepared.earlier_posts(draft.account, t)]
+        history = [h for _, h in numbered]
+        rows = {  # the history sent with the draft, then the draft, as the table's rows (pydantic has checked them)
+            "account": [draft.account] * (len(history) + 1),
+            "post_id": [f"__history_{i}" for i, _ in numbered] + [DRAFT_ID],
+            "posted_at": [h.posted_at for h in history] + [t],
+            "caption": [h.caption for h in history] + [draft.caption],
+            "likes": [h.likes for h in history] + [0], "comments": [h.comments for h in history] + [None],
+            **{count: [getattr(h, count) for h in history] + [None] for count in INSIGHT_COUNTS},
+            "followers": [draft.followers] * (len(history) + 1),
+            "sponsored": [None] * len(history) + [draft.sponsored],
+        }
+        try:
+            pending = self.vectors.prepare([(h.image, h.caption) for h in history] + [(draft.image, draft.caption)])
+        except PostImageError as e:
+            # A history post is named by its position in the request, not by its place after sorting.
+            field = f"history[{numbered[e.index][0]}].image" if e.index < len(history) else "image"
+            raise DraftError(e.message, field=field) from e
+        return DraftInputs(draft, t, stored, typed_posts(rows), pending)
+
+    def draft_contexts(self, inputs: list[DraftInputs]) -> list[tuple[pd.DataFrame, PostVectors]]:
+        """Each draft's context table (its account's posts, the draft last) and vectors, the new photos and
+        captions of all of them embedded in one forward pass per model.
+
+        Other accounts' posts are not in it: they only matter for duplicates, which `draft_duplicates` counts
+        from the prepared index.
+        """
+        new = self.vectors.finish([i.vectors for i in inputs])
+        out = []
+        for draft, vectors in zip(inputs, new, strict=True):
+            own = self.model.context_vectors.take(draft.stored.index.to_numpy()) if len(draft.stored) else None
+            posts = pd.concat([draft.stored, draft.rows], ignore_index=True) if own is not None else draft.rows
+            out.append((posts, PostVectors.concat([own, vectors]) if own is not None else vectors))
+        return out
+
+    def draft_context(self, draft: Draft, when: datetime) -> tuple[pd.DataFrame, PostVectors, bool]:
+        """The account's posts the draft's features are computed against (its stored earlier posts, or the
+        history sent with it), with the draft as the last row; and whether the account has any earlier post."""
+        ((posts, vectors),) = self.draft_contexts([self.prepare(draft, when)])
+        return posts, vectors, len(posts) > 1
+
+    def draft_duplicates(self, draft: Draft, vectors: PostVectors, times: list[pd.Timestamp]) -> pd.DataFrame:
+        """The duplicate features of the draft (the last row of `vectors`) as if posted at each of `times`."""
+        return self.prepared.duplicates.draft(draft.account, times, vectors.image[-1], vectors.caption[-1],
+                                              draft.caption)
+
+    def batch_features(self, inputs: list[DraftInputs]) -> tuple[pd.DataFrame, list[bool]]:
+        """One feature row per draft (in order) in one pass of the pipeline, and whether each account has
+        earlier posts.
+
+        The drafts' contexts go into one table, each under its own account key, so that no draft is another's
+        history (two drafts of one account scored together stay apart); a row's features never depend on the
+        other rows of the table (engage/features/history.py), so a draft scores as it would alone.
+        """
+        contexts = self.draft_contexts(inputs)
+        tables, known, rows, offset = [], [], [], 0
+        for k, (draft, (posts, _)) in enumerate(zip(inputs, contexts, strict=True)):
+            if len(inputs) > 1:
+                posts = posts.assign(account=f"{draft.draft.account}\x1f{k}")
+            tables.append(posts)
+            known.append(len(posts) > 1)
+            offset += len(posts)
+            rows.append(offset - 1)
+        posts = pd.concat(tables, ignore_index=True) if len(tables) > 1 else tables[0]
+        vectors = PostVectors.concat([v for _, v in contexts]) if len(contexts) > 1 else contexts[0][1]
+        duplicates = pd.concat([self.draft_duplicates(i.draft, v, [i.when])
+                                for i, (_, v) in zip(inputs, contexts, strict=True)], ignore_index=True)
+        features = self.model.pipeline.transform(posts, vectors, rows=rows, duplicates=duplicates)
+        return features.reset_index(drop=True), known
+
+    def features_for(self, draft: Draft) -> tuple[pd.DataFrame, bool]:
+        """The draft's feature row, and whether its account has earlier posts."""
+        features, known = self.batch_features([self.prepare(draft)])
+        return features, known[0]
+
+    def predict_features(self, features: pd.DataFrame) -> dict[str, Any]:
+        """Raw predictions for a feature table: log1p expected/low/high per count target, risk probability."""
+        return {name: TARGETS[name].predict(target_model, features) for name, target_model in self.model.models.items()}
+
+    def score_batch(self, inputs: list[DraftInputs]) -> list[dict[str, Any]]:
+        """The answers for prepared drafts, in order: their vectors in one forward pass per model, their
+        features in one table and each target's model called once for all. What the batcher runs."""
+        model = self.model
+        features, known = self.batch_features(inputs)
+        predictions = self.predict_features(features)
+        likes_model = model.models.get("likes")
+        risk = TARGETS["authenticity_risk"]
+        answers = []
+        for row, (draft, n_factors) in enumerate((i.draft, i.n_factors) for i in inputs):
+            result: dict[str, Any] = {"model_version": model.version, "embedder": model.embedder}
+            for name in COUNT_TARGETS:
+                result[name] = TARGETS[name].answer(predictions[name], row) if name in predictions else None
+            result["authenticity_risk"] = risk.answer(predictions[risk.name], row) if risk.name in predictions else None
+            result["risk_label"] = model.risk_label
+            own = features.iloc[row]
+            result["flags"] = draft_flags(own, model.norms, known_account=known[row])
+            result["factors"] = (top_factors(features.iloc[[row]], likes_model, n_factors)
+                                 if likes_model is not None else [])
+            result["feed"] = feed_preview(draft, own, model.norms)
+            # The draft's feature row, for the outcome store (serving records it and leaves it out of the answer).
+            result["_features"] = {k: (float(v) if np.isfinite(v) else None) for k, v in own.astype(float).items()}
+            answers.append(result)
+        return answers
+
+    def score_isolated(self, inputs: list[DraftInputs]) -> list[dict[str, Any] | BaseException]:
+        """`score_batch`, where a draft that fails does not fail the others: the batch is scored again one
+        draft at a time and each failing draft gets its own exception (raised in its own request by `score`)."""
+        try:
+            return list(self.score_batch(inputs))
+        except Exception:
+            if len(inputs) == 1:
+                raise
+        answers: list[dict[str, Any] | BaseException] = []
+        for one in inputs:
+            try:
+                answers.append(self.score_batch([one])[0])
+            except Exception as e:
+                answers.append(e)
+        return answers
+
+    # -- the answers -----------------------------------------------------------------------------
+    def score(self, draft: Draft, *, n_factors: int = 6) -> dict[str, Any]:
+        """The API's answer for one draft: every count target with a range (None where the model has none),
+        risk, flags, factors and the feed preview. With a batcher, drafts scored at the same time share the
+        embedders' forward passes, the feature table and the models' calls."""
+        inputs = self.prepare(draft)
+        inputs.n_factors = n_factors
+        if self.batcher is None:
+            return self.score_batch([inputs])[0]
+        answer = self.batcher.submit([inputs])[0]
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
+
+    def score_many(self, drafts: Sequence[Draft | EngageError], *, chunk: int = SCORE_CHUNK
+                   ) -> list[dict[str, Any] | EngageError]:
+        """The answers for a table's drafts, in order, `chunk` drafts prepared and scored together.
+
+        An entry that is already an error (a row that could not become a draft) is passed through; a draft
+        that cannot be scored gets its own `EngageError` in its place and the others are scored as usual.
+        An error that is no draft's fault (a bug) is raised, never passed off as a bad row."""
+        out: list[dict[str, Any] | EngageError] = []
+        waiting: list[tuple[int, DraftInputs]] = []
+
+        def flush() -> None:
+            for (position, _), answer in zip(waiting, self.score_isolated([i for _, i in waiting]), strict=True):
+                if isinstance(answer, BaseException) and not isinstance(answer, EngageError):
+                    raise answer
+                out[position] = answer
+            waiting.clear()
+
+        for draft in drafts:
+            out.append(draft if isinstance(draft, EngageError) else {})
+            if isinstance(draft, EngageError):
+                continue
+            try:
+                waiting.append((len(out) - 1, self.prepare(draft)))
+            except EngageError as e:
+                out[-1] = e
+                continue
+            if len(waiting) >= chunk:
+                flush()
+        if waiting:
+            flush()
+        return out
+
+    def best_hour(self, draft: Draft, *, days: int = 7, start: datetime | None = None,
+                  goal: str = "likes", time_zone: str = DEFAULT_TIME_ZONE) -> dict[str, Any]:
+        """The hour in the next `days` days with the highest expected `goal` (a count target) for this draft.
+
+        The hours are those of `time_zone` (an IANA name: Asia/Kolkata's start at :30 UTC), and the answer gives
+        the hour in that zone (`posted_at` with its offset) and names the zone (`time_zone`)."""
+        model = self.model
+        if goal not in model.models or TARGETS[goal].kind != "count":
+            raise ModelError(f"this model has no {goal} target, so it cannot pick a posting hour for it; "
+                             f"choose one of {', '.join(n for n in COUNT_TARGETS if n in model.models)}")
+        zone = time_zone_info(time_zone)
+        local_start = (start or datetime.now(UTC)).astimezone(zone).replace(minute=0, second=0, microsecond=0)
+        # Hours counted in UTC from the zone's next whole hour: a day with a DST change has 23 or 25 of them.
+        first = local_start.astimezone(UTC) + timedelta(hours=1)
+        candidates = [pd.Timestamp(first + timedelta(hours=h)) for h in range(days * 24)]
+        posts, vectors, _ = self.draft_context(draft.model_copy(update={"posted_at": first}), first)
+        duplicates = self.draft_duplicates(draft, vectors, candidates)
+        features = model.pipeline.transform_at_times(posts, vectors, len(posts) - 1, candidates, duplicates=duplicates)
+        expected = model.models[goal].predict_log1p(features)["expected"]
+        best = int(np.argmax(expected))
+        likes = (model.models["likes"].predict_log1p(features.iloc[[best]])["expected"][0]
+                 if "likes" in model.models else None)
+        return {"posted_at": candidates[best].tz_convert(zone).isoformat(), "time_zone": time_zone, "goal": goal,
+                "expected": round(float(np.expm1(expected[best])), 2),
+                "expected_likes": None if likes is None else round(float(np.expm1(likes)), 2)}
+
+
+def flat_score(scored: dict[str, Any], *, max_flags: int | None = None) -> dict[str, Any]:
+    """One answer of `score` as a table row: every count target (expected, low, high; NaN where the model has
+    none), risk, flag codes."""
+    return {
+        **{f"{t}_{k}": (scored[t] or {}).get(k, np.nan) for t in COUNT_TARGETS for k in ("expected", "low", "high")},
+        "authenticity_risk": scored["authenticity_risk"] if scored["authenticity_risk"] is not None else np.nan,
+        "flags": ",".join(f["code"] for f in scored["flags"][:max_flags]),
+    }

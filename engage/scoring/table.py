@@ -1,0 +1,129 @@
+"""Scoring a table of drafts: one row of predictions per draft, a row's error in place of its predictions.
+
+    drafts = read_drafts("drafts.csv")                     # 1-based `row` column; unknown columns refused
+    scores = score_drafts(scorer, drafts, images_dir)      # OUTPUT_COLUMNS, one row per draft, in order
+    write_scores(scores, "scores.parquet")
+
+The drafts table has the fields of `/v1/score` as columns: `account` (required), `caption`, `posted_at`,
+`followers`, `sponsored`, and `image` as a path to the photo (relative paths are read from `images_dir`).
+`python -m engage.batch` (engage/batch.py) runs it here, the Ray model actors (engage/distributed/scoring.py)
+on a cluster: the same function, so a draft gets the same answer on either engine.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import ValidationError
+from tqdm.auto import tqdm
+
+from engage.errors import DataError, EngageError
+from engage.model.draft import Draft
+from engage.model.targets import COUNT_TARGETS
+from engage.scoring.scorer import SCORE_CHUNK, Scorer, flat_score
+
+log = logging.getLogger(__name__)
+
+DRAFT_COLUMNS = ("account", "caption", "posted_at", "followers", "sponsored", "image")
+#: How many flags each output row names (the API returns all of them; a table wants the main ones).
+TOP_FLAGS = 3
+#: Every count target of the registry (NaN where the model has none), the risk, the main flags, the row's error.
+OUTPUT_COLUMNS = ["row", "account", *(f"{t}_{k}" for t in COUNT_TARGETS for k in ("expected", "low", "high")),
+                  "authenticity_risk", "flags", "error"]
+
+
+def read_drafts(path: str | Path) -> pd.DataFrame:
+    """The drafts table (Parquet or CSV) with a 1-based `row` column; unknown columns are an error."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError("does not exist; pass a Parquet or CSV table of drafts", file=path)
+    try:
+        if path.suffix.lower() in (".parquet", ".pq"):
+            frame = pd.read_parquet(path)
+        elif path.suffix.lower() == ".csv":
+            frame = pd.read_csv(path, dtype={"account": str, "caption": str, "image": str}, keep_default_na=False,
+                                na_values=[""])
+        else:
+            raise DataError("must end in .parquet or .csv", file=path)
+    except (OSError, ValueError) as e:
+        if isinstance(e, DataError):
+            raise
+        raise DataError(f"cannot be read as a table ({type(e).__name__}: {e})", file=path) from e
+    unknown = [c for c in frame.columns if c not in DRAFT_COLUMNS]
+    if unknown:
+        raise DataError(f"has unknown column(s) {', '.join(unknown)}; the columns are {', '.join(DRAFT_COLUMNS)}",
+                        file=path)
+    if "account" not in frame.columns:
+        raise DataError("has no 'account' column; every draft names the account it is for", file=path)
+    frame = frame.reset_index(drop=True)
+    frame.insert(0, "row", np.arange(1, len(frame) + 1))
+    return frame
+
+
+def _draft(record: dict[str, Any], images_dir: Path) -> Draft:
+    fields = {k: v for k, v in record.items() if k in DRAFT_COLUMNS and not _missing(v)}
+    if "image" in fields:
+        image = Path(str(fields["image"]))
+        image = image if image.is_absolute() else images_dir / image
+        try:
+            fields["image"] = image.read_bytes()
+        except OSError as e:
+            raise DataError(f"photo {image} cannot be read ({e.strerror or e})", field="image") from e
+    if "posted_at" in fields:
+        fields["posted_at"] = pd.Timestamp(fields["posted_at"]).to_pydatetime()
+    return Draft(**fields)
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NaT
+
+
+def _why(error: Exception) -> str:
+    if isinstance(error, ValidationError):
+        return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'draft'}: {e['msg']}" for e in error.errors())
+    return str(error)
+
+
+def score_drafts(scorer: Scorer, drafts: pd.DataFrame, images_dir: str | Path, *, progress: bool = False) -> pd.DataFrame:
+    """One output row per draft, in order; a draft that cannot be scored gets its `error` instead.
+
+    Drafts are scored by `Scorer.score_many`, a chunk at a time through the serving batcher's own code: a
+    draft that fails there is scored again alone and gets its own error."""
+    records = drafts.to_dict(orient="records")
+    rows: list[dict[str, Any]] = []
+    parsed: list[Draft | EngageError] = []
+    for record in records:
+        rows.append({"row": int(record["row"]), "account": record.get("account"), "error": ""})
+        try:
+            parsed.append(_draft(record, Path(images_dir)))
+        except ValidationError as e:
+            parsed.append(DataError(_why(e)))  # no file, row or field: the message names them
+        except EngageError as e:
+            parsed.append(e)
+    with tqdm(total=len(records), desc="scoring drafts", unit="draft", disable=not progress) as bar:
+        answers: list[dict[str, Any] | EngageError] = []
+        for start in range(0, len(parsed), SCORE_CHUNK):
+            answers.extend(scorer.score_many(parsed[start:start + SCORE_CHUNK]))
+            bar.update(min(SCORE_CHUNK, len(parsed) - start))
+    for out, answer in zip(rows, answers, strict=True):
+        if isinstance(answer, EngageError):
+            out["error"] = _why(answer)
+        else:
+            out.update(flat_score(answer, max_flags=TOP_FLAGS))
+    return pd.DataFrame(rows).reindex(columns=OUTPUT_COLUMNS)
+
+
+def write_scores(scores: pd.DataFrame, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() in (".parquet", ".pq"):
+        scores.to_parquet(path, index=False)
+    elif path.suffix.lower() == ".csv":
+        scores.to_csv(path, index=False)
+    else:
+        raise DataError("must end in .parquet or .csv", file=path)
+    return path

@@ -7,13 +7,21 @@ turns them into the `engage.model.draft.Draft` the model scores, whose limits th
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
 from engage.data.schema import OUTCOME_COUNTS
-from engage.model.draft import MAX_CAPTION_CHARS, MAX_HISTORY_POSTS, Account, InsightCounts, TimeZoneName
+from engage.model.draft import (
+    EARLIEST,
+    LATEST,
+    MAX_CAPTION_CHARS,
+    MAX_HISTORY_POSTS,
+    Account,
+    InsightCounts,
+    TimeZoneName,
+)
 from engage.model.targets import COUNT_TARGETS, TARGETS
 
 #: What /v1/compare can rank by: any count target (the model must have it).
@@ -280,6 +288,16 @@ class OutcomeIn(_Body):
     posted_at: datetime | None = Field(None, description="when the post was published (required the first time)")
     age_hours: float = Field(gt=0, le=MAX_AGE_HOURS, allow_inf_nan=False,
                              description="hours after publication the counts were read (e.g. 24, 168)")
+
+    @field_validator("posted_at")
+    @classmethod
+    def _published(cls, value: datetime | None) -> datetime | None:
+        # The year first: converting year 1 or 9999 with an offset to UTC overflows.
+        if value is None:
+            return None
+        if not EARLIEST.year <= value.year < LATEST.year:
+            raise ValueError(f"must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}")
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 #: OutcomeIn with one optional count per outcome count, by its name.

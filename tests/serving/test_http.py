@@ -268,6 +268,10 @@ ERROR_CASES = {
     "history over 500 posts": ({"json": valid(caption=SECRET, history=[{"caption": SECRET, "posted_at": "2024-01-01T00:00:00Z", "likes": 1}] * 501)}, 422, "history"),
     "history post without likes": ({"json": valid(caption=SECRET, history=[{"caption": SECRET, "posted_at": "2024-01-01T00:00:00Z"}])}, 422, "history[0].likes"),
     "posted_at before 2010": ({"json": valid(caption=SECRET, posted_at="1999-01-01T00:00:00Z")}, 422, "posted_at"),
+    "posted_at in year 1 with an offset (overflows converting to UTC)": (
+        {"json": valid(caption=SECRET, posted_at="0001-01-01T00:00:00+01:00")}, 422, "posted_at"),
+    "history post in year 9999 with a negative offset": ({"json": valid(caption=SECRET, history=[
+        {"posted_at": "9999-12-31T23:00:00-05:00", "likes": 1}])}, 422, "history[0].posted_at"),
     "image not base64": ({"json": valid(caption=SECRET, image="not base64 at all!" + SECRET)}, 400, "image"),
     "image not an image": ({"json": valid(caption=SECRET, image=base64.b64encode(SECRET.encode() * 10).decode())}, 400, "image"),
     "truncated image": ({"json": valid(caption=SECRET, image=base64.b64encode(photo()[:300]).decode())}, 400, "image"),

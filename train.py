@@ -31,7 +31,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         epilog="Overrides are section.key=value pairs, e.g. train.lightgbm.learning_rate=0.05 image.embedder=efficientnet. "
         "See engage/config.py for every key and its default. A table with its own column names: "
         "'data.columns={Date: posted_at, Likes: likes}'. data.outcomes=true also trains on the published drafts "
-        "recorded by serve.py, and promotes only a model 2%% better on posts neither model trained on. "
+        "recorded by serve.py, and promotes only a model 2% better on posts neither model trained on. "
         "Compare runs with: mlflow ui --backend-store-uri sqlite:///mlflow.db",
     )
     parser.add_argument("--config", default=str(PROJECT_ROOT / "configs" / "default.yaml"),

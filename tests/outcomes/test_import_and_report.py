@@ -117,3 +117,23 @@ def test_drift_report_flags_a_shifted_column_and_leaves_a_steady_one() -> None:
     assert by_name["sponsored"]["drifted"] is False
     small = drift_report(frame(400, 3, 12), frame(5, 15, 12))
     assert all(c["drifted"] is None for c in small["columns"])
+
+
+def test_an_instaloader_dump_is_imported_from_the_command_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import engage.outcomes.store as store_module
+
+    dump = Path(__file__).resolve().parents[1] / "data" / "fixtures" / "instaloader" / "anna.bakes"
+    posted = Image.open(dump / "2023-05-01_18-30-00_UTC.jpg")
+    draft_photo = io.BytesIO()
+    posted.convert("RGB").resize((posted.width * 2, posted.height * 2)).save(draft_photo, format="JPEG", quality=95)
+    monkeypatch.setattr(store_module, "datetime", type("Frozen", (datetime, ), {
+        "now": staticmethod(lambda tz=None: datetime(2023, 4, 30, tzinfo=UTC))}))
+    url = f"sqlite:///{tmp_path / 'o.db'}"
+    store = OutcomeStore(url)
+    score_id = _record(store, "Sourdough, day 3 #baking", draft_photo.getvalue())  # the draft, before upload
+    _record(store, "Lemon tart", None)  # posted with a photo: a caption alone does not match it
+    monkeypatch.undo()
+    assert main(["--outcomes", url, "import", str(dump), "--source", "instaloader", "--age-hours", "720"]) == 0
+    frame = OutcomeStore(url).outcomes_frame()
+    assert frame[["score_id", "post_id", "likes", "age_hours", "source"]].values.tolist() == [
+        [score_id, "CrAnna00001", 120, 720.0, "import:instaloader"]]

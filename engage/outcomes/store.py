@@ -207,7 +207,8 @@ class OutcomeStore:
         rows = [{
             "score_id": r.score_id, "created_at": now, "account": r.account, "compare_id": r.compare_id,
             "draft_index": r.draft_index, "rank": r.rank, "goal": r.goal, "model_version": r.model_version[:200],
-            "embedder": r.embedder[:200], "planned_at": _utc(r.planned_at), "caption": r.caption,
+            # NUL is the one character PostgreSQL text cannot hold: kept as U+FFFD (the hash is of the original).
+            "embedder": r.embedder[:200], "planned_at": _utc(r.planned_at), "caption": r.caption.replace("\x00", "\ufffd"),
             "caption_hash": caption_hash(r.caption),
             "photo_sha256": hashlib.sha256(r.photo).hexdigest() if r.photo else None,
             "photo_dhash": photo_dhash(r.photo) if r.photo else None,

@@ -289,6 +289,13 @@ class OutcomeIn(_Body):
     age_hours: float = Field(gt=0, le=MAX_AGE_HOURS, allow_inf_nan=False,
                              description="hours after publication the counts were read (e.g. 24, 168)")
 
+    @field_validator("score_id", "post_id", "permalink")
+    @classmethod
+    def _printable(cls, value: str | None) -> str | None:
+        if value is not None and any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise ValueError("has control characters; ids and links are printable text")
+        return value
+
     @field_validator("posted_at")
     @classmethod
     def _published(cls, value: datetime | None) -> datetime | None:

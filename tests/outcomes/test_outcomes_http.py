@@ -99,6 +99,7 @@ def test_compare_records_every_draft_with_its_rank_and_accuracy_counts_the_bette
     ({"post_id": "X", "likes": 1, "views_count": 3}, 422, "body"),
     ({"post_id": "X", "likes": 1, "posted_at": "0001-01-01T00:00:00+01:00"}, 422, "posted_at"),
     ({"post_id": "X", "likes": 10**13}, 422, "likes"),
+    ({"post_id": "X\u0000Y", "likes": 1}, 422, "post_id"),
 ])
 def test_bad_outcome_input_gets_a_4xx_naming_the_field(server: ThreadServer, body: dict, status: int, field: str) -> None:
     scored = _score(server.url, "plain")

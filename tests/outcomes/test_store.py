@@ -22,7 +22,8 @@ def _record(caption: str = "plain", **extra: object) -> ScoreRecord:
 
 
 def _roundtrip(store: OutcomeStore) -> None:
-    [score_id] = store.record_scores([_record(features={"likes_baseline": 4.0, "hour_utc": None})])
+    [score_id] = store.record_scores([_record("nul \x00 inside", features={"likes_baseline": 4.0, "hour_utc": None})])
+    assert store.score(score_id)["caption"] == "nul \ufffd inside"
     store.record_outcome(OutcomeRecord(score_id=score_id, post_id="C1", posted_at=WHEN, age_hours=24,
                                        counts={"likes": 130, "saves": 7}))
     store.record_outcome(OutcomeRecord(post_id="C1", posted_at=WHEN, age_hours=168, counts={"likes": 150}))

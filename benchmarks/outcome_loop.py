@@ -4,7 +4,7 @@ recorded outcomes, with a 95% interval over accounts (paired bootstrap) on the d
     python benchmarks/outcome_loop.py                          # configs/smoke.yaml's population (10 accounts)
     python benchmarks/outcome_loop.py --config configs/default.yaml    # the 42-account demo (slower)
 
-Runs engage/outcomes/simulate.py (the code tests/outcomes/test_retrain_loop.py runs) in a temporary
+Runs engage/simulated_month.py (the code tests/outcomes/test_retrain_loop.py runs) in a temporary
 directory: train on the posts before the last two months, publish the first month's drafts through the
 serving path and record their outcomes, retrain with data.outcomes=true, score the second month with both.
 """
@@ -26,7 +26,7 @@ def main() -> int:
     parser.add_argument("--cache-dir", default=str(ROOT / "data" / "cache"), help="embedding cache (reused between runs)")
     args = parser.parse_args()
     from engage.config import load_settings
-    from engage.outcomes.simulate import simulate_months
+    from engage.simulated_month import simulate_months
 
     settings = load_settings(args.config, [f"features.cache_dir={args.cache_dir}", "train.targets=[likes, comments]"])
     with tempfile.TemporaryDirectory() as work:

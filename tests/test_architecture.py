@@ -26,7 +26,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     # the Ray implementations of the engine and of table scoring; the outcome store, accuracy, imports, drift
     ("engage.distributed", "engage.outcomes"),
     ("engage.engines", "engage.batch", "engage.serving"),  # choosing an engine; the batch CLI; the HTTP API
-    ("engage.training", "engage.outcomes.simulate"),  # a whole run; the simulated month of the outcome loop
+    ("engage.training", "engage.simulated_month"),  # a whole run; the simulated month of the outcome loop
     ("engage",),  # the public API (engage/__init__.py)
 )
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from engage.outcomes.retrain import OUTCOME_METRIC
-from engage.outcomes.simulate import simulate_months
+from engage.simulated_month import simulate_months
 
 
 @pytest.mark.slow

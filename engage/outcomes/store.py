@@ -185,6 +185,7 @@ class OutcomeStore:
         """Apply the Alembic migrations up to `revision`, in one transaction (concurrent openers queue)."""
         from alembic import command
 
+        logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # seven lines of plugin set-up
         with self.engine.begin() as connection:
             config = alembic_config(self.url)
             config.attributes["connection"] = connection

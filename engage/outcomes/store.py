@@ -32,7 +32,6 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, create_engine, event, func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.pool import NullPool
 
 from engage.data.schema import OUTCOME_COUNTS
 from engage.errors import EngageError
@@ -389,9 +388,9 @@ def _engine(url: str) -> Engine:
         path = url.split(":///", 1)[1] if ":///" in url else ""
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        # NullPool: a connection per transaction, so a thread never inherits another's lock state.
-        engine = create_engine(url, poolclass=NullPool, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S,
-                                                                     "check_same_thread": False})
+        # Pooled connections (SQLAlchemy's QueuePool for a file) are shared by threads one at a time; each
+        # transaction begins and ends on its connection, so none is handed on holding a lock.
+        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")
         def _sqlite_connect(dbapi_connection: Any, record: Any) -> None:

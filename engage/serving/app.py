@@ -458,7 +458,7 @@ def open_store(options: ServeOptions) -> OutcomeStore | None:
         store = OutcomeStore(options.outcomes, keep_photos=options.outcomes_photos)
     except Exception as e:  # a bad URL, a server that does not answer, a file that is not a database
         raise OutcomeError(500, "outcomes", f"the outcome store {options.outcomes.split('@')[-1]} cannot be opened "
-                                            f"({type(e).__name__}: {str(e).splitlines()[0][:200]}); fix --outcomes or "
+                                            f"({type(e).__name__}: {(str(e).splitlines() or [''])[0][:200]}); fix --outcomes or "
                                             "pass --outcomes off") from e
     log.info("recording scores and outcomes in %r", store)
     return store

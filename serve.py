@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from engage.serving.options import ADMIN_TOKEN_ENV, API_KEY_ENV, DEFAULT_MODEL, ServeOptions
+from engage.serving.options import ADMIN_TOKEN_ENV, API_KEY_ENV, DEFAULT_MODEL, KEY_FILE_ENV, ServeOptions
 from engage.zones import check_time_zone
 
 DEFAULT_FILE = "outcomes.db"
@@ -46,9 +46,10 @@ def parse_args(argv: list[str] | None = None) -> ServeOptions:
     parser = argparse.ArgumentParser(
         description="Serve the engage model over HTTP: POST /v1/score and /v1/compare, the draft studio at /, "
         "the API reference at /docs, /health and /ready for orchestration.",
-        epilog=f"Environment: {API_KEY_ENV} requires that key in the X-API-Key header of /v1/* requests; "
-        f"{ADMIN_TOKEN_ENV} enables POST /admin/reload (Authorization: Bearer <token>). "
-        "SIGHUP also reloads the model (e.g. after a new champion is registered).",
+        epilog=f"Environment: {API_KEY_ENV} requires that key (an admin key: every account) in the X-API-Key header of "
+        f"/v1/* requests; {KEY_FILE_ENV} is the default of --key-file; {ADMIN_TOKEN_ENV} enables POST /admin/reload "
+        "(Authorization: Bearer <token>). SIGHUP also reloads the model (e.g. after a new champion is registered). "
+        "Listening beyond loopback (e.g. --host 0.0.0.0) needs an API key or --insecure-no-auth; see docs/security.md.",
     )
     parser.add_argument("--model", default=DEFAULT_MODEL,
                         help=f"MLflow model URI or exported bundle directory (default: {DEFAULT_MODEL})")
@@ -56,6 +57,15 @@ def parse_args(argv: list[str] | None = None) -> ServeOptions:
                         help=f"MLflow tracking store for models:/ URIs (default: {defaults.tracking_uri})")
     parser.add_argument("--host", default=defaults.host, help=f"address to listen on (default: {defaults.host})")
     parser.add_argument("--port", type=int, default=defaults.port, help=f"port (default: {defaults.port})")
+    parser.add_argument("--key-file", default=defaults.key_file,
+                        help="YAML file of API keys: admin keys (every account) and keys scoped to the accounts they may "
+                        f"score, see and compare (default: ${KEY_FILE_ENV}; format in docs/security.md)")
+    parser.add_argument("--insecure-no-auth", action="store_true",
+                        help="listen beyond loopback without any API key (refused otherwise): anyone who can reach the "
+                        "port can list every account and score drafts for it; logged as a warning")
+    parser.add_argument("--allowed-host", action="append", default=list(defaults.allowed_hosts), metavar="NAME",
+                        help="a Host name the server answers to besides localhost/127.0.0.1/::1 (repeatable; '*' turns "
+                        "the check off). Bound to loopback, other Host headers are refused (DNS rebinding)")
     parser.add_argument("--max-concurrent", type=int, default=defaults.max_concurrent,
                         help=f"drafts scored at the same time (default: {defaults.max_concurrent})")
     parser.add_argument("--max-queue", type=int, default=defaults.max_queue,
@@ -111,7 +121,8 @@ def parse_args(argv: list[str] | None = None) -> ServeOptions:
                         body_timeout_s=args.body_timeout, keep_alive_s=args.keep_alive,
                         max_connections=args.max_connections, batch_size=args.batch_size,
                         batch_wait_ms=args.batch_wait_ms, vector_cache_items=args.vector_cache,
-                        log_level=args.log_level, time_zone=args.time_zone,
+                        log_level=args.log_level, key_file=args.key_file, insecure_no_auth=args.insecure_no_auth,
+                        allowed_hosts=tuple(args.allowed_host), time_zone=args.time_zone,
                         account_time_zones=dict(args.account_time_zone), outcomes=_outcomes_url(args),
                         outcomes_photos=args.outcomes_photos)
 

@@ -142,14 +142,14 @@ def with_health_probe(case: Callable[[Target, float], dict[str, Any]]) -> Callab
 
 def stalled_body(target: Target, wait: float) -> dict[str, Any]:
     body = json.dumps(target.draft()).encode()
-    head = (f"POST /v1/score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    head = (f"POST /v1/score HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(body) + 1000}\r\n\r\n").encode()
     first, seconds = raw_exchange(target, head + body, wait)
     return {"status": first, "seconds": seconds}
 
 
 def slow_headers(target: Target, wait: float) -> dict[str, Any]:
-    first, seconds = raw_exchange(target, b"POST /v1/score HTTP/1.1\r\nHost: x\r\nX-Slow: ", wait)
+    first, seconds = raw_exchange(target, b"POST /v1/score HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ", wait)
     return {"status": first, "seconds": seconds}
 
 
@@ -160,7 +160,7 @@ def idle_connection(target: Target, wait: float) -> dict[str, Any]:
 
 def disconnect_mid_body(target: Target, wait: float) -> dict[str, Any]:
     body = json.dumps(target.draft()).encode()
-    head = (f"POST /v1/score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    head = (f"POST /v1/score HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(body) + 1000}\r\n\r\n").encode()
     started = time.perf_counter()
     with socket.create_connection((target.host, target.port)) as s:

@@ -177,6 +177,20 @@ def settings_to_yaml(settings: Settings) -> str:
     return yaml.safe_dump(settings.model_dump(mode="json"), sort_keys=False)
 
 
+def settings_from_yaml(text: str, *, source: object) -> Settings:
+    """Settings from YAML text already read (a model bundle's verified bytes); errors name `source`."""
+    try:
+        tree = yaml.safe_load(text) or {}
+        if not isinstance(tree, dict):
+            raise ConfigError(f"{source} must hold a mapping of sections, got {type(tree).__name__}")
+        return Settings.model_validate(tree)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{source} is not valid YAML: {e}") from e
+    except ValidationError as e:
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors())
+        raise ConfigError(f"{source} is invalid: {problems}") from e
+
+
 def flat_params(settings: Settings) -> dict[str, Any]:
     """The resolved tree as `section.key -> value`, for MLflow params."""
     flat: dict[str, Any] = {}

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -110,3 +111,29 @@ def staged_write(target: str | os.PathLike, *, directory: bool) -> Iterator[Stag
             shutil.rmtree(path, ignore_errors=True)
         elif path.exists():
             path.unlink()
+
+
+#: What a spreadsheet reads as the start of a formula (OWASP, "CSV Injection"): = + - @, tab and carriage return.
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe_cell(value: object) -> object:
+    """A text cell that a spreadsheet would run as a formula, made inert by a leading `'` (OWASP); others as they are."""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+def spreadsheet_safe(frame: Any) -> Any:
+    """A copy of a DataFrame with every text cell (and column name) that starts a formula neutralised, for CSV.
+
+    Only text is touched: numbers (a negative count) stay numbers. Parquet keeps the values as they are, since
+    no spreadsheet evaluates a Parquet cell; the CSV writer's own quoting handles commas, quotes and newlines."""
+    from pandas.api.types import is_object_dtype, is_string_dtype
+
+    out = frame.copy()
+    for column in out.columns:
+        if is_object_dtype(out[column].dtype) or is_string_dtype(out[column].dtype):
+            out[column] = out[column].map(spreadsheet_safe_cell)
+    out.columns = [spreadsheet_safe_cell(str(c)) for c in out.columns]
+    return out

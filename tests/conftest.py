@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never download
 os.environ.setdefault("ENGAGE_ALLOW_DOWNLOAD", "0")
+# The model key that signs what the tests train and export (engage/signing.py): the session's own, never the
+# user's ~/.config/engage/model.key; subprocesses (serve.py, train.py) inherit it.
+os.environ.setdefault("ENGAGE_MODEL_KEY_FILE", os.path.join(tempfile.mkdtemp(prefix="engage-test-key-"), "model.key"))
 
 ROOT = Path(__file__).resolve().parents[1]
 

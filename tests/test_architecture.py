@@ -16,7 +16,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 #: Bottom to top: a module may import its own layer and the layers below it, never one above.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("engage.errors", "engage.files", "engage.engine", "engage.zones"),  # errors, atomic writes, the engine contract, zones
+    # the error types, atomic writes, bounded reading of user files, model signing, the engine contract, time zones
+    ("engage.errors", "engage.files", "engage.bounded", "engage.signing", "engage.engine", "engage.zones"),
     ("engage.config",),  # the typed settings
     ("engage.data",),  # loading posts into the canonical table
     ("engage.embed",),  # photos and captions into vectors

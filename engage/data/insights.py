@@ -22,7 +22,6 @@ page's `data` list) and the field as the file spells it. docs/data.md has the fu
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
 from pathlib import Path
@@ -31,6 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from engage.bounded import read_json_bounded
 from engage.data.schema import (
     CANONICAL,
     INSIGHT_COUNTS,
@@ -223,11 +223,12 @@ def _is_video(value: object, path: Path, row: int, column: str) -> bool:
 # -- Graph API JSON ---------------------------------------------------------------------------------------
 
 
-def _read_json(file: Path) -> Any:
+def _read_json(file: Path, root: Path) -> Any:
+    """The file's JSON within the bounds of engage/bounded.py (size, nesting, no link out of `root`)."""
     try:
-        return json.loads(file.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise DataError(f"is not valid JSON ({e}); save the Graph API response again", file=file) from e
+        return read_json_bounded(file, root=root)
+    except DataError as e:
+        raise DataError(f"{e.message}; save the Graph API response again", file=file) from e
 
 
 def _kind(document: Any) -> str:
@@ -299,8 +300,15 @@ def _load_graph(files: list[Path], root: Path, account: str | None) -> pd.DataFr
     insights: dict[str, dict[str, object]] = {}
     accounts: list[dict[str, Any]] = []
     unknown_metrics: Counter = Counter()
+    base = root if root.is_dir() else root.parent
     for file in files:
-        document = _read_json(file)
+        try:
+            document = _read_json(file, base)
+        except DataError as e:  # one unreadable response must not cost the others: skip it and name it
+            if len(files) == 1:
+                raise
+            report.skip_file(file, e.message)
+            continue
         kind = _kind(document)
         if kind == "media":
             items = document if isinstance(document, list) else document.get("data", [document])

@@ -25,8 +25,6 @@ See docs/data.md for the field-to-column mapping.
 
 from __future__ import annotations
 
-import json
-import lzma
 import math
 import os
 import re
@@ -38,6 +36,7 @@ from typing import Any
 import pandas as pd
 from tqdm import tqdm
 
+from engage.bounded import read_json_bounded, regular_file_inside
 from engage.data.schema import CANONICAL, LoadReport, attach_report, sort_posts, validate_posts
 from engage.errors import DataError
 
@@ -125,7 +124,7 @@ def load_dump(path: str | Path, *, strict: bool = False, progress: bool = True) 
     bar = tqdm(files, desc="reading Instaloader dump", unit="file", disable=not progress or len(files) <= PROGRESS_MIN_FILES)
     for file in bar:
         try:
-            node, node_type = _unwrap(_read_json(file), file)
+            node, node_type = _unwrap(_read_json(file, root), file)
             if node is None:
                 report.skip("not a post: a JSON list or value, not an object (e.g. a *_comments.json file)")
                 continue
@@ -135,7 +134,7 @@ def load_dump(path: str | Path, *, strict: bool = False, progress: bool = True) 
                 report.skip("profile metadata file (not a post; read for follower counts)")
             elif kind == "post":
                 if file.parent not in listings:
-                    listings[file.parent] = _image_index(file.parent)
+                    listings[file.parent] = _image_index(file.parent, root, report)
                 posts.append(_parse_post(node, file, listings[file.parent]))
             else:
                 report.skip(kind)
@@ -144,6 +143,11 @@ def load_dump(path: str | Path, *, strict: bool = False, progress: bool = True) 
             if strict:
                 raise
             report.skip_file(file, _reason(e))
+        except (RecursionError, MemoryError, ValueError, TypeError, AttributeError) as e:
+            # A shape no check above foresaw is still this one file's fault, not the dump's.
+            if strict:
+                raise DataError(f"cannot be used ({type(e).__name__}: {str(e)[:200]})", file=file) from e
+            report.skip_file(file, f"cannot be used ({type(e).__name__}: {str(e)[:200]})")
     if not posts:
         skipped = "; ".join([f"{count} {reason}" for reason, count in sorted(report.skipped.items())]
                             + [f"{file}: {reason}" for file, reason in report.skipped_files[:3]])
@@ -199,17 +203,13 @@ def _metadata_files(root: Path, report: LoadReport) -> list[Path]:
     return files
 
 
-def _read_json(file: Path) -> Any:
+def _read_json(file: Path, root: Path) -> Any:
+    """The file's JSON, bounded (engage/bounded.py): a compression bomb, a nesting bomb, a link out of the
+    dump or a device is a `DataError` naming the file, skipped like any broken file."""
     try:
-        if file.name.endswith(".xz"):
-            with lzma.open(file, "rt", encoding="utf-8") as handle:
-                return json.load(handle)
-        with file.open(encoding="utf-8") as handle:
-            return json.load(handle)
-    except (lzma.LZMAError, EOFError, json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise DataError(f"cannot be decoded ({type(e).__name__}: {e}); {_FIX_CORRUPT}", file=file) from e
-    except OSError as e:
-        raise DataError(f"cannot be read ({e}); check its permissions or {_FIX_CORRUPT}", file=file) from e
+        return read_json_bounded(file, root=root)
+    except DataError as e:
+        raise DataError(f"{e.message}; {_FIX_CORRUPT}", file=file) from e
 
 
 def _unwrap(data: Any, file: Path) -> tuple[dict[str, Any] | None, str | None]:
@@ -421,15 +421,23 @@ def _sponsored(node: dict[str, Any], iphone: dict[str, Any]) -> bool | None:
     return None
 
 
-def _image_index(directory: Path) -> dict[str, list[tuple[int, str]]]:
-    """Post stem -> [(carousel index, file name)]: `X.jpg` is (0, ...) of X, `X_2.jpg` is (2, ...) of X."""
+def _image_index(directory: Path, root: Path, report: LoadReport) -> dict[str, list[tuple[int, str]]]:
+    """Post stem -> [(carousel index, file name)]: `X.jpg` is (0, ...) of X, `X_2.jpg` is (2, ...) of X.
+
+    A photo that is a link out of the dump, or not a regular file, is left out and named in the report: it
+    would otherwise be embedded, kept as a thumbnail in the bundle and served by /v1/feed."""
     index: dict[str, list[tuple[int, str]]] = defaultdict(list)
     with os.scandir(directory) as entries:
         for entry in entries:
             name = entry.name
             base, dot, suffix = name.rpartition(".")
-            if not dot or f".{suffix.lower()}" not in _IMAGE_SUFFIXES or not entry.is_file():
+            if not dot or f".{suffix.lower()}" not in _IMAGE_SUFFIXES:
                 continue
+            if entry.is_symlink() or not entry.is_file(follow_symlinks=False):
+                why = regular_file_inside(entry.path, root)
+                if why is not None:
+                    report.skip_file(entry.path, f"photo {why}")
+                    continue
             index[base].append((0, name))
             numbered = _NUMBERED.fullmatch(base)
             if numbered:

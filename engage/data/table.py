@@ -21,6 +21,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
+from engage.bounded import check_table_file
 from engage.data.schema import CANONICAL, COLUMNS, LoadReport, attach_report, validate_posts
 from engage.errors import DataError
 
@@ -78,6 +79,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
     if not path.is_file():
         raise DataError("does not exist or is not a file; give data.path a CSV or Parquet file", file=path)
     suffix = path.suffix.lower()
+    check_table_file(path)  # a regular file, not a device; bounded size, also once decompressed
     try:
         if suffix in (".parquet", ".pq"):
             return pd.read_parquet(path)

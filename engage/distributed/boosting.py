@@ -12,18 +12,22 @@ boundaries are found per shard and quantile leaf values averaged over workers, s
 close to, not equal with, a local fit (docs/scale.md gives the measured differences).
 
 Worker 0 returns the fitted estimators through a Ray Train checkpoint; the network parameters are removed
-from them (as lightgbm.dask does), so the bundle holds ordinary estimators that score anywhere.
+from them (as lightgbm.dask does), so the bundle holds ordinary estimators that score anywhere. The checkpoint
+lies in storage others may write (a shared folder, a bucket), so it is a signed folder (engage/signing.py:
+boosters as text model strings, arrays as npz, the rest signed) under a key made for this run and handed to the
+workers through Ray's object store, never written to storage: a checkpoint planted or edited there is refused,
+not unpickled.
 """
 
 from __future__ import annotations
 
+import secrets
 import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import joblib
 import lightgbm as lgb
 import numpy as np
 import ray
@@ -34,6 +38,8 @@ from ray.train.lightgbm import LightGBMTrainer
 
 from engage.config import RuntimeSettings
 from engage.engine import LightGBMJob, fit_estimator
+from engage.errors import ModelError
+from engage.signing import load_signed, save_signed
 
 NETWORK_PARAMS = ("machines", "local_listen_port", "num_machines", "time_out", "tree_learner")
 
@@ -89,8 +95,23 @@ def _fit_on_worker(config: dict[str, Any]) -> None:
         ray.train.report(metrics)
         return
     with tempfile.TemporaryDirectory() as tmp:
-        joblib.dump(fitted, Path(tmp) / "estimators.joblib")
+        save_estimators(Path(tmp), fitted, ray.get(config["key"]))
         ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(tmp))
+
+
+def save_estimators(directory: Path, estimators: list[lgb.LGBMModel], key: bytes) -> None:
+    """The fitted estimators as a signed folder (boosters as text; nothing is unpickled without the key)."""
+    save_signed(directory, list(estimators), key, meta={"what": "engage Ray Train checkpoint"})
+
+
+def load_estimators(directory: Path, key: bytes) -> list[lgb.LGBMModel]:
+    """The estimators of a checkpoint written by `save_estimators` with `key`; a planted or edited one is refused."""
+    estimators, _, _ = load_signed(
+        directory, key, what=f"Ray Train checkpoint {directory}",
+        fix="it was not written by this run's workers (is the checkpoint storage shared with someone?); train again")
+    if not isinstance(estimators, list):
+        raise ModelError(f"Ray Train checkpoint {directory} holds no list of estimators; train again")
+    return estimators
 
 
 def shards(n_rows: int, n_workers: int) -> list[np.ndarray]:
@@ -103,6 +124,7 @@ def fit_on_ray(jobs: list[LightGBMJob], *, runtime: RuntimeSettings, storage: st
     if not jobs:
         return []
     workers = max(1, min(runtime.ray_workers, min(len(job.train) for job in jobs)))
+    key = secrets.token_bytes(32)  # signs this run's checkpoint (see the module docstring)
     job_refs, shard_refs = [], []
     for job in jobs:
         parts = shards(len(job.train), workers)
@@ -112,10 +134,12 @@ def fit_on_ray(jobs: list[LightGBMJob], *, runtime: RuntimeSettings, storage: st
     trainer = LightGBMTrainer(
         _fit_on_worker,
         train_loop_config={"jobs": job_refs, "shards": shard_refs, "board": _Addresses.remote(workers),
-                           "threads": max(1, int(runtime.ray_cpus_per_worker))},
+                           "threads": max(1, int(runtime.ray_cpus_per_worker)),
+                           # a reference, so the key stays in the object store (Ray Train saves its config to storage)
+                           "key": ray.put(key)},
         scaling_config=ray.train.ScalingConfig(num_workers=workers, resources_per_worker={"CPU": runtime.ray_cpus_per_worker}),
         run_config=ray.train.RunConfig(storage_path=storage, failure_config=ray.train.FailureConfig(max_failures=0)),
     )
     result = trainer.fit()
     with result.checkpoint.as_directory() as directory:
-        return joblib.load(Path(directory) / "estimators.joblib")
+        return load_estimators(Path(directory), key)

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from engage.bounded import MAX_IMAGE_FILE_BYTES, open_regular
 from engage.errors import DataError
 
 ImageInput = str | os.PathLike | bytes | Image.Image
@@ -77,8 +78,12 @@ def open_image(source: bytes | str | Path, *, max_pixels: int = MAX_PIXELS, name
         stream: Any = io.BytesIO(bytes(source))
     elif isinstance(source, str | os.PathLike):
         label = str(source)
+        # A regular file of bounded size only: a path to /dev/zero or a FIFO is refused, not read forever.
         try:
-            stream = io.BytesIO(Path(source).read_bytes())
+            with open_regular(source, max_bytes=MAX_IMAGE_FILE_BYTES) as handle:
+                stream = io.BytesIO(handle.read())
+        except DataError as e:
+            raise DataError(f"image file {e.message}; check the image path", file=label) from e
         except OSError as e:
             raise DataError(f"image file cannot be read ({e.strerror or e}); check the image path", file=label) from e
     else:

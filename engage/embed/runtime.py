@@ -11,6 +11,10 @@ hashes the weights, torch's version and `EXPORT_VERSION`: a changed model gets a
 one. The file is written atomically (a temporary file renamed into place), so concurrent first uses are
 safe; a directory that cannot be written only costs the export again next time (the session is built from
 the bytes). Nothing is downloaded: the export runs the weights already installed.
+
+The path is predictable and the graph decides every embedding, so an export is used only when
+`NAME.onnx.sig` holds the HMAC of its bytes under this machine's model key (engage/signing.py): a planted or
+edited file is logged and replaced by a fresh export, and the session is built from the bytes verified.
 """
 
 from __future__ import annotations
@@ -27,10 +31,14 @@ from typing import Any, Literal
 
 import torch
 
-from engage.errors import EmbedderError
+from engage.bounded import read_bytes_bounded
+from engage.errors import DataError, EmbedderError
+from engage.signing import model_key, sign, verify
 
 log = logging.getLogger(__name__)
 
+#: Largest ONNX export read back (EfficientNet-Lite0 is ~14 MB, MiniLM ~90 MB).
+MAX_ONNX_BYTES = 512 * 1024 * 1024
 #: Bump when the exported graphs change (inputs, outputs, pooling), so old files are not reused.
 EXPORT_VERSION = 1
 #: Where exports go when the caller names no directory (the pipeline passes `features.cache_dir`/onnx).
@@ -150,18 +158,44 @@ def onnx_session(
     except ImportError as e:
         raise EmbedderError("the onnxruntime runtime needs `pip install onnxruntime` (or set the runtime to torch)") from e
     threads = max(1, torch.get_num_threads())
-    path = Path(directory) if directory is not None else default_directory()
-    path = path / f"{name}-{export_key(weights_id)}.onnx"
-    if path.is_file():
-        try:
-            return _session(str(path), threads)
-        except Exception as e:  # a damaged file: export again over it
-            log.warning("ONNX model %s cannot be loaded (%s); exporting it again", path, e)
+    folder = Path(directory) if directory is not None else default_directory()
+    path = folder / f"{name}-{export_key(weights_id)}.onnx"
+    key = model_key(create=True)
+    if path.exists() or path.is_symlink():
+        data = _verified(path, folder, key)
+        if data is not None:
+            try:
+                return _session(data, threads)  # the bytes verified are the bytes used
+            except Exception as e:  # a damaged file: export again over it
+                log.warning("ONNX model %s cannot be loaded (%s); exporting it again", path, e)
     log.info("exporting %s to ONNX at %s (once)", name, path)
     data = _export(module, inputs, input_names, output_names, dynamic_axes)
     try:
         _write_atomically(path, data)
+        _write_atomically(signature_path(path), sign(data, key).encode("ascii"))  # pins these bytes
     except OSError as e:
         log.warning("cannot write the ONNX export to %s (%s); using it from memory, it will be exported again "
                     "next time", path, e)
     return _session(data, threads)
+
+
+def signature_path(path: Path) -> Path:
+    """Where the HMAC of an export is kept (`NAME.onnx.sig`): it pins the bytes engage exported."""
+    return path.with_name(path.name + ".sig")
+
+
+def _verified(path: Path, folder: Path, key: bytes) -> bytes | None:
+    """The export's bytes if its signature proves engage exported them under this machine's model key, else None
+    (logged: a planted or edited graph is replaced by a fresh export from the installed weights, never used)."""
+    try:
+        data = read_bytes_bounded(path, root=folder, max_bytes=MAX_ONNX_BYTES, max_decoded=MAX_ONNX_BYTES)
+        signature = read_bytes_bounded(signature_path(path), root=folder, max_bytes=1024).decode("ascii", "replace")
+    except DataError as e:
+        log.warning("ONNX model %s is not used (%s); exporting it again from the installed weights", path, e.message)
+        return None
+    if not verify(data, signature.strip(), key):
+        log.warning("ONNX model %s is not the one engage exported (its signature does not match this machine's model "
+                    "key: planted, edited, or exported under another key); exporting it again from the installed "
+                    "weights", path)
+        return None
+    return data

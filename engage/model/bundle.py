@@ -14,26 +14,30 @@ its files is refused at load with a `ModelError`.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 import pandas as pd
 
-from engage.config import Settings, settings_to_yaml
+from engage.config import Settings, settings_from_yaml, settings_to_yaml
 from engage.data.schema import validate_posts
 from engage.errors import ModelError
 from engage.features.pipeline import FeaturePipeline, PostVectors
-from engage.files import file_sha256, staged_write
+from engage.files import staged_write
+from engage.signing import load_signed, model_key, read_manifest, require_key, save_signed
 
 log = logging.getLogger(__name__)
 
-BUNDLE_FORMAT = 1
-FILES = ("bundle.joblib", "context.parquet", "context_vectors.npz", "settings.yaml")
+#: 2: signed (engage/signing.py), boosters as text, arrays as npz; 1: one unsigned joblib pickle (refused;
+#: `python -m engage.model.trust` converts one the operator trusts).
+BUNDLE_FORMAT = 2
+LEGACY_FORMAT = 1
 
 
 def select_context(posts: pd.DataFrame, n_last: int, window_hours: float) -> np.ndarray:
@@ -90,61 +94,74 @@ class EngageModel:
 
     # -- persistence -----------------------------------------------------------------------------
     def save(self, directory: str | Path) -> Path:
+        """Write the bundle, signed with this machine's model key (engage/signing.py; made on first use)."""
         directory = Path(directory)
+        key = model_key(create=True)
+        context = self.context_posts.copy()
+        context.attrs = {}
+        context["image"] = None  # vectors are stored; paths on the training machine mean nothing elsewhere
+        parquet, vectors = io.BytesIO(), io.BytesIO()
+        context.to_parquet(parquet, index=False)
+        np.savez(vectors, image=self.context_vectors.image, caption=self.context_vectors.caption,
+                 quality=self.context_vectors.quality)
+        files = {"context.parquet": parquet.getvalue(), "context_vectors.npz": vectors.getvalue(),
+                 "settings.yaml": settings_to_yaml(self.settings).encode("utf-8"),
+                 "feed.json": json.dumps(self.feed_photos).encode("utf-8")}
+        state = {"pipeline": self.pipeline, "models": self.models, "norms": self.norms, "info": self.info}
         with staged_write(directory, directory=True) as staged:
-            staging = staged.path
-            joblib.dump(
-                {"format": BUNDLE_FORMAT, "pipeline": self.pipeline, "models": self.models, "norms": self.norms, "info": self.info,
-                 "feed_photos": self.feed_photos},
-                staging / "bundle.joblib",
-            )
-            context = self.context_posts.copy()
-            context.attrs = {}
-            context["image"] = None  # vectors are stored; paths on the training machine mean nothing elsewhere
-            context.to_parquet(staging / "context.parquet", index=False)
-            np.savez(staging / "context_vectors.npz", image=self.context_vectors.image,
-                     caption=self.context_vectors.caption, quality=self.context_vectors.quality)
-            (staging / "settings.yaml").write_text(settings_to_yaml(self.settings), encoding="utf-8")
-            manifest = {"format": BUNDLE_FORMAT, "files": {name: file_sha256(staging / name) for name in FILES},
-                        "embedder": self.embedder, "created": datetime.now(UTC).isoformat()}
-            (staging / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+            # Boosters as text, arrays as npz, the rest one pickle; manifest.json (written last) signs them all.
+            save_signed(staged.path, state, key, files=files,
+                        meta={"format": BUNDLE_FORMAT, "embedder": self.embedder, "created": datetime.now(UTC).isoformat()})
         return directory
 
     @classmethod
     def load(cls, directory: str | Path) -> EngageModel:
+        """The bundle in `directory`, only if its manifest is signed with this machine's model key and every
+        file matches it (each file is read once: what is verified is what is loaded)."""
         directory = Path(directory)
-        manifest_path = directory / "manifest.json"
-        if not manifest_path.is_file():
+        fix = ("re-export it on the machine that trained it (python train.py --export) and copy that machine's "
+               "model key here, or retrain (docs/security.md)")
+        if not (directory / "manifest.json").is_file():
             raise ModelError(f"{directory} is not a complete engage bundle (no manifest.json); retrain or re-export it")
-        try:
-            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-            files = manifest["files"]
-        except (ValueError, KeyError) as e:
-            raise ModelError(f"{manifest_path} is corrupt; retrain or re-export the model") from e
+        manifest = read_manifest(directory, fix)
+        if manifest.get("format") == LEGACY_FORMAT:
+            raise ModelError(
+                f"{directory} was saved before engage signed its models (bundle format {LEGACY_FORMAT}): its "
+                "bundle.joblib is a pickle engage cannot prove it made, so it is not loaded. If you trust it (you "
+                f"trained it), convert it once with `python -m engage.model.trust {directory}`; otherwise retrain")
         if manifest.get("format") != BUNDLE_FORMAT:
             raise ModelError(f"{directory} has bundle format {manifest.get('format')}, this engage reads {BUNDLE_FORMAT}")
-        for name in FILES:
-            path = directory / name
-            if not path.is_file():
-                raise ModelError(f"{directory} is incomplete: {name} is missing; retrain or re-export the model")
-            if file_sha256(path) != files.get(name):
-                raise ModelError(f"{directory} is corrupt: {name} does not match its checksum in manifest.json")
-        state = joblib.load(directory / "bundle.joblib")
-        vectors = np.load(directory / "context_vectors.npz")
-        from engage.config import load_settings
+        state, files, _ = load_signed(directory, require_key(f"model bundle {directory}"), what=str(directory),
+                                      fix=fix, manifest=manifest)
+        return cls._from_parts(directory, state, files)
 
-        settings = load_settings(directory / "settings.yaml")
-        context = validate_posts(pd.read_parquet(directory / "context.parquet"), file=directory / "context.parquet",
+    @classmethod
+    def _from_parts(cls, directory: Path, state: dict[str, Any], files: dict[str, bytes]) -> EngageModel:
+        try:
+            with np.load(io.BytesIO(files["context_vectors.npz"]), allow_pickle=False) as vectors:
+                context_vectors = PostVectors(vectors["image"], vectors["caption"], vectors["quality"])
+            settings = settings_from_yaml(files["settings.yaml"].decode("utf-8"), source=directory / "settings.yaml")
+            context = pd.read_parquet(io.BytesIO(files["context.parquet"]))
+            feed = json.loads(files["feed.json"]) if "feed.json" in files else state.get("feed_photos")
+        except KeyError as e:
+            raise ModelError(f"{directory} is incomplete: {e.args[0]} is missing; retrain or re-export the model") from e
+        context = validate_posts(context, file=directory / "context.parquet",
                                  hidden_likes=True)  # history from a dump may hold posts whose likes were hidden
-        return cls(settings, state["pipeline"], state["models"], context,
-                   PostVectors(vectors["image"], vectors["caption"], vectors["quality"]), state["norms"], state["info"],
-                   state.get("feed_photos"))  # bundles from before the feed preview have none
+        return cls(settings, state["pipeline"], state["models"], context, context_vectors, state["norms"], state["info"],
+                   feed)
 
     @classmethod
     def from_uri(cls, uri: str, tracking_uri: str | None = None) -> EngageModel:
-        """A bundle directory, or an MLflow model URI such as models:/engage@champion."""
-        if Path(uri).is_dir():
-            return cls.load(uri)
+        """A bundle directory, or an MLflow model URI such as models:/engage@champion.
+
+        A URI with a scheme (`models:`, `runs:`, `s3:`, ...) is always the registry's or store's, never a local
+        folder of that name: a folder `models:/engage@champion` planted in the working directory must not
+        shadow the champion. (A local folder whose name starts like a scheme is reached as ./models:/...)"""
+        if not is_model_uri(uri):
+            if Path(uri).is_dir():
+                return cls.load(uri)
+            raise ModelError(f"model {uri!r} is neither a bundle directory nor a model URI (models:/NAME@ALIAS, "
+                             "runs:/RUN/PATH); train one with `python train.py` or pass an exported bundle folder")
         import mlflow
 
         if tracking_uri:
@@ -163,6 +180,15 @@ class EngageModel:
             if version is not None:
                 model.info["version"] = version
         return model
+
+
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:")
+
+
+def is_model_uri(uri: str) -> bool:
+    """Whether `uri` names a model by URI (a scheme of two or more letters: models:, runs:, s3:, file:...), not a
+    plain local path (a Windows drive letter such as C: is one letter)."""
+    return bool(_SCHEME.match(str(uri)))
 
 
 def _registered_version(uri: str) -> str | None:

@@ -300,6 +300,17 @@ class OutcomeStore:
 
     # ----------------------------------------------------------------------------------------------- reads
 
+    def account_of(self, score_id: str | None, post_id: str | None) -> str | None:
+        """The account of the score `score_id`, else of the score linked to `post_id`; None when neither is known."""
+        with self.engine.connect() as connection:
+            if score_id is not None:
+                return connection.execute(select(scores.c.account).where(scores.c.score_id == score_id)).scalar()
+            if post_id is not None:
+                return connection.execute(select(scores.c.account).select_from(
+                    published.join(scores, scores.c.score_id == published.c.score_id))
+                    .where(published.c.post_id == post_id)).scalar()
+        return None
+
     def count(self, table: str) -> int:
         chosen = {"scores": scores, "published": published, "outcomes": outcomes}[table]
         with self.engine.connect() as connection:

@@ -21,7 +21,9 @@ import pandas as pd
 from pydantic import ValidationError
 from tqdm.auto import tqdm
 
+from engage.bounded import MAX_IMAGE_FILE_BYTES, check_table_file, open_regular
 from engage.errors import DataError, EngageError
+from engage.files import spreadsheet_safe
 from engage.model.draft import Draft
 from engage.model.targets import COUNT_TARGETS
 from engage.scoring.scorer import SCORE_CHUNK, Scorer, flat_score
@@ -41,6 +43,8 @@ def read_drafts(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise DataError("does not exist; pass a Parquet or CSV table of drafts", file=path)
+    if path.suffix.lower() in (".parquet", ".pq", ".csv"):
+        check_table_file(path)  # a regular file, not a device; bounded size, also once decompressed
     try:
         if path.suffix.lower() in (".parquet", ".pq"):
             frame = pd.read_parquet(path)
@@ -70,7 +74,10 @@ def _draft(record: dict[str, Any], images_dir: Path) -> Draft:
         image = Path(str(fields["image"]))
         image = image if image.is_absolute() else images_dir / image
         try:
-            fields["image"] = image.read_bytes()
+            with open_regular(image, max_bytes=MAX_IMAGE_FILE_BYTES) as handle:  # no device, bounded size
+                fields["image"] = handle.read()
+        except DataError as e:
+            raise DataError(f"photo {image} {e.message}", field="image") from e
         except OSError as e:
             raise DataError(f"photo {image} cannot be read ({e.strerror or e})", field="image") from e
     if "posted_at" in fields:
@@ -123,7 +130,10 @@ def write_scores(scores: pd.DataFrame, path: str | Path) -> Path:
     if path.suffix.lower() in (".parquet", ".pq"):
         scores.to_parquet(path, index=False)
     elif path.suffix.lower() == ".csv":
-        scores.to_csv(path, index=False)
+        # The account, flags and error cells come from the drafts table: `=HYPERLINK(...)` must reach a
+        # spreadsheet as text, not as a formula (docs/security.md). Lines end in CRLF (RFC 4180), so that a
+        # cell holding a lone CR is quoted too, not split into a new row.
+        spreadsheet_safe(scores).to_csv(path, index=False, lineterminator="\r\n")
     else:
         raise DataError("must end in .parquet or .csv", file=path)
     return path

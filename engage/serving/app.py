@@ -38,8 +38,9 @@ from starlette.requests import ClientDisconnect
 from engage.data.schema import OUTCOME_COUNTS
 from engage.errors import EngageError
 from engage.model.targets import COUNT_TARGETS, TARGETS
-from engage.outcomes.store import OutcomeError, OutcomeRecord, OutcomeStore
+from engage.outcomes.store import OutcomeError, OutcomeRecord, OutcomeStore, post_id_of
 from engage.scoring.contract import ScoringModel
+from engage.serving.access import OPEN, Access, HostGuard, KeyRing, allowed_hosts, is_loopback
 from engage.serving.limits import Admission, BodyTimeout, BodyTooLarge, RequestGuard
 from engage.serving.options import ADMIN_TOKEN_ENV, API_KEY_ENV, ServeOptions
 from engage.serving.parsing import (
@@ -85,14 +86,39 @@ ADMIN_BEARER = HTTPBearer(auto_error=False, description=f"the token in {ADMIN_TO
 
 
 def require_api_key(request: Request, key: Annotated[str | None, Depends(API_KEY_HEADER)]) -> None:
-    """401 unless the X-API-Key header holds the server's key (when one is set)."""
-    expected = request.app.state.options.api_key
-    if expected is None:
+    """401 unless the X-API-Key header holds one of the server's keys (when it has any); the key's `Access`
+    (every account, or its own) is kept on the request for the routes to check (`require_account`)."""
+    keys = request.app.state.keys
+    if keys is None:
+        request.state.access = OPEN
         return
     if key is None:
         raise RequestError(401, [("X-API-Key", "is missing; send the API key in the X-API-Key header")])
-    if not hmac.compare_digest(key.encode(), expected.encode()):
+    access = keys.lookup(key)
+    if access is None:
         raise RequestError(401, [("X-API-Key", "is not a valid API key")])
+    request.state.access = access
+
+
+def request_access(request: Request) -> Access:
+    """What the caller of this request may do (set by `require_api_key`; OPEN on a server without keys)."""
+    return getattr(request.state, "access", OPEN if request.app.state.keys is None else Access(admin=False))
+
+
+def require_account(request: Request, account: str) -> None:
+    """403 unless the request's key may score, see and compare `account` (never says whether it exists)."""
+    if not request_access(request).allows(account):
+        raise RequestError(403, [("account", "is not an account this API key may score, see or compare; ask the "
+                                             "operator for a key scoped to it")])
+
+
+def _ready_access(request: Request) -> Access | None:
+    """The caller's access on /ready (which needs no key): an admin key's, OPEN on a keyless loopback server."""
+    keys = request.app.state.keys
+    if keys is None:
+        return OPEN if is_loopback(request.app.state.options.host) else None
+    key = request.headers.get("x-api-key")
+    return keys.lookup(key) if key else None
 
 
 def _describe(error: BaseException) -> str:
@@ -169,7 +195,8 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorResponse, "description": "a body that cannot be decoded (not JSON, not UTF-8, nested too "
                                                  "deeply, a broken form), or an image that is not base64, not a "
                                                  "decodable photo, a bomb or a strip thinner than 1:20"},
-    401: {"model": ErrorResponse, "description": "missing or wrong X-API-Key (only when the server sets ENGAGE_API_KEY)"},
+    401: {"model": ErrorResponse, "description": "missing or wrong X-API-Key (only when the server has API keys)"},
+    403: {"model": ErrorResponse, "description": "an account the API key is not scoped to (key file, docs/security.md)"},
     408: {"model": ErrorResponse, "description": "the request body stalled (no byte for 15 s, or over 60 s in all)"},
     413: {"model": ErrorResponse, "description": "request body over 10 MB"},
     415: {"model": ErrorResponse, "description": "a body that is neither JSON nor a form, or a Content-Encoding "
@@ -319,9 +346,13 @@ def create_app(
     app.state.slot = slot
     app.state.admission = admission
     app.state.options = options
+    app.state.keys = KeyRing.load(options.api_key, options.key_file)  # None: no key, an open (loopback) server
     app.openapi = _openapi(app)  # type: ignore[method-assign]
     app.add_middleware(RequestGuard, max_bytes=options.max_body_bytes, read_timeout_s=options.read_timeout_s,
                        body_timeout_s=options.body_timeout_s)
+    hosts = allowed_hosts(options.host, options.allowed_hosts)
+    if hosts is not None:  # outermost: a DNS-rebinding page is refused before anything else runs
+        app.add_middleware(HostGuard, allowed=hosts)
     _install_error_handlers(app)
 
     v1 = [Depends(require_api_key)]
@@ -332,22 +363,30 @@ def create_app(
 
     @app.get("/ready", response_model=Ready, tags=["status"], summary="Model loaded and warmed",
              responses={503: {"model": Ready, "description": "still loading, or the model failed to load"}})
-    async def ready() -> Any:
+    async def ready(request: Request) -> Any:
         model = slot.model
         if model is None:
             return JSONResponse({"status": slot.state, "error": slot.error}, status_code=503, headers={"Retry-After": "5"})
-        return {"status": "ready", "model": _name(model), "version": model.version, "embedder": model.embedder,
-                **model.serving_settings()}
+        answer = {"status": "ready", "model": _name(model), "version": model.version, "embedder": model.embedder}
+        access = _ready_access(request)
+        if access is not None and access.admin:
+            # The shared vector cache's hits tell whether someone scored a given photo or caption lately: only
+            # an admin key (or the operator on a keyless loopback server) sees them.
+            answer.update(model.serving_settings())
+        return answer
 
     @app.get("/v1/accounts", response_model=Accounts, dependencies=v1, tags=["drafts"], responses=ERROR_RESPONSES,
              summary="Accounts the model knows")
-    async def accounts() -> dict[str, list[str]]:
+    async def accounts(request: Request) -> dict[str, list[str]]:
         model = slot.current()
-        return {"accounts": sorted(str(a) for a in model.context_posts["account"].unique())}
+        known = sorted(str(a) for a in model.context_posts["account"].unique())
+        return {"accounts": request_access(request).visible(known)}  # a scoped key sees only its accounts
 
     @app.get("/v1/feed", response_model=FeedPhotos, dependencies=v1, tags=["drafts"], responses=ERROR_RESPONSES,
              summary="The account's last eight photos known to the model, for the feed preview")
-    async def feed(account: Annotated[str, Query(min_length=1, max_length=100, description="the account")]) -> dict[str, Any]:
+    async def feed(request: Request,
+                   account: Annotated[str, Query(min_length=1, max_length=100, description="the account")]) -> dict[str, Any]:
+        require_account(request, account)
         model = slot.current()
         return {"account": account, "photos": list(getattr(model, "feed_photos", {}).get(account, []))}
 
@@ -376,6 +415,7 @@ def create_app(
                 await form.close()
         else:
             draft = await run_in_threadpool(score_request_from_json, await request.body())
+        require_account(request, draft.account)
         return await admission.run(score_and_record, model, draft, store)
 
     @app.post("/v1/compare", response_model=CompareResponse, dependencies=v1, tags=["drafts"],
@@ -387,6 +427,7 @@ def create_app(
         model = slot.current()
         _body_type(request, forms=False)
         compare_request, drafts = await run_in_threadpool(compare_request_from_json, await request.body())
+        require_account(request, compare_request.account)
         return await admission.run(compare_and_record, model, compare_request, drafts, store,
                                    options.time_zone_of(compare_request.account))
 
@@ -404,6 +445,9 @@ def create_app(
         record = OutcomeRecord(posted_at=body.posted_at, age_hours=body.age_hours, score_id=body.score_id,
                                post_id=body.post_id, permalink=body.permalink,
                                counts={name: getattr(body, name) for name in OUTCOME_COUNTS})
+        account = await run_in_threadpool(outcomes.account_of, body.score_id, post_id_of(body.post_id, body.permalink))
+        if account is not None:  # an unknown score is refused by the store, naming score_id
+            require_account(request, account)
         try:
             return await run_in_threadpool(outcomes.record_outcome, record)
         except OutcomeError as e:
@@ -412,20 +456,23 @@ def create_app(
     @app.get("/v1/accuracy", response_model=Accuracy, dependencies=v1, tags=["outcomes"],
              responses={**ERROR_RESPONSES, 404: {"model": ErrorResponse, "description": "the server records no outcomes"}},
              summary="How right engage was for the account's published drafts, next to its trailing average")
-    async def accuracy(account: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
+    async def accuracy(request: Request, account: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
                        age_hours: Annotated[float | None, Query(gt=0, le=MAX_AGE_HOURS)] = None) -> Any:
         from engage.outcomes.accuracy import accuracy as figures
 
+        _may_see(request, account)
         return await run_in_threadpool(figures, _store(store), account, age_hours)
 
     @app.get("/v1/accuracy/plot", dependencies=v1, tags=["outcomes"], response_class=Response,
              responses={200: {"content": {"image/png": {}}, "description": "predicted against actual (PNG)"},
                         **ERROR_RESPONSES, 404: {"model": ErrorResponse, "description": "the server records no outcomes"}},
              summary="Predicted against actual for the account's published drafts, as a PNG")
-    async def accuracy_plot(account: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
+    async def accuracy_plot(request: Request,
+                            account: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
                             age_hours: Annotated[float | None, Query(gt=0, le=MAX_AGE_HOURS)] = None) -> Response:
         from engage.outcomes.accuracy import accuracy_png
 
+        _may_see(request, account)
         png = await run_in_threadpool(accuracy_png, _store(store), account, age_hours)
         return Response(png, media_type="image/png")
 
@@ -462,6 +509,14 @@ def open_store(options: ServeOptions) -> OutcomeStore | None:
                                             "pass --outcomes off") from e
     log.info("recording scores and outcomes in %r", store)
     return store
+
+
+def _may_see(request: Request, account: str | None) -> None:
+    """403 unless the request's key may see `account`; all accounts at once (no account) need an admin key."""
+    if account is not None:
+        require_account(request, account)
+    elif not request_access(request).admin:
+        raise RequestError(403, [("account", "is required with an API key scoped to accounts: name one of yours")])
 
 
 def _store(store: OutcomeStore | None) -> OutcomeStore:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from engage.config import TrackingSettings
 
 API_KEY_ENV = "ENGAGE_API_KEY"
+KEY_FILE_ENV = "ENGAGE_KEY_FILE"  # engage/serving/access.py reads it
 ADMIN_TOKEN_ENV = "ENGAGE_ADMIN_TOKEN"
 DEFAULT_MODEL = "models:/engage@champion"
 #: Largest request body accepted: a 7.5 MB photo base64-encoded, with room for the caption and history.
@@ -36,6 +37,10 @@ class ServeOptions:
     vector_cache_items: int = 8192  # photos and captions whose vectors are kept in memory (~6 KB each; 0: none)
     api_key: str | None = field(default_factory=lambda: os.environ.get(API_KEY_ENV) or None)  # guards /v1/*
     admin_token: str | None = field(default_factory=lambda: os.environ.get(ADMIN_TOKEN_ENV) or None)  # /admin/*
+    # Keys scoped to accounts, and admin keys (engage/serving/access.py, docs/security.md):
+    key_file: str | None = field(default_factory=lambda: os.environ.get(KEY_FILE_ENV) or None)
+    insecure_no_auth: bool = False  # serve beyond loopback without any key (refused unless set)
+    allowed_hosts: tuple[str, ...] = ()  # Host names answered besides loopback's ('*': any; DNS-rebinding guard)
     log_level: str = "info"
     # The outcome store (engage/outcomes): a SQLAlchemy URL, or None to record nothing (score_id null).
     # serve.py defaults it to a SQLite file beside the tracking store, or in the working directory for a bundle.

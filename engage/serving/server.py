@@ -11,13 +11,15 @@ from typing import Any
 
 import uvicorn
 
-from engage.errors import EngageError
+from engage.errors import ConfigError, EngageError
+from engage.serving.access import KeyRing, check_exposure
 from engage.serving.app import create_app
 from engage.serving.connections import guarded_protocol
 from engage.serving.limits import MAX_HEADER_BYTES
 from engage.serving.options import ServeOptions
 
-#: Exit code when the model cannot be loaded or refuses to start (e.g. an embedder mismatch).
+#: Exit code when the model cannot be loaded or the server refuses to start (an embedder mismatch, no API key
+#: while listening beyond loopback).
 EXIT_MODEL_FAILED = 2
 
 
@@ -42,6 +44,11 @@ def run(options: ServeOptions) -> int:
         if server is not None:
             server.should_exit = True  # read by uvicorn's main loop; safe to set from the loading thread
 
+    try:  # before anything loads: a server that would be open to the network without a key does not start
+        check_exposure(options.host, KeyRing.load(options.api_key, options.key_file), options.insecure_no_auth)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_MODEL_FAILED
     try:
         app = create_app(options, on_startup_failure=stop)
     except EngageError as e:  # e.g. an outcome store that cannot be opened

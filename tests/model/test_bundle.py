@@ -17,9 +17,9 @@ def test_incomplete_or_tampered_bundles_are_refused(trained, tmp_path):
     with pytest.raises(ModelError, match="incomplete: context.parquet is missing"):
         EngageModel.load(missing)
     tampered = shutil.copytree(export, tmp_path / "tampered")
-    with open(tampered / "bundle.joblib", "ab") as handle:
+    with open(tampered / "state.pkl", "ab") as handle:
         handle.write(b"x")
-    with pytest.raises(ModelError, match="bundle.joblib does not match its checksum"):
+    with pytest.raises(ModelError, match="state.pkl does not match its checksum"):
         EngageModel.load(tampered)
     no_manifest = shutil.copytree(export, tmp_path / "no_manifest")
     (no_manifest / "manifest.json").unlink()

@@ -124,12 +124,12 @@ def test_a_post_id_matching_two_scores_and_a_repeated_age_are_conflicts(server: 
 
 
 def test_outcome_endpoints_sit_behind_the_api_key(db: str) -> None:
-    app = create_app(ServeOptions(api_key="k3y", admin_token=None, outcomes=db), loader=RecordingScorer)
+    app = create_app(ServeOptions(api_key="k3y-0123456789abcdef", admin_token=None, outcomes=db), loader=RecordingScorer)
     with ThreadServer(app) as server:
         assert httpx.post(f"{server.url}/v1/outcomes", json={}).status_code == 401
         assert httpx.get(f"{server.url}/v1/accuracy").status_code == 401
         assert httpx.get(f"{server.url}/v1/accuracy/plot").status_code == 401
-        assert httpx.get(f"{server.url}/v1/accuracy", headers={"X-API-Key": "k3y"}).status_code == 200
+        assert httpx.get(f"{server.url}/v1/accuracy", headers={"X-API-Key": "k3y-0123456789abcdef"}).status_code == 200
 
 
 def test_without_a_store_scores_carry_no_id_and_outcomes_are_a_404() -> None:
@@ -187,3 +187,37 @@ def test_serve_cli_defaults_the_store_and_can_turn_it_off(tmp_path: Path, monkey
     assert parse_args(["--outcomes", "off"]).outcomes is None
     options = parse_args(["--outcomes", "postgresql+psycopg://u@db/engage", "--outcomes-photos"])
     assert options.outcomes == "postgresql+psycopg://u@db/engage" and options.outcomes_photos is True
+
+
+def test_a_key_scoped_to_one_account_records_and_reads_only_its_own_outcomes(db: str, tmp_path: Path) -> None:
+    admin, anna = "admin-key-0123456789abcdef", "anna-key-0123456789abcdef"
+    keys = tmp_path / "keys.yaml"
+    keys.write_text(f"admin: [{admin}]\nkeys:\n  {anna}: [anna.bakes]\n", encoding="utf-8")
+    app = create_app(ServeOptions(api_key=None, admin_token=None, key_file=str(keys), outcomes=db),
+                     loader=RecordingScorer)
+    with ThreadServer(app) as server:
+        for _ in range(200):
+            if httpx.get(f"{server.url}/ready").status_code == 200:
+                break
+        def post(key: str, path: str, body: dict) -> httpx.Response:
+            return httpx.post(f"{server.url}{path}", json=body, headers={"X-API-Key": key})
+
+        bens = post(admin, "/v1/score", {"account": "ben.runs", "caption": "x"}).json()["score_id"]
+        annas = post(anna, "/v1/score", {"account": "anna.bakes", "caption": "y"}).json()["score_id"]
+        outcome = {"posted_at": POSTED, "age_hours": 24, "likes": 3}
+        refused = post(anna, "/v1/outcomes", {**outcome, "score_id": bens, "post_id": "B1"})
+        assert refused.status_code == 403 and refused.json()["error"]["field"] == "account"
+        assert post(anna, "/v1/outcomes", {**outcome, "score_id": annas, "post_id": "A1"}).status_code == 201
+        assert post(admin, "/v1/outcomes", {**outcome, "score_id": bens, "post_id": "B1"}).status_code == 201
+        later = post(anna, "/v1/outcomes", {**outcome, "post_id": "B1", "age_hours": 168})  # found by the post
+        assert later.status_code == 403
+
+        def get(key: str, **params: str) -> httpx.Response:
+            return httpx.get(f"{server.url}/v1/accuracy", params=params, headers={"X-API-Key": key})
+
+        assert get(anna, account="anna.bakes").json()["published"] == 1
+        assert get(anna, account="ben.runs").status_code == 403
+        assert get(anna).status_code == 403  # every account at once needs an admin key
+        assert get(admin).json()["published"] == 2
+        plot = httpx.get(f"{server.url}/v1/accuracy/plot", params={"account": "ben.runs"}, headers={"X-API-Key": anna})
+        assert plot.status_code == 403

@@ -174,9 +174,9 @@ def damage_remove_file(bundle: Path) -> str:
 
 
 def damage_change_file(bundle: Path) -> str:
-    with open(bundle / "bundle.joblib", "ab") as handle:
+    with open(bundle / "state.pkl", "ab") as handle:
         handle.write(b"\0")
-    return "is corrupt: bundle.joblib does not match its checksum in manifest.json"
+    return "is corrupt: state.pkl does not match its checksum in manifest.json"
 
 
 def damage_remove_manifest(bundle: Path) -> str:

@@ -279,10 +279,10 @@ def serve_until_exit(*args: str, timeout: float = 120) -> subprocess.CompletedPr
 
 def test_incomplete_bundle_refuses_to_start_with_a_clear_message(bundle: Path, tmp_path: Path) -> None:
     copy = copy_bundle(bundle, tmp_path / "engage")
-    (copy / "bundle.joblib").unlink()
+    (copy / "state.pkl").unlink()
     done = serve_until_exit("--model", str(copy))
     assert done.returncode == 2
-    assert f"error: cannot serve model {copy}: {copy} is incomplete: bundle.joblib is missing" in done.stderr
+    assert f"error: cannot serve model {copy}: {copy} is incomplete: state.pkl is missing" in done.stderr
 
 
 def test_model_trained_with_another_embedder_refuses_to_start(bundle: Path, tmp_path: Path) -> None:

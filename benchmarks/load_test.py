@@ -121,7 +121,7 @@ class Requests:
             truncated = base64.b64encode(self.photo[: len(self.photo) // 3]).decode()
             return f"bad:{kind}", "/v1/score", {"json": {**fields, "image": truncated}}, {400}
         draw = rng.random()
-        if draw < 0.05:
+        if draw < 0.05 and self.photo_share < 1:  # --photo-share 1: a never-seen photo in every valid request
             drafts = [{"caption": CAPTION}, {"caption": CAPTION + " #more #tags #here"}]
             if self.posted_at:
                 drafts = [{**d, "posted_at": self.posted_at} for d in drafts]
@@ -229,7 +229,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=60, help="how long to send requests (default 60)")
     parser.add_argument("--max-requests", type=int, default=100_000, help="stop after this many requests in all")
     parser.add_argument("--timeout", type=float, default=30, help="seconds before a request counts as timed out")
-    parser.add_argument("--photo-share", type=float, default=0.3, help="share of valid drafts with the photo (0.3)")
+    parser.add_argument("--photo-share", type=float, default=0.3,
+                        help="share of valid drafts with the photo (0.3); 1: every valid request has one, no /v1/compare")
     parser.add_argument("--bad-share", type=float, default=0.2, help="share of bad requests (0.2)")
     parser.add_argument("--photo-size", type=int, default=1080, help="side of the JPEG, pixels (1080)")
     parser.add_argument("--posted-at", default=None, help="posted_at of the drafts (default: the server's now)")

@@ -59,7 +59,10 @@ class ImageSettings(_Section):
 
 
 class TextSettings(_Section):
-    embedder: Literal["auto", "minilm", "clip"] = "auto"  # auto: CLIP text tower with CLIP images, else MiniLM
+    # auto: CLIP text tower with CLIP images; else static from `static_from_posts` training posts, MiniLM below.
+    # static: model2vec token vectors distilled once from MiniLM (~4,000 captions/s against ~50; docs/results.md)
+    embedder: Literal["auto", "minilm", "static", "clip"] = "auto"
+    static_from_posts: int = Field(10_000, ge=0)  # auto: tables of this many posts or more embed captions with static
     runtime: Literal["auto", "torch", "onnxruntime"] = "auto"  # auto: ONNX Runtime for MiniLM on the CPU (see image.runtime)
 
 

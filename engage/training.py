@@ -58,6 +58,7 @@ class TrainResult:
     export_dir: str | None = None
     tracking_uri: str = ""
     seconds: dict[str, float] = field(default_factory=dict)  # seconds_<stage> -> seconds, as the run logs them
+    peak_rss_mb: dict[str, float] = field(default_factory=dict)  # stage -> the process's peak RSS in it (Linux)
 
 
 def artifact_location(tracking_uri: str) -> str | None:
@@ -106,6 +107,7 @@ class Stages:
     def __init__(self, total: int):
         self.total = total
         self.seconds: dict[str, float] = {}
+        self.peak_rss_mb: dict[str, float] = {}  # per stage, where the platform tells (benchmarks/scale.py)
         self._number = 0
         self._current: tuple[str, float] | None = None
         self._started = time.perf_counter()
@@ -114,12 +116,16 @@ class Stages:
         self.done()
         self._number += 1
         print(f"[{self._number}/{self.total}] {text}", flush=True)
+        _reset_peak_rss()
         self._current = (name, time.perf_counter())
 
     def done(self) -> None:
         if self._current is not None:
             name, began = self._current
             self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - began
+            peak = _peak_rss_mb()
+            if peak is not None:
+                self.peak_rss_mb[name] = max(self.peak_rss_mb.get(name, 0.0), peak)
             self._current = None
 
     def metrics(self) -> dict[str, float]:
@@ -131,6 +137,27 @@ class Stages:
 
     def summary(self) -> str:
         return ", ".join(f"{name} {value:.1f}" for name, value in self.seconds.items())
+
+
+def _reset_peak_rss() -> None:
+    """Start a new peak-RSS measurement (Linux: writing 5 to clear_refs resets VmHWM); elsewhere nothing."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+
+def _peak_rss_mb() -> float | None:
+    """The process's peak resident memory since the last reset, in MB (None where /proc is not there)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
 
 
 def load_training_posts(settings: Settings, *, progress: bool = True) -> pd.DataFrame:
@@ -409,7 +436,7 @@ def _train(settings: Settings, engine: Engine, *, export_dir: str | None, progre
         exported = str(model.save(export_dir or settings.train.export_dir))
     print(f"      done in {seconds['seconds_total']:.0f} s (seconds per stage: {stages.summary()})")
     return TrainResult(metrics, run_id, str(version.version), alias, why, skipped, split.how,
-                       pipeline.image_embedder_id_, exported, settings.tracking.uri, seconds)
+                       pipeline.image_embedder_id_, exported, settings.tracking.uri, seconds, dict(stages.peak_rss_mb))
 
 
 def summary_table(result: TrainResult) -> str:

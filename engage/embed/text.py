@@ -183,17 +183,23 @@ class ClipTextEmbedder:
 
 
 def make_text_embedder(settings: TextSettings, image_embedder: Any = None, *, device: str = "auto",
-                       onnx_dir: Any = None) -> TextEmbedder:
+                       onnx_dir: Any = None, cache_dir: Any = None) -> TextEmbedder:
     """The caption embedder that `settings.embedder` names, on `device` (the `image.device` setting);
-    `onnx_dir` is where MiniLM's ONNX export is kept (`text.runtime`).
+    `onnx_dir` is where MiniLM's ONNX export is kept (`text.runtime`), `cache_dir` the feature cache folder
+    (where the static embedder's distilled table is kept; default data/cache).
 
-    `minilm`: MiniLM. `clip`: the image embedder's text tower (an `EmbedderError` when it has none).
+    `minilm`: MiniLM. `static`: model2vec token vectors distilled from the installed MiniLM
+    (engage/embed/static.py). `clip`: the image embedder's text tower (an `EmbedderError` when it has none).
     `auto`: the text tower when the image embedder has one (captions and photos then share a space and
     `image_caption_similarity` means something), else MiniLM.
     """
     has_text_tower = callable(getattr(image_embedder, "embed_text", None))
     if settings.embedder == "minilm":
         return MiniLMEmbedder(device=device, runtime=settings.runtime, onnx_dir=onnx_dir)
+    if settings.embedder == "static":
+        from engage.embed.static import StaticEmbedder
+
+        return StaticEmbedder(cache_dir if cache_dir is not None else "data/cache")
     if settings.embedder == "clip":
         if not has_text_tower:
             name = getattr(image_embedder, "id", None) or type(image_embedder).__name__
@@ -205,7 +211,7 @@ def make_text_embedder(settings: TextSettings, image_embedder: Any = None, *, de
     if settings.embedder == "auto":
         return ClipTextEmbedder(image_embedder) if has_text_tower else MiniLMEmbedder(
             device=device, runtime=settings.runtime, onnx_dir=onnx_dir)
-    raise EmbedderError(f"text.embedder={settings.embedder!r} is unknown; use auto, minilm or clip")
+    raise EmbedderError(f"text.embedder={settings.embedder!r} is unknown; use auto, minilm, static or clip")
 
 
 def image_caption_similarity(image_emb: np.ndarray, caption_emb: np.ndarray) -> np.ndarray:

@@ -112,20 +112,21 @@ def _planes(dim: int, bits: int, tables: int) -> np.ndarray:
 
 
 def _hash_codes(unit: np.ndarray, usable: np.ndarray, bits: int, tables: int) -> np.ndarray:
-    """(tables, n) int64 bucket codes in [0, 2**bits); -1 for unusable rows."""
+    """(tables, n) int64 bucket codes in [0, 2**bits); -1 for unusable rows (never hashed: a table without
+    photos costs no image hashing)."""
     n, dim = unit.shape
     planes = _planes(dim, bits, tables)
     weights = 2.0 ** np.arange(bits)  # float64 sums of powers of two below 2**30 are exact
     codes = np.full((tables, n), -1, dtype=np.int64)
+    hashed = np.flatnonzero(usable)
     block = np.zeros((HASH_BLOCK_ROWS, dim), dtype=np.float32)
-    for start in tqdm(range(0, n, HASH_BLOCK_ROWS), desc="hashing embeddings", unit="block",
-                      disable=n < 12_800):  # a bar only where hashing takes a noticeable time
-        stop = min(start + HASH_BLOCK_ROWS, n)
-        block[: stop - start] = unit[start:stop]
-        block[stop - start:] = 0.0
-        signs = ((block @ planes)[: stop - start] > 0).reshape(-1, bits).astype(np.float64)
-        codes[:, start:stop] = (signs @ weights).astype(np.int64).reshape(-1, tables).T
-    codes[:, ~usable] = -1
+    for start in tqdm(range(0, len(hashed), HASH_BLOCK_ROWS), desc="hashing embeddings", unit="block",
+                      disable=len(hashed) < 12_800):  # a bar only where hashing takes a noticeable time
+        rows = hashed[start:start + HASH_BLOCK_ROWS]
+        block[: len(rows)] = unit[rows]
+        block[len(rows):] = 0.0
+        signs = ((block @ planes)[: len(rows)] > 0).reshape(-1, bits).astype(np.float64)
+        codes[:, rows] = (signs @ weights).astype(np.int64).reshape(-1, tables).T
     return codes
 
 
@@ -263,8 +264,8 @@ def same_day_duplicates(
     low_rank = np.searchsorted(distinct, starts)  # only read at query positions
     span = len(distinct) + 1
 
-    if image_emb is not None:
-        unit, usable = _unit(image_emb)
+    if image_emb is not None and image_emb.shape[1] and np.isfinite(image_emb[:, 0]).any():
+        unit, usable = _unit(image_emb)  # (without one usable image the column stays NaN, nothing copied)
         pairs = _near_pairs(unit, usable, is_query, accounts, time_rank, low_rank, span, image_threshold, "image")
         out["duplicate_image_accounts"] = np.where(usable, _count_accounts(pairs, accounts), np.nan)[rows]
 
@@ -294,7 +295,12 @@ class _HashedVectors:
     """Unit vectors of stored posts with their LSH codes at one threshold, computed once."""
 
     def __init__(self, matrix: np.ndarray, threshold: float, usable_too: np.ndarray | None = None):
-        self.unit, self.usable = _unit(np.asarray(matrix, dtype=np.float32))
+        matrix = np.asarray(matrix, dtype=np.float32)
+        if matrix.shape[1] and len(matrix) and not np.isfinite(matrix[:, 0]).any():
+            # No usable vector (a context without photos): nothing to normalise; `near` finds no candidate.
+            self.unit, self.usable = matrix, np.zeros(len(matrix), dtype=bool)
+        else:
+            self.unit, self.usable = _unit(matrix)
         if usable_too is not None:
             self.usable &= usable_too
         self.threshold = threshold
@@ -302,14 +308,18 @@ class _HashedVectors:
         self.codes = _hash_codes(self.unit, self.usable, self.bits, LSH_TABLES)
         self.cutoff = sketch_cutoff(threshold, self.bits * LSH_TABLES)
 
-    def near(self, vector: np.ndarray, usable_too: bool = True) -> np.ndarray | None:
+    def near(self, vector: np.ndarray, usable_too: bool = True, among: np.ndarray | None = None) -> np.ndarray | None:
         """Positions of stored posts the index pairs with `vector` (None when the vector is unusable): a shared
-        bucket in some table, few differing bits, exact cosine >= threshold, as `_near_pairs` decides."""
+        bucket in some table, few differing bits, exact cosine >= threshold, as `_near_pairs` decides.
+        `among`: only these positions (sorted) are looked at (default: every stored post)."""
         unit, usable = _unit(np.asarray(vector, dtype=np.float32).reshape(1, -1))
         if not (usable[0] and usable_too):
             return None
         codes = _hash_codes(unit, usable, self.bits, LSH_TABLES)[:, 0]
-        candidates = np.flatnonzero(self.usable & (self.codes == codes[:, None]).any(axis=0))
+        if among is None:
+            candidates = np.flatnonzero(self.usable & (self.codes == codes[:, None]).any(axis=0))
+        else:
+            candidates = among[self.usable[among] & (self.codes[:, among] == codes[:, None]).any(axis=0)]
         differing = np.zeros(len(candidates), dtype=np.int64)
         for table in range(LSH_TABLES):
             differing += np.bitwise_count(self.codes[table, candidates] ^ codes[table])
@@ -338,22 +348,32 @@ class ContextDuplicates:
         long_enough = self.caption_keys != ""
         self.image = None if image_emb is None else _HashedVectors(image_emb, image_threshold)
         self.caption = None if caption_emb is None else _HashedVectors(caption_emb, caption_threshold, long_enough)
+        self._by_time = np.argsort(self.times, kind="stable")
+        self._sorted_times = self.times[self._by_time]
 
     def draft(self, account: str, times: Sequence[pd.Timestamp], image: np.ndarray | None, caption_vector: np.ndarray | None,
               caption: str) -> pd.DataFrame:
         """`DUPLICATE_COLUMNS` of one draft of `account` as if posted at each of `times` (one row each)."""
         stamps = np.array([pd.Timestamp(t).tz_convert("UTC").as_unit("ns").value for t in times], dtype=np.int64)
         out = pd.DataFrame(index=pd.RangeIndex(len(stamps)), columns=DUPLICATE_COLUMNS, dtype=np.float64)
-        other = self.accounts != account
+        # Only stored posts inside some time's window can count: found by two binary searches, so a draft costs
+        # the posts of its window, not the whole context (a million stored posts).
+        if len(stamps):
+            low = np.searchsorted(self._sorted_times, stamps.min() - self.window_ns, side="left")
+            high = np.searchsorted(self._sorted_times, stamps.max(), side="right")
+            window = np.sort(self._by_time[low:high])
+        else:
+            window = np.zeros(0, dtype=np.int64)
+        window = window[self.accounts[window] != account]  # other accounts only
         if self.image is not None:
-            near = None if image is None else self.image.near(image)
-            out["duplicate_image_accounts"] = np.nan if near is None else self._count(near[other[near]], stamps)
+            near = None if image is None else self.image.near(image, among=window)
+            out["duplicate_image_accounts"] = np.nan if near is None else self._count(near, stamps)
         key = _caption_key(caption)
-        same = np.flatnonzero(other & (self.caption_keys == key)) if key else np.zeros(0, np.int64)
+        same = window[self.caption_keys[window] == key] if key else np.zeros(0, np.int64)
         if self.caption is not None and caption_vector is not None:
-            near = self.caption.near(caption_vector, usable_too=bool(key))
+            near = self.caption.near(caption_vector, usable_too=bool(key), among=window)
             if near is not None:
-                same = np.union1d(same, near[other[near]])
+                same = np.union1d(same, near)
         out["duplicate_caption_accounts"] = self._count(same, stamps)
         return out
 

@@ -253,8 +253,8 @@ def _embedding_similarity(
     """
     centroid_sim = np.full(len(rows), np.nan)
     max_sim = np.full(len(rows), np.nan)
-    if matrix is None or not len(rows):
-        return centroid_sim, max_sim
+    if matrix is None or not len(rows) or not np.isfinite(matrix[:, 0]).any():
+        return centroid_sim, max_sim  # no usable vector at all (a table without photos): nothing to copy
     unit, usable = _unit_rows(matrix)
     for start in range(0, len(rows), EMBEDDING_BLOCK_ROWS):
         block = slice(start, start + EMBEDDING_BLOCK_ROWS)

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from sklearn.decomposition import PCA
 
-from engage.config import ImageSettings, Settings
+from engage.config import ImageSettings, Settings, TextSettings
 from engage.embed.cache import FeatureCache, cached_vectors, text_sha256
 from engage.embed.image import make_image_embedder
 from engage.embed.text import image_caption_similarity, make_text_embedder
@@ -44,6 +44,10 @@ from engage.files import file_sha256
 
 log = logging.getLogger(__name__)
 
+#: Largest chunk of new caption vectors computed and cached at once: chunks double from the engine's
+#: chunk size while each takes under a second (the static embedder: 65,536 captions in ~15 s; MiniLM stays
+#: at the engine's size), so a million captions make some twenty shards, not four thousand.
+MAX_CHUNK = 65_536
 
 
 @dataclass
@@ -59,15 +63,29 @@ class PostVectors:
 
     def take(self, positions: np.ndarray | list[int]) -> PostVectors:
         positions = np.asarray(positions, dtype=int)
-        return PostVectors(self.image[positions], self.caption[positions], self.quality[positions])
+        return PostVectors(_rows(self.image, positions), self.caption[positions], self.quality[positions])
 
     @staticmethod
     def concat(parts: list[PostVectors]) -> PostVectors:
-        return PostVectors(
-            np.concatenate([p.image for p in parts]),
-            np.concatenate([p.caption for p in parts]),
-            np.concatenate([p.quality for p in parts]),
-        )
+        images = [p.image for p in parts]
+        if images and all(repeats_one_row(m) for m in images):  # photo-less parts stay one row seen n times
+            image = np.broadcast_to(images[0][:1], (sum(len(m) for m in images), images[0].shape[1]))
+        else:
+            image = np.concatenate(images)
+        return PostVectors(image, np.concatenate([p.caption for p in parts]),
+                           np.concatenate([p.quality for p in parts]))
+
+
+def repeats_one_row(matrix: np.ndarray) -> bool:
+    """Whether `matrix` is one row seen n times (the NaN view `embed` gives a table without photos)."""
+    return matrix.ndim == 2 and len(matrix) > 0 and matrix.strides[0] == 0
+
+
+def _rows(matrix: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """`matrix[positions]`, still a view of one row when `matrix` is one (never n copies of it)."""
+    if repeats_one_row(matrix):
+        return np.broadcast_to(matrix[:1], (len(positions), matrix.shape[1]))
+    return matrix[positions]
 
 
 def _image_keys(paths: list[str | None]) -> list[str | None]:
@@ -87,6 +105,7 @@ class FeaturePipeline:
         self.settings = settings
         self._image_embedder: Any = None
         self._text_embedder: Any = None
+        self._table_posts: int | None = None  # posts of the table `embed` was given before `fit`
 
     # -- embedders -------------------------------------------------------------------------------
     def _image_settings(self) -> ImageSettings:
@@ -112,12 +131,27 @@ class FeaturePipeline:
             self._image_embedder = embedder
         return self._image_embedder
 
+    def _text_settings(self) -> TextSettings:
+        """As `_image_settings`: once fitted, 'auto' becomes the text backend it resolved to at training, so a
+        model keeps its caption embedder when the default changes."""
+        fitted = getattr(self, "text_embedder_id_", None)
+        backend = fitted.split(":", 1)[0] if fitted else None
+        text = self.settings.text
+        if backend in ("minilm", "static") and text.embedder == "auto":
+            return text.model_copy(update={"embedder": backend})
+        posts = getattr(self, "_table_posts", None)
+        if (fitted is None and text.embedder == "auto" and posts is not None and posts >= text.static_from_posts
+                and not callable(getattr(self.image_embedder, "embed_text", None))):
+            # A large table without CLIP: MiniLM would take hours (~50 captions/s), the static table seconds.
+            return text.model_copy(update={"embedder": "static"})
+        return text
+
     @property
     def text_embedder(self) -> Any:
         if self._text_embedder is None:
             # One device setting: captions are embedded where the photos are (image.device).
-            embedder = make_text_embedder(self.settings.text, self.image_embedder, device=self.settings.image.device,
-                                          onnx_dir=self.onnx_dir)
+            embedder = make_text_embedder(self._text_settings(), self.image_embedder, device=self.settings.image.device,
+                                          onnx_dir=self.onnx_dir, cache_dir=self.settings.features.cache_dir)
             expected = getattr(self, "text_embedder_id_", None)
             if expected is not None and embedder.id != expected:
                 raise EmbedderMismatchError(
@@ -155,6 +189,9 @@ class FeaturePipeline:
         read and fill the same cache.
         """
         engine = engine or LOCAL
+        if not hasattr(self, "feature_names_") and getattr(self, "_table_posts", None) != len(posts):
+            self._table_posts = len(posts)  # text.embedder=auto chooses by the training table's size
+            self._text_embedder = None
         paths = [p if isinstance(p, str) and p else None for p in posts["image"].tolist()]
         image_keys = _image_keys(paths)
         have = [i for i, k in enumerate(image_keys) if k is not None]
@@ -163,7 +200,11 @@ class FeaturePipeline:
             log.warning("%d posts name an image file that does not exist; their image features are left empty", missing_files)
         cache_root = Path(self.settings.features.cache_dir)
 
-        image = np.full((len(posts), self.image_embedder.dim), np.nan, dtype=np.float32)
+        if have:
+            image = np.full((len(posts), self.image_embedder.dim), np.nan, dtype=np.float32)
+        else:  # no photos: one NaN row seen n times (read-only), not n x 1280 floats (5 GB at a million posts)
+            image = np.broadcast_to(np.full((1, self.image_embedder.dim), np.nan, dtype=np.float32),
+                                    (len(posts), self.image_embedder.dim))
         quality = np.full((len(posts), len(QUALITY_COLUMNS)), np.nan, dtype=np.float32)
         if have:
             have_paths = [paths[i] for i in have]
@@ -184,10 +225,10 @@ class FeaturePipeline:
         caption = cached_vectors(
             [text_sha256(c) for c in captions],
             lambda idx: engine.embed_captions(self, [captions[i] for i in idx]),
-            FeatureCache(cache_root, self.text_embedder.id), chunk_size=engine.chunk_size,
+            FeatureCache(cache_root, self.text_embedder.id), chunk_size=engine.chunk_size, max_chunk_size=MAX_CHUNK,
             progress=progress, desc=f"embedding captions ({self.text_embedder.id})",
         )
-        return PostVectors(image.astype(np.float32), np.asarray(caption, dtype=np.float32), quality)
+        return PostVectors(image, np.asarray(caption, dtype=np.float32), quality)
 
     # -- step 2: features ------------------------------------------------------------------------
     def fit(self, vectors: PostVectors, rows: np.ndarray | None = None) -> FeaturePipeline:
@@ -198,8 +239,8 @@ class FeaturePipeline:
         self.image_embedder_id_ = self.image_embedder.id
         self.text_embedder_id_ = self.text_embedder.id
         self.quality_version_ = QUALITY_VERSION  # the measures `embed` made (scoring makes them the same way)
-        self.image_pca_ = _fit_pca(vectors.image[rows], k, self.settings.train.seed)
-        self.caption_pca_ = _fit_pca(vectors.caption[rows], k, self.settings.train.seed)
+        self.image_pca_ = _fit_pca(vectors.image, rows, k, self.settings.train.seed)
+        self.caption_pca_ = _fit_pca(vectors.caption, rows, k, self.settings.train.seed)
         self.feature_names_ = self._declared_feature_names()
         return self
 
@@ -326,12 +367,16 @@ class FeaturePipeline:
         return pd.DataFrame(table, columns=names, index=rows)
 
 
-def _fit_pca(matrix: np.ndarray, k: int, seed: int) -> PCA | None:
-    ok = ~np.isnan(matrix).any(axis=1)
+def _fit_pca(matrix: np.ndarray, rows: np.ndarray, k: int, seed: int) -> PCA | None:
+    """PCA of the complete rows among `rows`; the rows without a vector (NaN first column) are never copied."""
+    rows = np.asarray(rows)
+    candidates = rows[np.isfinite(matrix[rows, 0])] if matrix.shape[1] else rows[:0]
+    chosen = matrix[candidates]
+    ok = ~np.isnan(chosen).any(axis=1)
     k = min(k, int(ok.sum()) - 1, matrix.shape[1])
     if k < 1:
         return None
-    return PCA(n_components=k, random_state=seed).fit(matrix[ok])
+    return PCA(n_components=k, random_state=seed).fit(chosen[ok])
 
 
 def _components(pca: PCA, matrix: np.ndarray) -> np.ndarray:

@@ -28,7 +28,7 @@ import pandas as pd
 from engage.config import Settings, settings_from_yaml, settings_to_yaml
 from engage.data.schema import validate_posts
 from engage.errors import ModelError
-from engage.features.pipeline import FeaturePipeline, PostVectors
+from engage.features.pipeline import FeaturePipeline, PostVectors, repeats_one_row
 from engage.files import staged_write
 from engage.signing import load_signed, model_key, read_manifest, require_key, save_signed
 
@@ -102,8 +102,12 @@ class EngageModel:
         context["image"] = None  # vectors are stored; paths on the training machine mean nothing elsewhere
         parquet, vectors = io.BytesIO(), io.BytesIO()
         context.to_parquet(parquet, index=False)
-        np.savez(vectors, image=self.context_vectors.image, caption=self.context_vectors.caption,
-                 quality=self.context_vectors.quality)
+        image = self.context_vectors.image
+        # A context without photos is one NaN row seen n times: stored as that row and n (5 GB of NaN at a
+        # million posts otherwise); `_from_parts` restores the view.
+        repeated = {"image": image[:1], "image_rows": np.array(len(image))} if repeats_one_row(image) else {
+            "image": image}
+        np.savez(vectors, **repeated, caption=self.context_vectors.caption, quality=self.context_vectors.quality)
         files = {"context.parquet": parquet.getvalue(), "context_vectors.npz": vectors.getvalue(),
                  "settings.yaml": settings_to_yaml(self.settings).encode("utf-8"),
                  "feed.json": json.dumps(self.feed_photos).encode("utf-8")}
@@ -139,7 +143,14 @@ class EngageModel:
     def _from_parts(cls, directory: Path, state: dict[str, Any], files: dict[str, bytes]) -> EngageModel:
         try:
             with np.load(io.BytesIO(files["context_vectors.npz"]), allow_pickle=False) as vectors:
-                context_vectors = PostVectors(vectors["image"], vectors["caption"], vectors["quality"])
+                image = vectors["image"]
+                if "image_rows" in vectors.files:  # a photo-less context: one NaN row seen image_rows times
+                    rows = int(vectors["image_rows"])
+                    if rows != len(vectors["caption"]) or image.ndim != 2 or len(image) != 1:
+                        raise ModelError(f"{directory / 'context_vectors.npz'}: image_rows {rows} does not match "
+                                         f"its {len(vectors['caption'])} caption rows; retrain or re-export the model")
+                    image = np.broadcast_to(image, (rows, image.shape[1]))
+                context_vectors = PostVectors(image, vectors["caption"], vectors["quality"])
             settings = settings_from_yaml(files["settings.yaml"].decode("utf-8"), source=directory / "settings.yaml")
             context = pd.read_parquet(io.BytesIO(files["context.parquet"]))
             feed = json.loads(files["feed.json"]) if "feed.json" in files else state.get("feed_photos")

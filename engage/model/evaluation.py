@@ -74,10 +74,17 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
 def spearman_within_account(accounts: np.ndarray, actual: np.ndarray, predicted: np.ndarray, min_posts: int = 5) -> float:
     """Mean Spearman over accounts with at least `min_posts` test posts."""
     values = []
-    for account in np.unique(accounts):
-        mask = (accounts == account) & ~np.isnan(actual) & ~np.isnan(predicted)
-        if mask.sum() >= min_posts:
-            values.append(spearman(actual[mask], predicted[mask]))
+    # Each account's rows from one stable sort (accounts in np.unique's order, rows in table order): a mask
+    # per account made this (test rows x accounts), 42 s of a 100k-post run's evaluation.
+    ok = ~np.isnan(actual) & ~np.isnan(predicted)
+    _, inverse = np.unique(np.asarray(accounts)[ok], return_inverse=True)
+    kept = np.flatnonzero(ok)
+    order = kept[np.argsort(inverse, kind="stable")]
+    bounds = np.flatnonzero(np.r_[True, np.diff(np.sort(inverse, kind="stable")) != 0, True])
+    for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
+        if stop - start >= min_posts:
+            rows = order[start:stop]
+            values.append(spearman(actual[rows], predicted[rows]))
     values = [v for v in values if not np.isnan(v)]
     return float(np.mean(values)) if values else float("nan")
 

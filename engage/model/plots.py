@@ -11,6 +11,19 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+#: Points a scatter plot draws at most: a seeded sample beyond it (200k test posts draw as slowly as they read).
+MAX_POINTS = 20_000
+
+
+def _thin(ok: np.ndarray) -> np.ndarray:
+    """`ok` with at most MAX_POINTS True, chosen by a fixed seed, so large test sets plot in bounded time."""
+    chosen = np.flatnonzero(ok)
+    if len(chosen) > MAX_POINTS:
+        keep = np.zeros_like(ok)
+        keep[np.random.default_rng(0).choice(chosen, MAX_POINTS, replace=False)] = True
+        return keep
+    return ok
+
 
 def feature_importance(model, names: list[str], title: str, top: int = 25) -> Figure:
     """Total gain per feature of a LightGBM model, largest first."""
@@ -41,6 +54,7 @@ def predicted_vs_actual(actual: np.ndarray, predicted: np.ndarray, baseline: np.
     ok = ~np.isnan(actual)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.8))
     lo, hi = float(np.nanmin(actual[ok])), float(np.nanmax(actual[ok]))
+    ok = _thin(ok)
     for ax, values, label in ((axes[0], predicted, "model"), (axes[1], baseline, "account baseline")):
         ax.scatter(actual[ok], values[ok], s=8, alpha=0.5)
         ax.plot([lo, hi], [lo, hi], color="grey", lw=1)
@@ -55,8 +69,9 @@ def predicted_vs_actual(actual: np.ndarray, predicted: np.ndarray, baseline: np.
 def residuals(actual: np.ndarray, predicted: np.ndarray, name: str) -> Figure:
     ok = ~np.isnan(actual)
     res = actual[ok] - predicted[ok]
+    shown = _thin(ok)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    axes[0].scatter(predicted[ok], res, s=8, alpha=0.5)
+    axes[0].scatter(predicted[shown], actual[shown] - predicted[shown], s=8, alpha=0.5)
     axes[0].axhline(0, color="grey", lw=1)
     axes[0].set_xlabel(f"predicted log1p {name}")
     axes[0].set_ylabel("actual - predicted")
@@ -77,7 +92,8 @@ def calibration(labels: np.ndarray, probabilities: np.ndarray, bins: int = 10) -
     count = [(which == b).sum() for b in range(bins) if (which == b).any()]
     fig, ax = plt.subplots(figsize=(5.5, 5))
     ax.plot([0, 1], [0, 1], color="grey", lw=1, label="perfect")
-    ax.scatter(mean_p, rate, s=[20 + 2 * c for c in count], label="test bins (size = posts)")
+    # Marker area by the bin's share of the posts: a fixed scale, whatever the test set's size.
+    ax.scatter(mean_p, rate, s=[20 + 600 * c / max(len(labels), 1) for c in count], label="test bins (size = posts)")
     ax.plot(mean_p, rate, lw=1)
     ax.set_xlabel("predicted authenticity risk")
     ax.set_ylabel("observed rate")

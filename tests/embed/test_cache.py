@@ -179,3 +179,37 @@ def test_hashes_match_known_sha256_values(tmp_path):
     assert file_sha256(path) == expected
     assert text_sha256("abc") == expected
     assert text_sha256("café") == hashlib.sha256("café".encode()).hexdigest()
+
+
+def test_a_hash_collision_is_a_miss_never_another_keys_vector(tmp_path, monkeypatch):
+    from engage.embed import cache as cache_module
+
+    monkeypatch.setattr(cache_module, "key_hashes", lambda keys: np.zeros(len(keys), dtype=np.uint64))
+    cache = FeatureCache(tmp_path, NAMESPACE)
+    cache.put(["a"], _vectors_for(["a"]))
+    vectors, found = FeatureCache(tmp_path, NAMESPACE).get(["b", "a"])
+    assert found.tolist() == [False, True]
+    np.testing.assert_array_equal(vectors[1], _vectors_for(["a"])[0])
+    assert np.isnan(vectors[0]).all()
+
+
+def test_the_cache_object_indexes_keys_and_reads_only_the_shards_asked_for(tmp_path, monkeypatch):
+    writer = FeatureCache(tmp_path, NAMESPACE)
+    for part in (["a", "b"], ["c"], ["d", "e"]):
+        writer.put(part, _vectors_for(part))
+    reader = FeatureCache(tmp_path, NAMESPACE)
+    assert len(reader) == 5 and not any(isinstance(v, np.ndarray) and v.ndim == 2 for v in vars(reader).values())
+    opened = []
+    real_load = np.load
+    monkeypatch.setattr(np, "load", lambda path, **kw: opened.append(path) or real_load(path, **kw))
+    vectors, found = reader.get(["e", "zzz", "d"])
+    assert found.tolist() == [True, False, True] and len(opened) == 1  # one shard holds both
+    np.testing.assert_array_equal(vectors[[0, 2]], _vectors_for(["e", "d"]))
+
+
+def test_fast_chunks_grow_up_to_the_maximum_and_rows_stay_aligned(tmp_path):
+    keys = [f"k{i}" for i in range(40)] + ["k3", "k0"]
+    compute = CountingCompute(keys)
+    out = cached_vectors(keys, compute, FeatureCache(tmp_path, NAMESPACE), chunk_size=4, max_chunk_size=16)
+    assert [len(c) for c in compute.calls] == [4, 8, 16, 12]
+    np.testing.assert_array_equal(out, _vectors_for(keys))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from engage.config import TextSettings
@@ -222,3 +223,16 @@ def test_image_caption_similarity_is_row_wise_cosine_with_nan_rows():
 def test_image_caption_similarity_refuses_different_dimensions():
     with pytest.raises(EmbedderError, match="same shape"):
         image_caption_similarity(np.zeros((2, 512)), np.zeros((2, 384)))
+
+
+def test_large_tables_are_featurised_in_parallel_chunks_with_the_same_rows(monkeypatch):
+    from engage.features import caption as caption_module
+
+    captions = [f"Morning light #sea @friend {i}! Link in bio, code SAVE{i} 😊" if i % 3 else "" for i in range(30)]
+    serial = caption_module.caption_features(captions)
+    monkeypatch.setattr(caption_module, "PARALLEL_ROWS", 10)
+    monkeypatch.setattr(caption_module, "PARALLEL_CHUNK", 7)
+    monkeypatch.setattr(caption_module, "_cpus", lambda: 2)
+    chunked = caption_module.caption_features(captions)
+    pd.testing.assert_frame_equal(chunked, serial)
+    assert list(chunked.index) == list(range(30))

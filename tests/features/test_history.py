@@ -322,3 +322,31 @@ def test_posted_at_must_be_utc_timestamps():
     posts["posted_at"] = "2024-01-01"
     with pytest.raises(DataError, match="posted_at.*not a UTC timestamp"):
         history_features(posts, None, None)
+
+
+def test_a_table_without_photos_gives_the_same_features_from_a_read_only_nan_view():
+    from engage.features.duplicates import same_day_duplicates
+    from engage.features.pipeline import _fit_pca
+
+    posts, _, caption = random_table(seed=4, n=120)
+    dense = np.full((len(posts), 1280), np.nan, dtype=np.float32)
+    view = np.broadcast_to(np.full((1, 1280), np.nan, dtype=np.float32), dense.shape)  # 5 KB, read-only
+    pd.testing.assert_frame_equal(history_features(posts, view, caption), history_features(posts, dense, caption))
+    pd.testing.assert_frame_equal(same_day_duplicates(posts, view, caption), same_day_duplicates(posts, dense, caption))
+    assert history_features(posts, view, caption)["image_feed_similarity"].isna().all()
+    assert _fit_pca(view, np.arange(len(posts)), 8, 0) is None
+
+
+def test_rows_of_a_photo_less_table_stay_one_row_through_take_and_concat():
+    from engage.features.pipeline import PostVectors, repeats_one_row
+
+    view = np.broadcast_to(np.full((1, 1280), np.nan, dtype=np.float32), (1000, 1280))
+    vectors = PostVectors(view, np.ones((1000, 4), dtype=np.float32), np.zeros((1000, 7), dtype=np.float32))
+    taken = vectors.take([3, 999, 3])
+    assert repeats_one_row(taken.image) and taken.image.shape == (3, 1280) and np.isnan(taken.image).all()
+    joined = PostVectors.concat([taken, vectors.take([0])])
+    assert repeats_one_row(joined.image) and joined.image.shape == (4, 1280)
+    real = PostVectors(np.ones((1, 1280), dtype=np.float32), np.ones((1, 4), dtype=np.float32),
+                       np.zeros((1, 7), dtype=np.float32))
+    mixed = PostVectors.concat([taken, real])
+    assert not repeats_one_row(mixed.image) and np.isnan(mixed.image[:3]).all() and (mixed.image[3] == 1).all()

@@ -84,3 +84,16 @@ def test_account_training_baseline_uses_only_fit_rows_and_global_mean_for_new_ac
     baseline = ev.account_training_baseline(posts, values, fit_rows=np.array([0, 1, 3]), rows=np.array([2, 4]))
     assert baseline[0] == pytest.approx(2.0)  # a's training mean, not its test value
     assert baseline[1] == pytest.approx(3.0)  # c is new: mean of 1, 3, 5
+
+
+def test_within_account_spearman_is_the_mean_over_accounts_with_enough_posts_in_any_row_order():
+    rng = np.random.default_rng(1)
+    accounts = np.array(["b"] * 6 + ["a"] * 5 + ["c"] * 4, dtype=object)  # c has too few posts
+    actual = rng.normal(size=15)
+    predicted = actual.copy()
+    predicted[:6] = -actual[:6]  # b: perfectly reversed
+    predicted[11] = np.nan
+    expected = np.mean([-1.0, 1.0])
+    assert ev.spearman_within_account(accounts, actual, predicted) == pytest.approx(expected)
+    order = rng.permutation(15)
+    assert ev.spearman_within_account(accounts[order], actual[order], predicted[order]) == pytest.approx(expected)

@@ -273,7 +273,9 @@ def test_sighup_reloads_the_model(guarded: ServeProcess, bundle: Path) -> None:
 
 
 def serve_until_exit(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "serve.py"), "--port", "0", *args], cwd=ROOT, capture_output=True,
+    # --outcomes off: a bundle's default outcome store is the working directory, here the checkout.
+    return subprocess.run([sys.executable, str(ROOT / "serve.py"), "--port", "0", "--outcomes", "off", *args], cwd=ROOT,
+                          capture_output=True,
                           text=True, timeout=timeout, env={**os.environ, "HF_HUB_OFFLINE": "1", "ENGAGE_ALLOW_DOWNLOAD": "0"})
 
 

@@ -1,25 +1,29 @@
-"""engage against two simpler models on every real Instagram table in ../shared/data/real/, side by side.
+"""engage against the account baseline and the shared reference model on every real table in ../shared/data/real/,
+with every feature family's worth measured by removing it, and a 90% paired bootstrap interval on every difference.
 
 Those tables have no licence, so they never enter the project: this script reads them from that path,
-converts each to the canonical posts table in a temporary directory, and on the same time split (each
-account's latest 20% of posts held out, `engage.model.evaluation.time_split`) trains and scores:
+converts each to the canonical posts table in a temporary directory and, per table:
 
-* **account baseline**: each account's mean log1p(likes) over its training posts (the metric baseline
-  every engage run logs); its interval adds the 10% and 90% quantiles of the training residuals.
-* **reference**: a plain LightGBM on trailing statistics of the account's earlier posts (`REFERENCE_COLUMNS`,
-  defined in `reference_features` below and documented in docs/results.md), with two quantile models
-  for its 80% interval. It is what a user could write in 40 lines, and what engage has to beat.
-* **engage**: `engage.training.train`, the same code as `python train.py data.source=table`,
-  with its own MLflow store (the demo registry is untouched).
+* runs **the shared reference** itself (`../shared/reference/reference_model.py TABLE --predictions OUT`): its
+  per-post predictions give its MAE and relative Spearman on the same test posts (each account's latest 20%,
+  the same rule as engage's split: the script checks that the two test sets are the same posts), and its own
+  printed `reference_draft_pairs_7d` is its draft-pair accuracy (it prints no per-pair results, so that one
+  figure has no interval);
+* computes the **account baseline** (each account's mean log1p(likes) over its training posts: 0.5 on draft
+  pairs by definition, as it scores two drafts alike);
+* fits **engage** (`engage.training.featurize`, `fit_targets`, `evaluate`: the code `python train.py`
+  runs, likes only, no MLflow) once on its feature table, then refits only the trees with each feature family
+  removed (`train.drop_features`, `engage.features.pipeline.FEATURE_FAMILIES`): nothing is embedded twice.
 
-None of the tables has images (their URLs expired) and none has a sponsored/felt_fake label, so image
-features are empty and the authenticity-risk target falls back to its documented proxy label.
-Caption embeddings go through the shared content-addressed cache (`features.cache_dir`, default
-data/cache); `--cold-cache` uses an empty one, to time a first run.
+Metrics: draft-pair accuracy (two test posts of one account at most 7 days apart, both scored as drafts with
+the history the earlier had; ties dropped), relative Spearman (against each account's training mean), MAE of
+log1p(likes), 80% interval coverage. Each difference against engage comes with a 90% interval from a paired
+bootstrap over accounts (the same resampled accounts for both sides; 1,000 resamples).
 
     python benchmarks/real_data.py                               # every table, one table of figures
     python benchmarks/real_data.py --only large_accounts_16536   # one table
-    python benchmarks/real_data.py --json results.json           # also write every metric as JSON
+    python benchmarks/real_data.py --no-ablations                # engage, reference and baseline only
+    python benchmarks/real_data.py --json results.json           # also write every figure as JSON
 """
 
 from __future__ import annotations
@@ -27,8 +31,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -40,9 +44,13 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL = ROOT.parent / "shared" / "data" / "real"
+REFERENCE = ROOT.parent / "shared" / "reference" / "reference_model.py"
 #: micro_reach_100 gives only "time since posted" (2-11 hours) and no scrape time: posts are placed that many
 #: hours before this fixed reference, which keeps their order but not their true dates.
 REACH_REFERENCE = pd.Timestamp("2020-01-01T00:00:00Z")
+#: Resamples of the paired bootstrap over accounts, and its interval.
+BOOTSTRAP = 1000
+LEVEL = 0.90
 
 
 def micro_influencers(path: Path) -> pd.DataFrame:
@@ -88,186 +96,265 @@ TABLES: dict[str, Callable[[Path], pd.DataFrame] | None] = {
     "one_account_insights_176": one_account,
     "micro_reach_100": micro_reach,
 }
-
-# --- the reference model ----------------------------------------------------------------------------------
-
-REFERENCE_COLUMNS = [
-    "likes_mean", "likes_last", "likes_second_last", "likes_mean_last3", "likes_median", "likes_max", "likes_std",
-    "hours_since_previous", "days_since_first", "post_index",
-    "log_followers", "hashtags", "mentions", "caption_chars", "is_video", "hour", "weekday",
-]
-_HASHTAG = re.compile(r"#\w+")
-_MENTION = re.compile(r"@\w+")
-LIGHTGBM = {"n_estimators": 2000, "learning_rate": 0.03, "num_leaves": 15, "min_child_samples": 20,
-            "subsample": 0.8, "subsample_freq": 1, "colsample_bytree": 0.8, "n_jobs": 2, "verbose": -1, "random_state": 7}
+#: Instaloader dumps (with photos): read by engage as they come; the reference gets the posts engage loads, as CSV.
+DUMPS = ("celeb_dump_200",)
+REFERENCE_CSV_COLUMNS = ["account", "post_id", "posted_at", "caption", "likes", "followers", "is_video"]
 
 
-def reference_features(posts: pd.DataFrame) -> pd.DataFrame:
-    """`REFERENCE_COLUMNS` of every post, from the account's earlier posts in table order.
+# --- the models -------------------------------------------------------------------------------------------
 
-    "Earlier" is every post before it in the canonical order (account, posted_at, post_id), as a plain
-    `groupby("account").shift()` script sees it: two posts on the same day (day-precision dates) see the
-    one with the smaller post_id as earlier. Trailing statistics are over log1p(likes) of earlier posts
-    whose likes are known; hours since the previous post and days since the first use every earlier post.
-    """
-    log_likes = np.log1p(posts["likes"].astype("Float64").to_numpy(dtype=float, na_value=np.nan))
-    hours = posts["posted_at"].astype("int64").to_numpy() / 3.6e12
-    out = np.full((len(posts), 10), np.nan)
-    for index in posts.groupby("account", sort=False).indices.values():
-        for k, row in enumerate(index):
-            earlier = log_likes[index[:k]]
-            known = earlier[~np.isnan(earlier)]
-            out[row, 9] = k
-            if k:
-                out[row, 7] = hours[row] - hours[index[k - 1]]
-                out[row, 8] = (hours[row] - hours[index[0]]) / 24
-            if len(known):
-                out[row, :7] = [known.mean(), known[-1], known[-2] if len(known) > 1 else np.nan, known[-3:].mean(),
-                                np.median(known), known.max(), known.std(ddof=1) if len(known) > 1 else np.nan]
-    frame = pd.DataFrame(out, columns=REFERENCE_COLUMNS[:10], index=posts.index)
-    captions = posts["caption"].tolist()
-    frame["log_followers"] = np.log1p(posts["followers"].astype("Float64").to_numpy(dtype=float, na_value=np.nan))
-    frame["hashtags"] = [len(_HASHTAG.findall(c)) for c in captions]
-    frame["mentions"] = [len(_MENTION.findall(c)) for c in captions]
-    frame["caption_chars"] = [len(c) for c in captions]
-    frame["is_video"] = posts["is_video"].astype(float).to_numpy()
-    frame["hour"] = posts["posted_at"].dt.hour.to_numpy(dtype=float)
-    frame["weekday"] = posts["posted_at"].dt.day_of_week.to_numpy(dtype=float)
-    return frame
+def run_reference(table: Path, work: Path) -> tuple[dict, pd.DataFrame]:
+    """The shared reference script on `table`: its printed JSON and its per-post predictions."""
+    out = work / f"{table.stem}.reference.csv"
+    done = subprocess.run([sys.executable, str(REFERENCE), str(table), "--predictions", str(out)],
+                          capture_output=True, text=True, timeout=3600, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"the reference failed on {table.name}: {done.stderr.strip().splitlines()[-1:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1]), pd.read_csv(out)
 
 
-def reference_predictions(posts: pd.DataFrame, y: np.ndarray, split, interval: float) -> dict[str, np.ndarray]:
-    """Expected log1p(likes) of the test posts with the interval, from LightGBM on `reference_features`."""
-    import lightgbm as lgb
+def engage_variants(settings, posts: pd.DataFrame, families: list[str | None]) -> tuple[object, dict[str, dict]]:
+    """engage's feature table once, then one fit per variant (None: every family; a name: that family removed).
+    Returns the featurized data and, per variant, its metrics and its likes predictions."""
+    from engage.training import draft_pairs, evaluate, featurize, fit_targets
 
-    features = reference_features(posts)
-    train = split.train[~np.isnan(y[split.train])]
-    valid = split.valid[~np.isnan(y[split.valid])]
-    if len(valid) < 5:  # as engage does for tiny tables: early-stop on the tail of the training rows
-        train, valid = train[: int(len(train) * 0.85)], train[int(len(train) * 0.85):]
-    alpha = (1 - interval) / 2
+    data = featurize(settings, posts, progress=False)
+    pairs = draft_pairs(data.pipeline, data.posts, data.vectors, data.features, data.split.test)
     out = {}
-    for key, objective in (("expected", {"objective": "l2"}), ("low", {"objective": "quantile", "alpha": alpha}),
-                           ("high", {"objective": "quantile", "alpha": 1 - alpha})):
-        model = lgb.LGBMRegressor(**objective, **LIGHTGBM)
-        model.fit(features.iloc[train], y[train], eval_X=(features.iloc[valid],), eval_y=(y[valid],),
-                  callbacks=[lgb.early_stopping(50, verbose=False)])
-        out[key] = model.predict(features.iloc[split.test])
-    out["low"], out["high"] = np.minimum(out["low"], out["expected"]), np.maximum(out["high"], out["expected"])
-    return out
+    for family in families:
+        started = time.perf_counter()
+        variant = settings.model_copy(deep=True)
+        variant.train.drop_features = [] if family is None else [family]
+        models = fit_targets(variant, data.features, data.labels, data.split)
+        metrics, preds = evaluate(data.posts, data.features, data.labels, models, data.split, pairs)
+        out["engage" if family is None else f"engage - {family}"] = {
+            "metrics": metrics, "preds": preds["likes"], "seconds": time.perf_counter() - started}
+        print(f"      {'engage' if family is None else 'without ' + family}: draft pairs "
+              f"{metrics.get('test_likes_draft_pairs_7d', float('nan')):.3f}, relative Spearman "
+              f"{metrics['test_likes_spearman_relative']:.3f} ({time.perf_counter() - started:.0f} s)", flush=True)
+    return (data, pairs), out
 
 
-def baseline_predictions(posts: pd.DataFrame, y: np.ndarray, split, interval: float) -> dict[str, np.ndarray]:
-    from engage.model import evaluation as ev
+# --- metrics and the paired bootstrap -----------------------------------------------------------------------
 
-    fit_rows = np.concatenate([split.train, split.valid])
-    expected = ev.account_training_baseline(posts, y, fit_rows, split.test)
-    residuals = y[fit_rows] - ev.account_training_baseline(posts, y, fit_rows, fit_rows)
-    low, high = np.nanquantile(residuals, [(1 - interval) / 2, (1 + interval) / 2])
-    return {"expected": expected, "low": expected + low, "high": expected + high}
+class Scored:
+    """One model's per-post and per-pair results on the test posts, for metrics on any resample of accounts."""
+
+    def __init__(self, accounts: np.ndarray, actual: np.ndarray, baseline: np.ndarray, expected: np.ndarray,
+                 low: np.ndarray | None, high: np.ndarray | None, pair_accounts: np.ndarray | None = None,
+                 pair_right: np.ndarray | None = None, pair_counted: np.ndarray | None = None):
+        self.accounts, self.actual, self.baseline, self.expected = accounts, actual, baseline, expected
+        self.low, self.high = low, high
+        self.pair_accounts, self.pair_right, self.pair_counted = pair_accounts, pair_right, pair_counted
+
+    def metrics(self, posts: np.ndarray | None = None, pairs: np.ndarray | None = None) -> dict[str, float]:
+        from engage.model import evaluation as ev
+
+        take = slice(None) if posts is None else posts
+        actual, expected, baseline = self.actual[take], self.expected[take], self.baseline[take]
+        out = {"mae_log1p": float(np.mean(np.abs(actual - expected))),
+               "spearman_relative": ev.spearman(actual - baseline, expected - baseline)}
+        if self.low is not None:
+            out["interval_coverage"] = ev.interval_coverage(actual, self.low[take], self.high[take])
+        if self.pair_right is not None:
+            pick = slice(None) if pairs is None else pairs
+            counted = self.pair_counted[pick]
+            out["draft_pairs_7d"] = float(self.pair_right[pick][counted].mean()) if counted.any() else float("nan")
+            out["draft_pairs_n"] = int(counted.sum())
+        return out
 
 
-def scores(posts: pd.DataFrame, y: np.ndarray, split, predicted: dict[str, np.ndarray]) -> dict[str, float]:
-    """The same metric definitions every engage run logs (engage.model.evaluation)."""
-    from engage.model import evaluation as ev
+def bootstrap_differences(models: dict[str, Scored], against: str, seed: int = 0) -> dict[str, dict[str, tuple[float, float]]]:
+    """90% intervals of (model - `against`) for every metric, resampling accounts with replacement."""
+    base = models[against]
+    accounts = np.unique(base.accounts)
+    post_rows = {a: np.flatnonzero(base.accounts == a) for a in accounts}
+    pair_rows = {a: np.flatnonzero(base.pair_accounts == a) for a in accounts} if base.pair_accounts is not None else None
+    rng = np.random.default_rng(seed)
+    draws: dict[str, dict[str, list[float]]] = {name: {} for name in models if name != against}
+    for _ in range(BOOTSTRAP):
+        chosen = rng.choice(accounts, size=len(accounts), replace=True)
+        posts = np.concatenate([post_rows[a] for a in chosen])
+        pairs = np.concatenate([pair_rows[a] for a in chosen]) if pair_rows is not None else None
+        reference = base.metrics(posts, pairs)
+        for name, model in models.items():
+            if name == against:
+                continue
+            values = model.metrics(posts, pairs if model.pair_right is not None else None)
+            for key, value in values.items():
+                if key in reference and key != "draft_pairs_n":
+                    draws[name].setdefault(key, []).append(value - reference[key])
+    tail = (1 - LEVEL) / 2
+    return {name: {key: tuple(float(v) for v in np.nanquantile(values, [tail, 1 - tail])) for key, values in d.items()}
+            for name, d in draws.items()}
 
-    test = split.test
-    baseline = ev.account_training_baseline(posts, y, np.concatenate([split.train, split.valid]), test)
-    metrics = ev.count_metrics("test", "likes", posts["account"].to_numpy()[test], y[test], predicted["expected"], baseline)
-    return {
-        "mae_log1p": metrics["test_likes_mae_log1p"], "spearman": metrics["test_likes_spearman"],
-        "spearman_relative": metrics["test_likes_spearman_relative"],
-        "interval_coverage": ev.interval_coverage(y[test], predicted["low"], predicted["high"]),
-    }
 
-
-def run_table(name: str, table: Path, work: Path, cache_dir: str, overrides: list[str]) -> dict[str, dict[str, float]]:
+def run_table(name: str, source: str, path: Path, reference_csv: Path, work: Path, cache_dir: str, overrides: list[str],
+              ablations: bool) -> dict:
     from engage.config import load_settings
     from engage.data import load_posts
+    from engage.features.families import FEATURE_FAMILIES
     from engage.model import evaluation as ev
     from engage.model.targets import TARGETS, count_labels
-    from engage.training import train
 
     settings = load_settings(ROOT / "configs" / "default.yaml", [
-        "data.source=table", f"data.path={table}", f"tracking.uri=sqlite:///{work / 'mlflow.db'}",
-        f"tracking.experiment=engage-real-{name}", f"tracking.registered_model=engage-real-{name}",
-        f"features.cache_dir={cache_dir}", *overrides,
+        f"data.source={source}", f"data.path={path}", f"features.cache_dir={cache_dir}", "train.targets=[likes]", *overrides,
     ])
-    posts = load_posts("table", table)
-    split = ev.time_split(posts, settings.train.test_fraction, settings.train.valid_fraction)
+    posts = load_posts(source, path, progress=False)
+    posts.attrs.pop("report", None)
+    if source != "table":
+        posts[REFERENCE_CSV_COLUMNS].to_csv(reference_csv, index=False)
     y = count_labels(posts, TARGETS["likes"])
-    rows: dict[str, dict[str, float]] = {}
-    for model, predict in (("account baseline", baseline_predictions), ("reference", reference_predictions)):
-        started = time.perf_counter()
-        predicted = predict(posts, y, split, settings.train.interval)
-        rows[model] = {**scores(posts, y, split, predicted), "seconds": time.perf_counter() - started}
-    started, cpu_started = time.perf_counter(), time.process_time()
-    result = train(settings, progress=False)
-    m = result.metrics
-    rows["engage"] = {
-        "mae_log1p": m["test_likes_mae_log1p"], "spearman": m["test_likes_spearman"],
-        "spearman_relative": m["test_likes_spearman_relative"], "interval_coverage": m["test_likes_interval_coverage"],
-        "seconds": time.perf_counter() - started,
-        # CPU seconds of every thread of this process: what the run costs whatever the neighbours' load.
-        "cpu_seconds": time.process_time() - cpu_started,
-        "stage_seconds": result.seconds,
+
+    started = time.perf_counter()
+    try:
+        reference_json, reference_posts = run_reference(reference_csv, work)
+        print(f"      reference: {json.dumps(reference_json)} ({time.perf_counter() - started:.0f} s)", flush=True)
+    except (RuntimeError, subprocess.TimeoutExpired, ValueError) as e:  # e.g. no account with a test post by its split
+        reference_json, reference_posts = {"error": str(e)}, None
+        print(f"      {e}: engage and the baseline only", flush=True)
+
+    families = [None, *(FEATURE_FAMILIES if ablations else [])]
+    (data, pairs), variants = engage_variants(settings, posts, families)
+    split = data.split
+    test = split.test
+    fit_rows = np.concatenate([split.train, split.valid])
+    accounts = posts["account"].astype(str).to_numpy()
+    baseline = ev.account_training_baseline(posts, y, fit_rows, test)
+    known = ~np.isnan(y[test])
+    residuals = y[fit_rows] - ev.account_training_baseline(posts, y, fit_rows, fit_rows)
+    low_q, high_q = np.nanquantile(residuals, [(1 - settings.train.interval) / 2, (1 + settings.train.interval) / 2])
+
+    # The reference's predictions on the same posts: its test set must be engage's.
+    keys = pd.MultiIndex.from_arrays([accounts[test], posts["post_id"].astype(str).to_numpy()[test]])
+    if reference_posts is not None:
+        theirs = reference_posts.set_index([reference_posts["account"].astype(str), reference_posts["post_id"].astype(str)])["pred"]
+        matched = theirs.reindex(keys).to_numpy(dtype=float)
+        same_split = len(theirs) == len(test) and not np.isnan(matched[known]).any()
+    else:
+        theirs, matched, same_split = pd.Series(dtype=float), np.full(len(test), np.nan), True
+    # Where the splits differ (the reference rounds each account's 20% down: an account of 3 posts has no test
+    # post there, one here), every model is compared on the posts both hold out.
+    common = known & ~np.isnan(matched) if reference_posts is not None else known
+    if not same_split:
+        print(f"      the reference held out {len(theirs)} posts, engage {int(known.sum())}: posts and pairs compared "
+              f"on the {int(common.sum())} both hold out", flush=True)
+    known = common
+    in_common = set(test[common].tolist())
+    pair_common = np.array([e in in_common and lt in in_common for e, lt in zip(pairs.earlier, pairs.later, strict=True)],
+                           dtype=bool)
+
+    rows = test[known]
+    pair_ok = ~(np.isnan(y[pairs.earlier]) | np.isnan(y[pairs.later])) & pair_common
+    sign = np.sign(y[pairs.later] - y[pairs.earlier])
+    scored: dict[str, Scored] = {
+        "account baseline": Scored(accounts[rows], y[rows], baseline[known], baseline[known], baseline[known] + low_q,
+                                   baseline[known] + high_q),
     }
-    for key in ("mae_log1p", "spearman"):  # the same split and labels, so engage's baseline must agree
-        assert abs(m[f"baseline_likes_{key}"] - rows["account baseline"][key]) < 1e-9, key
-    print(f"engage on {name}: {rows['engage']['cpu_seconds']:.0f} CPU seconds; stage seconds: "
-          + ", ".join(f"{k.removeprefix('seconds_')} {v:.1f}" for k, v in result.seconds.items()))
-    return rows
+    if reference_posts is not None:
+        scored["reference"] = Scored(accounts[rows], y[rows], baseline[known], matched[known], None, None)
+    for variant, result in variants.items():
+        p = result["preds"]
+        predicted = np.sign(p.get("pair_later", np.zeros(len(pairs.earlier))) - p.get("pair_earlier", np.zeros(len(pairs.earlier))))
+        scored[variant] = Scored(accounts[rows], y[rows], baseline[known], p["expected"][known], p["low"][known],
+                                 p["high"][known], accounts[pairs.earlier], predicted == sign,
+                                 pair_ok & (sign != 0) & (predicted != 0))
+    intervals = bootstrap_differences(scored, "engage") if len(np.unique(accounts[rows])) > 1 else {}
+    table = {}
+    for model, result in scored.items():
+        figures = result.metrics()
+        if model == "reference":
+            figures["draft_pairs_7d"] = reference_json.get("reference_draft_pairs_7d")
+            figures["draft_pairs_n"] = reference_json.get("draft_pairs_7d")
+        if model == "account baseline":
+            figures["draft_pairs_7d"], figures["draft_pairs_n"] = 0.5, 0
+        figures["vs_engage_90"] = intervals.get(model, {})
+        table[model] = figures
+    return {"rows": table, "same_split": same_split, "reference": reference_json, "test_posts": int(known.sum()),
+            "reference_test_posts": int(len(theirs)), "engage_test_posts": int(len(test)),
+            "accounts_5_posts": int((posts.groupby("account").size() >= 5).sum()), "pairs": int(len(pairs.earlier)),
+            "seconds": {k: v["seconds"] for k, v in variants.items()}}
 
 
-def markdown(results: dict[str, dict[str, dict[str, float]]]) -> str:
-    lines = ["| data set | model | MAE(log1p) | Spearman | relative Spearman | interval coverage | seconds |",
-             "|---|---|---|---|---|---|---|"]
-    for name, rows in results.items():
-        if "error" in rows:
-            lines.append(f"| {name} | error: {rows['error']} | | | | | |")
+def _cell(value: float | None, interval: tuple[float, float] | None, reference: float | None) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "–"
+    text = f"{value:.3f}"
+    if interval is not None and reference is not None:
+        text += f" ({value - reference:+.3f} [{interval[0]:+.3f}, {interval[1]:+.3f}])"
+    return text
+
+
+def markdown(results: dict[str, dict]) -> str:
+    lines = ["| data set | model | draft pairs 7d (pairs) | relative Spearman | MAE(log1p) | 80% coverage |",
+             "|---|---|---|---|---|---|"]
+    for name, result in results.items():
+        if "error" in result:
+            lines.append(f"| {name} | error: {result['error']} | | | | |")
             continue
+        rows = result["rows"]
+        engage = rows["engage"]
         for model, r in rows.items():
-            lines.append(f"| {name} | {model} | {r['mae_log1p']:.3f} | {r['spearman']:.3f} | {r['spearman_relative']:.3f} "
-                         f"| {r['interval_coverage']:.3f} | {r['seconds']:.0f} |")
+            ci = r.get("vs_engage_90", {})
+            pairs = "" if r.get("draft_pairs_n") in (None, 0) else f" ({r['draft_pairs_n']})"
+            lines.append(
+                f"| {name} | {model} | {_cell(r.get('draft_pairs_7d'), ci.get('draft_pairs_7d'), engage.get('draft_pairs_7d'))}{pairs} "
+                f"| {_cell(r['spearman_relative'], ci.get('spearman_relative'), engage['spearman_relative'])} "
+                f"| {_cell(r['mae_log1p'], ci.get('mae_log1p'), engage['mae_log1p'])} "
+                f"| {_cell(r.get('interval_coverage'), None, None)} |")
+    lines.append("(in brackets: the difference from engage and its 90% paired bootstrap interval over accounts)")
     return "\n".join(lines)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", choices=list(TABLES), action="append", help="this table only (repeatable)")
+    parser.add_argument("--only", choices=[*TABLES, *DUMPS], action="append", help="this table only (repeatable)")
     parser.add_argument("--real-dir", type=Path, default=REAL, help="where the real tables are (default ../shared/data/real)")
-    parser.add_argument("--cold-cache", action="store_true", help="embed captions into an empty cache (time a first run)")
+    parser.add_argument("--cache-dir", help="the feature cache (default: features.cache_dir of configs/default.yaml)")
+    parser.add_argument("--no-ablations", action="store_true", help="engage, the reference and the baseline only")
     parser.add_argument("--json", type=Path, help="also write every figure to this JSON file")
     parser.add_argument("overrides", nargs="*", metavar="section.key=value", help="engage config overrides, e.g. train.lightgbm.num_leaves=31")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if not REFERENCE.is_file():
+        parser.error(f"the shared reference is not at {REFERENCE}")
 
     results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        cache_dir = str(work / "cache") if args.cold_cache else str(ROOT / "data" / "cache")
-        for name, convert in TABLES.items():
+        cache_dir = args.cache_dir or str(ROOT / "data" / "cache")
+        for name in [*TABLES, *DUMPS]:
             if args.only and name not in args.only:
                 continue
-            source = args.real_dir / f"{name}.csv"
-            if not source.is_file():
-                print(f"{source} not found; skipping", file=sys.stderr)
-                continue
-            table = work / f"{name}.csv"
-            if convert is None:
-                shutil.copyfile(source, table)
+            if name in DUMPS:
+                source, path, reference_csv = "instaloader", args.real_dir / name, work / f"{name}.csv"
+                if not path.is_dir():
+                    print(f"{path} not found; skipping", file=sys.stderr)
+                    continue
             else:
-                convert(source).to_csv(table, index=False)
+                original = args.real_dir / f"{name}.csv"
+                if not original.is_file():
+                    print(f"{original} not found; skipping", file=sys.stderr)
+                    continue
+                source, path = "table", work / f"{name}.csv"
+                convert = TABLES[name]
+                if convert is None:
+                    shutil.copyfile(original, path)
+                else:
+                    convert(original).to_csv(path, index=False)
+                reference_csv = path
             print(f"\n=== {name} ===", flush=True)
             try:
-                results[name] = run_table(name, table, work, cache_dir, args.overrides)
+                results[name] = run_table(name, source, path, reference_csv, work, cache_dir, args.overrides,
+                                          not args.no_ablations)
             except Exception as e:  # report and go on: one table's failure must not hide the others
                 results[name] = {"error": f"{type(e).__name__}: {e}"}
+                print(f"      {results[name]['error']}", flush=True)
     print()
     print(markdown(results))
     print(f"(load average at the end: {' / '.join(f'{v:.1f}' for v in os.getloadavg())})")
     if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
+        args.json.write_text(json.dumps(results, indent=2, default=float))
     return 0
 
 

@@ -40,6 +40,9 @@ class DataSettings(_Section):
     # table: the table's column names -> engage's (e.g. {Date: posted_at, Likes: likes}); see engage/data/table.py
     columns: dict[str, str] | None = None
     images_dir: str | None = None  # base for relative image paths in a table
+    # how a table's or export's text dates are read when their day/month order is ambiguous (03/04/2024):
+    # day-first, month-first, or a strptime format for every cell (%d/%m/%Y %H:%M); None: detected per column
+    date_format: str | None = None
     strict: bool = False  # an unreadable file in an Instaloader dump is an error (default: skipped and named)
     outcomes: bool = False  # also train on the published drafts recorded in the outcome store (engage/outcomes)
     outcomes_url: str | None = None  # the outcome store; None: outcomes.db beside a SQLite tracking store
@@ -99,6 +102,19 @@ class TrainSettings(_Section):
     # A model trained with data.outcomes=true becomes champion only when its MAE of log(1+likes) on the latest
     # posts neither it nor the champion trained on is at least this much lower (relative); else challenger.
     outcome_min_improvement: float = Field(0.02, ge=0, lt=1)
+    # Count models: the account's level, cross-fitted over this many folds of accounts (out-of-fold residuals),
+    # then the draft's uplift on those residuals, learned by regression on account-demeaned residuals or by
+    # LightGBM's lambdarank with accounts as groups (docs/results.md measures both on real data).
+    level_folds: int = Field(5, ge=2)
+    level_folds_by: Literal["account", "post"] = "account"  # hold out whole accounts, or posts at random
+    # The level is fitted on every training and validation post with a fixed number of trees (no early stopping:
+    # the latest posts before the test period matter most, and cross-fitting gives the honest residuals).
+    level: LightGBMSettings = LightGBMSettings(n_estimators=600, num_leaves=7, min_child_samples=50)
+    # Where the level's trees start: "none" (log1p from scratch) or "trailing" (the account's trailing mean log1p).
+    level_start: Literal["none", "trailing"] = "trailing"
+    uplift_objective: Literal["regression", "lambdarank"] = "regression"
+    # Feature families left out of every model (engage.features.pipeline.FEATURE_FAMILIES): ablations.
+    drop_features: list[str] = []
 
 
 class TrackingSettings(_Section):

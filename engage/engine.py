@@ -18,7 +18,7 @@ name (`runtime.engine`).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -51,6 +51,7 @@ class LightGBMJob:
     valid: pd.DataFrame
     y_valid: np.ndarray
     early_stopping_rounds: int | None
+    fit_params: dict = field(default_factory=dict)  # more arguments of fit (a ranker's group sizes)
 
 
 def fit_estimator(job: LightGBMJob) -> lgb.LGBMModel:
@@ -59,7 +60,8 @@ def fit_estimator(job: LightGBMJob) -> lgb.LGBMModel:
     import lightgbm as lgb
 
     callbacks = [lgb.early_stopping(job.early_stopping_rounds, verbose=False)] if job.early_stopping_rounds else []
-    return job.estimator.fit(job.train, job.y_train, eval_X=(job.valid,), eval_y=(job.y_valid,), callbacks=callbacks)
+    return job.estimator.fit(job.train, job.y_train, eval_X=(job.valid,), eval_y=(job.y_valid,), callbacks=callbacks,
+                             **job.fit_params)
 
 
 def fit_locally(jobs: Sequence[LightGBMJob]) -> list[lgb.LGBMModel]:

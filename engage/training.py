@@ -23,7 +23,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from engage.config import Settings, flat_params, settings_to_yaml
+from engage.config import Settings, TrackingSettings, flat_params, settings_to_yaml
 from engage.data import load_posts
 from engage.engine import Engine, LightGBMJob
 from engage.engines import open_engine
@@ -38,12 +38,9 @@ from engage.model.explain import compute_norms
 from engage.model.feed import account_feeds
 from engage.model.targets import TARGETS
 from engage.outcomes.retrain import TRAINED_POSTS_ARTIFACT, trained_posts_text
+from engage.promote import baseline_verdict, choose_alias, choose_data_alias, data_alias
 
 log = logging.getLogger(__name__)
-
-#: The metric every new model version is compared on before it may become champion.
-CHAMPION_METRIC = "test_likes_spearman_relative"
-
 
 @dataclass
 class TrainResult:
@@ -59,6 +56,11 @@ class TrainResult:
     tracking_uri: str = ""
     seconds: dict[str, float] = field(default_factory=dict)  # seconds_<stage> -> seconds, as the run logs them
     peak_rss_mb: dict[str, float] = field(default_factory=dict)  # stage -> the process's peak RSS in it (Linux)
+    name: str = "engage"  # the registered model
+    data_alias: str | None = None  # data-<fingerprint> when this version is the best on its data, else None
+    data_alias_reason: str = ""
+    uncomputable: dict[str, str] = field(default_factory=dict)  # metric -> why it could not be computed
+    experiment_id: str = ""  # the MLflow experiment of the run
 
 
 def artifact_location(tracking_uri: str) -> str | None:
@@ -177,9 +179,10 @@ def _source_posts(settings: Settings, *, progress: bool = True) -> pd.DataFrame:
         out_dir = options.pop("out_dir")
         return load_posts("demo", data.path or out_dir, progress=progress, **options)
     if data.source == "insights":
-        return load_posts("insights", data.path, account=data.account, strict=data.strict)
+        return load_posts("insights", data.path, account=data.account, strict=data.strict, date_format=data.date_format)
     if data.source == "table":
-        return load_posts("table", data.path, images_dir=data.images_dir, columns=data.columns, account=data.account)
+        return load_posts("table", data.path, images_dir=data.images_dir, date_format=data.date_format,
+                          columns=data.columns, account=data.account)
     return load_posts(data.source, data.path, images_dir=data.images_dir, strict=data.strict, progress=progress)
 
 
@@ -209,6 +212,36 @@ def fingerprint(posts: pd.DataFrame) -> dict[str, Any]:
     }
 
 
+#: Data settings that only mean something for one source; the others' are left out of a run's params.
+_SOURCE_PARAMS = {"data.demo.": ("demo",), "data.account": ("insights",), "data.images_dir": ("table",),
+                  "data.date_format": ("table", "insights"), "data.strict": ("instaloader", "insights")}
+#: The MLflow 3 experiment tag that makes the UI open an experiment on its runs (not the GenAI traces view).
+EXPERIMENT_KIND_TAG, EXPERIMENT_KIND = "mlflow.experimentKind", "custom_model_development"
+
+
+def run_params(settings: Settings) -> dict[str, Any]:
+    """The resolved config as MLflow params, without the settings of data sources the run did not use."""
+    source = settings.data.source
+
+    def used(key: str) -> bool:
+        return all(source in sources for prefix, sources in _SOURCE_PARAMS.items() if key.startswith(prefix))
+
+    params = {k: v for k, v in flat_params(settings).items() if used(k)}
+    if source == "demo":
+        params.pop("data.path", None)  # the demo is generated into data.demo.out_dir
+    return params
+
+
+def run_name(settings: Settings, started: datetime) -> str:
+    """What the run is: its data and when it started, e.g. 'instaloader celeb_dump_200 2026-12-06 20:15 UTC'."""
+    data = settings.data
+    if data.source == "demo":
+        what = f"demo {data.demo.n_accounts} accounts x {data.demo.posts_per_account} posts (seed {data.demo.seed})"
+    else:
+        what = f"{data.source} {Path(data.path or '').name or data.path}"
+    return f"{what} {started.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+
+
 def _labels(posts: pd.DataFrame, features: pd.DataFrame, chosen: list[str] | None = None
             ) -> tuple[dict[str, np.ndarray], dict[str, str], dict[str, str]]:
     """Labels per target (those `chosen`, default all), the label descriptions, and the targets skipped with the reason."""
@@ -228,30 +261,102 @@ def _labels(posts: pd.DataFrame, features: pd.DataFrame, chosen: list[str] | Non
     return labels, described, skipped
 
 
+@dataclass
+class Featurized:
+    """A run's posts made ready to fit: the fitted pipeline, the vectors, the split, the feature table and the
+    labels of the targets trained (those skipped, with the reason)."""
+
+    posts: pd.DataFrame
+    pipeline: FeaturePipeline
+    vectors: Any
+    split: ev.Split
+    features: pd.DataFrame
+    labels: dict[str, np.ndarray]
+    described: dict[str, str]
+    skipped: dict[str, str]
+
+
+def featurize(settings: Settings, posts: pd.DataFrame, engine: Engine = LOCAL, *, progress: bool = True,
+              stages: Stages | None = None) -> Featurized:
+    """Embed (through the cache), split by time, fit the pipeline on the training rows, compute every feature
+    and label: what `train` does before fitting, and what the real-data benchmark fits its ablations on."""
+    if stages is not None:
+        stages.start("embed", "Embedding photos and captions (cached by content hash)")
+    pipeline = FeaturePipeline(settings)
+    vectors = pipeline.embed(posts, progress=progress, engine=engine)
+    print(f"      image embedder: {pipeline.image_embedder.id}; text embedder: {pipeline.text_embedder.id}")
+    if stages is not None:
+        stages.start("features", "Splitting by time and computing features")
+    split = ev.time_split(posts, settings.train.test_fraction, settings.train.valid_fraction)
+    pipeline.fit(vectors, rows=split.train)
+    features = pipeline.transform(posts, vectors, engine=engine)
+    labels, described, skipped = _labels(posts, features, settings.train.targets)
+    for name, why in skipped.items():
+        print(f"      skipping target {name}: {why}")
+    print(f"      {len(split.train)} train / {len(split.valid)} validation / {len(split.test)} test posts ({split.how})")
+    return Featurized(posts, pipeline, vectors, split, features, labels, described, skipped)
+
+
 def fit_targets(settings: Settings, features: pd.DataFrame, labels: dict[str, np.ndarray], split: ev.Split,
                 engine: Engine = LOCAL) -> dict[str, Any]:
-    """One model per target; their LightGBM estimators are handed to the engine in one batch (on Ray:
-    one Ray Train run for all seven instead of seven runs)."""
+    """One model per target; their LightGBM estimators are handed to the engine in one batch per stage (the
+    count models have two: the account's level, then the draft's uplift on its out-of-fold residuals; on Ray,
+    one Ray Train run per stage for all targets)."""
+    from engage.features.families import FEATURE_FAMILIES
+
+    train_settings = settings.train
+    unknown = sorted(set(train_settings.drop_features) - set(FEATURE_FAMILIES))
+    if unknown:
+        raise ConfigError(f"train.drop_features names unknown famil(ies) {', '.join(unknown)}; "
+                          f"the families are {', '.join(FEATURE_FAMILIES)}")
+    if train_settings.uplift_objective == "lambdarank" and engine.name != LOCAL.name:
+        raise ConfigError("train.uplift_objective=lambdarank needs whole accounts in one place: it runs on the local "
+                          "engine only (runtime.engine=local), or use train.uplift_objective=regression on Ray")
+    options = {"folds": train_settings.level_folds, "folds_by": train_settings.level_folds_by,
+               "objective": train_settings.uplift_objective, "drop": tuple(train_settings.drop_features),
+               "level_params": train_settings.level, "level_start": train_settings.level_start}
+    accounts = split.accounts if split.accounts is not None else np.arange(len(features))
     pending: dict[str, tuple[Any, list[LightGBMJob]]] = {}
-    seed = settings.train.seed
+    seed = train_settings.seed
     for name, y in labels.items():
         train = split.train[~np.isnan(y[split.train])]
         valid = split.valid[~np.isnan(y[split.valid])]
         if len(valid) < 5:  # tiny data sets: early-stop on the latest of the training posts
             train, valid = ev.latest_share(train, split.times, 0.15)
-        model = TARGETS[name].make_model(settings.train.lightgbm, settings.train.interval, seed)
-        pending[name] = (model, model.lightgbm_jobs(features.iloc[train], y[train], features.iloc[valid], y[valid]))
-    fitted = iter(engine.fit_lightgbm([job for _, jobs in pending.values() for job in jobs]))
-    return {name: model.finish([next(fitted) for _ in jobs], jobs) for name, (model, jobs) in pending.items()}
+        model = TARGETS[name].make_model(train_settings.lightgbm, train_settings.interval, seed, **options)
+        pending[name] = (model, model.lightgbm_jobs(features.iloc[train], y[train], features.iloc[valid], y[valid],
+                                                    accounts[train], accounts[valid]))
+    done: dict[str, Any] = {}
+    while pending:
+        fitted = iter(engine.fit_lightgbm([job for _, jobs in pending.values() for job in jobs]))
+        following: dict[str, tuple[Any, list[LightGBMJob]]] = {}
+        for name, (model, jobs) in pending.items():
+            model = model.finish([next(fitted) for _ in jobs], jobs)
+            more = model.next_jobs() if hasattr(model, "next_jobs") else []
+            if more:
+                following[name] = (model, more)
+            else:
+                done[name] = model
+        pending = following
+    return {name: done[name] for name in labels}
+
+
+def draft_pairs(pipeline: FeaturePipeline, posts: pd.DataFrame, vectors: Any, features: pd.DataFrame,
+                rows: np.ndarray) -> ev.DraftPairs:
+    """The pairs of `rows` the creator's question asks about, the later post of each scored as a draft beside
+    the earlier (the history the earlier post had: `FeaturePipeline.transform_as_drafts`)."""
+    earlier, later = ev.draft_pairs(posts, rows)
+    return ev.DraftPairs(earlier, later, pipeline.transform_as_drafts(posts, vectors, later, earlier, features))
 
 
 def evaluate(posts: pd.DataFrame, features: pd.DataFrame, labels: dict[str, np.ndarray], models: dict[str, Any],
-             split: ev.Split) -> tuple[dict[str, float], dict[str, dict[str, np.ndarray]]]:
-    """Test metrics next to the account-baseline metrics, with the exact names every run logs."""
+             split: ev.Split, pairs: ev.DraftPairs | None = None) -> tuple[dict[str, float], dict[str, dict[str, np.ndarray]]]:
+    """Test metrics next to the account-baseline metrics, with the exact names every run logs; with `pairs`
+    (`draft_pairs` of the test posts), each count target's draft-pair accuracy."""
     metrics: dict[str, float] = {}
     preds: dict[str, dict[str, np.ndarray]] = {}
     for name, model in models.items():
-        metrics_of_target, preds[name] = TARGETS[name].evaluate(model, features, labels[name], posts, split)
+        metrics_of_target, preds[name] = TARGETS[name].evaluate(model, features, labels[name], posts, split, pairs)
         metrics.update(metrics_of_target)
     metrics["n_train"] = float(len(split.train) + len(split.valid))
     metrics["n_test"] = float(len(split.test))
@@ -261,51 +366,26 @@ def evaluate(posts: pd.DataFrame, features: pd.DataFrame, labels: dict[str, np.n
 
 def _log_plots(mlflow: Any, models: dict[str, Any], features: pd.DataFrame, preds: dict[str, dict[str, np.ndarray]], test: np.ndarray) -> None:
     for name, model in models.items():
-        booster_owner = model.mean_ if hasattr(model, "mean_") else model.model_
-        names = model.feature_names_  # each model sees its own subset (targets.model_columns)
-        figures = {f"plots/feature_importance_{name}.png": plots.feature_importance(booster_owner, names, f"{name}: feature importance")}
-        try:
-            figures[f"plots/shap_summary_{name}.png"] = plots.shap_summary(booster_owner, features.iloc[test][names], f"{name}: SHAP summary (test)")
-        except Exception as e:  # SHAP is an explanation aid; a failure there must not lose the run
-            log.warning("SHAP summary for %s failed: %s", name, e)
+        # Each model sees its own subset (targets.model_columns); a count model's level and uplift, their own parts.
+        if hasattr(model, "uplift_"):
+            # The draft's uplift under the target's own name (what a creator changes), the level beside it.
+            owners = [(name, model.uplift_, model.uplift_names_), (f"{name}_level", model.level_, model.level_names_)]
+        else:
+            owners = [(name, model.model_, model.feature_names_)]
+        figures = {}
+        for label, booster_owner, names in owners:
+            if booster_owner is None:
+                continue
+            figures[f"plots/feature_importance_{label}.png"] = plots.feature_importance(booster_owner, names, f"{label}: feature importance")
+            try:
+                figures[f"plots/shap_summary_{label}.png"] = plots.shap_summary(booster_owner, features.iloc[test][names],
+                                                                                f"{label}: SHAP summary (test)")
+            except Exception as e:  # SHAP is an explanation aid; a failure there must not lose the run
+                log.warning("SHAP summary for %s failed: %s", label, e)
         figures.update(TARGETS[name].figures(preds[name]))
         for path, fig in figures.items():
             mlflow.log_figure(fig, path)
             plt.close(fig)
-
-
-def _no_champion(error: Exception) -> bool:
-    """Whether MLflow's error says that the alias (or the registered model) does not exist."""
-    from mlflow.exceptions import MlflowException
-
-    if not isinstance(error, MlflowException):
-        return False
-    # A missing alias is INVALID_PARAMETER_VALUE ("alias champion not found"); a missing model, RESOURCE_DOES_NOT_EXIST.
-    return error.error_code == "RESOURCE_DOES_NOT_EXIST" or (
-        error.error_code == "INVALID_PARAMETER_VALUE" and "not found" in str(error)
-    )
-
-
-def choose_alias(client: Any, name: str, version: str, metrics: dict[str, float], data_hash: str) -> tuple[str, str]:
-    """champion when none exists or when this version beats it on CHAMPION_METRIC over the same data."""
-    try:
-        champion = client.get_model_version_by_alias(name, "champion")
-    except Exception as e:  # only "there is no champion" promotes; a registry that fails to answer does not
-        if _no_champion(e):
-            return "champion", "no champion existed"
-        return "challenger", (f"the champion could not be read ({type(e).__name__}: {str(e)[:200]}); registered as "
-                              "challenger: compare and promote by hand (set the champion alias) once the registry answers")
-    champion_run = client.get_run(champion.run_id) if champion.run_id else None
-    if champion_run is None:
-        return "champion", "the champion has no run to compare with"
-    old_hash = champion_run.data.tags.get("data_sha256")
-    old = champion_run.data.metrics.get(CHAMPION_METRIC)
-    new = metrics.get(CHAMPION_METRIC, float("nan"))
-    if old_hash != data_hash:
-        return "challenger", f"champion v{champion.version} was evaluated on other data (fingerprint differs); compare on the same data before promoting"
-    if old is None or np.isnan(old) or (not np.isnan(new) and new > old):
-        return "champion", f"{CHAMPION_METRIC} {new:.4f} beats champion v{champion.version} ({old})"
-    return "challenger", f"{CHAMPION_METRIC} {new:.4f} does not beat champion v{champion.version} ({old:.4f})"
 
 
 def _outcome_promotion(settings: Settings, client: Any, posts: pd.DataFrame, features: pd.DataFrame,
@@ -338,12 +418,12 @@ def train(settings: Settings, *, export_dir: str | None = None, progress: bool =
 
 def _train(settings: Settings, engine: Engine, *, export_dir: str | None, progress: bool) -> TrainResult:
     import mlflow
-    from mlflow.models import infer_signature
     from mlflow.tracking import MlflowClient
 
-    from engage.scoring.pyfunc import EngagePyfunc, input_example, pip_requirements, predict_frame
+    from engage.scoring.pyfunc import EngagePyfunc, input_example, pip_requirements, predict_frame, signature
     from engage.scoring.scorer import Scorer
 
+    started = datetime.now(UTC)  # the MLflow run is dated from here, so its duration covers the whole training
     stages = Stages(total=8)
     stages.start("load", f"Loading posts ({settings.data.source})")
     posts = load_training_posts(settings, progress=progress)
@@ -353,25 +433,16 @@ def _train(settings: Settings, engine: Engine, *, export_dir: str | None, progre
     if len(posts) < 30:
         raise EngageError(f"only {len(posts)} posts: too few to train and evaluate; engage needs at least 30")
 
-    stages.start("embed", "Embedding photos and captions (cached by content hash)")
-    pipeline = FeaturePipeline(settings)
-    vectors = pipeline.embed(posts, progress=progress, engine=engine)
-    print(f"      image embedder: {pipeline.image_embedder.id}; text embedder: {pipeline.text_embedder.id}")
-
-    stages.start("features", "Splitting by time and computing features")
-    split = ev.time_split(posts, settings.train.test_fraction, settings.train.valid_fraction)
-    pipeline.fit(vectors, rows=split.train)
-    features = pipeline.transform(posts, vectors, engine=engine)
-    labels, described, skipped = _labels(posts, features, settings.train.targets)
-    for name, why in skipped.items():
-        print(f"      skipping target {name}: {why}")
-    print(f"      {len(split.train)} train / {len(split.valid)} validation / {len(split.test)} test posts ({split.how})")
+    data = featurize(settings, posts, engine, progress=progress, stages=stages)
+    pipeline, vectors, split, features = data.pipeline, data.vectors, data.split, data.features
+    labels, described, skipped = data.labels, data.described, data.skipped
 
     stages.start("fit", f"Training LightGBM models ({engine.name}): {', '.join(labels)}")
     models = fit_targets(settings, features, labels, split, engine)
 
-    stages.start("evaluate", "Evaluating on the held-out latest posts")
-    metrics, preds = evaluate(posts, features, labels, models, split)
+    stages.start("evaluate", "Evaluating on the held-out latest posts (and their pairs, scored as drafts)")
+    pairs = draft_pairs(pipeline, posts, vectors, features, split.test)
+    metrics, preds = evaluate(posts, features, labels, models, split, pairs)
 
     stages.start("bundle", "Building the model bundle")
     context_rows = select_context(posts, settings.features.history_posts, settings.features.duplicate_window_hours)
@@ -388,18 +459,33 @@ def _train(settings: Settings, engine: Engine, *, export_dir: str | None, progre
     stages.start("mlflow", f"Logging to MLflow ({settings.tracking.uri}, experiment '{settings.tracking.experiment}')")
     mlflow.set_tracking_uri(settings.tracking.uri)
     client = MlflowClient()
-    if client.get_experiment_by_name(settings.tracking.experiment) is None:
-        client.create_experiment(settings.tracking.experiment, artifact_location=artifact_location(settings.tracking.uri))
-    mlflow.set_experiment(settings.tracking.experiment)
-    with mlflow.start_run() as run:
+    experiment = client.get_experiment_by_name(settings.tracking.experiment)
+    if experiment is None:
+        experiment_id = client.create_experiment(settings.tracking.experiment, artifact_location=artifact_location(
+            settings.tracking.uri), tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND})
+    else:
+        experiment_id = experiment.experiment_id
+        if EXPERIMENT_KIND_TAG not in experiment.tags:
+            client.set_experiment_tag(experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
+    mlflow.set_experiment(experiment_id=experiment_id)
+    # Created with the time training started (mlflow.start_run would date it from now, after the work).
+    created = client.create_run(experiment_id, start_time=int(started.timestamp() * 1000),
+                                run_name=run_name(settings, started))
+    with mlflow.start_run(run_id=created.info.run_id) as run:
         run_id = run.info.run_id
         model.info["run_id"] = run_id
-        mlflow.log_params({k: str(v)[:500] for k, v in flat_params(settings).items()})
+        mlflow.log_params({k: str(v)[:500] for k, v in run_params(settings).items()})
         mlflow.log_params({"image_embedder": pipeline.image_embedder_id_, "text_embedder": pipeline.text_embedder_id_,
                            "n_features": features.shape[1], "split": split.how})
         mlflow.set_tags({"data_sha256": data_print["sha256"], "risk_label": described.get("authenticity_risk", ""),
                          "skipped_targets": "; ".join(f"{k}: {v}" for k, v in skipped.items()) or "none"})
-        mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
+        beats, verdict = baseline_verdict(metrics)
+        uncomputable = ev.uncomputable_metrics(metrics, split.test, posts)
+        mlflow.set_tags({"beats_account_baseline": {True: "yes", False: "no", None: "unknown"}[beats],
+                         "account_baseline_verdict": verdict[:5000],
+                         "uncomputable_metrics": "; ".join(f"{k}: {v}" for k, v in uncomputable.items()) or "none"})
+        # A metric that cannot be computed is left out (MLflow would chart NaN as a point) and named in the tag.
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items() if np.isfinite(v)})
         mlflow.log_text(settings_to_yaml(settings), "config.yaml")
         mlflow.log_text("\n".join(features.columns), "features.txt")
         mlflow.log_dict(data_print, "data_fingerprint.json")
@@ -415,18 +501,24 @@ def _train(settings: Settings, engine: Engine, *, export_dir: str | None, progre
         with tempfile.TemporaryDirectory() as tmp:
             bundle_dir = model.save(Path(tmp) / "bundle")
             example = input_example(posts.iloc[split.test[:1]])
-            signature = infer_signature(example, predict_frame(Scorer(model), example))
             info_logged = mlflow.pyfunc.log_model(
                 name="model", python_model=EngagePyfunc(), artifacts={"bundle": str(bundle_dir)},
-                signature=signature, input_example=example, pip_requirements=pip_requirements(),
+                signature=signature(predict_frame(Scorer(model), example)), input_example=example,
+                pip_requirements=pip_requirements(),
             )
         # Registration last: a run killed before this line leaves no model version.
-        version = mlflow.register_model(info_logged.model_uri, settings.tracking.registered_model)
-        alias, why = choose_alias(client, settings.tracking.registered_model, version.version, metrics, data_print["sha256"])
+        name = settings.tracking.registered_model
+        version = mlflow.register_model(info_logged.model_uri, name)
+        alias, why = choose_alias(client, name, version.version, metrics, data_print["sha256"])
         if settings.data.outcomes:  # recorded posts change the data: compared on posts neither model trained on
             alias, why = _outcome_promotion(settings, client, posts, features, models, split, alias, why, metrics)
-        client.set_registered_model_alias(settings.tracking.registered_model, alias, version.version)
-        mlflow.set_tags({"model_version": version.version, "model_alias": alias, "model_alias_reason": why})
+        takes_data_alias, data_why = choose_data_alias(client, name, metrics, data_print["sha256"])
+        client.set_registered_model_alias(name, alias, version.version)
+        if takes_data_alias:
+            client.set_registered_model_alias(name, data_alias(data_print["sha256"]), version.version)
+        mlflow.set_tags({"model_version": version.version, "model_alias": alias, "model_alias_reason": why,
+                         "data_alias": data_alias(data_print["sha256"]) if takes_data_alias else "none",
+                         "data_alias_reason": data_why})
         stages.done()
         seconds = stages.metrics()
         mlflow.log_metrics(seconds)
@@ -436,29 +528,64 @@ def _train(settings: Settings, engine: Engine, *, export_dir: str | None, progre
         exported = str(model.save(export_dir or settings.train.export_dir))
     print(f"      done in {seconds['seconds_total']:.0f} s (seconds per stage: {stages.summary()})")
     return TrainResult(metrics, run_id, str(version.version), alias, why, skipped, split.how,
-                       pipeline.image_embedder_id_, exported, settings.tracking.uri, seconds, dict(stages.peak_rss_mb))
+                       pipeline.image_embedder_id_, exported, settings.tracking.uri, seconds, dict(stages.peak_rss_mb),
+                       name=name, data_alias=data_alias(data_print["sha256"]) if takes_data_alias else None,
+                       data_alias_reason=data_why, uncomputable=uncomputable, experiment_id=str(experiment_id))
+
+
+def serve_command(result: TrainResult, model: str) -> str:
+    """The exact `python serve.py` call that serves `model` from this run's tracking store."""
+    default = TrackingSettings().uri
+    store = "" if result.tracking_uri == default else f" --tracking-uri {result.tracking_uri}"
+    return f"python serve.py --model {model}{store}"
 
 
 def summary_table(result: TrainResult) -> str:
-    """Each metric next to its baseline, then the run, the model version and how to open the UI."""
+    """Each metric next to its baseline, whether the model beats the account baseline, metrics that could not
+    be computed and why, then the run, the model version, how to serve or promote it and how to open the UI."""
     m = result.metrics
+
     def cell(value: float | None) -> str:
-        return "" if value is None else f"{value:>10.3f}"
+        if value is None:
+            return ""
+        return f"{value:>10.3f}" if np.isfinite(value) else f"{'n/a':>10}"
 
     lines = [f"{'metric':<46}{'model':>10}{'account':>10}{'trailing':>10}"]
     for target in TARGETS.values():
         for key, value, base, trailing in target.summary_rows(m):
-            lines.append(f"{key:<46}{value:>10.3f}{cell(base) if base is not None or trailing is None else ' ' * 10}{cell(trailing)}")
+            lines.append(f"{key:<46}{cell(value)}{cell(base) if base is not None or trailing is None else ' ' * 10}{cell(trailing)}")
     lines.append("(account: the account's mean over its training posts; trailing: its mean over the last posts before each)")
+    for key, why in result.uncomputable.items():
+        lines.append(f"n/a {key}: cannot be computed: {why}")
     lines.append(f"{'posts (train / test / accounts)':<46}{int(m['n_train'])} / {int(m['n_test'])} / {int(m['n_accounts'])}")
     for name, why in result.skipped_targets.items():
         lines.append(f"skipped {name}: {why}")
+    beats, verdict = baseline_verdict(m)
+    if beats is False:
+        lines.append(f"WARNING: this model is {verdict}: for those counts, each account's average predicts as well "
+                     "(run tag beats_account_baseline=no)")
+    elif beats:
+        lines.append(f"the model {verdict}")
     lines += [
         f"embedder: {result.embedder}",
         f"run id: {result.run_id}",
-        f"model: engage version {result.model_version} -> alias '{result.alias}' ({result.alias_reason})",
+        f"model: {result.name} version {result.model_version} -> alias '{result.alias}' ({result.alias_reason})",
     ]
+    if result.data_alias:
+        lines.append(f"       and alias '{result.data_alias}' (the best version on this data: {result.data_alias_reason})")
+    if result.alias != "champion":
+        lines.append(f"serve this version: {serve_command(result, f'models:/{result.name}/{result.model_version}')}")
+        if result.data_alias:
+            lines.append(f"   or the best on this data: {serve_command(result, f'models:/{result.name}@{result.data_alias}')}")
+        store = "" if result.tracking_uri == TrackingSettings().uri else f" --tracking-uri {result.tracking_uri}"
+        lines.append(f"make it the champion (what python serve.py serves): python -m engage.promote "
+                     f"{result.model_version}{store}")
     if result.export_dir:
         lines.append(f"exported bundle: {result.export_dir}")
     lines.append(f"open the MLflow UI: mlflow ui --backend-store-uri {result.tracking_uri} --port 5000")
+    if result.experiment_id:
+        # MLflow 3's UI opens an experiment on its GenAI overview until told otherwise (a toggle it remembers
+        # per browser, not the experiment's kind tag): this link opens the training runs.
+        lines.append(f"   then the runs: http://127.0.0.1:5000/#/experiments/{result.experiment_id}/runs"
+                     "?workflowType=machine_learning")
     return "\n".join(lines)

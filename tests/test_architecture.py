@@ -27,7 +27,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     # the Ray implementations of the engine and of table scoring; the outcome store, accuracy, imports, drift
     ("engage.distributed", "engage.outcomes"),
     ("engage.engines", "engage.batch", "engage.serving"),  # choosing an engine; the batch CLI; the HTTP API
-    ("engage.training", "engage.simulated_month"),  # a whole run; the simulated month of the outcome loop
+    # a whole run: load, embed, fit, evaluate, log, register; promoting one; the simulated month of the outcome loop
+    ("engage.training", "engage.promote", "engage.simulated_month"),
     ("engage",),  # the public API (engage/__init__.py)
 )
 

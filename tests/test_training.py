@@ -48,6 +48,31 @@ def test_training_logs_every_metric_plot_and_artifact_and_registers_a_champion(t
     for name in stages:
         assert run.data.metrics[f"seconds_{name}"] >= 0, name
     assert sum(result.seconds[f"seconds_{name}"] for name in stages) <= result.seconds["seconds_total"] + 1e-6
+    # The run is named after its data and start, dated from the start of training, in an experiment the UI
+    # opens on its runs (MLflow 3's experiment kind), with only the active data source's settings.
+    assert run.info.run_name.startswith("demo 10 accounts x 30 posts (seed 7) 20")
+    assert (run.info.end_time - run.info.start_time) / 1000 >= result.seconds["seconds_total"] - 1
+    experiment = client.get_experiment(run.info.experiment_id)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    assert "data.demo.n_accounts" in run.data.params and "data.account" not in run.data.params
+    # Whether the model beats the account baseline is a tag; the version holds its data's alias.
+    m = result.metrics
+    beats = all(m[k] < m[k.replace("test_", "baseline_", 1)] for k in m if k.startswith("test_") and k.endswith("_mae_log1p"))
+    assert run.data.tags["beats_account_baseline"] == ("yes" if beats else "no")
+    assert result.data_alias == f"data-{run.data.tags['data_sha256'][:12]}"
+    assert str(client.get_model_version_by_alias("engage", result.data_alias).version) == result.model_version
+
+
+def test_a_run_on_other_data_logs_no_demo_parameters():
+    from engage.config import load_settings
+    from engage.training import run_name, run_params
+
+    settings = load_settings(None, ["data.source=instaloader", "data.path=../shared/data/real/celeb_dump_200"])
+    params = run_params(settings)
+    assert params["data.path"] == "../shared/data/real/celeb_dump_200" and params["data.strict"] is False
+    assert not [k for k in params if k.startswith("data.demo.") or k in ("data.account", "data.date_format")]
+    from datetime import UTC, datetime
+    assert run_name(settings, datetime(2026, 12, 6, 20, 15, tzinfo=UTC)) == "instaloader celeb_dump_200 2026-12-06 20:15 UTC"
 
 
 def test_smoke_model_ranks_posts_within_accounts_and_detects_felt_fake(trained):

@@ -17,12 +17,18 @@ from engage.errors import DataError
 SOURCES = ("table", "instaloader", "insights", "demo")
 
 
+def _date_format(options: dict[str, object]) -> str | None:
+    value = options.get("date_format")
+    return None if value is None else str(value)
+
+
 def load_posts(source: str, path: str | Path | None, images_dir: str | Path | None = None, *, strict: bool = False,
                progress: bool = True, **options: object) -> pd.DataFrame:
     """Load posts from `source` ('table' | 'instaloader' | 'insights' | 'demo') at `path` as the canonical table.
 
-    For 'insights', `options` may hold `account`: the account of a single-account export that names none.
-    For 'table', `options` may hold `columns` (the table's names -> canonical names) and `account` (the
+    For 'table' and 'insights', `options` may hold `date_format` (data.date_format: day-first, month-first or a
+    strptime format) for text dates whose day/month order the column does not tell. For 'insights', `options` may hold `account`: the account of a single-account export that names none.
+    For 'table', `options` may also hold `columns` (the table's names -> canonical names) and `account` (the
     account of a single-account table; see `engage.data.table`).
     For 'demo', `path` is the directory the simulator writes to (generated on first use) and `options`
     are passed to the simulator (seed, n_accounts, ...). An Instaloader dump skips the files it cannot
@@ -37,7 +43,8 @@ def load_posts(source: str, path: str | Path | None, images_dir: str | Path | No
             raise DataError("data.source is 'table' but data.path is not set; point it at a CSV or Parquet file")
         columns = options.get("columns")
         account = options.get("account")
-        posts = load_table(path, images_dir=images_dir, columns=columns,  # type: ignore[arg-type]
+        posts = load_table(path, images_dir=images_dir, date_format=_date_format(options),
+                           columns=columns,  # type: ignore[arg-type]
                            account=None if account is None else str(account))
     elif source == "instaloader":
         from engage.data.instaloader import load_dump
@@ -52,7 +59,7 @@ def load_posts(source: str, path: str | Path | None, images_dir: str | Path | No
             raise DataError("data.source is 'insights' but data.path is not set; point it at the CSV export or the "
                             "folder of Graph API JSON files")
         account = options.get("account")
-        posts = load_insights(path, account=None if account is None else str(account))
+        posts = load_insights(path, account=None if account is None else str(account), date_format=_date_format(options))
     elif source == "demo":
         from engage.data.demo import load_demo
 

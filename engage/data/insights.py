@@ -83,7 +83,7 @@ def normalise(name: str) -> str:
     return re.sub(r"[^0-9a-z]", "", str(name).lower())
 
 
-def load_insights(path: str | Path, account: str | None = None) -> pd.DataFrame:
+def load_insights(path: str | Path, account: str | None = None, date_format: str | None = None) -> pd.DataFrame:
     """The canonical posts table, with every insight count the export has, from an export or Graph API JSON."""
     path = Path(path)
     if path.is_dir():
@@ -95,7 +95,7 @@ def load_insights(path: str | Path, account: str | None = None) -> pd.DataFrame:
         raise DataError("does not exist; point data.path at an insights CSV export or a folder of Graph API JSON files", file=path)
     if path.suffix.lower() == ".json":
         return _load_graph([path], path, account)
-    return _load_export(path, account)
+    return _load_export(path, account, date_format)
 
 
 # -- CSV export -------------------------------------------------------------------------------------------
@@ -122,7 +122,7 @@ def match_columns(columns: list[str]) -> tuple[dict[str, str], list[str]]:
     return chosen, ignored
 
 
-def _load_export(path: Path, account: str | None) -> pd.DataFrame:
+def _load_export(path: Path, account: str | None, date_format: str | None = None) -> pd.DataFrame:
     raw = read_table(path)
     report = LoadReport(source="insights", path=str(path))
     chosen, report.ignored_columns = match_columns([str(c) for c in raw.columns])
@@ -145,7 +145,10 @@ def _load_export(path: Path, account: str | None) -> pd.DataFrame:
         frame["is_video"] = [_is_video(value, path, row, chosen["post_type"]) for row, value in enumerate(frame["post_type"], start=1)]
     frame["posted_at"] = frame["posted_at"].map(lambda v: v.strip() if isinstance(v, str) else v)
     try:
-        posts = validate_posts(frame[[c for c in CANONICAL if c in frame]], file=path)
+        # Meta's current export ("Publish time") writes dates month first; an older or other export has no known order.
+        meta = ("month-first", "as Meta writes 'Publish time'") if normalise(chosen["posted_at"]) == "publishtime" else None
+        posts = validate_posts(frame[[c for c in CANONICAL if c in frame]], file=path, date_format=date_format, report=report,
+                               default_date_order=meta)
     except DataError as e:  # name the row as the file counts it and the field as the file spells it
         row = int(frame.index[e.row - 1]) + 1 if isinstance(e.row, int) else e.row
         raise DataError(e.message, file=path, row=row, field=chosen.get(e.field or "", e.field)) from e

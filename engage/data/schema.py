@@ -93,28 +93,113 @@ class LoadReport:
         return "".join(f"{file}: {reason}\n" for file, reason in self.skipped_files)
 
 
-def parse_timestamps(values: pd.Series, *, file: object, column: str = "posted_at") -> pd.Series:
-    """ISO 8601 strings or epoch seconds (numbers or numeric strings) -> UTC timestamps; errors name the row."""
+#: A date written with numbers only, day and month in an order the text does not tell: 03/04/2024, 3.4.24,
+#: 03-04-2024 18:30. Year-first forms (2024-04-03, 2024/04/03) are ISO-like and never ambiguous.
+_NUMERIC_DATE = re.compile(r"^\s*(\d{1,2})([/.\-])(\d{1,2})\2(\d{4}|\d{2})(?:(?:\s+|T|,\s*)(.*))?$")
+#: data.date_format's shorthands for the order of a numeric date (times after it are read as usual).
+DATE_ORDERS = {"day-first": "DD/MM/YYYY, day first", "month-first": "MM/DD/YYYY, month first"}
+#: How many rows an ambiguity error names.
+_SHOWN_ROWS = 5
+
+
+def _missing(value: object) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)) or (
+        isinstance(value, str) and not value.strip())
+
+
+def _numeric_date(match: re.Match, day_first: bool) -> pd.Timestamp:
+    first, _, second, year, rest = match.groups()
+    day, month = (int(first), int(second)) if day_first else (int(second), int(first))
+    full_year = int(year) if len(year) == 4 else (2000 + int(year) if int(year) < 70 else 1900 + int(year))
+    return pd.Timestamp(f"{full_year:04d}-{month:02d}-{day:02d}" + (f" {rest}" if rest else ""))
+
+
+def date_order(values: pd.Series, *, file: object, column: str = "posted_at", date_format: str | None = None,
+               default: tuple[str, str] | None = None) -> tuple[bool | None, str]:
+    """Which way the column's numeric dates (03/04/2024) put day and month, decided once for the whole column
+    from all its values, and a sentence for the load report saying how the column is read.
+
+    Returns (day_first, description); day_first is None when the column has no numeric dates. Both orders
+    fit and disagree (every day <= 12 and some day != month) -> a `DataError` naming rows that show it and
+    the `data.date_format` values that settle it, unless the source knows its order (`default`: day-first or
+    month-first, and why, e.g. Meta's export writes month first); neither fits -> an error naming rows.
+    """
+    matches = [(position, _NUMERIC_DATE.match(v) if isinstance(v, str) else None)
+               for position, v in enumerate(values.tolist(), start=1)]
+    numeric = [(position, m) for position, m in matches if m is not None]
+    if date_format is not None and date_format not in DATE_ORDERS:
+        return None, f"{column} read with data.date_format {date_format!r}"
+    if not numeric:
+        kinds = {"epoch seconds" if not isinstance(v, str) or _is_number(v) else "ISO 8601"
+                 for v in values.tolist() if not _missing(v)}
+        return None, f"{column} read as {' and '.join(sorted(kinds)) or 'ISO 8601'}"
+    if date_format is not None:
+        day_first = date_format == "day-first"
+        return day_first, f"{column} read as {DATE_ORDERS[date_format]} (data.date_format)"
+    firsts = np.array([int(m.group(1)) for _, m in numeric])
+    seconds = np.array([int(m.group(3)) for _, m in numeric])
+    rows = np.array([position for position, _ in numeric])
+    day_first_fits = bool((firsts <= 31).all() and (seconds <= 12).all() and (firsts >= 1).all() and (seconds >= 1).all())
+    month_first_fits = bool((firsts <= 12).all() and (seconds <= 31).all() and (firsts >= 1).all() and (seconds >= 1).all())
+
+    def shown(which: np.ndarray) -> str:
+        return ", ".join(f"row {r} ({values.iloc[r - 1]!s})" for r in rows[which][:_SHOWN_ROWS])
+
+    settle = "set data.date_format to day-first or month-first (or a strptime format such as %d/%m/%Y %H:%M)"
+    if day_first_fits and month_first_fits:
+        differ = firsts != seconds
+        if differ.any() and default is not None:
+            return default[0] == "day-first", (f"{column} read as {DATE_ORDERS[default[0]]} ({default[1]}; no date in "
+                                               "the column tells the order: data.date_format sets it)")
+        if differ.any():
+            raise DataError(
+                f"dates such as {shown(differ)} read both day-first and month-first, and no date in the column "
+                f"tells which; {settle}", file=file, field=column)
+        return True, f"{column} read as DD/MM/YYYY (day and month are equal in every numeric date, so the order does not matter)"
+    if not day_first_fits and not month_first_fits:
+        raise DataError(
+            f"the numeric dates fit neither day-first nor month-first: {shown(seconds > 12)} put a value over 12 "
+            f"second and {shown(firsts > 12)} first; one column holds one date format, {settle}",
+            file=file, field=column)
+    decisive = (firsts > 12) if day_first_fits else (seconds > 12)
+    example = rows[decisive][0]
+    name = "day-first" if day_first_fits else "month-first"
+    return day_first_fits, (f"{column} read as {DATE_ORDERS[name]} for every row, as row {example} "
+                            f"({values.iloc[example - 1]!s}) shows; data.date_format sets it")
+
+
+def parse_timestamps(values: pd.Series, *, file: object, column: str = "posted_at", date_format: str | None = None,
+                     report: LoadReport | None = None, default_order: tuple[str, str] | None = None) -> pd.Series:
+    """ISO 8601 strings, epoch seconds (numbers or numeric strings) or numeric dates (03/04/2024, one day/month
+    order for the whole column, see `date_order`) -> UTC timestamps; errors name the row. `date_format` is
+    data.date_format: day-first, month-first or a strptime format for every text cell. The way the column was
+    read goes into `report.notes`."""
+    day_first, how = date_order(values, file=file, column=column, date_format=date_format, default=default_order)
+    strptime = date_format if date_format is not None and date_format not in DATE_ORDERS else None
     out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns, UTC]")
     for position, (index, value) in enumerate(values.items(), start=1):
-        if value is None or (isinstance(value, float) and np.isnan(value)) or (isinstance(value, str) and not value.strip()):
+        if _missing(value):
             raise DataError("is missing; every post needs the time it was posted", file=file, row=position, field=column)
         try:
             if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
                 stamp = pd.Timestamp(float(value), unit="s", tz="UTC")
             elif isinstance(value, str) and _is_number(value):
                 stamp = pd.Timestamp(float(value), unit="s", tz="UTC")
+            elif strptime is not None:
+                stamp = pd.to_datetime(str(value).strip(), format=strptime)
+            elif isinstance(value, str) and (match := _NUMERIC_DATE.match(value)) is not None:
+                stamp = _numeric_date(match, bool(day_first))
             else:
                 stamp = pd.Timestamp(value)
-                stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+            stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
         except (ValueError, TypeError, OverflowError, pd.errors.OutOfBoundsDatetime) as e:
-            raise DataError(
-                f"{str(value)[:40]!r} is not a date: use ISO 8601 (2024-05-01T18:30:00Z) or epoch seconds",
-                file=file, row=position, field=column,
-            ) from e
+            expected = f"the data.date_format {strptime!r}" if strptime else "ISO 8601 (2024-05-01T18:30:00Z) or epoch seconds"
+            raise DataError(f"{str(value)[:40]!r} is not a date: use {expected}", file=file, row=position, field=column) from e
         if pd.isna(stamp):
             raise DataError("is missing; every post needs the time it was posted", file=file, row=position, field=column)
         out.loc[index] = stamp
+    if report is not None:
+        report.notes.append(how)
     return out
 
 
@@ -181,12 +266,14 @@ def _text(frame: pd.DataFrame, column: str) -> pd.Series:
 
 
 def validate_posts(frame: pd.DataFrame, *, file: object, images_dir: str | Path | None = None,
-                   hidden_likes: bool = False) -> pd.DataFrame:
+                   hidden_likes: bool = False, date_format: str | None = None,
+                   report: LoadReport | None = None, default_date_order: tuple[str, str] | None = None) -> pd.DataFrame:
     """Coerce `frame` to the canonical table or raise a `DataError` naming file, row and field.
 
     Errors (not warnings): a missing required column, a missing account/post_id/date, a missing like
     count (unless `hidden_likes`: an Instaloader dump keeps a post whose owner hid its likes, with likes
-    missing), a negative or fractional count, an unparseable date, a duplicate post_id.
+    missing), a negative or fractional count, an unparseable date, a duplicate post_id, a date column whose
+    day/month order cannot be told (`date_order`). How the dates were read goes into `report.notes`.
     """
     missing = [c for c, (_, required) in COLUMNS.items() if required and c not in frame.columns and c != "caption"]
     if missing:
@@ -210,7 +297,8 @@ def validate_posts(frame: pd.DataFrame, *, file: object, images_dir: str | Path 
             f"duplicate post_id {out['post_id'].iloc[position]!r} (first seen in row {first + 1}); post ids must be unique",
             file=file, row=position + 1, field="post_id",
         )
-    out["posted_at"] = parse_timestamps(frame["posted_at"], file=file)
+    out["posted_at"] = parse_timestamps(frame["posted_at"], file=file, date_format=date_format, report=report,
+                                         default_order=default_date_order)
     out["caption"] = _text(frame, "caption") if "caption" in frame else ""
     # Nullable (Int64) for every source, so that code downstream never depends on where posts came from.
     out["likes"] = _counts(frame, "likes", file=file, required=not hidden_likes).astype("Int64")

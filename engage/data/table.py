@@ -128,9 +128,10 @@ def made_post_ids(frame: pd.DataFrame) -> pd.Series:
     return pd.Series(ids, index=frame.index, dtype=object)
 
 
-def load_table(path: str | Path, images_dir: str | Path | None = None, *, columns: Mapping[str, str] | None = None,
-               account: str | None = None) -> pd.DataFrame:
-    """The canonical table from a CSV/Parquet file; extra columns are ignored and reported once.
+def load_table(path: str | Path, images_dir: str | Path | None = None, date_format: str | None = None, *,
+               columns: Mapping[str, str] | None = None, account: str | None = None) -> pd.DataFrame:
+    """The canonical table from a CSV/Parquet file; extra columns are ignored and reported once. `date_format`
+    (data.date_format) settles how text dates are read; the report says how they were.
 
     `columns` maps the table's names to canonical ones; `account` is the account of a single-account table
     (an error when the table has an account column of its own); post ids are made when the table has none.
@@ -160,7 +161,7 @@ def load_table(path: str | Path, images_dir: str | Path | None = None, *, column
         report.notes.append(f"the table has no post ids: {len(raw)} made from each post's account, time and caption "
                             "(map a column to post_id to keep your own)")
     report.ignored_columns = [str(c) for c in raw.columns if c not in CANONICAL]
-    posts = validate_posts(raw, file=path, images_dir=images_dir)
+    posts = validate_posts(raw, file=path, images_dir=images_dir, date_format=date_format, report=report)
     return attach_report(posts, report)
 
 

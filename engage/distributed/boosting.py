@@ -80,7 +80,9 @@ def _fit_on_worker(config: dict[str, Any]) -> None:
     fitted = []
     for index, (job_ref, shard_refs) in enumerate(zip(config["jobs"], config["shards"], strict=True)):
         job: LightGBMJob = ray.get(job_ref)
-        train, y_train = ray.get(shard_refs[rank])
+        train, y_train, start = ray.get(shard_refs[rank])
+        if start is not None:
+            job = replace(job, fit_params={**job.fit_params, "init_score": start})
         n_jobs = job.estimator.get_params()["n_jobs"]
         network = _network_params(config["board"], index, rank, n_workers)
         job.estimator.set_params(**network, tree_learner="data_parallel", n_jobs=config["threads"], time_out=10)
@@ -128,7 +130,10 @@ def fit_on_ray(jobs: list[LightGBMJob], *, runtime: RuntimeSettings, storage: st
     job_refs, shard_refs = [], []
     for job in jobs:
         parts = shards(len(job.train), workers)
-        shard_refs.append([ray.put((job.train.iloc[rows], np.asarray(job.y_train)[rows])) for rows in parts])
+        # A per-row start (a count model's level starting from the trailing mean) is sharded with its rows.
+        start = job.fit_params.get("init_score")
+        shard_refs.append([ray.put((job.train.iloc[rows], np.asarray(job.y_train)[rows],
+                                    None if start is None else np.asarray(start)[rows])) for rows in parts])
         # The whole validation slice goes to every worker (see the module docstring).
         job_refs.append(ray.put(replace(job, train=job.train.iloc[:0], y_train=np.asarray(job.y_train)[:0])))
     trainer = LightGBMTrainer(

@@ -43,7 +43,8 @@ def check_image_size(width: int, height: int, *, max_pixels: int = MAX_PIXELS, l
     if width * height > max_pixels:
         raise DataError(
             f"image is {width}x{height} = {width * height:,} pixels, over the limit of {max_pixels:,} "
-            "(a decompression bomb or an unusually large photo); resize it before using it",
+            "(a decompression bomb or an unusually large photo); resize it before using it (a feed shows photos "
+            "1080 px wide: a 1080 px JPEG fits)",
             file=label,
         )
     if max(width, height) > MAX_ASPECT_RATIO * min(width, height):

@@ -37,7 +37,8 @@ from engage.engine import Engine
 from engage.errors import EmbedderMismatchError, NotFittedError
 from engage.features.caption import CAPTION_COLUMNS, caption_features
 from engage.features.duplicates import DUPLICATE_COLUMNS
-from engage.features.history import HISTORY_COLUMNS, history_features
+from engage.features.families import FEATURE_FAMILIES, LEVEL_FAMILIES, family_columns, feature_family  # noqa: F401
+from engage.features.history import HISTORY_COLUMNS, AccountTimeline, history_features, posted_at_ns
 from engage.features.local_engine import LOCAL
 from engage.features.quality import QUALITY_COLUMNS, QUALITY_VERSION
 from engage.files import file_sha256
@@ -318,6 +319,44 @@ class FeaturePipeline:
         index = np.arange(n)
         return self._assemble(candidates, vectors.take([row] * n), index, history.set_axis(index),
                               duplicates.set_axis(index))
+
+    def transform_as_drafts(self, posts: pd.DataFrame, vectors: PostVectors, rows: np.ndarray, anchors: np.ndarray,
+                            features: pd.DataFrame) -> pd.DataFrame:
+        """Features of each post `rows[k]` scored as a draft before `anchors[k]` (an earlier post of its account)
+        was published: its own photo, caption and time, with the history the anchor had (the account's posts
+        before the anchor; the posts between the anchor and it are not yet there). Index 0..len(rows)-1.
+
+        What the creator's question needs ("of two drafts, which does better?": both drafts see the same
+        history). The same feature functions as `transform`: each row gets its own copy of the anchor's
+        earlier posts under its own account key, the row last. Duplicate features look at other accounts
+        only, so each row keeps those of `features` (the table `transform` made of `posts`).
+        """
+        self._check_fitted("transform_as_drafts")
+        posts = posts.reset_index(drop=True)
+        rows, anchors = np.asarray(rows, dtype=np.int64), np.asarray(anchors, dtype=np.int64)
+        if len(rows) != len(anchors):
+            raise ValueError(f"{len(rows)} rows but {len(anchors)} anchors: one anchor per row")
+        n_last = self.settings.features.history_posts
+        timeline = AccountTimeline(posts, posted_at_ns(posts))
+        accounts = timeline.account_codes
+        if (accounts[rows] != accounts[anchors]).any() or (timeline.rank[anchors] >= timeline.rank[rows]).any():
+            raise ValueError("each anchor must be an earlier post of its row's account")
+        # Only the last n_last posts before the anchor shape the features (n_earlier_posts is capped at n_last).
+        end = timeline.rank[anchors]
+        start = np.maximum(timeline.group_start[anchors], end - n_last)
+        lengths = end - start + 1
+        offsets = np.repeat(np.cumsum(lengths) - lengths, lengths)
+        sorted_pos = np.repeat(start, lengths) + np.arange(lengths.sum()) - offsets
+        take = timeline.order[np.minimum(sorted_pos, len(posts) - 1)]
+        last = np.cumsum(lengths) - 1
+        take[last] = rows  # the draft itself closes each copy
+        copies = posts.iloc[take].reset_index(drop=True)
+        copies["account"] = np.repeat(np.arange(len(rows)), lengths).astype(str)
+        copy_vectors = vectors.take(take)
+        history = history_features(copies, copy_vectors.image, copy_vectors.caption, n_last=n_last, rows=last)
+        duplicates = features.loc[rows, list(DUPLICATE_COLUMNS)].set_axis(last)
+        table = self._assemble(copies, copy_vectors, last, history, duplicates)
+        return table.reset_index(drop=True)
 
     def _duplicates(self, posts: pd.DataFrame, vectors: PostVectors, rows: np.ndarray, engine: Engine = LOCAL
                     ) -> pd.DataFrame:

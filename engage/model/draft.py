@@ -24,7 +24,7 @@ def _check_time(value: datetime | None) -> datetime | None:
         raise ValueError(f"must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}")
     value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
     if not EARLIEST <= value < LATEST:
-        raise ValueError(f"must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}")
+        raise ValueError(f"must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}, in ISO 8601 (e.g. 2024-05-12T09:00:00Z)")
     return value
 
 

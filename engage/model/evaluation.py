@@ -8,12 +8,14 @@ split (e.g. one post per account), the latest posts overall are held out instead
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 from sklearn.metrics import roc_auc_score
+
+from engage.data.schema import post_id_order
 
 
 @dataclass
@@ -23,6 +25,7 @@ class Split:
     test: np.ndarray  # held-out positions
     how: str
     times: np.ndarray  # posted_at of every position, to order any subset by time
+    accounts: np.ndarray | None = None  # the account of every position (the count models' groups)
 
 
 def _latest(order: np.ndarray, fraction: float) -> int:
@@ -50,7 +53,7 @@ def time_split(posts: pd.DataFrame, test_fraction: float, valid_fraction: float)
         train, valid, test = list(rest[: len(rest) - n_valid]), list(rest[len(rest) - n_valid:]), list(order[len(order) - n_test:])
         how = "latest posts overall (too few posts per account for a per-account split)"
     return Split(np.sort(np.array(train, dtype=int)), np.sort(np.array(valid, dtype=int)), np.sort(np.array(test, dtype=int)), how,
-                 times)
+                 times, posts["account"].astype(str).to_numpy())
 
 
 def latest_share(rows: np.ndarray, times: np.ndarray, share: float) -> tuple[np.ndarray, np.ndarray]:
@@ -71,8 +74,14 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
     return float(spearmanr(a, b).statistic)
 
 
-def spearman_within_account(accounts: np.ndarray, actual: np.ndarray, predicted: np.ndarray, min_posts: int = 5) -> float:
-    """Mean Spearman over accounts with at least `min_posts` test posts."""
+#: Test posts an account needs for its within-account Spearman to count.
+WITHIN_ACCOUNT_MIN_POSTS = 5
+
+
+def spearman_within_account(accounts: np.ndarray, actual: np.ndarray, predicted: np.ndarray,
+                            min_posts: int = WITHIN_ACCOUNT_MIN_POSTS) -> float:
+    """Mean Spearman over accounts with at least `min_posts` test posts; NaN when no account has that many
+    (it cannot be computed: training reports it as such, never as a figure)."""
     values = []
     # Each account's rows from one stable sort (accounts in np.unique's order, rows in table order): a mask
     # per account made this (test rows x accounts), 42 s of a 100k-post run's evaluation.
@@ -139,3 +148,74 @@ def account_training_baseline(posts: pd.DataFrame, values: np.ndarray, fit_rows:
     means = frame.groupby("account")["v"].mean()
     global_mean = float(np.nanmean(values[fit_rows])) if np.isfinite(values[fit_rows]).any() else float("nan")
     return posts["account"].iloc[rows].map(means).astype(float).fillna(global_mean).to_numpy()
+
+
+#: The creator's question: of two posts of one account published at most this many days apart, which does better?
+DRAFT_PAIR_DAYS = 7.0
+
+
+@dataclass
+class DraftPairs:
+    """Pairs of test posts of one account at most `DRAFT_PAIR_DAYS` apart (`earlier[k]` before `later[k]`),
+    and the later posts' features scored as drafts beside the earlier (`FeaturePipeline.transform_as_drafts`:
+    the history the earlier post had). The earlier post's own features are already those of a draft."""
+
+    earlier: np.ndarray
+    later: np.ndarray
+    later_features: object = field(default=None, repr=False)  # pandas DataFrame, one row per pair
+
+
+def draft_pairs(posts: pd.DataFrame, rows: np.ndarray, max_days: float = DRAFT_PAIR_DAYS) -> tuple[np.ndarray, np.ndarray]:
+    """(earlier, later): every pair of `rows` of one account posted at most `max_days` apart, ordered by
+    (posted_at, post_id) as the history features order them (same-day posts by Instagram's id order)."""
+    rows = np.asarray(rows, dtype=np.int64)
+    if not len(rows):
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    times = posts["posted_at"].iloc[rows].to_numpy(dtype="datetime64[ns]").astype(np.int64)
+    ties = post_id_order(posts["post_id"])[rows] if "post_id" in posts.columns else np.arange(len(rows))
+    accounts = pd.factorize(posts["account"].iloc[rows].astype(str))[0]
+    order = np.lexsort((ties, times, accounts))
+    rows, times, accounts = rows[order], times[order], accounts[order]
+    limit = int(max_days * 86_400e9)
+    earlier, later = [], []
+    for i in range(len(rows)):
+        j = i + 1
+        while j < len(rows) and accounts[j] == accounts[i] and times[j] - times[i] <= limit:
+            earlier.append(rows[i])
+            later.append(rows[j])
+            j += 1
+    return np.asarray(earlier, dtype=np.int64), np.asarray(later, dtype=np.int64)
+
+
+def pair_accuracy(actual_earlier: np.ndarray, actual_later: np.ndarray, predicted_earlier: np.ndarray,
+                  predicted_later: np.ndarray) -> tuple[float, int]:
+    """(share of pairs ordered right, pairs counted): pairs with equal or unknown actual values, or equal
+    predictions, are dropped (a model that cannot tell two drafts apart has no say on them)."""
+    actual = np.asarray(actual_later, dtype=float) - np.asarray(actual_earlier, dtype=float)
+    predicted = np.asarray(predicted_later, dtype=float) - np.asarray(predicted_earlier, dtype=float)
+    counted = (actual != 0) & (predicted != 0) & ~np.isnan(actual) & ~np.isnan(predicted)
+    n = int(counted.sum())
+    if not n:
+        return float("nan"), 0
+    return float(np.mean(np.sign(actual[counted]) == np.sign(predicted[counted]))), n
+
+
+def uncomputable_metrics(metrics: dict[str, float], test: np.ndarray, posts: pd.DataFrame) -> dict[str, str]:
+    """Each metric that came out NaN, with the reason in words (docs/model.md, "Metrics that cannot be computed")."""
+    per_account = posts["account"].iloc[test].value_counts()
+    reasons = {
+        "spearman_within_account": f"no account has {WITHIN_ACCOUNT_MIN_POSTS} or more test posts (the most is "
+                                   f"{int(per_account.max()) if len(per_account) else 0})",
+        "spearman": "fewer than 3 test posts with a known count",
+        "spearman_relative": "fewer than 3 test posts with a known count",
+        "mae_log1p": "no test post with a known count",
+        "interval_coverage": "no test post with a known count",
+        "risk_auc": "the test posts hold one class only",
+        "risk_ece": "no test post with a known label",
+    }
+    out = {}
+    for key, value in metrics.items():
+        if not np.isfinite(value):
+            kind = next((k for k in sorted(reasons, key=len, reverse=True) if key.endswith(k)), None)
+            out[key] = reasons.get(kind, "cannot be computed on this split") if kind else "cannot be computed on this split"
+    return out

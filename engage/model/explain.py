@@ -159,22 +159,59 @@ def describe_value(name: str, value: float) -> str:
 def top_factors(features: pd.DataFrame, likes_model: Any, n: int = 6) -> list[dict[str, Any]]:
     """The `n` largest contributions to this draft's expected log1p likes, largest first, each named in words
     with the draft's value ("not sponsored", "3 hashtags"); features that share words (the PCA components of
-    an embedding, "what the photo shows") are summed into one factor."""
+    an embedding, "what the photo shows") are summed into one factor. Each says which part of the prediction
+    it moves: `usual` (the account's level: its history, followers, the time) or `draft` (the uplift: the
+    photo, the caption, the format)."""
     contributions = likes_model.contributions(features)[0][:-1]  # the last column is the bias
     row = features.iloc[0]
     names = getattr(likes_model, "feature_names_", list(features.columns))  # a model may see a subset
-    grouped: dict[str, float] = {}
-    members: dict[str, list[str]] = {}
+    level = set(getattr(likes_model, "level_names_", []))
+    grouped: dict[tuple[str, str], float] = {}
+    members: dict[tuple[str, str], list[str]] = {}
     for name, value in zip(names, contributions, strict=True):
-        words = describe_feature(name)
-        grouped[words] = grouped.get(words, 0.0) + float(value)
-        members.setdefault(words, []).append(name)
+        key = (describe_feature(name), "usual" if name in level else "draft")
+        grouped[key] = grouped.get(key, 0.0) + float(value)
+        members.setdefault(key, []).append(name)
     ranked = sorted(grouped.items(), key=lambda kv: abs(kv[1]), reverse=True)
     return [
-        {"feature": describe_value(members[words][0], row[members[words][0]]) if len(members[words]) == 1 else words,
-         "contribution": round(value, 4)}
-        for words, value in ranked[:n] if value != 0.0
+        {"feature": describe_value(members[key][0], row[members[key][0]]) if len(members[key]) == 1 else key[0],
+         "contribution": round(value, 4), "part": key[1]}
+        for key, value in ranked[:n] if value != 0.0
     ]
+
+
+#: Fewest held-out draft pairs on which a model's within-account skill is stated as a figure.
+MIN_SKILL_PAIRS = 30
+
+
+def draft_skill(metrics: dict[str, Any], target: str = "likes") -> dict[str, Any]:
+    """How far the draft's uplift can be trusted, from the model's own held-out draft pairs (two posts of one
+    account at most 7 days apart, scored as two drafts): the share ordered right, the pairs, the posts the
+    model was trained on, and in plain words whether it can tell two drafts apart (the lower end of a 90%
+    interval on that share above a coin's 0.5). A model that logged no such figure, or one measured on fewer
+    than `MIN_SKILL_PAIRS` pairs, says it cannot yet tell drafts apart."""
+    share = metrics.get(f"test_{target}_draft_pairs_7d")
+    pairs = int(metrics.get(f"test_{target}_draft_pairs_7d_n") or 0)
+    trained = int(metrics.get("n_train") or 0)
+    if share is None or (isinstance(share, float) and math.isnan(share)):
+        share = None
+    if share is None or pairs < MIN_SKILL_PAIRS:
+        return {"target": target, "draft_pairs_7d": share, "pairs": pairs, "trained_on_posts": trained,
+                "tells_drafts_apart": False,
+                "message": f"Trained on {trained} posts, with {pairs} held-out pairs of posts a week apart to check it on: "
+                           f"this model cannot yet tell two drafts apart. Trust the usual {target}, not the draft's +/-."}
+    low = share - 1.645 * math.sqrt(share * (1 - share) / pairs)
+    percent = round(100 * share)
+    if low <= 0.5:
+        return {"target": target, "draft_pairs_7d": round(share, 4), "pairs": pairs, "trained_on_posts": trained,
+                "tells_drafts_apart": False,
+                "message": f"Of {pairs} held-out pairs of posts a week apart, it ordered {percent}% right, no surer than a "
+                           f"coin: this model (trained on {trained} posts) cannot yet tell two drafts apart. Trust the "
+                           f"usual {target}, not the draft's +/-."}
+    return {"target": target, "draft_pairs_7d": round(share, 4), "pairs": pairs, "trained_on_posts": trained,
+            "tells_drafts_apart": True,
+            "message": f"Of {pairs} held-out pairs of posts a week apart, it ordered {percent}% right (a coin: 50%): "
+                       f"trust which draft it prefers more than by how much."}
 
 
 def compute_norms(features: pd.DataFrame) -> dict[str, float]:
@@ -199,24 +236,31 @@ def _value(row: pd.Series, name: str) -> float:
     return float(value) if value is not None and not pd.isna(value) else float("nan")
 
 
-def draft_flags(row: pd.Series, norms: dict[str, float], *, known_account: bool) -> list[dict[str, str]]:
-    """The literature's rules applied to one draft's features, each with a concrete message."""
+def draft_flags(row: pd.Series, norms: dict[str, float], *, window_hours: float = 24.0) -> list[dict[str, str]]:
+    """The literature's rules applied to one draft's features, each with a concrete message that is true of the
+    case it is raised in: against the account's habit where its history gives one, else against all training
+    posts. (What the model knows about the account is said by engage/model/known.py's `knowledge_flags`.)"""
     flags: list[dict[str, str]] = []
 
     def flag(code: str, message: str) -> None:
         flags.append({"code": code, "message": message})
 
-    if not known_account:
-        flag("unknown_account", "This account has no history in the model and none was sent, so the prediction uses "
-             "population priors; send the account's recent posts as `history` for a personal prediction.")
     hashtags, hashtags_z = _value(row, HASHTAGS), _value(row, HASHTAG_Z)
     if hashtags_z > 2 or (math.isnan(hashtags_z) and hashtags > norms["hashtags_p95"]) or hashtags > 20:
-        flag("too_many_hashtags", f"{int(hashtags)} hashtags is far more than this account usually uses; "
-             "audiences punish hashtag stuffing, keep the few that describe the post.")
+        if hashtags_z > 2:
+            than = "far more than this account usually uses"
+        elif hashtags > 20:
+            than = "more than 20, which reads as stuffing whatever the account's habit"
+        else:
+            than = f"more than 95% of the training posts carry ({norms['hashtags_p95']:.0f})"
+        flag("too_many_hashtags", f"{int(hashtags)} hashtags is {than}; audiences punish hashtag stuffing, keep the "
+             "few that describe the post.")
     chars, chars_z = _value(row, CAPTION_CHARS), _value(row, CAPTION_CHARS_Z)
     if chars_z > 2 or (math.isnan(chars_z) and chars > norms["caption_chars_p95"]):
-        flag("caption_too_long", f"The caption ({int(chars)} characters) is much longer than usual; long captions "
-             "lose readers, so cut it to the detail that matters.")
+        than = ("much longer than this account's usual captions" if chars_z > 2
+                else f"longer than 95% of the training posts' captions ({norms['caption_chars_p95']:.0f} characters)")
+        flag("caption_too_long", f"The caption ({int(chars)} characters) is {than}; long captions lose readers, so "
+             "cut it to the detail that matters.")
     disclosed = [t for t, name in (("#ad", HAS_AD), ("#paid", HAS_PAID), ("#sponsored", HAS_SPONSORED)) if _value(row, name) > 0]
     if disclosed:
         flag("disclosure_tags", f"{'/'.join(disclosed)} makes audiences read the post as less authentic. Keep the "
@@ -226,17 +270,20 @@ def draft_flags(row: pd.Series, norms: dict[str, float], *, known_account: bool)
              "find these fake. Say in your own words why you like the product.")
     consistency = _value(row, PHOTO_CONSISTENCY)
     if not math.isnan(consistency) and not math.isnan(norms["photo_consistency_p10"]) and consistency < norms["photo_consistency_p10"]:
-        flag("off_style_photo", "This photo is off your feed's usual style; sponsored posts that break with the feed "
+        usual = norms["photo_consistency_p10"]
+        flag("off_style_photo", f"This photo is further from your recent posts' look (similarity {consistency:.2f}) "
+             f"than 90% of the training posts were from their feeds' ({usual:.2f}); posts that break with the feed "
              "feel fake. Reshoot or edit it in your usual look.")
     sharpness = _value(row, SHARPNESS)
     if not math.isnan(sharpness) and not math.isnan(norms["sharpness_p10"]) and sharpness < norms["sharpness_p10"]:
-        flag("blurry_photo", "The photo is blurrier than 90% of posts; use a sharper shot.")
+        flag("blurry_photo", "The photo is blurrier than 90% of the training posts' photos; use a sharper shot.")
     brightness = _value(row, BRIGHTNESS)
     if not math.isnan(brightness) and brightness < norms["brightness_p5"]:
-        flag("dark_photo", "The photo is darker than 95% of posts; brighten it or shoot in better light.")
+        flag("dark_photo", "The photo is darker than 95% of the training posts' photos; brighten it or shoot in better light.")
     duplicates = float(np.nan_to_num(np.nanmax([_value(row, DUPLICATE_IMAGES), _value(row, DUPLICATE_CAPTIONS), 0.0])))
     if duplicates > 0:
-        flag("same_post_elsewhere_today", f"{int(duplicates)} other account(s) posted the same photo or caption in the "
-             "last 24 hours; the same sponsored post on several feeds the same day feels fake. Post on another day "
-             "or make it your own.")
+        others = f"{int(duplicates)} other account{'s' if int(duplicates) != 1 else ''}"
+        flag("same_post_elsewhere_today", f"{others} posted the same photo or caption in the {window_hours:g} hours "
+             "before this draft; the same sponsored post on several feeds the same day feels fake. Post on another "
+             "day or make it your own.")
     return flags

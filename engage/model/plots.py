@@ -43,8 +43,12 @@ def shap_summary(model, features: pd.DataFrame, title: str, max_rows: int = 500)
 
     sample = features.sample(min(max_rows, len(features)), random_state=0) if len(features) > max_rows else features
     values = shap.TreeExplainer(model.booster_).shap_values(sample)
+    # summary_plot draws on pyplot's current figure: give it a new one, or it draws over (and returns) whatever
+    # figure was made last (the feature importance chart, which then logged the SHAP beeswarm under its name).
+    fig = plt.figure()
     shap.summary_plot(values, sample, show=False, max_display=20, plot_size=(8, 7))
-    fig = plt.gcf()
+    if plt.gcf() is not fig:
+        raise RuntimeError("shap.summary_plot drew on another figure than the one made for it")
     fig.suptitle(title)
     fig.tight_layout()
     return fig

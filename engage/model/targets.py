@@ -5,9 +5,10 @@ its plots, its summary rows and how its prediction is answered. A new count targ
 The estimators themselves (`CountModel`, `RiskModel`) live in engage/model/estimators.py.
 
 * `likes`, `comments`, and the insight counts `impressions`, `reach`, `saves`, `shares`, `profile_visits`,
-  `follows`, `link_clicks` (kind "count", each trained when the data has at least `MIN_LABELS` of them): LightGBM regressors on log1p counts, learned as the residual against
-  a reference level: the account's trailing baseline (mean log1p count of its last posts) when it has one,
-  else a population prior fitted on log1p followers. Two quantile models give the prediction interval.
+  `follows`, `link_clicks` (kind "count", each trained when the data has at least `MIN_LABELS` of them): the
+  account's level (LightGBM on log1p counts from its history, followers and the time, cross-fitted) plus the
+  draft's uplift (LightGBM on the level's out-of-fold residuals); two quantile models give the prediction
+  interval, conformalised on the validation slice.
 * `authenticity_risk` (kind "risk"): a LightGBM classifier of the probability that the audience finds the
   post inauthentic, calibrated (Platt) on the validation slice. Label: `felt_fake` when the data set has
   it, else a proxy from outcomes (see `risk_labels`, explained in docs/model.md).
@@ -18,7 +19,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
@@ -75,19 +76,29 @@ class CountTarget(Target):
             return y, f"log1p({self.column})", f"only {known} posts have {self.column} counts (at least {MIN_LABELS} needed)"
         return y, f"log1p({self.column})", None
 
-    def make_model(self, params: LightGBMSettings, interval: float, seed: int) -> CountModel:
-        return CountModel(self, params, interval, seed)
+    def make_model(self, params: LightGBMSettings, interval: float, seed: int, **options: Any) -> CountModel:
+        """`options`: CountModel's folds, folds_by, objective, drop and level_params (train.level_folds,
+        level_folds_by, uplift_objective, drop_features, level)."""
+        return CountModel(self, params, interval, seed, **options)
 
     def predict(self, model: CountModel, features: pd.DataFrame) -> dict[str, np.ndarray]:
         return model.predict_log1p(features)
 
     def answer(self, prediction: dict[str, np.ndarray], row: int = 0) -> dict[str, float]:
-        """Expected, low and high as counts (the API's and the studio's numbers)."""
-        return {k: round(float(np.expm1(max(v[row], 0.0))), 2) for k, v in prediction.items()}
+        """Expected, low and high as counts (the API's and the studio's numbers); with the level and uplift,
+        `usual` (what a post of this account would get now, as a count) and `uplift_percent` (what this draft
+        adds to it: (1 + expected) / (1 + usual) - 1, in percent)."""
+        out = {k: round(float(np.expm1(max(prediction[k][row], 0.0))), 2) for k in ("expected", "low", "high")}
+        if "level" in prediction:
+            out["usual"] = round(float(np.expm1(max(prediction["level"][row], 0.0))), 2)
+            out["uplift_percent"] = round(float(np.expm1(prediction["uplift"][row])) * 100, 1)
+        return out
 
     def evaluate(self, model: CountModel, features: pd.DataFrame, y: np.ndarray, posts: pd.DataFrame,
-                 split: ev.Split) -> tuple[dict[str, float], dict[str, np.ndarray]]:
-        """Test metrics next to the account-baseline metrics, named `test_<name>_...` and `baseline_<name>_...`."""
+                 split: ev.Split, pairs: ev.DraftPairs | None = None) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+        """Test metrics next to the account-baseline metrics, named `test_<name>_...` and `baseline_<name>_...`;
+        with `pairs`, the draft-pair accuracy `test_<name>_draft_pairs_7d` and its pair count `..._n` (the
+        account baseline scores two drafts alike: 0.5 by definition, no pair counted)."""
         test, fit_rows = split.test, np.concatenate([split.train, split.valid])
         accounts = posts["account"].to_numpy()[test]
         p = model.predict_log1p(features.iloc[test])
@@ -100,7 +111,15 @@ class CountTarget(Target):
         metrics.update(ev.count_metrics("baseline", self.name, accounts, y[test], baseline, baseline))
         metrics.update(ev.count_metrics("trailing", self.name, accounts, y[test], trailing, baseline))
         metrics[f"test_{self.name}_interval_coverage"] = ev.interval_coverage(y[test], p["low"], p["high"])
-        return metrics, {"actual": y[test], "baseline": baseline, "trailing": trailing, **p}
+        out = {"actual": y[test], "baseline": baseline, "trailing": trailing, **p}
+        if pairs is not None and len(pairs.earlier):
+            earlier = model.predict_log1p(features.iloc[pairs.earlier])["expected"]
+            later = model.predict_log1p(pairs.later_features)["expected"]
+            accuracy, n = ev.pair_accuracy(y[pairs.earlier], y[pairs.later], earlier, later)
+            metrics[f"test_{self.name}_draft_pairs_7d"] = accuracy
+            metrics[f"test_{self.name}_draft_pairs_7d_n"] = float(n)
+            out |= {"pair_earlier": earlier, "pair_later": later}
+        return metrics, out
 
     def figures(self, preds: dict[str, np.ndarray]) -> dict[str, Figure]:
         return {
@@ -111,7 +130,8 @@ class CountTarget(Target):
     def summary_rows(self, metrics: dict[str, float]) -> list[tuple[str, float, float | None, float | None]]:
         """(metric, model, account baseline, trailing baseline) for the terminal summary."""
         rows = []
-        for kind in ("mae_log1p", "spearman", "spearman_within_account", "spearman_relative", "interval_coverage"):
+        for kind in ("mae_log1p", "spearman", "spearman_within_account", "spearman_relative", "draft_pairs_7d",
+                     "interval_coverage"):
             key = f"test_{self.name}_{kind}"
             if key in metrics:
                 rows.append((key, metrics[key], metrics.get(f"baseline_{self.name}_{kind}"), metrics.get(f"trailing_{self.name}_{kind}")))
@@ -131,8 +151,8 @@ class RiskTarget(Target):
             return y, described, f"too few risk labels ({len(known)} known, {int(np.nansum(known))} positive)"
         return y, described, None
 
-    def make_model(self, params: LightGBMSettings, interval: float, seed: int) -> RiskModel:
-        return RiskModel(params, seed, target=self)
+    def make_model(self, params: LightGBMSettings, interval: float, seed: int, **options: Any) -> RiskModel:
+        return RiskModel(params, seed, target=self, drop=options.get("drop", ()))
 
     def predict(self, model: RiskModel, features: pd.DataFrame) -> np.ndarray:
         return model.predict_proba(features)
@@ -141,7 +161,7 @@ class RiskTarget(Target):
         return float(prediction[row])
 
     def evaluate(self, model: RiskModel, features: pd.DataFrame, y: np.ndarray, posts: pd.DataFrame,
-                 split: ev.Split) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+                 split: ev.Split, pairs: ev.DraftPairs | None = None) -> tuple[dict[str, float], dict[str, np.ndarray]]:
         prob = model.predict_proba(features.iloc[split.test])
         actual = y[split.test]
         metrics = {"test_risk_auc": ev.risk_auc(actual, prob), "test_risk_ece": ev.expected_calibration_error(actual, prob)}

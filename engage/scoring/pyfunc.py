@@ -22,7 +22,7 @@ class EngagePyfunc(mlflow.pyfunc.PythonModel):
         self.scorer = Scorer(EngageModel.load(context.artifacts["bundle"]))
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
-        return predict_frame(self.scorer, model_input)
+        return json_safe(predict_frame(self.scorer, model_input))
 
 
 def predict_frame(scorer: Scorer, frame: pd.DataFrame) -> pd.DataFrame:
@@ -40,6 +40,29 @@ def predict_frame(scorer: Scorer, frame: pd.DataFrame) -> pd.DataFrame:
             raise answer
         rows.append(flat_score(answer))
     return pd.DataFrame(rows)
+
+
+def json_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """NaN (a target the model lacks, a missing risk) as None: `mlflow models serve` writes the answer with
+    json.dumps, which spells NaN as a bare `NaN` that JSON parsers refuse; None is `null`."""
+    return frame.astype(object).where(frame.notna(), None)
+
+
+#: The input columns: only `account` is required; the others default as in POST /v1/score (caption '',
+#: posted_at now, no followers, not sponsored, no photo) when a request leaves them out.
+INPUT_COLUMNS = (("account", "string", True), ("caption", "string", False), ("posted_at", "string", False),
+                 ("followers", "double", False), ("sponsored", "boolean", False), ("image", "string", False))
+
+
+def signature(output_example: pd.DataFrame) -> Any:
+    """The model signature: the optional inputs optional, the outputs as `predict` returns them."""
+    from mlflow.models import ModelSignature, infer_signature
+    from mlflow.types import ColSpec, Schema
+
+    inputs = Schema([ColSpec(kind, name, required=required) for name, kind, required in INPUT_COLUMNS])
+    # Outputs may be null (a target the model lacks): not required.
+    outputs = Schema([ColSpec(c.type, c.name, required=False) for c in infer_signature(None, output_example).outputs.inputs])
+    return ModelSignature(inputs=inputs, outputs=outputs)
 
 
 #: What the pyfunc needs at load time. Listed explicitly (pinned to the versions trained with) so that

@@ -44,8 +44,9 @@ from engage.features.history import posted_at_ns
 from engage.features.pipeline import PostVectors
 from engage.model.bundle import EngageModel
 from engage.model.draft import Draft
-from engage.model.explain import draft_flags, top_factors
+from engage.model.explain import draft_flags, draft_skill, top_factors
 from engage.model.feed import feed_preview
+from engage.model.known import SimilarAccounts, early_context, knowledge_flags, rebase, within_own_range
 from engage.model.targets import COUNT_TARGETS, TARGETS
 from engage.scoring.batching import DynamicBatcher
 from engage.scoring.draft_vectors import DraftVectors, PendingVectors, PostImageError
@@ -79,6 +80,13 @@ class PreparedContext:
             image_threshold=fs.duplicate_image_cosine, caption_threshold=fs.duplicate_caption_cosine,
             window_hours=fs.duplicate_window_hours,
         )
+        #: what an account the model does not know is scored from (engage/model/known.py)
+        self.sizes = SimilarAccounts(posts, {name: TARGETS[name].column for name in model.models
+                                             if TARGETS[name].kind == "count"})
+
+    def first_posts(self, account: str, n: int) -> np.ndarray:
+        """Positions of the account's `n` earliest stored posts, oldest first (none for an unknown account)."""
+        return self.by_account.get(account, np.zeros(0, dtype=np.int64))[:n]
 
     def earlier_posts(self, account: str, t: pd.Timestamp) -> np.ndarray:
         """Positions of the account's stored posts strictly before `t`, oldest first."""
@@ -98,6 +106,8 @@ class DraftInputs:
     rows: pd.DataFrame  # the history sent with the draft, then the draft, as canonical rows
     vectors: PendingVectors  # their photos and captions, for DraftVectors.finish
     n_factors: int = 6  # how many factors its answer names
+    #: (the account's first stored post, how many of them stand in) for a draft dated before all of them
+    early: tuple[pd.Timestamp, int] | None = None
 
 
 class Scorer:
@@ -186,6 +196,7 @@ class Scorer:
         `history[i].image`). `when`: the time it is scored for (default: its `posted_at`, else now)."""
         model = self.model
         t = pd.Timestamp(when or draft.posted_at or datetime.now(UTC))
+        early = None
         if draft.history:
             numbered = [(i, h) for i, h in enumerate(draft.history) if pd.Timestamp(h.posted_at) < t]
             numbered.sort(key=lambda item: item[1].posted_at)
@@ -194,6 +205,10 @@ class Scorer:
         else:
             numbered = []
             stored = model.context_posts.iloc[self.prepared.earlier_posts(draft.account, t)]
+            first = self.prepared.first_posts(draft.account, model.settings.features.history_posts)
+            if not len(stored) and len(first):  # dated before every stored post of a known account
+                stored = early_context(model.context_posts.iloc[first], t)
+                early = (model.context_posts["posted_at"].iloc[first[0]], len(first))
         history = [h for _, h in numbered]
         rows = {  # the history sent with the draft, then the draft, as the table's rows (pydantic has checked them)
             "account": [draft.account] * (len(history) + 1),
@@ -211,7 +226,7 @@ class Scorer:
             # A history post is named by its position in the request, not by its place after sorting.
             field = f"history[{numbered[e.index][0]}].image" if e.index < len(history) else "image"
             raise DraftError(e.message, field=field) from e
-        return DraftInputs(draft, t, stored, typed_posts(rows), pending)
+        return DraftInputs(draft, t, stored, typed_posts(rows), pending, early=early)
 
     def draft_contexts(self, inputs: list[DraftInputs]) -> list[tuple[pd.DataFrame, PostVectors]]:
         """Each draft's context table (its account's posts, the draft last) and vectors, the new photos and
@@ -280,22 +295,59 @@ class Scorer:
         predictions = self.predict_features(features)
         likes_model = model.models.get("likes")
         risk = TARGETS["authenticity_risk"]
+        # How far the draft's uplift can be trusted: the model's own held-out draft-pair accuracy, in words.
+        skill = draft_skill(model.info.get("metrics") or {}) if likes_model is not None else None
         answers = []
         for row, (draft, n_factors) in enumerate((i.draft, i.n_factors) for i in inputs):
             result: dict[str, Any] = {"model_version": model.version, "embedder": model.embedder}
+            counts, sizes = self._counts_as_known(inputs[row], features.iloc[[row]], predictions, row, known[row])
             for name in COUNT_TARGETS:
-                result[name] = TARGETS[name].answer(predictions[name], row) if name in predictions else None
+                result[name] = counts.get(name)
             result["authenticity_risk"] = risk.answer(predictions[risk.name], row) if risk.name in predictions else None
             result["risk_label"] = model.risk_label
             own = features.iloc[row]
-            result["flags"] = draft_flags(own, model.norms, known_account=known[row])
+            result["flags"] = knowledge_flags(account=draft.account, known=known[row], early=inputs[row].early,
+                                              followers=draft.followers, sizes=sizes, history_sent=bool(draft.history))
+            result["flags"] += draft_flags(own, model.norms, window_hours=model.settings.features.duplicate_window_hours)
             result["factors"] = (top_factors(features.iloc[[row]], likes_model, n_factors)
                                  if likes_model is not None else [])
+            result["draft_skill"] = skill
             result["feed"] = feed_preview(draft, own, model.norms)
             # The draft's feature row, for the outcome store (serving records it and leaves it out of the answer).
             result["_features"] = {k: (float(v) if np.isfinite(v) else None) for k, v in own.astype(float).items()}
             answers.append(result)
         return answers
+
+    def _count_as_known(self, name: str, values: dict[str, float], features: pd.DataFrame, context: pd.DataFrame,
+                        known: bool, followers: int | None) -> tuple[dict[str, float], Any]:
+        """One count target's log1p prediction for one draft (`features`: its row), as far as the model knows
+        the account (engage/model/known.py): an unknown account sent with its follower count is put at the level
+        of the training accounts of its size; the expected count stays inside the range of the account's own
+        posts in `context` (the draft's earlier rows). Also the size level used (None when none was)."""
+        # The model's own level for this draft: the level model's answer (what a post of this account would get
+        # now), which the similar accounts' level replaces for an account the model does not know.
+        size = None if known or "level" not in values else self.prepared.sizes.level(name, followers)
+        if size is not None:
+            values = rebase(values, values["level"], size)
+        column = TARGETS[name].column
+        own = pd.to_numeric(context[column], errors="coerce").to_numpy(dtype=float) if len(context) else np.zeros(0)
+        return within_own_range(values, own), size
+
+    def _counts_as_known(self, inputs: DraftInputs, features: pd.DataFrame, predictions: dict[str, Any], row: int,
+                         known: bool) -> tuple[dict[str, dict[str, float]], dict[str, Any]]:
+        """Each count target's answer for one draft (`_count_as_known`), and the size levels used."""
+        answers, sizes = {}, {}
+        context = (pd.concat([inputs.stored, inputs.rows.iloc[:-1]], ignore_index=True) if len(inputs.stored)
+                   else inputs.rows.iloc[:-1])
+        for name, prediction in predictions.items():
+            if TARGETS[name].kind != "count":
+                continue
+            values, size = self._count_as_known(name, {k: float(v[row]) for k, v in prediction.items()}, features,
+                                                context, known, inputs.draft.followers)
+            if size is not None:
+                sizes[name] = size
+            answers[name] = TARGETS[name].answer({k: np.array([v]) for k, v in values.items()}, 0)
+        return answers, sizes
 
     def score_isolated(self, inputs: list[DraftInputs]) -> list[dict[str, Any] | BaseException]:
         """`score_batch`, where a draft that fails does not fail the others: the batch is scored again one
@@ -374,16 +426,21 @@ class Scorer:
         # Hours counted in UTC from the zone's next whole hour: a day with a DST change has 23 or 25 of them.
         first = local_start.astimezone(UTC) + timedelta(hours=1)
         candidates = [pd.Timestamp(first + timedelta(hours=h)) for h in range(days * 24)]
-        posts, vectors, _ = self.draft_context(draft.model_copy(update={"posted_at": first}), first)
+        posts, vectors, known = self.draft_context(draft.model_copy(update={"posted_at": first}), first)
         duplicates = self.draft_duplicates(draft, vectors, candidates)
         features = model.pipeline.transform_at_times(posts, vectors, len(posts) - 1, candidates, duplicates=duplicates)
         expected = model.models[goal].predict_log1p(features)["expected"]
         best = int(np.argmax(expected))
-        likes = (model.models["likes"].predict_log1p(features.iloc[[best]])["expected"][0]
-                 if "likes" in model.models else None)
+
+        def as_known(name: str) -> float:  # the figure `score` would give at that hour (engage/model/known.py)
+            row = features.iloc[[best]]
+            values = {k: float(v[0]) for k, v in model.models[name].predict_log1p(row).items()}
+            values, _ = self._count_as_known(name, values, row, posts.iloc[:-1], known, draft.followers)
+            return round(float(np.expm1(max(values["expected"], 0.0))), 2)
+
         return {"posted_at": candidates[best].tz_convert(zone).isoformat(), "time_zone": time_zone, "goal": goal,
-                "expected": round(float(np.expm1(expected[best])), 2),
-                "expected_likes": None if likes is None else round(float(np.expm1(likes)), 2)}
+                "expected": as_known(goal),
+                "expected_likes": as_known("likes") if "likes" in model.models else None}
 
 
 def flat_score(scored: dict[str, Any], *, max_flags: int | None = None) -> dict[str, Any]:

@@ -46,7 +46,17 @@ class BodyTooLarge(HTTPException):
     """Raised from `receive` when a streamed body passes the cap; rendered as 413 by the app's handler."""
 
     def __init__(self, limit: int):
-        super().__init__(413, f"the request body is over the limit of {limit:,} bytes; send a smaller photo")
+        super().__init__(413, body_limit_message(limit))
+
+
+def body_limit_message(limit: int) -> str:
+    """What a 413 says: the limit in MB, and a photo that fits (base64 adds a third: a JSON body of `limit`
+    bytes holds a photo of 3/4 of it; a feed shows photos 1080 px wide, a few hundred KB as a JPEG)."""
+    mb = limit / 1024 / 1024
+    photo = limit * 3 / 4 / 1024 / 1024
+    return (f"the request body is over the limit of {mb:.3g} MB ({limit:,} bytes); send a photo under {photo:.3g} MB "
+            "(base64 adds a third), e.g. resized to 1080 px on its long side and saved as a JPEG (quality 85: "
+            "about 0.2-0.5 MB), which is what a feed shows")
 
 
 class BodyTimeout(HTTPException):

@@ -68,6 +68,26 @@ def field_name(loc: Iterable[str | int], prefix: str = "") -> str:
     return name or "body"
 
 
+#: What to send instead, by pydantic error type: every 4xx for a date, a count or a flag names the expected form.
+_EXPECTED = {
+    "datetime": "send ISO 8601, e.g. 2024-05-12T09:00:00Z (a time without an offset is UTC)",
+    "date": "send ISO 8601, e.g. 2024-05-12T09:00:00Z (a time without an offset is UTC)",
+    "int": "send a whole number without separators, e.g. 5400",
+    "bool": "send true or false",
+}
+
+
+def _expected_form(error_type: str, loc: list[Any]) -> str:
+    kind = error_type.split("_")[0]
+    if kind in _EXPECTED and error_type not in ("int_from_float",):
+        return _EXPECTED[kind]
+    if error_type == "int_from_float":
+        return "send a whole number, e.g. 5400"
+    if error_type in ("greater_than_equal", "less_than_equal") and loc and loc[-1] != "posted_at":
+        return "counts are whole numbers from 0 to 10,000,000,000"
+    return ""
+
+
 def validation_problems(error: ValidationError, prefix: str = "") -> list[tuple[str | None, str]]:
     """pydantic's errors without the submitted input (pydantic's own messages never quote it).
 
@@ -78,7 +98,8 @@ def validation_problems(error: ValidationError, prefix: str = "") -> list[tuple[
     for item in error.errors(include_url=False, include_context=False, include_input=False):
         loc = [p for p in item["loc"] if p != "body"]
         message = "is required" if item["type"] == "missing" else item["msg"].removeprefix("Value error, ")
-        problems.append((field_name(loc, prefix), message))
+        expected = _expected_form(item["type"], loc)
+        problems.append((field_name(loc, prefix), f"{message}; {expected}" if expected else message))
     return problems
 
 
@@ -278,7 +299,8 @@ def score_request_from_form(fields: dict[str, list[Any]], read_file: Callable[[A
         if name == "history":
             data[name] = parse_json(value, "history", 422)
             continue
-        data[name] = value
+        # An HTML form sends a textarea's line breaks as CRLF; the caption as typed (and as counted) has LF.
+        data[name] = value.replace("\r\n", "\n") if name == "caption" else value
     if unknown:
         raise RequestError(422, [("body", f"has {unknown:,} unknown form field{'s' if unknown > 1 else ''} (names "
                                           f"not repeated); its fields are: {', '.join(known)}")])

@@ -113,6 +113,10 @@ class Range(BaseModel):
     expected: float = Field(description="the expected count")
     low: float = Field(description="lower end of the prediction interval")
     high: float = Field(description="upper end of the prediction interval")
+    usual: float | None = Field(None, description="the account's usual now: what a post of this account would get at "
+                                "this time, from its history, followers and the time (the level)")
+    uplift_percent: float | None = Field(None, description="what this draft adds to the usual (its photo, caption, "
+                                         "format), in percent: expected = usual x (1 + uplift_percent / 100), in counts + 1")
 
 
 class Flag(BaseModel):
@@ -123,6 +127,18 @@ class Flag(BaseModel):
 class Factor(BaseModel):
     feature: str = Field(description="what about the draft, in words, with its value (e.g. 'not sponsored', '3 hashtags')")
     contribution: float = Field(description="its effect on expected log(1 + likes); positive raises likes")
+    part: Literal["usual", "draft"] = Field("draft", description="which part it moves: the account's usual (history, "
+                                            "followers, time) or this draft's uplift (photo, caption, format)")
+
+
+class DraftSkill(BaseModel):
+    target: str = Field(description="the count target measured (likes)")
+    draft_pairs_7d: float | None = Field(description="of held-out pairs of one account's posts at most 7 days apart, "
+                                         "scored as two drafts, the share the model ordered right (a coin: 0.5)")
+    pairs: int = Field(description="how many such pairs it was measured on")
+    trained_on_posts: int = Field(description="posts the model was trained on")
+    tells_drafts_apart: bool = Field(description="whether that share is surely above a coin's (90% interval)")
+    message: str = Field(description="how far the draft's uplift can be trusted, in plain words")
 
 
 class FeedPreview(BaseModel):
@@ -137,7 +153,7 @@ class FeedPreview(BaseModel):
 class _ScoreBase(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "model_version": "engage/3", "embedder": "efficientnet:lite0:imagenet",
-        "likes": {"expected": 212.4, "low": 150.0, "high": 301.7},
+        "likes": {"expected": 212.4, "low": 150.0, "high": 301.7, "usual": 189.6, "uplift_percent": 12.0},
         "comments": {"expected": 9.1, "low": 4.0, "high": 17.5},
         "impressions": {"expected": 5120.0, "low": 3300.0, "high": 8400.0},
         "saves": {"expected": 96.0, "low": 51.0, "high": 170.0},
@@ -163,6 +179,8 @@ ScoreResponse = create_model(
                            "engagement-drop proxy when the data had none (or why there is no risk model)")),
     flags=(list[Flag], ...),
     factors=(list[Factor], ...),
+    draft_skill=(DraftSkill | None, Field(None, description="how far the draft's uplift (uplift_percent) can be "
+                                          "trusted: the model's measured skill at ordering two drafts of one account")),
     feed=(FeedPreview | None, Field(None, description="the feed preview: the draft on the profile grid")),
 )
 

@@ -199,3 +199,18 @@ def test_a_byte_order_mark_and_month_first_dates_are_read_as_meta_writes_them(tm
     posts = load_posts("insights", path, account="anna")
     assert (posts["post_id"].iloc[0], posts["likes"].iloc[0]) == ("1790", 3)
     assert posts["posted_at"].iloc[0] == pd.Timestamp("2024-05-01 18:30", tz="UTC")
+
+
+def test_slashed_dates_of_an_export_are_read_one_way_and_the_report_says_which(tmp_path: Path) -> None:
+    # Meta's current export writes Publish time month first: ambiguous dates follow it, and the report says so.
+    meta = load_posts("insights", _write(tmp_path, "export.csv", NEW_HEADER, NEW_ROWS))
+    assert "posted_at read as MM/DD/YYYY, month first (as Meta writes 'Publish time'" in meta.attrs["report"].summary()
+    # An older export's Date column has no known order: decided from its values, or an error naming the option.
+    rows = [OLD_ROWS[0].replace("2022-01-03", "03/04/2022"), OLD_ROWS[1].replace("2022-01-04", "20/04/2022")]
+    posts = load_posts("insights", _write(tmp_path, "old.csv", OLD_HEADER, rows))
+    assert list(posts["posted_at"]) == [pd.Timestamp("2022-04-03", tz="UTC"), pd.Timestamp("2022-04-20", tz="UTC")]
+    rows[1] = rows[1].replace("20/04/2022", "05/04/2022")
+    with pytest.raises(DataError, match=r"field 'Date': dates such as row 1 \(03/04/2022\), row 2 \(05/04/2022\).*data.date_format"):
+        load_posts("insights", _write(tmp_path, "old.csv", OLD_HEADER, rows))
+    settings = load_settings(None, ["data.source=insights", f"data.path={tmp_path / 'old.csv'}", "data.date_format=day-first"])
+    assert load_training_posts(settings)["posted_at"].iloc[1] == pd.Timestamp("2022-04-05", tz="UTC")

@@ -123,8 +123,8 @@ def test_training_on_ray_matches_the_local_run_and_logs_like_it(local_ray, ray_s
     # that share of its half.
     bagged = ray_settings.train.lightgbm.subsample * len(local_run[2].train)
     for name in ("likes", "comments"):
-        assert _root_count(model.models[name].mean_) > 0.75 * bagged
-    assert "machines" not in model.models["likes"].mean_.get_params()
+        assert _root_count(model.models[name].level_) > 0.75 * bagged
+    assert "machines" not in model.models["likes"].level_.get_params()
 
     # Two workers draw bin boundaries and quantile leaf values per shard: close to the local models,
     # not equal (docs/scale.md gives the measured differences).

@@ -88,3 +88,32 @@ def test_a_pipeline_fitted_before_quality_versions_keeps_measuring_as_quality_v1
     del old.quality_version_  # what a bundle trained before quality-v2 unpickles to
     assert old.quality_version == "quality-v1"
     assert FeaturePipeline(_settings()).quality_version == QUALITY_VERSION  # not fitted yet: the current one
+
+
+def test_a_later_post_scored_as_a_draft_sees_only_the_history_before_the_earlier_post(fitted):
+    pipeline, vectors = fitted
+    posts = _posts()  # account a: rows 0, 2, 4, ... with likes 10, 12, 14, ...; 14 hours apart
+    features = pipeline.transform(posts, vectors)
+    # Row 6 scored beside row 4: its history is rows 0 and 2 (likes 10 and 12); row 4 is not yet published.
+    drafts = pipeline.transform_as_drafts(posts, vectors, np.array([6]), np.array([4]), features)
+    assert drafts["likes_baseline"].iloc[0] == pytest.approx(np.mean(np.log1p([10, 12])))
+    assert drafts["likes_last_vs_baseline"].iloc[0] == pytest.approx(np.log1p(12) - np.mean(np.log1p([10, 12])))
+    assert drafts["n_earlier_posts"].iloc[0] == 2
+    assert drafts["days_since_previous"].iloc[0] == pytest.approx(28 / 24)  # from row 2 (hour 14) to row 6 (hour 42)
+    # Its own caption and time, not the earlier post's.
+    assert drafts["hour_utc"].iloc[0] == features["hour_utc"].iloc[6]
+    assert drafts["caption_chars"].iloc[0] == features["caption_chars"].iloc[6]
+    # The same as the features of a table from which row 4 is absent.
+    kept = np.array([i for i in range(12) if i != 4])
+    without = pipeline.transform(posts.iloc[kept].reset_index(drop=True), vectors.take(kept))
+    pd.testing.assert_series_equal(drafts.iloc[0], without.iloc[list(kept).index(6)], check_names=False)
+
+
+def test_a_draft_anchor_must_be_an_earlier_post_of_the_same_account(fitted):
+    pipeline, vectors = fitted
+    posts = _posts()
+    features = pipeline.transform(posts, vectors)
+    with pytest.raises(ValueError, match="earlier post of its row's account"):
+        pipeline.transform_as_drafts(posts, vectors, np.array([4]), np.array([6]), features)
+    with pytest.raises(ValueError, match="earlier post of its row's account"):
+        pipeline.transform_as_drafts(posts, vectors, np.array([6]), np.array([5]), features)

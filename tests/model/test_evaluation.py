@@ -86,6 +86,27 @@ def test_account_training_baseline_uses_only_fit_rows_and_global_mean_for_new_ac
     assert baseline[1] == pytest.approx(3.0)  # c is new: mean of 1, 3, 5
 
 
+def test_draft_pairs_are_posts_of_one_account_at_most_seven_days_apart_same_day_by_post_id():
+    day = pd.Timestamp("2024-01-01", tz="UTC")
+    posts = pd.DataFrame({
+        "account": ["a", "a", "a", "a", "b"],
+        # Two posts of account a on one day: shortcode "B" was made after "A" whatever the table order.
+        "post_id": ["B", "A", "C", "D", "E"],
+        "posted_at": [day, day, day + pd.Timedelta(days=7), day + pd.Timedelta(days=14, hours=1), day],
+    })
+    earlier, later = ev.draft_pairs(posts, np.arange(5))
+    assert sorted(zip(earlier.tolist(), later.tolist(), strict=True)) == [(0, 2), (1, 0), (1, 2)]
+
+
+def test_pair_accuracy_drops_ties_of_labels_and_of_predictions():
+    accuracy, n = ev.pair_accuracy(np.array([1.0, 1.0, 2.0, 3.0]), np.array([2.0, 1.0, 1.0, 4.0]),
+                                   np.array([0.0, 0.0, 5.0, 1.0]), np.array([1.0, 1.0, 4.0, 1.0]))
+    # pair 0: right; pair 1: equal labels (dropped); pair 2: right; pair 3: equal predictions (dropped)
+    assert (accuracy, n) == (1.0, 2)
+    accuracy, n = ev.pair_accuracy(np.array([1.0]), np.array([2.0]), np.array([3.0]), np.array([2.0]))
+    assert (accuracy, n) == (0.0, 1)
+
+
 def test_within_account_spearman_is_the_mean_over_accounts_with_enough_posts_in_any_row_order():
     rng = np.random.default_rng(1)
     accounts = np.array(["b"] * 6 + ["a"] * 5 + ["c"] * 4, dtype=object)  # c has too few posts
@@ -97,3 +118,18 @@ def test_within_account_spearman_is_the_mean_over_accounts_with_enough_posts_in_
     assert ev.spearman_within_account(accounts, actual, predicted) == pytest.approx(expected)
     order = rng.permutation(15)
     assert ev.spearman_within_account(accounts[order], actual[order], predicted[order]) == pytest.approx(expected)
+
+
+def test_metrics_that_cannot_be_computed_are_named_with_the_reason():
+    import math
+
+    import numpy as np
+    import pandas as pd
+
+    from engage.model.evaluation import uncomputable_metrics
+
+    posts = pd.DataFrame({"account": ["a", "a", "b", "b", "b"]})
+    metrics = {"test_likes_spearman_within_account": math.nan, "test_risk_auc": math.nan, "test_likes_mae_log1p": 0.4}
+    reasons = uncomputable_metrics(metrics, np.array([0, 1, 2, 3]), posts)
+    assert reasons == {"test_likes_spearman_within_account": "no account has 5 or more test posts (the most is 2)",
+                       "test_risk_auc": "the test posts hold one class only"}

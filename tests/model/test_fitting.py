@@ -28,10 +28,10 @@ class _Recorder:
 
     calls: list[dict] = []
 
-    def __init__(self, *args):
+    def __init__(self, *args, **options):
         self.seed = args[-1]
 
-    def lightgbm_jobs(self, train, y_train, valid, y_valid):
+    def lightgbm_jobs(self, train, y_train, valid, y_valid, groups_train=None, groups_valid=None):
         # fit_targets hands the models' LightGBM jobs to the engine in one batch; this model has none.
         _Recorder.calls.append({"train": list(train.index), "valid": list(valid.index), "seed": self.seed})
         return []

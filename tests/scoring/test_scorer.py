@@ -109,6 +109,47 @@ def test_an_unknown_account_is_scored_from_priors_with_a_flag(model, scorer):
     assert scored["likes"]["expected"] > 0
 
 
+def test_a_draft_dated_before_the_accounts_first_stored_post_is_scored_at_the_accounts_level(model, scorer):
+    ctx = model.context_posts
+    account = ctx["account"].iloc[0]
+    first = ctx.loc[ctx["account"] == account, "posted_at"].min()
+    early = scorer.score(Draft(account=account, caption="Morning light #sea", posted_at=(first - pd.Timedelta(days=3)).isoformat()))
+    codes = [f["code"] for f in early["flags"]]
+    assert "unknown_account" not in codes and "before_known_history" in codes
+    own = ctx.loc[ctx["account"] == account, "likes"].astype(float)
+    assert own.min() <= early["likes"]["expected"] <= own.max()  # the account's level, not the population's
+    stranger = scorer.score(Draft(account="nobody_we_know", caption="Morning light #sea",
+                                 posted_at=(first - pd.Timedelta(days=3)).isoformat()))
+    assert "before_known_history" not in [f["code"] for f in stranger["flags"]]
+
+
+def test_a_small_unknown_account_is_scored_from_accounts_of_its_size_and_told_it_is_outside_the_range(model, scorer):
+    followers = model.context_posts["followers"].dropna().astype(float)
+    small = int(followers.min() / 20)
+    scored = scorer.score(Draft(account="tiny_new_shop", caption="hello #coffee", followers=small,
+                               posted_at="2030-01-01T09:00:00Z"))
+    flags = {f["code"]: f["message"] for f in scored["flags"]}
+    assert f"{small:,} followers is fewer than any account the model was trained on" in flags["followers_outside_training"]
+    assert "training accounts closest in size" in flags["unknown_account"]
+    # Per follower, like its nearest accounts: nowhere near the extrapolated prior's multiples of its followers.
+    assert scored["likes"]["expected"] < small
+    typical = scorer.score(Draft(account="mid_new_shop", caption="hello #coffee", followers=int(followers.median()),
+                                posted_at="2030-01-01T09:00:00Z"))
+    assert "followers_outside_training" not in [f["code"] for f in typical["flags"]]
+    width = np.log1p(scored["likes"]["high"]) - np.log1p(scored["likes"]["low"])
+    assert width > np.log1p(typical["likes"]["high"]) - np.log1p(typical["likes"]["low"])  # widened
+
+
+def test_a_known_accounts_expected_counts_stay_inside_its_own_posts_range(model, scorer):
+    ctx = model.context_posts
+    for account, own in ctx.groupby("account"):
+        when = (own["posted_at"].max() + pd.Timedelta(days=1)).isoformat()
+        scored = scorer.score(Draft(account=account, caption="A new post " + "#tag " * 30, posted_at=when))
+        for target in ("likes", "comments"):
+            values = own[target].dropna().astype(float)
+            assert values.min() - 0.01 <= scored[target]["expected"] <= values.max() + 0.01, (account, target)
+
+
 def _with_every_other_account(model: EngageModel, draft: Draft, posts: pd.DataFrame, vectors: PostVectors):
     """The draft's context as scoring built it before the context was prepared: every stored post of the other
     accounts in the same table, so that duplicates are counted by hashing all of them with the draft."""

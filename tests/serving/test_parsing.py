@@ -88,3 +88,27 @@ def test_history_posts_carry_their_insight_counts_to_the_draft():
     with pytest.raises(RequestError, match=r"history\[0\]\.saves"):
         score_request_from_json(json.dumps({"account": "a", "history": [
             {"posted_at": "2024-01-01T00:00:00Z", "likes": 3, "saves": -1}]}).encode())
+
+
+@pytest.mark.parametrize(("fields", "field", "expected"), [
+    ({"posted_at": "14/05/2024"}, "posted_at", r"send ISO 8601, e\.g\. 2024-05-12T09:00:00Z"),
+    ({"posted_at": "2001-01-01T00:00:00Z"}, "posted_at", r"between 2010-01-01 and 2200-01-01, in ISO 8601 \(e\.g\. 2024"),
+    ({"followers": "5,400"}, "followers", r"send a whole number without separators, e\.g\. 5400"),
+    ({"followers": 12.5}, "followers", r"send a whole number, e\.g\. 5400"),
+    ({"followers": -3}, "followers", r"counts are whole numbers from 0 to 10,000,000,000"),
+    ({"sponsored": "maybe"}, "sponsored", r"send true or false"),
+    ({"history": [{"posted_at": "yesterday", "likes": 3}]}, r"history\[0\]\.posted_at", r"send ISO 8601"),
+])
+def test_a_bad_date_count_or_flag_is_answered_with_the_form_to_send(fields, field, expected):
+    body = {"account": "anna", "caption": "x", **fields}
+    with pytest.raises(RequestError, match=rf"^{field}: .*{expected}") as caught:
+        score_request_from_json(json.dumps(body).encode())
+    assert caught.value.status == 422
+
+
+def test_the_413_names_the_limit_in_mb_and_a_photo_that_fits():
+    from engage.serving.limits import BodyTooLarge
+
+    detail = BodyTooLarge(10 * 1024 * 1024).detail
+    assert "over the limit of 10 MB (10,485,760 bytes)" in detail
+    assert "send a photo under 7.5 MB" in detail and "1080 px" in detail and "JPEG" in detail

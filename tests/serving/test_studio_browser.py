@@ -58,6 +58,10 @@ def test_studio_scores_an_uploaded_photo_and_compares_two_drafts(served: ServePr
     assert page.locator("#result-a .tips li[data-code='too_many_hashtags']").count() == 1
     assert page.locator("#result-a .factors li").count() >= 1
     assert page.locator("#result-a .error").count() == 0
+    # The account's usual and what this draft adds, and how far that can be trusted, in words.
+    assert page.inner_text("#result-a .likes-usual").startswith("your usual now: ")
+    assert "%" in page.inner_text("#result-a .likes-usual")
+    assert "drafts apart" in page.inner_text("#result-a .skill") or "right" in page.inner_text("#result-a .skill")
 
     # Every count the model predicts is shown with its range; the feed preview puts the draft top-left of a
     # 3x3 grid with the account's last eight photos, and the feed-consistency figure beside it.
@@ -103,3 +107,86 @@ def test_studio_shows_the_fields_error_for_a_file_that_is_not_a_photo(served: Se
     page.click("#score-a")
     error = page.wait_for_selector("#result-a .error", timeout=60_000)
     assert error.inner_text().startswith("image: not a readable image")
+
+
+def _no_clipped_number(page) -> None:
+    clipped = page.eval_on_selector_all(
+        ".metric .big, .metric .range, .factors .sign",
+        "nodes => nodes.filter(n => n.scrollWidth > n.clientWidth + 1 || n.getBoundingClientRect().right > "
+        "n.closest('.metric, li').getBoundingClientRect().right + 1).map(n => n.textContent)")
+    assert clipped == []
+
+
+def test_studio_numbers_are_compact_with_the_full_figure_on_hover_and_counted_as_the_server_counts(
+        served: ServeProcess, page) -> None:
+    page.goto(f"{served.url}/")
+    page.wait_for_selector("#account-list option", state="attached", timeout=30_000)
+    assert page.evaluate("fmt(8104960)") == "8.1M" and page.evaluate("full(8104960)") == "8,104,960"
+    assert page.evaluate("fmt(134399)") == "134.4K" and page.evaluate("full(134399)") == "134,399"
+    assert page.evaluate("fmt(4321)") == "4,321" and page.evaluate("fmt(12.34)") == "12.3"
+    page.fill("#caption-a", "Sunny 😀 day")  # the emoji is one character, as the server counts it
+    assert page.inner_text("#count-a") == "11 / 2,200"
+    page.click("#score-a")
+    page.wait_for_selector("#result-a .likes-expected", timeout=120_000)
+    big = page.locator("#result-a .likes-expected")
+    assert big.get_attribute("title").replace(",", "").replace(".", "").isdigit()
+    _no_clipped_number(page)
+    # Bars to one scale: a full bar is a 50% change in likes (or the largest), never the largest by default.
+    widths = page.eval_on_selector_all("#result-a .factors .bar", "bars => bars.map(b => parseFloat(b.style.width))")
+    effects = page.eval_on_selector_all("#result-a .factors .sign",
+                                        "s => s.map(n => parseFloat(n.textContent.replace('−', '-').replace('+', '')))")
+    scale = max([50.0] + [abs(e) for e in effects])
+    for width, effect in zip(widths, effects, strict=True):
+        assert abs(width - max(0.5, abs(effect) / scale * 100)) < 1.5, (width, effect)
+
+
+def test_a_new_account_gives_its_recent_posts_as_history_in_the_studio(served: ServeProcess, page, tmp_path: Path) -> None:
+    picture = tmp_path / "old.jpg"
+    picture.write_bytes(photo(320, colour=(40, 120, 200)))
+    page.goto(f"{served.url}/")
+    page.wait_for_selector("#account-list option", state="attached", timeout=30_000)
+    page.fill("#account", "brand_new_studio_account")
+    page.fill("#caption-a", "First post here #hello")
+    page.click("#score-a")
+    tip = page.wait_for_selector("#result-a .tips li[data-code='unknown_account']", timeout=120_000)
+    page.click("#result-a .tips li[data-code='unknown_account'] .add-history")  # the tip leads to the panel
+    assert page.locator("#history-box[open]").count() == 1 and page.locator(".history-post").count() == 1
+    assert tip is not None
+    for i, (day, likes) in enumerate([("2024-05-01T10:00", "120"), ("2024-05-03T18:30", "95"), ("2024-05-06T09:15", "140")]):
+        row = page.locator(".history-post").nth(i)
+        row.locator(".h-photo").set_input_files(str(picture))
+        row.locator(".h-caption").fill(f"Earlier post {i} #coffee")
+        row.locator(".h-when").fill(day)
+        row.locator(".h-likes").fill(likes)
+        if i < 2:
+            page.click("#history-add")
+    assert page.inner_text("#history-count") == "3 posts, sent with every score"
+    page.fill("#when-a", "2024-05-08T10:00")
+    page.click("#score-a")
+    page.wait_for_function("!document.querySelector(\"#result-a .tips li[data-code='unknown_account']\") && "
+                           "document.querySelector('#result-a .likes-expected')", timeout=120_000)
+    assert "the history you sent" in page.inner_text("#result-a .feed")
+    assert page.locator("#result-a .feed .cell.photo img").count() == 3
+    likes = float(page.get_attribute("#result-a .likes-expected", "title").replace(",", ""))
+    assert 95 <= likes <= 140  # inside what its own posts support
+    page.locator(".history-post").nth(1).locator(".h-likes").fill("")
+    page.click("#score-a")
+    error = page.wait_for_selector("#result-a .error", timeout=30_000)
+    assert error.inner_text() == "recent post 2: give its like count"
+
+
+def test_the_best_hour_has_its_date_and_time_zone(served: ServeProcess, page) -> None:
+    page.goto(f"{served.url}/")
+    page.wait_for_selector("#account-list option", state="attached", timeout=30_000)
+    page.fill("#caption-a", "Harbour at dawn")
+    page.fill("#caption-b", "Harbour at dawn #sea")
+    page.check("#best-hour")
+    page.click("#compare")
+    line = page.wait_for_selector("#compare-result .best-hour", timeout=120_000).inner_text()
+    import re
+
+    assert re.search(r"\b(Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday), \d{1,2} [A-Z][a-z]+ 20\d\d"
+                     r"(,| at) \d\d:00 (UTC|GMT)", line), line
+    assert page.evaluate("bestHourText({posted_at: '2026-12-08T09:00:00Z', time_zone: 'Europe/Paris'})").startswith(
+        "Tuesday, 8 December 2026")
+    assert "10:00 CET" in page.evaluate("bestHourText({posted_at: '2026-12-08T09:00:00Z', time_zone: 'Europe/Paris'})")

@@ -6,6 +6,7 @@
 
 const $ = (id) => document.getElementById(id);
 const MAX_CAPTION = 2200;
+const FULL_EFFECT = 50;  // percent change in likes that fills a factor's bar
 // The count targets the model predicts ({name, label, goal, description}), from /v1/targets.
 let TARGETS = [{ name: "likes", label: "likes", goal: "engagement", description: "likes on the post" },
                { name: "comments", label: "comments", goal: "engagement", description: "comments on the post" }];
@@ -46,9 +47,105 @@ async function call(path, options) {
   return body;
 }
 
+// Numbers for people: thousands separators, one decimal under 100, and from 10,000 a compact form (8.1M,
+// 134K) whose full figure is the element's tooltip (`number`), so that no card ever clips a number.
+const COMPACT = new Intl.NumberFormat("en", { notation: "compact", maximumFractionDigits: 1 });
+function full(x) {
+  if (x === null || x === undefined) return "–";
+  return x >= 100 ? Math.round(x).toLocaleString("en") : x.toFixed(1);
+}
 function fmt(x) {
   if (x === null || x === undefined) return "–";
-  return x >= 100 ? Math.round(x).toLocaleString() : x.toFixed(1);
+  return x >= 10000 ? COMPACT.format(x) : full(x);
+}
+function number(tag, className, x, prefix) {
+  const node = el(tag, className, `${prefix || ""}${fmt(x)}`);
+  if (x !== null && x !== undefined) node.title = `${prefix || ""}${full(x)}`;
+  return node;
+}
+// Caption length as the server counts it: Unicode code points (an emoji is one, not two UTF-16 units).
+const chars = (text) => [...text].length;
+
+// The recent posts of an account the model does not know, typed into the history panel: sent as `history`
+// with every score and comparison while the panel holds any. Photos are scaled down in the browser (a
+// history photo only needs what the embedder sees) so that a dozen of them stay far under the body limit.
+const HISTORY_PHOTO_SIDE = 640;
+let historyRows = 0;
+
+function addHistoryRow() {
+  historyRows += 1;
+  const n = historyRows;
+  const row = el("div", "history-post");
+  row.dataset.row = String(n);
+  const field = (labelText, input) => { const l = el("label", null, labelText); l.appendChild(input); return l; };
+  const photoInput = el("input"); photoInput.type = "file"; photoInput.accept = "image/jpeg,image/png,image/webp";
+  photoInput.className = "h-photo";
+  const caption = el("textarea"); caption.rows = 2; caption.className = "h-caption"; caption.placeholder = "its caption";
+  const when = el("input"); when.type = "datetime-local"; when.className = "h-when";
+  const likes = el("input"); likes.type = "number"; likes.min = "0"; likes.step = "1"; likes.className = "h-likes";
+  const comments = el("input"); comments.type = "number"; comments.min = "0"; comments.step = "1";
+  comments.className = "h-comments"; comments.placeholder = "optional";
+  const remove = el("button", "secondary h-remove", "Remove"); remove.type = "button";
+  remove.addEventListener("click", () => { row.remove(); updateHistoryCount(); });
+  [field("Photo", photoInput), field("Caption", caption), field("Posted at", when), field("Likes", likes),
+   field("Comments", comments)].forEach((f) => row.appendChild(f));
+  row.appendChild(remove);
+  $("history-posts").appendChild(row);
+  updateHistoryCount();
+  return row;
+}
+
+function updateHistoryCount() {
+  const n = document.querySelectorAll("#history-posts .history-post").length;
+  $("history-count").textContent = n ? `${n} post${n === 1 ? "" : "s"}, sent with every score` : "none";
+}
+
+function scaledPhoto(file) {
+  return new Promise((resolve, reject) => {
+    const url = URL.createObjectURL(file);
+    const img = new Image();
+    img.onload = () => {
+      const ratio = Math.min(1, HISTORY_PHOTO_SIDE / Math.max(img.naturalWidth, img.naturalHeight));
+      const canvas = document.createElement("canvas");
+      canvas.width = Math.max(1, Math.round(img.naturalWidth * ratio));
+      canvas.height = Math.max(1, Math.round(img.naturalHeight * ratio));
+      canvas.getContext("2d").drawImage(img, 0, 0, canvas.width, canvas.height);
+      URL.revokeObjectURL(url);
+      resolve(canvas.toDataURL("image/jpeg", 0.85));
+    };
+    img.onerror = () => { URL.revokeObjectURL(url); reject(new Error(`${file.name} is not a photo this browser can read`)); };
+    img.src = url;
+  });
+}
+
+// The history panel's posts as the API's `history` (null when empty); a missing date or like count is an
+// error naming the post, before anything is sent.
+async function historyPosts() {
+  const rows = [...document.querySelectorAll("#history-posts .history-post")];
+  if (!rows.length) return null;
+  const posts = [];
+  const problems = [];
+  for (const [i, row] of rows.entries()) {
+    const when = row.querySelector(".h-when").value;
+    const likes = row.querySelector(".h-likes").value.trim();
+    const comments = row.querySelector(".h-comments").value.trim();
+    if (!when) problems.push(`recent post ${i + 1}: give the date it was posted`);
+    if (likes === "") problems.push(`recent post ${i + 1}: give its like count`);
+    if (problems.length) continue;
+    const post = { caption: row.querySelector(".h-caption").value, posted_at: new Date(when).toISOString(),
+                   likes: Number(likes) };
+    if (comments !== "") post.comments = Number(comments);
+    const file = row.querySelector(".h-photo").files[0];
+    if (file) post.image = await scaledPhoto(file);
+    posts.push(post);
+  }
+  if (problems.length) throw Object.assign(new Error(problems.join("\n")), { lines: problems });
+  return posts;
+}
+
+// The history's photos, newest first, for the feed preview of a draft scored with them.
+function historyPhotos(history) {
+  return (history || []).filter((p) => p.image).sort((a, b) => (a.posted_at < b.posted_at ? 1 : -1)).map((p) => p.image);
 }
 
 function draftFields(letter) {
@@ -79,8 +176,21 @@ function metricBox(name, label, range, isGoal) {
   const box = el("div", isGoal ? "metric goal" : "metric");
   box.dataset.target = name;
   box.appendChild(el("span", "label", name === "likes" ? "Expected likes" : label.charAt(0).toUpperCase() + label.slice(1)));
-  box.appendChild(el("span", `big ${name}-expected`, range ? fmt(range.expected) : "–"));
-  if (range) box.appendChild(el("span", "range", `likely ${fmt(range.low)} – ${fmt(range.high)}`));
+  box.appendChild(number("span", `big ${name}-expected`, range ? range.expected : null));
+  if (range) {
+    const likely = el("span", "range", `likely ${fmt(range.low)} – ${fmt(range.high)}`);
+    likely.title = `likely ${full(range.low)} – ${full(range.high)}`;
+    box.appendChild(likely);
+  }
+  // The account's usual now and what this draft adds to it: "your usual now: 240; this draft: +12%".
+  if (range && range.usual !== null && range.usual !== undefined) {
+    const up = range.uplift_percent;
+    const sign = up > 0 ? "+" : up < 0 ? "−" : "±";
+    const usual = el("span", `usual ${name}-usual`, `your usual now: ${fmt(range.usual)}; this draft: ${sign}${
+      Math.abs(up) >= 10 ? Math.round(Math.abs(up)) : Math.abs(up).toFixed(1)}%`);
+    usual.title = `your usual now: ${full(range.usual)}`;
+    box.appendChild(usual);
+  }
   if (isGoal) box.appendChild(el("span", "goal-tag", "your goal"));
   return box;
 }
@@ -183,6 +293,11 @@ function renderScore(target, score, letter, photos) {
   if (score.risk_label) riskBox.appendChild(el("span", "range risk-label", `learned from ${score.risk_label}`));
   head.appendChild(riskBox);
   target.appendChild(head);
+  // How far the draft's +/- can be trusted: the model's measured skill at ordering two drafts of one account.
+  if (score.draft_skill) {
+    target.appendChild(el("p", score.draft_skill.tells_drafts_apart ? "skill small" : "skill small warn",
+                          score.draft_skill.message));
+  }
 
   target.appendChild(el("h3", null, "Feed preview"));
   target.appendChild(renderFeed(letter, score.feed, photos || []));
@@ -194,20 +309,39 @@ function renderScore(target, score, letter, photos) {
     const item = el("li", `tip ${flag.code}`);
     item.dataset.code = flag.code;
     item.textContent = flag.message;
+    if (flag.code === "unknown_account") {  // the tip asks for the account's recent posts: say where they go
+      const open = el("button", "secondary add-history", "Add its recent posts");
+      open.type = "button";
+      open.addEventListener("click", () => {
+        $("history-box").open = true;
+        if (!document.querySelector("#history-posts .history-post")) addHistoryRow();
+        $("history-box").scrollIntoView({ behavior: "smooth" });
+      });
+      item.appendChild(document.createTextNode(" "));
+      item.appendChild(open);
+    }
     tips.appendChild(item);
   });
   target.appendChild(tips);
 
   target.appendChild(el("h3", null, "What moves the prediction"));
   const factors = el("ul", "factors");
-  const largest = Math.max(1e-9, ...score.factors.map((f) => Math.abs(f.contribution)));
+  // Each factor as the change in expected likes it makes (contributions are in log(1 + likes)), drawn to one
+  // scale: a full bar is FULL_EFFECT percent (or the largest effect, when that is larger), so a 1% effect is a sliver.
+  const effect = (f) => (Math.exp(f.contribution) - 1) * 100;
+  const scale = Math.max(FULL_EFFECT, ...score.factors.map((f) => Math.abs(effect(f))));
   score.factors.forEach((factor) => {
+    const change = effect(factor);
     const item = el("li", factor.contribution >= 0 ? "up" : "down");
-    item.appendChild(el("span", "name", factor.feature));
+    item.appendChild(el("span", "name", `${factor.feature}${factor.part === "usual" ? " (your usual)" : " (this draft)"}`));
+    const track = el("span", "track");
     const bar = el("span", "bar");
-    bar.style.width = `${Math.round((Math.abs(factor.contribution) / largest) * 100)}%`;
-    item.appendChild(bar);
-    item.appendChild(el("span", "sign", factor.contribution >= 0 ? "raises likes" : "lowers likes"));
+    bar.style.width = `${Math.max(0.5, (Math.abs(change) / scale) * 100).toFixed(1)}%`;
+    track.appendChild(bar);
+    item.appendChild(track);
+    const size = Math.abs(change) >= 10 ? Math.round(Math.abs(change)) : Math.abs(change).toFixed(1);
+    item.appendChild(el("span", "sign", `${change >= 0 ? "+" : "−"}${size}% likes`));
+    item.title = `${factor.contribution >= 0 ? "raises" : "lowers"} expected likes by ${size}%`;
     factors.appendChild(item);
   });
   target.appendChild(factors);
@@ -287,9 +421,11 @@ async function scoreDraft(letter) {
     if (draft.posted_at) form.append("posted_at", draft.posted_at);
     if (draft.file) form.append("image", draft.file, draft.file.name);
     button.disabled = true;
+    const history = await historyPosts();
+    if (history) form.append("history", JSON.stringify(history));
     target.replaceChildren(el("p", "muted", "Scoring…"));
     const score = await call("/v1/score", { method: "POST", body: form, headers: headers() });
-    renderScore(target, score, letter, await feedPhotos(account));
+    renderScore(target, score, letter, history ? historyPhotos(history) : await feedPhotos(account));
   } catch (error) {
     showError(target, error);
   } finally {
@@ -321,15 +457,18 @@ async function compareDrafts() {
       drafts.push(body);
     }
     button.disabled = true;
+    const history = await historyPosts();
     target.replaceChildren(el("p", "muted", "Comparing…"));
+    const request = { account, drafts, goal: goalName(), best_hour: $("best-hour").checked };
+    if (history) request.history = history;
     const result = await call("/v1/compare", {
       method: "POST",
       headers: headers({ "Content-Type": "application/json" }),
-      body: JSON.stringify({ account, drafts, goal: goalName(), best_hour: $("best-hour").checked }),
+      body: JSON.stringify(request),
     });
     renderCompare(target, result);
     // Show each draft's full score in its own card, side by side.
-    const photos = await feedPhotos(account);
+    const photos = history ? historyPhotos(history) : await feedPhotos(account);
     result.drafts.forEach((entry) => renderScore($(`result-${"ab"[entry.index]}`), entry.score, "ab"[entry.index], photos));
   } catch (error) {
     showError(target, error);
@@ -347,7 +486,7 @@ function renderCompare(target, result) {
   const gap = Math.abs(second.vs_best);
   const verdict = gap < 0.5
     ? `Both drafts are expected to get about the same ${label}.`
-    : `${name(top)} is expected to get about ${gap >= 10 ? Math.round(gap) : gap.toFixed(1)} more ${label} than ${name(second)}.`;
+    : `${name(top)} is expected to get about ${full(gap)} more ${label} than ${name(second)}.`;
   target.appendChild(el("p", "verdict", verdict));
   const table = el("table", "ranking");
   const head = el("tr");
@@ -356,26 +495,46 @@ function renderCompare(target, result) {
   result.drafts.forEach((entry) => {
     const row = el("tr");
     const risk = entry.score.authenticity_risk;
-    [String(entry.rank), name(entry), fmt(entry.score[goal].expected),
-     entry.index === 0 ? "–" : `${entry.vs_first >= 0 ? "+" : "−"}${fmt(Math.abs(entry.vs_first))}`,
+    [String(entry.rank), name(entry), full(entry.score[goal].expected),
+     entry.index === 0 ? "–" : `${entry.vs_first >= 0 ? "+" : "−"}${full(Math.abs(entry.vs_first))}`,
      risk === null ? "–" : `${Math.round(risk * 100)}%`].forEach((v) => row.appendChild(el("td", null, v)));
     table.appendChild(row);
   });
   target.appendChild(table);
   if (result.best_hour) {
-    const when = new Date(result.best_hour.posted_at);
-    target.appendChild(el("p", "best-hour",
-      `Best time to post ${name(top)} for ${label}: ${when.toLocaleString([], { weekday: "long", hour: "2-digit", minute: "2-digit" })}` +
-      ` (about ${fmt(result.best_hour.expected)} ${label}).`));
+    const line = el("p", "best-hour",
+      `Best time to post ${name(top)} for ${label}: ${bestHourText(result.best_hour)} (about ${full(result.best_hour.expected)} ${label}).`);
+    target.appendChild(line);
   }
+}
+
+// The best hour with its date and time zone: in the answer's `time_zone` when it has one, else in UTC (what
+// the API answers in); the visitor's own clock follows in brackets when it differs.
+function bestHourText(best) {
+  const when = new Date(best.posted_at);
+  const zone = best.time_zone || "UTC";
+  const options = { weekday: "long", day: "numeric", month: "long", year: "numeric", hour: "2-digit", minute: "2-digit",
+                    hourCycle: "h23", timeZoneName: "short" };
+  let text;
+  try {
+    text = when.toLocaleString("en-GB", Object.assign({ timeZone: zone }, options));
+  } catch (_) {  // a zone this browser does not know: say UTC
+    text = when.toLocaleString("en-GB", Object.assign({ timeZone: "UTC" }, options));
+  }
+  const clock = { hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZoneName: "short" };
+  const local = when.toLocaleString("en-GB", clock);
+  let there = local;
+  try { there = when.toLocaleString("en-GB", Object.assign({ timeZone: zone }, clock)); } catch (_) { there = ""; }
+  return local === there ? text : `${text} (${local} your time)`;
 }
 
 function wireDraft(letter) {
   const caption = $(`caption-${letter}`);
   const counter = $(`count-${letter}`);
   caption.addEventListener("input", () => {
-    counter.textContent = `${caption.value.length} / ${MAX_CAPTION}`;
-    counter.classList.toggle("over", caption.value.length > MAX_CAPTION);
+    const n = chars(caption.value);
+    counter.textContent = `${n.toLocaleString("en")} / ${MAX_CAPTION.toLocaleString("en")}`;
+    counter.classList.toggle("over", n > MAX_CAPTION);
   });
   $(`photo-${letter}`).addEventListener("change", (event) => {
     const preview = $(`preview-${letter}`);
@@ -439,6 +598,11 @@ document.addEventListener("DOMContentLoaded", () => {
   key.addEventListener("change", () => { sessionStorage.setItem("engage-key", key.value.trim()); loadTargets(); loadAccounts(); });
   wireDraft("a");
   wireDraft("b");
+  $("history-add").addEventListener("click", () => addHistoryRow());
+  updateHistoryCount();
+  const offset = -new Date().getTimezoneOffset() / 60;
+  const zone = `your time, UTC${offset >= 0 ? "+" : "−"}${Math.abs(offset)}`;
+  document.querySelectorAll(".zone").forEach((node) => { node.textContent = `(${zone})`; });
   $("compare").addEventListener("click", compareDrafts);
   $("outcome-send").addEventListener("click", recordOutcome);
   $("accuracy-show").addEventListener("click", showAccuracy);

@@ -37,6 +37,7 @@ from engage.model.bundle import EngageModel, select_context
 from engage.model.explain import compute_norms
 from engage.model.feed import account_feeds
 from engage.model.targets import TARGETS
+from engage.outcomes.retrain import TRAINED_POSTS_ARTIFACT, trained_posts_text
 from engage.promote import baseline_verdict, choose_alias, choose_data_alias, data_alias
 
 log = logging.getLogger(__name__)
@@ -162,6 +163,16 @@ def _peak_rss_mb() -> float | None:
 
 
 def load_training_posts(settings: Settings, *, progress: bool = True) -> pd.DataFrame:
+    """The posts of `settings.data`, with the outcome store's recorded posts added when data.outcomes is true."""
+    posts = _source_posts(settings, progress=progress)
+    if settings.data.outcomes:
+        from engage.outcomes.retrain import add_recorded_posts
+
+        posts = add_recorded_posts(posts, settings)
+    return posts
+
+
+def _source_posts(settings: Settings, *, progress: bool = True) -> pd.DataFrame:
     data = settings.data
     if data.source == "demo":
         options = data.demo.model_dump()
@@ -170,7 +181,8 @@ def load_training_posts(settings: Settings, *, progress: bool = True) -> pd.Data
     if data.source == "insights":
         return load_posts("insights", data.path, account=data.account, strict=data.strict, date_format=data.date_format)
     if data.source == "table":
-        return load_posts("table", data.path, images_dir=data.images_dir, date_format=data.date_format)
+        return load_posts("table", data.path, images_dir=data.images_dir, date_format=data.date_format,
+                          columns=data.columns, account=data.account)
     return load_posts(data.source, data.path, images_dir=data.images_dir, strict=data.strict, progress=progress)
 
 
@@ -376,6 +388,23 @@ def _log_plots(mlflow: Any, models: dict[str, Any], features: pd.DataFrame, pred
             plt.close(fig)
 
 
+def _outcome_promotion(settings: Settings, client: Any, posts: pd.DataFrame, features: pd.DataFrame,
+                       models: dict[str, Any], split: ev.Split, alias: str, why: str,
+                       metrics: dict[str, float]) -> tuple[str, str]:
+    """With recorded outcomes in the data, the fingerprint always differs from the champion's: the decision is
+    made on the latest posts neither model trained on (engage.outcomes.retrain), logged with its figures."""
+    import mlflow
+
+    from engage.outcomes.retrain import compare_with_champion
+
+    comparison = compare_with_champion(settings, client, posts, features, models, split.test)
+    if comparison is None:
+        return alias, why
+    mlflow.log_metrics(comparison.metrics)
+    metrics.update(comparison.metrics)
+    return comparison.alias, comparison.reason
+
+
 def train(settings: Settings, *, export_dir: str | None = None, progress: bool = True) -> TrainResult:
     """Train, evaluate, log to MLflow and register. See the module docstring for the story.
 
@@ -460,6 +489,7 @@ def _train(settings: Settings, engine: Engine, *, export_dir: str | None, progre
         mlflow.log_text(settings_to_yaml(settings), "config.yaml")
         mlflow.log_text("\n".join(features.columns), "features.txt")
         mlflow.log_dict(data_print, "data_fingerprint.json")
+        mlflow.log_text(trained_posts_text(posts, fit_rows), TRAINED_POSTS_ARTIFACT)  # for outcome comparisons
         if report is not None and report.skipped_files:
             mlflow.log_text(report.skipped_files_text(), "skipped_files.txt")
             mlflow.log_metric("skipped_files", len(report.skipped_files))
@@ -480,6 +510,8 @@ def _train(settings: Settings, engine: Engine, *, export_dir: str | None, progre
         name = settings.tracking.registered_model
         version = mlflow.register_model(info_logged.model_uri, name)
         alias, why = choose_alias(client, name, version.version, metrics, data_print["sha256"])
+        if settings.data.outcomes:  # recorded posts change the data: compared on posts neither model trained on
+            alias, why = _outcome_promotion(settings, client, posts, features, models, split, alias, why, metrics)
         takes_data_alias, data_why = choose_data_alias(client, name, metrics, data_print["sha256"])
         client.set_registered_model_alias(name, alias, version.version)
         if takes_data_alias:

@@ -28,6 +28,8 @@ def load_posts(source: str, path: str | Path | None, images_dir: str | Path | No
 
     For 'table' and 'insights', `options` may hold `date_format` (data.date_format: day-first, month-first or a
     strptime format) for text dates whose day/month order the column does not tell. For 'insights', `options` may hold `account`: the account of a single-account export that names none.
+    For 'table', `options` may also hold `columns` (the table's names -> canonical names) and `account` (the
+    account of a single-account table; see `engage.data.table`).
     For 'demo', `path` is the directory the simulator writes to (generated on first use) and `options`
     are passed to the simulator (seed, n_accounts, ...). An Instaloader dump skips the files it cannot
     use and names them in the report (`posts.attrs["report"].skipped_files`); `strict=True` makes the
@@ -39,7 +41,11 @@ def load_posts(source: str, path: str | Path | None, images_dir: str | Path | No
 
         if path is None:
             raise DataError("data.source is 'table' but data.path is not set; point it at a CSV or Parquet file")
-        posts = load_table(path, images_dir=images_dir, date_format=_date_format(options))
+        columns = options.get("columns")
+        account = options.get("account")
+        posts = load_table(path, images_dir=images_dir, date_format=_date_format(options),
+                           columns=columns,  # type: ignore[arg-type]
+                           account=None if account is None else str(account))
     elif source == "instaloader":
         from engage.data.instaloader import load_dump
 

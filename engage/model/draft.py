@@ -7,6 +7,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
+from engage.zones import check_time_zone
+
 #: Instagram refuses captions over 2,200 characters, so a longer draft could never be posted.
 MAX_CAPTION_CHARS = 2200
 #: Only the last posts of a history shape the features; more than this is refused with a 4xx.
@@ -18,10 +20,16 @@ EARLIEST, LATEST = datetime(2010, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo
 def _check_time(value: datetime | None) -> datetime | None:
     if value is None:
         return None
+    if not EARLIEST.year <= value.year < LATEST.year:  # before converting: year 1 with an offset overflows
+        raise ValueError(f"must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}")
     value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
     if not EARLIEST <= value < LATEST:
         raise ValueError(f"must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}, in ISO 8601 (e.g. 2024-05-12T09:00:00Z)")
     return value
+
+
+#: An IANA time zone name, checked.
+TimeZoneName = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(check_time_zone)]
 
 
 def _check_account(value: str) -> str:

@@ -209,7 +209,8 @@ def test_feed_serves_the_accounts_stored_photos_and_an_empty_list_for_others(ser
 
 def test_score_answers_every_target_under_its_name_and_null_for_the_others(server: ThreadServer) -> None:
     body = httpx.post(f"{server.url}/v1/score", json=valid(caption="three tips: tip tip tip")).json()  # "tip" 4 times
-    assert body["saves"] == {"expected": 30.0, "low": 5.0, "high": 40.0}
+    # A model without the level and uplift split (the stand-in) answers them as null, never leaves them out.
+    assert body["saves"] == {"expected": 30.0, "low": 5.0, "high": 40.0, "usual": None, "uplift_percent": None}
     assert body["likes"]["expected"] == 110.0
     assert body["impressions"] is None and body["follows"] is None
 

@@ -14,6 +14,31 @@ import argparse
 import sys
 
 from engage.serving.options import ADMIN_TOKEN_ENV, API_KEY_ENV, DEFAULT_MODEL, KEY_FILE_ENV, ServeOptions
+from engage.zones import check_time_zone
+
+DEFAULT_FILE = "outcomes.db"
+
+
+def _zone(text: str) -> str:
+    try:
+        return check_time_zone(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"{text!r} {e}") from None
+
+
+def _account_zone(text: str) -> tuple[str, str]:
+    account, sep, zone = text.rpartition("=")
+    if not sep or not account.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} must look like ACCOUNT=ZONE, e.g. anna.bakes=Europe/Berlin")
+    return account.strip(), _zone(zone.strip())
+
+
+def _outcomes_url(args: argparse.Namespace) -> str | None:
+    if args.outcomes is None:
+        from engage.outcomes.store import default_url
+
+        return default_url(args.model, args.tracking_uri)
+    return None if args.outcomes.strip().lower() in ("off", "none", "") else args.outcomes
 
 
 def parse_args(argv: list[str] | None = None) -> ServeOptions:
@@ -67,6 +92,20 @@ def parse_args(argv: list[str] | None = None) -> ServeOptions:
     parser.add_argument("--vector-cache", type=int, default=defaults.vector_cache_items,
                         help="photos and captions whose vectors are kept in memory, so a history sent with every "
                         f"draft is embedded once; 0 turns it off (default: {defaults.vector_cache_items})")
+    parser.add_argument("--outcomes", default=None, metavar="URL",
+                        help="where scores and the outcomes of published drafts are recorded: any SQLAlchemy URL "
+                        "(sqlite:///outcomes.db, postgresql+psycopg://user@host/engage), or 'off'. Default: "
+                        f"{DEFAULT_FILE} beside a SQLite tracking store for a registry model, or in the working "
+                        "directory when serving an exported bundle")
+    parser.add_argument("--outcomes-photos", action="store_true",
+                        help="also keep the scored drafts' photos in the outcome store (default: only their hashes, "
+                        "enough to match a later dump)")
+    parser.add_argument("--time-zone", default=defaults.time_zone, type=_zone,
+                        help="IANA time zone (e.g. Europe/Berlin) the best hour is given in, for accounts without "
+                        f"their own and requests that name none (default: {defaults.time_zone})")
+    parser.add_argument("--account-time-zone", action="append", default=[], metavar="ACCOUNT=ZONE",
+                        type=_account_zone, help="an account's own IANA time zone, e.g. anna.bakes=Europe/Berlin "
+                        "(repeat for several accounts); a request's time_zone field wins over it")
     parser.add_argument("--log-level", default=defaults.log_level,
                         choices=["critical", "error", "warning", "info", "debug"], help="(default: info)")
     args = parser.parse_args(argv)
@@ -83,7 +122,9 @@ def parse_args(argv: list[str] | None = None) -> ServeOptions:
                         max_connections=args.max_connections, batch_size=args.batch_size,
                         batch_wait_ms=args.batch_wait_ms, vector_cache_items=args.vector_cache,
                         log_level=args.log_level, key_file=args.key_file, insecure_no_auth=args.insecure_no_auth,
-                        allowed_hosts=tuple(args.allowed_host))
+                        allowed_hosts=tuple(args.allowed_host), time_zone=args.time_zone,
+                        account_time_zones=dict(args.account_time_zone), outcomes=_outcomes_url(args),
+                        outcomes_photos=args.outcomes_photos)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,6 +5,8 @@
     python train.py train.lightgbm.num_leaves=31      # override single keys
     python train.py data.source=table data.path=posts.csv data.images_dir=photos/
     python train.py data.source=insights data.path=export.csv   # a Meta Business Suite / Instagram insights export
+    python train.py data.source=table data.path=sheet.csv "data.columns={Date: posted_at}"   # your own column names
+    python train.py data.outcomes=true                # also the published drafts recorded by serve.py (docs/outcomes.md)
 
 The story of a run (data, vectors, split, features, models, evaluation, MLflow) lives in
 engage/training.py; this script only parses the command line.
@@ -27,7 +29,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "shares, profile visits, follows, link clicks; and the authenticity risk), evaluate them on each account's "
         "latest posts against the account's own baseline, log the run to MLflow and register the model as 'engage'.",
         epilog="Overrides are section.key=value pairs, e.g. train.lightgbm.learning_rate=0.05 image.embedder=efficientnet. "
-        "See engage/config.py for every key and its default. Compare runs with: mlflow ui --backend-store-uri sqlite:///mlflow.db",
+        "See engage/config.py for every key and its default. A table with its own column names: "
+        "'data.columns={Date: posted_at, Likes: likes}'. data.outcomes=true also trains on the published drafts "
+        "recorded by serve.py, and promotes only a model 2% better on posts neither model trained on. "
+        "Compare runs with: mlflow ui --backend-store-uri sqlite:///mlflow.db",
     )
     parser.add_argument("--config", default=str(PROJECT_ROOT / "configs" / "default.yaml"),
                         help="YAML config; keys it leaves out keep their defaults (default: configs/default.yaml)")

@@ -36,12 +36,16 @@ class DemoSettings(_Section):
 class DataSettings(_Section):
     source: str = "demo"  # where posts come from: a name in engage.data.sources.SOURCES (checked when loading)
     path: str | None = None  # table file, Instaloader dump, or insights export / Graph API folder (unused for demo)
-    account: str | None = None  # insights: the account of a single-account export that does not name it
+    account: str | None = None  # table/insights: the account of a single-account table or export that names none
+    # table: the table's column names -> engage's (e.g. {Date: posted_at, Likes: likes}); see engage/data/table.py
+    columns: dict[str, str] | None = None
     images_dir: str | None = None  # base for relative image paths in a table
     # how a table's or export's text dates are read when their day/month order is ambiguous (03/04/2024):
     # day-first, month-first, or a strptime format for every cell (%d/%m/%Y %H:%M); None: detected per column
     date_format: str | None = None
     strict: bool = False  # an unreadable file in an Instaloader dump is an error (default: skipped and named)
+    outcomes: bool = False  # also train on the published drafts recorded in the outcome store (engage/outcomes)
+    outcomes_url: str | None = None  # the outcome store; None: outcomes.db beside a SQLite tracking store
     demo: DemoSettings = DemoSettings()
 
 
@@ -95,6 +99,9 @@ class TrainSettings(_Section):
     lightgbm: LightGBMSettings = LightGBMSettings()
     export_dir: str | None = None  # also export the bundle to this directory (e.g. models/engage)
     targets: list[str] | None = None  # targets to train (engage/model/targets.py); None: every one the data has
+    # A model trained with data.outcomes=true becomes champion only when its MAE of log(1+likes) on the latest
+    # posts neither it nor the champion trained on is at least this much lower (relative); else challenger.
+    outcome_min_improvement: float = Field(0.02, ge=0, lt=1)
     # Count models: the account's level, cross-fitted over this many folds of accounts (out-of-fold residuals),
     # then the draft's uplift on those residuals, learned by regression on account-demeaned residuals or by
     # LightGBM's lambdarank with accounts as groups (docs/results.md measures both on real data).

@@ -30,7 +30,6 @@ from engage.engines import open_engine
 from engage.errors import ConfigError, EngageError
 from engage.features.local_engine import LOCAL
 from engage.features.pipeline import FeaturePipeline
-from engage.files import staged_write
 from engage.model import evaluation as ev
 from engage.model import plots
 from engage.model.bundle import EngageModel, select_context
@@ -38,8 +37,10 @@ from engage.model.estimators import FitPlan
 from engage.model.explain import compute_norms
 from engage.model.feed import account_feeds
 from engage.model.targets import TARGETS
+from engage.outcomes.retrain import TRAINED_POSTS_ARTIFACT, trained_posts_text
 from engage.promote import baseline_verdict, choose_alias, choose_data_alias, data_alias
 from engage.stages import Stages
+from engage.tracking import artifact_location, prepare_tracking_store
 
 log = logging.getLogger(__name__)
 
@@ -64,46 +65,16 @@ class TrainResult:
     experiment_id: str = ""  # the MLflow experiment of the run
 
 
-def artifact_location(tracking_uri: str) -> str | None:
-    """For a SQLite store, artifacts go beside the database file (MLflow's default is ./mlruns in whatever
-    directory train.py runs from, which mixes the artifacts of different stores)."""
-    prefix = "sqlite:///"
-    if not tracking_uri.startswith(prefix):
-        return None
-    return (Path(tracking_uri[len(prefix):]).resolve().parent / "mlruns").as_uri()
-
-
-def prepare_tracking_store(tracking_uri: str) -> None:
-    """Make sure a SQLite tracking store opens, creating a new one atomically.
-
-    MLflow creates a store by applying some 50 schema migrations one by one; a run killed half-way leaves
-    a store that no later run (nor `mlflow db upgrade`) can open. So a new store is built under a temporary
-    name beside the target and renamed into place once complete, before any training work. An existing
-    store that cannot be opened is an error that names the file to delete.
-    """
-    from mlflow.tracking import MlflowClient
-
-    prefix = "sqlite:///"
-    if not tracking_uri.startswith(prefix):
-        return
-    path = Path(tracking_uri[len(prefix):])
-    if path.exists():
-        try:
-            MlflowClient(tracking_uri=tracking_uri).search_experiments(max_results=1)
-        except Exception as e:  # SQLAlchemy/Alembic raise many types for a damaged schema
-            raise EngageError(
-                f"the MLflow tracking store {path} cannot be opened ({type(e).__name__}: {str(e).splitlines()[0][:200]}). If a run was "
-                f"killed while the store was being created, delete {path} and run again, or point tracking.uri elsewhere"
-            ) from e
-        return
-    with staged_write(path, directory=False) as staging:
-        MlflowClient(tracking_uri=f"{prefix}{staging.path}").search_experiments(max_results=1)
-
-
 def load_training_posts(settings: Settings, *, progress: bool = True) -> pd.DataFrame:
-    """The run's posts: `data.source` from the registry, given the `data` settings its options declare."""
+    """The posts of `settings.data` (`data.source` from the registry, given the `data` settings its options
+    declare), with the outcome store's recorded posts added when data.outcomes is true."""
     data = settings.data
-    return load_posts(data.source, data.path, progress=progress, **options_from_settings(data))
+    posts = load_posts(data.source, data.path, progress=progress, **options_from_settings(data))
+    if data.outcomes:
+        from engage.outcomes.retrain import add_recorded_posts
+
+        posts = add_recorded_posts(posts, settings)
+    return posts
 
 
 #: How many skipped files the terminal names; the run's skipped_files.txt artifact lists them all.
@@ -307,6 +278,23 @@ def _log_plots(mlflow: Any, models: dict[str, Any], features: pd.DataFrame, pred
             plt.close(fig)
 
 
+def _outcome_promotion(settings: Settings, client: Any, posts: pd.DataFrame, features: pd.DataFrame,
+                       models: dict[str, Any], split: ev.Split, alias: str, why: str,
+                       metrics: dict[str, float]) -> tuple[str, str]:
+    """With recorded outcomes in the data, the fingerprint always differs from the champion's: the decision is
+    made on the latest posts neither model trained on (engage.outcomes.retrain), logged with its figures."""
+    import mlflow
+
+    from engage.outcomes.retrain import compare_with_champion
+
+    comparison = compare_with_champion(settings, client, posts, features, models, split.test)
+    if comparison is None:
+        return alias, why
+    mlflow.log_metrics(comparison.metrics)
+    metrics.update(comparison.metrics)
+    return comparison.alias, comparison.reason
+
+
 def train(settings: Settings, *, export_dir: str | None = None, progress: bool = True) -> TrainResult:
     """Train, evaluate, log to MLflow and register. See the module docstring for the story.
 
@@ -391,6 +379,7 @@ def _train(settings: Settings, engine: Engine, *, export_dir: str | None, progre
         mlflow.log_text(settings_to_yaml(settings), "config.yaml")
         mlflow.log_text("\n".join(features.columns), "features.txt")
         mlflow.log_dict(data_print, "data_fingerprint.json")
+        mlflow.log_text(trained_posts_text(posts, fit_rows), TRAINED_POSTS_ARTIFACT)  # for outcome comparisons
         if report is not None and report.skipped_files:
             mlflow.log_text(report.skipped_files_text(), "skipped_files.txt")
             mlflow.log_metric("skipped_files", len(report.skipped_files))
@@ -411,6 +400,8 @@ def _train(settings: Settings, engine: Engine, *, export_dir: str | None, progre
         name = settings.tracking.registered_model
         version = mlflow.register_model(info_logged.model_uri, name)
         alias, why = choose_alias(client, name, version.version, metrics, data_print["sha256"])
+        if settings.data.outcomes:  # recorded posts change the data: compared on posts neither model trained on
+            alias, why = _outcome_promotion(settings, client, posts, features, models, split, alias, why, metrics)
         takes_data_alias, data_why = choose_data_alias(client, name, metrics, data_print["sha256"])
         client.set_registered_model_alias(name, alias, version.version)
         if takes_data_alias:

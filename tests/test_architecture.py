@@ -16,18 +16,20 @@ ROOT = Path(__file__).resolve().parents[1]
 
 #: Bottom to top: a module may import its own layer and the layers below it, never one above.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    # the error types, atomic writes, bounded reading of user files, model signing, the engine contract
-    ("engage.errors", "engage.files", "engage.bounded", "engage.signing", "engage.engine"),
+    # the error types, atomic writes, bounded reading of user files, model signing, the engine contract, time zones
+    ("engage.errors", "engage.files", "engage.bounded", "engage.signing", "engage.engine", "engage.zones"),
     ("engage.config",),  # the typed settings
     ("engage.data",),  # loading posts into the canonical table
     ("engage.embed",),  # photos and captions into vectors
     ("engage.features",),  # the feature table (and the local engine that computes it)
     ("engage.model",),  # estimators, targets, the saved bundle, explanations
     ("engage.scoring",),  # the Scorer serving a bundle: batching, vector cache, tables, pyfunc
-    ("engage.distributed",),  # the Ray implementations of the engine and of table scoring
+    # the Ray implementations of the engine and of table scoring; the outcome store, accuracy, imports, drift
+    ("engage.distributed", "engage.outcomes"),
     ("engage.engines", "engage.batch", "engage.serving"),  # choosing an engine; the batch CLI; the HTTP API
-    # a whole run: load, embed, fit, evaluate, log, register (its stages printed and timed); promoting one
-    ("engage.training", "engage.promote", "engage.stages"),
+    # a whole run: load, embed, fit, evaluate, log, register (its stages printed and timed, its MLflow store
+    # prepared); promoting one; the simulated month of the outcome loop
+    ("engage.training", "engage.promote", "engage.stages", "engage.tracking", "engage.simulated_month"),
     ("engage",),  # the public API (engage/__init__.py)
 )
 

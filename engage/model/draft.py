@@ -10,6 +10,7 @@ import pandas as pd
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model, field_validator
 
 from engage.data.schema import INSIGHT_COUNTS
+from engage.zones import check_time_zone
 
 #: Instagram refuses captions over 2,200 characters, so a longer draft could never be posted.
 MAX_CAPTION_CHARS = 2200
@@ -22,10 +23,16 @@ EARLIEST, LATEST = datetime(2010, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo
 def _check_time(value: datetime | None) -> datetime | None:
     if value is None:
         return None
+    if not EARLIEST.year <= value.year < LATEST.year:  # before converting: year 1 with an offset overflows
+        raise ValueError(f"must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}")
     value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
     if not EARLIEST <= value < LATEST:
         raise ValueError(f"must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}, in ISO 8601 (e.g. 2024-05-12T09:00:00Z)")
     return value
+
+
+#: An IANA time zone name, checked.
+TimeZoneName = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(check_time_zone)]
 
 
 def _check_account(value: str) -> str:

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 import pandas as pd
 
 from engage.model.draft import Draft
+from engage.zones import DEFAULT_TIME_ZONE
 
 
 class ScoringModel(Protocol):
@@ -39,6 +40,7 @@ class ScoringModel(Protocol):
 
     def score(self, draft: Draft, *, n_factors: int = 6) -> dict[str, Any]: ...
 
-    def best_hour(self, draft: Draft, *, days: int = 7, start: datetime | None = None, goal: str = "likes") -> dict[str, Any]: ...
+    def best_hour(self, draft: Draft, *, days: int = 7, start: datetime | None = None, goal: str = "likes",
+                  time_zone: str = DEFAULT_TIME_ZONE) -> dict[str, Any]: ...
 
     def serving_settings(self) -> dict[str, Any]: ...  # shown by /ready: batching and vector cache

@@ -50,6 +50,7 @@ from engage.model.known import SimilarAccounts, early_context, knowledge_flags, 
 from engage.model.targets import COUNT_TARGETS, TARGETS
 from engage.scoring.batching import DynamicBatcher
 from engage.scoring.draft_vectors import DraftVectors, PendingVectors, PostImageError
+from engage.zones import DEFAULT_TIME_ZONE, time_zone_info
 
 #: The post id a draft gets in its context table.
 DRAFT_ID = "__draft__"
@@ -313,6 +314,8 @@ class Scorer:
                                  if likes_model is not None else [])
             result["draft_skill"] = skill
             result["feed"] = feed_preview(draft, own, model.norms)
+            # The draft's feature row, for the outcome store (serving records it and leaves it out of the answer).
+            result["_features"] = {k: (float(v) if np.isfinite(v) else None) for k, v in own.astype(float).items()}
             answers.append(result)
         return answers
 
@@ -410,15 +413,21 @@ class Scorer:
         return out
 
     def best_hour(self, draft: Draft, *, days: int = 7, start: datetime | None = None,
-                  goal: str = "likes") -> dict[str, Any]:
-        """The hour in the next `days` days with the highest expected `goal` (a count target) for this draft."""
+                  goal: str = "likes", time_zone: str = DEFAULT_TIME_ZONE) -> dict[str, Any]:
+        """The hour in the next `days` days with the highest expected `goal` (a count target) for this draft.
+
+        The hours are those of `time_zone` (an IANA name: Asia/Kolkata's start at :30 UTC), and the answer gives
+        the hour in that zone (`posted_at` with its offset) and names the zone (`time_zone`)."""
         model = self.model
         if goal not in model.models or TARGETS[goal].kind != "count":
             raise ModelError(f"this model has no {goal} target, so it cannot pick a posting hour for it; "
                              f"choose one of {', '.join(n for n in COUNT_TARGETS if n in model.models)}")
-        start = (start or datetime.now(UTC)).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
-        candidates = [pd.Timestamp(start + timedelta(hours=h)) for h in range(days * 24)]
-        posts, vectors, known = self.draft_context(draft.model_copy(update={"posted_at": start}), start)
+        zone = time_zone_info(time_zone)
+        local_start = (start or datetime.now(UTC)).astimezone(zone).replace(minute=0, second=0, microsecond=0)
+        # Hours counted in UTC from the zone's next whole hour: a day with a DST change has 23 or 25 of them.
+        first = local_start.astimezone(UTC) + timedelta(hours=1)
+        candidates = [pd.Timestamp(first + timedelta(hours=h)) for h in range(days * 24)]
+        posts, vectors, known = self.draft_context(draft.model_copy(update={"posted_at": first}), first)
         duplicates = self.draft_duplicates(draft, vectors, candidates)
         features = model.pipeline.transform_at_times(posts, vectors, len(posts) - 1, candidates, duplicates=duplicates)
         expected = model.models[goal].predict_log1p(features)["expected"]
@@ -430,7 +439,8 @@ class Scorer:
             values, _ = self._count_as_known(name, values, row, posts.iloc[:-1], known, draft.followers)
             return round(float(np.expm1(max(values["expected"], 0.0))), 2)
 
-        return {"posted_at": candidates[best].isoformat(), "goal": goal, "expected": as_known(goal),
+        return {"posted_at": candidates[best].tz_convert(zone).isoformat(), "time_zone": time_zone, "goal": goal,
+                "expected": as_known(goal),
                 "expected_likes": as_known("likes") if "likes" in model.models else None}
 
 

@@ -35,8 +35,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
+from engage.data.schema import OUTCOME_COUNTS
 from engage.errors import EngageError
 from engage.model.targets import COUNT_TARGETS, TARGETS
+from engage.outcomes.store import OutcomeError, OutcomeRecord, OutcomeStore, post_id_of
 from engage.scoring.contract import ScoringModel
 from engage.serving.access import OPEN, Access, HostGuard, KeyRing, allowed_hosts, is_loopback
 from engage.serving.limits import Admission, BodyTimeout, BodyTooLarge, RequestGuard
@@ -45,26 +47,32 @@ from engage.serving.parsing import (
     MAX_FORM_FIELDS,
     RequestError,
     compare_request_from_json,
+    parse_json_object,
     score_request_from_form,
     score_request_from_json,
     urlencoded_fields,
+    validate_body,
 )
 from engage.serving.schemas import (
     EXAMPLE_IMAGE,
     FORM_SCHEMA,
+    MAX_AGE_HOURS,
     Accounts,
+    Accuracy,
     CompareRequest,
     CompareResponse,
     ErrorResponse,
     FeedPhotos,
     Health,
+    OutcomeRecorded,
+    OutcomeRequest,
     Ready,
     Reloaded,
     ScoreRequest,
     ScoreResponse,
     Targets,
 )
-from engage.serving.scoring import compare_drafts, load_model, score_draft
+from engage.serving.scoring import compare_and_record, load_model, score_and_record
 
 log = logging.getLogger("engage.serving")
 
@@ -278,7 +286,7 @@ def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
             return app.openapi_schema
         schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
         components = schema.setdefault("components", {}).setdefault("schemas", {})
-        for model in (ScoreRequest, CompareRequest):
+        for model in (ScoreRequest, CompareRequest, OutcomeRequest):
             body = model.model_json_schema(ref_template="#/components/schemas/{model}")
             for name, definition in body.pop("$defs", {}).items():
                 components.setdefault(name, definition)
@@ -302,6 +310,7 @@ def create_app(
     slot = ModelSlot(loader or partial(load_model, options.model, options.tracking_uri, options,
                                        expected_callers=lambda: admission.running), options.model)
     on_failure = on_startup_failure or (lambda message: None)
+    store = open_store(options)
     sighup_tasks: set[asyncio.Task[None]] = set()
 
     @asynccontextmanager
@@ -407,7 +416,7 @@ def create_app(
         else:
             draft = await run_in_threadpool(score_request_from_json, await request.body())
         require_account(request, draft.account)
-        return await admission.run(score_draft, model, draft)
+        return await admission.run(score_and_record, model, draft, store)
 
     @app.post("/v1/compare", response_model=CompareResponse, dependencies=v1, tags=["drafts"],
               responses={**ERROR_RESPONSES, 409: {"model": ErrorResponse, "description": "a goal this model does not "
@@ -419,7 +428,53 @@ def create_app(
         _body_type(request, forms=False)
         compare_request, drafts = await run_in_threadpool(compare_request_from_json, await request.body())
         require_account(request, compare_request.account)
-        return await admission.run(compare_drafts, model, compare_request, drafts)
+        return await admission.run(compare_and_record, model, compare_request, drafts, store,
+                                   options.time_zone_of(compare_request.account))
+
+    @app.post("/v1/outcomes", response_model=OutcomeRecorded, status_code=201, dependencies=v1, tags=["outcomes"],
+              responses={**ERROR_RESPONSES, 404: {"model": ErrorResponse, "description": "the server records no outcomes"},
+                         409: {"model": ErrorResponse, "description": "the post is linked to another score, the score "
+                                                                      "to another post, or this age is recorded already"}},
+              openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
+                  "schema": {"$ref": "#/components/schemas/OutcomeRequest"}}}}},
+              summary="Record what a published draft did: its post and its counts at an age (24 h, 7 days...)")
+    async def record_outcome(request: Request) -> Any:
+        outcomes = _store(store)
+        _body_type(request, forms=False)
+        body = await run_in_threadpool(validate_body, OutcomeRequest, parse_json_object(await request.body()))
+        record = OutcomeRecord(posted_at=body.posted_at, age_hours=body.age_hours, score_id=body.score_id,
+                               post_id=body.post_id, permalink=body.permalink,
+                               counts={name: getattr(body, name) for name in OUTCOME_COUNTS})
+        account = await run_in_threadpool(outcomes.account_of, body.score_id, post_id_of(body.post_id, body.permalink))
+        if account is not None:  # an unknown score is refused by the store, naming score_id
+            require_account(request, account)
+        try:
+            return await run_in_threadpool(outcomes.record_outcome, record)
+        except OutcomeError as e:
+            raise RequestError(e.status, [(e.field, e.message)]) from None
+
+    @app.get("/v1/accuracy", response_model=Accuracy, dependencies=v1, tags=["outcomes"],
+             responses={**ERROR_RESPONSES, 404: {"model": ErrorResponse, "description": "the server records no outcomes"}},
+             summary="How right engage was for the account's published drafts, next to its trailing average")
+    async def accuracy(request: Request, account: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
+                       age_hours: Annotated[float | None, Query(gt=0, le=MAX_AGE_HOURS)] = None) -> Any:
+        from engage.outcomes.accuracy import accuracy as figures
+
+        _may_see(request, account)
+        return await run_in_threadpool(figures, _store(store), account, age_hours)
+
+    @app.get("/v1/accuracy/plot", dependencies=v1, tags=["outcomes"], response_class=Response,
+             responses={200: {"content": {"image/png": {}}, "description": "predicted against actual (PNG)"},
+                        **ERROR_RESPONSES, 404: {"model": ErrorResponse, "description": "the server records no outcomes"}},
+             summary="Predicted against actual for the account's published drafts, as a PNG")
+    async def accuracy_plot(request: Request,
+                            account: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
+                            age_hours: Annotated[float | None, Query(gt=0, le=MAX_AGE_HOURS)] = None) -> Response:
+        from engage.outcomes.accuracy import accuracy_png
+
+        _may_see(request, account)
+        png = await run_in_threadpool(accuracy_png, _store(store), account, age_hours)
+        return Response(png, media_type="image/png")
 
     @app.post("/admin/reload", response_model=Reloaded, tags=["admin"], include_in_schema=options.admin_token is not None,
               summary="Load the model again (e.g. a new champion), warm it and swap it in",
@@ -440,6 +495,34 @@ def create_app(
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
+
+
+def open_store(options: ServeOptions) -> OutcomeStore | None:
+    """The outcome store of `options` (migrated to the newest schema), or None when it records nothing."""
+    if not options.outcomes:
+        return None
+    try:
+        store = OutcomeStore(options.outcomes, keep_photos=options.outcomes_photos)
+    except Exception as e:  # a bad URL, a server that does not answer, a file that is not a database
+        raise OutcomeError(500, "outcomes", f"the outcome store {options.outcomes.split('@')[-1]} cannot be opened "
+                                            f"({type(e).__name__}: {(str(e).splitlines() or [''])[0][:200]}); fix --outcomes or "
+                                            "pass --outcomes off") from e
+    log.info("recording scores and outcomes in %r", store)
+    return store
+
+
+def _may_see(request: Request, account: str | None) -> None:
+    """403 unless the request's key may see `account`; all accounts at once (no account) need an admin key."""
+    if account is not None:
+        require_account(request, account)
+    elif not request_access(request).admin:
+        raise RequestError(403, [("account", "is required with an API key scoped to accounts: name one of yours")])
+
+
+def _store(store: OutcomeStore | None) -> OutcomeStore:
+    if store is None:
+        raise RequestError(404, [(None, "this server records no outcomes (started with --outcomes off)")])
+    return store
 
 
 _FORM_TYPES = {"multipart/form-data": "multipart", "application/x-www-form-urlencoded": "urlencoded"}

@@ -42,3 +42,13 @@ class ServeOptions:
     insecure_no_auth: bool = False  # serve beyond loopback without any key (refused unless set)
     allowed_hosts: tuple[str, ...] = ()  # Host names answered besides loopback's ('*': any; DNS-rebinding guard)
     log_level: str = "info"
+    # The outcome store (engage/outcomes): a SQLAlchemy URL, or None to record nothing (score_id null).
+    # serve.py defaults it to a SQLite file beside the tracking store, or in the working directory for a bundle.
+    outcomes: str | None = None
+    outcomes_photos: bool = False  # also keep the scored drafts' photos in the store (default: hashes only)
+    time_zone: str = "UTC"  # IANA zone the best hour is given in, for accounts without one of their own
+    account_time_zones: dict[str, str] = field(default_factory=dict)  # account -> its IANA zone
+
+    def time_zone_of(self, account: str) -> str:
+        """The zone the best hour of `account` is given in when the request names none."""
+        return self.account_time_zones.get(account, self.time_zone)

@@ -7,12 +7,21 @@ turns them into the `engage.model.draft.Draft` the model scores, whose limits th
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
-from engage.model.draft import MAX_CAPTION_CHARS, MAX_HISTORY_POSTS, Account, InsightCounts
+from engage.data.schema import OUTCOME_COUNTS
+from engage.model.draft import (
+    EARLIEST,
+    LATEST,
+    MAX_CAPTION_CHARS,
+    MAX_HISTORY_POSTS,
+    Account,
+    InsightCounts,
+    TimeZoneName,
+)
 from engage.model.targets import COUNT_TARGETS, TARGETS
 
 #: What /v1/compare can rank by: any count target (the model must have it).
@@ -87,6 +96,9 @@ class CompareRequest(_Body):
     goal: Goal = Field("likes", description="the count to rank the drafts by (and to pick the best hour for): "  # type: ignore[valid-type]
                        + "; ".join(f"{n} ({TARGETS[n].goal})" for n in COUNT_TARGETS))
     best_hour: bool = Field(False, description="also find the best hour in the next 7 days to post the top draft")
+    time_zone: TimeZoneName | None = Field(
+        None, description="IANA time zone (e.g. Europe/Berlin) whose hours the best hour is given in; default: the "
+        "account's zone set on the server (serve.py --account-time-zone), else the server's --time-zone (UTC)")
     # The account's, as in /v1/score: they apply to every draft (and to the best-hour search) unless a draft
     # sends its own.
     followers: int | None = Field(None, ge=0, le=10**10, description="the account's follower count, for every draft")
@@ -153,6 +165,8 @@ class _ScoreBase(BaseModel):
     }]})
     model_version: str
     embedder: str = Field(description="id of the image embedder the model was trained with")
+    score_id: str | None = Field(None, description="this prediction's id in the outcome store: send it with the "
+                                 "published post's counts to POST /v1/outcomes (null when the server records none)")
 
 
 #: One `Range | None` field per count target of the registry, under its name (null where the model has none).
@@ -182,7 +196,8 @@ class ComparedDraft(BaseModel):
 
 
 class BestHour(BaseModel):
-    posted_at: datetime = Field(description="the start of the best hour to post, UTC")
+    posted_at: datetime = Field(description="the start of the best hour to post, in `time_zone` (with its offset)")
+    time_zone: str = Field(description="the IANA time zone the hour is given in (e.g. Europe/Berlin; UTC by default)")
     goal: str = Field(description="the count the hour was chosen for")
     expected: float = Field(description="expected goal count at that hour")
     expected_likes: float | None
@@ -194,6 +209,8 @@ class CompareResponse(BaseModel):
     drafts: list[ComparedDraft] = Field(description="ranked by the expected goal count, best first")
     risk_label: str = Field(description="what the risk model learned from (the same for every draft)")
     best_hour: BestHour | None = Field(description="for the top draft, when asked for")
+    compare_id: str | None = Field(None, description="the comparison's id in the outcome store (each draft's score "
+                                   "has its own score_id, for the draft that gets published)")
 
 
 class FeedPhotos(BaseModel):
@@ -268,3 +285,93 @@ FORM_SCHEMA: dict[str, Any] = {
         "history": {"type": "string", "description": "JSON array of history posts, as in the JSON body"},
     },
 }
+
+
+#: Hours after publication an outcome may be stated at: up to five years.
+MAX_AGE_HOURS = 24 * 366 * 5
+
+
+class OutcomeIn(_Body):
+    """What a published draft did: its post and its counts at a stated age (24 h and 7 days are two records)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "score_id": "3f1c0b6d2a6e4c1f9f0e5b7a8c9d0e1f", "post_id": "C7xYz12AbCd", "posted_at": "2024-05-12T09:03:00Z",
+        "age_hours": 24, "likes": 231, "comments": 12}]})
+    score_id: str | None = Field(None, min_length=1, max_length=40, description="the score_id of the /v1/score or "
+                                 "/v1/compare answer for the draft that was published; may be left out once the post "
+                                 "is linked (a later age of the same post)")
+    post_id: str | None = Field(None, min_length=1, max_length=200, description="the published post's id (shortcode)")
+    permalink: str | None = Field(None, min_length=1, max_length=500, description="the post's Instagram link; "
+                                  "stands for post_id when that is left out")
+    posted_at: datetime | None = Field(None, description="when the post was published (required the first time)")
+    age_hours: float = Field(gt=0, le=MAX_AGE_HOURS, allow_inf_nan=False,
+                             description="hours after publication the counts were read (e.g. 24, 168)")
+
+    @field_validator("score_id", "post_id", "permalink")
+    @classmethod
+    def _printable(cls, value: str | None) -> str | None:
+        if value is not None and any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise ValueError("has control characters; ids and links are printable text")
+        return value
+
+    @field_validator("posted_at")
+    @classmethod
+    def _published(cls, value: datetime | None) -> datetime | None:
+        # The year first: converting year 1 or 9999 with an offset to UTC overflows.
+        if value is None:
+            return None
+        if not EARLIEST.year <= value.year < LATEST.year:
+            raise ValueError(f"must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}")
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+#: OutcomeIn with one optional count per outcome count, by its name.
+OutcomeRequest = create_model(  # type: ignore[call-overload]  # keyword fields built from OUTCOME_COUNTS
+    "OutcomeRequest", __base__=OutcomeIn,
+    **{name: (int | None, Field(None, ge=0, le=10**12, description=f"the post's {name} at that age"))
+       for name in OUTCOME_COUNTS},
+)
+
+
+class OutcomeRecorded(BaseModel):
+    outcome_id: int
+    score_id: str
+    post_id: str
+    age_hours: float
+    counts: dict[str, int] = Field(description="the counts recorded, by name")
+
+
+class TargetAccuracy(BaseModel):
+    target: str
+    posts: int = Field(description="published drafts with this count recorded")
+    mae: float | None = Field(description="mean absolute error of engage's expected count")
+    baseline_mae: float | None = Field(description="mean absolute error of the account's own trailing average "
+                                       "(what it would have said)")
+    coverage: float | None = Field(description="share of actual counts inside engage's prediction interval")
+    ranked_pairs: int = Field(description="pairs of published drafts of one account with different actual counts")
+    ranked_right: float | None = Field(description="share of those pairs where the better one was predicted higher "
+                                       "(ranked first)")
+    compared_right: float | None = Field(description="of comparisons with two or more published drafts, the share "
+                                         "whose top-ranked draft did best")
+
+
+class AccuracyPoint(BaseModel):
+    score_id: str
+    post_id: str
+    posted_at: datetime
+    age_hours: float
+    target: str
+    expected: float
+    low: float | None
+    high: float | None
+    actual: float
+    trailing: float | None = Field(description="the account's trailing average at scoring time")
+
+
+class Accuracy(BaseModel):
+    account: str | None = Field(description="the account, or null for every account")
+    age_hours: float | None = Field(description="the age compared at; null: each post's latest record")
+    scored: int = Field(description="drafts scored for the account (published or not)")
+    published: int = Field(description="scored drafts linked to a published post with an outcome")
+    targets: list[TargetAccuracy]
+    points: list[AccuracyPoint] = Field(description="predicted against actual, one per published draft and count")

@@ -9,6 +9,7 @@ the draft's position in a comparison.
 from __future__ import annotations
 
 import io
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -19,10 +20,12 @@ from engage.embed.decoding import declared_pixels
 from engage.errors import DataError, DraftError, ModelError
 from engage.model.draft import Draft
 from engage.model.targets import COUNT_TARGETS
+from engage.outcomes.store import OutcomeError, OutcomeStore, ScoreRecord
 from engage.scoring.contract import ScoringModel
 from engage.serving.options import ServeOptions
 from engage.serving.parsing import RequestError
 from engage.serving.schemas import CompareRequest
+from engage.zones import DEFAULT_TIME_ZONE
 
 #: Pixels that all the photos of one request may declare together. A 10 MB body holds 75 flat 40-megapixel
 #: PNGs (minutes of decoding); this is eight 12-megapixel phone photos, or eighty the size a feed shows.
@@ -61,9 +64,10 @@ def score_draft(model: ScoringModel, draft: Draft, prefix: str = "", history_pre
         raise RequestError(422, [(prefix + e.field, "has a value the model cannot use")]) from None
 
 
-def compare_drafts(model: ScoringModel, request: CompareRequest, drafts: list[Draft]) -> dict[str, Any]:
+def compare_drafts(model: ScoringModel, request: CompareRequest, drafts: list[Draft],
+                   time_zone: str = DEFAULT_TIME_ZONE) -> dict[str, Any]:
     """Drafts ranked by the expected `goal` count (ties keep submission order), with the difference each draft
-    makes, and the best hour for that goal."""
+    makes, and the best hour for that goal in `time_zone` (the request's own zone wins)."""
     check_pixel_budget([(f"drafts[{i}].", draft) for i, draft in enumerate(drafts)])
     goal = request.goal
     # A draft without a history of its own uses the account's, sent once at the top level and named so.
@@ -88,11 +92,57 @@ def compare_drafts(model: ScoringModel, request: CompareRequest, drafts: list[Dr
     best_hour = None
     if request.best_hour:
         try:
-            best_hour = model.best_hour(drafts[order[0]], days=7, goal=goal)
+            best_hour = model.best_hour(drafts[order[0]], days=7, goal=goal,
+                                        time_zone=request.time_zone or time_zone)
         except ModelError as e:
             raise RequestError(409, [("best_hour", str(e))]) from None
     return {"account": request.account, "goal": goal, "drafts": ranked, "risk_label": scores[0]["risk_label"],
             "best_hour": best_hour}
+
+
+def recorded(store: OutcomeStore | None, drafts: list[Draft], answers: list[dict[str, Any]],
+             compare: dict[str, Any] | None = None) -> None:
+    """Record scored drafts in the outcome store (one transaction) and give each answer its `score_id`; the
+    feature row the model attached (`_features`) goes to the store, never to the client."""
+    records = []
+    for index, (draft, answer) in enumerate(zip(drafts, answers, strict=True)):
+        extra = {} if compare is None else {"compare_id": compare["compare_id"], "draft_index": index,
+                                            "rank": compare["ranks"][index], "goal": compare["goal"]}
+        if store is not None:
+            records.append(ScoreRecord.of(draft, answer, **extra))
+        answer.pop("_features", None)
+    if store is None:
+        for answer in answers:
+            answer["score_id"] = None
+        return
+    try:
+        ids = store.record_scores(records)
+    except OutcomeError as e:
+        raise RequestError(e.status, [(e.field, e.message)], headers={"Retry-After": "1"}) from None
+    for answer, score_id in zip(answers, ids, strict=True):
+        answer["score_id"] = score_id
+
+
+def score_and_record(model: ScoringModel, draft: Draft, store: OutcomeStore | None) -> dict[str, Any]:
+    """`score_draft`, recorded in the outcome store: the answer carries its `score_id`."""
+    answer = dict(score_draft(model, draft))
+    recorded(store, [draft], [answer])
+    return answer
+
+
+def compare_and_record(model: ScoringModel, request: CompareRequest, drafts: list[Draft], store: OutcomeStore | None,
+                       time_zone: str = DEFAULT_TIME_ZONE) -> dict[str, Any]:
+    """`compare_drafts`, every draft's score recorded with its rank (the comparison's `compare_id` ties them)."""
+    result = compare_drafts(model, request, drafts, time_zone)
+    ranked = sorted(result["drafts"], key=lambda d: d["index"])
+    answers = [dict(d["score"]) for d in ranked]
+    compare_id = uuid.uuid4().hex if store is not None else None
+    recorded(store, drafts, answers, {"compare_id": compare_id, "goal": request.goal,
+                                      "ranks": [d["rank"] for d in ranked]})
+    for entry, answer in zip(ranked, answers, strict=True):
+        entry["score"] = answer
+    result["compare_id"] = compare_id
+    return result
 
 
 def warm_up_draft(model: ScoringModel) -> Draft:

@@ -11,7 +11,7 @@ from typing import Any
 
 import uvicorn
 
-from engage.errors import ConfigError
+from engage.errors import ConfigError, EngageError
 from engage.serving.access import KeyRing, check_exposure
 from engage.serving.app import create_app
 from engage.serving.connections import guarded_protocol
@@ -49,7 +49,11 @@ def run(options: ServeOptions) -> int:
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_MODEL_FAILED
-    app = create_app(options, on_startup_failure=stop)
+    try:
+        app = create_app(options, on_startup_failure=stop)
+    except EngageError as e:  # e.g. an outcome store that cannot be opened
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_MODEL_FAILED
     server = uvicorn.Server(uvicorn_config(app, options))
     server.run()
     if failures:

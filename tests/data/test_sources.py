@@ -25,8 +25,8 @@ def test_an_unknown_source_names_the_known_ones():
 def test_options_are_checked_against_the_sources_own_model(tmp_path):
     with pytest.raises(ConfigError, match=r"options of data source 'instaloader': strict: Input should be a valid boolean"):
         load_posts("instaloader", tmp_path, strict="sometimes")
-    with pytest.raises(ConfigError, match=r"options of data source 'table': account: Extra inputs are not permitted"):
-        load_posts("table", tmp_path / "posts.csv", account="anna")
+    with pytest.raises(ConfigError, match=r"options of data source 'table': strict: Extra inputs are not permitted"):
+        load_posts("table", tmp_path / "posts.csv", strict=True)  # tables are always strict: no such option
 
 
 def test_a_source_that_needs_a_path_says_what_to_point_it_at():
@@ -38,8 +38,9 @@ def test_training_hands_each_source_the_data_settings_its_options_declare():
     settings = load_settings(None, ["data.source=insights", "data.account=anna", "data.images_dir=photos"])
     assert options_from_settings(settings.data) == {"account": "anna", "date_format": None}
     settings = load_settings(None, ["data.source=table", "data.images_dir=photos", "data.strict=true",
-                                    "data.date_format=day-first"])
-    assert options_from_settings(settings.data) == {"images_dir": "photos", "date_format": "day-first"}
+                                    "data.date_format=day-first", "data.account=anna"])
+    assert options_from_settings(settings.data) == {"images_dir": "photos", "date_format": "day-first",
+                                                    "columns": None, "account": "anna"}
     demo = options_from_settings(load_settings(None, ["data.demo.seed=3"]).data)
     assert demo["seed"] == 3 and demo["out_dir"] == "data/demo" and "strict" not in demo
 

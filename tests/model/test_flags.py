@@ -215,3 +215,25 @@ def test_expected_counts_stay_inside_the_range_of_the_accounts_own_posts_and_kee
         "low": 0.5,
         "high": 2.0,
     }
+
+
+def test_the_accounts_level_is_kept_in_its_own_range_with_the_expected_count_so_usual_and_uplift_agree():
+    own = np.array([14_184.0, 20_000.0, 31_000.0])
+    level, uplift = np.log1p(8_000), 0.1
+    kept = within_own_range({"expected": level + uplift, "low": level - 1, "high": level + 1, "level": level,
+                             "uplift": uplift}, own)
+    assert 14_184 < np.expm1(kept["level"]) < np.expm1(kept["expected"]) < 16_000
+    assert kept["uplift"] == pytest.approx(kept["expected"] - kept["level"])
+    middle = {"expected": np.log1p(20_500), "low": 9.0, "high": 10.5, "level": np.log1p(20_000),
+              "uplift": np.log1p(20_500) - np.log1p(20_000)}
+    assert within_own_range(middle, own) == middle
+
+
+def test_an_unknown_accounts_level_moves_to_the_similar_accounts_level_and_the_uplift_stays():
+    size = SimilarAccounts(
+        pd.DataFrame({"account": ["a", "b", "c"], "followers": [2_000, 2_500, 3_000], "likes": [20, 25, 30]}),
+        {"likes": "likes"},
+    ).level("likes", 2_400)
+    moved = rebase({"expected": 11.0, "low": 10.0, "high": 12.0, "level": 10.5, "uplift": 0.5}, 10.5, size)
+    assert moved["level"] == pytest.approx(size.level)
+    assert moved["expected"] - moved["level"] == pytest.approx(0.5) and moved["uplift"] == 0.5

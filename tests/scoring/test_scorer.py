@@ -327,3 +327,15 @@ def test_the_pyfunc_frame_gives_each_rows_own_answer(model, scorer):
         for column in ("likes_expected", "likes_low", "comments_high", "authenticity_risk"):
             assert scored[column][i] == pytest.approx(alone[column], rel=1e-6), (i, column)
         assert scored["flags"][i] == alone["flags"]
+
+
+def test_best_hour_is_a_whole_hour_of_the_accounts_time_zone_and_names_it(model, scorer):
+    account = model.context_posts["account"].iloc[0]
+    start = model.context_posts["posted_at"].max().to_pydatetime()
+    draft = Draft(account=account, caption="A slow Sunday")
+    local = scorer.best_hour(draft, start=start, time_zone="Asia/Kolkata")
+    when = pd.Timestamp(local["posted_at"])
+    assert local["time_zone"] == "Asia/Kolkata"
+    assert when.utcoffset() == pd.Timedelta(hours=5, minutes=30) and when.minute == 0  # a whole local hour
+    assert when.tz_convert("UTC").minute == 30
+    assert scorer.best_hour(draft, start=start)["time_zone"] == "UTC"

@@ -32,8 +32,9 @@ PHOTO = base64.b64encode(photo()).decode()
 def serve_py(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("ENGAGE_API_KEY", "ENGAGE_KEY_FILE")}
     env["PYTHONPATH"] = str(ROOT)
-    return subprocess.run([sys.executable, str(ROOT / "serve.py"), "--port", str(free_port()), *args],
-                          capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
+    # No outcome store: its default for a bundle path is the working directory, here the checkout.
+    return subprocess.run([sys.executable, str(ROOT / "serve.py"), "--port", str(free_port()), "--outcomes", "off",
+                           *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
 
 
 def test_listening_beyond_loopback_without_a_key_refuses_to_start_and_says_what_to_do(tmp_path: Path) -> None:

@@ -16,9 +16,10 @@ import sys
 import threading
 import time
 import zlib
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import numpy as np
@@ -126,13 +127,13 @@ class RecordingScorer:
             "factors": [{"feature": "number of hashtags", "contribution": -0.1}],
         }
 
-    def best_hour(self, draft: Any, *, days: int = 7, goal: str = "likes") -> dict[str, Any]:
+    def best_hour(self, draft: Any, *, days: int = 7, goal: str = "likes", time_zone: str = "UTC") -> dict[str, Any]:
         if goal not in self.models:
             raise ModelError(f"this model has no {goal} target")
         self.best_hour_drafts.append(draft)
         expected = {"likes": 123.0, "comments": 6.0, "saves": 45.0}[goal]
-        return {"posted_at": datetime(2030, 1, 1, 18, tzinfo=UTC).isoformat(), "goal": goal, "expected": expected,
-                "expected_likes": 123.0}
+        return {"posted_at": datetime(2030, 1, 1, 18, tzinfo=ZoneInfo(time_zone)).isoformat(), "time_zone": time_zone,
+                "goal": goal, "expected": expected, "expected_likes": 123.0}
 
     def serving_settings(self) -> dict[str, Any]:
         return {"batching": {"max_batch_size": 1}, "vector_cache": {"max_items": 0, "items": 0, "hits": 0, "misses": 0}}
@@ -183,7 +184,10 @@ class ServeProcess:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
-        self.command = [sys.executable, str(ROOT / "serve.py"), "--model", str(model), "--port", str(self.port), *args]
+        # The outcome store beside the log, unless the test names one: never a file in the checkout.
+        store = [] if "--outcomes" in args else ["--outcomes", f"sqlite:///{Path(log_path).parent / 'outcomes.db'}"]
+        self.command = [sys.executable, str(ROOT / "serve.py"), "--model", str(model), "--port", str(self.port), *store,
+                        *args]
         self.env = {**os.environ, "HF_HUB_OFFLINE": "1", "ENGAGE_ALLOW_DOWNLOAD": "0", **(env or {})}
         self.process: subprocess.Popen | None = None
 

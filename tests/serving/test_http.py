@@ -155,7 +155,8 @@ def test_compare_ranks_by_expected_likes_with_differences_and_best_hour(server: 
     assert [d["likes_vs_best"] for d in body["drafts"]] == [0.0, -13.0, -19.0]
     assert [d["vs_first"] for d in body["drafts"]] == [19.0, 6.0, 0.0]  # the goal is likes by default
     assert body["goal"] == "likes"
-    assert body["best_hour"] == {"posted_at": "2030-01-01T18:00:00Z", "goal": "likes", "expected": 123.0, "expected_likes": 123.0}
+    assert body["best_hour"] == {"posted_at": "2030-01-01T18:00:00Z", "time_zone": "UTC", "goal": "likes", "expected": 123.0,
+                                 "expected_likes": 123.0}
     # What the risk figure means travels with the ranking and with every draft's score.
     assert body["risk_label"] == "an engagement-drop proxy (fake model)"
     assert {d["score"]["risk_label"] for d in body["drafts"]} == {"an engagement-drop proxy (fake model)"}
@@ -173,7 +174,8 @@ def test_compare_ranks_by_the_goal_with_its_differences_and_the_goals_best_hour(
     assert [d["vs_first"] for d in body["drafts"]] == [10.0, 5.0, 0.0]
     assert [d["vs_best"] for d in body["drafts"]] == [0.0, -5.0, -10.0]
     assert [d["likes_vs_first"] for d in body["drafts"]] == [-13.0, -10.0, 0.0]  # likes differences stay beside
-    assert body["best_hour"] == {"posted_at": "2030-01-01T18:00:00Z", "goal": "saves", "expected": 45.0, "expected_likes": 123.0}
+    assert body["best_hour"] == {"posted_at": "2030-01-01T18:00:00Z", "time_zone": "UTC", "goal": "saves", "expected": 45.0,
+                                 "expected_likes": 123.0}
 
 
 @pytest.mark.parametrize(("goal", "status", "message"), [
@@ -207,7 +209,8 @@ def test_feed_serves_the_accounts_stored_photos_and_an_empty_list_for_others(ser
 
 def test_score_answers_every_target_under_its_name_and_null_for_the_others(server: ThreadServer) -> None:
     body = httpx.post(f"{server.url}/v1/score", json=valid(caption="three tips: tip tip tip")).json()  # "tip" 4 times
-    assert body["saves"] == {"expected": 30.0, "low": 5.0, "high": 40.0}
+    # A model without the level and uplift split (the stand-in) answers them as null, never leaves them out.
+    assert body["saves"] == {"expected": 30.0, "low": 5.0, "high": 40.0, "usual": None, "uplift_percent": None}
     assert body["likes"]["expected"] == 110.0
     assert body["impressions"] is None and body["follows"] is None
 
@@ -266,6 +269,10 @@ ERROR_CASES = {
     "history over 500 posts": ({"json": valid(caption=SECRET, history=[{"caption": SECRET, "posted_at": "2024-01-01T00:00:00Z", "likes": 1}] * 501)}, 422, "history"),
     "history post without likes": ({"json": valid(caption=SECRET, history=[{"caption": SECRET, "posted_at": "2024-01-01T00:00:00Z"}])}, 422, "history[0].likes"),
     "posted_at before 2010": ({"json": valid(caption=SECRET, posted_at="1999-01-01T00:00:00Z")}, 422, "posted_at"),
+    "posted_at in year 1 with an offset (overflows converting to UTC)": (
+        {"json": valid(caption=SECRET, posted_at="0001-01-01T00:00:00+01:00")}, 422, "posted_at"),
+    "history post in year 9999 with a negative offset": ({"json": valid(caption=SECRET, history=[
+        {"posted_at": "9999-12-31T23:00:00-05:00", "likes": 1}])}, 422, "history[0].posted_at"),
     "image not base64": ({"json": valid(caption=SECRET, image="not base64 at all!" + SECRET)}, 400, "image"),
     "image not an image": ({"json": valid(caption=SECRET, image=base64.b64encode(SECRET.encode() * 10).decode())}, 400, "image"),
     "truncated image": ({"json": valid(caption=SECRET, image=base64.b64encode(photo()[:300]).decode())}, 400, "image"),

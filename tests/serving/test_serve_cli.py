@@ -32,7 +32,7 @@ def test_missing_registered_model_exits_non_zero_saying_how_to_get_one(tmp_path:
 
 
 def test_bundle_directory_without_manifest_exits_non_zero(tmp_path: Path) -> None:
-    done = serve("--port", "0", "--model", str(tmp_path))
+    done = serve("--port", "0", "--model", str(tmp_path), cwd=tmp_path)  # its default outcome store lands in cwd
     assert done.returncode == 2
     assert f"{tmp_path} is not a complete engage bundle (no manifest.json)" in done.stderr
 

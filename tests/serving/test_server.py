@@ -131,7 +131,10 @@ def test_multipart_upload_scores_exactly_like_json_base64(served: ServeProcess, 
                          timeout=120)
     as_json = score(served, **{**fields, "followers": 4200, "sponsored": False, "image": PHOTO_B64})
     assert as_form.status_code == 200, as_form.text
-    assert as_form.json() == as_json.json()
+    form_body, json_body = as_form.json(), as_json.json()
+    # Each scoring is recorded apart in the outcome store: its own score_id, the rest identical.
+    assert form_body.pop("score_id") != json_body.pop("score_id")
+    assert form_body == json_body
 
 
 def test_unknown_account_is_scored_with_priors_and_flagged_unless_history_is_sent(served: ServeProcess) -> None:
@@ -159,14 +162,17 @@ def test_compare_ranks_drafts_by_expected_likes_and_finds_the_best_hour(served: 
     expected = [s["likes"]["expected"] for s in singles]
     assert [d["index"] for d in body["drafts"]] == sorted(range(2), key=lambda i: -expected[i])
     assert body["drafts"][0]["index"] == 1  # the hashtag-stuffed draft ranks last on the demo model
+    assert len(body["compare_id"]) == 32
     for entry in body["drafts"]:
+        # the same answer as scored alone, but recorded apart in the outcome store (its own score_id)
+        assert entry["score"].pop("score_id") != singles[entry["index"]].pop("score_id")
         assert entry["score"] == singles[entry["index"]]
         assert entry["likes_vs_first"] == pytest.approx(expected[entry["index"]] - expected[0], abs=0.01)
         assert entry["likes_vs_best"] == pytest.approx(expected[entry["index"]] - max(expected), abs=0.01)
     best = datetime.fromisoformat(body["best_hour"]["posted_at"])
     now = datetime.now(UTC)
     assert now < best <= now + timedelta(days=7, hours=1) and best.minute == 0
-    assert body["best_hour"]["expected_likes"] > 0
+    assert body["best_hour"]["expected_likes"] > 0 and body["best_hour"]["time_zone"] == "UTC"
 
 
 # --------------------------------------------------------------------------------------------- errors
@@ -273,7 +279,9 @@ def test_sighup_reloads_the_model(guarded: ServeProcess, bundle: Path) -> None:
 
 
 def serve_until_exit(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "serve.py"), "--port", "0", *args], cwd=ROOT, capture_output=True,
+    # --outcomes off: a bundle's default outcome store is the working directory, here the checkout.
+    return subprocess.run([sys.executable, str(ROOT / "serve.py"), "--port", "0", "--outcomes", "off", *args], cwd=ROOT,
+                          capture_output=True,
                           text=True, timeout=timeout, env={**os.environ, "HF_HUB_OFFLINE": "1", "ENGAGE_ALLOW_DOWNLOAD": "0"})
 
 

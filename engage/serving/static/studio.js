@@ -345,7 +345,66 @@ function renderScore(target, score, letter, photos) {
     factors.appendChild(item);
   });
   target.appendChild(factors);
-  target.appendChild(el("p", "muted small", `model ${score.model_version}`));
+  target.appendChild(el("p", "muted small", score.score_id
+    ? `model ${score.model_version} · score id ${score.score_id} (record its outcome below once published)`
+    : `model ${score.model_version}`));
+  if (score.score_id) $("outcome-score").value = score.score_id;
+}
+
+async function recordOutcome() {
+  const target = $("outcome-result");
+  try {
+    const post = $("outcome-post").value.trim();
+    const when = $("outcome-when").value;
+    const body = { score_id: $("outcome-score").value.trim() || null, age_hours: Number($("outcome-age").value),
+                   posted_at: when ? new Date(when).toISOString() : null };
+    if (/^https?:/.test(post)) body.permalink = post; else body.post_id = post || null;
+    ["likes", "comments"].forEach((name) => {
+      const value = $(`outcome-${name}`).value;
+      if (value !== "") body[name] = Number(value);
+    });
+    const done = await call("/v1/outcomes", { method: "POST", body: JSON.stringify(body),
+                                              headers: headers({ "Content-Type": "application/json" }) });
+    target.replaceChildren(el("p", "muted", `Recorded post ${done.post_id} at ${done.age_hours} h.`));
+  } catch (error) {
+    showError(target, error);
+  }
+}
+
+async function showAccuracy() {
+  const target = $("accuracy-result");
+  try {
+    const account = $("account").value.trim();
+    const query = account ? `?account=${encodeURIComponent(account)}` : "";
+    const result = await call(`/v1/accuracy${query}`, { headers: headers() });
+    target.replaceChildren(el("p", "muted", `${result.published} of ${result.scored} scored drafts of ` +
+      `${result.account || "every account"} have a recorded outcome` +
+      (result.age_hours ? ` at ${result.age_hours} h.` : " (each at its latest age).")));
+    if (!result.targets.length) return;
+    const table = el("table", "accuracy-table");
+    const head = el("tr");
+    ["Count", "Posts", "engage MAE", "Trailing-average MAE", "Inside the range", "Better draft ranked first"]
+      .forEach((h) => head.appendChild(el("th", null, h)));
+    table.appendChild(head);
+    const pct = (x) => (x === null || x === undefined ? "–" : `${Math.round(x * 100)}%`);
+    result.targets.forEach((t) => {
+      const row = el("tr");
+      [targetLabel(t.target), String(t.posts), fmt(t.mae), fmt(t.baseline_mae), pct(t.coverage),
+       t.ranked_pairs ? `${pct(t.ranked_right)} of ${t.ranked_pairs} pairs` : "–"]
+        .forEach((v) => row.appendChild(el("td", null, v)));
+      table.appendChild(row);
+    });
+    target.appendChild(table);
+    const response = await fetch(`/v1/accuracy/plot${query}`, { headers: headers() });
+    if (response.ok) {
+      const img = el("img", "accuracy-plot");
+      img.alt = "predicted against actual counts of the account's published drafts";
+      img.src = URL.createObjectURL(await response.blob());
+      target.appendChild(img);
+    }
+  } catch (error) {
+    showError(target, error);
+  }
 }
 
 async function scoreDraft(letter) {
@@ -545,5 +604,7 @@ document.addEventListener("DOMContentLoaded", () => {
   const zone = `your time, UTC${offset >= 0 ? "+" : "−"}${Math.abs(offset)}`;
   document.querySelectorAll(".zone").forEach((node) => { node.textContent = `(${zone})`; });
   $("compare").addEventListener("click", compareDrafts);
+  $("outcome-send").addEventListener("click", recordOutcome);
+  $("accuracy-show").addEventListener("click", showAccuracy);
   loadStatus();
 });

@@ -9,6 +9,7 @@ import os
 import shutil
 from pathlib import Path
 
+import httpx
 import pytest
 from serving_helpers import ServeProcess, photo
 
@@ -190,3 +191,66 @@ def test_the_best_hour_has_its_date_and_time_zone(served: ServeProcess, page) ->
     assert page.evaluate("bestHourText({posted_at: '2026-12-08T09:00:00Z', time_zone: 'Europe/Paris'})").startswith(
         "Tuesday, 8 December 2026")
     assert "10:00 CET" in page.evaluate("bestHourText({posted_at: '2026-12-08T09:00:00Z', time_zone: 'Europe/Paris'})")
+
+
+def _as_the_studio_shows(x: float) -> str:
+    """The full figure the studio puts in a number's tooltip (studio.js `full`)."""
+    return f"{round(x):,}" if x >= 100 else f"{x:.1f}"
+
+
+def test_a_published_drafts_outcome_recorded_in_the_studio_shows_in_its_accuracy_panel(
+        served: ServeProcess, page, tmp_path: Path) -> None:
+    picture = tmp_path / "published.jpg"
+    picture.write_bytes(photo(320, colour=(60, 160, 90)))
+    page.goto(f"{served.url}/")
+    page.wait_for_selector("#account-list option", state="attached", timeout=30_000)
+    account = page.input_value("#account")
+    page.set_input_files("#photo-a", str(picture))
+    page.fill("#caption-a", "Greenhouse tomatoes at last #garden")
+    page.click("#score-a")
+    page.wait_for_selector("#result-a .likes-expected", timeout=120_000)
+    expected = float(page.get_attribute("#result-a .likes-expected", "title").replace(",", ""))
+    score_id = page.input_value("#outcome-score")  # the score fills the form's score id, and names it
+    assert score_id and f"score id {score_id}" in page.inner_text("#result-a")
+
+    page.click("#outcome-box summary")
+    page.fill("#outcome-post", "https://www.instagram.com/p/StudioTest24h/")
+    page.fill("#outcome-when", "2024-06-01T09:00")
+    page.fill("#outcome-age", "24")
+    actual = round(expected * 1.5) + 7  # off by a known amount, so the panel's error is not zero
+    page.fill("#outcome-likes", str(actual))
+    page.fill("#outcome-comments", "4")
+    page.click("#outcome-send")
+    done = page.wait_for_selector("#outcome-result p", timeout=30_000).inner_text()
+    assert done == "Recorded post StudioTest24h at 24 h."  # the permalink stands for the post id
+
+    page.click("#accuracy-show")
+    page.wait_for_selector("#accuracy-result img.accuracy-plot", timeout=60_000)
+    page.wait_for_function("document.querySelector('#accuracy-result img.accuracy-plot').complete", timeout=30_000)
+    answer = httpx.get(f"{served.url}/v1/accuracy", params={"account": account}, timeout=30).json()
+    mine = [p for p in answer["points"] if p["score_id"] == score_id and p["target"] == "likes"]
+    assert len(mine) == 1 and mine[0]["actual"] == actual and mine[0]["post_id"] == "StudioTest24h"
+    assert abs(mine[0]["expected"] - expected) <= (0.5 if expected >= 100 else 0.05)  # what the studio showed
+
+    # The draft is listed with what engage predicted and what it did; the table's MAE is the API's.
+    row = page.locator(f"#accuracy-result .accuracy-points tr[data-score-id='{score_id}'][data-target='likes']")
+    assert row.count() == 1
+    assert row.locator(".post").inner_text() == "StudioTest24h (24 h)"
+    assert row.locator(".predicted").get_attribute("title") == _as_the_studio_shows(mine[0]["expected"])
+    assert row.locator(".actual").inner_text() == f"{actual:,}"
+    likes = next(t for t in answer["targets"] if t["target"] == "likes")
+    assert likes["posts"] >= 1 and likes["mae"] > 0
+    mae = page.locator("#accuracy-result .accuracy-table tr[data-target='likes'] .mae")
+    assert mae.get_attribute("title") == _as_the_studio_shows(likes["mae"])
+    summary = page.inner_text("#accuracy-result > p")
+    assert summary.startswith(f"{answer['published']} of {answer['scored']} scored drafts of {account}")
+    assert page.locator("#accuracy-result .accuracy-table tr[data-target='comments']").count() == 1
+
+    width = page.eval_on_selector("#accuracy-result img.accuracy-plot", "img => img.naturalWidth")
+    assert width > 0
+    plot = httpx.get(f"{served.url}/v1/accuracy/plot", params={"account": account}, timeout=30)
+    assert plot.status_code == 200 and plot.headers["content-type"] == "image/png"
+
+    shot = Path(os.environ.get("ENGAGE_SCREENSHOT_DIR", tmp_path)) / "accuracy-panel.png"
+    page.locator("section.accuracy").screenshot(path=str(shot))
+    assert shot.stat().st_size > 5_000

@@ -389,12 +389,35 @@ async function showAccuracy() {
     const pct = (x) => (x === null || x === undefined ? "–" : `${Math.round(x * 100)}%`);
     result.targets.forEach((t) => {
       const row = el("tr");
-      [targetLabel(t.target), String(t.posts), fmt(t.mae), fmt(t.baseline_mae), pct(t.coverage),
-       t.ranked_pairs ? `${pct(t.ranked_right)} of ${t.ranked_pairs} pairs` : "–"]
+      row.dataset.target = t.target;
+      row.appendChild(el("td", null, targetLabel(t.target)));
+      row.appendChild(el("td", null, String(t.posts)));
+      row.appendChild(number("td", "mae", t.mae));
+      row.appendChild(number("td", "baseline-mae", t.baseline_mae));
+      [pct(t.coverage), t.ranked_pairs ? `${pct(t.ranked_right)} of ${t.ranked_pairs} pairs` : "–"]
         .forEach((v) => row.appendChild(el("td", null, v)));
       table.appendChild(row);
     });
     target.appendChild(table);
+    // Each published draft, predicted against actual (what the plot draws), so a post can be found by its id.
+    const posts = el("table", "accuracy-points");
+    const top = el("tr");
+    ["Post", "Count", "Predicted", "Likely range", "Actual", "Trailing average"]
+      .forEach((h) => top.appendChild(el("th", null, h)));
+    posts.appendChild(top);
+    result.points.forEach((p) => {
+      const row = el("tr");
+      row.dataset.scoreId = p.score_id;
+      row.dataset.target = p.target;
+      row.appendChild(el("td", "post", `${p.post_id} (${p.age_hours} h)`));
+      row.appendChild(el("td", null, targetLabel(p.target)));
+      row.appendChild(number("td", "predicted", p.expected));
+      row.appendChild(el("td", null, p.low === null ? "–" : `${fmt(p.low)} – ${fmt(p.high)}`));
+      row.appendChild(number("td", "actual", p.actual));
+      row.appendChild(number("td", "trailing", p.trailing));
+      posts.appendChild(row);
+    });
+    target.appendChild(posts);
     const response = await fetch(`/v1/accuracy/plot${query}`, { headers: headers() });
     if (response.ok) {
       const img = el("img", "accuracy-plot");

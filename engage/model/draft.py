@@ -23,11 +23,12 @@ EARLIEST, LATEST = datetime(2010, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo
 def _check_time(value: datetime | None) -> datetime | None:
     if value is None:
         return None
+    outside = f"must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}, in ISO 8601 (e.g. 2024-05-12T09:00:00Z)"
     if not EARLIEST.year <= value.year < LATEST.year:  # before converting: year 1 with an offset overflows
-        raise ValueError(f"must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}")
+        raise ValueError(outside)
     value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
     if not EARLIEST <= value < LATEST:
-        raise ValueError(f"must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}, in ISO 8601 (e.g. 2024-05-12T09:00:00Z)")
+        raise ValueError(outside)
     return value
 
 

@@ -214,3 +214,12 @@ class HostGuard:
                 await send({"type": "http.response.body", "body": body})
                 return
         await self.app(scope, receive, send)
+
+
+def ready_access(request: Any) -> Access | None:
+    """The caller's access on /ready (which needs no key): an admin key's, OPEN on a keyless loopback server."""
+    keys = request.app.state.keys
+    if keys is None:
+        return OPEN if is_loopback(request.app.state.options.host) else None
+    key = request.headers.get("x-api-key")
+    return keys.lookup(key) if key else None

@@ -38,14 +38,15 @@ from starlette.requests import ClientDisconnect
 from engage.data.schema import OUTCOME_COUNTS
 from engage.errors import EngageError
 from engage.model.targets import COUNT_TARGETS, TARGETS
-from engage.outcomes.store import OutcomeError, OutcomeRecord, OutcomeStore, post_id_of
+from engage.outcomes.store import OutcomeError, OutcomeRecord, post_id_of
 from engage.scoring.contract import ScoringModel
-from engage.serving.access import OPEN, Access, HostGuard, KeyRing, allowed_hosts, is_loopback
+from engage.serving.access import OPEN, Access, HostGuard, KeyRing, allowed_hosts, ready_access
 from engage.serving.limits import Admission, BodyTimeout, BodyTooLarge, RequestGuard
 from engage.serving.options import ADMIN_TOKEN_ENV, API_KEY_ENV, ServeOptions
 from engage.serving.parsing import (
     MAX_FORM_FIELDS,
     RequestError,
+    body_type,
     compare_request_from_json,
     parse_json_object,
     score_request_from_form,
@@ -72,7 +73,7 @@ from engage.serving.schemas import (
     ScoreResponse,
     Targets,
 )
-from engage.serving.scoring import compare_and_record, load_model, score_and_record
+from engage.serving.scoring import compare_and_record, load_model, open_store, require_store, score_and_record
 
 log = logging.getLogger("engage.serving")
 
@@ -110,15 +111,6 @@ def require_account(request: Request, account: str) -> None:
     if not request_access(request).allows(account):
         raise RequestError(403, [("account", "is not an account this API key may score, see or compare; ask the "
                                              "operator for a key scoped to it")])
-
-
-def _ready_access(request: Request) -> Access | None:
-    """The caller's access on /ready (which needs no key): an admin key's, OPEN on a keyless loopback server."""
-    keys = request.app.state.keys
-    if keys is None:
-        return OPEN if is_loopback(request.app.state.options.host) else None
-    key = request.headers.get("x-api-key")
-    return keys.lookup(key) if key else None
 
 
 def _describe(error: BaseException) -> str:
@@ -368,7 +360,7 @@ def create_app(
         if model is None:
             return JSONResponse({"status": slot.state, "error": slot.error}, status_code=503, headers={"Retry-After": "5"})
         answer = {"status": "ready", "model": _name(model), "version": model.version, "embedder": model.embedder}
-        access = _ready_access(request)
+        access = ready_access(request)
         if access is not None and access.admin:
             # The shared vector cache's hits tell whether someone scored a given photo or caption lately: only
             # an admin key (or the operator on a keyless loopback server) sees them.
@@ -402,7 +394,7 @@ def create_app(
               openapi_extra=_SCORE_BODY, summary="Score one draft (JSON with a base64 image, or multipart with a file)")
     async def score(request: Request) -> Any:
         model = slot.current()  # taken once: a reload does not change the model under this request
-        kind = _body_type(request, forms=True)
+        kind = body_type(request, forms=True)
         if kind == "urlencoded":
             fields = await run_in_threadpool(urlencoded_fields, await request.body())
             draft = await run_in_threadpool(score_request_from_form, fields, lambda upload: b"")
@@ -425,7 +417,7 @@ def create_app(
               summary="Rank 2 to 10 drafts of one account by an expected count (goal; default likes)")
     async def compare(request: Request) -> Any:
         model = slot.current()
-        _body_type(request, forms=False)
+        body_type(request, forms=False)
         compare_request, drafts = await run_in_threadpool(compare_request_from_json, await request.body())
         require_account(request, compare_request.account)
         return await admission.run(compare_and_record, model, compare_request, drafts, store,
@@ -439,8 +431,8 @@ def create_app(
                   "schema": {"$ref": "#/components/schemas/OutcomeRequest"}}}}},
               summary="Record what a published draft did: its post and its counts at an age (24 h, 7 days...)")
     async def record_outcome(request: Request) -> Any:
-        outcomes = _store(store)
-        _body_type(request, forms=False)
+        outcomes = require_store(store)
+        body_type(request, forms=False)
         body = await run_in_threadpool(validate_body, OutcomeRequest, parse_json_object(await request.body()))
         record = OutcomeRecord(posted_at=body.posted_at, age_hours=body.age_hours, score_id=body.score_id,
                                post_id=body.post_id, permalink=body.permalink,
@@ -461,7 +453,7 @@ def create_app(
         from engage.outcomes.accuracy import accuracy as figures
 
         _may_see(request, account)
-        return await run_in_threadpool(figures, _store(store), account, age_hours)
+        return await run_in_threadpool(figures, require_store(store), account, age_hours)
 
     @app.get("/v1/accuracy/plot", dependencies=v1, tags=["outcomes"], response_class=Response,
              responses={200: {"content": {"image/png": {}}, "description": "predicted against actual (PNG)"},
@@ -473,7 +465,7 @@ def create_app(
         from engage.outcomes.accuracy import accuracy_png
 
         _may_see(request, account)
-        png = await run_in_threadpool(accuracy_png, _store(store), account, age_hours)
+        png = await run_in_threadpool(accuracy_png, require_store(store), account, age_hours)
         return Response(png, media_type="image/png")
 
     @app.post("/admin/reload", response_model=Reloaded, tags=["admin"], include_in_schema=options.admin_token is not None,
@@ -497,48 +489,9 @@ def create_app(
     return app
 
 
-def open_store(options: ServeOptions) -> OutcomeStore | None:
-    """The outcome store of `options` (migrated to the newest schema), or None when it records nothing."""
-    if not options.outcomes:
-        return None
-    try:
-        store = OutcomeStore(options.outcomes, keep_photos=options.outcomes_photos)
-    except Exception as e:  # a bad URL, a server that does not answer, a file that is not a database
-        raise OutcomeError(500, "outcomes", f"the outcome store {options.outcomes.split('@')[-1]} cannot be opened "
-                                            f"({type(e).__name__}: {(str(e).splitlines() or [''])[0][:200]}); fix --outcomes or "
-                                            "pass --outcomes off") from e
-    log.info("recording scores and outcomes in %r", store)
-    return store
-
-
 def _may_see(request: Request, account: str | None) -> None:
     """403 unless the request's key may see `account`; all accounts at once (no account) need an admin key."""
     if account is not None:
         require_account(request, account)
     elif not request_access(request).admin:
         raise RequestError(403, [("account", "is required with an API key scoped to accounts: name one of yours")])
-
-
-def _store(store: OutcomeStore | None) -> OutcomeStore:
-    if store is None:
-        raise RequestError(404, [(None, "this server records no outcomes (started with --outcomes off)")])
-    return store
-
-
-_FORM_TYPES = {"multipart/form-data": "multipart", "application/x-www-form-urlencoded": "urlencoded"}
-
-
-def _body_type(request: Request, *, forms: bool) -> str:
-    """"json", or "multipart" / "urlencoded" (when `forms`), from the headers; 415 naming the header otherwise."""
-    encoding = request.headers.get("content-encoding", "identity").strip().lower()
-    if encoding not in ("", "identity"):
-        raise RequestError(415, [("Content-Encoding", "is not supported; send the body uncompressed "
-                                                      "(Content-Encoding: identity or none)")])
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if forms and content_type in _FORM_TYPES:
-        return _FORM_TYPES[content_type]
-    if content_type and content_type != "application/json" and not content_type.endswith("+json"):
-        where = "application/json or multipart/form-data" if forms else "application/json"
-        raise RequestError(415, [("Content-Type", f"must be {where}")])
-    return "json"
-

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
 
 from engage.data.schema import INSIGHT_COUNTS
 from engage.model.draft import Draft
@@ -307,3 +308,21 @@ def score_request_from_form(fields: dict[str, list[Any]], read_file: Callable[[A
                                           f"not repeated); its fields are: {', '.join(known)}")])
     request = validate_body(ScoreRequest, data)
     return build_draft(request.account, request, image=image)
+
+
+_FORM_TYPES = {"multipart/form-data": "multipart", "application/x-www-form-urlencoded": "urlencoded"}
+
+
+def body_type(request: Request, *, forms: bool) -> str:
+    """"json", or "multipart" / "urlencoded" (when `forms`), from the headers; 415 naming the header otherwise."""
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        raise RequestError(415, [("Content-Encoding", "is not supported; send the body uncompressed "
+                                                      "(Content-Encoding: identity or none)")])
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if forms and content_type in _FORM_TYPES:
+        return _FORM_TYPES[content_type]
+    if content_type and content_type != "application/json" and not content_type.endswith("+json"):
+        where = "application/json or multipart/form-data" if forms else "application/json"
+        raise RequestError(415, [("Content-Type", f"must be {where}")])
+    return "json"

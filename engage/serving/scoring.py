@@ -9,6 +9,7 @@ the draft's position in a comparison.
 from __future__ import annotations
 
 import io
+import logging
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -26,6 +27,8 @@ from engage.serving.options import ServeOptions
 from engage.serving.parsing import RequestError
 from engage.serving.schemas import CompareRequest
 from engage.zones import DEFAULT_TIME_ZONE
+
+log = logging.getLogger("engage.serving")
 
 #: Pixels that all the photos of one request may declare together. A 10 MB body holds 75 flat 40-megapixel
 #: PNGs (minutes of decoding); this is eight 12-megapixel phone photos, or eighty the size a feed shows.
@@ -171,3 +174,24 @@ def load_model(uri: str, tracking_uri: str | None, options: ServeOptions | None 
                                 vector_cache_items=options.vector_cache_items, expected_callers=expected_callers)
     scorer.score(warm_up_draft(scorer))
     return scorer
+
+
+def open_store(options: ServeOptions) -> OutcomeStore | None:
+    """The outcome store of `options` (migrated to the newest schema), or None when it records nothing."""
+    if not options.outcomes:
+        return None
+    try:
+        store = OutcomeStore(options.outcomes, keep_photos=options.outcomes_photos)
+    except Exception as e:  # a bad URL, a server that does not answer, a file that is not a database
+        raise OutcomeError(500, "outcomes", f"the outcome store {options.outcomes.split('@')[-1]} cannot be opened "
+                                            f"({type(e).__name__}: {(str(e).splitlines() or [''])[0][:200]}); fix --outcomes or "
+                                            "pass --outcomes off") from e
+    log.info("recording scores and outcomes in %r", store)
+    return store
+
+
+def require_store(store: OutcomeStore | None) -> OutcomeStore:
+    """The store, or 404 on a server that records no outcomes."""
+    if store is None:
+        raise RequestError(404, [(None, "this server records no outcomes (started with --outcomes off)")])
+    return store

@@ -21,6 +21,7 @@ from serving_helpers import SECRET, RecordingScorer, ThreadServer, flat_png, pho
 
 from engage.errors import ModelError
 from engage.serving.app import create_app
+from engage.serving.limits import LINGER_S
 from engage.serving.options import ServeOptions
 
 B64 = base64.b64encode(photo()).decode()
@@ -300,7 +301,9 @@ def test_bad_request_names_the_field_never_echoes_data_and_server_keeps_serving(
 
 
 def test_body_declared_over_10_mb_is_refused_with_413_before_it_is_sent(server: ThreadServer) -> None:
-    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as conn:
+    # The server answers at once, then lingers up to LINGER_S for the body it was promised before it closes:
+    # wait longer than that for the close (a 10 s timeout raced the 10 s linger and failed under load).
+    with socket.create_connection(("127.0.0.1", server.port), timeout=LINGER_S + 10) as conn:
         conn.sendall(b"POST /v1/score HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                      b"Content-Length: 20000000\r\n\r\n")
         reply = b""

@@ -106,7 +106,7 @@ class OnnxFloor:
     with: MiniLM on ONNX Runtime or the static table): the embedders' forward passes alone."""
 
     def __init__(self, model: Any) -> None:
-        from engage.features.decoding import open_image
+        from engage.embed.decoding import open_image
 
         self.open_image = open_image
         self.image = model.pipeline.image_embedder
@@ -177,10 +177,10 @@ def main() -> None:
     model = EngageModel.from_uri(args.model, args.tracking_uri)
     model.check_embedder()
     scorer = Scorer(model)
+    # A vector cache in this process too, for the features-and-trees time of a draft whose vectors are known.
+    cached = Scorer(model, vector_cache_items=64)
     floor = PlainTorch()
     onnx_floor = OnnxFloor(model)
-    # A vector cache in this process too, for the features-and-trees time of a draft whose vectors are known.
-    model.configure_serving(vector_cache_items=64)
     # The account of the model's latest post, the day after it: a known account with a full history.
     latest = model.context_posts["posted_at"].idxmax()
     account = str(model.context_posts.loc[latest, "account"])
@@ -236,8 +236,8 @@ def main() -> None:
         repeat_draft = Draft(account=account, caption=repeat_caption, image=repeat_photo, posted_at=when)
 
         def features_and_trees() -> Any:
-            features, _ = model.features_for(repeat_draft)  # its vectors come from this process's cache
-            return model.predict_features(features)
+            features, _ = cached.features_for(repeat_draft)  # its vectors come from this process's cache
+            return cached.predict_features(features)
 
         # Every kind of call is timed in turn within each round, so load from other work on the machine
         # falls on all of them alike.

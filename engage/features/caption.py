@@ -295,7 +295,8 @@ def caption_features(captions: Sequence[str], *, language: bool = True) -> pd.Da
     out["exclamation_ratio"] = np.divide(exclamations, chars, out=np.zeros(n), where=chars > 0)
     out["uppercase_ratio"] = np.fromiter((_uppercase_ratio(t) for t in texts), dtype=np.float64, count=n)
     out["language"] = language_index(caption_languages(texts)) if language else np.full(n, np.nan)
-    return pd.DataFrame({c: np.asarray(out[c], dtype=np.float64) for c in CAPTION_COLUMNS}, index=pd.RangeIndex(n))
+    table = np.column_stack([np.asarray(out[c], dtype=np.float64).reshape(-1) for c in CAPTION_COLUMNS])
+    return pd.DataFrame(table, columns=CAPTION_COLUMNS, index=pd.RangeIndex(n))  # one float block
 
 
 def language_index(codes: Sequence[str]) -> np.ndarray:

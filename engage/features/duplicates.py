@@ -355,7 +355,7 @@ class ContextDuplicates:
               caption: str) -> pd.DataFrame:
         """`DUPLICATE_COLUMNS` of one draft of `account` as if posted at each of `times` (one row each)."""
         stamps = np.array([pd.Timestamp(t).tz_convert("UTC").as_unit("ns").value for t in times], dtype=np.int64)
-        out = pd.DataFrame(index=pd.RangeIndex(len(stamps)), columns=DUPLICATE_COLUMNS, dtype=np.float64)
+        out = {column: np.full(len(stamps), np.nan) for column in DUPLICATE_COLUMNS}  # framed once, at the end
         # Only stored posts inside some time's window can count: found by two binary searches, so a draft costs
         # the posts of its window, not the whole context (a million stored posts).
         if len(stamps):
@@ -367,7 +367,8 @@ class ContextDuplicates:
         window = window[self.accounts[window] != account]  # other accounts only
         if self.image is not None:
             near = None if image is None else self.image.near(image, among=window)
-            out["duplicate_image_accounts"] = np.nan if near is None else self._count(near, stamps)
+            if near is not None:
+                out["duplicate_image_accounts"] = self._count(near, stamps)
         key = _caption_key(caption)
         same = window[self.caption_keys[window] == key] if key else np.zeros(0, np.int64)
         if self.caption is not None and caption_vector is not None:
@@ -375,7 +376,8 @@ class ContextDuplicates:
             if near is not None:
                 same = np.union1d(same, near)
         out["duplicate_caption_accounts"] = self._count(same, stamps)
-        return out
+        return pd.DataFrame(np.column_stack([out[column] for column in DUPLICATE_COLUMNS]), columns=DUPLICATE_COLUMNS,
+                            index=pd.RangeIndex(len(stamps)))
 
     def _count(self, posts: np.ndarray, stamps: np.ndarray) -> np.ndarray:
         """For each time, distinct accounts among `posts` posted in [t - window, t]."""

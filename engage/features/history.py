@@ -35,6 +35,8 @@ from engage.features.caption import hashtag_counts
 HASHTAG_STD_FLOOR = 1.0
 #: The same for caption length, in characters (about four words).
 CAPTION_CHARS_STD_FLOOR = 25.0
+NS_PER_HOUR = 3_600 * 10**9
+NS_PER_DAY = 24 * NS_PER_HOUR
 #: Rows per block when comparing embeddings with their windows (bounds memory to a few block * dim floats).
 EMBEDDING_BLOCK_ROWS = 8192
 
@@ -137,9 +139,12 @@ class AccountTimeline:
         self.account_codes = pd.factorize(posts["account"].astype(str), sort=False)[0].astype(np.int64)
         self.times = times
         # Posts of one account at one instant are ordered by post_id (else table order), so that which
-        # of them is earlier never depends on how the table happens to be ordered.
-        tie_break = post_id_order(posts["post_id"]) if "post_id" in posts.columns else np.arange(n)
-        self.order = np.lexsort((np.arange(n), tie_break, times, self.account_codes))
+        # of them is earlier never depends on how the table happens to be ordered. Ranking the ids is most of
+        # the time of a scored draft's few rows, and without two posts of an account at one instant it
+        # cannot change the order: it is ranked only when some are.
+        self.order = np.lexsort((np.arange(n), times, self.account_codes))
+        if "post_id" in posts.columns and _shares_an_instant(self.account_codes[self.order], times[self.order]):
+            self.order = np.lexsort((np.arange(n), post_id_order(posts["post_id"]), times, self.account_codes))
         self.rank = np.empty(n, dtype=np.int64)
         self.rank[self.order] = np.arange(n)
         sorted_accounts = self.account_codes[self.order]
@@ -162,6 +167,11 @@ class AccountTimeline:
         mask = sorted_pos >= start[:, None]
         index = self.order[np.where(mask, sorted_pos, 0)] if len(self.order) else np.zeros_like(sorted_pos)
         return index, mask
+
+
+def _shares_an_instant(sorted_accounts: np.ndarray, sorted_times: np.ndarray) -> bool:
+    """Whether two neighbours of the (account, time) order have the same account and time."""
+    return bool(((sorted_accounts[1:] == sorted_accounts[:-1]) & (sorted_times[1:] == sorted_times[:-1])).any())
 
 
 def _window_values(values: np.ndarray, index: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -343,9 +353,10 @@ def history_features(
     previous = timeline.order[np.where(has_previous, end - 1, 0)] if n else rows
     gap_ns = (times[rows] - times[previous]).astype(np.float64)
     out["days_since_previous"] = np.where(has_previous, gap_ns / 86_400e9, np.nan)
-    stamps = posts["posted_at"].iloc[rows].dt.tz_convert("UTC")
-    out["hour_utc"] = stamps.dt.hour.to_numpy(dtype=np.float64)
-    out["weekday"] = stamps.dt.weekday.to_numpy(dtype=np.float64)
+    # UTC hour and weekday from the nanoseconds (floor division: also right before 1970, a Thursday).
+    days, within_day = np.divmod(times[rows], NS_PER_DAY)
+    out["hour_utc"] = (within_day // NS_PER_HOUR).astype(np.float64)
+    out["weekday"] = ((days + 3) % 7).astype(np.float64)
 
     likes = np.log1p(_nullable(posts, "likes"))
     comments = np.log1p(_nullable(posts, "comments"))
@@ -370,4 +381,6 @@ def history_features(
     own_followers = followers[rows]
     out["followers"] = np.where(np.isnan(own_followers), latest, own_followers)
     out["sponsored_share"] = _nanmean(_window_values(_nullable(posts, "sponsored"), index, mask))
-    return pd.DataFrame({c: np.asarray(out[c], dtype=np.float64) for c in HISTORY_COLUMNS}, index=pd.Index(rows, name=None))
+    # One float block (framing 30 columns one by one was a fifth of a scored draft's history time).
+    table = np.column_stack([np.asarray(out[c], dtype=np.float64).reshape(-1) for c in HISTORY_COLUMNS])
+    return pd.DataFrame(table, columns=HISTORY_COLUMNS, index=pd.Index(rows, name=None))

@@ -377,12 +377,17 @@ class FeaturePipeline:
         fs = self.settings.features
         parts: list[tuple[list[str], np.ndarray]] = []
         index = pd.Index(rows)
-        for frame in (caption_features(posts["caption"].iloc[rows].tolist()).set_axis(index), history, duplicates):
+        captions = caption_features(posts["caption"].iloc[rows].tolist())  # its rows in the order of `rows`
+        parts.append((list(captions.columns), captions.to_numpy(dtype=np.float64)))
+        for frame in (history, duplicates):
             if not frame.index.equals(index):  # an engine may hand its rows back in another order
                 frame = frame.reindex(index)
             parts.append((list(frame.columns), frame.to_numpy(dtype=np.float64)))
         parts.insert(1, (list(QUALITY_COLUMNS), vectors.quality[rows].astype(np.float64)))
-        flags = np.column_stack([posts["sponsored"].iloc[rows].astype("Float64").to_numpy(dtype=np.float64, na_value=np.nan),
+        sponsored = posts["sponsored"].iloc[rows]
+        if not pd.api.types.is_bool_dtype(sponsored.dtype):  # the canonical table's is boolean: straight to float
+            sponsored = sponsored.astype("Float64")
+        flags = np.column_stack([sponsored.to_numpy(dtype=np.float64, na_value=np.nan),
                                  posts["is_video"].iloc[rows].to_numpy(dtype=np.float64)])
         parts.append((["sponsored", "is_video"], flags))
         if self.text_embedder_id_.startswith("open_clip"):

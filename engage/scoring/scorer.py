@@ -319,27 +319,25 @@ class Scorer:
             answers.append(result)
         return answers
 
-    def _count_as_known(self, name: str, values: dict[str, float], features: pd.DataFrame, context: pd.DataFrame,
-                        known: bool, followers: int | None) -> tuple[dict[str, float], Any]:
+    def _count_as_known(self, name: str, values: dict[str, float], features: pd.DataFrame,
+                        context: Sequence[pd.DataFrame], known: bool, followers: int | None) -> tuple[dict[str, float], Any]:
         """One count target's log1p prediction for one draft (`features`: its row), as far as the model knows
         the account (engage/model/known.py): an unknown account sent with its follower count is put at the level
         of the training accounts of its size; the expected count stays inside the range of the account's own
-        posts in `context` (the draft's earlier rows). Also the size level used (None when none was)."""
+        posts in `context` (the draft's earlier rows, in one or more tables). Also the size level used (None
+        when none was)."""
         # The model's own level for this draft: the level model's answer (what a post of this account would get
         # now), which the similar accounts' level replaces for an account the model does not know.
         size = None if known or "level" not in values else self.prepared.sizes.level(name, followers)
         if size is not None:
             values = rebase(values, values["level"], size)
-        column = TARGETS[name].column
-        own = pd.to_numeric(context[column], errors="coerce").to_numpy(dtype=float) if len(context) else np.zeros(0)
-        return within_own_range(values, own), size
+        return within_own_range(values, _counts(context, TARGETS[name].column)), size
 
     def _counts_as_known(self, inputs: DraftInputs, features: pd.DataFrame, predictions: dict[str, Any], row: int,
                          known: bool) -> tuple[dict[str, dict[str, float]], dict[str, Any]]:
         """Each count target's answer for one draft (`_count_as_known`), and the size levels used."""
         answers, sizes = {}, {}
-        context = (pd.concat([inputs.stored, inputs.rows.iloc[:-1]], ignore_index=True) if len(inputs.stored)
-                   else inputs.rows.iloc[:-1])
+        context = [inputs.stored, inputs.rows.iloc[:-1]]  # read column by column: no table built per draft
         for name, prediction in predictions.items():
             if TARGETS[name].kind != "count":
                 continue
@@ -436,12 +434,23 @@ class Scorer:
         def as_known(name: str) -> float:  # the figure `score` would give at that hour (engage/model/known.py)
             row = features.iloc[[best]]
             values = {k: float(v[0]) for k, v in model.models[name].predict_log1p(row).items()}
-            values, _ = self._count_as_known(name, values, row, posts.iloc[:-1], known, draft.followers)
+            values, _ = self._count_as_known(name, values, row, [posts.iloc[:-1]], known, draft.followers)
             return round(float(np.expm1(max(values["expected"], 0.0))), 2)
 
         return {"posted_at": candidates[best].tz_convert(zone).isoformat(), "time_zone": time_zone, "goal": goal,
                 "expected": as_known(goal),
                 "expected_likes": as_known("likes") if "likes" in model.models else None}
+
+
+def _counts(frames: Sequence[pd.DataFrame], column: str) -> np.ndarray:
+    """A count column of several tables, one after another, as float64 (NaN where unknown or not a number)."""
+    parts = []
+    for frame in frames:
+        values = frame[column]
+        if not pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype):
+            values = pd.to_numeric(values, errors="coerce")
+        parts.append(values.to_numpy(dtype=np.float64, na_value=np.nan))
+    return np.concatenate(parts) if parts else np.zeros(0)
 
 
 def flat_score(scored: dict[str, Any], *, max_flags: int | None = None) -> dict[str, Any]:

@@ -176,9 +176,12 @@ def main() -> None:
 
     model = EngageModel.from_uri(args.model, args.tracking_uri)
     model.check_embedder()
-    scorer = Scorer(model)
+    # In-process scorers run as the server runs them (`for_serving`: NumPy's BLAS in one thread; its idle
+    # threads otherwise busy-wait and tripled (c) and (h) here). Only NumPy's OpenBLAS is affected: PyTorch
+    # and ONNX Runtime, the floors, keep their own thread pools.
+    scorer = Scorer.for_serving(model)
     # A vector cache in this process too, for the features-and-trees time of a draft whose vectors are known.
-    cached = Scorer(model, vector_cache_items=64)
+    cached = Scorer.for_serving(model, vector_cache_items=64)
     floor = PlainTorch()
     onnx_floor = OnnxFloor(model)
     # The account of the model's latest post, the day after it: a known account with a full history.

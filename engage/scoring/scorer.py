@@ -274,8 +274,8 @@ class Scorer:
             rows.append(offset - 1)
         posts = pd.concat(tables, ignore_index=True) if len(tables) > 1 else tables[0]
         vectors = PostVectors.concat([v for _, v in contexts]) if len(contexts) > 1 else contexts[0][1]
-        duplicates = pd.concat([self.draft_duplicates(i.draft, v, [i.when])
-                                for i, (_, v) in zip(inputs, contexts, strict=True)], ignore_index=True)
+        duplicates = [self.draft_duplicates(i.draft, v, [i.when]) for i, (_, v) in zip(inputs, contexts, strict=True)]
+        duplicates = pd.concat(duplicates, ignore_index=True) if len(duplicates) > 1 else duplicates[0]
         features = self.model.pipeline.transform(posts, vectors, rows=rows, duplicates=duplicates)
         return features.reset_index(drop=True), known
 

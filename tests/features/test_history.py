@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engage.data.schema import validate_posts
+from engage.data.schema import typed_posts, validate_posts
 from engage.errors import DataError
 from engage.features.history import HISTORY_COLUMNS, history_features, post_id_order
 
@@ -350,3 +350,45 @@ def test_rows_of_a_photo_less_table_stay_one_row_through_take_and_concat():
                        np.zeros((1, 7), dtype=np.float32))
     mixed = PostVectors.concat([taken, real])
     assert not repeats_one_row(mixed.image) and np.isnan(mixed.image[:3]).all() and (mixed.image[3] == 1).all()
+
+
+def test_hour_and_weekday_are_those_of_the_utc_time_before_and_after_1970():
+    # Computed from the nanoseconds: the same as pandas' UTC hour and weekday, also before the epoch (whose
+    # day, 1970-01-01, was a Thursday) and for times given in another zone.
+    stamps = ["1969-12-31T23:30:00Z", "1970-01-01T00:00:00Z", "1965-07-04T05:59:59Z", "2024-03-10T01:30:00-08:00",
+              "2024-10-27T00:30:00+02:00", "2099-12-31T23:59:59Z"]
+    n = len(stamps)
+    posts = typed_posts({"account": [f"a{i}" for i in range(n)], "post_id": [f"p{i}" for i in range(n)],
+                         "posted_at": [pd.Timestamp(s) for s in stamps], "caption": ["c"] * n, "likes": [1] * n})
+    frame = history_features(posts, None, None)
+    utc = pd.to_datetime(pd.Series(stamps), utc=True)
+    assert frame["hour_utc"].tolist() == utc.dt.hour.astype(float).tolist()
+    assert frame["weekday"].tolist() == utc.dt.weekday.astype(float).tolist()
+    assert frame.loc[0, ["hour_utc", "weekday"]].tolist() == [23.0, 2.0]  # a Wednesday
+
+
+def test_post_ids_decide_only_among_posts_at_one_instant():
+    # The ids are ranked only when two posts of an account share an instant; either way the order is that of
+    # (account, time, post id), so a table without ties gives what ranking every id gives.
+    from engage.data.schema import post_id_order
+    from engage.features.history import AccountTimeline, posted_at_ns
+
+    for ties in (False, True):
+        posts, _, _ = random_table(seed=3, n=120)
+        if not ties:  # every post at its own minute
+            posts["posted_at"] = START + pd.to_timedelta(np.random.default_rng(1).permutation(120), unit="min")
+        timeline = AccountTimeline(posts, posted_at_ns(posts))
+        codes = timeline.account_codes
+        every_id = np.lexsort((np.arange(120), post_id_order(posts["post_id"]), posted_at_ns(posts), codes))
+        assert np.array_equal(timeline.order, every_id)
+    # Post ids in descending order at one instant: the smaller id is still the earlier post.
+    posts = make_posts([{"day": 1, "post_id": "c", "likes": 5}, {"day": 1, "post_id": "b", "likes": 7}])
+    assert history_features(posts, None, None)["n_earlier_posts"].tolist() == [1.0, 0.0]
+
+
+def test_the_feature_table_is_one_float_block_with_the_rows_as_index():
+    posts, image, caption = random_table(seed=4, n=60)
+    frame = history_features(posts, image, caption, rows=[5, 2, 40])
+    assert list(frame.columns) == HISTORY_COLUMNS and frame.index.tolist() == [5, 2, 40]
+    assert frame.dtypes.eq(np.float64).all() and frame._mgr.nblocks == 1
+    assert history_features(posts, image, caption, rows=[]).shape == (0, len(HISTORY_COLUMNS))

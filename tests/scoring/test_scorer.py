@@ -339,3 +339,19 @@ def test_best_hour_is_a_whole_hour_of_the_accounts_time_zone_and_names_it(model,
     assert when.utcoffset() == pd.Timedelta(hours=5, minutes=30) and when.minute == 0  # a whole local hour
     assert when.tz_convert("UTC").minute == 30
     assert scorer.best_hour(draft, start=start)["time_zone"] == "UTC"
+
+
+def test_the_own_range_counts_of_several_tables_are_those_of_the_tables_concatenated():
+    # The draft's earlier rows are read column by column from its stored posts and the history sent with it;
+    # the values are those the concatenated table gave (NaN for a missing or non-numeric count).
+    from engage.scoring.scorer import _counts
+
+    stored = pd.DataFrame({"likes": pd.array([3, None, 7], dtype="Int64")})
+    sent = pd.DataFrame({"likes": pd.array([None, 12], dtype="Int64")})
+    text = pd.DataFrame({"likes": pd.Series(["5", "x"], dtype=object)})
+    tables = [stored, sent.iloc[:0], sent, text]
+    expected = pd.to_numeric(pd.concat(tables, ignore_index=True)["likes"], errors="coerce").to_numpy(dtype=float)
+    got = _counts(tables, "likes")
+    np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(got, [3, np.nan, 7, np.nan, 12, 5, np.nan])
+    assert _counts([], "likes").shape == (0,)

@@ -37,6 +37,8 @@ HASHTAG_STD_FLOOR = 1.0
 CAPTION_CHARS_STD_FLOOR = 25.0
 NS_PER_HOUR = 3_600 * 10**9
 NS_PER_DAY = 24 * NS_PER_HOUR
+#: Up to this many rows (a scored draft's), the window vectors are gathered in one pass, not slot by slot.
+GATHERED_ROWS = 64
 #: Rows per block when comparing embeddings with their windows (bounds memory to a few block * dim floats).
 EMBEDDING_BLOCK_ROWS = 8192
 
@@ -252,6 +254,43 @@ def _unit_rows(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return unit, usable
 
 
+def _window_sums(unit: np.ndarray, usable: np.ndarray, own: np.ndarray, index: np.ndarray, mask: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each own row: its highest cosine to a usable window vector (-inf: none), the sum of those vectors
+    (float32, added slot by slot, oldest first) and their count. One window slot at a time."""
+    best = np.full(len(own), -np.inf)
+    total = np.zeros_like(own)
+    count = np.zeros(len(own), dtype=np.int64)
+    for slot in range(index.shape[1]):
+        feed_rows = index[:, slot]
+        ok = mask[:, slot] & usable[feed_rows]
+        if not ok.any():
+            continue
+        feed = unit[feed_rows]  # a copy: safe to zero the rows that are not in the window
+        feed[~ok] = 0.0
+        cosines = np.einsum("ij,ij->i", own, feed)
+        best = np.where(ok, np.maximum(best, cosines), best)
+        total += feed
+        count += ok
+    return best, total, count
+
+
+def _window_sums_gathered(unit: np.ndarray, usable: np.ndarray, own: np.ndarray, index: np.ndarray, mask: np.ndarray
+                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`_window_sums` with every slot gathered at once (a scored draft's row: one pass instead of one per slot),
+    bit for bit: the same row-wise dot products, and the sum over slots accumulated oldest first."""
+    rows, slots = index.shape
+    ok = mask & usable[index]
+    feeds = unit[index]  # (rows, slots, dim), a copy
+    feeds[~ok] = 0.0
+    cosines = np.einsum("ij,ij->i", np.repeat(own, slots, axis=0), feeds.reshape(rows * slots, -1)).reshape(rows, slots)
+    total = np.zeros_like(own)
+    for slot in range(slots):  # float32 sums in slot order, as `_window_sums` adds them
+        total += feeds[:, slot]
+    best = np.where(ok, cosines, -np.inf).max(axis=1, initial=-np.inf)
+    return best.astype(np.float64), total, ok.sum(axis=1)
+
+
 def _embedding_similarity(
     matrix: np.ndarray | None, rows: np.ndarray, index: np.ndarray, mask: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -270,20 +309,10 @@ def _embedding_similarity(
         block = slice(start, start + EMBEDDING_BLOCK_ROWS)
         own_rows = rows[block]
         own = unit[own_rows]
-        best = np.full(len(own_rows), -np.inf)
-        total = np.zeros_like(own)
-        count = np.zeros(len(own_rows), dtype=np.int64)
-        for slot in range(index.shape[1]):
-            feed_rows = index[block, slot]
-            ok = mask[block, slot] & usable[feed_rows]
-            if not ok.any():
-                continue
-            feed = unit[feed_rows]  # a copy: safe to zero the rows that are not in the window
-            feed[~ok] = 0.0
-            cosines = np.einsum("ij,ij->i", own, feed)
-            best = np.where(ok, np.maximum(best, cosines), best)
-            total += feed
-            count += ok
+        if len(own_rows) <= GATHERED_ROWS:
+            best, total, count = _window_sums_gathered(unit, usable, own, index[block], mask[block])
+        else:
+            best, total, count = _window_sums(unit, usable, own, index[block], mask[block])
         total_norm = np.sqrt(np.einsum("ij,ij->i", total, total, dtype=np.float64))
         with np.errstate(invalid="ignore", divide="ignore"):
             to_centroid = np.einsum("ij,ij->i", own, total, dtype=np.float64) / total_norm

@@ -392,3 +392,15 @@ def test_the_feature_table_is_one_float_block_with_the_rows_as_index():
     assert list(frame.columns) == HISTORY_COLUMNS and frame.index.tolist() == [5, 2, 40]
     assert frame.dtypes.eq(np.float64).all() and frame._mgr.nblocks == 1
     assert history_features(posts, image, caption, rows=[]).shape == (0, len(HISTORY_COLUMNS))
+
+
+def test_window_vectors_gathered_at_once_give_the_slot_by_slot_values_bit_for_bit(monkeypatch):
+    import engage.features.history as history
+
+    posts, image, caption = random_table(seed=5, n=200)
+    monkeypatch.setattr(history, "GATHERED_ROWS", 0)  # every block slot by slot
+    slot_by_slot = history_features(posts, image, caption, n_last=9)
+    monkeypatch.setattr(history, "GATHERED_ROWS", 10**9)  # every block gathered
+    gathered = history_features(posts, image, caption, n_last=9)
+    pd.testing.assert_frame_equal(gathered, slot_by_slot, check_exact=True)
+    assert slot_by_slot["image_feed_max_similarity"].notna().sum() > 100

@@ -277,3 +277,53 @@ class Accuracy(BaseModel):
     published: int = Field(description="scored drafts linked to a published post with an outcome")
     targets: list[TargetAccuracy]
     points: list[AccuracyPoint] = Field(description="predicted against actual, one per published draft and count")
+
+
+# -- what /docs shows beside the models: the error answers and the request bodies' examples ------------------
+
+#: The error answers every scoring route may give.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse, "description": "a body that cannot be decoded (not JSON, not UTF-8, nested too "
+                                                 "deeply, a broken form), or an image that is not base64, not a "
+                                                 "decodable photo, a bomb or a strip thinner than 1:20"},
+    401: {"model": ErrorResponse, "description": "missing or wrong X-API-Key (only when the server has API keys)"},
+    403: {"model": ErrorResponse, "description": "an account the API key is not scoped to (key file, docs/security.md)"},
+    408: {"model": ErrorResponse, "description": "the request body stalled (no byte for 15 s, or over 60 s in all)"},
+    413: {"model": ErrorResponse, "description": "request body over 10 MB"},
+    415: {"model": ErrorResponse, "description": "a body that is neither JSON nor a form, or a Content-Encoding "
+                                                 "other than identity"},
+    431: {"model": ErrorResponse, "description": "over 100 request headers or 16 KB of them"},
+    422: {"model": ErrorResponse, "description": "a well-formed body that is not a valid request: unknown fields, "
+                                                 "wrong types, caption over 2,200 characters, history over 500 posts"},
+    503: {"model": ErrorResponse, "description": "model still loading, or too many requests (see Retry-After)"},
+}
+
+SCORE_EXAMPLES = {
+    "known account": {
+        "summary": "A draft with a photo, for an account the model knows",
+        "value": {"account": "anna.bakes", "caption": "Sunday sourdough, crumb shot #bread #baking",
+                  "image": EXAMPLE_IMAGE, "posted_at": "2024-05-12T09:00:00Z", "followers": 5400},
+    },
+    "sponsored": {
+        "summary": "A sponsored draft with disclosure tags",
+        "value": {"account": "anna.bakes", "caption": "Loving my new oven from @brand #ad #paid", "sponsored": True},
+    },
+    "new account": {
+        "summary": "An account the model has not seen, with its recent posts",
+        "value": {"account": "new.baker", "caption": "First loaf!", "followers": 800, "history": [
+            {"caption": "My starter is alive", "posted_at": "2024-05-01T08:00:00Z", "likes": 40, "comments": 3},
+            {"caption": "Flour haul", "posted_at": "2024-05-05T18:30:00Z", "likes": 25, "comments": 1}]},
+    },
+}
+SCORE_BODY = {"requestBody": {"required": True, "content": {
+    "application/json": {"schema": {"$ref": "#/components/schemas/ScoreRequest"}, "examples": SCORE_EXAMPLES},
+    "multipart/form-data": {"schema": FORM_SCHEMA},
+}}}
+COMPARE_BODY = {"requestBody": {"required": True, "content": {"application/json": {
+    "schema": {"$ref": "#/components/schemas/CompareRequest"},
+    "examples": {"two captions": {
+        "summary": "The same post with a short caption and with hashtag stuffing, ranked by saves, and the best hour",
+        "value": {"account": "anna.bakes", "best_hour": True, "goal": "saves", "drafts": [
+            {"caption": "Sunday sourdough #bread"}, {"caption": "Sunday sourdough " + "#bread " * 25}]},
+    }},
+}}}}

@@ -7,8 +7,8 @@ The estimators themselves (`CountModel`, `RiskModel`) live in engage/model/estim
 * `likes`, `comments`, and the insight counts `impressions`, `reach`, `saves`, `shares`, `profile_visits`,
   `follows`, `link_clicks` (kind "count", each trained when the data has at least `MIN_LABELS` of them): the
   account's level (LightGBM on log1p counts from its history, followers and the time, cross-fitted) plus the
-  draft's uplift (LightGBM on the level's out-of-fold residuals); two quantile models give the prediction
-  interval, conformalised on the validation slice.
+  draft's uplift (LightGBM on the level's out-of-fold residuals); the prediction interval is split-conformal
+  on the validation posts' errors from a level that never saw their period.
 * `authenticity_risk` (kind "risk"): a LightGBM classifier of the probability that the audience finds the
   post inauthentic, calibrated (Platt) on the validation slice. Label: `felt_fake` when the data set has
   it, else a proxy from outcomes (see `risk_labels`, explained in docs/model.md).

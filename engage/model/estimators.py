@@ -15,9 +15,7 @@ stages (the level, then the uplift on its out-of-fold residuals): a `FitPlan` ea
 
 from __future__ import annotations
 
-import functools
 import logging
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -32,6 +30,8 @@ from engage.data.schema import INSIGHT_COUNTS
 from engage.engine import LightGBMJob, fit_locally
 from engage.errors import NotFittedError
 from engage.features.families import LEVEL_FAMILIES, family_columns
+from engage.model.booster import predict_booster
+from engage.model.folds import MIN_CALIBRATION, conformal_margin, demeaned, fold_rows, group_sizes, relevance
 
 log = logging.getLogger(__name__)
 
@@ -112,43 +112,6 @@ def fit_plan(estimator: Any, plan: FitPlan, fit_lightgbm: FitLightGBM) -> Any:
 FitLightGBM = Callable[[list[LightGBMJob]], list[lgb.LGBMModel]]
 
 
-#: Rows up to which a prediction runs in one thread: waking LightGBM's OpenMP threads costs more than a
-#: few rows of trees (0.2 ms against 0.05 ms for one row), and a request scores one draft.
-_SINGLE_THREAD_ROWS = 64
-_FEATURE_NAMES: weakref.WeakKeyDictionary[lgb.Booster, tuple[str, ...]] = weakref.WeakKeyDictionary()
-
-
-@functools.lru_cache(maxsize=256)
-def _positions(columns: tuple[str, ...], names: tuple[str, ...]) -> np.ndarray | None:
-    """Where each of a model's features sits in a table's columns (None: the same columns in order)."""
-    if columns == names:
-        return None
-    where = {column: k for k, column in enumerate(columns)}
-    missing = [name for name in names if name not in where]
-    if missing:
-        raise ValueError(f"features missing for the model: {', '.join(missing[:5])}")
-    return np.array([where[name] for name in names], dtype=np.intp)
-
-
-def _predict(model: lgb.LGBMModel, features: pd.DataFrame, **kwargs: bool) -> np.ndarray:
-    """Booster prediction on the feature matrix, its columns picked by position.
-
-    One draft is scored by some thirty LightGBM calls (three per count target, risk, contributions): the
-    scikit-learn wrapper's DataFrame checks and pandas column selection cost a millisecond each, the trees
-    a twentieth of that, so the matrix is taken once and the column positions are cached per column list.
-    """
-    booster = model.booster_
-    names = _FEATURE_NAMES.get(booster)
-    if names is None:
-        names = _FEATURE_NAMES[booster] = tuple(booster.feature_name())
-    matrix = features.to_numpy(dtype=np.float64)
-    positions = _positions(tuple(features.columns.tolist()), names)  # tolist: iterating an Arrow index is slow
-    if positions is not None:
-        matrix = matrix[:, positions]
-    threads = 1 if len(matrix) <= _SINGLE_THREAD_ROWS else 0  # 0: LightGBM's default (all cores)
-    return np.asarray(booster.predict(matrix, num_threads=threads, **kwargs))
-
-
 class CountModel:
     """Expected log1p count as the account's level plus the draft's uplift, with a calibrated interval.
 
@@ -226,7 +189,7 @@ class CountModel:
         if not level_names:  # every level family dropped: the level is the mean
             return FitPlan([], learned, "level", carry)
         groups = np.concatenate([groups_train.astype(str), groups_valid.astype(str)])
-        carry["folds"] = _fold_rows(groups, self.folds, self.seed, by=self.folds_by)
+        carry["folds"] = fold_rows(groups, self.folds, self.seed, by=self.folds_by)
         level = _lgb_params(self.level_params or self.params, self.seed)
         valid_part = valid[level_names]
         start = self._start(both, level_mean, level_names)
@@ -269,10 +232,10 @@ class CountModel:
             oof = np.full(len(both), np.nan)
             for held_out, model in zip(carry["folds"], fold_models, strict=True):
                 part = both.iloc[held_out]
-                oof[held_out] = self._start(part, level_mean, level_names) + _predict(model, part)
-            whole = self._start(both, level_mean, level_names) + _predict(level, both)
+                oof[held_out] = self._start(part, level_mean, level_names) + predict_booster(model, part)
+            whole = self._start(both, level_mean, level_names) + predict_booster(level, both)
             oof = np.where(np.isnan(oof), whole, oof)
-            prospective = self._start(valid, level_mean, level_names) + _predict(earlier, valid)
+            prospective = self._start(valid, level_mean, level_names) + predict_booster(earlier, valid)
         else:
             level = None
             oof = np.full(len(both), level_mean)
@@ -291,15 +254,15 @@ class CountModel:
                 order_valid = np.argsort(groups_valid, kind="stable")
                 ranker = lgb.LGBMRanker(objective="lambdarank", lambdarank_truncation_level=10_000, **uplift)
                 jobs.insert(0, LightGBMJob(
-                    ranker, train[names].iloc[order_train], _relevance(r_train[order_train], groups_train[order_train]),
-                    valid[names].iloc[order_valid], _relevance(r_valid[order_valid], groups_valid[order_valid]),
+                    ranker, train[names].iloc[order_train], relevance(r_train[order_train], groups_train[order_train]),
+                    valid[names].iloc[order_valid], relevance(r_valid[order_valid], groups_valid[order_valid]),
                     self.params.early_stopping_rounds,
-                    fit_params={"group": _group_sizes(groups_train[order_train]),
-                                "eval_group": [_group_sizes(groups_valid[order_valid])], "eval_at": [10_000]}))
+                    fit_params={"group": group_sizes(groups_train[order_train]),
+                                "eval_group": [group_sizes(groups_valid[order_valid])], "eval_at": [10_000]}))
             else:
                 jobs.insert(0, LightGBMJob(lgb.LGBMRegressor(objective="l2", **uplift), train[names],
-                                           _demeaned(r_train, groups_train), valid[names],
-                                           _demeaned(r_valid, groups_valid), self.params.early_stopping_rounds))
+                                           demeaned(r_train, groups_train), valid[names],
+                                           demeaned(r_valid, groups_valid), self.params.early_stopping_rounds))
         level_valid = oof[len(train):]
         return FitPlan(jobs, learned, "uplift", {"valid": valid, "y_valid": carry["y_valid"], "train": train,
                                                  "y_train": carry["y_train"], "level_train": oof[:len(train)],
@@ -314,16 +277,16 @@ class CountModel:
         scale, shift = 1.0, 0.0
         if uplift is not None:
             # The uplift's centre: its mean over the training posts (the level holds the account's usual).
-            shift = float(np.mean(_predict(uplift, train)))
+            shift = float(np.mean(predict_booster(uplift, train)))
             if self.objective == "lambdarank":
                 # Ranker scores are only ordered within an account: their scale in log1p units is the slope of
                 # the account-demeaned residual on the account-demeaned score over the validation posts.
-                x = _demeaned(_predict(uplift, valid), groups_valid)
-                r = _demeaned(y_valid - level_valid, groups_valid)
+                x = demeaned(predict_booster(uplift, valid), groups_valid)
+                r = demeaned(y_valid - level_valid, groups_valid)
                 scale = max(float(np.dot(x, r) / max(np.dot(x, x), 1e-12)), 0.0)
 
         def uplifted(features: pd.DataFrame) -> np.ndarray:
-            return np.zeros(len(features)) if uplift is None else scale * (_predict(uplift, features) - shift)
+            return np.zeros(len(features)) if uplift is None else scale * (predict_booster(uplift, features) - shift)
 
         # Split-conformal margin on the validation posts' prospective errors (see the class docstring).
         errors = np.abs(y_valid - carry["prospective_valid"] - uplifted(valid))
@@ -366,12 +329,12 @@ class CountModel:
     def _level(self, features: pd.DataFrame) -> np.ndarray:
         if self.level_ is None:
             return np.full(len(features), self.level_mean_)
-        return self._start(features, self.level_mean_, self.level_names_) + _predict(self.level_, features)
+        return self._start(features, self.level_mean_, self.level_names_) + predict_booster(self.level_, features)
 
     def _uplift(self, features: pd.DataFrame) -> np.ndarray:
         if self.uplift_ is None:
             return np.zeros(len(features))
-        return self.uplift_scale_ * (_predict(self.uplift_, features) - self.uplift_shift_)
+        return self.uplift_scale_ * (predict_booster(self.uplift_, features) - self.uplift_shift_)
 
     def predict_log1p(self, features: pd.DataFrame) -> dict[str, np.ndarray]:
         """expected = level + uplift (log1p units), with the calibrated interval around it."""
@@ -388,63 +351,16 @@ class CountModel:
         self._check_fitted()
         parts, bias = [], np.zeros(len(features))
         if self.level_ is not None:
-            level = _predict(self.level_, features, pred_contrib=True)
+            level = predict_booster(self.level_, features, pred_contrib=True)
             parts.append(level[:, :-1])
             bias += level[:, -1] + self._start(features, self.level_mean_, self.level_names_)
         else:
             bias += self.level_mean_
         if self.uplift_ is not None:
-            uplift = _predict(self.uplift_, features, pred_contrib=True) * self.uplift_scale_
+            uplift = predict_booster(self.uplift_, features, pred_contrib=True) * self.uplift_scale_
             parts.append(uplift[:, :-1])
             bias += uplift[:, -1] - self.uplift_scale_ * self.uplift_shift_
         return np.column_stack([*parts, bias])
-
-
-#: Fewest validation posts with a count from which alone the interval's margin is set (else the training
-#: posts' out-of-fold errors join them).
-MIN_CALIBRATION = 20
-
-
-def conformal_margin(errors: np.ndarray, coverage: float) -> float:
-    """Split-conformal half-width: the ceil((n + 1) * coverage)-th smallest of n absolute errors (Vovk et al.;
-    Lei et al. 2018), so that a new exchangeable post falls within it with probability at least `coverage`;
-    the largest error where n is too small for that rank, 0 without errors."""
-    errors = np.sort(np.asarray(errors, dtype=float))
-    if len(errors) == 0:
-        return 0.0
-    rank = min(int(np.ceil((len(errors) + 1) * coverage)), len(errors))
-    return float(errors[rank - 1])
-
-
-def _fold_rows(groups: np.ndarray, folds: int, seed: int, by: str = "account") -> list[np.ndarray]:
-    """Row positions held out by each fold: whole accounts (shuffled by `seed`) when there are at least
-    `folds` of them, else (or with `by="post"`) posts at random."""
-    codes, uniques = pd.factorize(pd.Series(groups).astype(str))
-    rng = np.random.default_rng(seed)
-    if by == "account" and len(uniques) >= folds:
-        which = (rng.permutation(len(uniques)) % folds)[codes]
-    else:
-        which = rng.permutation(len(groups)) % folds
-    return [np.flatnonzero(which == k) for k in range(folds) if (which == k).any() and (which != k).any()]
-
-
-def _demeaned(values: np.ndarray, groups: np.ndarray) -> np.ndarray:
-    """Each value minus its group's mean: what is left to order within an account."""
-    frame = pd.Series(np.asarray(values, dtype=float))
-    return (frame - frame.groupby(pd.Series(groups).astype(str).to_numpy()).transform("mean")).to_numpy()
-
-
-def _relevance(values: np.ndarray, groups: np.ndarray, grades: int = 5) -> np.ndarray:
-    """Integer relevance 0..grades-1 from each value's rank within its group (lambdarank's labels)."""
-    ranks = pd.Series(values).groupby(pd.Series(groups).astype(str).to_numpy()).rank(pct=True, method="average")
-    return np.minimum((ranks.to_numpy() * grades).astype(int), grades - 1)
-
-
-def _group_sizes(sorted_groups: np.ndarray) -> np.ndarray:
-    """Sizes of the runs of equal groups in an array sorted by group."""
-    values = pd.Series(sorted_groups).astype(str).to_numpy()
-    starts = np.flatnonzero(np.r_[True, values[1:] != values[:-1]]) if len(values) else np.zeros(0, dtype=int)
-    return np.diff(np.r_[starts, len(values)])
 
 
 class RiskModel:
@@ -486,7 +402,7 @@ class RiskModel:
         """The second half of `fit`: the fitted classifier calibrated on the validation slice, and every
         learned attribute set."""
         (model,), valid, y_valid = fitted, plan.jobs[0].valid, plan.jobs[0].y_valid
-        raw = _predict(model, valid, raw_score=True)
+        raw = predict_booster(model, valid, raw_score=True)
         calibrated = len(set(y_valid)) > 1
         for name, value in plan.learned.items():
             setattr(self, name, value)
@@ -507,7 +423,7 @@ class RiskModel:
             raise NotFittedError("authenticity risk model is not fitted: call fit(...) first")
 
     def _raw(self, features: pd.DataFrame) -> np.ndarray:
-        return _predict(self.model_, features, raw_score=True)
+        return predict_booster(self.model_, features, raw_score=True)
 
     def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
         self._check_fitted()
@@ -518,4 +434,4 @@ class RiskModel:
 
     def contributions(self, features: pd.DataFrame) -> np.ndarray:
         self._check_fitted()
-        return _predict(self.model_, features, pred_contrib=True)
+        return predict_booster(self.model_, features, pred_contrib=True)

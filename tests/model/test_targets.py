@@ -8,7 +8,8 @@ import pytest
 
 from engage.config import LightGBMSettings
 from engage.errors import NotFittedError
-from engage.model.estimators import MIN_CALIBRATION, CountModel, RiskModel, conformal_margin
+from engage.model.estimators import CountModel, RiskModel
+from engage.model.folds import MIN_CALIBRATION, conformal_margin
 from engage.model.targets import TARGETS, risk_labels
 
 PARAMS = LightGBMSettings(n_estimators=200, learning_rate=0.1, num_leaves=7, min_child_samples=5, early_stopping_rounds=20)

@@ -1,0 +1,54 @@
+"""How the count model's stages split and shape their rows: cross-fitting folds, values within an account
+(demeaned, graded for lambdarank, group sizes) and the split-conformal margin of the interval.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+#: Fewest validation posts with a count from which alone the interval's margin is set (else the training
+#: posts' out-of-fold errors join them).
+MIN_CALIBRATION = 20
+
+
+def conformal_margin(errors: np.ndarray, coverage: float) -> float:
+    """Split-conformal half-width: the ceil((n + 1) * coverage)-th smallest of n absolute errors (Vovk et al.;
+    Lei et al. 2018), so that a new exchangeable post falls within it with probability at least `coverage`;
+    the largest error where n is too small for that rank, 0 without errors."""
+    errors = np.sort(np.asarray(errors, dtype=float))
+    if len(errors) == 0:
+        return 0.0
+    rank = min(int(np.ceil((len(errors) + 1) * coverage)), len(errors))
+    return float(errors[rank - 1])
+
+
+def fold_rows(groups: np.ndarray, folds: int, seed: int, by: str = "account") -> list[np.ndarray]:
+    """Row positions held out by each fold: whole accounts (shuffled by `seed`) when there are at least
+    `folds` of them, else (or with `by="post"`) posts at random."""
+    codes, uniques = pd.factorize(pd.Series(groups).astype(str))
+    rng = np.random.default_rng(seed)
+    if by == "account" and len(uniques) >= folds:
+        which = (rng.permutation(len(uniques)) % folds)[codes]
+    else:
+        which = rng.permutation(len(groups)) % folds
+    return [np.flatnonzero(which == k) for k in range(folds) if (which == k).any() and (which != k).any()]
+
+
+def demeaned(values: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Each value minus its group's mean: what is left to order within an account."""
+    frame = pd.Series(np.asarray(values, dtype=float))
+    return (frame - frame.groupby(pd.Series(groups).astype(str).to_numpy()).transform("mean")).to_numpy()
+
+
+def relevance(values: np.ndarray, groups: np.ndarray, grades: int = 5) -> np.ndarray:
+    """Integer relevance 0..grades-1 from each value's rank within its group (lambdarank's labels)."""
+    ranks = pd.Series(values).groupby(pd.Series(groups).astype(str).to_numpy()).rank(pct=True, method="average")
+    return np.minimum((ranks.to_numpy() * grades).astype(int), grades - 1)
+
+
+def group_sizes(sorted_groups: np.ndarray) -> np.ndarray:
+    """Sizes of the runs of equal groups in an array sorted by group."""
+    values = pd.Series(sorted_groups).astype(str).to_numpy()
+    starts = np.flatnonzero(np.r_[True, values[1:] != values[:-1]]) if len(values) else np.zeros(0, dtype=int)
+    return np.diff(np.r_[starts, len(values)])

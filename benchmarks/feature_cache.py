@@ -25,7 +25,7 @@ def build(settings, posts) -> float:
     from engage.features.pipeline import FeaturePipeline
 
     started = time.perf_counter()
-    pipeline = FeaturePipeline(settings)
+    pipeline = FeaturePipeline.from_settings(settings)
     vectors = pipeline.embed(posts, progress=False)
     pipeline.fit(vectors)
     pipeline.transform(posts, vectors)

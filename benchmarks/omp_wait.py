@@ -24,7 +24,7 @@ from engage.features.pipeline import FeaturePipeline
 from engage.model import evaluation as ev
 s = load_settings("configs/smoke.yaml")
 posts = load_training_posts(s); posts.attrs = {}
-p = FeaturePipeline(s); v = p.embed(posts, progress=False)
+p = FeaturePipeline.from_settings(s); v = p.embed(posts, progress=False)
 split = ev.time_split(posts, 0.2, 0.15); p.fit(v, rows=split.train); X = p.transform(posts, v)
 labels, _, _ = _labels(posts, X)
 t = time.perf_counter(); fit_targets(s, X, labels, split); print(time.perf_counter() - t)

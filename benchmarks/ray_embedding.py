@@ -46,7 +46,7 @@ def main() -> None:
             with tempfile.TemporaryDirectory() as cache, ray_session(settings.runtime):
                 settings.features.cache_dir = cache
                 engine = RayEngine(settings.runtime, cache)
-                pipeline = FeaturePipeline(settings)
+                pipeline = FeaturePipeline.from_settings(settings)
                 _ = pipeline.image_embedder, pipeline.text_embedder  # the driver's models, loaded before timing
                 started = time.perf_counter()
                 pipeline.embed(posts, progress=False, engine=engine)

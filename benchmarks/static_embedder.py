@@ -99,7 +99,7 @@ def quality(name: str, table: Path, cache_dir: str, rounds: int) -> dict[str, fl
             f"text.embedder={embedder}", "train.targets=[likes]",
         ])
         started = time.perf_counter()
-        pipeline = FeaturePipeline(settings)
+        pipeline = FeaturePipeline.from_settings(settings)
         vectors = pipeline.embed(posts, progress=False)
         split = ev.time_split(posts, settings.train.test_fraction, settings.train.valid_fraction)
         pipeline.fit(vectors, rows=split.train)

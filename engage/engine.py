@@ -40,8 +40,7 @@ class VectorSource(Protocol):
     @property
     def quality_version(self) -> str: ...
 
-    @property
-    def settings(self) -> Any: ...  # the pipeline's Settings: a cluster's workers rebuild the embedders from them
+    def get_params(self) -> dict[str, Any]: ...  # its parameters: a cluster's workers rebuild the embedders from them
 
 
 @dataclass

@@ -55,10 +55,15 @@ def _drafts(posts: pd.DataFrame) -> list[Any]:
     return drafts
 
 
+def _expected_likes(answer: Any) -> float:
+    likes = answer.count("likes")
+    return float("nan") if likes is None else float(likes.expected)
+
+
 def live_errors(model: Any, posts: pd.DataFrame) -> tuple[dict[str, float], np.ndarray]:
     """MAE of expected likes (counts and log1p) of `model` scoring `posts` as drafts, against their likes; and
     each post's absolute error of log1p(likes), for intervals over accounts."""
-    expected = np.array([model.score(d)["likes"]["expected"] for d in _drafts(posts)], dtype=float)
+    expected = np.array([_expected_likes(model.score(d)) for d in _drafts(posts)], dtype=float)
     actual = posts["likes"].to_numpy(dtype=float)
     errors = np.abs(np.log1p(expected) - np.log1p(actual))
     return {"likes_mae": float(np.mean(np.abs(expected - actual))), "likes_mae_log": float(errors.mean()),
@@ -124,7 +129,7 @@ def simulate_months(settings: Any, work_dir: str | Path, *, progress: bool = Fal
     store = OutcomeStore(outcomes, keep_photos=True)
     for draft, post in zip(_drafts(month_one), month_one.itertuples(index=False), strict=True):
         answer = score_and_record(model, draft, store)  # what POST /v1/score does
-        store.record_outcome(OutcomeRecord(score_id=answer["score_id"], post_id=post.post_id,
+        store.record_outcome(OutcomeRecord(score_id=answer.score_id, post_id=post.post_id,
                                            posted_at=post.posted_at.to_pydatetime(), age_hours=168,
                                            counts={"likes": int(post.likes), "comments": None if pd.isna(post.comments)
                                                    else int(post.comments)}))

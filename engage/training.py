@@ -173,7 +173,7 @@ def featurize(settings: Settings, posts: pd.DataFrame, engine: Engine = LOCAL, *
     and label: what `train` does before fitting, and what the real-data benchmark fits its ablations on."""
     if stages is not None:
         stages.start("embed", "Embedding photos and captions (cached by content hash)")
-    pipeline = FeaturePipeline(settings)
+    pipeline = FeaturePipeline.from_settings(settings)
     vectors = pipeline.embed(posts, progress=progress, engine=engine)
     print(f"      image embedder: {pipeline.image_embedder.id}; text embedder: {pipeline.text_embedder.id}")
     if stages is not None:

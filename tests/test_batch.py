@@ -37,8 +37,8 @@ def test_batch_scores_every_draft_like_the_api_and_reports_bad_rows_by_number(tr
     direct = Scorer(model).score(Draft(account=drafts["account"][0], caption=drafts["caption"][0],
                                        posted_at="2024-06-01T09:00:00Z", followers=5000,
                                        image=(tmp_path / "photos" / "draft.jpg").read_bytes()))
-    assert scores["likes_expected"][0] == pytest.approx(direct["likes"]["expected"])
-    assert scores["authenticity_risk"][0] == pytest.approx(direct["authenticity_risk"])
+    assert scores["likes_expected"][0] == pytest.approx(direct.likes.expected)
+    assert scores["authenticity_risk"][0] == pytest.approx(direct.authenticity_risk)
     assert "disclosure_tags" in scores["flags"][1]
 
 

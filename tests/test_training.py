@@ -107,17 +107,17 @@ def test_exported_bundle_and_registered_model_score_the_same_draft_identically(t
     draft = Draft(account=account, caption="Morning light on the balcony, slow coffee and a new book #sunday",
                   posted_at="2030-01-01T09:00:00Z")
     a, b = Scorer(from_dir).score(draft), Scorer(from_registry).score(draft)
-    assert a["likes"] == b["likes"] and a["authenticity_risk"] == b["authenticity_risk"]
-    assert a["likes"]["low"] <= a["likes"]["expected"] <= a["likes"]["high"]
-    assert 0.0 <= a["authenticity_risk"] <= 1.0
-    assert all(f["code"] != "unknown_account" for f in a["flags"])
-    assert a["factors"] and all(isinstance(f["feature"], str) for f in a["factors"])
+    assert a.likes == b.likes and a.authenticity_risk == b.authenticity_risk
+    assert a.likes.low <= a.likes.expected <= a.likes.high
+    assert 0.0 <= a.authenticity_risk <= 1.0
+    assert all(f.code != "unknown_account" for f in a.flags)
+    assert a.factors and all(isinstance(f.feature, str) for f in a.factors)
 
 
 def test_a_second_feature_build_reads_every_vector_from_the_cache(trained, smoke_settings, monkeypatch):
     posts = load_training_posts(smoke_settings)
-    first = FeaturePipeline(smoke_settings).embed(posts, progress=False)
-    pipeline = FeaturePipeline(smoke_settings)
+    first = FeaturePipeline.from_settings(smoke_settings).embed(posts, progress=False)
+    pipeline = FeaturePipeline.from_settings(smoke_settings)
 
     def no_compute(*args, **kwargs):
         raise AssertionError("an embedding was recomputed")

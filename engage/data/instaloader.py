@@ -37,6 +37,15 @@ import pandas as pd
 from tqdm import tqdm
 
 from engage.bounded import read_json_bounded, regular_file_inside
+from engage.data.instagram_nodes import (
+    TIMESTAMP_PATHS,
+    dig,
+    first_present,
+    iphone_struct,
+    node_post_id,
+    node_shortcode,
+    node_timestamp,
+)
 from engage.data.schema import CANONICAL, LoadReport, attach_report, sort_posts, validate_posts
 from engage.errors import DataError
 
@@ -234,61 +243,13 @@ def _classify(node: dict[str, Any], node_type: str | None) -> str:
         return "post"  # declared a post: missing fields are errors, not skips
     if node_type is not None:
         return f"not a post: Instaloader node_type {node_type}"
-    if _post_id(node) is not None and _timestamp_value(node) is not None:
+    if node_post_id(node) is not None and node_timestamp(node) is not None:
         return "post"
     return "not a post: no shortcode/id and timestamp"
 
 
 def _looks_like_profile(node: dict[str, Any]) -> bool:
-    return isinstance(node.get("username"), str) and _timestamp_value(node) is None and _shortcode(node) is None
-
-
-def _dig(value: Any, *keys: str | int) -> Any:
-    """value[k1][k2]... or None when any step is missing."""
-    for key in keys:
-        if isinstance(key, str) and isinstance(value, dict) and key in value:
-            value = value[key]
-        elif isinstance(key, int) and isinstance(value, list) and -len(value) <= key < len(value):
-            value = value[key]
-        else:
-            return None
-    return value
-
-
-def _iphone(node: dict[str, Any]) -> dict[str, Any]:
-    struct = node.get("iphone_struct")
-    return struct if isinstance(struct, dict) else {}
-
-
-def _first(node: dict[str, Any], *paths: tuple[str | int, ...]) -> tuple[str, Any]:
-    """The first of `paths` present (not None) in `node`, as (dotted path, value); ('', None) if none is."""
-    for keys in paths:
-        value = _dig(node, *keys)
-        if value is not None:
-            return ".".join(str(k) for k in keys), value
-    return "", None
-
-
-def _shortcode(node: dict[str, Any]) -> str | None:
-    _, value = _first(node, ("shortcode",), ("code",), ("iphone_struct", "code"))
-    return str(value) if value not in (None, "") else None
-
-
-def _post_id(node: dict[str, Any]) -> str | None:
-    shortcode = _shortcode(node)
-    if shortcode is not None:
-        return shortcode
-    _, value = _first(node, ("id",), ("pk",), ("iphone_struct", "pk"), ("iphone_struct", "id"))
-    return str(value) if value not in (None, "") else None
-
-
-_TIMESTAMP_PATHS: tuple[tuple[str | int, ...], ...] = (
-    ("taken_at_timestamp",), ("date",), ("taken_at",), ("iphone_struct", "taken_at"),
-)
-
-
-def _timestamp_value(node: dict[str, Any]) -> Any:
-    return _first(node, *_TIMESTAMP_PATHS)[1]
+    return isinstance(node.get("username"), str) and node_timestamp(node) is None and node_shortcode(node) is None
 
 
 #: What Instagram writes as a count the owner hid.
@@ -315,18 +276,18 @@ def _count(found: tuple[str, Any], *, file: Path, hidden: bool = False) -> int |
 
 
 def _parse_post(node: dict[str, Any], file: Path, images: dict[str, list[tuple[int, str]]]) -> _Post:
-    iphone = _iphone(node)
-    post_id = _post_id(node)
+    iphone = iphone_struct(node)
+    post_id = node_post_id(node)
     if post_id is None:
         raise DataError(f"the post has no shortcode or id; {_FIX_CORRUPT}", file=file, field="shortcode")
 
-    time_field, stamp = _first(node, *_TIMESTAMP_PATHS)
+    time_field, stamp = first_present(node, *TIMESTAMP_PATHS)
     if stamp is None:
         raise DataError(f"the post has no timestamp; {_FIX_CORRUPT}", file=file, field="taken_at_timestamp")
     if isinstance(stamp, bool) or not isinstance(stamp, (int, float)) or not math.isfinite(stamp):
         raise DataError(f"{str(stamp)[:40]!r} is not an epoch timestamp; {_FIX_CORRUPT}", file=file, field=time_field)
 
-    found_likes = _first(
+    found_likes = first_present(
         node,
         ("edge_media_preview_like", "count"),
         ("edge_liked_by", "count"),
@@ -353,16 +314,16 @@ def _parse_post(node: dict[str, Any], file: Path, images: dict[str, list[tuple[i
     ]
     if not isinstance(node.get("comments"), dict):
         comments_paths.insert(3, ("comments",))  # the count Instaloader copies to the top-level node
-    found_comments = _first(node, *comments_paths)
+    found_comments = first_present(node, *comments_paths)
     comments = _count(found_comments, file=file, hidden=True)
 
     owner: dict[str, Any] = node["owner"] if isinstance(node.get("owner"), dict) else {}
     found = node.get("user") if isinstance(node.get("user"), dict) else iphone.get("user")
     user: dict[str, Any] = found if isinstance(found, dict) else {}
     username = owner.get("username") or user.get("username")
-    owner_id = _first(owner, ("id",), ("pk",))[1] or _first(user, ("pk",), ("id",), ("pk_id",))[1]
+    owner_id = first_present(owner, ("id",), ("pk",))[1] or first_present(user, ("pk",), ("id",), ("pk_id",))[1]
     followers = _count(
-        _first(
+        first_present(
             {"owner": owner, "user": user},
             ("owner", "edge_followed_by", "count"),
             ("owner", "follower_count"),
@@ -394,10 +355,10 @@ def _parse_post(node: dict[str, Any], file: Path, images: dict[str, list[tuple[i
 def _caption(node: dict[str, Any], iphone: dict[str, Any]) -> str:
     # GraphQL edges first (what Instaloader's Post.caption reads), then the flat caption, then the iPhone node.
     candidates = [
-        _dig(node, "edge_media_to_caption", "edges", 0, "node", "text"),
+        dig(node, "edge_media_to_caption", "edges", 0, "node", "text"),
         node.get("caption"),
-        _dig(node, "caption", "text"),
-        _dig(iphone, "caption", "text"),
+        dig(node, "caption", "text"),
+        dig(iphone, "caption", "text"),
     ]
     return next((text for text in candidates if isinstance(text, str)), "")
 
@@ -411,7 +372,7 @@ def _is_video(node: dict[str, Any], iphone: dict[str, Any]) -> bool:
 
 def _sponsored(node: dict[str, Any], iphone: dict[str, Any]) -> bool | None:
     """True/False from the paid-partnership fields when the node has them; None (unknown) otherwise."""
-    sponsors = _dig(node, "edge_media_to_sponsor_user", "edges")
+    sponsors = dig(node, "edge_media_to_sponsor_user", "edges")
     tags = iphone.get("sponsor_tags")
     flags = [node.get("is_paid_partnership"), iphone.get("is_paid_partnership")]
     if (isinstance(sponsors, list) and sponsors) or (isinstance(tags, list) and tags) or True in flags:
@@ -455,7 +416,7 @@ def _first_image(file: Path, images: dict[str, list[tuple[int, str]]]) -> str | 
 
 def _parse_profile(node: dict[str, Any], file: Path) -> _Profile:
     followers = _count(
-        _first(node, ("edge_followed_by", "count"), ("followers",), ("follower_count",), ("iphone_struct", "follower_count")),
+        first_present(node, ("edge_followed_by", "count"), ("followers",), ("follower_count",), ("iphone_struct", "follower_count")),
         file=file,
     )
     profile_id = node.get("id", node.get("pk"))

@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 def _actor_pipeline(pipeline: VectorSource) -> FeaturePipeline:
     """A fresh pipeline with the driver's settings (embedders are rebuilt on the worker, never shipped)."""
-    return FeaturePipeline(pipeline.settings)
+    return FeaturePipeline(**pipeline.get_params())
 
 
 def _check_same(kind: str, built: str, expected: str) -> None:
@@ -119,7 +119,7 @@ def _collect(dataset: ray.data.Dataset, n: int, dim: int, desc: str) -> tuple[np
 def embed_images(pipeline: VectorSource, paths: list[str], runtime: RuntimeSettings, gpus: float) -> np.ndarray:
     """Image vectors of `paths` (float32 `(n, dim)`, NaN rows for files that failed, which are logged)."""
     embedder = pipeline.image_embedder
-    batch_size = pipeline.settings.image.batch_size
+    batch_size = pipeline.get_params()["image"].batch_size
     dataset = (
         ray.data.from_items([{"row": i, "path": p} for i, p in enumerate(paths)])
         # Ray's stubs want a function of the batch alone (fn_kwargs supplies the rest): hence the ignore below.

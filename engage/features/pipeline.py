@@ -11,8 +11,8 @@ Two steps, one code path for training and scoring:
    training rows). Training passes every row; scoring appends the draft to the stored context (the
    account's recent posts and other accounts' recent posts) and passes only the draft's row.
 
-`FeaturePipeline` follows the scikit-learn estimator contract: `__init__` only stores `settings` (never
-rewritten), `fit` sets every learned attribute (`image_embedder_id_`, `text_embedder_id_`, the PCAs,
+`FeaturePipeline` follows the scikit-learn estimator contract: `__init__` only stores its parameters (the
+image, text and feature settings and a seed; never rewritten), `fit` sets every learned attribute (`image_embedder_id_`, `text_embedder_id_`, the PCAs,
 `feature_names_`, declared from the feature modules' column lists), and `transform` refuses to run unfitted
 with `NotFittedError`. The embedder ids are stored with every model; a fitted pipeline rebuilds exactly
 that embedder (the backend 'auto' resolved to) and refuses to embed with a different one.
@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from sklearn.decomposition import PCA
 
-from engage.config import ImageSettings, Settings, TextSettings
+from engage.config import FeatureSettings, ImageSettings, Settings, TextSettings
 from engage.embed.cache import FeatureCache, cached_vectors, text_sha256
 from engage.embed.registry import make_image_embedder, make_text_embedder
 from engage.embed.text import image_caption_similarity
@@ -100,13 +100,36 @@ def _image_keys(paths: list[str | None]) -> list[str | None]:
 
 
 class FeaturePipeline:
-    """Builds the feature table. `settings` is its one parameter; learned state ends in `_` and is set by `fit`."""
+    """Builds the feature table. Its parameters are the settings it uses (the image, text and feature sections,
+    and the seed of the PCAs); learned state ends in `_` and is set by `fit`. `from_settings` takes them from
+    a run's `Settings`."""
 
-    def __init__(self, settings: Settings):
-        self.settings = settings
+    def __init__(self, *, image: ImageSettings | None = None, text: TextSettings | None = None,
+                 features: FeatureSettings | None = None, seed: int = 0):
+        self.image = image if image is not None else ImageSettings()
+        self.text = text if text is not None else TextSettings()
+        self.features = features if features is not None else FeatureSettings()
+        self.seed = seed
         self._image_embedder: Any = None
         self._text_embedder: Any = None
         self._table_posts: int | None = None  # posts of the table `embed` was given before `fit`
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> FeaturePipeline:
+        """The pipeline of a run: its image, text and feature settings, and `train.seed`."""
+        return cls(image=settings.image, text=settings.text, features=settings.features, seed=settings.train.seed)
+
+    def get_params(self) -> dict[str, Any]:
+        """The parameters, as scikit-learn names them: `FeaturePipeline(**p.get_params())` is an unfitted copy."""
+        return {"image": self.image, "text": self.text, "features": self.features, "seed": self.seed}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # Pipelines pickled before the parameters were split held the whole run's `settings`.
+        settings = state.pop("settings", None)
+        if settings is not None:
+            state.update(image=settings.image, text=settings.text, features=settings.features,
+                         seed=settings.train.seed)
+        self.__dict__.update(state)
 
     # -- embedders -------------------------------------------------------------------------------
     def _image_settings(self) -> ImageSettings:
@@ -114,9 +137,9 @@ class FeaturePipeline:
         so a saved pipeline rebuilds exactly its embedder (and says nothing about fallbacks) wherever it loads."""
         fitted = getattr(self, "image_embedder_id_", None)
         backend = fitted.split(":", 1)[0] if fitted else None
-        if backend in ("open_clip", "efficientnet") and self.settings.image.embedder == "auto":
-            return self.settings.image.model_copy(update={"embedder": backend})
-        return self.settings.image
+        if backend in ("open_clip", "efficientnet") and self.image.embedder == "auto":
+            return self.image.model_copy(update={"embedder": backend})
+        return self.image
 
     @property
     def image_embedder(self) -> Any:
@@ -137,7 +160,7 @@ class FeaturePipeline:
         model keeps its caption embedder when the default changes."""
         fitted = getattr(self, "text_embedder_id_", None)
         backend = fitted.split(":", 1)[0] if fitted else None
-        text = self.settings.text
+        text = self.text
         if backend in ("minilm", "static") and text.embedder == "auto":
             return text.model_copy(update={"embedder": backend})
         posts = getattr(self, "_table_posts", None)
@@ -151,8 +174,8 @@ class FeaturePipeline:
     def text_embedder(self) -> Any:
         if self._text_embedder is None:
             # One device setting: captions are embedded where the photos are (image.device).
-            embedder = make_text_embedder(self._text_settings(), self.image_embedder, device=self.settings.image.device,
-                                          onnx_dir=self.onnx_dir, cache_dir=self.settings.features.cache_dir)
+            embedder = make_text_embedder(self._text_settings(), self.image_embedder, device=self.image.device,
+                                          onnx_dir=self.onnx_dir, cache_dir=self.features.cache_dir)
             expected = getattr(self, "text_embedder_id_", None)
             if expected is not None and embedder.id != expected:
                 raise EmbedderMismatchError(
@@ -173,7 +196,7 @@ class FeaturePipeline:
     @property
     def onnx_dir(self) -> Path:
         """Where the embedders' ONNX exports are kept: beside the feature cache, derived and disposable too."""
-        return Path(self.settings.features.cache_dir) / "onnx"
+        return Path(self.features.cache_dir) / "onnx"
 
     def __getstate__(self) -> dict[str, Any]:
         # Torch models are rebuilt from the settings when a bundle is loaded, never pickled.
@@ -199,7 +222,7 @@ class FeaturePipeline:
         missing_files = sum(1 for p, k in zip(paths, image_keys, strict=True) if p is not None and k is None)
         if missing_files:
             log.warning("%d posts name an image file that does not exist; their image features are left empty", missing_files)
-        cache_root = Path(self.settings.features.cache_dir)
+        cache_root = Path(self.features.cache_dir)
 
         if have:
             image = np.full((len(posts), self.image_embedder.dim), np.nan, dtype=np.float32)
@@ -236,12 +259,12 @@ class FeaturePipeline:
         """Learn everything `transform` needs from the training rows: the embedder ids (building the embedders
         if `embed` has not), the PCA of image and caption embeddings, and the feature names."""
         rows = np.arange(len(vectors)) if rows is None else np.asarray(rows)
-        k = self.settings.features.embedding_components
+        k = self.features.embedding_components
         self.image_embedder_id_ = self.image_embedder.id
         self.text_embedder_id_ = self.text_embedder.id
         self.quality_version_ = QUALITY_VERSION  # the measures `embed` made (scoring makes them the same way)
-        self.image_pca_ = _fit_pca(vectors.image, rows, k, self.settings.train.seed)
-        self.caption_pca_ = _fit_pca(vectors.caption, rows, k, self.settings.train.seed)
+        self.image_pca_ = _fit_pca(vectors.image, rows, k, self.seed)
+        self.caption_pca_ = _fit_pca(vectors.caption, rows, k, self.seed)
         self.feature_names_ = self._declared_feature_names()
         return self
 
@@ -271,7 +294,7 @@ class FeaturePipeline:
         posts = posts.reset_index(drop=True)
         rows = np.arange(len(posts)) if rows is None else np.asarray(rows, dtype=int)
         engine = engine or LOCAL
-        history = engine.history(posts, vectors.image, vectors.caption, n_last=self.settings.features.history_posts,
+        history = engine.history(posts, vectors.image, vectors.caption, n_last=self.features.history_posts,
                                  rows=rows)
         if duplicates is None:
             duplicates = self._duplicates(posts, vectors, rows, engine)
@@ -291,7 +314,7 @@ class FeaturePipeline:
         """
         self._check_fitted("transform_at_times")
         posts = posts.reset_index(drop=True)
-        fs = self.settings.features
+        fs = self.features
         own = np.flatnonzero(((posts["account"] == posts["account"].iloc[row]) & (posts.index != row)).to_numpy())
         draft = posts.iloc[[row]]
         n = len(times)
@@ -336,7 +359,7 @@ class FeaturePipeline:
         rows, anchors = np.asarray(rows, dtype=np.int64), np.asarray(anchors, dtype=np.int64)
         if len(rows) != len(anchors):
             raise ValueError(f"{len(rows)} rows but {len(anchors)} anchors: one anchor per row")
-        n_last = self.settings.features.history_posts
+        n_last = self.features.history_posts
         timeline = AccountTimeline(posts, posted_at_ns(posts))
         accounts = timeline.account_codes
         if (accounts[rows] != accounts[anchors]).any() or (timeline.rank[anchors] >= timeline.rank[rows]).any():
@@ -360,7 +383,7 @@ class FeaturePipeline:
 
     def _duplicates(self, posts: pd.DataFrame, vectors: PostVectors, rows: np.ndarray, engine: Engine = LOCAL
                     ) -> pd.DataFrame:
-        fs = self.settings.features
+        fs = self.features
         return engine.duplicates(
             posts, vectors.image, vectors.caption,
             image_threshold=fs.duplicate_image_cosine, caption_threshold=fs.duplicate_caption_cosine,
@@ -374,7 +397,7 @@ class FeaturePipeline:
 
         Every part is a float block in the order of `rows`, stacked once into one matrix: framing the
         columns part by part cost a scored draft more than computing them."""
-        fs = self.settings.features
+        fs = self.features
         parts: list[tuple[list[str], np.ndarray]] = []
         index = pd.Index(rows)
         for frame in (caption_features(posts["caption"].iloc[rows].tolist()).set_axis(index), history, duplicates):

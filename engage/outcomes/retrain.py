@@ -88,8 +88,9 @@ def add_recorded_posts(posts: pd.DataFrame, settings: Any) -> pd.DataFrame:
     known = set(zip(posts["account"], posts["post_id"], strict=True))
     fresh = recorded[[(a, p) not in known for a, p in zip(recorded["account"], recorded["post_id"], strict=True)]]
     with_photo = int(fresh["image"].notna().sum())
+    already = f"; {len(recorded) - len(fresh)} already in the data" if len(fresh) < len(recorded) else ""
     report.notes.append(f"{len(fresh)} published drafts added from the outcome store {store} ({with_photo} with their "
-                        f"photo){'; ' + str(len(recorded) - len(fresh)) + ' already in the data' if len(fresh) < len(recorded) else ''}")
+                        f"photo){already}")
     combined = sort_posts(pd.concat([posts, fresh], ignore_index=True)).reset_index(drop=True)
     combined = validate_posts(combined, file="training posts and outcome store", hidden_likes=True)
     report.rows = len(combined)

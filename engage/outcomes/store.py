@@ -26,7 +26,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -36,6 +36,9 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from engage.data.schema import OUTCOME_COUNTS
 from engage.errors import EngageError
 from engage.outcomes.tables import outcomes, published, scores
+
+if TYPE_CHECKING:
+    from engage.scoring.answers import Answer
 
 log = logging.getLogger(__name__)
 
@@ -138,13 +141,16 @@ class ScoreRecord:
     score_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     @classmethod
-    def of(cls, draft: Any, answer: dict[str, Any], **extra: Any) -> ScoreRecord:
-        """From a `Draft` and the model's answer (its `_features` row, when the model gave one)."""
+    def of(cls, draft: Any, answer: Answer, **extra: Any) -> ScoreRecord:
+        """From a `Draft` and the scorer's answer (with its feature row, when the scorer gave one)."""
         # The count targets are the outcome counts (engage.model.targets registers one per OUTCOME_COUNTS name).
-        prediction = {name: answer[name] for name in (*OUTCOME_COUNTS, "authenticity_risk") if answer.get(name) is not None}
-        features = answer.get("_features")
-        return cls(account=draft.account, caption=draft.caption, model_version=str(answer["model_version"]),
-                   embedder=str(answer["embedder"]), prediction=prediction, planned_at=draft.posted_at,
+        prediction: dict[str, Any] = {name: value.model_dump(exclude_none=True) for name in OUTCOME_COUNTS
+                                      if (value := answer.count(name)) is not None}
+        if answer.authenticity_risk is not None:
+            prediction["authenticity_risk"] = answer.authenticity_risk
+        features = answer.features or None
+        return cls(account=draft.account, caption=draft.caption, model_version=answer.model_version,
+                   embedder=answer.embedder, prediction=prediction, planned_at=draft.posted_at,
                    photo=draft.image, followers=draft.followers, sponsored=draft.sponsored,
                    features=None if features is None else {k: _finite(v) for k, v in features.items()}, **extra)
 

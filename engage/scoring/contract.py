@@ -1,7 +1,8 @@
 """`ScoringModel`: what serving asks of whatever scores its drafts.
 
 The loaded model's `engage.scoring.scorer.Scorer` satisfies it, and tests serve a stand-in; this module stays
-light to import (no torch, no LightGBM), so the HTTP layer never imports them through it.
+light to import (no torch), so the HTTP layer never imports the embedders through it. Its answers are the typed
+results of engage/scoring/answers.py.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any, Protocol
 import pandas as pd
 
 from engage.model.draft import Draft
+from engage.scoring.answers import Answer, BestHour
 from engage.zones import DEFAULT_TIME_ZONE
 
 
@@ -38,9 +40,9 @@ class ScoringModel(Protocol):
 
     def check_embedder(self) -> None: ...
 
-    def score(self, draft: Draft, *, n_factors: int = 6) -> dict[str, Any]: ...
+    def score(self, draft: Draft, *, n_factors: int = 6) -> Answer: ...
 
     def best_hour(self, draft: Draft, *, days: int = 7, start: datetime | None = None, goal: str = "likes",
-                  time_zone: str = DEFAULT_TIME_ZONE) -> dict[str, Any]: ...
+                  time_zone: str = DEFAULT_TIME_ZONE) -> BestHour: ...
 
     def serving_settings(self) -> dict[str, Any]: ...  # shown by /ready: batching and vector cache

@@ -11,7 +11,7 @@ from mlflow.pyfunc import PythonModel
 
 from engage.model.bundle import EngageModel
 from engage.model.draft import Draft
-from engage.scoring.scorer import SCORE_CHUNK, Scorer, flat_score
+from engage.scoring.scorer import SCORE_CHUNK, Scorer
 
 
 class EngagePyfunc(PythonModel):
@@ -37,7 +37,7 @@ def predict_frame(scorer: Scorer, frame: pd.DataFrame) -> pd.DataFrame:
         for answer in scorer.score_many(drafts):
             if isinstance(answer, BaseException):
                 raise answer
-            rows.append(flat_score(answer))
+            rows.append(answer.flat())
     return pd.DataFrame(rows)
 
 

@@ -2,9 +2,12 @@
 
     scorer = Scorer(EngageModel.from_uri("models:/engage@champion"))      # plain: no cache, no batcher
     scorer = Scorer.for_serving(model, batch_size=8, vector_cache_items=8192)   # what serve.py runs
-    scorer.score(draft)              # every count target with a range, risk, flags, factors, feed preview
-    scorer.best_hour(draft)          # the hour of the next days with the highest expected goal count
+    scorer.score(draft)              # an Answer: every count target with a range, risk, flags, factors, feed
+    scorer.compare(drafts, goal="saves", best_hour=True)   # a Comparison: drafts ranked by a goal count
+    scorer.best_hour(draft)          # a BestHour: the hour of the next days with the highest expected goal count
     scorer.score_many(drafts)        # a table's drafts, 32 at a time, each failing draft its own error
+
+The answers are typed (pydantic models of engage/scoring/answers.py, which the HTTP API serves as they are).
 
 The HTTP API (engage/serving/), batch scoring (engage/batch.py), the MLflow pyfunc (engage/scoring/pyfunc.py)
 and the Ray model actors (engage/distributed/scoring.py) all call it. The model is what was trained and
@@ -48,7 +51,9 @@ from engage.model.explain import draft_flags, draft_skill, top_factors
 from engage.model.feed import feed_preview
 from engage.model.known import SimilarAccounts, early_context, knowledge_flags, rebase, within_own_range
 from engage.model.targets import COUNT_TARGETS, TARGETS
+from engage.scoring.answers import Answer, BestHour, Comparison, ScoreAnswer
 from engage.scoring.batching import DynamicBatcher
+from engage.scoring.compare import compare
 from engage.scoring.draft_vectors import DraftVectors, PendingVectors, PostImageError
 from engage.zones import DEFAULT_TIME_ZONE, time_zone_info
 
@@ -123,7 +128,7 @@ class Scorer:
         self.vectors = DraftVectors(model.pipeline, cache_items=vector_cache_items)
         self._prepared: PreparedContext | None = None
         self._preparing = threading.Lock()
-        self.batcher: DynamicBatcher[DraftInputs, dict[str, Any] | BaseException] | None = None
+        self.batcher: DynamicBatcher[DraftInputs, Answer | BaseException] | None = None
         if batch_size > 1:
             self.batcher = DynamicBatcher(self.score_isolated, max_batch_size=batch_size, max_wait_ms=batch_wait_ms,
                                           expected_callers=expected_callers, name="score-batcher")
@@ -288,7 +293,7 @@ class Scorer:
         """Raw predictions for a feature table: log1p expected/low/high per count target, risk probability."""
         return {name: TARGETS[name].predict(target_model, features) for name, target_model in self.model.models.items()}
 
-    def score_batch(self, inputs: list[DraftInputs]) -> list[dict[str, Any]]:
+    def score_batch(self, inputs: list[DraftInputs]) -> list[Answer]:
         """The answers for prepared drafts, in order: their vectors in one forward pass per model, their
         features in one table and each target's model called once for all. What the batcher runs."""
         model = self.model
@@ -314,9 +319,10 @@ class Scorer:
                                  if likes_model is not None else [])
             result["draft_skill"] = skill
             result["feed"] = feed_preview(draft, own, model.norms)
-            # The draft's feature row, for the outcome store (serving records it and leaves it out of the answer).
-            result["_features"] = {k: (float(v) if np.isfinite(v) else None) for k, v in own.astype(float).items()}
-            answers.append(result)
+            answer = ScoreAnswer.model_validate(result)
+            # The draft's feature row, for the outcome store (serving records it; the JSON never carries it).
+            answers.append(answer.with_features({str(k): (float(v) if np.isfinite(v) else None)
+                                                 for k, v in own.astype(float).items()}))
         return answers
 
     def _count_as_known(self, name: str, values: dict[str, float], features: pd.DataFrame, context: pd.DataFrame,
@@ -350,7 +356,7 @@ class Scorer:
             answers[name] = TARGETS[name].answer({k: np.array([v]) for k, v in values.items()}, 0)
         return answers, sizes
 
-    def score_isolated(self, inputs: list[DraftInputs]) -> list[dict[str, Any] | BaseException]:
+    def score_isolated(self, inputs: list[DraftInputs]) -> list[Answer | BaseException]:
         """`score_batch`, where a draft that fails does not fail the others: the batch is scored again one
         draft at a time and each failing draft gets its own exception (raised in its own request by `score`)."""
         try:
@@ -358,7 +364,7 @@ class Scorer:
         except Exception:
             if len(inputs) == 1:
                 raise
-        answers: list[dict[str, Any] | BaseException] = []
+        answers: list[Answer | BaseException] = []
         for one in inputs:
             try:
                 answers.append(self.score_batch([one])[0])
@@ -367,7 +373,7 @@ class Scorer:
         return answers
 
     # -- the answers -----------------------------------------------------------------------------
-    def score(self, draft: Draft, *, n_factors: int = 6) -> dict[str, Any]:
+    def score(self, draft: Draft, *, n_factors: int = 6) -> Answer:
         """The API's answer for one draft: every count target with a range (None where the model has none),
         risk, flags, factors and the feed preview. With a batcher, drafts scored at the same time share the
         embedders' forward passes, the feature table and the models' calls."""
@@ -381,13 +387,13 @@ class Scorer:
         return answer
 
     def score_many(self, drafts: Sequence[Draft | EngageError], *, chunk: int = SCORE_CHUNK
-                   ) -> list[dict[str, Any] | EngageError]:
+                   ) -> list[Answer | EngageError]:
         """The answers for a table's drafts, in order, `chunk` drafts prepared and scored together.
 
         An entry that is already an error (a row that could not become a draft) is passed through; a draft
         that cannot be scored gets its own `EngageError` in its place and the others are scored as usual.
         An error that is no draft's fault (a bug) is raised, never passed off as a bad row."""
-        out: list[dict[str, Any] | EngageError] = []
+        out: list[Answer | EngageError | None] = []
         waiting: list[tuple[int, DraftInputs]] = []
 
         def flush() -> None:
@@ -398,7 +404,7 @@ class Scorer:
             waiting.clear()
 
         for draft in drafts:
-            out.append(draft if isinstance(draft, EngageError) else {})
+            out.append(draft if isinstance(draft, EngageError) else None)
             if isinstance(draft, EngageError):
                 continue
             try:
@@ -410,10 +416,13 @@ class Scorer:
                 flush()
         if waiting:
             flush()
-        return out
+        unanswered = [position for position, answer in enumerate(out) if answer is None]
+        if unanswered:  # every position is filled by flush; a hole is a bug, never a row to drop
+            raise RuntimeError(f"score_many left drafts {unanswered[:10]} without an answer")
+        return [answer for answer in out if answer is not None]
 
     def best_hour(self, draft: Draft, *, days: int = 7, start: datetime | None = None,
-                  goal: str = "likes", time_zone: str = DEFAULT_TIME_ZONE) -> dict[str, Any]:
+                  goal: str = "likes", time_zone: str = DEFAULT_TIME_ZONE) -> BestHour:
         """The hour in the next `days` days with the highest expected `goal` (a count target) for this draft.
 
         The hours are those of `time_zone` (an IANA name: Asia/Kolkata's start at :30 UTC), and the answer gives
@@ -439,16 +448,12 @@ class Scorer:
             values, _ = self._count_as_known(name, values, row, posts.iloc[:-1], known, draft.followers)
             return round(float(np.expm1(max(values["expected"], 0.0))), 2)
 
-        return {"posted_at": candidates[best].tz_convert(zone).isoformat(), "time_zone": time_zone, "goal": goal,
-                "expected": as_known(goal),
-                "expected_likes": as_known("likes") if "likes" in model.models else None}
+        return BestHour(posted_at=candidates[best].tz_convert(zone).to_pydatetime(), time_zone=time_zone, goal=goal,
+                        expected=as_known(goal), expected_likes=as_known("likes") if "likes" in model.models else None)
 
+    def compare(self, drafts: Sequence[Draft], *, goal: str = "likes", best_hour: bool = False,
+                time_zone: str = DEFAULT_TIME_ZONE) -> Comparison:
+        """Drafts of one account ranked by their expected `goal` count, best first, with the difference each makes
+        and, with `best_hour`, when to post the top one (engage/scoring/compare.py, which /v1/compare runs too)."""
+        return compare(self, drafts, goal=goal, best_hour=best_hour, time_zone=time_zone)
 
-def flat_score(scored: dict[str, Any], *, max_flags: int | None = None) -> dict[str, Any]:
-    """One answer of `score` as a table row: every count target (expected, low, high; NaN where the model has
-    none), risk, flag codes."""
-    return {
-        **{f"{t}_{k}": (scored[t] or {}).get(k, np.nan) for t in COUNT_TARGETS for k in ("expected", "low", "high")},
-        "authenticity_risk": scored["authenticity_risk"] if scored["authenticity_risk"] is not None else np.nan,
-        "flags": ",".join(f["code"] for f in scored["flags"][:max_flags]),
-    }

@@ -27,7 +27,8 @@ from engage.errors import DataError, EngageError
 from engage.files import spreadsheet_safe
 from engage.model.draft import Draft
 from engage.model.targets import COUNT_TARGETS
-from engage.scoring.scorer import SCORE_CHUNK, Scorer, flat_score
+from engage.scoring.answers import Answer
+from engage.scoring.scorer import SCORE_CHUNK, Scorer
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +86,7 @@ def score_drafts(scorer: Scorer, drafts: pd.DataFrame, images_dir: str | Path, *
     draft that fails there is scored again alone and gets its own error."""
     records = drafts.to_dict(orient="records")
     rows: list[dict[str, Any]] = [{"row": int(r["row"]), "account": r.get("account"), "error": ""} for r in records]
-    answers: list[dict[str, Any] | EngageError] = []
+    answers: list[Answer | EngageError] = []
     with tqdm(total=len(records), desc="scoring drafts", unit="draft", disable=not progress) as bar:
         # A chunk at a time, photos read only for the chunk being scored: a table's photos never sit in memory.
         for start in range(0, len(records), SCORE_CHUNK):
@@ -103,7 +104,7 @@ def score_drafts(scorer: Scorer, drafts: pd.DataFrame, images_dir: str | Path, *
         if isinstance(answer, EngageError):
             out["error"] = _why(answer)
         else:
-            out.update(flat_score(answer, max_flags=TOP_FLAGS))
+            out.update(answer.flat(max_flags=TOP_FLAGS))
     return pd.DataFrame(rows).reindex(columns=OUTPUT_COLUMNS)
 
 

@@ -2,8 +2,8 @@
 
     create_app(ServeOptions(model="models:/engage@champion"))  ->  FastAPI app (run by `serve.py`)
 
-Start-up (the lifespan) loads the model in a background thread, checks its embedders and warms it with one
-prediction; until then `/health` answers 200 and `/ready` 503, and a model that cannot be loaded stops the
+Start-up (the lifespan) loads the model in a background thread (`ModelSlot`, serving/slot.py), checks its
+embedders and warms it with one prediction; until then `/health` answers 200 and `/ready` 503, and a model that cannot be loaded stops the
 server (`on_startup_failure`). Requests take the model reference once, so a reload (`POST /admin/reload`
 or SIGHUP) swaps it atomically while requests in flight finish on the old one. Scoring runs in worker
 threads behind `Admission`; `RequestGuard` refuses bodies over the cap before parsing, and stalled ones. Every error
@@ -17,14 +17,12 @@ import hmac
 import logging
 import signal
 import threading
-import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
-import anyio
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
@@ -36,7 +34,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from engage.data.schema import OUTCOME_COUNTS
-from engage.errors import EngageError
 from engage.model.targets import COUNT_TARGETS, TARGETS
 from engage.outcomes.store import OutcomeError, OutcomeRecord, post_id_of
 from engage.scoring.contract import ScoringModel
@@ -55,9 +52,10 @@ from engage.serving.parsing import (
     validate_body,
 )
 from engage.serving.schemas import (
-    EXAMPLE_IMAGE,
-    FORM_SCHEMA,
+    COMPARE_BODY,
+    ERROR_RESPONSES,
     MAX_AGE_HOURS,
+    SCORE_BODY,
     Accounts,
     Accuracy,
     CompareRequest,
@@ -74,6 +72,7 @@ from engage.serving.schemas import (
     Targets,
 )
 from engage.serving.scoring import compare_and_record, load_model, open_store, require_store, score_and_record
+from engage.serving.slot import ModelSlot, model_name
 
 log = logging.getLogger("engage.serving")
 
@@ -111,123 +110,6 @@ def require_account(request: Request, account: str) -> None:
     if not request_access(request).allows(account):
         raise RequestError(403, [("account", "is not an account this API key may score, see or compare; ask the "
                                              "operator for a key scoped to it")])
-
-
-def _describe(error: BaseException) -> str:
-    return str(error) if isinstance(error, EngageError) else f"{type(error).__name__}: {error}"
-
-
-class ModelSlot:
-    """The model being served, swapped as a whole on reload; at most one load at a time."""
-
-    def __init__(self, loader: Callable[[], ScoringModel], source: str):
-        self._loader = loader
-        self.source = source
-        self.model: ScoringModel | None = None
-        self.state = "loading"  # loading -> ready | failed
-        self.error: str | None = None
-        self._loading = threading.Lock()
-
-    def load_initial(self, on_failure: Callable[[str], None]) -> None:
-        """Start-up load (runs in a thread): on failure the state says why and `on_failure` stops the server."""
-        with self._loading:
-            started = time.perf_counter()
-            log.info("loading model %s", self.source)
-            try:
-                model = self._loader()
-            except Exception as e:  # any failure means there is nothing to serve
-                self.state, self.error = "failed", f"cannot serve model {self.source}: {_describe(e)}"
-                log.error("%s", self.error)
-                on_failure(self.error)
-                return
-            self.model, self.state = model, "ready"
-            log.info("model %s version %s (embedder %s) loaded and warmed in %.1f s; ready",
-                     _name(model), model.version, model.embedder, time.perf_counter() - started)
-
-    def current(self) -> ScoringModel:
-        model = self.model
-        if model is None:
-            reason = self.error or "the model is still loading; retry shortly"
-            raise RequestError(503, [(None, reason)], headers={"Retry-After": "5"})
-        return model
-
-    async def reload(self) -> tuple[ScoringModel | None, ScoringModel]:
-        """Load and warm the model again (e.g. a new champion) and swap it in; the old one serves until then."""
-        if not self._loading.acquire(blocking=False):
-            raise RequestError(409, [("model", "a model is already being loaded; try again when it finishes")])
-        try:
-            started = time.perf_counter()
-            new = await anyio.to_thread.run_sync(self._loader)
-        except EngageError as e:
-            log.error("reload of %s refused, the current model keeps serving: %s", self.source, e)
-            raise RequestError(409, [("model", f"the new model was refused and the current one keeps serving: {e}")]) from None
-        except Exception as e:
-            log.exception("reload of %s failed, the current model keeps serving", self.source)
-            raise RequestError(500, [("model", f"loading the new model failed ({_describe(e)}); "
-                                               "the current one keeps serving")]) from None
-        finally:
-            self._loading.release()
-        old, self.model, self.state, self.error = self.model, new, "ready", None
-        log.info("reloaded %s in %.1f s: version %s -> %s", self.source, time.perf_counter() - started,
-                 getattr(old, "version", None), new.version)
-        return old, new
-
-    async def reload_logged(self) -> None:
-        try:
-            await self.reload()
-        except RequestError:
-            pass  # already logged; the old model keeps serving
-
-
-def _name(model: ScoringModel) -> str:
-    return str((getattr(model, "info", None) or {}).get("name") or "engage")
-
-
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorResponse, "description": "a body that cannot be decoded (not JSON, not UTF-8, nested too "
-                                                 "deeply, a broken form), or an image that is not base64, not a "
-                                                 "decodable photo, a bomb or a strip thinner than 1:20"},
-    401: {"model": ErrorResponse, "description": "missing or wrong X-API-Key (only when the server has API keys)"},
-    403: {"model": ErrorResponse, "description": "an account the API key is not scoped to (key file, docs/security.md)"},
-    408: {"model": ErrorResponse, "description": "the request body stalled (no byte for 15 s, or over 60 s in all)"},
-    413: {"model": ErrorResponse, "description": "request body over 10 MB"},
-    415: {"model": ErrorResponse, "description": "a body that is neither JSON nor a form, or a Content-Encoding "
-                                                 "other than identity"},
-    431: {"model": ErrorResponse, "description": "over 100 request headers or 16 KB of them"},
-    422: {"model": ErrorResponse, "description": "a well-formed body that is not a valid request: unknown fields, "
-                                                 "wrong types, caption over 2,200 characters, history over 500 posts"},
-    503: {"model": ErrorResponse, "description": "model still loading, or too many requests (see Retry-After)"},
-}
-
-_SCORE_EXAMPLES = {
-    "known account": {
-        "summary": "A draft with a photo, for an account the model knows",
-        "value": {"account": "anna.bakes", "caption": "Sunday sourdough, crumb shot #bread #baking",
-                  "image": EXAMPLE_IMAGE, "posted_at": "2024-05-12T09:00:00Z", "followers": 5400},
-    },
-    "sponsored": {
-        "summary": "A sponsored draft with disclosure tags",
-        "value": {"account": "anna.bakes", "caption": "Loving my new oven from @brand #ad #paid", "sponsored": True},
-    },
-    "new account": {
-        "summary": "An account the model has not seen, with its recent posts",
-        "value": {"account": "new.baker", "caption": "First loaf!", "followers": 800, "history": [
-            {"caption": "My starter is alive", "posted_at": "2024-05-01T08:00:00Z", "likes": 40, "comments": 3},
-            {"caption": "Flour haul", "posted_at": "2024-05-05T18:30:00Z", "likes": 25, "comments": 1}]},
-    },
-}
-_SCORE_BODY = {"requestBody": {"required": True, "content": {
-    "application/json": {"schema": {"$ref": "#/components/schemas/ScoreRequest"}, "examples": _SCORE_EXAMPLES},
-    "multipart/form-data": {"schema": FORM_SCHEMA},
-}}}
-_COMPARE_BODY = {"requestBody": {"required": True, "content": {"application/json": {
-    "schema": {"$ref": "#/components/schemas/CompareRequest"},
-    "examples": {"two captions": {
-        "summary": "The same post with a short caption and with hashtag stuffing, ranked by saves, and the best hour",
-        "value": {"account": "anna.bakes", "best_hour": True, "goal": "saves", "drafts": [
-            {"caption": "Sunday sourdough #bread"}, {"caption": "Sunday sourdough " + "#bread " * 25}]},
-    }},
-}}}}
 
 
 def _client(request: Request) -> str:
@@ -359,7 +241,7 @@ def create_app(
         model = slot.model
         if model is None:
             return JSONResponse({"status": slot.state, "error": slot.error}, status_code=503, headers={"Retry-After": "5"})
-        answer = {"status": "ready", "model": _name(model), "version": model.version, "embedder": model.embedder}
+        answer = {"status": "ready", "model": model_name(model), "version": model.version, "embedder": model.embedder}
         access = ready_access(request)
         if access is not None and access.admin:
             # The shared vector cache's hits tell whether someone scored a given photo or caption lately: only
@@ -391,7 +273,7 @@ def create_app(
                             for n in names], "default_goal": "likes" if "likes" in names else (names[0] if names else "likes")}
 
     @app.post("/v1/score", response_model=ScoreResponse, dependencies=v1, tags=["drafts"], responses=ERROR_RESPONSES,
-              openapi_extra=_SCORE_BODY, summary="Score one draft (JSON with a base64 image, or multipart with a file)")
+              openapi_extra=SCORE_BODY, summary="Score one draft (JSON with a base64 image, or multipart with a file)")
     async def score(request: Request) -> Any:
         model = slot.current()  # taken once: a reload does not change the model under this request
         kind = body_type(request, forms=True)
@@ -413,7 +295,7 @@ def create_app(
     @app.post("/v1/compare", response_model=CompareResponse, dependencies=v1, tags=["drafts"],
               responses={**ERROR_RESPONSES, 409: {"model": ErrorResponse, "description": "a goal this model does not "
                                                       "predict (its training data had none); the message lists those it has"}},
-              openapi_extra=_COMPARE_BODY,
+              openapi_extra=COMPARE_BODY,
               summary="Rank 2 to 10 drafts of one account by an expected count (goal; default likes)")
     async def compare(request: Request) -> Any:
         model = slot.current()

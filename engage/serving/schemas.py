@@ -2,7 +2,7 @@
 
 Requests carry images as base64 text (JSON) or as a file (multipart, see `FORM_SCHEMA`); `engage.serving.parsing`
 turns them into the `engage.model.draft.Draft` the model scores, whose limits these schemas repeat so that
-`/docs` shows them. Responses mirror `EngageModel.score` and `EngageModel.best_hour`.
+`/docs` shows them. The scoring responses are the `Scorer`'s typed answers (engage/scoring/answers.py).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from engage.model.draft import (
     TimeZoneName,
 )
 from engage.model.targets import COUNT_TARGETS, TARGETS
+from engage.scoring.answers import Comparison, ScoreAnswer
 
 #: What /v1/compare can rank by: any count target (the model must have it).
 Goal = Literal.__getitem__(COUNT_TARGETS)  # type: ignore[attr-defined]
@@ -109,108 +110,9 @@ class CompareRequest(_Body):
     )
 
 
-class Range(BaseModel):
-    expected: float = Field(description="the expected count")
-    low: float = Field(description="lower end of the prediction interval")
-    high: float = Field(description="upper end of the prediction interval")
-    usual: float | None = Field(None, description="the account's usual now: what a post of this account would get at "
-                                "this time, from its history, followers and the time (the level)")
-    uplift_percent: float | None = Field(None, description="what this draft adds to the usual (its photo, caption, "
-                                         "format), in percent: expected = usual x (1 + uplift_percent / 100), in counts + 1")
-
-
-class Flag(BaseModel):
-    code: str = Field(description="stable identifier, e.g. too_many_hashtags")
-    message: str = Field(description="the tip, in words")
-
-
-class Factor(BaseModel):
-    feature: str = Field(description="what about the draft, in words, with its value (e.g. 'not sponsored', '3 hashtags')")
-    contribution: float = Field(description="its effect on expected log(1 + likes); positive raises likes")
-    part: Literal["usual", "draft"] = Field("draft", description="which part it moves: the account's usual (history, "
-                                            "followers, time) or this draft's uplift (photo, caption, format)")
-
-
-class DraftSkill(BaseModel):
-    target: str = Field(description="the count target measured (likes)")
-    draft_pairs_7d: float | None = Field(description="of held-out pairs of one account's posts at most 7 days apart, "
-                                         "scored as two drafts, the share the model ordered right (a coin: 0.5)")
-    pairs: int = Field(description="how many such pairs it was measured on")
-    trained_on_posts: int = Field(description="posts the model was trained on")
-    tells_drafts_apart: bool = Field(description="whether that share is surely above a coin's (90% interval)")
-    message: str = Field(description="how far the draft's uplift can be trusted, in plain words")
-
-
-class FeedPreview(BaseModel):
-    source: Literal["model", "history"] = Field(description="where the grid's photos come from: the model's stored feed "
-                                                "(GET /v1/feed) or the history sent with the draft")
-    consistency: float | None = Field(description="cosine of the draft's photo to the centroid of the feed's photos "
-                                      "(image_feed_similarity); null without a photo or a feed")
-    usual: float | None = Field(description="the median of that figure over the training posts")
-    off_style_below: float | None = Field(description="below this (10th percentile of training posts) the photo is flagged off-style")
-
-
-class _ScoreBase(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "model_version": "engage/3", "embedder": "efficientnet:lite0:imagenet",
-        "likes": {"expected": 212.4, "low": 150.0, "high": 301.7, "usual": 189.6, "uplift_percent": 12.0},
-        "comments": {"expected": 9.1, "low": 4.0, "high": 17.5},
-        "impressions": {"expected": 5120.0, "low": 3300.0, "high": 8400.0},
-        "saves": {"expected": 96.0, "low": 51.0, "high": 170.0},
-        "authenticity_risk": 0.18,
-        "risk_label": "the data set's felt_fake labels: whether the audience found a post inauthentic",
-        "flags": [{"code": "too_many_hashtags", "message": "28 hashtags is far more than this account usually uses; ..."}],
-        "factors": [{"feature": "number of hashtags", "contribution": -0.21}, {"feature": "your usual likes", "contribution": 0.12}],
-        "feed": {"source": "model", "consistency": 0.81, "usual": 0.84, "off_style_below": 0.62},
-    }]})
-    model_version: str
-    embedder: str = Field(description="id of the image embedder the model was trained with")
-    score_id: str | None = Field(None, description="this prediction's id in the outcome store: send it with the "
-                                 "published post's counts to POST /v1/outcomes (null when the server records none)")
-
-
-#: One `Range | None` field per count target of the registry, under its name (null where the model has none).
-ScoreResponse = create_model(  # type: ignore[call-overload]  # pydantic's overloads cannot type **fields
-    "ScoreResponse", __base__=_ScoreBase,
-    **{name: (Range | None, Field(None, description=f"expected {TARGETS[name].label} ({TARGETS[name].description}) with the "
-                                  "prediction interval; null when the model has no such target")) for name in COUNT_TARGETS},
-    authenticity_risk=(float | None, Field(description="probability that the audience finds the post fake, 0..1")),
-    risk_label=(str, Field(description="what the risk model learned from: the data set's felt_fake labels, or the "
-                           "engagement-drop proxy when the data had none (or why there is no risk model)")),
-    flags=(list[Flag], ...),
-    factors=(list[Factor], ...),
-    draft_skill=(DraftSkill | None, Field(None, description="how far the draft's uplift (uplift_percent) can be "
-                                          "trusted: the model's measured skill at ordering two drafts of one account")),
-    feed=(FeedPreview | None, Field(None, description="the feed preview: the draft on the profile grid")),
-)
-
-
-class ComparedDraft(BaseModel):
-    index: int = Field(description="position of the draft in the request, from 0")
-    rank: int = Field(description="1 = most expected of the goal")
-    vs_first: float = Field(description="expected goal count minus that of the first draft submitted")
-    vs_best: float = Field(description="expected goal count minus that of the top draft (0 for the top one)")
-    likes_vs_first: float | None = Field(description="expected likes minus those of the first draft submitted")
-    likes_vs_best: float | None = Field(description="expected likes minus those of the most-liked draft")
-    score: ScoreResponse  # type: ignore[valid-type]
-
-
-class BestHour(BaseModel):
-    posted_at: datetime = Field(description="the start of the best hour to post, in `time_zone` (with its offset)")
-    time_zone: str = Field(description="the IANA time zone the hour is given in (e.g. Europe/Berlin; UTC by default)")
-    goal: str = Field(description="the count the hour was chosen for")
-    expected: float = Field(description="expected goal count at that hour")
-    expected_likes: float | None
-
-
-class CompareResponse(BaseModel):
-    account: str
-    goal: str = Field(description="the count the drafts are ranked by")
-    drafts: list[ComparedDraft] = Field(description="ranked by the expected goal count, best first")
-    risk_label: str = Field(description="what the risk model learned from (the same for every draft)")
-    best_hour: BestHour | None = Field(description="for the top draft, when asked for")
-    compare_id: str | None = Field(None, description="the comparison's id in the outcome store (each draft's score "
-                                   "has its own score_id, for the draft that gets published)")
+# The answers are the scorer's own typed results (engage/scoring/answers.py), served as they are.
+ScoreResponse = ScoreAnswer
+CompareResponse = Comparison
 
 
 class FeedPhotos(BaseModel):
@@ -375,3 +277,53 @@ class Accuracy(BaseModel):
     published: int = Field(description="scored drafts linked to a published post with an outcome")
     targets: list[TargetAccuracy]
     points: list[AccuracyPoint] = Field(description="predicted against actual, one per published draft and count")
+
+
+# -- what /docs shows beside the models: the error answers and the request bodies' examples ------------------
+
+#: The error answers every scoring route may give.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse, "description": "a body that cannot be decoded (not JSON, not UTF-8, nested too "
+                                                 "deeply, a broken form), or an image that is not base64, not a "
+                                                 "decodable photo, a bomb or a strip thinner than 1:20"},
+    401: {"model": ErrorResponse, "description": "missing or wrong X-API-Key (only when the server has API keys)"},
+    403: {"model": ErrorResponse, "description": "an account the API key is not scoped to (key file, docs/security.md)"},
+    408: {"model": ErrorResponse, "description": "the request body stalled (no byte for 15 s, or over 60 s in all)"},
+    413: {"model": ErrorResponse, "description": "request body over 10 MB"},
+    415: {"model": ErrorResponse, "description": "a body that is neither JSON nor a form, or a Content-Encoding "
+                                                 "other than identity"},
+    431: {"model": ErrorResponse, "description": "over 100 request headers or 16 KB of them"},
+    422: {"model": ErrorResponse, "description": "a well-formed body that is not a valid request: unknown fields, "
+                                                 "wrong types, caption over 2,200 characters, history over 500 posts"},
+    503: {"model": ErrorResponse, "description": "model still loading, or too many requests (see Retry-After)"},
+}
+
+SCORE_EXAMPLES = {
+    "known account": {
+        "summary": "A draft with a photo, for an account the model knows",
+        "value": {"account": "anna.bakes", "caption": "Sunday sourdough, crumb shot #bread #baking",
+                  "image": EXAMPLE_IMAGE, "posted_at": "2024-05-12T09:00:00Z", "followers": 5400},
+    },
+    "sponsored": {
+        "summary": "A sponsored draft with disclosure tags",
+        "value": {"account": "anna.bakes", "caption": "Loving my new oven from @brand #ad #paid", "sponsored": True},
+    },
+    "new account": {
+        "summary": "An account the model has not seen, with its recent posts",
+        "value": {"account": "new.baker", "caption": "First loaf!", "followers": 800, "history": [
+            {"caption": "My starter is alive", "posted_at": "2024-05-01T08:00:00Z", "likes": 40, "comments": 3},
+            {"caption": "Flour haul", "posted_at": "2024-05-05T18:30:00Z", "likes": 25, "comments": 1}]},
+    },
+}
+SCORE_BODY = {"requestBody": {"required": True, "content": {
+    "application/json": {"schema": {"$ref": "#/components/schemas/ScoreRequest"}, "examples": SCORE_EXAMPLES},
+    "multipart/form-data": {"schema": FORM_SCHEMA},
+}}}
+COMPARE_BODY = {"requestBody": {"required": True, "content": {"application/json": {
+    "schema": {"$ref": "#/components/schemas/CompareRequest"},
+    "examples": {"two captions": {
+        "summary": "The same post with a short caption and with hashtag stuffing, ranked by saves, and the best hour",
+        "value": {"account": "anna.bakes", "best_hour": True, "goal": "saves", "drafts": [
+            {"caption": "Sunday sourdough #bread"}, {"caption": "Sunday sourdough " + "#bread " * 25}]},
+    }},
+}}}}

@@ -20,8 +20,9 @@ from PIL import Image
 from engage.embed.decoding import declared_pixels
 from engage.errors import DataError, DraftError, ModelError
 from engage.model.draft import Draft
-from engage.model.targets import COUNT_TARGETS
 from engage.outcomes.store import OutcomeError, OutcomeStore, ScoreRecord
+from engage.scoring.answers import Answer, Comparison
+from engage.scoring.compare import DraftOfManyError, compare
 from engage.scoring.contract import ScoringModel
 from engage.serving.options import ServeOptions
 from engage.serving.parsing import RequestError
@@ -51,100 +52,82 @@ def check_pixel_budget(drafts: list[tuple[str, Draft]]) -> None:
                                                  "photos (a feed shows 1080 px) or fewer history photos")])
 
 
-def score_draft(model: ScoringModel, draft: Draft, prefix: str = "", history_prefix: str | None = None) -> dict[str, Any]:
-    """`scorer.score(draft)`, with the draft's own mistakes turned into RequestErrors naming the field
-    (`history_prefix` for its history's fields, when the history was sent elsewhere in the request)."""
-    check_pixel_budget([(prefix, draft)])
+def _request_error(e: DraftError | DataError, prefix: str, history_prefix: str | None = None) -> RequestError:
+    """A draft's own mistake as the RequestError naming the request field (`history_prefix` for its history's
+    fields, when the history was sent elsewhere in the request)."""
+    if isinstance(e, DraftError):
+        where = history_prefix if history_prefix is not None and e.field.startswith("history[") else prefix
+        return RequestError(400, [(where + e.field, e.message)])
+    if e.field is None:  # open_image: the draft's photo could not be decoded, or is a bomb
+        return RequestError(400, [(prefix + "image", e.message)])
+    # A value the posts table refuses (a validation failure, so 422); its message may quote the value.
+    return RequestError(422, [(prefix + e.field, "has a value the model cannot use")])
+
+
+def score_draft(model: ScoringModel, draft: Draft) -> Answer:
+    """`scorer.score(draft)`, with the draft's own mistakes turned into RequestErrors naming the field."""
+    check_pixel_budget([("", draft)])
     try:
         return model.score(draft)
-    except DraftError as e:
-        where = history_prefix if history_prefix is not None and e.field.startswith("history[") else prefix
-        raise RequestError(400, [(where + e.field, e.message)]) from None
-    except DataError as e:
-        if e.field is None:  # open_image: the draft's photo could not be decoded, or is a bomb
-            raise RequestError(400, [(prefix + "image", e.message)]) from None
-        # A value the posts table refuses (a validation failure, so 422); its message may quote the value.
-        raise RequestError(422, [(prefix + e.field, "has a value the model cannot use")]) from None
+    except (DraftError, DataError) as e:
+        raise _request_error(e, "") from None
 
 
 def compare_drafts(model: ScoringModel, request: CompareRequest, drafts: list[Draft],
-                   time_zone: str = DEFAULT_TIME_ZONE) -> dict[str, Any]:
-    """Drafts ranked by the expected `goal` count (ties keep submission order), with the difference each draft
-    makes, and the best hour for that goal in `time_zone` (the request's own zone wins)."""
+                   time_zone: str = DEFAULT_TIME_ZONE) -> Comparison:
+    """`engage.scoring.compare.compare` (the Scorer's own ranking) for a /v1/compare request, in `time_zone`
+    unless the request names its own; a draft's mistakes name its field (`drafts[i].caption`, or
+    `history[j].image` for the history sent once for every draft), a goal the model lacks is a 409."""
     check_pixel_budget([(f"drafts[{i}].", draft) for i, draft in enumerate(drafts)])
-    goal = request.goal
-    # A draft without a history of its own uses the account's, sent once at the top level and named so.
-    shared = ["" if request.history is not None and own.history is None else None for own in request.drafts]
-    scores = [score_draft(model, draft, prefix=f"drafts[{i}].", history_prefix=shared[i]) for i, draft in enumerate(drafts)]
-    if any(score.get(goal) is None for score in scores):
-        known = ", ".join(name for name in COUNT_TARGETS if scores[0].get(name) is not None) or "none"
-        raise RequestError(409, [("goal", f"this model predicts no {goal} (its training data had none), so it cannot "
-                                          f"rank drafts by it; goals this model has: {known}")])
-    expected = [float(score[goal]["expected"]) for score in scores]
-    likes = [float(score["likes"]["expected"]) if score.get("likes") else None for score in scores]
-    order = sorted(range(len(scores)), key=lambda i: (-expected[i], i))
-    top = expected[order[0]]
-    most_likes = max((v for v in likes if v is not None), default=None)
-    ranked = [
-        {"index": i, "rank": rank, "vs_first": round(expected[i] - expected[0], 2), "vs_best": round(expected[i] - top, 2),
-         "likes_vs_first": None if likes[i] is None else round(likes[i] - likes[0], 2),  # type: ignore[operator]
-         "likes_vs_best": None if likes[i] is None else round(likes[i] - most_likes, 2),  # type: ignore[operator]
-         "score": scores[i]}
-        for rank, i in enumerate(order, start=1)
-    ]
-    best_hour = None
-    if request.best_hour:
-        try:
-            best_hour = model.best_hour(drafts[order[0]], days=7, goal=goal,
-                                        time_zone=request.time_zone or time_zone)
-        except ModelError as e:
-            raise RequestError(409, [("best_hour", str(e))]) from None
-    return {"account": request.account, "goal": goal, "drafts": ranked, "risk_label": scores[0]["risk_label"],
-            "best_hour": best_hour}
+    try:
+        return compare(model, drafts, goal=request.goal, best_hour=request.best_hour,
+                       time_zone=request.time_zone or time_zone)
+    except DraftOfManyError as e:
+        # A draft without a history of its own uses the account's, sent once at the top level and named so.
+        shared = "" if request.history is not None and request.drafts[e.index].history is None else None
+        raise _request_error(e.error, f"drafts[{e.index}].", shared) from None
+    except ModelError as e:
+        raise RequestError(409, [("goal", str(e))]) from None
 
 
-def recorded(store: OutcomeStore | None, drafts: list[Draft], answers: list[dict[str, Any]],
+def recorded(store: OutcomeStore | None, drafts: list[Draft], answers: list[Answer],
              compare: dict[str, Any] | None = None) -> None:
     """Record scored drafts in the outcome store (one transaction) and give each answer its `score_id`; the
-    feature row the model attached (`_features`) goes to the store, never to the client."""
+    feature row the model attached (`Answer.features`) goes to the store, never to the client."""
     records = []
     for index, (draft, answer) in enumerate(zip(drafts, answers, strict=True)):
         extra = {} if compare is None else {"compare_id": compare["compare_id"], "draft_index": index,
                                             "rank": compare["ranks"][index], "goal": compare["goal"]}
         if store is not None:
             records.append(ScoreRecord.of(draft, answer, **extra))
-        answer.pop("_features", None)
     if store is None:
         for answer in answers:
-            answer["score_id"] = None
+            answer.score_id = None
         return
     try:
         ids = store.record_scores(records)
     except OutcomeError as e:
         raise RequestError(e.status, [(e.field, e.message)], headers={"Retry-After": "1"}) from None
     for answer, score_id in zip(answers, ids, strict=True):
-        answer["score_id"] = score_id
+        answer.score_id = score_id
 
 
-def score_and_record(model: ScoringModel, draft: Draft, store: OutcomeStore | None) -> dict[str, Any]:
+def score_and_record(model: ScoringModel, draft: Draft, store: OutcomeStore | None) -> Answer:
     """`score_draft`, recorded in the outcome store: the answer carries its `score_id`."""
-    answer = dict(score_draft(model, draft))
+    answer = score_draft(model, draft)
     recorded(store, [draft], [answer])
     return answer
 
 
 def compare_and_record(model: ScoringModel, request: CompareRequest, drafts: list[Draft], store: OutcomeStore | None,
-                       time_zone: str = DEFAULT_TIME_ZONE) -> dict[str, Any]:
+                       time_zone: str = DEFAULT_TIME_ZONE) -> Comparison:
     """`compare_drafts`, every draft's score recorded with its rank (the comparison's `compare_id` ties them)."""
     result = compare_drafts(model, request, drafts, time_zone)
-    ranked = sorted(result["drafts"], key=lambda d: d["index"])
-    answers = [dict(d["score"]) for d in ranked]
+    ranked = sorted(result.drafts, key=lambda d: d.index)
     compare_id = uuid.uuid4().hex if store is not None else None
-    recorded(store, drafts, answers, {"compare_id": compare_id, "goal": request.goal,
-                                      "ranks": [d["rank"] for d in ranked]})
-    for entry, answer in zip(ranked, answers, strict=True):
-        entry["score"] = answer
-    result["compare_id"] = compare_id
+    recorded(store, drafts, [d.score for d in ranked], {"compare_id": compare_id, "goal": request.goal,
+                                                        "ranks": [d.rank for d in ranked]})
+    result.compare_id = compare_id
     return result
 
 

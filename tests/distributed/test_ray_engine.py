@@ -30,7 +30,7 @@ pytestmark = pytest.mark.slow
 def local_run(smoke_settings):
     """Posts, vectors, split and feature table of the local engine on the smoke demo."""
     posts = load_training_posts(smoke_settings)
-    pipeline = FeaturePipeline(smoke_settings)
+    pipeline = FeaturePipeline.from_settings(smoke_settings)
     vectors = pipeline.embed(posts, progress=False)
     split = ev.time_split(posts, smoke_settings.train.test_fraction, smoke_settings.train.valid_fraction)
     pipeline.fit(vectors, rows=split.train)
@@ -41,7 +41,7 @@ def test_ray_vectors_and_feature_table_equal_the_local_ones(local_ray, ray_setti
     posts, local_vectors, split, local_features = local_run
     with open_engine(ray_settings) as engine:
         assert engine.name == "ray"
-        pipeline = FeaturePipeline(ray_settings)
+        pipeline = FeaturePipeline.from_settings(ray_settings)
         vectors = pipeline.embed(posts, progress=False, engine=engine)
         pipeline.fit(vectors, rows=split.train)
         features = pipeline.transform(posts, vectors, engine=engine)
@@ -61,7 +61,7 @@ def test_ray_vectors_and_feature_table_equal_the_local_ones(local_ray, ray_setti
 
     for step in ("embed_images", "measure_quality", "embed_captions"):
         monkeypatch.setattr(LOCAL, step, no_computing)
-    again = FeaturePipeline(ray_settings).embed(posts, progress=False)
+    again = FeaturePipeline.from_settings(ray_settings).embed(posts, progress=False)
     np.testing.assert_array_equal(again.image, vectors.image)
 
 

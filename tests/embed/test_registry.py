@@ -56,7 +56,7 @@ def test_a_new_image_embedder_is_one_module_and_one_registry_line(tmp_path, monk
     Image.new("RGB", (40, 40), (0, 0, 255)).save(blue)
     settings = Settings.model_validate({"image": {"embedder": "colour_grid"}, "text": {"embedder": "minilm"},
                                         "features": {"cache_dir": str(tmp_path / "cache")}})
-    pipeline = FeaturePipeline(settings)
+    pipeline = FeaturePipeline.from_settings(settings)
     posts = pd.DataFrame({"image": [str(red), str(blue), None], "caption": ["red", "blue", "none"]})
     vectors = pipeline.embed(posts, progress=False)
     assert pipeline.image_embedder.id == "colour_grid:2x2" and vectors.image.shape == (3, 12)
@@ -67,7 +67,7 @@ def test_a_new_image_embedder_is_one_module_and_one_registry_line(tmp_path, monk
     # The cache keeps the new embedder's vectors under its own id: a second pipeline computes nothing.
     monkeypatch.setitem(IMAGE_EMBEDDERS, "colour_grid", lambda s, b: pytest.fail("embedded again"))
     monkeypatch.setattr(ColourGrid, "embed_paths", lambda *a, **k: pytest.fail("embedded again"))
-    again = FeaturePipeline(settings)
+    again = FeaturePipeline.from_settings(settings)
     again._image_embedder = ColourGrid()
     np.testing.assert_array_equal(again.embed(posts, progress=False).image[:2], vectors.image[:2])
 

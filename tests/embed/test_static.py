@@ -121,7 +121,7 @@ def test_a_fitted_pipeline_keeps_its_caption_embedder_when_auto_would_choose_ano
 
     settings = Settings().model_copy(update={"features": Settings().features.model_copy(
         update={"cache_dir": str(tmp_path)})})
-    pipeline = FeaturePipeline(settings)
+    pipeline = FeaturePipeline.from_settings(settings)
     pipeline.text_embedder_id_ = StaticEmbedder(tmp_path).id
     assert pipeline._text_settings().embedder == "static"
     pipeline.text_embedder_id_ = "minilm:all-MiniLM-L6-v2:128"
@@ -152,7 +152,7 @@ def test_auto_embeds_captions_with_static_from_the_stated_table_size(tmp_path):
     from engage.features.pipeline import FeaturePipeline
 
     settings = Settings().model_copy(update={"text": TextSettings(static_from_posts=100)})
-    pipeline = FeaturePipeline(settings)
+    pipeline = FeaturePipeline.from_settings(settings)
     pipeline._image_embedder = object()  # an image embedder without a text tower (EfficientNet)
     pipeline._table_posts = 99
     assert pipeline._text_settings().embedder == "auto"  # make_text_embedder: MiniLM
@@ -169,7 +169,7 @@ def test_auto_keeps_the_clip_text_tower_for_any_table_size():
         def embed_text(self, texts):  # pragma: no cover - only its presence is checked
             raise AssertionError
 
-    pipeline = FeaturePipeline(Settings().model_copy(update={"text": TextSettings(static_from_posts=10)}))
+    pipeline = FeaturePipeline.from_settings(Settings().model_copy(update={"text": TextSettings(static_from_posts=10)}))
     pipeline._image_embedder = Clip()
     pipeline._table_posts = 1_000_000
     assert pipeline._text_settings().embedder == "auto"

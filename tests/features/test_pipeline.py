@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -40,7 +42,7 @@ def _vectors(pipeline: FeaturePipeline, n: int = 12) -> PostVectors:
 
 @pytest.fixture(scope="module")
 def fitted() -> tuple[FeaturePipeline, PostVectors]:
-    pipeline = FeaturePipeline(_settings())
+    pipeline = FeaturePipeline.from_settings(_settings())
     vectors = _vectors(pipeline)
     return pipeline.fit(vectors), vectors
 
@@ -50,17 +52,31 @@ def _learned(pipeline: FeaturePipeline) -> list[str]:
 
 
 def test_transform_before_fit_is_a_not_fitted_error():
-    pipeline = FeaturePipeline(_settings())
+    pipeline = FeaturePipeline.from_settings(_settings())
     with pytest.raises(NotFittedError, match=r"FeaturePipeline.transform needs a fitted pipeline: call fit"):
         pipeline.transform(_posts(), _vectors(pipeline))
 
 
 def test_building_embedders_learns_nothing_and_never_rewrites_the_settings():
     settings = _settings()
-    pipeline = FeaturePipeline(settings)
+    pipeline = FeaturePipeline.from_settings(settings)
     _ = pipeline.image_embedder, pipeline.text_embedder  # 'auto' resolves to EfficientNet offline
-    assert pipeline.settings is settings and settings.image.embedder == "auto"
+    assert pipeline.image is settings.image and settings.image.embedder == "auto"
+    assert (pipeline.text, pipeline.features, pipeline.seed) == (settings.text, settings.features, settings.train.seed)
     assert _learned(pipeline) == []
+
+
+def test_the_pipeline_takes_only_the_settings_it_uses_and_reads_old_pickles_that_held_all_of_them():
+    settings = _settings().model_copy(update={"train": _settings().train.model_copy(update={"seed": 7})})
+    pipeline = FeaturePipeline.from_settings(settings)
+    assert {k for k in vars(pipeline) if not k.startswith("_")} == {"image", "text", "features", "seed"}
+    assert pipeline.seed == 7 and pipeline.onnx_dir == Path(settings.features.cache_dir) / "onnx"
+    copy = FeaturePipeline(**pipeline.get_params())  # what a Ray worker rebuilds its embedders from
+    assert copy.get_params() == pipeline.get_params() and copy is not pipeline
+    old = FeaturePipeline.__new__(FeaturePipeline)  # as a bundle of the previous layout unpickles it
+    old.__setstate__({"settings": settings, "_image_embedder": None, "_text_embedder": None, "feature_names_": ["a"]})
+    assert (old.image, old.text, old.features, old.seed) == (settings.image, settings.text, settings.features, 7)
+    assert old.feature_names_ == ["a"] and not hasattr(old, "settings")
 
 
 def test_fit_learns_the_embedder_ids_pcas_and_declared_feature_names(fitted):
@@ -77,7 +93,7 @@ def test_fit_learns_the_embedder_ids_pcas_and_declared_feature_names(fitted):
 
 
 def test_captions_are_embedded_on_the_image_device():
-    pipeline = FeaturePipeline(_settings())
+    pipeline = FeaturePipeline.from_settings(_settings())
     assert pipeline.text_embedder.device == "cpu"
 
 
@@ -87,7 +103,7 @@ def test_a_pipeline_fitted_before_quality_versions_keeps_measuring_as_quality_v1
     old = copy.copy(fitted[0])
     del old.quality_version_  # what a bundle trained before quality-v2 unpickles to
     assert old.quality_version == "quality-v1"
-    assert FeaturePipeline(_settings()).quality_version == QUALITY_VERSION  # not fitted yet: the current one
+    assert FeaturePipeline.from_settings(_settings()).quality_version == QUALITY_VERSION  # not fitted yet: the current one
 
 
 def test_a_later_post_scored_as_a_draft_sees_only_the_history_before_the_earlier_post(fitted):

@@ -64,10 +64,11 @@ from engage.outcomes import OutcomeRecord, OutcomeStore, ScoreRecord
 store = OutcomeStore(sys.argv[1])
 worker = int(sys.argv[2])
 for i in range(30):
-    [sid] = store.record_scores([ScoreRecord(account="a", caption=f"{worker}-{i}", model_version="m", embedder="e",
-                                             prediction={"likes": {"expected": 1.0, "low": 0.0, "high": 2.0}})])
-    store.record_outcome(OutcomeRecord(score_id=sid, post_id=f"{worker}-{i}", posted_at=datetime.now(UTC),
-                                       age_hours=24, counts={"likes": i}))
+    likes = {"likes": {"expected": 1.0, "low": 0.0, "high": 2.0}}
+    [sid] = store.record_scores([ScoreRecord(account="a", caption=f"{worker}-{i}", model_version="m",
+                                             embedder="e", prediction=likes)])
+    store.record_outcome(OutcomeRecord(score_id=sid, post_id=f"{worker}-{i}",
+                                       posted_at=datetime.now(UTC), age_hours=24, counts={"likes": i}))
 """
 
 

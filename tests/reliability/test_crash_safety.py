@@ -228,7 +228,7 @@ def features_through_cache(work: Path) -> tuple[np.ndarray, np.ndarray, np.ndarr
     options = settings.data.demo.model_dump()
     posts = load_posts("demo", options.pop("out_dir"), **options)
     shards_before = len(list((work / "cache").glob("*/shard-*.npz")))
-    pipeline = FeaturePipeline(settings)
+    pipeline = FeaturePipeline.from_settings(settings)
     vectors = pipeline.embed(posts, progress=False)
     added = len(list((work / "cache").glob("*/shard-*.npz"))) - shards_before
     split = time_split(posts, settings.train.test_fraction, settings.train.valid_fraction)

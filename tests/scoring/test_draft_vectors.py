@@ -31,7 +31,7 @@ def pipeline(tmp_path_factory) -> FeaturePipeline:
     settings.image.device = "cpu"
     settings.text.embedder = "minilm"
     settings.features.cache_dir = str(tmp_path_factory.mktemp("cache"))
-    return FeaturePipeline(settings)
+    return FeaturePipeline.from_settings(settings)
 
 
 class Counting:

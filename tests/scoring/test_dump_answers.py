@@ -51,9 +51,9 @@ def test_every_dump_accounts_expected_counts_lie_within_its_own_posts(dump_model
         )
         for target in COUNT_TARGETS:
             values = own[target].dropna().astype(float) if target in own else pd.Series(dtype=float)
-            if scored[target] is None or len(values) < 3:
+            if scored.count(target) is None or len(values) < 3:
                 continue
-            assert values.min() - 0.01 <= scored[target]["expected"] <= values.max() + 0.01, (account, target)
+            assert values.min() - 0.01 <= scored.count(target).expected <= values.max() + 0.01, (account, target)
 
 
 def test_an_early_natgeo_draft_is_at_natgeos_level_without_a_false_unknown_account(dump_model):
@@ -65,24 +65,24 @@ def test_an_early_natgeo_draft_is_at_natgeos_level_without_a_false_unknown_accou
     after = dump_model.score(
         Draft(account="natgeo", caption="Into the wild", posted_at=(first + pd.Timedelta(days=1)).isoformat())
     )
-    assert "unknown_account" not in [f["code"] for f in before["flags"]]
-    assert "before_known_history" in [f["code"] for f in before["flags"]]
+    assert "unknown_account" not in [f.code for f in before.flags]
+    assert "before_known_history" in [f.code for f in before.flags]
     own = ctx.loc[ctx["account"] == "natgeo", "likes"].astype(float)
-    assert own.min() <= before["likes"]["expected"] <= own.max()
-    assert 0.5 < before["likes"]["expected"] / after["likes"]["expected"] < 2  # was 12x
+    assert own.min() <= before.likes.expected <= own.max()
+    assert 0.5 < before.likes.expected / after.likes.expected < 2  # was 12x
 
 
 def test_a_2400_follower_unknown_account_is_not_given_12_times_its_followers(dump_model):
     scored = dump_model.score(
         Draft(account="new_small_account", caption="hello", followers=2400, posted_at="2022-06-01T10:00:00Z")
     )
-    flags = {f["code"]: f["message"] for f in scored["flags"]}
+    flags = {f.code: f.message for f in scored.flags}
     assert (
         "2,400 followers is fewer than any account the model was trained on"
         in flags["followers_outside_training"]
     )
-    assert scored["likes"]["expected"] < 2400
+    assert scored.likes.expected < 2400
     assert (
-        np.isfinite(scored["comments"]["high"])
-        and scored["comments"]["high"] > scored["comments"]["expected"]
+        np.isfinite(scored.comments.high)
+        and scored.comments.high > scored.comments.expected
     )

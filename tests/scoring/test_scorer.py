@@ -76,9 +76,9 @@ def test_extra_hashtags_never_raise_expected_likes_for_a_new_account_described_b
             history = _history_of(model, account, n)
             plain = scorer.score(Draft(account="new.account", caption=caption, posted_at=when, history=history))
             tagged = scorer.score(Draft(account="new.account", caption=stuffed, posted_at=when, history=history))
-            assert "too_many_hashtags" in {f["code"] for f in tagged["flags"]}
-            if tagged["likes"]["expected"] > plain["likes"]["expected"]:
-                rises.append((account, n, plain["likes"]["expected"], tagged["likes"]["expected"]))
+            assert "too_many_hashtags" in {f.code for f in tagged.flags}
+            if tagged.likes.expected > plain.likes.expected:
+                rises.append((account, n, plain.likes.expected, tagged.likes.expected))
     assert rises == []
 
 
@@ -86,10 +86,10 @@ def test_factors_say_the_drafts_own_value(model, scorer):
     account = model.context_posts["account"].iloc[0]
     scored = scorer.score(Draft(account=account, caption="Three tags #a #b #c", sponsored=False,
                                posted_at="2030-01-01T09:00:00Z"), n_factors=100)
-    words = {f["feature"] for f in scored["factors"]}
+    words = {f.feature for f in scored.factors}
     assert "sponsored post" not in words
     assert not any(w.startswith("number of hashtags") for w in words)
-    assert np.isfinite([f["contribution"] for f in scored["factors"]]).all()
+    assert np.isfinite([f.contribution for f in scored.factors]).all()
 
 
 def test_hashtag_stuffing_is_flagged_and_lowers_expected_likes(model, scorer):
@@ -98,15 +98,15 @@ def test_hashtag_stuffing_is_flagged_and_lowers_expected_likes(model, scorer):
     plain = scorer.score(Draft(account=account, caption=caption, posted_at="2030-01-01T18:00:00Z"))
     stuffed = scorer.score(Draft(account=account, caption=caption + " " + " ".join(f"#tag{i}" for i in range(25)),
                                 posted_at="2030-01-01T18:00:00Z"))
-    assert "too_many_hashtags" in {f["code"] for f in stuffed["flags"]}
-    assert "too_many_hashtags" not in {f["code"] for f in plain["flags"]}
-    assert stuffed["likes"]["expected"] < plain["likes"]["expected"]
+    assert "too_many_hashtags" in {f.code for f in stuffed.flags}
+    assert "too_many_hashtags" not in {f.code for f in plain.flags}
+    assert stuffed.likes.expected < plain.likes.expected
 
 
 def test_an_unknown_account_is_scored_from_priors_with_a_flag(model, scorer):
     scored = scorer.score(Draft(account="nobody_we_know", caption="hello", followers=5000))
-    assert "unknown_account" in {f["code"] for f in scored["flags"]}
-    assert scored["likes"]["expected"] > 0
+    assert "unknown_account" in {f.code for f in scored.flags}
+    assert scored.likes.expected > 0
 
 
 def test_a_draft_dated_before_the_accounts_first_stored_post_is_scored_at_the_accounts_level(model, scorer):
@@ -114,13 +114,13 @@ def test_a_draft_dated_before_the_accounts_first_stored_post_is_scored_at_the_ac
     account = ctx["account"].iloc[0]
     first = ctx.loc[ctx["account"] == account, "posted_at"].min()
     early = scorer.score(Draft(account=account, caption="Morning light #sea", posted_at=(first - pd.Timedelta(days=3)).isoformat()))
-    codes = [f["code"] for f in early["flags"]]
+    codes = [f.code for f in early.flags]
     assert "unknown_account" not in codes and "before_known_history" in codes
     own = ctx.loc[ctx["account"] == account, "likes"].astype(float)
-    assert own.min() <= early["likes"]["expected"] <= own.max()  # the account's level, not the population's
+    assert own.min() <= early.likes.expected <= own.max()  # the account's level, not the population's
     stranger = scorer.score(Draft(account="nobody_we_know", caption="Morning light #sea",
                                  posted_at=(first - pd.Timedelta(days=3)).isoformat()))
-    assert "before_known_history" not in [f["code"] for f in stranger["flags"]]
+    assert "before_known_history" not in [f.code for f in stranger.flags]
 
 
 def test_a_small_unknown_account_is_scored_from_accounts_of_its_size_and_told_it_is_outside_the_range(model, scorer):
@@ -128,16 +128,16 @@ def test_a_small_unknown_account_is_scored_from_accounts_of_its_size_and_told_it
     small = int(followers.min() / 20)
     scored = scorer.score(Draft(account="tiny_new_shop", caption="hello #coffee", followers=small,
                                posted_at="2030-01-01T09:00:00Z"))
-    flags = {f["code"]: f["message"] for f in scored["flags"]}
+    flags = {f.code: f.message for f in scored.flags}
     assert f"{small:,} followers is fewer than any account the model was trained on" in flags["followers_outside_training"]
     assert "training accounts closest in size" in flags["unknown_account"]
     # Per follower, like its nearest accounts: nowhere near the extrapolated prior's multiples of its followers.
-    assert scored["likes"]["expected"] < small
+    assert scored.likes.expected < small
     typical = scorer.score(Draft(account="mid_new_shop", caption="hello #coffee", followers=int(followers.median()),
                                 posted_at="2030-01-01T09:00:00Z"))
-    assert "followers_outside_training" not in [f["code"] for f in typical["flags"]]
-    width = np.log1p(scored["likes"]["high"]) - np.log1p(scored["likes"]["low"])
-    assert width > np.log1p(typical["likes"]["high"]) - np.log1p(typical["likes"]["low"])  # widened
+    assert "followers_outside_training" not in [f.code for f in typical.flags]
+    width = np.log1p(scored.likes.high) - np.log1p(scored.likes.low)
+    assert width > np.log1p(typical.likes.high) - np.log1p(typical.likes.low)  # widened
 
 
 def test_a_known_accounts_expected_counts_stay_inside_its_own_posts_range(model, scorer):
@@ -147,7 +147,7 @@ def test_a_known_accounts_expected_counts_stay_inside_its_own_posts_range(model,
         scored = scorer.score(Draft(account=account, caption="A new post " + "#tag " * 30, posted_at=when))
         for target in ("likes", "comments"):
             values = own[target].dropna().astype(float)
-            assert values.min() - 0.01 <= scored[target]["expected"] <= values.max() + 0.01, (account, target)
+            assert values.min() - 0.01 <= scored.count(target).expected <= values.max() + 0.01, (account, target)
 
 
 def _with_every_other_account(model: EngageModel, draft: Draft, posts: pd.DataFrame, vectors: PostVectors):
@@ -224,9 +224,9 @@ def test_best_hour_is_one_of_the_next_seven_days_hours(model, scorer):
     account = model.context_posts["account"].iloc[0]
     start = model.context_posts["posted_at"].max().to_pydatetime()
     best = scorer.best_hour(Draft(account=account, caption="A slow Sunday"), start=start)
-    when = pd.Timestamp(best["posted_at"])
+    when = pd.Timestamp(best.posted_at)
     assert pd.Timestamp(start) < when <= pd.Timestamp(start) + pd.Timedelta(days=7, hours=1)
-    assert when.minute == 0 and best["expected_likes"] > 0
+    assert when.minute == 0 and best.expected_likes > 0
 
 
 def test_concurrent_drafts_scored_in_shared_batches_get_the_unbatched_answers(model, scorer):
@@ -241,9 +241,9 @@ def test_concurrent_drafts_scored_in_shared_batches_get_the_unbatched_answers(mo
         together = list(pool.map(batched.score, drafts))
     for a, b in zip(alone, together, strict=True):
         for target in ("likes", "comments"):
-            np.testing.assert_allclose([b[target][k] for k in ("expected", "low", "high")],
-                                       [a[target][k] for k in ("expected", "low", "high")], rtol=1e-4)
-        np.testing.assert_allclose(b["authenticity_risk"], a["authenticity_risk"], rtol=1e-4)
+            np.testing.assert_allclose([getattr(b.count(target), k) for k in ("expected", "low", "high")],
+                                       [getattr(a.count(target), k) for k in ("expected", "low", "high")], rtol=1e-4)
+        np.testing.assert_allclose(b.authenticity_risk, a.authenticity_risk, rtol=1e-4)
     stats = batched.serving_settings()["batching"]
     assert stats["max_batch_size"] == 8 and stats["batches"] < 4  # forward passes were shared
 
@@ -258,7 +258,7 @@ def test_a_history_sent_again_is_not_embedded_again(model):
     cache = cached.serving_settings()["vector_cache"]
     assert cache["misses"] == misses + 1  # only the new caption
     assert cache["hits"] >= 10  # five photos and five captions
-    assert first["likes"]["expected"] > 0 and second["likes"]["expected"] > 0
+    assert first.likes.expected > 0 and second.likes.expected > 0
 
 
 def test_a_model_pickles_without_serving_state_and_a_scorer_of_the_copy_scores_the_same(model):
@@ -272,7 +272,7 @@ def test_a_model_pickles_without_serving_state_and_a_scorer_of_the_copy_scores_t
     before = serving.score(draft)
     copy = pickle.loads(pickle.dumps(model))
     assert not any(isinstance(v, (Scorer, threading.Lock().__class__)) for v in vars(copy).values())
-    assert Scorer(copy).score(draft)["likes"] == before["likes"]
+    assert Scorer(copy).score(draft).likes == before.likes
 
 
 def test_a_draft_that_fails_in_a_shared_batch_fails_alone(model, monkeypatch):
@@ -290,13 +290,11 @@ def test_a_draft_that_fails_in_a_shared_batch_fails_alone(model, monkeypatch):
     monkeypatch.setattr(scorer, "score_batch", score_batch)
     answers = scorer.score_isolated(inputs)
     assert isinstance(answers[1], ValueError) and "cannot be scored" in str(answers[1])
-    assert answers[0]["likes"] == real(inputs[:1])[0]["likes"]
-    assert answers[2]["likes"]["expected"] > 0
+    assert answers[0].likes == real(inputs[:1])[0].likes
+    assert answers[2].likes.expected > 0
 
 
 def test_drafts_scored_in_chunks_get_each_drafts_own_answer_and_a_bad_one_its_own_error(model, scorer):
-    from engage.scoring.scorer import flat_score
-
     account = str(model.context_posts["account"].iloc[0])
     drafts = [Draft(account=account, caption="Morning run #fit", posted_at="2030-01-01T09:00:00Z"),
               Draft(account=account, caption="Morning run #fit #ad #sponsored", posted_at="2030-01-01T09:00:00Z"),
@@ -306,24 +304,22 @@ def test_drafts_scored_in_chunks_get_each_drafts_own_answer_and_a_bad_one_its_ow
     scored = scorer.score_many(drafts, chunk=2)
     assert isinstance(scored[2], DraftError) and scored[2].field == "image"
     for i in (0, 1, 3):
-        alone, together = flat_score(scorer.score(drafts[i])), flat_score(scored[i])
+        alone, together = scorer.score(drafts[i]).flat(), scored[i].flat()
         for column in ("likes_expected", "likes_low", "comments_high", "authenticity_risk"):
             assert together[column] == pytest.approx(alone[column], rel=1e-6), (i, column)
         assert together["flags"] == alone["flags"]
-    assert scored[0]["likes"]["expected"] != scored[1]["likes"]["expected"]  # the #ad draft is its own draft
+    assert scored[0].likes.expected != scored[1].likes.expected  # the #ad draft is its own draft
 
 
 def test_the_pyfunc_frame_gives_each_rows_own_answer(model, scorer):
     from engage.scoring.pyfunc import predict_frame
-    from engage.scoring.scorer import flat_score
-
     account = str(model.context_posts["account"].iloc[0])
     frame = pd.DataFrame({"account": [account, account, "someone.new"],
                           "caption": ["Morning run #fit", "Morning run #fit #ad #sponsored", "First post"],
                           "posted_at": ["2030-01-01T09:00:00Z"] * 3})
     scored = predict_frame(scorer, frame)
     for i, record in enumerate(frame.to_dict(orient="records")):
-        alone = flat_score(scorer.score(Draft(**record)))
+        alone = scorer.score(Draft(**record)).flat()
         for column in ("likes_expected", "likes_low", "comments_high", "authenticity_risk"):
             assert scored[column][i] == pytest.approx(alone[column], rel=1e-6), (i, column)
         assert scored["flags"][i] == alone["flags"]
@@ -334,8 +330,8 @@ def test_best_hour_is_a_whole_hour_of_the_accounts_time_zone_and_names_it(model,
     start = model.context_posts["posted_at"].max().to_pydatetime()
     draft = Draft(account=account, caption="A slow Sunday")
     local = scorer.best_hour(draft, start=start, time_zone="Asia/Kolkata")
-    when = pd.Timestamp(local["posted_at"])
-    assert local["time_zone"] == "Asia/Kolkata"
+    when = pd.Timestamp(local.posted_at)
+    assert local.time_zone == "Asia/Kolkata"
     assert when.utcoffset() == pd.Timedelta(hours=5, minutes=30) and when.minute == 0  # a whole local hour
     assert when.tz_convert("UTC").minute == 30
-    assert scorer.best_hour(draft, start=start)["time_zone"] == "UTC"
+    assert scorer.best_hour(draft, start=start).time_zone == "UTC"

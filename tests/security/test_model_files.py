@@ -242,7 +242,7 @@ def test_a_bundle_saved_before_signing_is_refused_then_converted_on_the_operator
     before, after = Scorer(model).score(draft), Scorer(converted).score(draft)
     for name in model.models:  # the same estimators give the same answers
         assert type(converted.models[name]) is type(model.models[name])
-        assert after[name] == before[name], name
+        assert getattr(after, name) == getattr(before, name), name
     with pytest.raises(ModelError, match="not 1: only bundles saved before model signing"):
         convert_legacy(tmp_path / "converted")
 

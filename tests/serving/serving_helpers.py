@@ -29,6 +29,7 @@ from PIL import Image
 
 from engage.embed.decoding import open_image
 from engage.errors import DataError, DraftError, ModelError
+from engage.scoring.answers import Answer, BestHour, ScoreAnswer
 
 ROOT = Path(__file__).resolve().parents[2]
 #: A caption no response or log may ever repeat.
@@ -101,7 +102,7 @@ class RecordingScorer:
         self.gate: threading.Event | None = None
         self.entered = threading.Semaphore(0)
 
-    def score(self, draft: Any) -> dict[str, Any]:
+    def score(self, draft: Any) -> Answer:
         self.entered.release()
         if self.gate is not None:
             self.gate.wait(timeout=30)
@@ -117,7 +118,7 @@ class RecordingScorer:
         expected = 100.0 - 3 * draft.caption.count("#") + (10.0 if draft.image else 0.0)
         flags = [] if draft.account in set(self.context_posts["account"]) else [
             {"code": "unknown_account", "message": "no history"}]
-        return {
+        return ScoreAnswer.model_validate({
             "model_version": self.version, "embedder": self.embedder,
             "likes": {"expected": expected, "low": expected * 0.5, "high": expected * 1.5},
             "comments": {"expected": 5.0, "low": 2.0, "high": 9.0},
@@ -125,15 +126,15 @@ class RecordingScorer:
             "saves": {"expected": 10.0 + 5 * draft.caption.lower().count("tip"), "low": 5.0, "high": 40.0},
             "authenticity_risk": 0.1, "risk_label": "an engagement-drop proxy (fake model)", "flags": flags,
             "factors": [{"feature": "number of hashtags", "contribution": -0.1}],
-        }
+        })
 
-    def best_hour(self, draft: Any, *, days: int = 7, goal: str = "likes", time_zone: str = "UTC") -> dict[str, Any]:
+    def best_hour(self, draft: Any, *, days: int = 7, goal: str = "likes", time_zone: str = "UTC") -> BestHour:
         if goal not in self.models:
             raise ModelError(f"this model has no {goal} target")
         self.best_hour_drafts.append(draft)
         expected = {"likes": 123.0, "comments": 6.0, "saves": 45.0}[goal]
-        return {"posted_at": datetime(2030, 1, 1, 18, tzinfo=ZoneInfo(time_zone)).isoformat(), "time_zone": time_zone,
-                "goal": goal, "expected": expected, "expected_likes": 123.0}
+        return BestHour(posted_at=datetime(2030, 1, 1, 18, tzinfo=ZoneInfo(time_zone)), time_zone=time_zone,
+                        goal=goal, expected=expected, expected_likes=123.0)
 
     def serving_settings(self) -> dict[str, Any]:
         return {"batching": {"max_batch_size": 1}, "vector_cache": {"max_items": 0, "items": 0, "hits": 0, "misses": 0}}

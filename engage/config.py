@@ -113,18 +113,19 @@ class TrainSettings(_Section):
     # Where the level's trees start: "none" (log1p from scratch) or "trailing" (the account's trailing mean log1p).
     level_start: Literal["none", "trailing"] = "trailing"
     uplift_objective: Literal["regression", "lambdarank"] = "regression"
+    # Feature families left out of every model (engage.features.pipeline.FEATURE_FAMILIES): ablations.
+    drop_features: list[str] = []
 
     @field_validator("level", mode="before")
     @classmethod
     def _level_keeps_its_defaults(cls, value: Any) -> Any:
-        """A partial `level` (a config file's or an override's `train.level.n_jobs=1`) changes only the keys it
-        names: the rest keep the level's own defaults (600 trees of 7 leaves), not LightGBMSettings' generic ones."""
+        """A partial `level` (a config file's, or an override such as `train.level.n_jobs=1`) changes only the
+        keys it names: the rest keep the level's own defaults (600 trees of 7 leaves), not LightGBMSettings'
+        generic ones."""
         if isinstance(value, dict):
             default = cls.model_fields["level"].default
             return {**default.model_dump(), **value}
         return value
-    # Feature families left out of every model (engage.features.pipeline.FEATURE_FAMILIES): ablations.
-    drop_features: list[str] = []
 
 
 class TrackingSettings(_Section):

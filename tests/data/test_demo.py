@@ -72,7 +72,8 @@ def test_photos_rendered_over_several_workers_are_the_same_files(tiny: Path, tmp
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     import engage.data.demo.store as store
 
-    monkeypatch.setattr(store, "PARALLEL_PHOTOS", 1)  # the tiny demo's ~40 photos in tasks of 8, over 2 workers
+    # The tiny demo's ~40 photos in tasks of 8, over 2 workers.
+    monkeypatch.setattr(store, "PARALLEL_PHOTOS", 1)
     monkeypatch.setattr(store, "RENDER_CHUNK", 8)
     monkeypatch.setattr(store, "_cpus", lambda: 2)
     again = generate_demo(tmp_path / "parallel", **TINY)

@@ -51,7 +51,8 @@ def test_keys_that_are_all_new_to_a_filled_cache_are_misses(tmp_path):
     FeatureCache(tmp_path, NAMESPACE).put(["a", "b"], np.ones((2, 3)))
     vectors, found = FeatureCache(tmp_path, NAMESPACE).get(["c", "d", "e"])
     assert vectors.shape == (3, 3) and np.isnan(vectors).all() and not found.any()
-    out = cached_vectors(["c", "a"], lambda idx: np.full((len(idx), 3), 2.0), FeatureCache(tmp_path, NAMESPACE))
+    twos = lambda idx: np.full((len(idx), 3), 2.0)  # noqa: E731
+    out = cached_vectors(["c", "a"], twos, FeatureCache(tmp_path, NAMESPACE))
     np.testing.assert_array_equal(out, [[2.0] * 3, [1.0] * 3])
 
 

@@ -106,7 +106,7 @@ RENDER_CHUNK = 128
 
 
 def _render_chunk(jobs: list[tuple[Any, int, str, int]], size: int) -> int:
-    """Render and save each (photo plan, campaign, path, JPEG quality); a campaign's photo is rendered once."""
+    """Render and save each (photo plan, campaign, path, JPEG quality); a campaign's photo renders once."""
     campaigns: dict[int, Image.Image] = {}
     for photo, campaign, path, quality in jobs:
         if campaign >= 0:

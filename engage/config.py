@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from engage.errors import ConfigError
 
@@ -115,6 +115,17 @@ class TrainSettings(_Section):
     uplift_objective: Literal["regression", "lambdarank"] = "regression"
     # Feature families left out of every model (engage.features.pipeline.FEATURE_FAMILIES): ablations.
     drop_features: list[str] = []
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _level_keeps_its_defaults(cls, value: Any) -> Any:
+        """A partial `level` (a config file's, or an override such as `train.level.n_jobs=1`) changes only the
+        keys it names: the rest keep the level's own defaults (600 trees of 7 leaves), not LightGBMSettings'
+        generic ones."""
+        if isinstance(value, dict):
+            default = cls.model_fields["level"].default
+            return {**default.model_dump(), **value}
+        return value
 
 
 class TrackingSettings(_Section):

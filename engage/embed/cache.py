@@ -166,6 +166,8 @@ class FeatureCache:
         wanted = key_hashes(keys)
         at = np.minimum(np.searchsorted(self._hashes, wanted), len(self._hashes) - 1)
         hit = np.flatnonzero(self._hashes[at] == wanted)
+        if not len(hit):  # none stored yet (a new data set over a filled cache folder)
+            return vectors, found
         where = self._where[at[hit]]
         shard_of, row_of = where >> 32, where & 0xFFFFFFFF
         order = np.argsort(shard_of, kind="stable")

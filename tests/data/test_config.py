@@ -45,6 +45,16 @@ def test_dotted_override_sets_one_nested_key(tmp_path: Path) -> None:
     assert settings.data.path is None
 
 
+def test_a_partial_level_keeps_the_levels_own_defaults(tmp_path: Path) -> None:
+    # The level's defaults (600 trees of 7 leaves, 50 posts a leaf) differ from LightGBMSettings' generic
+    # ones: setting one key of it, by override or in a file, must not reset the others to the generic values.
+    level = load_settings(None, ["train.level.n_jobs=1"]).train.level
+    assert (level.n_jobs, level.n_estimators, level.num_leaves, level.min_child_samples) == (1, 600, 7, 50)
+    level = load_settings(_yaml(tmp_path, "train:\n  level:\n    n_estimators: 40\n")).train.level
+    assert (level.n_estimators, level.num_leaves, level.min_child_samples, level.n_jobs) == (40, 7, 50, 2)
+    assert load_settings(None, ["train.lightgbm.n_jobs=1"]).train.lightgbm.num_leaves == 15
+
+
 def test_override_values_are_read_as_yaml() -> None:
     assert parse_override("features.duplicate_image_cosine=0.9") == ("features.duplicate_image_cosine", 0.9)
     assert parse_override("train.export_dir=models/engage") == ("train.export_dir", "models/engage")

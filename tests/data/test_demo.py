@@ -68,6 +68,20 @@ def test_same_seed_gives_identical_tables_and_jpeg_bytes(tiny: Path, tmp_path: P
     assert all((tiny / p).read_bytes() == (again / p).read_bytes() for p in images)
 
 
+def test_photos_rendered_over_several_workers_are_the_same_files(tiny: Path, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    import engage.data.demo.store as store
+
+    # The tiny demo's ~40 photos in tasks of 8, over 2 workers.
+    monkeypatch.setattr(store, "PARALLEL_PHOTOS", 1)
+    monkeypatch.setattr(store, "RENDER_CHUNK", 8)
+    monkeypatch.setattr(store, "_cpus", lambda: 2)
+    again = generate_demo(tmp_path / "parallel", **TINY)
+    images = sorted(p.relative_to(tiny) for p in (tiny / "images").rglob("*.jpg"))
+    assert images == sorted(p.relative_to(again) for p in (again / "images").rglob("*.jpg"))
+    assert all((tiny / p).read_bytes() == (again / p).read_bytes() for p in images)
+
+
 def test_different_seed_gives_a_different_population(tiny: Path, tmp_path: Path) -> None:
     other = pd.read_parquet(generate_demo(tmp_path / "other", **{**TINY, "seed": 4}) / "posts.parquet")
     first = pd.read_parquet(tiny / "posts.parquet")

@@ -46,6 +46,16 @@ def test_put_then_get_round_trips_and_marks_misses(tmp_path):
     assert np.isnan(vectors[1]).all()
 
 
+def test_keys_that_are_all_new_to_a_filled_cache_are_misses(tmp_path):
+    # A second data set over the same cache folder: none of its keys is stored yet (this raised IndexError).
+    FeatureCache(tmp_path, NAMESPACE).put(["a", "b"], np.ones((2, 3)))
+    vectors, found = FeatureCache(tmp_path, NAMESPACE).get(["c", "d", "e"])
+    assert vectors.shape == (3, 3) and np.isnan(vectors).all() and not found.any()
+    twos = lambda idx: np.full((len(idx), 3), 2.0)  # noqa: E731
+    out = cached_vectors(["c", "a"], twos, FeatureCache(tmp_path, NAMESPACE))
+    np.testing.assert_array_equal(out, [[2.0] * 3, [1.0] * 3])
+
+
 def test_empty_cache_returns_all_misses_with_unknown_width(tmp_path):
     vectors, found = FeatureCache(tmp_path, "quality-v1").get(["x", "y"])
     assert vectors.shape == (2, 0) and not found.any()

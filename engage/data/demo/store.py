@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -78,13 +79,14 @@ def _write_population(out_dir: Path, options: dict[str, int], progress: bool = T
     plans = _plan_posts(seed, accounts, campaigns, start, end)
     posts, truth = _outcomes(seed, accounts, plans, start, end)
 
-    assets: dict[int, Image.Image] = {c.index: render_photo(c.photo, size) for c in campaigns}
     for account in accounts:
         (out_dir / "images" / account.name).mkdir(parents=True, exist_ok=True)
-    for plan, image_path in tqdm(zip(plans, posts["image"], strict=True), total=len(plans), desc="demo posts",
-                                 unit="post", mininterval=0.5, disable=not progress):
-        image = assets[plan.campaign] if plan.campaign >= 0 else render_photo(plan.photo, size)
-        image.save(out_dir / image_path, format="JPEG", quality=accounts[plan.account].jpeg_quality)
+    # A campaign's posts share its photo (rendered once per worker); every other post renders its own plan.
+    photos = {c.index: c.photo for c in campaigns}
+    jobs = [(photos[plan.campaign] if plan.campaign >= 0 else plan.photo, plan.campaign,
+             str(out_dir / image_path), accounts[plan.account].jpeg_quality)
+            for plan, image_path in zip(plans, posts["image"], strict=True)]
+    _render_all(jobs, size, progress)
 
     posts["posted_at"] = pd.to_datetime(posts["posted_at"], utc=True)
     posts = sort_posts(posts).reset_index(drop=True)
@@ -95,6 +97,47 @@ def _write_population(out_dir: Path, options: dict[str, int], progress: bool = T
     truth.to_parquet(out_dir / "truth.parquet", index=False)
     manifest = _manifest(options, len(posts), len(accounts))
     (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8")
+
+
+#: From this many photos they are rendered over the CPUs the process may use, in tasks of `RENDER_CHUNK`
+#: (~1-2 s of work each); below it, starting the workers costs more than they save (2-6 s on 2 busy cores).
+PARALLEL_PHOTOS = 1000
+RENDER_CHUNK = 128
+
+
+def _render_chunk(jobs: list[tuple[Any, int, str, int]], size: int) -> int:
+    """Render and save each (photo plan, campaign, path, JPEG quality); a campaign's photo renders once."""
+    campaigns: dict[int, Image.Image] = {}
+    for photo, campaign, path, quality in jobs:
+        if campaign >= 0:
+            image = campaigns.get(campaign)
+            if image is None:
+                image = campaigns[campaign] = render_photo(photo, size)
+        else:
+            image = render_photo(photo, size)
+        image.save(path, format="JPEG", quality=quality)
+    return len(jobs)
+
+
+def _cpus() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _render_all(jobs: list[tuple[Any, int, str, int]], size: int, progress: bool) -> None:
+    """Every photo of the population, over the CPUs the process may use (rendering is pure: a photo's pixels
+    depend on its plan alone, so the files are the same whichever worker writes them)."""
+    chunks = [jobs[start:start + RENDER_CHUNK] for start in range(0, len(jobs), RENDER_CHUNK)]
+    bar = tqdm(total=len(jobs), desc="demo posts", unit="post", mininterval=0.5, disable=not progress)
+    with bar:
+        if _cpus() > 1 and len(jobs) >= PARALLEL_PHOTOS:
+            from joblib import Parallel, delayed
+
+            parallel = Parallel(n_jobs=min(_cpus(), len(chunks)), backend="loky", return_as="generator")
+            for done in parallel(delayed(_render_chunk)(chunk, size) for chunk in chunks):
+                bar.update(done)
+        else:
+            for chunk in chunks:
+                bar.update(_render_chunk(chunk, size))
 
 
 def _read_manifest(out_dir: Path) -> dict[str, Any] | None:

@@ -48,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     # The embedder fallback is already logged once, loudly; don't print it a second time as a Python warning.
     warnings.filterwarnings("ignore", message="image embedder: using")
-    from engage.training import summary_table, train
+    from engage.summary import summary_table
+    from engage.training import train
 
     try:
         settings = load_settings(args.config, args.overrides)

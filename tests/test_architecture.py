@@ -29,7 +29,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("engage.engines", "engage.batch", "engage.serving"),  # choosing an engine; the batch CLI; the HTTP API
     # a whole run: load, embed, fit, evaluate, log, register (its stages printed and timed, its MLflow store
     # prepared); promoting one; the simulated month of the outcome loop
-    ("engage.training", "engage.promote", "engage.stages", "engage.tracking", "engage.simulated_month"),
+    ("engage.training", "engage.promote", "engage.stages", "engage.tracking", "engage.simulated_month",
+     "engage.summary"),
     ("engage",),  # the public API (engage/__init__.py)
 )
 

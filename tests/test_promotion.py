@@ -12,7 +12,8 @@ from mlflow.tracking import MlflowClient
 
 from engage import training
 from engage.promote import main as promote_main
-from engage.training import TrainResult, choose_alias, choose_data_alias, data_alias, summary_table
+from engage.summary import summary_table
+from engage.training import TrainResult, choose_alias, choose_data_alias, data_alias
 
 DATA, OTHER = "a" * 64, "b" * 64
 

@@ -270,7 +270,7 @@ def _posts_and_features(n_accounts: int = 4, per_account: int = 40, seed: int = 
 def test_a_new_count_target_is_trained_evaluated_plotted_and_summarised_from_its_registry_entry_alone(monkeypatch):
     """A count the data set carries in a new column (`bookmarks`, which no target reads today) becomes a target
     with one registry entry: labels, fitting, metrics, plots and the summary come from it."""
-    from engage import training
+    from engage import summary, training
     from engage.config import load_settings
     from engage.model import evaluation as ev
     from engage.model.targets import CountTarget
@@ -300,7 +300,7 @@ def test_a_new_count_target_is_trained_evaluated_plotted_and_summarised_from_its
     assert metrics["test_bookmarks_spearman_relative"] > 0.4  # the useful feature is learned
     assert set(registry["bookmarks"].figures(preds["bookmarks"])) == {"plots/predicted_vs_actual_bookmarks.png",
                                                                     "plots/residuals_bookmarks.png"}
-    table = training.summary_table(training.TrainResult(metrics, "run", "1", "champion", "first", skipped, "", "e"))
+    table = summary.summary_table(training.TrainResult(metrics, "run", "1", "champion", "first", skipped, "", "e"))
     assert "test_bookmarks_mae_log1p" in table and f"{metrics['baseline_bookmarks_mae_log1p']:.3f}" in table
 
 

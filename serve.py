@@ -29,7 +29,8 @@ def _zone(text: str) -> str:
 def _account_zone(text: str) -> tuple[str, str]:
     account, sep, zone = text.rpartition("=")
     if not sep or not account.strip():
-        raise argparse.ArgumentTypeError(f"{text!r} must look like ACCOUNT=ZONE, e.g. anna.bakes=Europe/Berlin")
+        raise argparse.ArgumentTypeError(
+            f"{text!r} must look like ACCOUNT=ZONE, e.g. anna.bakes=Europe/Berlin")
     return account.strip(), _zone(zone.strip())
 
 
@@ -44,27 +45,34 @@ def _outcomes_url(args: argparse.Namespace) -> str | None:
 def parse_args(argv: list[str] | None = None) -> ServeOptions:
     defaults = ServeOptions()
     parser = argparse.ArgumentParser(
-        description="Serve the engage model over HTTP: POST /v1/score and /v1/compare, the draft studio at /, "
+        description="Serve the engage model over HTTP: POST "
+        "/v1/score and /v1/compare, the draft studio at /, "
         "the API reference at /docs, /health and /ready for orchestration.",
-        epilog=f"Environment: {API_KEY_ENV} requires that key (an admin key: every account) in the X-API-Key header of "
-        f"/v1/* requests; {KEY_FILE_ENV} is the default of --key-file; {ADMIN_TOKEN_ENV} enables POST /admin/reload "
-        "(Authorization: Bearer <token>). SIGHUP also reloads the model (e.g. after a new champion is registered). "
-        "Listening beyond loopback (e.g. --host 0.0.0.0) needs an API key or --insecure-no-auth; see docs/security.md.",
+        epilog=f"Environment: {API_KEY_ENV} requires that key (an "
+        "admin key: every account) in the X-API-Key header of "
+        f"/v1/* requests; {KEY_FILE_ENV} is the default of "
+        f"--key-file; {ADMIN_TOKEN_ENV} enables POST /admin/reload "
+        "(Authorization: Bearer <token>). SIGHUP also reloads "
+        "the model (e.g. after a new champion is registered). "
+        "Listening beyond loopback (e.g. --host 0.0.0.0) needs "
+        "an API key or --insecure-no-auth; see docs/security.md.",
     )
     parser.add_argument("--model", default=DEFAULT_MODEL,
                         help=f"MLflow model URI or exported bundle directory (default: {DEFAULT_MODEL})")
     parser.add_argument("--tracking-uri", default=defaults.tracking_uri,
                         help=f"MLflow tracking store for models:/ URIs (default: {defaults.tracking_uri})")
-    parser.add_argument("--host", default=defaults.host, help=f"address to listen on (default: {defaults.host})")
+    parser.add_argument("--host", default=defaults.host,
+                        help=f"address to listen on (default: {defaults.host})")
     parser.add_argument("--port", type=int, default=defaults.port, help=f"port (default: {defaults.port})")
     parser.add_argument("--key-file", default=defaults.key_file,
-                        help="YAML file of API keys: admin keys (every account) and keys scoped to the accounts they may "
+        help="YAML file of API keys: admin keys (every account) and keys scoped to the accounts they may "
                         f"score, see and compare (default: ${KEY_FILE_ENV}; format in docs/security.md)")
     parser.add_argument("--insecure-no-auth", action="store_true",
-                        help="listen beyond loopback without any API key (refused otherwise): anyone who can reach the "
+        help="listen beyond loopback without any API key (refused otherwise): anyone who can reach the "
                         "port can list every account and score drafts for it; logged as a warning")
-    parser.add_argument("--allowed-host", action="append", default=list(defaults.allowed_hosts), metavar="NAME",
-                        help="a Host name the server answers to besides localhost/127.0.0.1/::1 (repeatable; '*' turns "
+    parser.add_argument("--allowed-host", action="append", default=list(defaults.allowed_hosts),
+                        metavar="NAME",
+        help="a Host name the server answers to besides localhost/127.0.0.1/::1 (repeatable; '*' turns "
                         "the check off). Bound to loopback, other Host headers are refused (DNS rebinding)")
     parser.add_argument("--max-concurrent", type=int, default=defaults.max_concurrent,
                         help=f"drafts scored at the same time (default: {defaults.max_concurrent})")
@@ -72,39 +80,39 @@ def parse_args(argv: list[str] | None = None) -> ServeOptions:
                         help="scoring requests that may wait for a free slot; more are answered 503 with "
                         f"Retry-After (default: {defaults.max_queue})")
     parser.add_argument("--retry-after", type=int, default=defaults.retry_after_s,
-                        help=f"seconds a busy answer asks clients to wait (default: {defaults.retry_after_s})")
+        help=f"seconds a busy answer asks clients to wait (default: {defaults.retry_after_s})")
     parser.add_argument("--read-timeout", type=float, default=defaults.read_timeout_s,
-                        help="seconds a client may take to send its request headers, and may pause while sending a "
+        help="seconds a client may take to send its request headers, and may pause while sending a "
                         f"body, before it is answered 408 and closed (default: {defaults.read_timeout_s:g})")
     parser.add_argument("--body-timeout", type=float, default=defaults.body_timeout_s,
-                        help=f"seconds a whole request body may take to arrive (default: {defaults.body_timeout_s:g})")
+        help=f"seconds a whole request body may take to arrive (default: {defaults.body_timeout_s:g})")
     parser.add_argument("--keep-alive", type=float, default=defaults.keep_alive_s,
-                        help=f"seconds an idle keep-alive connection stays open (default: {defaults.keep_alive_s:g})")
+        help=f"seconds an idle keep-alive connection stays open (default: {defaults.keep_alive_s:g})")
     parser.add_argument("--max-connections", type=int, default=defaults.max_connections,
-                        help="open connections; a new one beyond them is answered 503 with Retry-After and closed "
+        help="open connections; a new one beyond them is answered 503 with Retry-After and closed "
                         f"(default: {defaults.max_connections})")
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size,
-                        help="most photos and captions of concurrent drafts embedded in one forward pass; 1 turns "
+        help="most photos and captions of concurrent drafts embedded in one forward pass; 1 turns "
                         f"batching off (default: {defaults.batch_size})")
     parser.add_argument("--batch-wait-ms", type=float, default=defaults.batch_wait_ms,
-                        help="how long a batch waits for more drafts; it never waits while no other draft is being "
+        help="how long a batch waits for more drafts; it never waits while no other draft is being "
                         f"scored (default: {defaults.batch_wait_ms})")
     parser.add_argument("--vector-cache", type=int, default=defaults.vector_cache_items,
-                        help="photos and captions whose vectors are kept in memory, so a history sent with every "
+        help="photos and captions whose vectors are kept in memory, so a history sent with every "
                         f"draft is embedded once; 0 turns it off (default: {defaults.vector_cache_items})")
     parser.add_argument("--outcomes", default=None, metavar="URL",
-                        help="where scores and the outcomes of published drafts are recorded: any SQLAlchemy URL "
+        help="where scores and the outcomes of published drafts are recorded: any SQLAlchemy URL "
                         "(sqlite:///outcomes.db, postgresql+psycopg://user@host/engage), or 'off'. Default: "
-                        f"{DEFAULT_FILE} beside a SQLite tracking store for a registry model, or in the working "
+        f"{DEFAULT_FILE} beside a SQLite tracking store for a registry model, or in the working "
                         "directory when serving an exported bundle")
     parser.add_argument("--outcomes-photos", action="store_true",
-                        help="also keep the scored drafts' photos in the outcome store (default: only their hashes, "
+        help="also keep the scored drafts' photos in the outcome store (default: only their hashes, "
                         "enough to match a later dump)")
     parser.add_argument("--time-zone", default=defaults.time_zone, type=_zone,
-                        help="IANA time zone (e.g. Europe/Berlin) the best hour is given in, for accounts without "
+        help="IANA time zone (e.g. Europe/Berlin) the best hour is given in, for accounts without "
                         f"their own and requests that name none (default: {defaults.time_zone})")
     parser.add_argument("--account-time-zone", action="append", default=[], metavar="ACCOUNT=ZONE",
-                        type=_account_zone, help="an account's own IANA time zone, e.g. anna.bakes=Europe/Berlin "
+        type=_account_zone, help="an account's own IANA time zone, e.g. anna.bakes=Europe/Berlin "
                         "(repeat for several accounts); a request's time_zone field wins over it")
     parser.add_argument("--log-level", default=defaults.log_level,
                         choices=["critical", "error", "warning", "info", "debug"], help="(default: info)")
@@ -121,7 +129,7 @@ def parse_args(argv: list[str] | None = None) -> ServeOptions:
                         body_timeout_s=args.body_timeout, keep_alive_s=args.keep_alive,
                         max_connections=args.max_connections, batch_size=args.batch_size,
                         batch_wait_ms=args.batch_wait_ms, vector_cache_items=args.vector_cache,
-                        log_level=args.log_level, key_file=args.key_file, insecure_no_auth=args.insecure_no_auth,
+        log_level=args.log_level, key_file=args.key_file, insecure_no_auth=args.insecure_no_auth,
                         allowed_hosts=tuple(args.allowed_host), time_zone=args.time_zone,
                         account_time_zones=dict(args.account_time_zone), outcomes=_outcomes_url(args),
                         outcomes_photos=args.outcomes_photos)

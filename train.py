@@ -4,9 +4,10 @@
     python train.py --config configs/smoke.yaml       # a tiny demo, under 3 minutes
     python train.py train.lightgbm.num_leaves=31      # override single keys
     python train.py data.source=table data.path=posts.csv data.images_dir=photos/
-    python train.py data.source=insights data.path=export.csv   # a Meta Business Suite / Instagram insights export
-    python train.py data.source=table data.path=sheet.csv "data.columns={Date: posted_at}"   # your own column names
-    python train.py data.outcomes=true                # also the published drafts recorded by serve.py (docs/outcomes.md)
+    python train.py data.source=insights data.path=export.csv   # a Meta Business Suite / Instagram insights
+    export python train.py data.source=table data.path=sheet.csv "data.columns={Date: posted_at}"   # your own
+    column names python train.py data.outcomes=true                # also the published drafts recorded by
+    serve.py (docs/outcomes.md)
 
 The story of a run (data, vectors, split, features, models, evaluation, MLflow) lives in
 engage/training.py; this script only parses the command line.
@@ -25,21 +26,27 @@ from engage.errors import EngageError
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description="Train engage's models (likes, comments, the insight counts the data has: impressions, reach, saves, "
-        "shares, profile visits, follows, link clicks; and the authenticity risk), evaluate them on each account's "
-        "latest posts against the account's own baseline, log the run to MLflow and register the model as 'engage'.",
-        epilog="Overrides are section.key=value pairs, e.g. train.lightgbm.learning_rate=0.05 image.embedder=efficientnet. "
+        description="Train engage's models (likes, comments, the "
+        "insight counts the data has: impressions, reach, saves, "
+        "shares, profile visits, follows, link clicks; and the "
+        "authenticity risk), evaluate them on each account's "
+        "latest posts against the account's own baseline, log "
+        "the run to MLflow and register the model as 'engage'.",
+        epilog="Overrides are section.key=value pairs, e.g. "
+        "train.lightgbm.learning_rate=0.05 image.embedder=efficientnet. "
         "See engage/config.py for every key and its default. A table with its own column names: "
-        "'data.columns={Date: posted_at, Likes: likes}'. data.outcomes=true also trains on the published drafts "
+        "'data.columns={Date: posted_at, Likes: likes}'. "
+        "data.outcomes=true also trains on the published drafts "
         "recorded by serve.py, and promotes only a model 2% better on posts neither model trained on. "
         "Compare runs with: mlflow ui --backend-store-uri sqlite:///mlflow.db",
     )
     parser.add_argument("--config", default=str(PROJECT_ROOT / "configs" / "default.yaml"),
-                        help="YAML config; keys it leaves out keep their defaults (default: configs/default.yaml)")
+        help="YAML config; keys it leaves out keep their defaults (default: configs/default.yaml)")
     parser.add_argument("--export", metavar="DIR", default=None,
-                        help="also export the model bundle to DIR (e.g. models/engage) for serving without MLflow")
+        help="also export the model bundle to DIR (e.g. models/engage) for serving without MLflow")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars (for logs)")
-    parser.add_argument("overrides", nargs="*", metavar="section.key=value", help="override single config keys")
+    parser.add_argument("overrides", nargs="*", metavar="section.key=value",
+                        help="override single config keys")
     return parser.parse_args(argv)
 
 

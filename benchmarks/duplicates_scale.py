@@ -31,7 +31,8 @@ def _unit(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:
     return vectors
 
 
-def synthetic_posts(n: int, dim: int, caption_dim: int, seed: int) -> tuple[pd.DataFrame, np.ndarray, np.ndarray | None, dict]:
+def synthetic_posts(n: int, dim: int, caption_dim: int,
+                    seed: int) -> tuple[pd.DataFrame, np.ndarray, np.ndarray | None, dict]:
     rng = np.random.default_rng(seed)
     n_accounts = max(n // 20, 10)
     n_groups = n // 200
@@ -42,7 +43,8 @@ def synthetic_posts(n: int, dim: int, caption_dim: int, seed: int) -> tuple[pd.D
     times = rng.integers(0, 90 * DAY_NS, n)
     image = _unit(rng, n, dim)
     caption_emb = _unit(rng, n, caption_dim) if caption_dim else None
-    captions = np.array([f"post {i} of account {a} with its own words" for i, a in enumerate(accounts)], dtype=object)
+    captions = np.array([f"post {i} of account {a} with its own words" for i, a in enumerate(accounts)],
+                        dtype=object)
     group = np.full(n, -1)
     position = background
     for g, size in enumerate(sizes):
@@ -110,11 +112,14 @@ def run(n: int, dim: int, caption_dim: int, seed: int, threshold: float) -> dict
         "planted_posts": int(len(planted)),
         "expected_image_matches": int(want.sum()),
         "image_recall": round(float(np.minimum(found, want).sum() / max(want.sum(), 1)), 4),
-        "image_false_matches": int(np.maximum(found - want, 0).sum() + np.nansum(features["duplicate_image_accounts"].to_numpy()[background])),
+        "image_false_matches": int(np.maximum(found - want, 0).sum() + np.nansum(
+            features["duplicate_image_accounts"].to_numpy()[background])),
         "pair_cosine_min": round(min(cosines), 4) if cosines else None,
         "expected_caption_matches": int(caption_want.sum()),
-        "caption_recall": round(float(np.minimum(caption_found[planted], caption_want).sum() / max(caption_want.sum(), 1)), 4),
-        "caption_false_matches": int(np.maximum(caption_found[planted] - caption_want, 0).sum() + caption_found[background].sum()),
+        "caption_recall": round(float(np.minimum(caption_found[planted],
+                                                 caption_want).sum() / max(caption_want.sum(), 1)), 4),
+        "caption_false_matches": int(np.maximum(caption_found[planted] - caption_want,
+                                                0).sum() + caption_found[background].sum()),
     }
 
 
@@ -122,7 +127,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--dim", type=int, default=256, help="image embedding dimension")
-    parser.add_argument("--caption-dim", type=int, default=0, help="caption embedding dimension (0: exact captions only)")
+    parser.add_argument("--caption-dim", type=int, default=0,
+                        help="caption embedding dimension (0: exact captions only)")
     parser.add_argument("--threshold", type=float, default=0.95)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()

@@ -1,8 +1,8 @@
 """Image embedding throughput: the JPEG fast path against the plain PIL DataLoader path, in one run.
 
-    python benchmarks/embed_throughput.py                        # ViT-B-32 (random weights), N=64, CPU or CUDA
-    python benchmarks/embed_throughput.py --n 4096 --batch-size 256 --workers 16   # a GPU machine
-    python benchmarks/embed_throughput.py --model efficientnet   # the offline EfficientNet-Lite0 backend
+    python benchmarks/embed_throughput.py                        # ViT-B-32 (random weights), N=64, CPU or
+    CUDA python benchmarks/embed_throughput.py --n 4096 --batch-size 256 --workers 16   # a GPU machine python
+    benchmarks/embed_throughput.py --model efficientnet   # the offline EfficientNet-Lite0 backend
 
 It builds N deterministic 1080x1080 JPEGs in memory (scikit-image sample photos, each shifted, scaled,
 tinted and lightly noised differently), then times
@@ -73,7 +73,7 @@ def _sync(device: torch.device) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", choices=["clip", "efficientnet"], default="clip",
-                        help="clip: open_clip ViT-B-32 with random weights; efficientnet: the offline backend")
+        help="clip: open_clip ViT-B-32 with random weights; efficientnet: the offline backend")
     parser.add_argument("--n", type=int, default=64, help="number of 1080x1080 JPEGs")
     parser.add_argument("--batch-size", type=int, default=32, help="images per forward pass (both paths)")
     parser.add_argument("--workers", type=int, default=2, help="DataLoader decode processes for the PIL path")
@@ -85,9 +85,12 @@ def main() -> None:
         embedder = OpenClipEmbedder("ViT-B-32", None, allow_random=True, device=args.device,
                                     batch_size=args.batch_size, num_workers=args.workers)
     else:
-        embedder = EfficientNetEmbedder(device=args.device, batch_size=args.batch_size, num_workers=args.workers)
+        embedder = EfficientNetEmbedder(device=args.device, batch_size=args.batch_size,
+                                        num_workers=args.workers)
     device = embedder.device
-    device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
+    device_name = torch.cuda.get_device_name(
+        device) if device.type == "cuda" else (f"cpu ({platform.processor() or platform.machine()}, "
+                                               f"{os.cpu_count()} cores)")
 
     t0 = time.perf_counter()
     jpegs = make_jpegs(args.n)

@@ -33,7 +33,8 @@ def build(settings, posts) -> float:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default=str(ROOT / "configs" / "default.yaml"))
     parser.add_argument("overrides", nargs="*", help="section.key=value overrides")
     args = parser.parse_args()
@@ -46,7 +47,8 @@ def main() -> int:
         posts.attrs = {}
         first = build(settings, posts)
         second = build(settings, posts)
-    print(json.dumps({"posts": len(posts), "first_build_s": round(first, 2), "second_build_s": round(second, 2),
+    print(json.dumps({"posts": len(posts), "first_build_s": round(first, 2),
+                      "second_build_s": round(second, 2),
                       "speedup": round(first / second, 1)}, indent=2))
     return 0
 

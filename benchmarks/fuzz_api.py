@@ -36,7 +36,8 @@ def start_server(args: argparse.Namespace, log: Path) -> tuple[subprocess.Popen,
     return start_serve(["--model", args.model, "--tracking-uri", args.tracking_uri], log, env)
 
 
-def fuzz_operation(operation: Any, mode: Any, headers: dict[str, str], examples: int, timeout: float) -> dict[str, Any]:
+def fuzz_operation(operation: Any, mode: Any, headers: dict[str, str], examples: int,
+                   timeout: float) -> dict[str, Any]:
     """`examples` generated requests for one operation in one generation mode, every check on each answer."""
     from hypothesis import HealthCheck, given, settings
     from hypothesis.errors import Unsatisfiable
@@ -54,7 +55,8 @@ def fuzz_operation(operation: Any, mode: Any, headers: dict[str, str], examples:
         try:
             response = case.call(headers=headers, timeout=timeout)
         except Exception as e:  # no answer at all: the worst finding
-            entry = findings.setdefault(f"no answer: {type(e).__name__}", {"count": 0, "example": str(e)[:300]})
+            entry = findings.setdefault(f"no answer: {type(e).__name__}",
+                                        {"count": 0, "example": str(e)[:300]})
             entry["count"] += 1
             return
         seconds.append(time.perf_counter() - started)
@@ -92,7 +94,8 @@ def fuzz(url: str, api_key: str | None, examples: int, timeout: float) -> dict[s
     for result in schema.get_all_operations():
         operation = result.ok()
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-            report[f"{operation.label} [{mode.value}]"] = fuzz_operation(operation, mode, headers, examples, timeout)
+            report[f"{operation.label} [{mode.value}]"] = fuzz_operation(
+                operation, mode, headers, examples, timeout)
     return report
 
 
@@ -101,10 +104,12 @@ def main(argv: list[str] | None = None) -> int:
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--url", help="a running server on loopback")
     where.add_argument("--model", help="start serve.py on this MLflow model URI or bundle directory")
-    parser.add_argument("--tracking-uri", default="sqlite:///mlflow.db", help="with --model: MLflow tracking store")
+    parser.add_argument("--tracking-uri", default="sqlite:///mlflow.db",
+                        help="with --model: MLflow tracking store")
     parser.add_argument("--api-key", default=os.environ.get("ENGAGE_API_KEY") or "fuzz-key",
                         help="X-API-Key to send (and, with --model, the server's key)")
-    parser.add_argument("-n", "--examples", type=int, default=100, help="examples per operation and mode (100)")
+    parser.add_argument("-n", "--examples", type=int, default=100,
+                        help="examples per operation and mode (100)")
     parser.add_argument("--timeout", type=float, default=300, help="seconds per request (best_hour is slow)")
     args = parser.parse_args(argv)
     if args.url and (urlparse(args.url).hostname or "") not in LOOPBACK:
@@ -124,7 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     import schemathesis
 
     summary = {
-        "command": " ".join([Path(sys.executable).name, *(sys.argv if argv is None else ["fuzz_api.py", *argv])]),
+        "command": " ".join([Path(sys.executable).name,
+                             *(sys.argv if argv is None else ["fuzz_api.py", *argv])]),
         "schemathesis": schemathesis.SCHEMATHESIS_VERSION, "examples_per_operation_and_mode": args.examples,
         "seconds": round(time.monotonic() - started, 1),
         "requests": sum(r["requests"] for r in report.values()),

@@ -31,9 +31,11 @@ def make_dump(folder: Path, files: int, hostile: bool) -> None:
     account = folder / "many"
     account.mkdir(parents=True)
     for i in range(files):
-        node = {"shortcode": f"T{i}", "taken_at_timestamp": 1_690_000_000 + i, "edge_media_preview_like": {"count": i % 97},
+        node = {"shortcode": f"T{i}", "taken_at_timestamp": 1_690_000_000 + i,
+                "edge_media_preview_like": {"count": i % 97},
                 "edge_media_to_comment": {"count": 1}, "owner": {"username": "many"}}
-        (account / f"t{i:06d}.json").write_text(json.dumps({"node": node, "instaloader": {"node_type": "Post"}}))
+        (account / f"t{i:06d}.json").write_text(json.dumps({"node": node,
+                                                            "instaloader": {"node_type": "Post"}}))
     if hostile:
         shutil.copy(BOMB, account / "bomb.json.xz")
         os.symlink("/dev/zero", account / "zero.json")
@@ -57,7 +59,8 @@ def measure(path: Path) -> None:
 
 
 def measure_bomb() -> None:
-    """Run in a child process: how long the bounded reader takes to refuse the bomb, and the process's peak RSS."""
+    """Run in a child process: how long the bounded reader
+    takes to refuse the bomb, and the process's peak RSS."""
     from engage.bounded import read_json_bounded
     from engage.errors import DataError
 
@@ -68,7 +71,8 @@ def measure_bomb() -> None:
         refused = ""
     except DataError as e:
         refused = e.message
-    print(json.dumps({"seconds": round(time.perf_counter() - started, 2), "refused": refused, "rss_before_mb": round(before),
+    print(json.dumps({"seconds": round(time.perf_counter() - started, 2), "refused": refused,
+                      "rss_before_mb": round(before),
                       "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}))
 
 
@@ -88,8 +92,10 @@ def main() -> int:
     run = subprocess.run([sys.executable, __file__, "--measure-bomb"], capture_output=True, text=True,
                          env={**os.environ, "PYTHONPATH": str(ROOT)}, check=True)
     bomb = json.loads(run.stdout.strip().splitlines()[-1])
-    print(f"the {BOMB.stat().st_size:,}-byte .json.xz of 3 GiB of spaces alone: refused in {bomb['seconds']:.2f} s, "
-          f"peak RSS {bomb['peak_rss_mb']} MB against {bomb['rss_before_mb']} MB before reading it ({bomb['refused']})", flush=True)
+    print(f"the {BOMB.stat().st_size:,}-byte .json.xz of 3 GiB "
+          f"of spaces alone: refused in {bomb['seconds']:.2f} s, "
+          f"peak RSS {bomb['peak_rss_mb']} MB against {bomb['rss_before_mb']} "
+          f"MB before reading it ({bomb['refused']})", flush=True)
     if args.files == 0:
         return 0
     base = args.keep or Path(tempfile.mkdtemp(prefix="hostile-dump-"))
@@ -100,11 +106,14 @@ def main() -> int:
             make_dump(folder, args.files, hostile)
             print(f"built {folder} ({args.files:,} tiny files{' + 5 hostile' if hostile else ''}) in "
                   f"{time.perf_counter() - made:.0f} s", flush=True)
-            run = subprocess.run([sys.executable, __file__, "--measure", str(folder)], capture_output=True, text=True,
+            run = subprocess.run([sys.executable, __file__, "--measure", str(folder)], capture_output=True,
+                                 text=True,
                                  env={**os.environ, "PYTHONPATH": str(ROOT)}, check=True)
             result = json.loads(run.stdout.strip().splitlines()[-1])
-            print(f"{'hostile' if hostile else 'clean':8s} posts {result['posts']:,}  load {result['seconds']:.1f} s  "
-                  f"peak RSS {result['peak_rss_mb']} MB  skipped: {', '.join(result['skipped']) or '-'}", flush=True)
+            print(f"{'hostile' if hostile else 'clean':8s} posts "
+                  f"{result['posts']:,}  load {result['seconds']:.1f} s  "
+                  f"peak RSS {result['peak_rss_mb']} MB  skipped: {', '.join(result['skipped']) or '-'}",
+                  flush=True)
     finally:
         if args.keep is None:
             shutil.rmtree(base, ignore_errors=True)

@@ -41,11 +41,13 @@ WHEN = "2025-03-02T18:00:00Z"
 def thin_png(width: int, height: int = 1) -> bytes:
     """A greyscale PNG of width x height pixels, compressed to a few hundred bytes."""
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        return struct.pack(">I",
+                           len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
     rows = b"".join(b"\x00" + b"\x80" * width for _ in range(height))
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows, 9)) + chunk(b"IEND", b"")
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT",
+                                                                 zlib.compress(rows, 9)) + chunk(b"IEND", b"")
 
 
 def solid_png(width: int, height: int) -> bytes:
@@ -81,7 +83,8 @@ class Target:
         """(current, peak) resident MB of the server process."""
         if self.pid is None:
             return None
-        fields = dict(line.split(":", 1) for line in Path(f"/proc/{self.pid}/status").read_text().splitlines() if ":" in line)
+        fields = dict(line.split(":", 1) for line in Path(f"/proc/{self.pid}/status").read_text().splitlines()
+                      if ":" in line)
         return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
 
     def draft(self, **fields: Any) -> dict[str, Any]:
@@ -89,7 +92,8 @@ class Target:
 
 
 def raw_exchange(target: Target, request: bytes, wait: float, then: bytes = b"") -> tuple[str, float]:
-    """Send `request` on a socket, then nothing: (what came back first, seconds until the server answered or closed)."""
+    """Send `request` on a socket, then nothing: (what came back
+    first, seconds until the server answered or closed)."""
     with socket.create_connection((target.host, target.port), timeout=wait) as s:
         s.sendall(request)
         started = time.perf_counter()
@@ -103,7 +107,8 @@ def raw_exchange(target: Target, request: bytes, wait: float, then: bytes = b"")
         return first, time.perf_counter() - started
 
 
-def post(build: Callable[[Target], dict[str, Any]], path: str = "/v1/score") -> Callable[[Target, float], dict[str, Any]]:
+def post(build: Callable[[Target], dict[str, Any]],
+         path: str = "/v1/score") -> Callable[[Target, float], dict[str, Any]]:
     def run(target: Target, wait: float) -> dict[str, Any]:
         request = build(target)  # built before the clock starts
         started = time.perf_counter()
@@ -113,7 +118,8 @@ def post(build: Callable[[Target], dict[str, Any]], path: str = "/v1/score") -> 
     return run
 
 
-def with_health_probe(case: Callable[[Target, float], dict[str, Any]]) -> Callable[[Target, float], dict[str, Any]]:
+def with_health_probe(case: Callable[[Target, float],
+                                     dict[str, Any]]) -> Callable[[Target, float], dict[str, Any]]:
     """The case, while another thread measures the slowest /health answer meanwhile."""
     def run(target: Target, wait: float) -> dict[str, Any]:
         done = threading.Event()
@@ -173,7 +179,8 @@ def disconnect_mid_body(target: Target, wait: float) -> dict[str, Any]:
 def urllib_oversized(target: Target, wait: float) -> dict[str, Any]:
     """Python's urllib sends the whole 11 MB body before it reads the answer."""
     body = b'{"account": "' + b"a" * (11 * 1024 * 1024) + b'"}'
-    request = urllib.request.Request(f"{target.url}/v1/score", data=body, headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(f"{target.url}/v1/score", data=body,
+                                     headers={"Content-Type": "application/json"})
     started = time.perf_counter()
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
@@ -195,7 +202,7 @@ def many_unknown_keys(n: int) -> Callable[[Target], dict[str, Any]]:
 def history_form(number: str) -> Callable[[Target], dict[str, Any]]:
     def build(target: Target) -> dict[str, Any]:
         return {"data": {"account": target.account, "caption": "x",
-                         "history": f'[{{"caption": "a", "posted_at": "2024-01-01T00:00:00Z", "likes": {number}}}]'}}
+            "history": f'[{{"caption": "a", "posted_at": "2024-01-01T00:00:00Z", "likes": {number}}}]'}}
     return build
 
 
@@ -203,20 +210,24 @@ def cases(thin_widths: tuple[int, ...]) -> dict[str, Callable[[Target, float], d
     out: dict[str, Callable[[Target, float], dict[str, Any]]] = {}
     for width in thin_widths:
         png = base64.b64encode(thin_png(width)).decode()
-        out[f"thin photo {width}x1 PNG ({len(thin_png(width))} bytes), draft"] = post(lambda t, p=png: {"json": t.draft(image=p)})
+        out[f"thin photo {width}x1 PNG ({len(thin_png(width))} bytes), draft"] = post(lambda t, p=png: {
+            "json": t.draft(image=p)})
         out[f"thin photo {width}x1 PNG, history photo"] = post(lambda t, p=png: {"json": t.draft(history=[
             {"caption": "earlier", "posted_at": "2025-01-01T00:00:00Z", "likes": 3, "image": p}])})
     big = base64.b64encode(solid_png(6300, 6300)).decode()
-    out["largest accepted photo: 6300x6300 PNG (39.7 MP), draft"] = post(lambda t: {"json": t.draft(image=big)})
+    out["largest accepted photo: 6300x6300 PNG (39.7 MP), draft"] = post(lambda t: {
+        "json": t.draft(image=big)})
     digits = "7" * 5000
     out["5,000-digit number in JSON"] = post(lambda t: {"content": json.dumps(t.draft()).replace(
-        '"account"', f'"followers": {digits}, "account"').encode(), "headers": {"Content-Type": "application/json"}})
+        '"account"', f'"followers": {digits}, "account"').encode(),
+        "headers": {"Content-Type": "application/json"}})
     out["5,000-digit number in multipart history"] = post(history_form(digits))
     out["700,000 unknown keys (9.2 MB)"] = with_health_probe(post(many_unknown_keys(700_000)))
     out["5 MB unknown key name"] = post(lambda t: {"json": {**t.draft(), "k" * (5 * 1024 * 1024): 1}})
-    out["unknown key holding markup"] = post(lambda t: {"json": {**t.draft(), "<script>alert(1)</script>": 1}})
+    out["unknown key holding markup"] = post(lambda t: {"json": {**t.draft(),
+                                                                 "<script>alert(1)</script>": 1}})
     out["Content-Encoding: gzip"] = post(lambda t: {"content": zlib.compress(json.dumps(t.draft()).encode()),
-                                                    "headers": {"Content-Type": "application/json", "Content-Encoding": "gzip"}})
+        "headers": {"Content-Type": "application/json", "Content-Encoding": "gzip"}})
     out["account of white space"] = post(lambda t: {"json": {**t.draft(), "account": "   "}})
     out["stalled body (Content-Length 1,000 bytes too large)"] = stalled_body
     out["slow headers (never finished)"] = slow_headers
@@ -232,9 +243,12 @@ def main() -> int:
     parser.add_argument("--url", help="a loopback server already running instead")
     parser.add_argument("--pid", type=int, help="with --url: the server's process id, to measure its memory")
     parser.add_argument("--serve-args", default="", help="extra serve.py arguments, e.g. '--read-timeout 5'")
-    parser.add_argument("--thin", default="10000,65000", help="widths of the thin photos (default: 10000,65000)")
-    parser.add_argument("--cases", default="", help="comma-separated words; run only the cases whose name has one")
-    parser.add_argument("--wait", type=float, default=30.0, help="seconds to wait on held connections (default 30)")
+    parser.add_argument("--thin", default="10000,65000",
+                        help="widths of the thin photos (default: 10000,65000)")
+    parser.add_argument("--cases", default="",
+                        help="comma-separated words; run only the cases whose name has one")
+    parser.add_argument("--wait", type=float, default=30.0,
+                        help="seconds to wait on held connections (default 30)")
     parser.add_argument("--json", action="store_true", help="also print the rows as JSON")
     args = parser.parse_args()
     if not args.model and not args.url:
@@ -275,7 +289,8 @@ def main() -> int:
             following = httpx.post(f"{url}/v1/score", timeout=120, **valid)
             row["next draft"] = following.status_code
             rows.append(row)
-            shown = ", ".join(f"{k}: {round(v, 2) if isinstance(v, float) else v}" for k, v in row.items() if k != "case")
+            shown = ", ".join(f"{k}: {round(v, 2) if isinstance(v, float) else v}" for k,
+                              v in row.items() if k != "case")
             print(f"{name:55s} {shown}", flush=True)
         if args.json:
             print(json.dumps(rows, indent=1))

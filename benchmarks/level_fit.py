@@ -1,6 +1,7 @@
 """The fit stage alone, once per set of overrides, on the same features: seconds and the test metrics.
 
-    python benchmarks/level_fit.py "" "train.level_folds=3" "train.level.n_estimators=300;train.level.learning_rate=0.06"
+    python benchmarks/level_fit.py "" "train.level_folds=3"
+    "train.level.n_estimators=300;train.level.learning_rate=0.06"
 
 Each argument is one variant: `;`-separated `section.key=value` overrides ("" is the config as it is). The
 data, vectors (through the feature cache: run `python train.py` first for a warm one) and split are the
@@ -22,7 +23,8 @@ KEYS = ["test_likes_mae_log1p", "test_likes_spearman_relative", "test_likes_draf
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default="configs/default.yaml", help="(default: configs/default.yaml)")
     parser.add_argument("variants", nargs="*", default=[""], help="';'-separated overrides per variant")
     args = parser.parse_args()

@@ -21,9 +21,10 @@ before (numbered), so the server's vector cache answers nothing from memory.
 
 `--batching-comparison` measures what dynamic batching buys: against serve.py with batching on
 (`--batch-size`) and then off (1), one sequential client and then `--clients` concurrent ones, each for
-`--seconds`; it prints drafts scored per second and p50/p99 of each, and the concurrent/sequential ratio. Only loopback URLs are accepted. The targets (zero 5xx
-other than 503, zero connection errors and timeouts, p99 under 1 s) are reported, not asserted: the figures
-depend on the machine, and a shared machine makes them noisy (its load average is in the output).
+`--seconds`; it prints drafts scored per second and p50/p99 of each, and the concurrent/sequential ratio. Only
+loopback URLs are accepted. The targets (zero 5xx other than 503, zero connection errors and timeouts, p99
+under 1 s) are reported, not asserted: the figures depend on the machine, and a shared machine makes them
+noisy (its load average is in the output).
 """
 
 from __future__ import annotations
@@ -78,7 +79,8 @@ def jpeg(size: int) -> bytes:
 class Requests:
     """The request mix: `pick(rng)` -> (kind, httpx request arguments, expected statuses)."""
 
-    def __init__(self, accounts: list[str], photo: bytes, posted_at: str | None, photo_share: float, bad_share: float):
+    def __init__(self, accounts: list[str], photo: bytes, posted_at: str | None, photo_share: float,
+                 bad_share: float):
         self.accounts = accounts
         self.photo = photo
         self.posted_at = posted_at
@@ -87,13 +89,15 @@ class Requests:
         self.sent = 0
 
     def fresh_photo(self) -> bytes:
-        """The photo as bytes never sent before (same pixels), so the server's vector cache cannot answer it."""
+        """The photo as bytes never sent before (same pixels),
+        so the server's vector cache cannot answer it."""
         self.sent += 1
         return numbered_jpeg(self.photo, self.sent)
 
     def _fields(self, rng: random.Random, caption: str | None = None) -> dict[str, Any]:
         self.sent += 1
-        caption = f"{CAPTION} #{self.sent}" if caption is None else caption  # a new caption, for the same reason
+        # a new caption, for the same reason
+        caption = f"{CAPTION} #{self.sent}" if caption is None else caption
         fields: dict[str, Any] = {"account": rng.choice(self.accounts), "caption": caption}
         if self.posted_at:
             fields["posted_at"] = self.posted_at
@@ -125,7 +129,8 @@ class Requests:
             drafts = [{"caption": CAPTION}, {"caption": CAPTION + " #more #tags #here"}]
             if self.posted_at:
                 drafts = [{**d, "posted_at": self.posted_at} for d in drafts]
-            return "valid:compare", "/v1/compare", {"json": {"account": rng.choice(self.accounts), "drafts": drafts}}, ok
+            return "valid:compare", "/v1/compare", {"json": {"account": rng.choice(self.accounts),
+                                                             "drafts": drafts}}, ok
         if draw < 0.05 + self.photo_share * 2 / 3:
             photo_b64 = base64.b64encode(self.fresh_photo()).decode()
             return "valid:json+photo", "/v1/score", {"json": {**self._fields(rng), "image": photo_b64}}, ok
@@ -136,8 +141,9 @@ class Requests:
         return "valid:json", "/v1/score", {"json": self._fields(rng)}, ok
 
 
-async def client_loop(index: int, url: str, mix: Requests, deadline: float, budget: list[int], outcomes: list[Outcome],
-                      *, timeout: float, headers: dict[str, str], seed: int, honour_retry_after: bool) -> None:
+async def client_loop(index: int, url: str, mix: Requests, deadline: float, budget: list[int],
+                      outcomes: list[Outcome],
+        *, timeout: float, headers: dict[str, str], seed: int, honour_retry_after: bool) -> None:
     rng = random.Random(seed * 1000 + index)
     async with httpx.AsyncClient(base_url=url, timeout=timeout, headers=headers) as client:
         while time.monotonic() < deadline and budget[0] > 0:
@@ -147,7 +153,8 @@ async def client_loop(index: int, url: str, mix: Requests, deadline: float, budg
             try:
                 response = await client.post(path, **request)
             except httpx.TimeoutException as e:
-                outcomes.append(Outcome(kind, time.perf_counter() - started, None, f"timeout:{type(e).__name__}", False))
+                outcomes.append(Outcome(kind, time.perf_counter() - started, None,
+                                        f"timeout:{type(e).__name__}", False))
                 continue
             except httpx.HTTPError as e:
                 outcomes.append(Outcome(kind, time.perf_counter() - started, None, type(e).__name__, False))
@@ -164,7 +171,8 @@ def percentiles(seconds: list[float]) -> dict[str, float | int]:
     if not seconds:
         return {"n": 0}
     ms = np.asarray(seconds) * 1000
-    return {"n": len(ms), "p50_ms": round(float(np.percentile(ms, 50)), 1), "p90_ms": round(float(np.percentile(ms, 90)), 1),
+    return {"n": len(ms), "p50_ms": round(float(np.percentile(ms, 50)), 1),
+            "p90_ms": round(float(np.percentile(ms, 90)), 1),
             "p99_ms": round(float(np.percentile(ms, 99)), 1), "max_ms": round(float(ms.max()), 1)}
 
 
@@ -176,7 +184,7 @@ def summarise(outcomes: list[Outcome], elapsed: float) -> dict[str, Any]:
     errors = Counter(o.error for o in outcomes if o.error is not None)
     timeouts = sum(n for e, n in errors.items() if e.startswith("timeout:"))
     by_kind = {kind: {"statuses": dict(Counter(str(o.status) for o in outcomes if o.kind == kind)),
-                      **percentiles([o.seconds for o in outcomes if o.kind == kind and o.status not in (None, 503)])}
+        **percentiles([o.seconds for o in outcomes if o.kind == kind and o.status not in (None, 503)])}
                for kind in sorted({o.kind for o in outcomes})}
     all_latency = percentiles([o.seconds for o in answered])
     return {
@@ -206,8 +214,8 @@ def summarise(outcomes: list[Outcome], elapsed: float) -> dict[str, Any]:
 def start_server(args: argparse.Namespace, log: Path, env: dict[str, str], batch_size: int | None = None
                  ) -> tuple[subprocess.Popen, str]:
     return start_serve(["--model", args.model, "--tracking-uri", args.tracking_uri, "--max-concurrent",
-                        str(args.max_concurrent), "--max-queue", str(args.max_queue), "--log-level", "warning",
-                        "--batch-size", str(batch_size or args.batch_size), "--batch-wait-ms", str(args.batch_wait_ms)],
+        str(args.max_concurrent), "--max-queue", str(args.max_queue), "--log-level", "warning",
+        "--batch-size", str(batch_size or args.batch_size), "--batch-wait-ms", str(args.batch_wait_ms)],
                        log, env)
 
 
@@ -217,29 +225,38 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--url", help="a running server on loopback, e.g. http://127.0.0.1:8000")
     where.add_argument("--model", help="start serve.py on this MLflow model URI or bundle directory")
-    parser.add_argument("--tracking-uri", default="sqlite:///mlflow.db", help="with --model: MLflow tracking store")
-    parser.add_argument("--max-concurrent", type=int, default=8, help="with --model: serve.py --max-concurrent (8)")
+    parser.add_argument("--tracking-uri", default="sqlite:///mlflow.db",
+                        help="with --model: MLflow tracking store")
+    parser.add_argument("--max-concurrent", type=int, default=8,
+                        help="with --model: serve.py --max-concurrent (8)")
     parser.add_argument("--max-queue", type=int, default=64, help="with --model: serve.py --max-queue (64)")
     parser.add_argument("--batch-size", type=int, default=16, help="with --model: serve.py --batch-size (16)")
-    parser.add_argument("--batch-wait-ms", type=float, default=5, help="with --model: serve.py --batch-wait-ms (5)")
+    parser.add_argument("--batch-wait-ms", type=float, default=5,
+                        help="with --model: serve.py --batch-wait-ms (5)")
     parser.add_argument("--batching-comparison", action="store_true",
-                        help="with --model: one sequential client, then --clients clients, each for --seconds, "
-                        "against serve.py with batching on (--batch-size) and off (1); prints drafts/s of each")
+        help="with --model: one sequential client, then --clients clients, each for --seconds, "
+        "against serve.py with batching on (--batch-size) and off (1); prints drafts/s of each")
     parser.add_argument("--clients", type=int, default=50, help="concurrent clients (default 50)")
     parser.add_argument("--seconds", type=float, default=60, help="how long to send requests (default 60)")
-    parser.add_argument("--max-requests", type=int, default=100_000, help="stop after this many requests in all")
-    parser.add_argument("--timeout", type=float, default=30, help="seconds before a request counts as timed out")
+    parser.add_argument("--max-requests", type=int, default=100_000,
+                        help="stop after this many requests in all")
+    parser.add_argument("--timeout", type=float, default=30,
+                        help="seconds before a request counts as timed out")
     parser.add_argument("--photo-share", type=float, default=0.3,
-                        help="share of valid drafts with the photo (0.3); 1: every valid request has one, no /v1/compare")
+        help="share of valid drafts with the photo (0.3); 1: every valid request has one, no /v1/compare")
     parser.add_argument("--bad-share", type=float, default=0.2, help="share of bad requests (0.2)")
     parser.add_argument("--photo-size", type=int, default=1080, help="side of the JPEG, pixels (1080)")
-    parser.add_argument("--posted-at", default=None, help="posted_at of the drafts (default: the server's now)")
-    parser.add_argument("--api-key", default=os.environ.get("ENGAGE_API_KEY"), help="X-API-Key (default: $ENGAGE_API_KEY)")
-    parser.add_argument("--ignore-retry-after", action="store_true", help="send the next request at once after a 503")
+    parser.add_argument("--posted-at", default=None,
+                        help="posted_at of the drafts (default: the server's now)")
+    parser.add_argument("--api-key", default=os.environ.get("ENGAGE_API_KEY"),
+                        help="X-API-Key (default: $ENGAGE_API_KEY)")
+    parser.add_argument("--ignore-retry-after", action="store_true",
+                        help="send the next request at once after a 503")
     parser.add_argument("--seed", type=int, default=0, help="seed of the request mix")
     args = parser.parse_args(argv)
     if args.url and (urlparse(args.url).hostname or "") not in LOOPBACK:
-        parser.error(f"--url must be on loopback ({', '.join(sorted(LOOPBACK))}): this tool only loads local servers")
+        parser.error(
+            f"--url must be on loopback ({', '.join(sorted(LOOPBACK))}): this tool only loads local servers")
     if args.clients < 1 or args.seconds <= 0 or args.max_requests < 1:
         parser.error("--clients and --max-requests must be >= 1 and --seconds > 0")
     if args.batching_comparison and not args.model:
@@ -288,8 +305,10 @@ def batching_comparison(args: argparse.Namespace, env: dict[str, str]) -> dict[s
         finally:
             stop_serve(server)
         one, many = phases["1_clients"]["drafts_per_s"], phases[f"{args.clients}_clients"]["drafts_per_s"]
-        result[label] = {"batch_size": batch_size, **phases, "ratio_concurrent_to_sequential": round(many / one, 2) if one else None,
-                         "server_batching": ready.get("batching"), "tracebacks_in_log": log.read_text(errors="replace").count("Traceback")}
+        result[label] = {"batch_size": batch_size, **phases,
+                         "ratio_concurrent_to_sequential": round(many / one, 2) if one else None,
+                         "server_batching": ready.get("batching"),
+                         "tracebacks_in_log": log.read_text(errors="replace").count("Traceback")}
     result["targets"] = {f"{args.clients}_clients_at_least_2x_one_client_with_batching":
                          (result["batching_on"]["ratio_concurrent_to_sequential"] or 0) >= 2}
     return result
@@ -301,8 +320,10 @@ def main(argv: list[str] | None = None) -> int:
     result: dict[str, Any] = {
         "command": " ".join([Path(sys.executable).name, *sys.argv]) if argv is None else " ".join(argv),
         "clients": args.clients, "seconds_asked": args.seconds, "max_requests": args.max_requests,
-        "photo": f"{args.photo_size}x{args.photo_size} JPEG", "photo_share": args.photo_share, "bad_share": args.bad_share,
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "load_avg_start": os.getloadavg()},
+        "photo": f"{args.photo_size}x{args.photo_size} JPEG", "photo_share": args.photo_share,
+        "bad_share": args.bad_share,
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+                    "load_avg_start": os.getloadavg()},
     }
     if args.batching_comparison:
         result.update(batching_comparison(args, env))
@@ -315,7 +336,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.model:
             log = Path(tempfile.mkdtemp(prefix="load-test-")) / "serve.log"
             server, url = start_server(args, log, env)
-            result["server"] = {"model": args.model, "max_concurrent": args.max_concurrent, "max_queue": args.max_queue,
+            result["server"] = {"model": args.model, "max_concurrent": args.max_concurrent,
+                                "max_queue": args.max_queue,
                                 "log": str(log)}
         else:
             url = args.url

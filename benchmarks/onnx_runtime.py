@@ -15,9 +15,9 @@ tokenised inside each call (as scoring does). Every batch size and way is timed 
 `--repeats` rounds, so load from other work on the machine falls on all of them alike; the median seconds
 per batch is reported, with the speed-up over PyTorch and the cosine of each way's vectors with PyTorch's
 over all the photos / captions (min and mean). A way is adopted when it is >= 1.5x faster at both batch
-sizes and its minimum cosine is >= 0.999 (`at_least_1.5x_at_both_batch_sizes`); engage adopts it (`adopt`) when
-it gives the same vectors, is >= 1.5x faster at one batch size and no slower at the other: one runtime for
-training (large batches) and serving (single drafts) alike. Prints one JSON object.
+sizes and its minimum cosine is >= 0.999 (`at_least_1.5x_at_both_batch_sizes`); engage adopts it (`adopt`)
+when it gives the same vectors, is >= 1.5x faster at one batch size and no slower at the other: one runtime
+for training (large batches) and serving (single drafts) alike. Prints one JSON object.
 """
 
 from __future__ import annotations
@@ -85,7 +85,8 @@ def report(times: dict[str, dict[int, float]], agreement: dict[str, dict[str, fl
             entry["cosine_with_torch"] = agreement[name]
             same = agreement[name]["min"] >= MIN_COSINE
             entry["at_least_1.5x_at_both_batch_sizes"] = bool(same and min(speedups.values()) >= MIN_SPEEDUP)
-            entry["adopt"] = bool(same and max(speedups.values()) >= MIN_SPEEDUP and min(speedups.values()) >= 1.0)
+            entry["adopt"] = bool(same and max(speedups.values()) >= MIN_SPEEDUP
+                                  and min(speedups.values()) >= 1.0)
         out[name] = entry
     return out
 
@@ -130,16 +131,19 @@ def text_benchmark(captions: list[str], onnx_dir: Path, repeats: int) -> dict[st
             return embedder.embed(captions[start:start + batch])
         return call
 
-    times = time_ways({"torch": way("torch", torch_way), "onnxruntime_fp32": way("onnxruntime_fp32", onnx_way),
+    times = time_ways({"torch": way("torch", torch_way),
+                       "onnxruntime_fp32": way("onnxruntime_fp32", onnx_way),
                        "onnxruntime_int8": way("onnxruntime_int8", int8_way)}, repeats)
     return {"model": torch_way.id, "captions": len(captions), **report(times, agreement)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", default=str(ROOT / "configs" / "smoke.yaml"), help="config whose demo data to use")
+    parser.add_argument("--config", default=str(ROOT / "configs" / "smoke.yaml"),
+                        help="config whose demo data to use")
     parser.add_argument("--photos", type=int, default=48, help="demo photos compared and timed (default 48)")
-    parser.add_argument("--captions", type=int, default=256, help="demo captions compared and timed (default 256)")
+    parser.add_argument("--captions", type=int, default=256,
+                        help="demo captions compared and timed (default 256)")
     parser.add_argument("--repeats", type=int, default=5, help="timed rounds (default 5)")
     args = parser.parse_args()
 
@@ -151,9 +155,11 @@ def main() -> None:
     captions = posts["caption"].tolist()[: args.captions]
     result: dict[str, Any] = {
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(), "platform": platform.platform(),
+        "machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+                    "platform": platform.platform(),
                     "load_avg_start": os.getloadavg(), "omp_wait_policy": os.environ["OMP_WAIT_POLICY"]},
-        "criteria": f"same vectors: min cosine >= {MIN_COSINE}; adopt: >= {MIN_SPEEDUP}x faster at batch 1 or 16 and "
+        "criteria": f"same vectors: min cosine >= {MIN_COSINE}; "
+        f"adopt: >= {MIN_SPEEDUP}x faster at batch 1 or 16 and "
                     "not slower at the other",
     }
     with tempfile.TemporaryDirectory(prefix="onnx-bench-") as onnx_dir:

@@ -23,12 +23,14 @@ sys.path.insert(0, str(ROOT))
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--config", default=str(ROOT / "configs" / "smoke.yaml"))
-    parser.add_argument("--cache-dir", default=str(ROOT / "data" / "cache"), help="embedding cache (reused between runs)")
+    parser.add_argument("--cache-dir", default=str(ROOT / "data" / "cache"),
+                        help="embedding cache (reused between runs)")
     args = parser.parse_args()
     from engage.config import load_settings
     from engage.simulated_month import simulate_months
 
-    settings = load_settings(args.config, [f"features.cache_dir={args.cache_dir}", "train.targets=[likes, comments]"])
+    settings = load_settings(args.config,
+                             [f"features.cache_dir={args.cache_dir}", "train.targets=[likes, comments]"])
     with tempfile.TemporaryDirectory() as work:
         result = simulate_months(settings, work)
     print(f"\nconfig {args.config}: month one {result.month_one_posts} drafts published and recorded, "
@@ -36,9 +38,11 @@ def main() -> int:
     print(f"retrained model v{result.retrained_model}: {result.retrained_alias} ({result.retrained_reason})")
     print(f"{'live MAE of likes':<26}{'counts':>10}{'log1p':>10}{'posts':>8}")
     for name, figures in result.live_mae.items():
-        print(f"{name:<26}{figures['likes_mae']:>10.1f}{figures['likes_mae_log']:>10.4f}{int(figures['posts']):>8}")
+        print(f"{name:<26}{figures['likes_mae']:>10.1f}"
+              f"{figures['likes_mae_log']:>10.4f}{int(figures['posts']):>8}")
     mean, low, high = result.difference
-    print(f"retrained - first, month two, MAE of log1p(likes): {mean:+.4f} (95% interval over accounts {low:+.4f} "
+    print("retrained - first, month two, MAE of log1p(likes): "
+          f"{mean:+.4f} (95% interval over accounts {low:+.4f} "
           f"to {high:+.4f})")
     return 0
 

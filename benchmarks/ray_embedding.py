@@ -47,7 +47,8 @@ def main() -> None:
                 settings.features.cache_dir = cache
                 engine = RayEngine(settings.runtime, cache)
                 pipeline = FeaturePipeline.from_settings(settings)
-                _ = pipeline.image_embedder, pipeline.text_embedder  # the driver's models, loaded before timing
+                # the driver's models, loaded before timing
+                _ = pipeline.image_embedder, pipeline.text_embedder
                 started = time.perf_counter()
                 pipeline.embed(posts, progress=False, engine=engine)
                 seconds = time.perf_counter() - started
@@ -57,9 +58,11 @@ def main() -> None:
         ray.shutdown()
     first, last = args.workers[0], args.workers[-1]
     print(json.dumps({
-        "photos": int(posts["image"].nunique()), "captions": int(posts["caption"].nunique()), "ray_cpus": args.cpus,
+        "photos": int(posts["image"].nunique()), "captions": int(posts["caption"].nunique()),
+        "ray_cpus": args.cpus,
         "embedder": "efficientnet:lite0:imagenet", **results,
-        f"speedup_{last}_over_{first}": round(results[f"{first}_workers"]["seconds"] / results[f"{last}_workers"]["seconds"], 2),
+        f"speedup_{last}_over_{first}": round(
+            results[f"{first}_workers"]["seconds"] / results[f"{last}_workers"]["seconds"], 2),
     }, indent=2))
 
 

@@ -1,5 +1,6 @@
-"""engage against the account baseline and the shared reference model on every real table in ../shared/data/real/,
-with every feature family's worth measured by removing it, and a 90% paired bootstrap interval on every difference.
+"""engage against the account baseline and the shared reference model on every real table in
+../shared/data/real/, with every feature family's worth measured by removing it, and a 90% paired bootstrap
+interval on every difference.
 
 Those tables have no licence, so they never enter the project: this script reads them from that path,
 converts each to the canonical posts table in a temporary directory and, per table:
@@ -96,7 +97,8 @@ TABLES: dict[str, Callable[[Path], pd.DataFrame] | None] = {
     "one_account_insights_176": one_account,
     "micro_reach_100": micro_reach,
 }
-#: Instaloader dumps (with photos): read by engage as they come; the reference gets the posts engage loads, as CSV.
+#: Instaloader dumps (with photos): read by engage as they
+#: come; the reference gets the posts engage loads, as CSV.
 DUMPS = ("celeb_dump_200",)
 REFERENCE_CSV_COLUMNS = ["account", "post_id", "posted_at", "caption", "likes", "followers", "is_video"]
 
@@ -113,9 +115,10 @@ def run_reference(table: Path, work: Path) -> tuple[dict, pd.DataFrame]:
     return json.loads(done.stdout.strip().splitlines()[-1]), pd.read_csv(out)
 
 
-def engage_variants(settings, posts: pd.DataFrame, families: list[str | None]) -> tuple[object, dict[str, dict]]:
-    """engage's feature table once, then one fit per variant (None: every family; a name: that family removed).
-    Returns the featurized data and, per variant, its metrics and its likes predictions."""
+def engage_variants(settings, posts: pd.DataFrame,
+                    families: list[str | None]) -> tuple[object, dict[str, dict]]:
+    """engage's feature table once, then one fit per variant (None: every family; a name: that family
+    removed). Returns the featurized data and, per variant, its metrics and its likes predictions."""
     from engage.training import draft_pairs, evaluate, featurize, fit_targets
 
     data = featurize(settings, posts, progress=False)
@@ -131,14 +134,16 @@ def engage_variants(settings, posts: pd.DataFrame, families: list[str | None]) -
             "metrics": metrics, "preds": preds["likes"], "seconds": time.perf_counter() - started}
         print(f"      {'engage' if family is None else 'without ' + family}: draft pairs "
               f"{metrics.get('test_likes_draft_pairs_7d', float('nan')):.3f}, relative Spearman "
-              f"{metrics['test_likes_spearman_relative']:.3f} ({time.perf_counter() - started:.0f} s)", flush=True)
+              f"{metrics['test_likes_spearman_relative']:.3f} ({time.perf_counter() - started:.0f} s)",
+              flush=True)
     return (data, pairs), out
 
 
 # --- metrics and the paired bootstrap -----------------------------------------------------------------------
 
 class Scored:
-    """One model's per-post and per-pair results on the test posts, for metrics on any resample of accounts."""
+    """One model's per-post and per-pair results on the
+    test posts, for metrics on any resample of accounts."""
 
     def __init__(self, accounts: np.ndarray, actual: np.ndarray, baseline: np.ndarray, expected: np.ndarray,
                  low: np.ndarray | None, high: np.ndarray | None, pair_accounts: np.ndarray | None = None,
@@ -159,17 +164,20 @@ class Scored:
         if self.pair_right is not None:
             pick = slice(None) if pairs is None else pairs
             counted = self.pair_counted[pick]
-            out["draft_pairs_7d"] = float(self.pair_right[pick][counted].mean()) if counted.any() else float("nan")
+            out["draft_pairs_7d"] = float(self.pair_right[pick][counted].mean()) if counted.any() else float(
+                "nan")
             out["draft_pairs_n"] = int(counted.sum())
         return out
 
 
-def bootstrap_differences(models: dict[str, Scored], against: str, seed: int = 0) -> dict[str, dict[str, tuple[float, float]]]:
+def bootstrap_differences(models: dict[str, Scored], against: str,
+                          seed: int = 0) -> dict[str, dict[str, tuple[float, float]]]:
     """90% intervals of (model - `against`) for every metric, resampling accounts with replacement."""
     base = models[against]
     accounts = np.unique(base.accounts)
     post_rows = {a: np.flatnonzero(base.accounts == a) for a in accounts}
-    pair_rows = {a: np.flatnonzero(base.pair_accounts == a) for a in accounts} if base.pair_accounts is not None else None
+    pair_rows = {a: np.flatnonzero(base.pair_accounts == a)
+                 for a in accounts} if base.pair_accounts is not None else None
     rng = np.random.default_rng(seed)
     draws: dict[str, dict[str, list[float]]] = {name: {} for name in models if name != against}
     for _ in range(BOOTSTRAP):
@@ -185,11 +193,13 @@ def bootstrap_differences(models: dict[str, Scored], against: str, seed: int = 0
                 if key in reference and key != "draft_pairs_n":
                     draws[name].setdefault(key, []).append(value - reference[key])
     tail = (1 - LEVEL) / 2
-    return {name: {key: tuple(float(v) for v in np.nanquantile(values, [tail, 1 - tail])) for key, values in d.items()}
+    return {name: {key: tuple(float(v) for v in np.nanquantile(values, [tail, 1 - tail])) for key,
+                   values in d.items()}
             for name, d in draws.items()}
 
 
-def run_table(name: str, source: str, path: Path, reference_csv: Path, work: Path, cache_dir: str, overrides: list[str],
+def run_table(name: str, source: str, path: Path, reference_csv: Path, work: Path, cache_dir: str,
+              overrides: list[str],
               ablations: bool) -> dict:
     from engage.config import load_settings
     from engage.data import load_posts
@@ -198,7 +208,8 @@ def run_table(name: str, source: str, path: Path, reference_csv: Path, work: Pat
     from engage.model.targets import TARGETS, count_labels
 
     settings = load_settings(ROOT / "configs" / "default.yaml", [
-        f"data.source={source}", f"data.path={path}", f"features.cache_dir={cache_dir}", "train.targets=[likes]", *overrides,
+        f"data.source={source}", f"data.path={path}", f"features.cache_dir={cache_dir}",
+        "train.targets=[likes]", *overrides,
     ])
     posts = load_posts(source, path, progress=False)
     posts.attrs.pop("report", None)
@@ -209,8 +220,10 @@ def run_table(name: str, source: str, path: Path, reference_csv: Path, work: Pat
     started = time.perf_counter()
     try:
         reference_json, reference_posts = run_reference(reference_csv, work)
-        print(f"      reference: {json.dumps(reference_json)} ({time.perf_counter() - started:.0f} s)", flush=True)
-    except (RuntimeError, subprocess.TimeoutExpired, ValueError) as e:  # e.g. no account with a test post by its split
+        print(f"      reference: {json.dumps(reference_json)} ({time.perf_counter() - started:.0f} s)",
+              flush=True)
+    # e.g. no account with a test post by its split
+    except (RuntimeError, subprocess.TimeoutExpired, ValueError) as e:
         reference_json, reference_posts = {"error": str(e)}, None
         print(f"      {e}: engage and the baseline only", flush=True)
 
@@ -223,12 +236,14 @@ def run_table(name: str, source: str, path: Path, reference_csv: Path, work: Pat
     baseline = ev.account_training_baseline(posts, y, fit_rows, test)
     known = ~np.isnan(y[test])
     residuals = y[fit_rows] - ev.account_training_baseline(posts, y, fit_rows, fit_rows)
-    low_q, high_q = np.nanquantile(residuals, [(1 - settings.train.interval) / 2, (1 + settings.train.interval) / 2])
+    low_q, high_q = np.nanquantile(residuals,
+                                   [(1 - settings.train.interval) / 2, (1 + settings.train.interval) / 2])
 
     # The reference's predictions on the same posts: its test set must be engage's.
     keys = pd.MultiIndex.from_arrays([accounts[test], posts["post_id"].astype(str).to_numpy()[test]])
     if reference_posts is not None:
-        theirs = reference_posts.set_index([reference_posts["account"].astype(str), reference_posts["post_id"].astype(str)])["pred"]
+        theirs = reference_posts.set_index([reference_posts["account"].astype(str),
+                                            reference_posts["post_id"].astype(str)])["pred"]
         matched = theirs.reindex(keys).to_numpy(dtype=float)
         same_split = len(theirs) == len(test) and not np.isnan(matched[known]).any()
     else:
@@ -237,26 +252,31 @@ def run_table(name: str, source: str, path: Path, reference_csv: Path, work: Pat
     # post there, one here), every model is compared on the posts both hold out.
     common = known & ~np.isnan(matched) if reference_posts is not None else known
     if not same_split:
-        print(f"      the reference held out {len(theirs)} posts, engage {int(known.sum())}: posts and pairs compared "
+        print(f"      the reference held out {len(theirs)} posts, "
+              f"engage {int(known.sum())}: posts and pairs compared "
               f"on the {int(common.sum())} both hold out", flush=True)
     known = common
     in_common = set(test[common].tolist())
-    pair_common = np.array([e in in_common and lt in in_common for e, lt in zip(pairs.earlier, pairs.later, strict=True)],
+    pair_common = np.array([e in in_common and lt in in_common for e,
+                            lt in zip(pairs.earlier, pairs.later, strict=True)],
                            dtype=bool)
 
     rows = test[known]
     pair_ok = ~(np.isnan(y[pairs.earlier]) | np.isnan(y[pairs.later])) & pair_common
     sign = np.sign(y[pairs.later] - y[pairs.earlier])
     scored: dict[str, Scored] = {
-        "account baseline": Scored(accounts[rows], y[rows], baseline[known], baseline[known], baseline[known] + low_q,
+        "account baseline": Scored(accounts[rows], y[rows], baseline[known], baseline[known],
+                                   baseline[known] + low_q,
                                    baseline[known] + high_q),
     }
     if reference_posts is not None:
         scored["reference"] = Scored(accounts[rows], y[rows], baseline[known], matched[known], None, None)
     for variant, result in variants.items():
         p = result["preds"]
-        predicted = np.sign(p.get("pair_later", np.zeros(len(pairs.earlier))) - p.get("pair_earlier", np.zeros(len(pairs.earlier))))
-        scored[variant] = Scored(accounts[rows], y[rows], baseline[known], p["expected"][known], p["low"][known],
+        predicted = np.sign(p.get("pair_later", np.zeros(len(pairs.earlier))) - p.get(
+            "pair_earlier", np.zeros(len(pairs.earlier))))
+        scored[variant] = Scored(accounts[rows], y[rows], baseline[known], p["expected"][known],
+                                 p["low"][known],
                                  p["high"][known], accounts[pairs.earlier], predicted == sign,
                                  pair_ok & (sign != 0) & (predicted != 0))
     intervals = bootstrap_differences(scored, "engage") if len(np.unique(accounts[rows])) > 1 else {}
@@ -270,9 +290,11 @@ def run_table(name: str, source: str, path: Path, reference_csv: Path, work: Pat
             figures["draft_pairs_7d"], figures["draft_pairs_n"] = 0.5, 0
         figures["vs_engage_90"] = intervals.get(model, {})
         table[model] = figures
-    return {"rows": table, "same_split": same_split, "reference": reference_json, "test_posts": int(known.sum()),
+    return {"rows": table, "same_split": same_split, "reference": reference_json,
+            "test_posts": int(known.sum()),
             "reference_test_posts": int(len(theirs)), "engage_test_posts": int(len(test)),
-            "accounts_5_posts": int((posts.groupby("account").size() >= 5).sum()), "pairs": int(len(pairs.earlier)),
+            "accounts_5_posts": int((posts.groupby("account").size() >= 5).sum()),
+            "pairs": int(len(pairs.earlier)),
             "seconds": {k: v["seconds"] for k, v in variants.items()}}
 
 
@@ -298,22 +320,33 @@ def markdown(results: dict[str, dict]) -> str:
             ci = r.get("vs_engage_90", {})
             pairs = "" if r.get("draft_pairs_n") in (None, 0) else f" ({r['draft_pairs_n']})"
             lines.append(
-                f"| {name} | {model} | {_cell(r.get('draft_pairs_7d'), ci.get('draft_pairs_7d'), engage.get('draft_pairs_7d'))}{pairs} "
-                f"| {_cell(r['spearman_relative'], ci.get('spearman_relative'), engage['spearman_relative'])} "
+                f"| {name} | {model} | "
+                f"{_cell(r.get('draft_pairs_7d'), ci.get('draft_pairs_7d'), engage.get('draft_pairs_7d'))}"
+                f"{pairs} "
+                "| "
+                f"{_cell(r['spearman_relative'], ci.get('spearman_relative'), engage['spearman_relative'])}"
+                " "
                 f"| {_cell(r['mae_log1p'], ci.get('mae_log1p'), engage['mae_log1p'])} "
                 f"| {_cell(r.get('interval_coverage'), None, None)} |")
-    lines.append("(in brackets: the difference from engage and its 90% paired bootstrap interval over accounts)")
+    lines.append(
+        "(in brackets: the difference from engage and its 90% paired bootstrap interval over accounts)")
     return "\n".join(lines)
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", choices=[*TABLES, *DUMPS], action="append", help="this table only (repeatable)")
-    parser.add_argument("--real-dir", type=Path, default=REAL, help="where the real tables are (default ../shared/data/real)")
-    parser.add_argument("--cache-dir", help="the feature cache (default: features.cache_dir of configs/default.yaml)")
-    parser.add_argument("--no-ablations", action="store_true", help="engage, the reference and the baseline only")
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", choices=[*TABLES, *DUMPS], action="append",
+                        help="this table only (repeatable)")
+    parser.add_argument("--real-dir", type=Path, default=REAL,
+                        help="where the real tables are (default ../shared/data/real)")
+    parser.add_argument("--cache-dir",
+                        help="the feature cache (default: features.cache_dir of configs/default.yaml)")
+    parser.add_argument("--no-ablations", action="store_true",
+                        help="engage, the reference and the baseline only")
     parser.add_argument("--json", type=Path, help="also write every figure to this JSON file")
-    parser.add_argument("overrides", nargs="*", metavar="section.key=value", help="engage config overrides, e.g. train.lightgbm.num_leaves=31")
+    parser.add_argument("overrides", nargs="*", metavar="section.key=value",
+                        help="engage config overrides, e.g. train.lightgbm.num_leaves=31")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if not REFERENCE.is_file():

@@ -71,14 +71,18 @@ def replicated_table(n: int, source: Path = SOURCE, seed: int = 7) -> pd.DataFra
 
 
 def drafts_table(posts: pd.DataFrame, n: int, seed: int = 11) -> pd.DataFrame:
-    """`n` drafts of the table's accounts, each an hour after the account's latest post, with a new caption."""
+    """`n` drafts of the table's accounts, each an hour
+    after the account's latest post, with a new caption."""
     rng = np.random.default_rng(seed)
-    latest = posts.assign(t=pd.to_datetime(posts["posted_at"], utc=True)).sort_values("t").groupby("account").tail(1)
+    latest = posts.assign(t=pd.to_datetime(posts["posted_at"],
+                                           utc=True)).sort_values("t").groupby("account").tail(1)
     pick = latest.iloc[rng.integers(0, len(latest), n)]
     return pd.DataFrame({
         "account": pick["account"].to_numpy(),
-        # Instagram's 2,200-character limit holds for drafts too: the longest captions are cut to fit the suffix.
-        "caption": [f"{c[:2200 - len(f' draft{i}')]} draft{i}" for i, c in enumerate(pick["caption"].fillna("").tolist())],
+        # Instagram's 2,200-character limit holds for drafts
+        # too: the longest captions are cut to fit the suffix.
+        "caption": [f"{c[:2200 - len(f' draft{i}')]} draft{i}" for i,
+                    c in enumerate(pick["caption"].fillna("").tolist())],
         "posted_at": (pick["t"] + pd.Timedelta(hours=1)).dt.strftime("%Y-%m-%dT%H:%M:%SZ").to_numpy(),
         "followers": pd.to_numeric(pick["followers"], errors="coerce").to_numpy(),
     })
@@ -109,7 +113,8 @@ def child_train(n: int, work: Path, static_cache: Path) -> dict:
     ])
     result = train(settings, export_dir=str(work / "bundle"), progress=False)
     return {"posts": n, "table_seconds": made, "seconds": result.seconds, "peak_rss_mb": result.peak_rss_mb,
-            "process_peak_rss_mb": _peak_mb(), "spearman_relative": result.metrics.get("test_likes_spearman_relative")}
+            "process_peak_rss_mb": _peak_mb(),
+            "spearman_relative": result.metrics.get("test_likes_spearman_relative")}
 
 
 def child_score(work: Path, drafts: int) -> dict:
@@ -130,7 +135,8 @@ def child_score(work: Path, drafts: int) -> dict:
 
 def _run_child(args: list[str]) -> dict:
     """Run one measurement in a fresh process, echoing its stage lines; its last JSON line is the result."""
-    child = subprocess.Popen([sys.executable, __file__, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    child = subprocess.Popen([sys.executable, __file__, *args], stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT,
                              text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     tail: list[str] = []
     started = time.perf_counter()
@@ -151,7 +157,8 @@ STAGES = ("load", "embed", "features", "fit", "evaluate", "bundle", "mlflow", "p
 
 
 def report(results: list[dict]) -> str:
-    lines = ["| posts | " + " | ".join(STAGES) + " | total s | peak RSS MB | drafts/s (batch) | batch peak MB |",
+    lines = [
+        "| posts | " + " | ".join(STAGES) + " | total s | peak RSS MB | drafts/s (batch) | batch peak MB |",
              "|---" * (len(STAGES) + 5) + "|"]
     for r in results:
         train, score = r.get("train", {}), r.get("score", {})
@@ -165,13 +172,16 @@ def report(results: list[dict]) -> str:
             cells.append("" if s is None else f"{s:.1f} s" + (f" / {m:.0f} MB" if m else ""))
         lines.append(f"| {train['posts']} | " + " | ".join(cells)
                      + f" | {train['seconds']['seconds_total']:.0f} | {train['process_peak_rss_mb']:.0f} "
-                     + f"| {score.get('drafts_per_second', float('nan')):.0f} | {score.get('peak_rss_mb', float('nan')):.0f} |")
+                     + f"| {score.get('drafts_per_second', float('nan')):.0f} "
+                     f"| {score.get('peak_rss_mb', float('nan')):.0f} |")
     return "\n".join(lines)
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000], help="posts per table")
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000],
+                        help="posts per table")
     parser.add_argument("--drafts", type=int, default=100_000, help="drafts batch-scored per size (0: skip)")
     parser.add_argument("--static-cache", type=Path, default=ROOT / "data" / "cache",
                         help="feature cache holding (or to hold) the distilled static embedder")

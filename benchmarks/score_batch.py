@@ -45,7 +45,8 @@ def timed(totals: dict[str, float], name: str, fn: Callable[..., Any]) -> Callab
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default="models:/engage@champion", help="MLflow model URI or bundle directory")
+    parser.add_argument("--model", default="models:/engage@champion",
+                        help="MLflow model URI or bundle directory")
     parser.add_argument("--tracking-uri", default="sqlite:///mlflow.db", help="MLflow tracking store")
     parser.add_argument("-n", type=int, default=20, help="drafts timed in (a), repeats of each batch in (b)")
     args = parser.parse_args()
@@ -58,7 +59,8 @@ def main() -> int:
 
     model = EngageModel.from_uri(args.model, args.tracking_uri)
     model.check_embedder()
-    scorer = Scorer.for_serving(model, vector_cache_items=10_000)  # what serve.py sets up, without the batcher
+    # what serve.py sets up, without the batcher
+    scorer = Scorer.for_serving(model, vector_cache_items=10_000)
     latest = model.context_posts["posted_at"].idxmax()
     account = str(model.context_posts.loc[latest, "account"])
     when = model.context_posts.loc[latest, "posted_at"].normalize() + pd.Timedelta(days=1, hours=18)
@@ -101,7 +103,8 @@ def main() -> int:
         for _ in range(args.n):
             scorer.score_batch(inputs)
         per_batch = (time.perf_counter() - started) / args.n * 1000
-        result["score_batch_ms"][str(size)] = {"per_batch": round(per_batch, 1), "per_draft": round(per_batch / size, 1)}
+        result["score_batch_ms"][str(size)] = {"per_batch": round(per_batch, 1),
+                                               "per_draft": round(per_batch / size, 1)}
     result["load_avg_end"] = os.getloadavg()
     print(json.dumps(result, indent=2))
     return 0

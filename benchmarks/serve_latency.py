@@ -68,7 +68,8 @@ def free_port() -> int:
 
 
 def photo_jpeg(name: str = "coffee", size: int = 1080) -> bytes:
-    picture = Image.fromarray(getattr(skimage.data, name)()).convert("RGB").resize((size, size), Image.LANCZOS)
+    picture = Image.fromarray(getattr(skimage.data,
+                                      name)()).convert("RGB").resize((size, size), Image.LANCZOS)
     out = io.BytesIO()
     picture.save(out, format="JPEG", quality=90)
     return out.getvalue()
@@ -91,7 +92,8 @@ class PlainTorch:
         try:
             self.image = EfficientNetEmbedder(device="cpu", runtime="torch", num_workers=0)
             self.text = MiniLMEmbedder(device="cpu", runtime="torch")
-        except TypeError:  # an engage from before ONNX Runtime (to measure the "before" figures): PyTorch only
+        # an engage from before ONNX Runtime (to measure the "before" figures): PyTorch only
+        except TypeError:
             self.image = EfficientNetEmbedder(device="cpu", num_workers=0)
             self.text = MiniLMEmbedder(device="cpu")
 
@@ -121,7 +123,8 @@ class OnnxFloor:
 
 def stats(seconds: list[float]) -> dict[str, float]:
     ms = np.asarray(seconds) * 1000
-    return {"p50_ms": round(float(np.percentile(ms, 50)), 1), "p99_ms": round(float(np.percentile(ms, 99)), 1),
+    return {"p50_ms": round(float(np.percentile(ms, 50)), 1),
+            "p99_ms": round(float(np.percentile(ms, 99)), 1),
             "mean_ms": round(float(ms.mean()), 1), "n": len(ms)}
 
 
@@ -129,7 +132,8 @@ def wait_until(url: str, process: subprocess.Popen, log: Path, timeout: float = 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise SystemExit(f"{url}: the server exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+            raise SystemExit(
+                f"{url}: the server exited with {process.returncode}:\n{log.read_text()[-3000:]}")
         try:
             if httpx.get(url, timeout=2).status_code == 200:
                 return
@@ -149,7 +153,8 @@ def start(command: list[str], ready_url: str, log: Path, env: dict[str, str]) ->
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default="models:/engage@champion", help="MLflow model URI or bundle directory")
+    parser.add_argument("--model", default="models:/engage@champion",
+                        help="MLflow model URI or bundle directory")
     parser.add_argument("--tracking-uri", default="sqlite:///mlflow.db", help="MLflow tracking store")
     parser.add_argument("-n", type=int, default=100, help="timed calls of each kind (default 100)")
     parser.add_argument("--warmup", type=int, default=5, help="untimed calls of each kind first (default 5)")
@@ -157,16 +162,20 @@ def main() -> None:
     parser.add_argument("--no-mlflow", action="store_true", help="skip `mlflow models serve`")
     args = parser.parse_args()
 
-    # serve.py sleeps idle OpenMP threads (OMP_WAIT_POLICY=PASSIVE); the floor and MLflow get the same setting.
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "ENGAGE_ALLOW_DOWNLOAD": "0", "MLFLOW_TRACKING_URI": args.tracking_uri,
+    # serve.py sleeps idle OpenMP threads (OMP_WAIT_POLICY=PASSIVE);
+    # the floor and MLflow get the same setting.
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "ENGAGE_ALLOW_DOWNLOAD": "0",
+           "MLFLOW_TRACKING_URI": args.tracking_uri,
            "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
     os.environ.update(env)  # before torch is imported below
     jpeg = photo_jpeg("coffee", args.size)
     logs = Path(tempfile.mkdtemp(prefix="serve-latency-"))
     result: dict[str, Any] = {
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "model": args.model, "image": f"{args.size}x{args.size} JPEG, {len(jpeg) / 1024:.0f} KiB, new bytes every call",
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "load_avg_start": os.getloadavg()},
+        "model": args.model,
+        "image": f"{args.size}x{args.size} JPEG, {len(jpeg) / 1024:.0f} KiB, new bytes every call",
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+                    "load_avg_start": os.getloadavg()},
         "omp_wait_policy": env["OMP_WAIT_POLICY"],
     }
 
@@ -192,7 +201,8 @@ def main() -> None:
     result.update(embedder=model.embedder, model_version=model.version, account=account, posted_at=when)
     history = [{"caption": f"Earlier post {i}: {name} #throwback", "likes": 40 + 7 * i, "comments": 3,
                 "posted_at": (day - pd.Timedelta(days=5 - i)).isoformat(),
-                "image": base64.b64encode(photo_jpeg(name, args.size)).decode()} for i, name in enumerate(HISTORY_PHOTOS)]
+                "image": base64.b64encode(photo_jpeg(name, args.size)).decode()} for i,
+                name in enumerate(HISTORY_PHOTOS)]
     counter = iter(range(10**9))
 
     def fresh() -> tuple[bytes, str, str]:
@@ -205,11 +215,13 @@ def main() -> None:
     servers: list[subprocess.Popen] = []
     try:
         port = free_port()
-        servers.append(start([sys.executable, "serve.py", "--model", args.model, "--tracking-uri", args.tracking_uri,
+        servers.append(start([sys.executable, "serve.py", "--model", args.model, "--tracking-uri",
+                              args.tracking_uri,
                               "--port", str(port), "--log-level", "warning"],
                              f"http://127.0.0.1:{port}/ready", logs / "serve.log", env))
         ours = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120)
-        result["serving_settings"] = {k: v for k, v in ours.get("/ready").json().items() if k in ("batching", "vector_cache")}
+        result["serving_settings"] = {k: v for k, v in ours.get("/ready").json().items()
+                                      if k in ("batching", "vector_cache")}
 
         def http(extra: dict[str, Any] | None = None, who: str = account) -> Callable[[], Any]:
             def call() -> Any:
@@ -252,18 +264,21 @@ def main() -> None:
             "features_and_trees_cached": features_and_trees,
             "in_process_score": in_process,
             "http_new_account_no_history": http({"followers": 900}, who="new.account"),
-            "http_new_account_5_photo_history": http({"followers": 900, "history": history}, who="new.account"),
+            "http_new_account_5_photo_history": http({"followers": 900, "history": history},
+                                                     who="new.account"),
         }
         if use_mlflow:
             port = free_port()
-            servers.append(start(["mlflow", "models", "serve", "-m", args.model, "--env-manager", "local", "--host",
-                                  "127.0.0.1", "-p", str(port)], f"http://127.0.0.1:{port}/ping", logs / "mlflow.log", env))
+            servers.append(start(["mlflow", "models", "serve", "-m", args.model, "--env-manager", "local",
+                                  "--host",
+                "127.0.0.1", "-p", str(port)], f"http://127.0.0.1:{port}/ping", logs / "mlflow.log", env))
             theirs = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120)
             columns = ["account", "caption", "posted_at", "followers", "sponsored", "image"]
 
             def mlflow_call() -> Any:
                 _, caption, b64 = fresh()
-                payload = {"dataframe_split": {"columns": columns, "data": [[account, caption, when, None, False, b64]]}}
+                payload = {"dataframe_split": {"columns": columns,
+                                               "data": [[account, caption, when, None, False, b64]]}}
                 return theirs.post("/invocations", json=payload).raise_for_status()
             calls["mlflow"] = mlflow_call
         for call in calls.values():
@@ -275,26 +290,31 @@ def main() -> None:
                 started = time.perf_counter()
                 call()
                 seconds[name].append(time.perf_counter() - started)
-        result["serving_after"] = {k: v for k, v in ours.get("/ready").json().items() if k in ("batching", "vector_cache")}
+        result["serving_after"] = {k: v for k, v in ours.get("/ready").json().items()
+                                   if k in ("batching", "vector_cache")}
     finally:
         for server in servers:
             stop_serve(server)
 
     for name, values in seconds.items():
         result[name] = stats(values)
-    result["ratio_http_to_floor_p50"] = round(result["http"]["p50_ms"] / result["floor_plain_pytorch"]["p50_ms"], 3)
-    result["ratio_http_to_onnx_floor_p50"] = round(result["http"]["p50_ms"] / result["floor_onnx_runtime"]["p50_ms"], 3)
+    result["ratio_http_to_floor_p50"] = round(
+        result["http"]["p50_ms"] / result["floor_plain_pytorch"]["p50_ms"], 3)
+    result["ratio_http_to_onnx_floor_p50"] = round(
+        result["http"]["p50_ms"] / result["floor_onnx_runtime"]["p50_ms"], 3)
     result["ratio_cached_repeat_to_features_and_trees_p50"] = round(
         result["http_cached_repeat"]["p50_ms"] / result["features_and_trees_cached"]["p50_ms"], 3)
     result["ratio_history_to_no_history_p50"] = round(
-        result["http_new_account_5_photo_history"]["p50_ms"] / result["http_new_account_no_history"]["p50_ms"], 3)
+        result["http_new_account_5_photo_history"]["p50_ms"] / result["http_new_account_no_history"][
+            "p50_ms"], 3)
     if not use_mlflow:
-        result["mlflow"] = "skipped" + (" (a bundle directory is not an MLflow model)" if Path(args.model).is_dir() else "")
+        result["mlflow"] = "skipped" + (" (a bundle directory is not an MLflow model)"
+                                        if Path(args.model).is_dir() else "")
     result["targets"] = {"http_p50_within_1.3x_plain_pytorch_floor": result["ratio_http_to_floor_p50"] <= 1.3,
                          "http_p50_within_1.3x_onnx_floor": result["ratio_http_to_onnx_floor_p50"] <= 1.3,
                          "cached_repeat_within_1.2x_features_and_trees":
                              result["ratio_cached_repeat_to_features_and_trees_p50"] <= 1.2,
-                         "history_p50_within_1.3x_no_history": result["ratio_history_to_no_history_p50"] <= 1.3,
+        "history_p50_within_1.3x_no_history": result["ratio_history_to_no_history_p50"] <= 1.3,
                          "http_p50_under_100ms": result["http"]["p50_ms"] < 100}
     result["machine"]["load_avg_end"] = os.getloadavg()
     result["logs"] = str(logs)

@@ -20,8 +20,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_serve(options: list[str], log: Path, env: dict[str, str], ready_within_s: float = 300) -> tuple[subprocess.Popen, str]:
-    """`serve.py <options> --port <free port>`, its output in `log`; returns (process, base URL) once ready."""
+def start_serve(options: list[str], log: Path, env: dict[str, str],
+                ready_within_s: float = 300) -> tuple[subprocess.Popen, str]:
+    """`serve.py <options> --port <free port>`, its output
+    in `log`; returns (process, base URL) once ready."""
     port = free_port()
     command = [sys.executable, str(ROOT / "serve.py"), *options, "--port", str(port)]
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT)

@@ -114,7 +114,8 @@ def quality(name: str, table: Path, cache_dir: str, rounds: int) -> dict[str, fl
         out[f"{embedder}_mae_log1p"] = metrics["test_likes_mae_log1p"]
         out[f"{embedder}_seconds"] = time.perf_counter() - started
         print(f"  {embedder}: relative Spearman {metrics['test_likes_spearman_relative']:.4f}, MAE(log1p) "
-              f"{metrics['test_likes_mae_log1p']:.4f} ({out[f'{embedder}_seconds']:.0f} s: embed through --cache-dir, "
+              f"{metrics['test_likes_mae_log1p']:.4f} "
+              f"({out[f'{embedder}_seconds']:.0f} s: embed through --cache-dir, "
               "features, fit, evaluate)",
               flush=True)
     preds_likes = preds["likes"]
@@ -126,19 +127,22 @@ def quality(name: str, table: Path, cache_dir: str, rounds: int) -> dict[str, fl
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", choices=list(real_data.TABLES), action="append",
                         help="this table (repeatable; default large_accounts_16536)")
     parser.add_argument("--all", action="store_true", help="every real table")
     parser.add_argument("--real-dir", type=Path, default=real_data.REAL, help="where the real tables are")
     parser.add_argument("--cache-dir", default=str(ROOT / "data" / "cache"),
                         help="feature cache (default data/cache: MiniLM's vectors are computed once)")
-    parser.add_argument("--speed-captions", type=int, default=2000, help="captions timed per embedder (0: skip)")
+    parser.add_argument("--speed-captions", type=int, default=2000,
+                        help="captions timed per embedder (0: skip)")
     parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap rounds for the interval")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     names = list(real_data.TABLES) if args.all else (args.only or ["large_accounts_16536"])
-    lines = ["| table | posts | test accounts | MiniLM rel. Spearman | static rel. Spearman | static - MiniLM [95% CI] |",
+    lines = ["| table | posts | test accounts | MiniLM rel. Spearman "
+             "| static rel. Spearman | static - MiniLM [95% CI] |",
              "|---|---|---|---|---|---|"]
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
@@ -159,12 +163,16 @@ def main() -> int:
                 captions = load_posts("table", table)["caption"].tolist()[: args.speed_captions]
                 figures = speed(captions, args.cache_dir)
                 print(f"  speed on {len(captions)} captions: MiniLM (ONNX Runtime) "
-                      f"{figures['minilm_captions_per_second']:.0f}/s, static {figures['static_captions_per_second']:.0f}/s "
-                      f"({figures['speedup']:.0f}x); static table ready in {figures['static_first_use_seconds']:.1f} s",
+                      f"{figures['minilm_captions_per_second']:.0f}/s, "
+                      f"static {figures['static_captions_per_second']:.0f}/s "
+                      f"({figures['speedup']:.0f}x); static table ready "
+                      f"in {figures['static_first_use_seconds']:.1f} s",
                       flush=True)
             r = quality(name, table, args.cache_dir, args.bootstrap)
-            lines.append(f"| {name} | {int(r['posts'])} | {int(r['test_accounts'])} | {r['minilm_spearman_relative']:.4f} "
-                         f"| {r['static_spearman_relative']:.4f} | {r['difference']:+.4f} [{r['low']:+.4f}, {r['high']:+.4f}] |")
+            lines.append(f"| {name} | {int(r['posts'])} | "
+                         f"{int(r['test_accounts'])} | {r['minilm_spearman_relative']:.4f} "
+                         f"| {r['static_spearman_relative']:.4f} | "
+                         f"{r['difference']:+.4f} [{r['low']:+.4f}, {r['high']:+.4f}] |")
     print()
     print("\n".join(lines))
     print(f"(bootstrap: {args.bootstrap} rounds over test accounts, paired; load average at the end: "

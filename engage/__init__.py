@@ -8,10 +8,12 @@ The few names a user imports live here; everything else is internal:
     model = engage.EngageModel.from_uri("models:/engage@champion")   # or a bundle directory
     scorer = engage.Scorer(model)                              # what serves it (cache, batcher: for_serving)
     answer = scorer.score(engage.Draft(account="anna.bakes", caption="Sourdough day #bread"))
-    answer.likes.expected, answer.likes.usual, answer.likes.uplift_percent   # typed (engage/scoring/answers.py)
-    scorer.compare([draft_a, draft_b], goal="saves").drafts[0].index         # which draft does better
+    answer.likes.expected, answer.likes.usual, answer.likes.uplift_percent   # typed
+    (engage/scoring/answers.py) scorer.compare([draft_a, draft_b], goal="saves").drafts[0].index         #
+    which draft does better
 
-`EngageModel`, `Scorer`, `Draft` and `train` are imported on first use, so `import engage` stays light (no torch).
+`EngageModel`, `Scorer`, `Draft` and `train` are imported
+on first use, so `import engage` stays light (no torch).
 """
 
 import os

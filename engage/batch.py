@@ -28,8 +28,10 @@ from engage.scoring.table import read_drafts, score_drafts, write_scores
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m engage.batch",
-        description="Score a table of draft posts with a trained engage model: expected likes and comments with their "
-        "80% range, the authenticity risk and the main flags, one output row per draft. Drafts that cannot be scored "
+        description="Score a table of draft posts with a trained "
+        "engage model: expected likes and comments with their "
+        "80% range, the authenticity risk and the main flags, "
+        "one output row per draft. Drafts that cannot be scored "
         "are reported by row number (row 1 = the first draft) and get a row with the error.",
         epilog="Columns: account (required), caption, posted_at, followers, sponsored, image (a photo path). "
         "On a Ray cluster the photo paths must name storage every node can read.",
@@ -37,15 +39,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("drafts", help="Parquet (.parquet) or CSV (.csv) table of drafts")
     parser.add_argument("out", help="where to write the scores (.parquet or .csv)")
     parser.add_argument("--engine", choices=("local", "ray"), default="local",
-                        help="local: score here; ray: spread the drafts over model actors on Ray (default: local)")
+        help="local: score here; ray: spread the drafts over model actors on Ray (default: local)")
     parser.add_argument("--model", default="models:/engage@champion",
-                        help="registered model URI or an exported bundle directory (default: models:/engage@champion)")
+        help="registered model URI or an exported bundle directory (default: models:/engage@champion)")
     parser.add_argument("--tracking-uri", default="sqlite:///mlflow.db",
-                        help="MLflow tracking store holding the registered model (default: sqlite:///mlflow.db)")
-    parser.add_argument("--images-dir", default=None, help="base of relative photo paths (default: the drafts file's folder)")
-    parser.add_argument("--ray-address", default=None, help="Ray cluster to join (default: $RAY_ADDRESS, else a local Ray)")
+        help="MLflow tracking store holding the registered model (default: sqlite:///mlflow.db)")
+    parser.add_argument("--images-dir", default=None,
+                        help="base of relative photo paths (default: the drafts file's folder)")
+    parser.add_argument("--ray-address", default=None,
+                        help="Ray cluster to join (default: $RAY_ADDRESS, else a local Ray)")
     parser.add_argument("--workers", type=int, default=2, help="model actors on Ray (default: 2)")
-    parser.add_argument("--cpus-per-worker", type=float, default=1.0, help="CPUs each model actor reserves (default: 1)")
+    parser.add_argument("--cpus-per-worker", type=float, default=1.0,
+                        help="CPUs each model actor reserves (default: 1)")
     return parser.parse_args(argv)
 
 
@@ -65,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 from engage.distributed.scoring import score_on_ray
             except ImportError as e:
-                raise ConfigError(f"--engine ray needs Ray ({e}); install it with pip install -e \".[ray]\"") from e
+                raise ConfigError(
+                    f"--engine ray needs Ray ({e}); install it with pip install -e \".[ray]\"") from e
             runtime = RuntimeSettings(engine="ray", ray_address=args.ray_address, ray_workers=args.workers,
                                       ray_cpus_per_worker=args.cpus_per_worker)
             scores = score_on_ray(model, drafts, images_dir, runtime)
@@ -76,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     failed = scores[scores["error"] != ""]
     for row, why in zip(failed["row"], failed["error"], strict=True):
         print(f"row {row}: {why}", file=sys.stderr)
-    print(f"scored {len(scores) - len(failed)} of {len(scores)} drafts ({len(failed)} could not be scored, listed above) "
+    print(f"scored {len(scores) - len(failed)} of {len(scores)} "
+          f"drafts ({len(failed)} could not be scored, listed above) "
           f"-> {written}")
     return 0
 

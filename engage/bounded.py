@@ -59,7 +59,8 @@ def _real_path(fd: int, fallback: Path) -> Path:
 
 def open_regular(path: str | os.PathLike, *, root: str | os.PathLike | None = None,
                  max_bytes: int = MAX_FILE_BYTES) -> BinaryIO:
-    """`path` opened for binary reading, if it is a regular file of at most `max_bytes` (under `root`, if given).
+    """`path` opened for binary reading, if it is a regular
+    file of at most `max_bytes` (under `root`, if given).
 
     Raises `DataError` naming the file: a symlink that leads out of `root`, a device, pipe or socket (never
     read: `/dev/zero` has no end), a file over `max_bytes`, or one that cannot be opened."""
@@ -69,7 +70,8 @@ def open_regular(path: str | os.PathLike, *, root: str | os.PathLike | None = No
         # O_NONBLOCK: opening a FIFO must not wait for a writer; the descriptor is checked before any read.
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     except OSError as e:
-        raise DataError(f"cannot be read ({e.strerror or e}); check that it exists and may be read", file=path) from e
+        raise DataError(f"cannot be read ({e.strerror or e}); check that it exists and may be read",
+                        file=path) from e
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
@@ -78,10 +80,12 @@ def open_regular(path: str | os.PathLike, *, root: str | os.PathLike | None = No
         if resolved_root is not None:
             real = _real_path(fd, path)
             if not _inside(real, resolved_root):
-                raise DataError(f"is a link to {real}, outside the folder being read ({resolved_root}); it is not "
+                raise DataError(
+                    f"is a link to {real}, outside the folder being read ({resolved_root}); it is not "
                                 "read: copy the file into the folder if it belongs to the data", file=path)
         if info.st_size > max_bytes:
-            raise DataError(f"is {info.st_size:,} bytes, over the limit of {max_bytes:,}; this is not a file engage "
+            raise DataError(
+                f"is {info.st_size:,} bytes, over the limit of {max_bytes:,}; this is not a file engage "
                             "reads (remove it, or split it)", file=path)
         os.set_blocking(fd, True)
         return os.fdopen(fd, "rb")
@@ -112,7 +116,8 @@ def _decompressed(reader: IO[bytes], limit: int, path: Path) -> bytes:
 
 def read_bytes_bounded(path: str | os.PathLike, *, root: str | os.PathLike | None = None,
                        max_bytes: int = MAX_FILE_BYTES, max_decoded: int = MAX_DECODED_BYTES) -> bytes:
-    """The bytes of `path` (decompressed when it ends in `.xz` or `.gz`), within the limits; see `open_regular`."""
+    """The bytes of `path` (decompressed when it ends in `.xz`
+    or `.gz`), within the limits; see `open_regular`."""
     path = Path(path)
     with open_regular(path, root=root, max_bytes=max_bytes) as handle:
         try:
@@ -140,24 +145,29 @@ def json_depth(data: bytes) -> int:
 
 
 def parse_json_bounded(data: bytes, *, file: object, max_depth: int = MAX_JSON_DEPTH) -> Any:
-    """JSON from bytes, refusing nesting deeper than `max_depth`; every failure is a `DataError` naming `file`."""
+    """JSON from bytes, refusing nesting deeper than `max_depth`;
+    every failure is a `DataError` naming `file`."""
     depth = json_depth(data)
     if depth > max_depth:
-        raise DataError(f"nests {depth} levels deep, over the limit of {max_depth}; this is not a file engage reads",
+        raise DataError(
+            f"nests {depth} levels deep, over the limit of {max_depth}; this is not a file engage reads",
                         file=file)
     try:
         return json.loads(data.decode("utf-8-sig"))
     except UnicodeDecodeError as e:
-        raise DataError(f"cannot be decoded (UnicodeDecodeError: not UTF-8 text, {e.reason} at byte {e.start})",
+        raise DataError(
+            f"cannot be decoded (UnicodeDecodeError: not UTF-8 text, {e.reason} at byte {e.start})",
                         file=file) from e
     except (ValueError, RecursionError, MemoryError) as e:  # JSONDecodeError, an int of 5,000 digits, ...
-        raise DataError(f"cannot be decoded ({type(e).__name__}: {str(e)[:200]}): not valid JSON", file=file) from e
+        raise DataError(f"cannot be decoded ({type(e).__name__}: {str(e)[:200]}): not valid JSON",
+                        file=file) from e
 
 
 def read_json_bounded(path: str | os.PathLike, *, root: str | os.PathLike | None = None,
                       max_bytes: int = MAX_FILE_BYTES, max_decoded: int = MAX_DECODED_BYTES,
                       max_depth: int = MAX_JSON_DEPTH) -> Any:
-    """The JSON of `path` (`.json`, `.json.xz`, `.json.gz`) within every limit; failures are `DataError`s naming it."""
+    """The JSON of `path` (`.json`, `.json.xz`, `.json.gz`)
+    within every limit; failures are `DataError`s naming it."""
     data = read_bytes_bounded(path, root=root, max_bytes=max_bytes, max_decoded=max_decoded)
     return parse_json_bounded(data, file=Path(path), max_depth=max_depth)
 
@@ -171,7 +181,8 @@ def regular_file_inside(path: str | os.PathLike, root: str | os.PathLike) -> str
     except (OSError, RuntimeError) as e:
         return f"cannot be followed ({e})"
     if not _inside(real, Path(root).resolve()):
-        return f"is a link to {real}, outside the folder being read; not used (copy it into the folder if it belongs)"
+        return (f"is a link to {real}, outside the folder being read; "
+                "not used (copy it into the folder if it belongs)")
     if not stat.S_ISREG(info.st_mode):
         return "is not a regular file (a device, pipe, socket or folder); not used"
     return None
@@ -196,5 +207,6 @@ def check_table_file(path: str | os.PathLike, *, max_bytes: int = MAX_TABLE_BYTE
             raise DataError(f"cannot be read as a parquet table ({type(e).__name__}: {e})", file=path) from e
         size = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
         if size > max_bytes:
-            raise DataError(f"decompresses to {size:,} bytes, over the limit of {max_bytes:,}; split the table",
+            raise DataError(
+                f"decompresses to {size:,} bytes, over the limit of {max_bytes:,}; split the table",
                             file=path)

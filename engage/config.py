@@ -34,23 +34,29 @@ class DemoSettings(_Section):
 
 
 class DataSettings(_Section):
-    source: str = "demo"  # where posts come from: a name in engage.data.sources.SOURCES (checked when loading)
-    path: str | None = None  # table file, Instaloader dump, or insights export / Graph API folder (unused for demo)
-    account: str | None = None  # table/insights: the account of a single-account table or export that names none
-    # table: the table's column names -> engage's (e.g. {Date: posted_at, Likes: likes}); see engage/data/table.py
+    # where posts come from: a name in engage.data.sources.SOURCES (checked when loading)
+    source: str = "demo"
+    # table file, Instaloader dump, or insights export / Graph API folder (unused for demo)
+    path: str | None = None
+    # table/insights: the account of a single-account table or export that names none
+    account: str | None = None
+    # table: the table's column names -> engage's (e.g. {Date:
+    # posted_at, Likes: likes}); see engage/data/table.py
     columns: dict[str, str] | None = None
     images_dir: str | None = None  # base for relative image paths in a table
     # how a table's or export's text dates are read when their day/month order is ambiguous (03/04/2024):
     # day-first, month-first, or a strptime format for every cell (%d/%m/%Y %H:%M); None: detected per column
     date_format: str | None = None
     strict: bool = False  # an unreadable file in an Instaloader dump is an error (default: skipped and named)
-    outcomes: bool = False  # also train on the published drafts recorded in the outcome store (engage/outcomes)
+    # also train on the published drafts recorded in the outcome store (engage/outcomes)
+    outcomes: bool = False
     outcomes_url: str | None = None  # the outcome store; None: outcomes.db beside a SQLite tracking store
     demo: DemoSettings = DemoSettings()
 
 
 class ImageSettings(_Section):
-    embedder: str = "auto"  # a name in engage.embed.registry.IMAGE_EMBEDDERS; auto: CLIP if its weights are local, else EfficientNet
+    # a name in engage.embed.registry.IMAGE_EMBEDDERS; auto: CLIP if its weights are local, else EfficientNet
+    embedder: str = "auto"
     clip_model: str = "ViT-B-32"  # open_clip architecture name
     clip_pretrained: str | None = "laion2b_s34b_b79k"  # open_clip pretrained tag
     clip_checkpoint: str | None = None  # local checkpoint file; wins over the pretrained tag
@@ -62,18 +68,23 @@ class ImageSettings(_Section):
 
 
 class TextSettings(_Section):
-    # auto: CLIP text tower with CLIP images; else static from `static_from_posts` training posts, MiniLM below.
-    # static: model2vec token vectors distilled once from MiniLM (~4,000 captions/s against ~50; docs/results.md)
+    # auto: CLIP text tower with CLIP images; else static from `static_from_posts` training posts, MiniLM
+    # below. static: model2vec token vectors distilled once from MiniLM (~4,000 captions/s against ~50;
+    # docs/results.md)
     embedder: str = "auto"  # a name in engage.embed.registry.TEXT_EMBEDDERS (minilm, static, clip), or auto
-    static_from_posts: int = Field(10_000, ge=0)  # auto: tables of this many posts or more embed captions with static
-    runtime: Literal["auto", "torch", "onnxruntime"] = "auto"  # auto: ONNX Runtime for MiniLM on the CPU (see image.runtime)
+    # auto: tables of this many posts or more embed captions with static
+    static_from_posts: int = Field(10_000, ge=0)
+    # auto: ONNX Runtime for MiniLM on the CPU (see image.runtime)
+    runtime: Literal["auto", "torch", "onnxruntime"] = "auto"
 
 
 class FeatureSettings(_Section):
-    history_posts: int = Field(24, ge=1)  # N: the account's last N posts form its feed centroid, habits and baseline
+    # N: the account's last N posts form its feed centroid, habits and baseline
+    history_posts: int = Field(24, ge=1)
     duplicate_image_cosine: float = Field(0.95, gt=0, le=1)  # near-duplicate image threshold
     duplicate_caption_cosine: float = Field(0.9, gt=0, le=1)  # near-duplicate caption threshold
-    duplicate_window_hours: float = Field(24.0, gt=0)  # duplicates: other accounts' posts up to this many hours earlier
+    # duplicates: other accounts' posts up to this many hours earlier
+    duplicate_window_hours: float = Field(24.0, gt=0)
     embedding_components: int = Field(8, ge=0)  # PCA components of each embedding given to the models
     cache_dir: str = "data/cache"  # embedding and image-quality cache
 
@@ -93,24 +104,29 @@ class LightGBMSettings(_Section):
 
 class TrainSettings(_Section):
     test_fraction: float = Field(0.2, gt=0, lt=1)  # each account's latest share of posts held out
-    valid_fraction: float = Field(0.15, gt=0, lt=1)  # share of training posts (latest, before test) for early stopping
+    # share of training posts (latest, before test) for early stopping
+    valid_fraction: float = Field(0.15, gt=0, lt=1)
     interval: float = Field(0.8, gt=0, lt=1)  # coverage of the likes/comments prediction interval
     seed: int = 7  # seeds the embeddings' PCA and LightGBM (the demo simulator has its own data.demo.seed)
     lightgbm: LightGBMSettings = LightGBMSettings()
     export_dir: str | None = None  # also export the bundle to this directory (e.g. models/engage)
-    targets: list[str] | None = None  # targets to train (engage/model/targets.py); None: every one the data has
+    # targets to train (engage/model/targets.py); None: every one the data has
+    targets: list[str] | None = None
     # A model trained with data.outcomes=true becomes champion only when its MAE of log(1+likes) on the latest
     # posts neither it nor the champion trained on is at least this much lower (relative); else challenger.
     outcome_min_improvement: float = Field(0.02, ge=0, lt=1)
-    # Count models: the account's level, cross-fitted over this many folds of accounts (out-of-fold residuals),
-    # then the draft's uplift on those residuals, learned by regression on account-demeaned residuals or by
-    # LightGBM's lambdarank with accounts as groups (docs/results.md measures both on real data).
+    # Count models: the account's level, cross-fitted over this many folds of accounts (out-of-fold
+    # residuals), then the draft's uplift on those residuals, learned by regression on account-demeaned
+    # residuals or by LightGBM's lambdarank with accounts as groups (docs/results.md measures both on real
+    # data).
     level_folds: int = Field(5, ge=2)
     level_folds_by: Literal["account", "post"] = "account"  # hold out whole accounts, or posts at random
-    # The level is fitted on every training and validation post with a fixed number of trees (no early stopping:
-    # the latest posts before the test period matter most, and cross-fitting gives the honest residuals).
+    # The level is fitted on every training and validation post with a fixed number of trees (no early
+    # stopping: the latest posts before the test period matter most, and cross-fitting gives the honest
+    # residuals).
     level: LightGBMSettings = LightGBMSettings(n_estimators=600, num_leaves=7, min_child_samples=50)
-    # Where the level's trees start: "none" (log1p from scratch) or "trailing" (the account's trailing mean log1p).
+    # Where the level's trees start: "none" (log1p from scratch)
+    # or "trailing" (the account's trailing mean log1p).
     level_start: Literal["none", "trailing"] = "trailing"
     uplift_objective: Literal["regression", "lambdarank"] = "regression"
     # Feature families left out of every model (engage.features.pipeline.FEATURE_FAMILIES): ablations.
@@ -135,12 +151,17 @@ class TrackingSettings(_Section):
 
 
 class RuntimeSettings(_Section):
-    engine: Literal["local", "ray"] = "local"  # ray: embeddings, features and LightGBM on Ray (pip install -e ".[ray]")
-    ray_address: str | None = None  # None: a local Ray started for the run (or $RAY_ADDRESS); "auto" or host:port joins a cluster
-    ray_num_cpus: int | None = Field(None, ge=1)  # CPUs of the local Ray started for the run (None: all of the machine's)
+    # ray: embeddings, features and LightGBM on Ray (pip install -e ".[ray]")
+    engine: Literal["local", "ray"] = "local"
+    # None: a local Ray started for the run (or $RAY_ADDRESS); "auto" or host:port joins a cluster
+    ray_address: str | None = None
+    # CPUs of the local Ray started for the run (None: all of the machine's)
+    ray_num_cpus: int | None = Field(None, ge=1)
     ray_workers: int = Field(2, ge=1)  # embedder actors, LightGBM workers and scoring actors
-    ray_cpus_per_worker: float = Field(1.0, gt=0)  # CPUs each actor or worker reserves (fractions share a core)
-    ray_storage: str | None = None  # Ray Train checkpoint storage; a cluster needs shared storage (s3://, NFS); None: a temp dir
+    # CPUs each actor or worker reserves (fractions share a core)
+    ray_cpus_per_worker: float = Field(1.0, gt=0)
+    # Ray Train checkpoint storage; a cluster needs shared storage (s3://, NFS); None: a temp dir
+    ray_storage: str | None = None
 
 
 class Settings(_Section):
@@ -167,7 +188,8 @@ def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
 def parse_override(text: str) -> tuple[str, Any]:
     """Split `section.key=value`; the value is read as YAML (so 15 is an int, null is None)."""
     if "=" not in text:
-        raise ConfigError(f"override '{text}' must look like section.key=value, e.g. train.lightgbm.num_leaves=31")
+        raise ConfigError(
+            f"override '{text}' must look like section.key=value, e.g. train.lightgbm.num_leaves=31")
     key, raw = text.split("=", 1)
     try:
         value = yaml.safe_load(raw) if raw != "" else ""
@@ -188,7 +210,8 @@ def load_settings(path: str | Path | None = None, overrides: list[str] | None = 
         except yaml.YAMLError as e:
             raise ConfigError(f"config file {path} is not valid YAML: {e}") from e
         if loaded is not None and not isinstance(loaded, dict):
-            raise ConfigError(f"config file {path} must hold a mapping of sections, got {type(loaded).__name__}")
+            raise ConfigError(
+                f"config file {path} must hold a mapping of sections, got {type(loaded).__name__}")
         tree = loaded or {}
     for text in overrides or []:
         key, value = parse_override(text)

@@ -7,8 +7,9 @@ heavy steps to an object that satisfies `Engine`, and every engine runs the same
     photo / caption vectors   embedder in this process                  Ray Data actor pools of embedders
     photo quality             threads                                   Ray Data tasks
     history features          the whole table at once                   one task per block of whole accounts
-    same-day duplicates       the whole table at once                   one task per time block (+ window overlap)
-    LightGBM estimators       `fit_locally`                             Ray Train LightGBMTrainer, data parallel
+    same-day duplicates       the whole table at once                   one task per time block (+ window
+    overlap) LightGBM estimators       `fit_locally`                             Ray Train LightGBMTrainer,
+    data parallel
 
 This module sits at the bottom of the house (it imports nothing of engage), so both the layers that accept
 an engine and the engines themselves can import it. `engage.engines.open_engine(settings)` picks one by
@@ -40,7 +41,8 @@ class VectorSource(Protocol):
     @property
     def quality_version(self) -> str: ...
 
-    def get_params(self) -> dict[str, Any]: ...  # its parameters: a cluster's workers rebuild the embedders from them
+    # its parameters: a cluster's workers rebuild the embedders from them
+    def get_params(self) -> dict[str, Any]: ...
 
 
 @dataclass
@@ -63,7 +65,8 @@ def fit_estimator(job: LightGBMJob) -> lgb.LGBMModel:
 
     callbacks: list[Callable[..., Any]] = (
         [lgb.early_stopping(job.early_stopping_rounds, verbose=False)] if job.early_stopping_rounds else [])
-    return job.estimator.fit(job.train, job.y_train, eval_X=(job.valid,), eval_y=(job.y_valid,), callbacks=callbacks,
+    return job.estimator.fit(job.train, job.y_train, eval_X=(job.valid,), eval_y=(job.y_valid,),
+                             callbacks=callbacks,
                              **job.fit_params)
 
 
@@ -73,7 +76,8 @@ def fit_locally(jobs: Sequence[LightGBMJob]) -> list[lgb.LGBMModel]:
 
 
 class Engine(Protocol):
-    """The heavy steps of a run; `engage.features.local_engine.LocalEngine` is the reference implementation."""
+    """The heavy steps of a run; `engage.features.local_engine.LocalEngine`
+    is the reference implementation."""
 
     name: str
     chunk_size: int  # new vectors computed (and cached) per call of the embedding steps

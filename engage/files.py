@@ -50,7 +50,8 @@ def _leftover_pattern(target: Path) -> re.Pattern[str]:
 
 
 def remove_abandoned(target: str | os.PathLike) -> list[Path]:
-    """Delete the temporary siblings of `target` left by writers whose process no longer exists; returns them."""
+    """Delete the temporary siblings of `target` left by
+    writers whose process no longer exists; returns them."""
     target = Path(target)
     if not target.parent.is_dir():
         return []
@@ -107,7 +108,8 @@ def fsync_tree(path: Path) -> None:
 
 @contextmanager
 def staged_write(target: str | os.PathLike, *, directory: bool, clean: bool = True) -> Iterator[Staging]:
-    """Write `target` atomically: yield a temporary sibling to fill, then fsync it and rename it over `target`.
+    """Write `target` atomically: yield a temporary sibling
+    to fill, then fsync it and rename it over `target`.
 
     `directory=True` stages a directory (an existing `target` directory is moved aside first and deleted
     after the rename, so readers see either the old or the new one whole); `directory=False` stages a file
@@ -155,22 +157,26 @@ def write_atomically(target: str | os.PathLike, data: bytes) -> None:
         staged.path.write_bytes(data)
 
 
-#: What a spreadsheet reads as the start of a formula (OWASP, "CSV Injection"): = + - @, tab and carriage return.
+#: What a spreadsheet reads as the start of a formula (OWASP,
+#: "CSV Injection"): = + - @, tab and carriage return.
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 def spreadsheet_safe_cell(value: object) -> object:
-    """A text cell that a spreadsheet would run as a formula, made inert by a leading `'` (OWASP); others as they are."""
+    """A text cell that a spreadsheet would run as a formula,
+    made inert by a leading `'` (OWASP); others as they are."""
     if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
         return "'" + value
     return value
 
 
 def spreadsheet_safe(frame: Any) -> Any:
-    """A copy of a DataFrame with every text cell (and column name) that starts a formula neutralised, for CSV.
+    """A copy of a DataFrame with every text cell (and
+    column name) that starts a formula neutralised, for CSV.
 
     Only text is touched: numbers (a negative count) stay numbers. Parquet keeps the values as they are, since
-    no spreadsheet evaluates a Parquet cell; the CSV writer's own quoting handles commas, quotes and newlines."""
+    no spreadsheet evaluates a Parquet cell; the CSV writer's
+    own quoting handles commas, quotes and newlines."""
     from pandas.api.types import is_object_dtype, is_string_dtype
 
     out = frame.copy()

@@ -3,9 +3,10 @@ moves them (the champion is the model `python serve.py` serves).
 
 Training promotes a version by itself only over a champion trained on the same data (`choose_alias`, called
 by engage/training.py at the end of every run); a version trained on other data (your own posts after the
-demo, say) stays `challenger` and takes the alias `data-<fingerprint>`. This command moves `champion` (or `--alias`) to the version named, after
-printing what the old and the new version were trained and evaluated on, so the choice is made knowingly.
-A running server picks the new champion up on `POST /admin/reload` or `kill -HUP` (docs/serving.md).
+demo, say) stays `challenger` and takes the alias `data-<fingerprint>`. This command moves `champion` (or
+`--alias`) to the version named, after printing what the old and the new version were trained and evaluated
+on, so the choice is made knowingly. A running server picks the new champion up on `POST /admin/reload` or
+`kill -HUP` (docs/serving.md).
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ def _no_champion(error: Exception) -> bool:
 
     if not isinstance(error, MlflowException):
         return False
-    # A missing alias is INVALID_PARAMETER_VALUE ("alias champion not found"); a missing model, RESOURCE_DOES_NOT_EXIST.
+    # A missing alias is INVALID_PARAMETER_VALUE ("alias champion
+    # not found"); a missing model, RESOURCE_DOES_NOT_EXIST.
     return error.error_code == "RESOURCE_DOES_NOT_EXIST" or (
         error.error_code == "INVALID_PARAMETER_VALUE" and "not found" in str(error)
     )
@@ -65,12 +67,14 @@ def _beats_likes_baseline(metrics: dict[str, Any]) -> bool | None:
 
 
 def data_alias(data_hash: str) -> str:
-    """The alias of the best version trained on one data set: `data-` and the first 12 hex digits of its fingerprint."""
+    """The alias of the best version trained on one data set:
+    `data-` and the first 12 hex digits of its fingerprint."""
     return f"data-{data_hash[:12]}"
 
 
 def _holder(client: Any, name: str, alias: str) -> tuple[Any | None, str | None]:
-    """(the version holding `alias`, None) or (None, why it could not be read); (None, None) when none holds it."""
+    """(the version holding `alias`, None) or (None, why it
+    could not be read); (None, None) when none holds it."""
     try:
         return client.get_model_version_by_alias(name, alias), None
     except Exception as e:  # only "there is no such alias" is an empty place; a registry that fails is not
@@ -109,9 +113,9 @@ def _better_than(
 def choose_alias(
     client: Any, name: str, version: str, metrics: dict[str, float], data_hash: str
 ) -> tuple[str, str]:
-    """champion when none exists, or when this version is better than it on the same data: it beats the account
-    baseline on likes where the champion does not, else (both or neither do) it beats CHAMPION_METRIC. A version
-    no better than the account baseline never takes the place of a champion that is."""
+    """champion when none exists, or when this version is better than it on the same data: it beats the
+    account baseline on likes where the champion does not, else (both or neither do) it beats CHAMPION_METRIC.
+    A version no better than the account baseline never takes the place of a champion that is."""
     champion, failure = _holder(client, name, "champion")
     if failure is not None:
         return "challenger", (
@@ -136,7 +140,8 @@ def choose_data_alias(client: Any, name: str, metrics: dict[str, float], data_ha
 
 
 def describe(client, name: str, version: str) -> str:
-    """One line: the version, its data (rows, accounts, fingerprint) and its likes metrics against the baseline."""
+    """One line: the version, its data (rows, accounts,
+    fingerprint) and its likes metrics against the baseline."""
     mv = client.get_model_version(name, version)
     run = client.get_run(mv.run_id) if mv.run_id else None
     if run is None:
@@ -150,7 +155,8 @@ def describe(client, name: str, version: str) -> str:
     )
     return (
         f"{name} v{version}: run '{run.info.run_name}', data {tags.get('data_sha256', '?')[:12]}, "
-        f"{int(m.get('n_train', 0)) + int(m.get('n_test', 0))} posts of {int(m.get('n_accounts', 0))} accounts, {figures}"
+        f"{int(m.get('n_train', 0)) + int(m.get('n_test', 0))} "
+        f"posts of {int(m.get('n_accounts', 0))} accounts, {figures}"
     )
 
 
@@ -201,7 +207,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(
-        "a running server serves it after: curl -X POST localhost:8000/admin/reload -H 'Authorization: Bearer ...' "
+        "a running server serves it after: curl -X POST "
+        "localhost:8000/admin/reload -H 'Authorization: Bearer ...' "
         "(or kill -HUP <pid of serve.py>)"
     )
     return 0

@@ -10,12 +10,13 @@ could otherwise make engage run their code or change its answers. So (docs/secur
 * **Signed folders** (`save_signed` / `load_signed`): what can be written as data is written as data -- every
   LightGBM booster anywhere in the saved objects as its text model string (`boosters/NNN.txt`), every numeric
   array as `arrays.npz` (read with `allow_pickle=False`), the caller's own files (Parquet, YAML, npz) as they
-  are -- and what is left (the object structure: engage's classes, scikit-learn's, small values) is one pickle,
-  `state.pkl`. `manifest.json` lists every file's SHA-256 and carries an HMAC-SHA256 of itself under the
-  key. Loading reads each file once, checks the signature and the digests on those bytes, and only then
+  are -- and what is left (the object structure: engage's classes, scikit-learn's, small values) is one
+  pickle, `state.pkl`. `manifest.json` lists every file's SHA-256 and carries an HMAC-SHA256 of itself under
+  the key. Loading reads each file once, checks the signature and the digests on those bytes, and only then
   unpickles them -- with an unpickler that resolves nothing but classes of engage, scikit-learn, LightGBM,
   NumPy and pandas and a few plain builtins, in case a signed file were ever made from hostile objects.
-* **Signed blobs** (`sign` / `verify`): an ONNX export is pinned by the HMAC of its bytes (engage/embed/runtime.py).
+* **Signed blobs** (`sign` / `verify`): an ONNX export is
+  pinned by the HMAC of its bytes (engage/embed/runtime.py).
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ STATE = "state.pkl"
 ARRAYS = "arrays.npz"
 BOOSTERS = "boosters"
 MANIFEST = "manifest.json"
-#: Largest file of a signed folder read (a bundle's context vectors are the largest, a few MB per 1,000 posts).
+#: Largest file of a signed folder read (a bundle's context
+#: vectors are the largest, a few MB per 1,000 posts).
 MAX_FILE_BYTES = 2 * 1024 * 1024 * 1024
 
 _FILE_NAME = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)?$")
@@ -52,7 +54,8 @@ _FILE_NAME = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)?$")
 
 
 def key_path() -> Path:
-    """Where the model key file is: $ENGAGE_MODEL_KEY_FILE, else $XDG_CONFIG_HOME (~/.config)/engage/model.key."""
+    """Where the model key file is: $ENGAGE_MODEL_KEY_FILE,
+    else $XDG_CONFIG_HOME (~/.config)/engage/model.key."""
     if os.environ.get(MODEL_KEY_FILE_ENV):
         return Path(os.environ[MODEL_KEY_FILE_ENV]).expanduser()
     config = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
@@ -64,7 +67,8 @@ def model_key(*, create: bool = False) -> bytes | None:
     if os.environ.get(MODEL_KEY_ENV):
         key = os.environ[MODEL_KEY_ENV].strip().encode()
         if len(key) < 32:
-            raise ModelError(f"{MODEL_KEY_ENV} holds {len(key)} characters, too few to be a key; use 32 or more random "
+            raise ModelError(
+                f"{MODEL_KEY_ENV} holds {len(key)} characters, too few to be a key; use 32 or more random "
                              "ones (python -c 'import secrets; print(secrets.token_hex(32))')")
         return key
     path = key_path()
@@ -75,11 +79,13 @@ def model_key(*, create: bool = False) -> bytes | None:
             return None
         return _create_key(path)
     except OSError as e:
-        raise ModelError(f"the model key {path} cannot be read ({e.strerror or e}); fix its permissions or set "
+        raise ModelError(
+            f"the model key {path} cannot be read ({e.strerror or e}); fix its permissions or set "
                          f"{MODEL_KEY_ENV}") from e
     if len(key) < 32:
-        raise ModelError(f"the model key {path} holds {len(key)} bytes, too few to be a key; delete it (engage makes a "
-                         "new one, and models signed with the old one must be re-exported) or restore the right one")
+        raise ModelError(
+            f"the model key {path} holds {len(key)} bytes, too few to be a key; delete it (engage makes a "
+            "new one, and models signed with the old one must be re-exported) or restore the right one")
     return key
 
 
@@ -119,8 +125,10 @@ def require_key(what: str) -> bytes:
     key = model_key()
     if key is None:
         raise ModelError(
-            f"{what} cannot be verified: this machine has no model key ({MODEL_KEY_ENV}, or the file {key_path()}), "
-            "so engage cannot prove it made it. Copy the key of the machine that trained it to that path (or set "
+            f"{what} cannot be verified: this machine has no model "
+            f"key ({MODEL_KEY_ENV}, or the file {key_path()}), "
+            "so engage cannot prove it made it. Copy the key of "
+            "the machine that trained it to that path (or set "
             f"{MODEL_KEY_ENV}), or train again here (docs/security.md)")
     return key
 
@@ -130,17 +138,21 @@ def require_key(what: str) -> bytes:
 #: What the restricted unpickler resolves: classes of these packages (and the functions NumPy pickles use).
 _ALLOWED_PREFIXES = ("engage.", "sklearn.", "lightgbm.", "numpy.", "pandas.", "scipy.")
 _ALLOWED = {
-    ("builtins", name) for name in ("dict", "list", "tuple", "set", "frozenset", "int", "float", "str", "bytes",
+    ("builtins", name) for name in ("dict", "list", "tuple", "set", "frozenset", "int", "float", "str",
+                                    "bytes",
                                     "bytearray", "bool", "complex", "slice", "range", "object", "NoneType")
 } | {("collections", "OrderedDict"), ("collections", "defaultdict"), ("collections", "Counter"),
      ("datetime", "datetime"), ("datetime", "date"), ("datetime", "timedelta"), ("datetime", "timezone"),
-     ("numpy", "dtype"), ("numpy", "ndarray"), ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+     ("numpy", "dtype"), ("numpy", "ndarray"), ("numpy.core.multiarray", "scalar"),
+     ("numpy._core.multiarray", "scalar"),
      ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-     ("numpy._core.numeric", "_frombuffer"), ("numpy.core.numeric", "_frombuffer"), ("copyreg", "_reconstructor")}
+     ("numpy._core.numeric", "_frombuffer"), ("numpy.core.numeric", "_frombuffer"),
+     ("copyreg", "_reconstructor")}
 
 
 class _Pickler(pickle.Pickler):
-    """Every LightGBM booster becomes a text model string and every numeric array an .npz entry, by reference."""
+    """Every LightGBM booster becomes a text model string
+    and every numeric array an .npz entry, by reference."""
 
     def __init__(self, file: io.BytesIO):
         super().__init__(file, protocol=5)
@@ -180,12 +192,15 @@ class _Unpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"{self.where}: unknown reference {str(pid)[:60]}")
 
     def find_class(self, module: str, name: str) -> Any:
-        allowed = (module, name) in _ALLOWED or (module.startswith(_ALLOWED_PREFIXES) and not name.startswith("_"))
+        allowed = (module,
+                   name) in _ALLOWED or (module.startswith(_ALLOWED_PREFIXES) and not name.startswith("_"))
         if not allowed:
-            raise pickle.UnpicklingError(f"{self.where}: refers to {module}.{name}, which a model never holds")
+            raise pickle.UnpicklingError(
+                f"{self.where}: refers to {module}.{name}, which a model never holds")
         found = super().find_class(module, name)
         if (module, name) not in _ALLOWED and not isinstance(found, type):
-            raise pickle.UnpicklingError(f"{self.where}: refers to the function {module}.{name}, which a model never holds")
+            raise pickle.UnpicklingError(
+                f"{self.where}: refers to the function {module}.{name}, which a model never holds")
         return found
 
 
@@ -209,9 +224,11 @@ def _payload(manifest: dict[str, Any]) -> bytes:
                       separators=(",", ":")).encode()
 
 
-def save_signed(directory: str | os.PathLike, obj: Any, key: bytes, *, files: Mapping[str, bytes] | None = None,
+def save_signed(directory: str | os.PathLike, obj: Any, key: bytes, *,
+                files: Mapping[str, bytes] | None = None,
                 meta: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Write `obj` (and the caller's `files`, name -> bytes) into `directory` with a signed manifest; returns it."""
+    """Write `obj` (and the caller's `files`, name -> bytes)
+    into `directory` with a signed manifest; returns it."""
     import numpy as np
 
     directory = Path(directory)
@@ -224,7 +241,8 @@ def save_signed(directory: str | os.PathLike, obj: Any, key: bytes, *, files: Ma
     (directory / BOOSTERS).mkdir(parents=True, exist_ok=True)
     for name, content in contents.items():
         (directory / name).write_bytes(content)
-    manifest = {**(meta or {}), "files": {name: hashlib.sha256(c).hexdigest() for name, c in contents.items()},
+    manifest = {**(meta or {}),
+                "files": {name: hashlib.sha256(c).hexdigest() for name, c in contents.items()},
                 "boosters": len(boosters), "key_id": key_id(key)}
     manifest["signature"] = sign(_payload(manifest), key)
     (directory / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
@@ -248,9 +266,9 @@ def load_signed(directory: str | os.PathLike, key: bytes, *, what: str, fix: str
                 manifest: dict[str, Any] | None = None) -> tuple[Any, dict[str, bytes], dict[str, Any]]:
     """(the saved object, the verified bytes of every other file, the manifest) of a signed folder.
 
-    Refused with a `ModelError` saying what to do (`fix`): a manifest not signed with `key` (edited, planted or
-    made elsewhere), a file missing, changed, linked out of the folder or not a regular file. Each file is read
-    once; what is checked is what is used."""
+    Refused with a `ModelError` saying what to do (`fix`): a manifest not signed with `key` (edited, planted
+    or made elsewhere), a file missing, changed, linked out of the folder or not a regular file. Each file is
+    read once; what is checked is what is used."""
     import numpy as np
 
     directory = Path(directory)
@@ -258,18 +276,22 @@ def load_signed(directory: str | os.PathLike, key: bytes, *, what: str, fix: str
     if not verify(_payload(manifest), manifest.get("signature", ""), key):
         signer = manifest.get("key_id")
         raise ModelError(
-            f"{what} is not signed with this machine's model key ({key_path() if not os.environ.get(MODEL_KEY_ENV) else MODEL_KEY_ENV}, "
-            f"key id {key_id(key)}; {'it names key id ' + str(signer) if signer else 'it names no key'}): it was edited, "
+            f"{what} is not signed with this machine's model key "
+            f"({key_path() if not os.environ.get(MODEL_KEY_ENV) else MODEL_KEY_ENV}, "
+            f"key id {key_id(key)}; "
+            f"{'it names key id ' + str(signer) if signer else 'it names no key'}): it was edited, "
             f"planted, or made on another machine, and is not loaded. {fix}")
     contents: dict[str, bytes] = {}
     for name, digest in manifest["files"].items():
         if not isinstance(name, str) or not _FILE_NAME.match(name) or ".." in name:
-            raise ModelError(f"{what}: its manifest names a file {str(name)[:60]!r} outside the folder; {fix}")
+            raise ModelError(
+                f"{what}: its manifest names a file {str(name)[:60]!r} outside the folder; {fix}")
         path = directory / name
         if not path.exists() and not path.is_symlink():
             raise ModelError(f"{what} is incomplete: {name} is missing; {fix}")
         try:
-            data = read_bytes_bounded(path, root=directory, max_bytes=MAX_FILE_BYTES, max_decoded=MAX_FILE_BYTES)
+            data = read_bytes_bounded(path, root=directory, max_bytes=MAX_FILE_BYTES,
+                                      max_decoded=MAX_FILE_BYTES)
         except DataError as e:
             raise ModelError(f"{what} is altered: {e}; {fix}") from e
         if hashlib.sha256(data).hexdigest() != digest:
@@ -278,11 +300,13 @@ def load_signed(directory: str | os.PathLike, key: bytes, *, what: str, fix: str
     for needed in (STATE, ARRAYS):
         if needed not in contents:
             raise ModelError(f"{what} is incomplete: {needed} is missing; {fix}")
-    boosters = [contents.pop(f"{BOOSTERS}/{i:03d}.txt").decode("utf-8") for i in range(int(manifest.get("boosters", 0)))]
+    boosters = [contents.pop(f"{BOOSTERS}/{i:03d}.txt").decode("utf-8")
+                for i in range(int(manifest.get("boosters", 0)))]
     with np.load(io.BytesIO(contents.pop(ARRAYS)), allow_pickle=False) as npz:
         arrays = {name: npz[name] for name in npz.files}
     try:
         obj = unpack(contents.pop(STATE), boosters, arrays, where=f"{what}: {STATE}")
-    except (pickle.UnpicklingError, AttributeError, ImportError, KeyError, IndexError, TypeError, EOFError) as e:
+    except (pickle.UnpicklingError, AttributeError, ImportError, KeyError, IndexError, TypeError,
+            EOFError) as e:
         raise ModelError(f"{what} cannot be loaded ({type(e).__name__}: {e}); {fix}") from e
     return obj, contents, manifest

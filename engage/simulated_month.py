@@ -36,11 +36,13 @@ class LoopResult:
     retrained_reason: str
     month_one_posts: int
     month_two_posts: int
-    live_mae: dict[str, dict[str, float]] = field(default_factory=dict)  # model -> {likes_mae, likes_mae_log, ...}
+    # model -> {likes_mae, likes_mae_log, ...}
+    live_mae: dict[str, dict[str, float]] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)  # the retrain's outcome comparison
     #: retrained minus first model, MAE of log1p(likes) on month two: (mean, 95% low, 95% high) over accounts
     difference: tuple[float, float, float] = (float("nan"), float("nan"), float("nan"))
-    retrain_settings: Any = None  # the retrain's settings (table, tracking and outcome stores in the work dir)
+    # the retrain's settings (table, tracking and outcome stores in the work dir)
+    retrain_settings: Any = None
 
 
 def _drafts(posts: pd.DataFrame) -> list[Any]:
@@ -75,16 +77,20 @@ def trailing_errors(posts: pd.DataFrame, month: pd.DataFrame, n_last: int) -> di
     account's last `n_last` posts before it (all of `posts`: the outcomes as they came in)."""
     errors, counts = [], []
     for post in month.itertuples(index=False):
-        earlier = posts[(posts["account"] == post.account) & (posts["posted_at"] < post.posted_at)].tail(n_last)
-        level = float(np.log1p(earlier["likes"].dropna().to_numpy(dtype=float)).mean()) if len(earlier) else np.nan
+        earlier = posts[(posts["account"] == post.account) & (posts["posted_at"] < post.posted_at)].tail(
+            n_last)
+        level = float(np.log1p(earlier["likes"].dropna().to_numpy(dtype=float)).mean()) if len(
+            earlier) else np.nan
         errors.append(abs(level - np.log1p(post.likes)))
         counts.append(abs(np.expm1(level) - post.likes))
-    return {"likes_mae": float(np.nanmean(counts)), "likes_mae_log": float(np.nanmean(errors)), "posts": float(len(month))}
+    return {"likes_mae": float(np.nanmean(counts)), "likes_mae_log": float(np.nanmean(errors)),
+            "posts": float(len(month))}
 
 
 def paired_bootstrap(accounts: np.ndarray, before: np.ndarray, after: np.ndarray, *, n: int = 2000,
                      seed: int = 0) -> tuple[float, float, float]:
-    """Mean of `after - before` per post, with a 95% interval from resampling accounts (paired: the same posts)."""
+    """Mean of `after - before` per post, with a 95% interval
+    from resampling accounts (paired: the same posts)."""
     rng = np.random.default_rng(seed)
     names = np.unique(accounts)
     by_account = [np.flatnonzero(accounts == a) for a in names]
@@ -99,8 +105,9 @@ def paired_bootstrap(accounts: np.ndarray, before: np.ndarray, after: np.ndarray
 
 def simulate_months(settings: Any, work_dir: str | Path, *, progress: bool = False,
                     retrain_overrides: dict[str, Any] | None = None) -> LoopResult:
-    """The loop above, in `work_dir` (tables, MLflow store, outcome store). `settings` name the demo population
-    (data.demo) and the training settings; `retrain_overrides` change the retrain's settings (e.g. a worse model)."""
+    """The loop above, in `work_dir` (tables, MLflow store, outcome store). `settings` name the demo
+    population (data.demo) and the training settings; `retrain_overrides` change the retrain's settings (e.g.
+    a worse model)."""
     from engage.model.bundle import EngageModel
     from engage.scoring.scorer import Scorer
     from engage.serving.scoring import score_and_record
@@ -131,7 +138,7 @@ def simulate_months(settings: Any, work_dir: str | Path, *, progress: bool = Fal
         answer = score_and_record(model, draft, store)  # what POST /v1/score does
         store.record_outcome(OutcomeRecord(score_id=answer.score_id, post_id=post.post_id,
                                            posted_at=post.posted_at.to_pydatetime(), age_hours=168,
-                                           counts={"likes": int(post.likes), "comments": None if pd.isna(post.comments)
+            counts={"likes": int(post.likes), "comments": None if pd.isna(post.comments)
                                                    else int(post.comments)}))
     retrain_settings = first_settings.model_copy(deep=True)
     retrain_settings.data.outcomes = True
@@ -143,7 +150,8 @@ def simulate_months(settings: Any, work_dir: str | Path, *, progress: bool = Fal
         setattr(node, key, value)
     second = train(retrain_settings, progress=progress)
 
-    retrained = Scorer(EngageModel.from_uri(f"models:/{settings.tracking.registered_model}/{second.model_version}",
+    retrained = Scorer(
+        EngageModel.from_uri(f"models:/{settings.tracking.registered_model}/{second.model_version}",
                                             tracking))
     result = LoopResult(first_model=str(first.model_version), retrained_model=str(second.model_version),
                         retrained_alias=str(second.alias), retrained_reason=second.alias_reason,
@@ -152,7 +160,8 @@ def simulate_months(settings: Any, work_dir: str | Path, *, progress: bool = Fal
     result.live_mae["first, month one"] = live_errors(model, month_one)[0]
     result.live_mae["first, month two"], before = live_errors(model, month_two)
     result.live_mae["retrained, month two"], after = live_errors(retrained, month_two)
-    result.live_mae["trailing average, month two"] = trailing_errors(posts, month_two, settings.features.history_posts)
+    result.live_mae["trailing average, month two"] = trailing_errors(posts, month_two,
+                                                                     settings.features.history_posts)
     result.difference = paired_bootstrap(month_two["account"].to_numpy(), before, after)
     result.retrain_settings = retrain_settings
     return result

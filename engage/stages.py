@@ -44,7 +44,8 @@ class Stages:
         # To the millisecond, stages down and the total up, so the stages never add up to more than the total
         # (rounding each to the nearest could: 19.799 against 19.798).
         total = time.perf_counter() - self._started
-        return {f"seconds_{name}": math.floor(value * 1000) / 1000 for name, value in self.seconds.items()} | {
+        return {f"seconds_{name}": math.floor(value * 1000) / 1000 for name,
+                value in self.seconds.items()} | {
             "seconds_total": math.ceil(total * 1000) / 1000}
 
     def summary(self) -> str:

@@ -21,7 +21,8 @@ def serve_command(result: TrainResult, model: str) -> str:
 
 def summary_table(result: TrainResult) -> str:
     """Each metric next to its baseline, whether the model beats the account baseline, metrics that could not
-    be computed and why, then the run, the model version, how to serve or promote it and how to open the UI."""
+    be computed and why, then the run, the model version,
+    how to serve or promote it and how to open the UI."""
     m = result.metrics
 
     def cell(value: float | None) -> str:
@@ -32,31 +33,40 @@ def summary_table(result: TrainResult) -> str:
     lines = [f"{'metric':<46}{'model':>10}{'account':>10}{'trailing':>10}"]
     for target in TARGETS.values():
         for key, value, base, trailing in target.summary_rows(m):
-            lines.append(f"{key:<46}{cell(value)}{cell(base) if base is not None or trailing is None else ' ' * 10}{cell(trailing)}")
-    lines.append("(account: the account's mean over its training posts; trailing: its mean over the last posts before each)")
+            lines.append(f"{key:<46}{cell(value)}"
+                f"{cell(base) if base is not None or trailing is None else ' ' * 10}{cell(trailing)}")
+    lines.append("(account: the account's mean over its training "
+                 "posts; trailing: its mean over the last posts before each)")
     for key, why in result.uncomputable.items():
         lines.append(f"n/a {key}: cannot be computed: {why}")
-    lines.append(f"{'posts (train / test / accounts)':<46}{int(m['n_train'])} / {int(m['n_test'])} / {int(m['n_accounts'])}")
+    lines.append(f"{'posts (train / test / accounts)':<46}{int(m['n_train'])} "
+                 f"/ {int(m['n_test'])} / {int(m['n_accounts'])}")
     for name, why in result.skipped_targets.items():
         lines.append(f"skipped {name}: {why}")
     beats, verdict = baseline_verdict(m)
     if beats is False:
-        lines.append(f"WARNING: this model is {verdict}: for those counts, each account's average predicts as well "
+        lines.append(
+            f"WARNING: this model is {verdict}: for those counts, each account's average predicts as well "
                      "(run tag beats_account_baseline=no)")
     elif beats:
         lines.append(f"the model {verdict}")
     lines += [
         f"embedder: {result.embedder}",
         f"run id: {result.run_id}",
-        f"model: {result.name} version {result.model_version} -> alias '{result.alias}' ({result.alias_reason})",
+        f"model: {result.name} version {result.model_version} "
+        f"-> alias '{result.alias}' ({result.alias_reason})",
     ]
     if result.data_alias:
-        lines.append(f"       and alias '{result.data_alias}' (the best version on this data: {result.data_alias_reason})")
+        lines.append(f"       and alias '{result.data_alias}' (the "
+                     f"best version on this data: {result.data_alias_reason})")
     if result.alias != "champion":
-        lines.append(f"serve this version: {serve_command(result, f'models:/{result.name}/{result.model_version}')}")
+        lines.append(
+            f"serve this version: {serve_command(result, f'models:/{result.name}/{result.model_version}')}")
         if result.data_alias:
-            lines.append(f"   or the best on this data: {serve_command(result, f'models:/{result.name}@{result.data_alias}')}")
-        store = "" if result.tracking_uri == TrackingSettings().uri else f" --tracking-uri {result.tracking_uri}"
+            lines.append("   or the best on this data: "
+                         f"{serve_command(result, f'models:/{result.name}@{result.data_alias}')}")
+        store = ("" if result.tracking_uri == TrackingSettings().uri
+                 else f" --tracking-uri {result.tracking_uri}")
         lines.append(f"make it the champion (what python serve.py serves): python -m engage.promote "
                      f"{result.model_version}{store}")
     if result.export_dir:

@@ -36,8 +36,10 @@ def prepare_tracking_store(tracking_uri: str) -> None:
             MlflowClient(tracking_uri=tracking_uri).search_experiments(max_results=1)
         except Exception as e:  # SQLAlchemy/Alembic raise many types for a damaged schema
             raise EngageError(
-                f"the MLflow tracking store {path} cannot be opened ({type(e).__name__}: {str(e).splitlines()[0][:200]}). If a run was "
-                f"killed while the store was being created, delete {path} and run again, or point tracking.uri elsewhere"
+                f"the MLflow tracking store {path} cannot be opened "
+                f"({type(e).__name__}: {str(e).splitlines()[0][:200]}). If a run was "
+                "killed while the store was being created, delete "
+                f"{path} and run again, or point tracking.uri elsewhere"
             ) from e
         return
     with staged_write(path, directory=False) as staging:

@@ -56,8 +56,10 @@ class TrainResult:
     embedder: str = ""
     export_dir: str | None = None
     tracking_uri: str = ""
-    seconds: dict[str, float] = field(default_factory=dict)  # seconds_<stage> -> seconds, as the run logs them
-    peak_rss_mb: dict[str, float] = field(default_factory=dict)  # stage -> the process's peak RSS in it (Linux)
+    # seconds_<stage> -> seconds, as the run logs them
+    seconds: dict[str, float] = field(default_factory=dict)
+    # stage -> the process's peak RSS in it (Linux)
+    peak_rss_mb: dict[str, float] = field(default_factory=dict)
     name: str = "engage"  # the registered model
     data_alias: str | None = None  # data-<fingerprint> when this version is the best on its data, else None
     data_alias_reason: str = ""
@@ -86,7 +88,8 @@ def print_report(report: Any) -> None:
     for file, reason in report.skipped_files[:SHOWN_SKIPPED_FILES]:
         print(f"      skipped {file}: {reason}")
     if len(report.skipped_files) > SHOWN_SKIPPED_FILES:
-        print(f"      ... and {len(report.skipped_files) - SHOWN_SKIPPED_FILES} more (all listed in the run's "
+        print(
+            f"      ... and {len(report.skipped_files) - SHOWN_SKIPPED_FILES} more (all listed in the run's "
               "skipped_files.txt; data.strict=true makes them an error)")
 
 
@@ -124,10 +127,12 @@ def run_params(settings: Settings) -> dict[str, Any]:
 
 
 def run_name(settings: Settings, started: datetime) -> str:
-    """What the run is: its data and when it started, e.g. 'instaloader celeb_dump_200 2026-12-06 20:15 UTC'."""
+    """What the run is: its data and when it started, e.g.
+    'instaloader celeb_dump_200 2026-12-06 20:15 UTC'."""
     data = settings.data
     if data.source == "demo":
-        what = f"demo {data.demo.n_accounts} accounts x {data.demo.posts_per_account} posts (seed {data.demo.seed})"
+        what = (f"demo {data.demo.n_accounts} accounts x "
+                f"{data.demo.posts_per_account} posts (seed {data.demo.seed})")
     else:
         what = f"{data.source} {Path(data.path or '').name or data.path}"
     return f"{what} {started.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
@@ -135,10 +140,12 @@ def run_name(settings: Settings, started: datetime) -> str:
 
 def _labels(posts: pd.DataFrame, features: pd.DataFrame, chosen: list[str] | None = None
             ) -> tuple[dict[str, np.ndarray], dict[str, str], dict[str, str]]:
-    """Labels per target (those `chosen`, default all), the label descriptions, and the targets skipped with the reason."""
+    """Labels per target (those `chosen`, default all), the label
+    descriptions, and the targets skipped with the reason."""
     unknown = sorted(set(chosen or []) - set(TARGETS))
     if unknown:
-        raise ConfigError(f"train.targets names unknown target(s) {', '.join(unknown)}; the registry has {', '.join(TARGETS)}")
+        raise ConfigError("train.targets names unknown target(s) "
+                          f"{', '.join(unknown)}; the registry has {', '.join(TARGETS)}")
     labels, described, skipped = {}, {}, {}
     for name, target in TARGETS.items():
         if chosen is not None and name not in chosen:
@@ -184,15 +191,16 @@ def featurize(settings: Settings, posts: pd.DataFrame, engine: Engine = LOCAL, *
     labels, described, skipped = _labels(posts, features, settings.train.targets)
     for name, why in skipped.items():
         print(f"      skipping target {name}: {why}")
-    print(f"      {len(split.train)} train / {len(split.valid)} validation / {len(split.test)} test posts ({split.how})")
+    print(f"      {len(split.train)} train / {len(split.valid)} "
+          f"validation / {len(split.test)} test posts ({split.how})")
     return Featurized(posts, pipeline, vectors, split, features, labels, described, skipped)
 
 
 def fit_targets(settings: Settings, features: pd.DataFrame, labels: dict[str, np.ndarray], split: ev.Split,
                 engine: Engine = LOCAL) -> dict[str, Any]:
     """One model per target; their LightGBM estimators are handed to the engine in one batch per stage (the
-    count models have two `FitPlan`s: the account's level, then the draft's uplift on its out-of-fold residuals;
-    on Ray, one Ray Train run per stage for all targets)."""
+    count models have two `FitPlan`s: the account's level, then the draft's uplift on its out-of-fold
+    residuals; on Ray, one Ray Train run per stage for all targets)."""
     from engage.features.families import FEATURE_FAMILIES
 
     train_settings = settings.train
@@ -201,8 +209,9 @@ def fit_targets(settings: Settings, features: pd.DataFrame, labels: dict[str, np
         raise ConfigError(f"train.drop_features names unknown famil(ies) {', '.join(unknown)}; "
                           f"the families are {', '.join(FEATURE_FAMILIES)}")
     if train_settings.uplift_objective == "lambdarank" and engine.name != LOCAL.name:
-        raise ConfigError("train.uplift_objective=lambdarank needs whole accounts in one place: it runs on the local "
-                          "engine only (runtime.engine=local), or use train.uplift_objective=regression on Ray")
+        raise ConfigError(
+            "train.uplift_objective=lambdarank needs whole accounts in one place: it runs on the local "
+            "engine only (runtime.engine=local), or use train.uplift_objective=regression on Ray")
     options = {"folds": train_settings.level_folds, "folds_by": train_settings.level_folds_by,
                "objective": train_settings.uplift_objective, "drop": tuple(train_settings.drop_features),
                "level_params": train_settings.level, "level_start": train_settings.level_start}
@@ -215,7 +224,8 @@ def fit_targets(settings: Settings, features: pd.DataFrame, labels: dict[str, np
         if len(valid) < 5:  # tiny data sets: early-stop on the latest of the training posts
             train, valid = ev.latest_share(train, split.times, 0.15)
         model = TARGETS[name].make_model(train_settings.lightgbm, train_settings.interval, seed, **options)
-        pending[name] = (model, model.lightgbm_jobs(features.iloc[train], y[train], features.iloc[valid], y[valid],
+        pending[name] = (model,
+                         model.lightgbm_jobs(features.iloc[train], y[train], features.iloc[valid], y[valid],
                                                     accounts[train], accounts[valid]))
     done: dict[str, Any] = {}
     while pending:  # one batch per stage, until no model has a plan left
@@ -236,17 +246,21 @@ def draft_pairs(pipeline: FeaturePipeline, posts: pd.DataFrame, vectors: Any, fe
     """The pairs of `rows` the creator's question asks about, the later post of each scored as a draft beside
     the earlier (the history the earlier post had: `FeaturePipeline.transform_as_drafts`)."""
     earlier, later = ev.draft_pairs(posts, rows)
-    return ev.DraftPairs(earlier, later, pipeline.transform_as_drafts(posts, vectors, later, earlier, features))
+    return ev.DraftPairs(earlier, later,
+                         pipeline.transform_as_drafts(posts, vectors, later, earlier, features))
 
 
-def evaluate(posts: pd.DataFrame, features: pd.DataFrame, labels: dict[str, np.ndarray], models: dict[str, Any],
-             split: ev.Split, pairs: ev.DraftPairs | None = None) -> tuple[dict[str, float], dict[str, dict[str, np.ndarray]]]:
+def evaluate(posts: pd.DataFrame, features: pd.DataFrame, labels: dict[str, np.ndarray],
+             models: dict[str, Any],
+             split: ev.Split,
+             pairs: ev.DraftPairs | None = None) -> tuple[dict[str, float], dict[str, dict[str, np.ndarray]]]:
     """Test metrics next to the account-baseline metrics, with the exact names every run logs; with `pairs`
     (`draft_pairs` of the test posts), each count target's draft-pair accuracy."""
     metrics: dict[str, float] = {}
     preds: dict[str, dict[str, np.ndarray]] = {}
     for name, model in models.items():
-        metrics_of_target, preds[name] = TARGETS[name].evaluate(model, features, labels[name], posts, split, pairs)
+        metrics_of_target, preds[name] = TARGETS[name].evaluate(model, features, labels[name], posts, split,
+                                                                pairs)
         metrics.update(metrics_of_target)
     metrics["n_train"] = float(len(split.train) + len(split.valid))
     metrics["n_test"] = float(len(split.test))
@@ -254,22 +268,27 @@ def evaluate(posts: pd.DataFrame, features: pd.DataFrame, labels: dict[str, np.n
     return metrics, preds
 
 
-def _log_plots(mlflow: Any, models: dict[str, Any], features: pd.DataFrame, preds: dict[str, dict[str, np.ndarray]], test: np.ndarray) -> None:
+def _log_plots(mlflow: Any, models: dict[str, Any], features: pd.DataFrame,
+               preds: dict[str, dict[str, np.ndarray]], test: np.ndarray) -> None:
     for name, model in models.items():
-        # Each model sees its own subset (targets.model_columns); a count model's level and uplift, their own parts.
+        # Each model sees its own subset (targets.model_columns);
+        # a count model's level and uplift, their own parts.
         if hasattr(model, "uplift_"):
             # The draft's uplift under the target's own name (what a creator changes), the level beside it.
-            owners = [(name, model.uplift_, model.uplift_names_), (f"{name}_level", model.level_, model.level_names_)]
+            owners = [(name, model.uplift_, model.uplift_names_),
+                      (f"{name}_level", model.level_, model.level_names_)]
         else:
             owners = [(name, model.model_, model.feature_names_)]
         figures = {}
         for label, booster_owner, names in owners:
             if booster_owner is None:
                 continue
-            figures[f"plots/feature_importance_{label}.png"] = plots.feature_importance(booster_owner, names, f"{label}: feature importance")
+            figures[f"plots/feature_importance_{label}.png"] = plots.feature_importance(
+                booster_owner, names, f"{label}: feature importance")
             try:
-                figures[f"plots/shap_summary_{label}.png"] = plots.shap_summary(booster_owner, features.iloc[test][names],
-                                                                                f"{label}: SHAP summary (test)")
+                figures[f"plots/shap_summary_{label}.png"] = plots.shap_summary(
+                    booster_owner, features.iloc[test][names],
+                    f"{label}: SHAP summary (test)")
             except Exception as e:  # SHAP is an explanation aid; a failure there must not lose the run
                 log.warning("SHAP summary for %s failed: %s", label, e)
         figures.update(TARGETS[name].figures(preds[name]))
@@ -313,7 +332,8 @@ def _train(settings: Settings, engine: Engine, *, export_dir: str | None, progre
     from engage.scoring.pyfunc import EngagePyfunc, input_example, pip_requirements, predict_frame, signature
     from engage.scoring.scorer import Scorer
 
-    started = datetime.now(UTC)  # the MLflow run is dated from here, so its duration covers the whole training
+    # the MLflow run is dated from here, so its duration covers the whole training
+    started = datetime.now(UTC)
     stages = Stages(total=8)
     stages.start("load", f"Loading posts ({settings.data.source})")
     posts = load_training_posts(settings, progress=progress)
@@ -335,7 +355,8 @@ def _train(settings: Settings, engine: Engine, *, export_dir: str | None, progre
     metrics, preds = evaluate(posts, features, labels, models, split, pairs)
 
     stages.start("bundle", "Building the model bundle")
-    context_rows = select_context(posts, settings.features.history_posts, settings.features.duplicate_window_hours)
+    context_rows = select_context(posts, settings.features.history_posts,
+                                  settings.features.duplicate_window_hours)
     data_print = fingerprint(posts)
     info = {
         "name": settings.tracking.registered_model, "trained_at": datetime.now(UTC).isoformat(),
@@ -346,12 +367,14 @@ def _train(settings: Settings, engine: Engine, *, export_dir: str | None, progre
     model = EngageModel(settings, pipeline, models, posts.iloc[context_rows], vectors.take(context_rows),
                         compute_norms(features.iloc[fit_rows]), info, account_feeds(posts, progress=progress))
 
-    stages.start("mlflow", f"Logging to MLflow ({settings.tracking.uri}, experiment '{settings.tracking.experiment}')")
+    stages.start("mlflow",
+                 f"Logging to MLflow ({settings.tracking.uri}, experiment '{settings.tracking.experiment}')")
     mlflow.set_tracking_uri(settings.tracking.uri)
     client = MlflowClient()
     experiment = client.get_experiment_by_name(settings.tracking.experiment)
     if experiment is None:
-        experiment_id = client.create_experiment(settings.tracking.experiment, artifact_location=artifact_location(
+        experiment_id = client.create_experiment(settings.tracking.experiment,
+                                                 artifact_location=artifact_location(
             settings.tracking.uri), tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND})
     else:
         experiment_id = experiment.experiment_id
@@ -365,28 +388,33 @@ def _train(settings: Settings, engine: Engine, *, export_dir: str | None, progre
         run_id = run.info.run_id
         model.info["run_id"] = run_id
         mlflow.log_params({k: str(v)[:500] for k, v in run_params(settings).items()})
-        mlflow.log_params({"image_embedder": pipeline.image_embedder_id_, "text_embedder": pipeline.text_embedder_id_,
+        mlflow.log_params({"image_embedder": pipeline.image_embedder_id_,
+                           "text_embedder": pipeline.text_embedder_id_,
                            "n_features": features.shape[1], "split": split.how})
-        mlflow.set_tags({"data_sha256": data_print["sha256"], "risk_label": described.get("authenticity_risk", ""),
+        mlflow.set_tags({"data_sha256": data_print["sha256"],
+                         "risk_label": described.get("authenticity_risk", ""),
                          "skipped_targets": "; ".join(f"{k}: {v}" for k, v in skipped.items()) or "none"})
         beats, verdict = baseline_verdict(metrics)
         uncomputable = ev.uncomputable_metrics(metrics, split.test, posts)
         mlflow.set_tags({"beats_account_baseline": {True: "yes", False: "no", None: "unknown"}[beats],
                          "account_baseline_verdict": verdict[:5000],
-                         "uncomputable_metrics": "; ".join(f"{k}: {v}" for k, v in uncomputable.items()) or "none"})
-        # A metric that cannot be computed is left out (MLflow would chart NaN as a point) and named in the tag.
+            "uncomputable_metrics": "; ".join(f"{k}: {v}" for k, v in uncomputable.items()) or "none"})
+        # A metric that cannot be computed is left out (MLflow
+        # would chart NaN as a point) and named in the tag.
         mlflow.log_metrics({k: float(v) for k, v in metrics.items() if np.isfinite(v)})
         mlflow.log_text(settings_to_yaml(settings), "config.yaml")
         mlflow.log_text("\n".join(features.columns), "features.txt")
         mlflow.log_dict(data_print, "data_fingerprint.json")
-        mlflow.log_text(trained_posts_text(posts, fit_rows), TRAINED_POSTS_ARTIFACT)  # for outcome comparisons
+        # for outcome comparisons
+        mlflow.log_text(trained_posts_text(posts, fit_rows), TRAINED_POSTS_ARTIFACT)
         if report is not None and report.skipped_files:
             mlflow.log_text(report.skipped_files_text(), "skipped_files.txt")
             mlflow.log_metric("skipped_files", len(report.skipped_files))
         stages.done()
         plots_started = time.perf_counter()
         _log_plots(mlflow, models, features, preds, split.test)
-        stages.seconds["plots"] = time.perf_counter() - plots_started  # SHAP and figures, apart from MLflow I/O
+        # SHAP and figures, apart from MLflow I/O
+        stages.seconds["plots"] = time.perf_counter() - plots_started
         stages.start("log_model", "Logging the model and registering it")
         with tempfile.TemporaryDirectory() as tmp:
             bundle_dir = model.save(Path(tmp) / "bundle")
@@ -400,8 +428,10 @@ def _train(settings: Settings, engine: Engine, *, export_dir: str | None, progre
         name = settings.tracking.registered_model
         version = mlflow.register_model(info_logged.model_uri, name)
         alias, why = choose_alias(client, name, version.version, metrics, data_print["sha256"])
-        if settings.data.outcomes:  # recorded posts change the data: compared on posts neither model trained on
-            alias, why = _outcome_promotion(settings, client, posts, features, models, split, alias, why, metrics)
+        # recorded posts change the data: compared on posts neither model trained on
+        if settings.data.outcomes:
+            alias, why = _outcome_promotion(settings, client, posts, features, models, split, alias, why,
+                                            metrics)
         takes_data_alias, data_why = choose_data_alias(client, name, metrics, data_print["sha256"])
         client.set_registered_model_alias(name, alias, version.version)
         if takes_data_alias:
@@ -419,6 +449,6 @@ def _train(settings: Settings, engine: Engine, *, export_dir: str | None, progre
         exported = str(model.save(export_to))
     print(f"      done in {seconds['seconds_total']:.0f} s (seconds per stage: {stages.summary()})")
     return TrainResult(metrics, run_id, str(version.version), alias, why, skipped, split.how,
-                       pipeline.image_embedder_id_, exported, settings.tracking.uri, seconds, dict(stages.peak_rss_mb),
+        pipeline.image_embedder_id_, exported, settings.tracking.uri, seconds, dict(stages.peak_rss_mb),
                        name=name, data_alias=data_alias(data_print["sha256"]) if takes_data_alias else None,
-                       data_alias_reason=data_why, uncomputable=uncomputable, experiment_id=str(experiment_id))
+        data_alias_reason=data_why, uncomputable=uncomputable, experiment_id=str(experiment_id))

@@ -22,7 +22,8 @@ def check_time_zone(value: str) -> str:
 
     Checked against the zone database's list, so a name is never used as a path."""
     if value not in _zones():
-        raise ValueError("is not an IANA time zone name (e.g. Europe/Berlin, America/New_York, UTC); names are "
+        raise ValueError(
+            "is not an IANA time zone name (e.g. Europe/Berlin, America/New_York, UTC); names are "
                          "case-sensitive")
     return value
 

@@ -12,7 +12,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never download
 os.environ.setdefault("ENGAGE_ALLOW_DOWNLOAD", "0")
 # The model key that signs what the tests train and export (engage/signing.py): the session's own, never the
 # user's ~/.config/engage/model.key; subprocesses (serve.py, train.py) inherit it.
-os.environ.setdefault("ENGAGE_MODEL_KEY_FILE", os.path.join(tempfile.mkdtemp(prefix="engage-test-key-"), "model.key"))
+os.environ.setdefault("ENGAGE_MODEL_KEY_FILE",
+                      os.path.join(tempfile.mkdtemp(prefix="engage-test-key-"), "model.key"))
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,7 +37,8 @@ def smoke_settings(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="session")
 def trained(smoke_settings, tmp_path_factory: pytest.TempPathFactory):
-    """(TrainResult, exported bundle directory) of one smoke training run, shared by every test that needs a model."""
+    """(TrainResult, exported bundle directory) of one smoke
+    training run, shared by every test that needs a model."""
     from engage.training import train
 
     export = tmp_path_factory.mktemp("bundle") / "engage"
@@ -61,7 +63,8 @@ def draft_table(smoke_settings):
         account = posts["account"].iloc[0]
         return pd.DataFrame({
             "account": [account, account, account, ""],
-            "caption": ["Morning light on the harbour #sea", "New serum, link in bio #ad #skincare", "x", "y"],
+            "caption": ["Morning light on the harbour #sea", "New serum, link in bio #ad #skincare", "x",
+                        "y"],
             "posted_at": ["2024-06-01T09:00:00Z"] * 4,
             "followers": [5000, 5000, None, 100],
             "image": ["photos/draft.jpg", None, "photos/missing.jpg", None],

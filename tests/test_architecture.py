@@ -16,7 +16,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 #: Bottom to top: a module may import its own layer and the layers below it, never one above.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    # the error types, atomic writes, bounded reading of user files, model signing, the engine contract, time zones
+    # the error types, atomic writes, bounded reading of user
+    # files, model signing, the engine contract, time zones
     ("engage.errors", "engage.files", "engage.bounded", "engage.signing", "engage.engine", "engage.zones"),
     ("engage.config",),  # the typed settings
     ("engage.data",),  # loading posts into the canonical table
@@ -67,7 +68,8 @@ def imported_modules(path: Path, modules: set[str], root: Path = ROOT) -> set[st
                 module = node.module or ""
             if module.split(".")[0] == "engage":
                 add(module, [alias.name for alias in node.names])
-        elif (isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "_LAZY" for t in node.targets)
+        elif (isinstance(node, ast.Assign)
+              and any(isinstance(t, ast.Name) and t.id == "_LAZY" for t in node.targets)
               and isinstance(node.value, ast.Dict)):
             for value in node.value.values:
                 if isinstance(value, ast.Tuple) and isinstance(value.elts[0], ast.Constant):
@@ -101,7 +103,8 @@ def upward_edges(graph: dict[str, set[str]]) -> list[str]:
 
 
 def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
-    """The strongly connected components of more than one module, and modules importing themselves (Tarjan)."""
+    """The strongly connected components of more than one
+    module, and modules importing themselves (Tarjan)."""
     index: dict[str, int] = {}
     low: dict[str, int] = {}
     stack: list[str] = []
@@ -174,7 +177,8 @@ def test_a_type_checking_import_and_a_lazy_name_are_edges(tmp_path):
     graph = _package(tmp_path, {
         "engage/__init__.py": "_LAZY = {'Scorer': ('engage.scoring.scorer', 'Scorer')}\n",
         "engage/scoring/__init__.py": "",
-        "engage/scoring/scorer.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from engage import training\n",
+        "engage/scoring/scorer.py": "from typing import TYPE_CHECKING\nif "
+        "TYPE_CHECKING:\n    from engage import training\n",
         "engage/training.py": "",
     })
     assert graph["engage"] == {"engage.scoring.scorer"}

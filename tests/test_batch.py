@@ -17,7 +17,8 @@ from engage.scoring.table import OUTPUT_COLUMNS
 
 
 @pytest.mark.slow
-def test_batch_scores_every_draft_like_the_api_and_reports_bad_rows_by_number(trained, draft_table, tmp_path, capsys):
+def test_batch_scores_every_draft_like_the_api_and_reports_bad_rows_by_number(
+    trained, draft_table, tmp_path, capsys):
     _, bundle = trained
     drafts = draft_table(tmp_path)
     drafts.to_csv(tmp_path / "drafts.csv", index=False)
@@ -43,7 +44,8 @@ def test_batch_scores_every_draft_like_the_api_and_reports_bad_rows_by_number(tr
 
 
 def test_ray_is_needed_only_by_the_ray_engine(smoke_settings):
-    """engage, training and batch scoring import without Ray; asking for the Ray engine says what to install."""
+    """engage, training and batch scoring import without
+    Ray; asking for the Ray engine says what to install."""
     code = (
         "import sys; sys.modules['ray'] = None\n"
         "import engage, engage.engines, engage.training, engage.batch\n"
@@ -55,5 +57,6 @@ def test_ray_is_needed_only_by_the_ray_engine(smoke_settings):
         "except ConfigError as e:\n"
         "    print(e)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True).stdout
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         check=True).stdout
     assert 'runtime.engine=ray needs Ray' in out and 'pip install -e ".[ray]"' in out

@@ -1,4 +1,5 @@
-"""engage/files.py: the one staged write (whole or not at all, dead writers' leftovers removed) and file hash."""
+"""engage/files.py: the one staged write (whole or not at
+all, dead writers' leftovers removed) and file hash."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from engage.files import file_sha256, pid_alive, remove_abandoned, staged_write
 
 
 def _dead_pid() -> int:
-    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True)
     return int(done.stdout)
 
 
@@ -32,7 +34,8 @@ def test_a_staged_directory_replaces_the_old_one_whole(tmp_path: Path):
 def test_a_failed_write_leaves_the_target_untouched_and_no_staging_behind(tmp_path: Path):
     target = tmp_path / "store.db"
     target.write_text("complete")
-    with pytest.raises(RuntimeError, match="killed mid-write"), staged_write(target, directory=False) as staging:
+    with pytest.raises(RuntimeError,
+                       match="killed mid-write"), staged_write(target, directory=False) as staging:
         staging.path.write_text("half")
         raise RuntimeError("killed mid-write")
     assert target.read_text() == "complete"
@@ -88,11 +91,13 @@ def test_what_is_staged_is_fsynced_before_the_rename_and_the_rename_after_it(tmp
         real_fsync(fd)
 
     monkeypatch.setattr(files.os, "fsync", fsync)
-    monkeypatch.setattr(files.os, "replace", lambda a, b: (events.append(f"rename {Path(b).name}"), real_replace(a, b)))
+    monkeypatch.setattr(files.os,
+                        "replace", lambda a, b: (events.append(f"rename {Path(b).name}"), real_replace(a, b)))
     with staged_write(tmp_path / "out" / "bundle", directory=True) as staged:
         (staged.path / "a.bin").write_bytes(b"a")
     assert events == ["fsync a.bin", "fsync .bundle", "rename bundle", "fsync out"]
     events.clear()
     files.write_atomically(tmp_path / "model.onnx", b"onnx")
     assert events == ["fsync .model.onnx", "rename model.onnx", f"fsync {tmp_path.name}"]
-    assert (tmp_path / "model.onnx").read_bytes() == b"onnx" and (tmp_path / "out" / "bundle" / "a.bin").exists()
+    assert (tmp_path / "model.onnx").read_bytes() == b"onnx" and (
+        tmp_path / "out" / "bundle" / "a.bin").exists()

@@ -94,7 +94,8 @@ def test_a_model_on_other_data_takes_its_own_data_alias_and_the_summary_says_how
     table = summary_table(result)
     assert f"serve this version: python serve.py --model models:/engage/2 --tracking-uri {uri}" in table
     assert (
-        f"or the best on this data: python serve.py --model models:/engage@data-bbbbbbbbbbbb --tracking-uri {uri}"
+        "or the best on this data: python serve.py --model "
+        f"models:/engage@data-bbbbbbbbbbbb --tracking-uri {uri}"
         in table
     )
     assert (
@@ -112,7 +113,8 @@ def test_python_m_engage_promote_moves_the_champion_and_says_from_what(registry,
     assert str(client.get_model_version_by_alias("engage", "champion").version) == version
     out = capsys.readouterr().out
     assert (
-        "champion is now engage v2: run 'run on bbbb', data bbbbbbbbbbbb, 100 posts of 4 accounts, likes MAE 0.300"
+        "champion is now engage v2: run 'run on bbbb', data "
+        "bbbbbbbbbbbb, 100 posts of 4 accounts, likes MAE 0.300"
         in out
     )
     assert "(was: engage v1: run 'run on aaaa'" in out and "/admin/reload" in out
@@ -133,7 +135,8 @@ def test_the_summary_says_when_the_model_is_no_better_than_the_baseline_and_name
         TrainResult(metrics, "run", "1", "champion", "first", {}, "", "e", uncomputable=uncomputable)
     )
     assert (
-        "WARNING: this model is no better than the account baseline (each account's mean) on likes (MAE 0.476 "
+        "WARNING: this model is no better than the account "
+        "baseline (each account's mean) on likes (MAE 0.476 "
         "vs 0.472), comments (MAE 1.003 vs 0.835)"
     ) in table
     assert "nan" not in table

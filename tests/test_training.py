@@ -57,7 +57,8 @@ def test_training_logs_every_metric_plot_and_artifact_and_registers_a_champion(t
     assert "data.demo.n_accounts" in run.data.params and "data.account" not in run.data.params
     # Whether the model beats the account baseline is a tag; the version holds its data's alias.
     m = result.metrics
-    beats = all(m[k] < m[k.replace("test_", "baseline_", 1)] for k in m if k.startswith("test_") and k.endswith("_mae_log1p"))
+    beats = all(m[k] < m[k.replace("test_", "baseline_",
+                                   1)] for k in m if k.startswith("test_") and k.endswith("_mae_log1p"))
     assert run.data.tags["beats_account_baseline"] == ("yes" if beats else "no")
     assert result.data_alias == f"data-{run.data.tags['data_sha256'][:12]}"
     assert str(client.get_model_version_by_alias("engage", result.data_alias).version) == result.model_version
@@ -67,12 +68,14 @@ def test_a_run_on_other_data_logs_no_demo_parameters():
     from engage.config import load_settings
     from engage.training import run_name, run_params
 
-    settings = load_settings(None, ["data.source=instaloader", "data.path=../shared/data/real/celeb_dump_200"])
+    settings = load_settings(None,
+                             ["data.source=instaloader", "data.path=../shared/data/real/celeb_dump_200"])
     params = run_params(settings)
     assert params["data.path"] == "../shared/data/real/celeb_dump_200" and params["data.strict"] is False
     assert not [k for k in params if k.startswith("data.demo.") or k in ("data.account", "data.date_format")]
     from datetime import UTC, datetime
-    assert run_name(settings, datetime(2026, 12, 6, 20, 15, tzinfo=UTC)) == "instaloader celeb_dump_200 2026-12-06 20:15 UTC"
+    assert run_name(settings, datetime(2026, 12, 6, 20, 15,
+                                       tzinfo=UTC)) == "instaloader celeb_dump_200 2026-12-06 20:15 UTC"
 
 
 def test_smoke_model_ranks_posts_within_accounts_and_detects_felt_fake(trained):
@@ -90,10 +93,12 @@ def test_a_worse_version_becomes_challenger_and_other_data_is_never_compared(tra
     mlflow.set_tracking_uri(smoke_settings.tracking.uri)
     client = MlflowClient()
     data_hash = client.get_run(result.run_id).data.tags["data_sha256"]
-    worse = {**result.metrics, "test_likes_spearman_relative": result.metrics["test_likes_spearman_relative"] - 0.5}
+    worse = {**result.metrics,
+             "test_likes_spearman_relative": result.metrics["test_likes_spearman_relative"] - 0.5}
     alias, why = choose_alias(client, "engage", "99", worse, data_hash)
     assert alias == "challenger" and "does not beat" in why
-    better = {**result.metrics, "test_likes_spearman_relative": result.metrics["test_likes_spearman_relative"] + 0.5}
+    better = {**result.metrics,
+              "test_likes_spearman_relative": result.metrics["test_likes_spearman_relative"] + 0.5}
     assert choose_alias(client, "engage", "99", better, data_hash)[0] == "champion"
     alias, why = choose_alias(client, "engage", "99", better, "another-data-set")
     assert alias == "challenger" and "fingerprint" in why
@@ -137,7 +142,8 @@ def test_features_of_a_subset_of_rows_equal_the_full_computation(trained, smoke_
     full = model.pipeline.transform(posts, model.context_vectors)
     rows = np.array([3, 17, len(posts) - 1])
     part = model.pipeline.transform(posts, model.context_vectors, rows=rows)
-    np.testing.assert_allclose(part.to_numpy(), full.iloc[rows].to_numpy(), rtol=1e-5, atol=1e-6, equal_nan=True)
+    np.testing.assert_allclose(part.to_numpy(), full.iloc[rows].to_numpy(), rtol=1e-5, atol=1e-6,
+                               equal_nan=True)
 
 
 def test_stages_time_each_stage_until_the_next_begins(capsys, monkeypatch):
@@ -160,7 +166,8 @@ def test_stage_seconds_never_add_up_to_more_than_the_total(monkeypatch):
     total of 1 ms (a CI run failed the same way: 19.799 against 19.798)."""
     from engage import training
 
-    clock = iter([0.0, 0.0, 0.0006, 0.0006, 0.0012, 0.0012])  # started, a begins, a ends = b begins, b ends, total
+    # started, a begins, a ends = b begins, b ends, total
+    clock = iter([0.0, 0.0, 0.0006, 0.0006, 0.0012, 0.0012])
     monkeypatch.setattr(training.time, "perf_counter", lambda: next(clock))
     stages = training.Stages(total=2)
     stages.start("a", "first")

@@ -67,12 +67,14 @@ CSV_COLUMNS: dict[str, tuple[str, ...]] = {
 #: Graph API insight metric -> canonical column, best first where two name the same thing (`views` replaced
 #: `impressions` in 2025; an export holding both keeps `impressions`).
 GRAPH_METRICS: dict[str, str] = {
-    "impressions": "impressions", "views": "impressions", "reach": "reach", "saved": "saves", "shares": "shares",
+    "impressions": "impressions", "views": "impressions", "reach": "reach", "saved": "saves",
+    "shares": "shares",
     "profile_visits": "profile_visits", "follows": "follows", "website_clicks": "link_clicks",
     "link_clicks": "link_clicks", "likes": "likes", "comments": "comments",
 }
 _VIDEO_TYPES = {"reel", "reels", "video", "igreel", "igvideo", "igtv"}
-_PHOTO_TYPES = {"image", "photo", "post", "carousel", "carouselalbum", "album", "igimage", "igcarousel", "igpost"}
+_PHOTO_TYPES = {"image", "photo", "post", "carousel", "carouselalbum", "album", "igimage", "igcarousel",
+                "igpost"}
 _STORY_TYPES = {"story", "stories", "igstory"}
 _SHORTCODE = re.compile(r"instagram\.com/(?:[^/]+/)?(?:p|reel|reels|tv)/([A-Za-z0-9_-]+)")
 _THOUSANDS = re.compile(r"^\d{1,3}(,\d{3})+$")
@@ -80,20 +82,26 @@ _MEDIA_KEYS = ("timestamp", "like_count", "comments_count", "media_type", "perma
 
 
 def normalise(name: str) -> str:
-    """A column name as compared: lower case, letters and digits only ('Profile Visits' -> 'profilevisits')."""
+    """A column name as compared: lower case, letters and
+    digits only ('Profile Visits' -> 'profilevisits')."""
     return re.sub(r"[^0-9a-z]", "", str(name).lower())
 
 
-def load_insights(path: str | Path, account: str | None = None, date_format: str | None = None) -> pd.DataFrame:
-    """The canonical posts table, with every insight count the export has, from an export or Graph API JSON."""
+def load_insights(path: str | Path, account: str | None = None,
+                  date_format: str | None = None) -> pd.DataFrame:
+    """The canonical posts table, with every insight count
+    the export has, from an export or Graph API JSON."""
     path = Path(path)
     if path.is_dir():
-        files = sorted(p for p in path.rglob("*.json") if not any(part.startswith(".") for part in p.relative_to(path).parts))
+        files = sorted(p for p in path.rglob("*.json")
+                       if not any(part.startswith(".") for part in p.relative_to(path).parts))
         if not files:
-            raise DataError("holds no .json files; point data.path at a CSV export or a folder of Graph API responses", file=path)
+            raise DataError("holds no .json files; point data.path at a "
+                            "CSV export or a folder of Graph API responses", file=path)
         return _load_graph(files, path, account)
     if not path.is_file():
-        raise DataError("does not exist; point data.path at an insights CSV export or a folder of Graph API JSON files", file=path)
+        raise DataError("does not exist; point data.path at an insights "
+                        "CSV export or a folder of Graph API JSON files", file=path)
     if path.suffix.lower() == ".json":
         return _load_graph([path], path, account)
     return _load_export(path, account, date_format)
@@ -103,7 +111,8 @@ def load_insights(path: str | Path, account: str | None = None, date_format: str
 
 
 def match_columns(columns: list[str]) -> tuple[dict[str, str], list[str]]:
-    """(canonical field -> the file's column, ignored columns with the reason where one lost to a better name)."""
+    """(canonical field -> the file's column, ignored columns
+    with the reason where one lost to a better name)."""
     by_name: dict[str, str] = {}
     for column in columns:
         by_name.setdefault(normalise(column), column)
@@ -118,7 +127,8 @@ def match_columns(columns: list[str]) -> tuple[dict[str, str], list[str]]:
     for column in columns:
         if column in used:
             continue
-        rival = next((c for c, names in CSV_COLUMNS.items() if normalise(column) in {normalise(n) for n in (c, *names)}), None)
+        rival = next((c for c, names in CSV_COLUMNS.items()
+                      if normalise(column) in {normalise(n) for n in (c, *names)}), None)
         ignored.append(f"{column} ({chosen[rival]} used for {rival})" if rival in chosen else column)
     return chosen, ignored
 
@@ -130,25 +140,33 @@ def _load_export(path: Path, account: str | None, date_format: str | None = None
     for needed in ("posted_at", "likes"):
         if needed not in chosen:
             names = ", ".join(repr(n) for n in CSV_COLUMNS[needed])
-            raise DataError(f"has no column for {needed} (looked for {names}); is this an insights export?", file=path)
+            raise DataError(f"has no column for {needed} (looked for {names}); is this an insights export?",
+                            file=path)
     frame = raw.rename(columns={source: canonical for canonical, source in chosen.items()})[list(chosen)]
     frame = frame.reset_index(drop=True)
     frame = _drop_stories(frame, chosen, report)
     for column in ("likes", "comments", "followers", *INSIGHT_COUNTS):
         if column in frame:
-            frame[column] = frame[column].map(lambda v: v.replace(",", "") if isinstance(v, str) and _THOUSANDS.match(v.strip()) else v)
+            frame[column] = frame[column].map(lambda v: v.replace(",", "") if isinstance(v, str)
+                                              and _THOUSANDS.match(v.strip()) else v)
     frame["account"] = _export_accounts(frame, chosen, path, account, report)
     frame["post_id"] = _export_post_ids(frame, path, report)
     if "hashtags" in frame:
-        frame["caption"] = [_with_hashtags(c, h) for c, h in zip(frame.get("caption", [""] * len(frame)), frame["hashtags"], strict=True)]
-        report.notes.append(f"the {chosen['hashtags']!r} column is appended to each caption (hashtag features read the caption)")
+        frame["caption"] = [_with_hashtags(c, h) for c,
+                            h in zip(frame.get("caption", [""] * len(frame)), frame["hashtags"], strict=True)]
+        report.notes.append(f"the {chosen['hashtags']!r} column is "
+                            "appended to each caption (hashtag features read the caption)")
     if "post_type" in frame:
-        frame["is_video"] = [_is_video(value, path, row, chosen["post_type"]) for row, value in enumerate(frame["post_type"], start=1)]
+        frame["is_video"] = [_is_video(value, path, row, chosen["post_type"]) for row,
+                             value in enumerate(frame["post_type"], start=1)]
     frame["posted_at"] = frame["posted_at"].map(lambda v: v.strip() if isinstance(v, str) else v)
     try:
-        # Meta's current export ("Publish time") writes dates month first; an older or other export has no known order.
-        meta = ("month-first", "as Meta writes 'Publish time'") if normalise(chosen["posted_at"]) == "publishtime" else None
-        posts = validate_posts(frame[[c for c in CANONICAL if c in frame]], file=path, date_format=date_format, report=report,
+        # Meta's current export ("Publish time") writes dates month
+        # first; an older or other export has no known order.
+        meta = ("month-first",
+                "as Meta writes 'Publish time'") if normalise(chosen["posted_at"]) == "publishtime" else None
+        posts = validate_posts(frame[[c for c in CANONICAL if c in frame]], file=path,
+                               date_format=date_format, report=report,
                                default_date_order=meta)
     except DataError as e:  # name the row as the file counts it and the field as the file spells it
         row = int(frame.index[e.row - 1]) + 1 if isinstance(e.row, int) else e.row
@@ -159,20 +177,24 @@ def _load_export(path: Path, account: str | None, date_format: str | None = None
 def _drop_stories(frame: pd.DataFrame, chosen: dict[str, str], report: LoadReport) -> pd.DataFrame:
     if "post_type" not in frame:
         return frame
-    story = frame["post_type"].map(lambda v: normalise(v) in _STORY_TYPES if isinstance(v, str) else False).to_numpy(dtype=bool)
+    story = frame["post_type"].map(lambda v: normalise(v) in _STORY_TYPES if isinstance(v, str)
+                                   else False).to_numpy(dtype=bool)
     if story.any():
         rows = ", ".join(str(r + 1) for r in np.flatnonzero(story)[:5])
-        report.skipped[f"stories (rows {rows}{', ...' if story.sum() > 5 else ''}): not feed posts"] += int(story.sum())
+        report.skipped[f"stories (rows {rows}{', ...' if story.sum() > 5 else ''}): not feed posts"] += int(
+            story.sum())
     return frame.loc[~story]  # the index keeps each row's position in the file, for error messages
 
 
-def _export_accounts(frame: pd.DataFrame, chosen: dict[str, str], path: Path, account: str | None, report: LoadReport) -> list[str]:
+def _export_accounts(frame: pd.DataFrame, chosen: dict[str, str], path: Path, account: str | None,
+                     report: LoadReport) -> list[str]:
     if "account" in frame:
         names = [str(v).strip().lower() if isinstance(v, str) and v.strip() else "" for v in frame["account"]]
         named = sorted(set(names) - {""})
         if account is not None and named and named != [account.lower()]:
             raise DataError(
-                f"names account(s) {', '.join(named[:3])} in its {chosen['account']!r} column but data.account is "
+                f"names account(s) {', '.join(named[:3])} in its "
+                f"{chosen['account']!r} column but data.account is "
                 f"{account!r}; remove data.account or fix the file", file=path, field=chosen["account"],
             )
         if "" in names and account is None:
@@ -183,16 +205,19 @@ def _export_accounts(frame: pd.DataFrame, chosen: dict[str, str], path: Path, ac
             report.notes.append(f"empty {chosen['account']!r} cells filled with data.account {account!r}")
         return [name or str(account).lower() for name in names]
     if account is not None:
-        report.notes.append(f"single-account export: account {account!r} from data.account (the file names no account)")
+        report.notes.append(
+            f"single-account export: account {account!r} from data.account (the file names no account)")
         return [account] * len(frame)
-    report.notes.append(f"single-account export: account {path.stem!r} from the file name (the file names no account; "
+    report.notes.append(
+        f"single-account export: account {path.stem!r} from the file name (the file names no account; "
                         "set data.account to name it)")
     return [path.stem] * len(frame)
 
 
 def _export_post_ids(frame: pd.DataFrame, path: Path, report: LoadReport) -> list[str]:
     rows = [int(i) + 1 for i in frame.index]  # the file's data rows (stories dropped keep theirs)
-    ids = [str(v).strip() if isinstance(v, str) else "" for v in frame["post_id"]] if "post_id" in frame else [""] * len(frame)
+    ids = [str(v).strip() if isinstance(v, str) else ""
+           for v in frame["post_id"]] if "post_id" in frame else [""] * len(frame)
     links = frame["permalink"].tolist() if "permalink" in frame else [None] * len(frame)
     out, made = [], 0
     for row, post_id, link in zip(rows, ids, links, strict=True):
@@ -281,7 +306,8 @@ def _read_metrics(items: list[dict[str, Any]], file: Path, media_id: str, unknow
             continue  # both present: impressions is the older, exact name
         value = _metric_value(item)
         if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-            raise DataError(f"insights of media {media_id}: {str(value)[:40]!r} is not a count", file=file, field=name)
+            raise DataError(f"insights of media {media_id}: {str(value)[:40]!r} is not a count", file=file,
+                            field=name)
         previous = metrics.get(column)
         metrics[column] = value if previous is None else max(float(previous), float(value))  # type: ignore[arg-type]
 
@@ -294,7 +320,8 @@ def _media_id_of(items: list[dict[str, Any]], file: Path) -> str:
     digits = re.findall(r"\d{6,}", file.stem)
     if len(digits) == 1:
         return digits[0]
-    raise DataError("holds insights but does not say for which media (no 'id' like '{media-id}/insights/...'); "
+    raise DataError(
+        "holds insights but does not say for which media (no 'id' like '{media-id}/insights/...'); "
                     "name the file after the media id, e.g. 17895695668004550.json", file=file)
 
 
@@ -319,23 +346,27 @@ def _load_graph(files: list[Path], root: Path, account: str | None) -> pd.DataFr
             for position, item in enumerate(items, start=1):
                 _add_media(media, item, file, position, report, insights, unknown_metrics)
         elif kind == "insights":
-            _read_metrics(document["data"], file, _media_id_of(document["data"], file), unknown_metrics, insights)
+            _read_metrics(document["data"], file, _media_id_of(document["data"], file), unknown_metrics,
+                          insights)
         elif kind == "account":
             accounts.append(document)
         else:
-            report.skip({"error": "Graph API error responses", "empty": "empty pages"}.get(kind, "JSON files that are not media, insights or an account")
+            report.skip({"error": "Graph API error responses", "empty": "empty pages"}.get(
+                kind, "JSON files that are not media, insights or an account")
                         + f" ({file.name})")
     if unknown_metrics:
         report.notes.append(f"insight metrics not used: {', '.join(sorted(unknown_metrics))}")
     if not media:
-        raise DataError("holds no media list page (GET /{ig-user-id}/media); save one next to the insights", file=root)
+        raise DataError("holds no media list page (GET /{ig-user-id}/media); save one next to the insights",
+                        file=root)
     orphans = sorted(set(insights) - set(media))
     for media_id in orphans:
         report.skip(f"insights of media not in any media page ({media_id})")
     rows = [_media_row(item, insights.get(item["_id"], {})) for item in media.values()]
     frame = pd.DataFrame(rows)
     frame["account"] = _graph_accounts(frame, accounts, root, account, report)
-    followers = {str(a.get("username", "")).lower(): a.get("followers_count") for a in accounts if a.get("followers_count") is not None}
+    followers = {str(a.get("username", "")).lower(): a.get("followers_count") for a in accounts
+                 if a.get("followers_count") is not None}
     if followers:
         frame["followers"] = frame["account"].map(followers)
         report.notes.append("followers from the account node (its count when saved, for every post)")
@@ -343,19 +374,21 @@ def _load_graph(files: list[Path], root: Path, account: str | None) -> pd.DataFr
     if missing.any():
         first = int(np.flatnonzero(missing)[0])
         raise DataError("has no like_count (nor a likes insight); request fields=like_count or metric=likes",
-                            file=frame["_file"].iloc[first], row=int(frame["_row"].iloc[first]), field="like_count")
+            file=frame["_file"].iloc[first], row=int(frame["_row"].iloc[first]), field="like_count")
     frame = sort_posts(frame).reset_index(drop=True)
     try:
         posts = validate_posts(frame[[c for c in CANONICAL if c in frame]], file=root)
     except DataError as e:  # name the JSON file, the media's place in its page and the API's field name
         position = int(e.row) - 1 if isinstance(e.row, int) else 0
-        fields = {"posted_at": "timestamp", "likes": "like_count", "comments": "comments_count", "post_id": "id"}
+        fields = {"posted_at": "timestamp", "likes": "like_count", "comments": "comments_count",
+                  "post_id": "id"}
         raise DataError(e.message, file=frame["_file"].iloc[position], row=int(frame["_row"].iloc[position]),
                         field=fields.get(e.field or "", e.field)) from e
     return attach_report(posts, report)
 
 
-def _add_media(media: dict[str, dict[str, Any]], item: dict[str, Any], file: Path, position: int, report: LoadReport,
+def _add_media(media: dict[str, dict[str, Any]], item: dict[str, Any], file: Path, position: int,
+               report: LoadReport,
                insights: dict[str, dict[str, object]], unknown: Counter) -> None:
     if not isinstance(item, dict) or not str(item.get("id", "")).strip():
         raise DataError("is a media item without an id", file=file, row=position, field="id")
@@ -379,7 +412,8 @@ def _media_row(item: dict[str, Any], metrics: dict[str, object]) -> dict[str, An
     kind = str(item.get("media_product_type") or item.get("media_type") or "").upper()
     row = {
         "post_id": item["_id"], "posted_at": item.get("timestamp"), "caption": item.get("caption") or "",
-        "likes": item.get("like_count", metrics.get("likes")), "comments": item.get("comments_count", metrics.get("comments")),
+        "likes": item.get("like_count", metrics.get("likes")),
+        "comments": item.get("comments_count", metrics.get("comments")),
         "is_video": kind in ("VIDEO", "REELS"), "username": item.get("username"),
         "owner": (item.get("owner") or {}).get("id") if isinstance(item.get("owner"), dict) else None,
         "_file": item["_file"], "_row": item["_row"],

@@ -130,7 +130,8 @@ def load_dump(path: str | Path, *, strict: bool = False, progress: bool = True) 
     posts: list[_Post] = []
     profiles: list[_Profile] = []
     listings: dict[Path, dict[str, list[tuple[int, str]]]] = {}
-    bar = tqdm(files, desc="reading Instaloader dump", unit="file", disable=not progress or len(files) <= PROGRESS_MIN_FILES)
+    bar = tqdm(files, desc="reading Instaloader dump", unit="file",
+               disable=not progress or len(files) <= PROGRESS_MIN_FILES)
     for file in bar:
         try:
             node, node_type = _unwrap(_read_json(file, root), file)
@@ -171,8 +172,10 @@ def load_dump(path: str | Path, *, strict: bool = False, progress: bool = True) 
     unknown = frame["account"].isna()
     for file, folder in frame.loc[unknown, ["file", "folder"]].itertuples(index=False):
         error = DataError(
-            f"the post has no owner username (nor a profile file matching its owner id) and lies in {folder!r}, "
-            "a hashtag/location folder holding many accounts; download it with a recent instaloader (which saves owner.username) or move the file "
+            "the post has no owner username (nor a profile file "
+            f"matching its owner id) and lies in {folder!r}, "
+            "a hashtag/location folder holding many accounts; download it with "
+            "a recent instaloader (which saves owner.username) or move the file "
             "into its account's folder",
             file=file, field="owner.username",
         )
@@ -224,7 +227,8 @@ def _read_json(file: Path, root: Path) -> Any:
 def _unwrap(data: Any, file: Path) -> tuple[dict[str, Any] | None, str | None]:
     """Instaloader wraps the node: {"node": {...}, "instaloader": {"node_type": "Post", ...}}."""
     if isinstance(data, dict) and "instaloader" in data and not isinstance(data.get("node"), dict):
-        raise DataError(f"has Instaloader's wrapper but no node object (the post itself is missing); {_FIX_CORRUPT}",
+        raise DataError(
+            f"has Instaloader's wrapper but no node object (the post itself is missing); {_FIX_CORRUPT}",
                         file=file, field="node")
     if isinstance(data, dict) and isinstance(data.get("node"), dict):
         meta = data.get("instaloader")
@@ -249,7 +253,8 @@ def _classify(node: dict[str, Any], node_type: str | None) -> str:
 
 
 def _looks_like_profile(node: dict[str, Any]) -> bool:
-    return isinstance(node.get("username"), str) and node_timestamp(node) is None and node_shortcode(node) is None
+    return isinstance(node.get("username"),
+                      str) and node_timestamp(node) is None and node_shortcode(node) is None
 
 
 #: What Instagram writes as a count the owner hid.
@@ -260,7 +265,8 @@ def _count(found: tuple[str, Any], *, file: Path, hidden: bool = False) -> int |
     """A count from a node; None when missing or, where `hidden` allows it, hidden (-1). A present value
     that is not a whole number >= 0 is an error naming the field."""
     field, value = found
-    if value is None or (hidden and not isinstance(value, bool) and value in (HIDDEN_COUNT, str(HIDDEN_COUNT))):
+    if value is None or (hidden and not isinstance(value,
+                                                   bool) and value in (HIDDEN_COUNT, str(HIDDEN_COUNT))):
         return None
     number: float | None = None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -271,7 +277,8 @@ def _count(found: tuple[str, Any], *, file: Path, hidden: bool = False) -> int |
         except ValueError:
             number = None
     if number is None or not math.isfinite(number) or number < 0 or number != int(number) or number > 2**62:
-        raise DataError(f"{str(value)[:40]!r} is not a count (a whole number >= 0); {_FIX_CORRUPT}", file=file, field=field)
+        raise DataError(f"{str(value)[:40]!r} is not a count (a whole number >= 0); {_FIX_CORRUPT}",
+                        file=file, field=field)
     return int(number)
 
 
@@ -285,7 +292,8 @@ def _parse_post(node: dict[str, Any], file: Path, images: dict[str, list[tuple[i
     if stamp is None:
         raise DataError(f"the post has no timestamp; {_FIX_CORRUPT}", file=file, field="taken_at_timestamp")
     if isinstance(stamp, bool) or not isinstance(stamp, (int, float)) or not math.isfinite(stamp):
-        raise DataError(f"{str(stamp)[:40]!r} is not an epoch timestamp; {_FIX_CORRUPT}", file=file, field=time_field)
+        raise DataError(f"{str(stamp)[:40]!r} is not an epoch timestamp; {_FIX_CORRUPT}", file=file,
+                        field=time_field)
 
     found_likes = first_present(
         node,
@@ -295,7 +303,8 @@ def _parse_post(node: dict[str, Any], file: Path, images: dict[str, list[tuple[i
         ("likes", "count"),  # Instaloader < 4
         ("iphone_struct", "like_count"),
     )
-    disabled = node.get("like_and_view_counts_disabled") is True or iphone.get("like_and_view_counts_disabled") is True
+    disabled = node.get("like_and_view_counts_disabled") is True or iphone.get(
+        "like_and_view_counts_disabled") is True
     # With counts disabled, whatever count the node still carries (0, -1) is not what the audience did.
     likes = None if disabled else _count(found_likes, file=file, hidden=True)
     if likes is None and not disabled and found_likes[1] is None:
@@ -321,7 +330,8 @@ def _parse_post(node: dict[str, Any], file: Path, images: dict[str, list[tuple[i
     found = node.get("user") if isinstance(node.get("user"), dict) else iphone.get("user")
     user: dict[str, Any] = found if isinstance(found, dict) else {}
     username = owner.get("username") or user.get("username")
-    owner_id = first_present(owner, ("id",), ("pk",))[1] or first_present(user, ("pk",), ("id",), ("pk_id",))[1]
+    owner_id = first_present(owner, ("id",),
+                             ("pk",))[1] or first_present(user, ("pk",), ("id",), ("pk_id",))[1]
     followers = _count(
         first_present(
             {"owner": owner, "user": user},
@@ -353,7 +363,8 @@ def _parse_post(node: dict[str, Any], file: Path, images: dict[str, list[tuple[i
 
 
 def _caption(node: dict[str, Any], iphone: dict[str, Any]) -> str:
-    # GraphQL edges first (what Instaloader's Post.caption reads), then the flat caption, then the iPhone node.
+    # GraphQL edges first (what Instaloader's Post.caption
+    # reads), then the flat caption, then the iPhone node.
     candidates = [
         dig(node, "edge_media_to_caption", "edges", 0, "node", "text"),
         node.get("caption"),
@@ -416,7 +427,8 @@ def _first_image(file: Path, images: dict[str, list[tuple[int, str]]]) -> str | 
 
 def _parse_profile(node: dict[str, Any], file: Path) -> _Profile:
     followers = _count(
-        first_present(node, ("edge_followed_by", "count"), ("followers",), ("follower_count",), ("iphone_struct", "follower_count")),
+        first_present(node, ("edge_followed_by", "count"), ("followers",), ("follower_count",),
+                      ("iphone_struct", "follower_count")),
         file=file,
     )
     profile_id = node.get("id", node.get("pk"))
@@ -434,7 +446,8 @@ def _resolve_accounts(posts: list[_Post], profiles: list[_Profile]) -> pd.DataFr
     followers_by_username: dict[str, int] = {}
     for profile in profiles:
         if profile.followers is not None:
-            followers_by_username[profile.username] = max(profile.followers, followers_by_username.get(profile.username, 0))
+            followers_by_username[profile.username] = max(profile.followers,
+                                                          followers_by_username.get(profile.username, 0))
 
     rows = []
     for post in posts:
@@ -452,7 +465,8 @@ def _merge_snapshots(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     """One row per post: the snapshot with the most likes (then comments); fields it lacks (image,
     followers, ...) are taken from the post's other snapshots."""
     frame = frame.assign(_comments_rank=frame["comments"].fillna(-1).astype("int64"))
-    frame = frame.sort_values(["likes", "_comments_rank", "file"], ascending=[False, False, True], kind="stable")
+    frame = frame.sort_values(["likes", "_comments_rank", "file"], ascending=[False, False, True],
+                              kind="stable")
     merged = len(frame) - frame["post_id"].nunique()
     if merged:
         frame = frame.groupby("post_id", sort=False).first().reset_index()  # first non-missing per column

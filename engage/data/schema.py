@@ -139,8 +139,10 @@ def date_order(values: pd.Series, *, file: object, column: str = "posted_at", da
     firsts = np.array([int(m.group(1)) for _, m in numeric])
     seconds = np.array([int(m.group(3)) for _, m in numeric])
     rows = np.array([position for position, _ in numeric])
-    day_first_fits = bool((firsts <= 31).all() and (seconds <= 12).all() and (firsts >= 1).all() and (seconds >= 1).all())
-    month_first_fits = bool((firsts <= 12).all() and (seconds <= 31).all() and (firsts >= 1).all() and (seconds >= 1).all())
+    day_first_fits = bool((firsts <= 31).all() and (seconds <= 12).all() and (firsts >= 1).all()
+                          and (seconds >= 1).all())
+    month_first_fits = bool((firsts <= 12).all() and (seconds <= 31).all() and (firsts >= 1).all()
+                            and (seconds >= 1).all())
 
     def shown(which: np.ndarray) -> str:
         return ", ".join(f"row {r} ({values.iloc[r - 1]!s})" for r in rows[which][:_SHOWN_ROWS])
@@ -149,16 +151,20 @@ def date_order(values: pd.Series, *, file: object, column: str = "posted_at", da
     if day_first_fits and month_first_fits:
         differ = firsts != seconds
         if differ.any() and default is not None:
-            return default[0] == "day-first", (f"{column} read as {DATE_ORDERS[default[0]]} ({default[1]}; no date in "
+            return default[0] == "day-first", (
+                f"{column} read as {DATE_ORDERS[default[0]]} ({default[1]}; no date in "
                                                "the column tells the order: data.date_format sets it)")
         if differ.any():
             raise DataError(
-                f"dates such as {shown(differ)} read both day-first and month-first, and no date in the column "
+                f"dates such as {shown(differ)} read both day-first "
+                "and month-first, and no date in the column "
                 f"tells which; {settle}", file=file, field=column)
-        return True, f"{column} read as DD/MM/YYYY (day and month are equal in every numeric date, so the order does not matter)"
+        return True, (f"{column} read as DD/MM/YYYY (day and month are equal "
+                      "in every numeric date, so the order does not matter)")
     if not day_first_fits and not month_first_fits:
         raise DataError(
-            f"the numeric dates fit neither day-first nor month-first: {shown(seconds > 12)} put a value over 12 "
+            "the numeric dates fit neither day-first nor "
+            f"month-first: {shown(seconds > 12)} put a value over 12 "
             f"second and {shown(firsts > 12)} first; one column holds one date format, {settle}",
             file=file, field=column)
     decisive = (firsts > 12) if day_first_fits else (seconds > 12)
@@ -168,18 +174,21 @@ def date_order(values: pd.Series, *, file: object, column: str = "posted_at", da
                             f"({values.iloc[example - 1]!s}) shows; data.date_format sets it")
 
 
-def parse_timestamps(values: pd.Series, *, file: object, column: str = "posted_at", date_format: str | None = None,
-                     report: LoadReport | None = None, default_order: tuple[str, str] | None = None) -> pd.Series:
-    """ISO 8601 strings, epoch seconds (numbers or numeric strings) or numeric dates (03/04/2024, one day/month
-    order for the whole column, see `date_order`) -> UTC timestamps; errors name the row. `date_format` is
-    data.date_format: day-first, month-first or a strptime format for every text cell. The way the column was
-    read goes into `report.notes`."""
-    day_first, how = date_order(values, file=file, column=column, date_format=date_format, default=default_order)
+def parse_timestamps(values: pd.Series, *, file: object, column: str = "posted_at",
+                     date_format: str | None = None,
+        report: LoadReport | None = None, default_order: tuple[str, str] | None = None) -> pd.Series:
+    """ISO 8601 strings, epoch seconds (numbers or numeric strings) or numeric dates (03/04/2024, one
+    day/month order for the whole column, see `date_order`) -> UTC timestamps; errors name the row.
+    `date_format` is data.date_format: day-first, month-first or a strptime format for every text cell. The
+    way the column was read goes into `report.notes`."""
+    day_first, how = date_order(values, file=file, column=column, date_format=date_format,
+                                default=default_order)
     strptime = date_format if date_format is not None and date_format not in DATE_ORDERS else None
     out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns, UTC]")
     for position, (index, value) in enumerate(values.items(), start=1):
         if _missing(value):
-            raise DataError("is missing; every post needs the time it was posted", file=file, row=position, field=column)
+            raise DataError("is missing; every post needs the time it was posted", file=file, row=position,
+                            field=column)
         try:
             if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
                 stamp = pd.Timestamp(float(value), unit="s", tz="UTC")
@@ -193,10 +202,13 @@ def parse_timestamps(values: pd.Series, *, file: object, column: str = "posted_a
                 stamp = pd.Timestamp(value)
             stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
         except (ValueError, TypeError, OverflowError, pd.errors.OutOfBoundsDatetime) as e:
-            expected = f"the data.date_format {strptime!r}" if strptime else "ISO 8601 (2024-05-01T18:30:00Z) or epoch seconds"
-            raise DataError(f"{str(value)[:40]!r} is not a date: use {expected}", file=file, row=position, field=column) from e
+            expected = (f"the data.date_format {strptime!r}" if strptime
+                        else "ISO 8601 (2024-05-01T18:30:00Z) or epoch seconds")
+            raise DataError(f"{str(value)[:40]!r} is not a date: use {expected}", file=file, row=position,
+                            field=column) from e
         if pd.isna(stamp):
-            raise DataError("is missing; every post needs the time it was posted", file=file, row=position, field=column)
+            raise DataError("is missing; every post needs the time it was posted", file=file, row=position,
+                            field=column)
         out.loc[index] = stamp
     if report is not None:
         report.notes.append(how)
@@ -215,7 +227,8 @@ def _counts(frame: pd.DataFrame, column: str, *, file: object, required: bool) -
     values = pd.to_numeric(frame[column], errors="coerce")
     bad = values.isna() & frame[column].notna() & (frame[column].astype(str).str.strip() != "")
     for position in np.flatnonzero(bad.to_numpy())[:1]:
-        raise DataError(f"{str(frame[column].iloc[position])[:40]!r} is not a number", file=file, row=position + 1, field=column)
+        raise DataError(f"{str(frame[column].iloc[position])[:40]!r} is not a number", file=file,
+                        row=position + 1, field=column)
     missing = values.isna()
     if required and missing.any():
         position = int(np.flatnonzero(missing.to_numpy())[0])
@@ -223,11 +236,13 @@ def _counts(frame: pd.DataFrame, column: str, *, file: object, required: bool) -
     negative = values < 0
     if negative.any():
         position = int(np.flatnonzero(negative.to_numpy())[0])
-        raise DataError(f"is negative ({values.iloc[position]:g}); counts must be >= 0", file=file, row=position + 1, field=column)
+        raise DataError(f"is negative ({values.iloc[position]:g}); counts must be >= 0", file=file,
+                        row=position + 1, field=column)
     fractional = values.notna() & (values != np.floor(values.fillna(0)))
     if fractional.any():
         position = int(np.flatnonzero(fractional.to_numpy())[0])
-        raise DataError(f"is not a whole number ({values.iloc[position]:g})", file=file, row=position + 1, field=column)
+        raise DataError(f"is not a whole number ({values.iloc[position]:g})", file=file, row=position + 1,
+                        field=column)
     if values.notna().any() and values.max() > 2**62:
         position = int(np.argmax(values.fillna(0).to_numpy()))
         raise DataError("is implausibly large", file=file, row=position + 1, field=column)
@@ -261,13 +276,14 @@ def _booleans(frame: pd.DataFrame, column: str, *, file: object, default: bool |
 
 
 def _text(frame: pd.DataFrame, column: str) -> pd.Series:
-    text = frame[column].map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA else str(v))
+    text = frame[column].map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA
+                             else str(v))
     return text.astype(str)  # an empty column maps to float64; text columns are text even when empty
 
 
 def validate_posts(frame: pd.DataFrame, *, file: object, images_dir: str | Path | None = None,
                    hidden_likes: bool = False, date_format: str | None = None,
-                   report: LoadReport | None = None, default_date_order: tuple[str, str] | None = None) -> pd.DataFrame:
+        report: LoadReport | None = None, default_date_order: tuple[str, str] | None = None) -> pd.DataFrame:
     """Coerce `frame` to the canonical table or raise a `DataError` naming file, row and field.
 
     Errors (not warnings): a missing required column, a missing account/post_id/date, a missing like
@@ -275,10 +291,12 @@ def validate_posts(frame: pd.DataFrame, *, file: object, images_dir: str | Path 
     missing), a negative or fractional count, an unparseable date, a duplicate post_id, a date column whose
     day/month order cannot be told (`date_order`). How the dates were read goes into `report.notes`.
     """
-    missing = [c for c, (_, required) in COLUMNS.items() if required and c not in frame.columns and c != "caption"]
+    missing = [c for c,
+               (_, required) in COLUMNS.items() if required and c not in frame.columns and c != "caption"]
     if missing:
         raise DataError(
-            f"missing required column(s) {', '.join(missing)}; a posts table needs {', '.join(c for c, (_, r) in COLUMNS.items() if r)}",
+            f"missing required column(s) {', '.join(missing)}; a posts table "
+            f"needs {', '.join(c for c, (_, r) in COLUMNS.items() if r)}",
             file=file,
         )
     frame = frame.reset_index(drop=True)
@@ -287,14 +305,16 @@ def validate_posts(frame: pd.DataFrame, *, file: object, images_dir: str | Path 
         text = _text(frame, column).str.strip()
         empty = text == ""
         if empty.any():
-            raise DataError("is empty; it is required", file=file, row=int(np.flatnonzero(empty.to_numpy())[0]) + 1, field=column)
+            raise DataError("is empty; it is required", file=file,
+                            row=int(np.flatnonzero(empty.to_numpy())[0]) + 1, field=column)
         out[column] = text
     duplicated = out["post_id"].duplicated(keep="first")
     if duplicated.any():
         position = int(np.flatnonzero(duplicated.to_numpy())[0])
         first = int(np.flatnonzero((out["post_id"] == out["post_id"].iloc[position]).to_numpy())[0])
         raise DataError(
-            f"duplicate post_id {out['post_id'].iloc[position]!r} (first seen in row {first + 1}); post ids must be unique",
+            f"duplicate post_id {out['post_id'].iloc[position]!r} "
+            f"(first seen in row {first + 1}); post ids must be unique",
             file=file, row=position + 1, field="post_id",
         )
     out["posted_at"] = parse_timestamps(frame["posted_at"], file=file, date_format=date_format, report=report,
@@ -303,8 +323,10 @@ def validate_posts(frame: pd.DataFrame, *, file: object, images_dir: str | Path 
     # Nullable (Int64) for every source, so that code downstream never depends on where posts came from.
     out["likes"] = _counts(frame, "likes", file=file, required=not hidden_likes).astype("Int64")
     for column in ("comments", "followers", *INSIGHT_COUNTS):
-        out[column] = _counts(frame, column, file=file, required=False) if column in frame else pd.Series(pd.NA, index=frame.index, dtype="Int64")
-    out["image"] = _resolve_images(frame, images_dir) if "image" in frame else pd.Series([None] * len(frame), index=frame.index, dtype="object")
+        out[column] = _counts(frame, column, file=file, required=False) if column in frame else pd.Series(
+            pd.NA, index=frame.index, dtype="Int64")
+    out["image"] = _resolve_images(frame, images_dir) if "image" in frame else pd.Series(
+        [None] * len(frame), index=frame.index, dtype="object")
     out["is_video"] = _booleans(frame, "is_video", file=file, default=False).astype(bool)
     out["sponsored"] = _booleans(frame, "sponsored", file=file, default=None)
     out["felt_fake"] = _booleans(frame, "felt_fake", file=file, default=None)
@@ -372,7 +394,8 @@ def attach_report(frame: pd.DataFrame, report: LoadReport) -> pd.DataFrame:
 
 
 _SHORTCODE_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-# Each shortcode character mapped to one that sorts in the alphabet's order (Instagram's base64 differs from ASCII).
+# Each shortcode character mapped to one that sorts in the
+# alphabet's order (Instagram's base64 differs from ASCII).
 _SHORTCODE_SORTABLE = str.maketrans(_SHORTCODE_ALPHABET, "".join(chr(48 + i) for i in range(64)))
 _MEDIA_ID = re.compile(r"^\d+(_\d+)?$")  # a numeric media id, optionally with its owner: 2543..._1234
 _SHORTCODE = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -405,7 +428,8 @@ def sort_posts(posts: pd.DataFrame) -> pd.DataFrame:
         if getattr(stamps.dt, "tz", None) is not None:
             stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
         times = stamps.to_numpy(dtype="datetime64[ns]").astype(np.int64)
-    else:  # not parsed yet (a loader sorting before validation): as the raw values, which validation then names
+    # not parsed yet (a loader sorting before validation): as the raw values, which validation then names
+    else:
         times = pd.factorize(stamps.astype(str), sort=True)[0]
     accounts = pd.factorize(posts["account"].astype(str), sort=True)[0]
     order = np.lexsort((np.arange(len(posts)), tie, times, accounts))
@@ -418,7 +442,8 @@ def check_captions(captions: Sequence[str]) -> list[str]:
     for position, text in enumerate(texts, start=1):
         if not isinstance(text, str):
             raise DataError(
-                f"is {type(text).__name__} {str(text)[:40]!r}, not text; give an empty string for a post without a caption",
+                f"is {type(text).__name__} {str(text)[:40]!r}, not text; "
+                "give an empty string for a post without a caption",
                 row=position, field="caption",
             )
     return texts

@@ -28,13 +28,15 @@ from engage.errors import ConfigError, DataError
 
 
 class InstaloaderOptions(BaseModel):
-    """Options of the `instaloader` source (kept here, not in instaloader.py, which is at its 500-line limit)."""
+    """Options of the `instaloader` source (kept here, not
+    in instaloader.py, which is at its 500-line limit)."""
 
     model_config = ConfigDict(extra="forbid")
     strict: bool = False  # an unreadable file is an error (default: skipped and named in the report)
 
 
-def load_instaloader(path: Path | None, options: InstaloaderOptions, *, progress: bool = True) -> pd.DataFrame:
+def load_instaloader(path: Path | None, options: InstaloaderOptions, *,
+                     progress: bool = True) -> pd.DataFrame:
     """The `instaloader` source (the registry refuses a missing path first)."""
     assert path is not None
     return instaloader.load_dump(path, strict=options.strict, progress=progress)
@@ -67,11 +69,13 @@ def source(name: str) -> Source:
 
 
 def source_options(name: str, options: dict[str, Any]) -> BaseModel:
-    """`options` checked against the source's model (types, ranges, unknown names): a ConfigError naming them."""
+    """`options` checked against the source's model (types,
+    ranges, unknown names): a ConfigError naming them."""
     try:
         return source(name).options(**options)
     except ValidationError as e:
-        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc']) or name}: {err['msg']}" for err in e.errors())
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc']) or name}: {err['msg']}"
+                             for err in e.errors())
         raise ConfigError(f"options of data source {name!r}: {problems}") from e
 
 
@@ -89,20 +93,22 @@ def options_from_settings(data: DataSettings) -> dict[str, Any]:
 
 def load_posts(source_name: str, path: str | Path | None = None, *, progress: bool = True, **options: Any
                ) -> pd.DataFrame:
-    """Posts from `source_name` (a name in `SOURCES`) at `path`, as the canonical table sorted by account then time.
+    """Posts from `source_name` (a name in `SOURCES`) at
+    `path`, as the canonical table sorted by account then time.
 
     `options` are the source's own (checked against its model): `images_dir` and `date_format` (day-first,
-    month-first or a strptime format for text dates whose day/month order the column does not tell) for 'table'
-    and `date_format` for 'insights', `strict` for
-    'instaloader' (an unreadable file is an error instead of skipped and named in
-    `posts.attrs["report"].skipped_files`), `account` for 'insights' (the account of a single-account export
-    that names none), the simulator's settings for 'demo' (seed, n_accounts, ...; `path` is the directory it
-    writes to, generated on first use). `progress=False` hides the progress bars of long loads.
+    month-first or a strptime format for text dates whose day/month order the column does not tell) for
+    'table' and `date_format` for 'insights', `strict` for 'instaloader' (an unreadable file is an error
+    instead of skipped and named in `posts.attrs["report"].skipped_files`), `account` for 'insights' (the
+    account of a single-account export that names none), the simulator's settings for 'demo' (seed,
+    n_accounts, ...; `path` is the directory it writes to, generated on first use). `progress=False` hides the
+    progress bars of long loads.
     """
     spec = source(source_name)
     if spec.path is not None and path is None:
         raise DataError(f"data.source is {source_name!r} but data.path is not set; point it at {spec.path}")
-    posts = spec.load(None if path is None else Path(path), source_options(source_name, options), progress=progress)
+    posts = spec.load(None if path is None else Path(path), source_options(source_name, options),
+                      progress=progress)
     report = posts.attrs.get("report")
     posts = sort_posts(posts).reset_index(drop=True)
     if report is not None:

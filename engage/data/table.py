@@ -28,11 +28,13 @@ from engage.data.schema import CANONICAL, COLUMNS, LoadReport, attach_report, va
 from engage.errors import DataError
 
 #: Names spreadsheets and exports use for the canonical columns (compared lower-case, without spaces,
-#: underscores, dashes or dots), for the mapping an error suggests. Only used to suggest, never applied silently.
+#: underscores, dashes or dots), for the mapping an error
+#: suggests. Only used to suggest, never applied silently.
 SYNONYMS: dict[str, tuple[str, ...]] = {
     "account": ("account", "username", "user", "handle", "owner", "ownerusername", "profile", "accountname"),
     "post_id": ("postid", "id", "shortcode", "mediaid", "code", "permalink", "url", "link", "posturl"),
-    "posted_at": ("postedat", "date", "time", "datetime", "timestamp", "publishtime", "published", "publishedat",
+    "posted_at": ("postedat", "date", "time", "datetime", "timestamp", "publishtime", "published",
+                  "publishedat",
                   "created", "createdat", "createdtime", "takenat", "posted", "postdate", "date_utc"),
     "caption": ("caption", "text", "description", "title", "captiontext", "body"),
     "likes": ("likes", "like", "likecount", "likescount", "hearts", "reactions"),
@@ -76,7 +78,8 @@ def _flow(mapping: Mapping[str, str]) -> str:
 
 
 def read_table(path: str | Path, *, text: Sequence[str] | None = None,
-               missing: str = "does not exist or is not a file; give data.path a CSV or Parquet file") -> pd.DataFrame:
+               missing: str = "does not exist or is not a file; give "
+               "data.path a CSV or Parquet file") -> pd.DataFrame:
     """Read a CSV, TSV or Parquet file as it is; errors name the file. The one table reader of engage (posts
     tables, insights exports, batch scoring's drafts).
 
@@ -106,19 +109,23 @@ def apply_mapping(raw: pd.DataFrame, columns: Mapping[str, str] | None, *, file:
         return raw
     unknown_targets = sorted({v for v in columns.values() if v not in CANONICAL})
     if unknown_targets:
-        raise DataError(f"data.columns maps to {', '.join(map(repr, unknown_targets))}, which engage does not know; "
+        raise DataError(
+            f"data.columns maps to {', '.join(map(repr, unknown_targets))}, which engage does not know; "
                         f"map to one of {', '.join(CANONICAL)}", file=file)
     absent = [k for k in columns if k not in raw.columns]
     if absent:
-        raise DataError(f"data.columns names column(s) {', '.join(map(repr, absent))} that the table does not have; "
+        raise DataError(
+            f"data.columns names column(s) {', '.join(map(repr, absent))} that the table does not have; "
                         f"its columns are {', '.join(map(repr, map(str, raw.columns)))}", file=file)
     targets = list(columns.values())
     twice = sorted({t for t in targets if targets.count(t) > 1})
     if twice:
-        raise DataError(f"data.columns maps several columns to {', '.join(twice)}; map one column to each", file=file)
+        raise DataError(f"data.columns maps several columns to {', '.join(twice)}; map one column to each",
+                        file=file)
     clashes = [t for k, t in columns.items() if t in raw.columns and t not in columns and k != t]
     if clashes:
-        raise DataError(f"data.columns maps a column to {', '.join(clashes)}, but the table already has a column of that "
+        raise DataError(
+            f"data.columns maps a column to {', '.join(clashes)}, but the table already has a column of that "
                         "name; map that one elsewhere or drop it from the table", file=file)
     return raw.rename(columns=dict(columns))
 
@@ -133,7 +140,8 @@ def made_post_ids(frame: pd.DataFrame) -> pd.Series:
     captions = frame["caption"] if "caption" in frame else pd.Series("", index=frame.index)
     ids = []
     for account, when, caption in zip(accounts, frame["posted_at"], captions, strict=True):
-        text = f"{account}\x1f{'' if when is None else when}\x1f{'' if not isinstance(caption, str) else caption}"
+        text = (f"{account}\x1f{'' if when is None else when}\x1f"
+                f"{'' if not isinstance(caption, str) else caption}")
         ids.append("t" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:16])
     return pd.Series(ids, index=frame.index, dtype=object)
 
@@ -156,19 +164,23 @@ def load_table(path: str | Path, images_dir: str | Path | None = None, date_form
         raise _unmappable(found, missing, columns, path)
     if account is not None:
         if not str(account).strip():
-            raise DataError("data.account is empty; give the account (username) the table's posts belong to", file=path)
+            raise DataError("data.account is empty; give the account (username) the table's posts belong to",
+                            file=path)
         if "account" in raw.columns:
-            raise DataError("data.account is set but the table has an account column; use one or the other", file=path)
+            raise DataError("data.account is set but the table has an account column; use one or the other",
+                            file=path)
         raw = raw.assign(account=str(account).strip())
         report.notes.append(f"every post is of account {str(account).strip()} (data.account)")
     elif "account" not in raw.columns:
         name = Path(path).stem
         raw = raw.assign(account=name)
-        report.notes.append(f"the table has no account column: every post is taken as account {name!r}, the file's "
+        report.notes.append(
+            f"the table has no account column: every post is taken as account {name!r}, the file's "
                             "name (set data.account=<username> to name it, or map a column to account)")
     if "post_id" not in raw.columns:
         raw = raw.assign(post_id=made_post_ids(raw))
-        report.notes.append(f"the table has no post ids: {len(raw)} made from each post's account, time and caption "
+        report.notes.append(
+            f"the table has no post ids: {len(raw)} made from each post's account, time and caption "
                             "(map a column to post_id to keep your own)")
     report.ignored_columns = [str(c) for c in raw.columns if c not in CANONICAL]
     posts = validate_posts(raw, file=path, images_dir=images_dir, date_format=date_format, report=report)
@@ -176,8 +188,8 @@ def load_table(path: str | Path, images_dir: str | Path | None = None, date_form
 
 
 def _fold_case(raw: pd.DataFrame, report: LoadReport) -> pd.DataFrame:
-    """Columns named as the canonical ones but for case or spaces (`Likes`, `Post ID`) take the canonical name,
-    when exactly one column matches and none has the exact name; the report says so."""
+    """Columns named as the canonical ones but for case or spaces (`Likes`, `Post ID`) take the canonical
+    name, when exactly one column matches and none has the exact name; the report says so."""
     renames: dict[str, str] = {}
     for canonical in CANONICAL:
         if canonical in raw.columns:
@@ -186,26 +198,31 @@ def _fold_case(raw: pd.DataFrame, report: LoadReport) -> pd.DataFrame:
         if len(matches) == 1:
             renames[matches[0]] = canonical
     if renames:
-        report.notes.append("columns read by their canonical names: " + ", ".join(f"{k} -> {v}" for k, v in renames.items()))
+        report.notes.append(
+            "columns read by their canonical names: " + ", ".join(f"{k} -> {v}" for k, v in renames.items()))
     return raw.rename(columns=renames)
 
 
-def _unmappable(found: list[str], missing: list[str], columns: Mapping[str, str] | None, path: object) -> DataError:
+def _unmappable(found: list[str], missing: list[str], columns: Mapping[str, str] | None,
+                path: object) -> DataError:
     mapped = dict(columns or {})
     guessed = suggest_mapping([c for c in found if c not in mapped and c not in mapped.values()])
-    suggestion = {**mapped, **{k: v for k, v in guessed.items() if v not in mapped.values() and _key(k) != _key(v)}}
+    suggestion = {**mapped,
+                  **{k: v for k, v in guessed.items() if v not in mapped.values() and _key(k) != _key(v)}}
     still = [c for c in missing if c not in suggestion.values()]
     advice = []
     if suggestion:
         advice.append(f"a mapping that would work: data.columns=\"{_flow(suggestion)}\"")
     if still:
-        advice.append(f"no column looks like {', '.join(still)}: add {'it' if len(still) == 1 else 'them'} to the table")
+        advice.append(f"no column looks like {', '.join(still)}: add "
+                      f"{'it' if len(still) == 1 else 'them'} to the table")
     return DataError(f"missing required column(s) {', '.join(missing)}; the table's columns are "
                      f"{', '.join(found) or 'none'}; " + "; ".join(advice), file=path)
 
 
 class TableOptions(BaseModel):
-    """Options of the `table` source (`data.images_dir`, `data.date_format`, `data.columns`, `data.account`)."""
+    """Options of the `table` source (`data.images_dir`,
+    `data.date_format`, `data.columns`, `data.account`)."""
 
     model_config = ConfigDict(extra="forbid")
     images_dir: str | Path | None = None  # base for relative image paths (default: the paths as they are)

@@ -14,9 +14,9 @@ close to, not equal with, a local fit (docs/scale.md gives the measured differen
 Worker 0 returns the fitted estimators through a Ray Train checkpoint; the network parameters are removed
 from them (as lightgbm.dask does), so the bundle holds ordinary estimators that score anywhere. The checkpoint
 lies in storage others may write (a shared folder, a bucket), so it is a signed folder (engage/signing.py:
-boosters as text model strings, arrays as npz, the rest signed) under a key made for this run and handed to the
-workers through Ray's object store, never written to storage: a checkpoint planted or edited there is refused,
-not unpickled.
+boosters as text model strings, arrays as npz, the rest signed) under a key made for this run and handed to
+the workers through Ray's object store, never written to storage: a checkpoint planted or edited there is
+refused, not unpickled.
 """
 
 from __future__ import annotations
@@ -68,13 +68,15 @@ def _network_params(board: Any, job: int, rank: int, n_workers: int) -> dict[str
     deadline = time.monotonic() + 120
     while (machines := ray.get(board.machines.remote(job))) is None:
         if time.monotonic() > deadline:
-            raise TimeoutError(f"LightGBM job {job}: not every Ray Train worker reported its address within 120 s")
+            raise TimeoutError(
+                f"LightGBM job {job}: not every Ray Train worker reported its address within 120 s")
         time.sleep(0.05)
     return {"machines": machines, "local_listen_port": port, "num_machines": n_workers}
 
 
 def _fit_on_worker(config: dict[str, Any]) -> None:
-    """One Ray Train worker: fit every job on this worker's shard, one after the other, in step with the others."""
+    """One Ray Train worker: fit every job on this worker's
+    shard, one after the other, in step with the others."""
     context = ray.train.get_context()
     rank, n_workers = context.get_world_rank(), context.get_world_size()
     fitted = []
@@ -85,7 +87,8 @@ def _fit_on_worker(config: dict[str, Any]) -> None:
             job = replace(job, fit_params={**job.fit_params, "init_score": start})
         n_jobs = job.estimator.get_params()["n_jobs"]
         network = _network_params(config["board"], index, rank, n_workers)
-        job.estimator.set_params(**network, tree_learner="data_parallel", n_jobs=config["threads"], time_out=10)
+        job.estimator.set_params(**network, tree_learner="data_parallel", n_jobs=config["threads"],
+                                 time_out=10)
         estimator = fit_estimator(replace(job, train=train, y_train=y_train))
         estimator.booster_.free_network()
         for name in NETWORK_PARAMS:
@@ -107,10 +110,12 @@ def save_estimators(directory: Path, estimators: list[lgb.LGBMModel], key: bytes
 
 
 def load_estimators(directory: Path, key: bytes) -> list[lgb.LGBMModel]:
-    """The estimators of a checkpoint written by `save_estimators` with `key`; a planted or edited one is refused."""
+    """The estimators of a checkpoint written by `save_estimators`
+    with `key`; a planted or edited one is refused."""
     estimators, _, _ = load_signed(
         directory, key, what=f"Ray Train checkpoint {directory}",
-        fix="it was not written by this run's workers (is the checkpoint storage shared with someone?); train again")
+        fix="it was not written by this run's workers (is the "
+        "checkpoint storage shared with someone?); train again")
     if not isinstance(estimators, list):
         raise ModelError(f"Ray Train checkpoint {directory} holds no list of estimators; train again")
     return estimators
@@ -140,10 +145,13 @@ def fit_on_ray(jobs: list[LightGBMJob], *, runtime: RuntimeSettings, storage: st
         _fit_on_worker,
         train_loop_config={"jobs": job_refs, "shards": shard_refs, "board": _Addresses.remote(workers),  # type: ignore[attr-defined]
                            "threads": max(1, int(runtime.ray_cpus_per_worker)),
-                           # a reference, so the key stays in the object store (Ray Train saves its config to storage)
+                           # a reference, so the key stays in the object
+                           # store (Ray Train saves its config to storage)
                            "key": ray.put(key)},
-        scaling_config=ray.train.ScalingConfig(num_workers=workers, resources_per_worker={"CPU": runtime.ray_cpus_per_worker}),
-        run_config=ray.train.RunConfig(storage_path=storage, failure_config=ray.train.FailureConfig(max_failures=0)),
+        scaling_config=ray.train.ScalingConfig(num_workers=workers,
+                                               resources_per_worker={"CPU": runtime.ray_cpus_per_worker}),
+        run_config=ray.train.RunConfig(storage_path=storage,
+                                       failure_config=ray.train.FailureConfig(max_failures=0)),
     )
     result = trainer.fit()
     assert result.checkpoint is not None  # the workers report one (a failed run raises above)

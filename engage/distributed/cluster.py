@@ -63,7 +63,8 @@ def _quiet_ray_data() -> None:
 
 
 def cluster_gpus() -> float:
-    """GPUs in the cluster (0 on a CPU-only one): embedder actors ask for a GPU each only when there are some."""
+    """GPUs in the cluster (0 on a CPU-only one): embedder
+    actors ask for a GPU each only when there are some."""
     return float(ray.cluster_resources().get("GPU", 0.0))
 
 

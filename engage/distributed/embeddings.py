@@ -42,7 +42,8 @@ def _actor_pipeline(pipeline: VectorSource) -> FeaturePipeline:
 def _check_same(kind: str, built: str, expected: str) -> None:
     if built != expected:
         raise EmbedderMismatchError(
-            f"a Ray worker built {kind} embedder {built!r} but the driver uses {expected!r}; install the same "
+            f"a Ray worker built {kind} embedder {built!r} but "
+            f"the driver uses {expected!r}; install the same "
             "weights on every node (or set image.clip_checkpoint to shared storage)"
         )
 
@@ -94,7 +95,8 @@ def _measure(batch: dict[str, np.ndarray], threads: int, version: str) -> dict[s
 def _actor_resources(runtime: RuntimeSettings, gpus: float) -> dict[str, Any]:
     """A pool of up to `ray_workers` actors (it starts with one and grows while work queues up, so a small
     job does not wait for every actor to load its model); each takes one GPU when the cluster has GPUs."""
-    resources: dict[str, Any] = {"compute": ray.data.ActorPoolStrategy(min_size=1, max_size=runtime.ray_workers),
+    resources: dict[str,
+                    Any] = {"compute": ray.data.ActorPoolStrategy(min_size=1, max_size=runtime.ray_workers),
                                  "num_cpus": runtime.ray_cpus_per_worker}
     if gpus > 0:
         resources["num_gpus"] = 1
@@ -108,7 +110,8 @@ def _collect(dataset: ray.data.Dataset, n: int, dim: int, desc: str) -> tuple[np
     with tqdm(total=n, desc=desc, unit="item") as bar:
         for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
             rows = batch["row"].astype(int)
-            out[rows] = np.stack(list(batch["vector"])) if batch["vector"].dtype == object else batch["vector"]
+            out[rows] = np.stack(list(batch["vector"])) if batch["vector"].dtype == object else batch[
+                "vector"]
             for row, error in zip(rows, batch.get("error", [""] * len(rows)), strict=True):
                 if error:
                     errors[int(row)] = str(error)
@@ -116,13 +119,15 @@ def _collect(dataset: ray.data.Dataset, n: int, dim: int, desc: str) -> tuple[np
     return out, errors
 
 
-def embed_images(pipeline: VectorSource, paths: list[str], runtime: RuntimeSettings, gpus: float) -> np.ndarray:
+def embed_images(pipeline: VectorSource, paths: list[str], runtime: RuntimeSettings,
+                 gpus: float) -> np.ndarray:
     """Image vectors of `paths` (float32 `(n, dim)`, NaN rows for files that failed, which are logged)."""
     embedder = pipeline.image_embedder
     batch_size = pipeline.get_params()["image"].batch_size
     dataset = (
         ray.data.from_items([{"row": i, "path": p} for i, p in enumerate(paths)])
-        # Ray's stubs want a function of the batch alone (fn_kwargs supplies the rest): hence the ignore below.
+        # Ray's stubs want a function of the batch alone
+        # (fn_kwargs supplies the rest): hence the ignore below.
         .map_batches(_decode, fn_kwargs={"preprocess": embedder.preprocess, "size": embedder.input_size},  # type: ignore[arg-type]
                      batch_size=batch_size, num_cpus=runtime.ray_cpus_per_worker)
         .map_batches(PhotoEmbedder, fn_constructor_kwargs={"pipeline": pipeline, "expected_id": embedder.id},
@@ -133,7 +138,8 @@ def embed_images(pipeline: VectorSource, paths: list[str], runtime: RuntimeSetti
     return vectors
 
 
-def embed_captions(pipeline: VectorSource, captions: list[str], runtime: RuntimeSettings, gpus: float) -> np.ndarray:
+def embed_captions(pipeline: VectorSource, captions: list[str], runtime: RuntimeSettings,
+                   gpus: float) -> np.ndarray:
     embedder = pipeline.text_embedder
     dataset = ray.data.from_items([{"row": i, "caption": c} for i, c in enumerate(captions)]).map_batches(
         CaptionEmbedder, fn_constructor_kwargs={"pipeline": pipeline, "expected_id": embedder.id},
@@ -147,7 +153,8 @@ def measure_quality(paths: list[str], runtime: RuntimeSettings, n_columns: int, 
     threads = max(1, int(runtime.ray_cpus_per_worker))
     dataset = ray.data.from_items([{"row": i, "path": p} for i, p in enumerate(paths)]).map_batches(
         _measure,  # type: ignore[arg-type]  # Ray's stubs want a function of the batch alone; fn_kwargs has the rest
-        fn_kwargs={"threads": threads, "version": version}, batch_size=64, num_cpus=runtime.ray_cpus_per_worker,
+        fn_kwargs={"threads": threads, "version": version}, batch_size=64,
+        num_cpus=runtime.ray_cpus_per_worker,
     )
     vectors, _ = _collect(dataset, len(paths), n_columns, "measuring photo quality on Ray")
     return vectors

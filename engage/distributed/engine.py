@@ -24,7 +24,8 @@ from engage.features.quality import QUALITY_COLUMNS
 
 class RayEngine:
     name = "ray"
-    # Vectors per Ray Data job: large, since a job costs a second or two to start; still cached chunk by chunk.
+    # Vectors per Ray Data job: large, since a job costs a
+    # second or two to start; still cached chunk by chunk.
     chunk_size = 4096
 
     def __init__(self, runtime: RuntimeSettings, storage: str):
@@ -38,19 +39,21 @@ class RayEngine:
         return embeddings.embed_images(pipeline, list(paths), self.runtime, self.gpus)
 
     def measure_quality(self, pipeline: VectorSource, paths: list[str]) -> np.ndarray:
-        return embeddings.measure_quality(list(paths), self.runtime, len(QUALITY_COLUMNS), pipeline.quality_version)
+        return embeddings.measure_quality(list(paths), self.runtime, len(QUALITY_COLUMNS),
+                                          pipeline.quality_version)
 
     def embed_captions(self, pipeline: VectorSource, captions: list[str]) -> np.ndarray:
         return embeddings.embed_captions(pipeline, list(captions), self.runtime, self.gpus)
 
     def history(self, posts: pd.DataFrame, image: np.ndarray, caption: np.ndarray, *, n_last: int,
                 rows: np.ndarray) -> pd.DataFrame:
-        return features.history_on_blocks(posts, image, caption, n_last=n_last, rows=rows, n_blocks=self.blocks)
+        return features.history_on_blocks(posts, image, caption, n_last=n_last, rows=rows,
+                                          n_blocks=self.blocks)
 
     def duplicates(self, posts: pd.DataFrame, image: np.ndarray, caption: np.ndarray, *, rows: np.ndarray,
                    image_threshold: float, caption_threshold: float, window_hours: float) -> pd.DataFrame:
         return features.duplicates_on_blocks(posts, image, caption, rows=rows, n_blocks=self.blocks,
-                                             image_threshold=image_threshold, caption_threshold=caption_threshold,
+            image_threshold=image_threshold, caption_threshold=caption_threshold,
                                              window_hours=window_hours)
 
     def fit_lightgbm(self, jobs: list[LightGBMJob]) -> list[Any]:

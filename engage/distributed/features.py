@@ -50,7 +50,8 @@ def account_blocks(accounts: pd.Series, n_blocks: int) -> np.ndarray:
     return block_of_account[codes]
 
 
-def _gather(tasks: list[tuple[np.ndarray, ray.ObjectRef]], rows: np.ndarray, columns: list[str]) -> pd.DataFrame:
+def _gather(tasks: list[tuple[np.ndarray, ray.ObjectRef]], rows: np.ndarray,
+            columns: list[str]) -> pd.DataFrame:
     """The tasks' frames (indexed by positions in their block) re-indexed by positions in the whole table."""
     frames = []
     for wanted, ref in tasks:
@@ -61,7 +62,8 @@ def _gather(tasks: list[tuple[np.ndarray, ray.ObjectRef]], rows: np.ndarray, col
     return pd.concat(frames).reindex(rows)[columns]
 
 
-def history_on_blocks(posts: pd.DataFrame, image: np.ndarray, caption: np.ndarray, *, n_last: int, rows: np.ndarray,
+def history_on_blocks(posts: pd.DataFrame, image: np.ndarray, caption: np.ndarray, *, n_last: int,
+                      rows: np.ndarray,
                       n_blocks: int) -> pd.DataFrame:
     """`history_features` of `rows`, each account's posts computed together in one task."""
     posts = posts.reset_index(drop=True)
@@ -71,7 +73,8 @@ def history_on_blocks(posts: pd.DataFrame, image: np.ndarray, caption: np.ndarra
         members = np.flatnonzero(block == b)
         wanted = rows[block[rows] == b]
         local = np.searchsorted(members, wanted)
-        tasks.append((wanted, _history_task.remote(posts.iloc[members], image[members], caption[members], n_last, local)))
+        tasks.append((wanted, _history_task.remote(posts.iloc[members], image[members], caption[members],
+                                                   n_last, local)))
     return _gather(tasks, rows, HISTORY_COLUMNS)
 
 
@@ -84,7 +87,8 @@ def duplicates_on_blocks(posts: pd.DataFrame, image: np.ndarray, caption: np.nda
     # A second more than the window: extra context never changes a count, too little would.
     margin = int(round(window_hours * 3600e9)) + 1_000_000_000
     by_time = rows[np.argsort(times[rows], kind="stable")]
-    options = {"image_threshold": image_threshold, "caption_threshold": caption_threshold, "window_hours": window_hours}
+    options = {"image_threshold": image_threshold, "caption_threshold": caption_threshold,
+               "window_hours": window_hours}
     tasks = []
     for wanted in np.array_split(by_time, max(1, min(n_blocks, len(by_time)))):
         if not len(wanted):
@@ -93,5 +97,6 @@ def duplicates_on_blocks(posts: pd.DataFrame, image: np.ndarray, caption: np.nda
         members = np.flatnonzero((times >= first - margin) & (times <= last))
         wanted = np.sort(wanted)
         local = np.searchsorted(members, wanted)
-        tasks.append((wanted, _duplicates_task.remote(posts.iloc[members], image[members], caption[members], local, options)))
+        tasks.append((wanted, _duplicates_task.remote(posts.iloc[members], image[members], caption[members],
+                                                      local, options)))
     return _gather(tasks, rows, DUPLICATE_COLUMNS)

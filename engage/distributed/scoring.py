@@ -37,7 +37,8 @@ class DraftScorer:
         return score_drafts(self.scorer, drafts, self.images_dir)
 
 
-def score_on_ray(model: Any, drafts: pd.DataFrame, images_dir: str | Path, runtime: RuntimeSettings) -> pd.DataFrame:
+def score_on_ray(model: Any, drafts: pd.DataFrame, images_dir: str | Path,
+                 runtime: RuntimeSettings) -> pd.DataFrame:
     """`score_drafts` over `runtime.ray_workers` model actors; one row per draft, in the drafts' order."""
     with ray_session(runtime):
         import ray.data
@@ -56,7 +57,8 @@ def score_on_ray(model: Any, drafts: pd.DataFrame, images_dir: str | Path, runti
                 bar.update(len(part))
     if not parts:
         return pd.DataFrame(columns=OUTPUT_COLUMNS)
-    scores = pd.concat(parts, ignore_index=True).sort_values("row", kind="stable").reset_index(drop=True)[OUTPUT_COLUMNS]
+    scores = pd.concat(parts, ignore_index=True).sort_values("row", kind="stable").reset_index(drop=True)[
+        OUTPUT_COLUMNS]
     # Through Arrow, missing predictions come back as pandas NA in object columns: give them the local dtypes.
     numeric = [c for c in OUTPUT_COLUMNS if c not in ("account", "flags", "error")]
     scores[numeric] = scores[numeric].apply(pd.to_numeric).astype(float)

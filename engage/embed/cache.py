@@ -2,14 +2,14 @@
 
 Vectors are stored per namespace (an embedder id such as `open_clip:ViT-B-32:laion2b_s34b_b79k`, or
 `quality-v1`) under `<root>/<sanitised namespace>/`, keyed by a string: for images the SHA-256 of the file's
-bytes (`engage.files.file_sha256`), for captions the SHA-256 of the text (`text_sha256`). Changing the embedder changes
-the namespace, so vectors of different models never mix.
+bytes (`engage.files.file_sha256`), for captions the SHA-256 of the text (`text_sha256`). Changing the
+embedder changes the namespace, so vectors of different models never mix.
 
 Storage is a set of append-only shard files `shard-*.npz` (arrays `keys` and `vectors`). Each shard is
-written through `engage.files.staged_write` (a hidden temporary sibling, fsynced, renamed with `os.replace`), which is
-atomic: a run killed at any moment leaves complete shards plus at most a stray `.tmp` file, which is never
-read. A shard that cannot be read or does not hold what a shard must is skipped with a warning naming it;
-its keys are simply computed again. `cached_vectors` writes a shard every `chunk_size` new rows, so a long
+written through `engage.files.staged_write` (a hidden temporary sibling, fsynced, renamed with `os.replace`),
+which is atomic: a run killed at any moment leaves complete shards plus at most a stray `.tmp` file, which is
+never read. A shard that cannot be read or does not hold what a shard must is skipped with a warning naming
+it; its keys are simply computed again. `cached_vectors` writes a shard every `chunk_size` new rows, so a long
 extraction that is killed resumes where it stopped.
 
 The cache is derived data: deleting the directory is always safe. A `FeatureCache` object indexes its
@@ -58,7 +58,8 @@ def sanitise_namespace(namespace: str) -> str:
 
 
 def key_hashes(keys: Sequence[str] | np.ndarray) -> np.ndarray:
-    """uint64 hashes of `keys` (pandas' fixed-key SipHash, the same in every process): the index's sort key."""
+    """uint64 hashes of `keys` (pandas' fixed-key SipHash,
+    the same in every process): the index's sort key."""
     return pd.util.hash_array(np.asarray(keys, dtype=object))
 
 
@@ -122,18 +123,21 @@ class FeatureCache:
         self._pending.append((key_hashes(keys), len(self._shards) - 1))
 
     def _merge(self) -> None:
-        """Fold the shards indexed since the last merge into the sorted index (once per `get`, not per `put`)."""
+        """Fold the shards indexed since the last merge into
+        the sorted index (once per `get`, not per `put`)."""
         if not self._pending:
             return
         hashes = [self._hashes, *(h for h, _ in self._pending)]
-        where = [self._where, *((np.int64(n) << 32) | np.arange(len(h), dtype=np.int64) for h, n in self._pending)]
+        where = [self._where,
+                 *((np.int64(n) << 32) | np.arange(len(h), dtype=np.int64) for h, n in self._pending)]
         self._pending = []
         hashes_all, where_all = np.concatenate(hashes), np.concatenate(where)
         order = np.argsort(hashes_all, kind="stable")
         self._hashes, self._where = hashes_all[order], where_all[order]
 
     def _read_keys(self, shard: Path) -> tuple[np.ndarray, int]:
-        """A shard's keys and vector width, checked (the zip member of the vectors is only parsed, not read)."""
+        """A shard's keys and vector width, checked (the zip
+        member of the vectors is only parsed, not read)."""
         with np.load(shard, allow_pickle=False) as data:
             keys = data["keys"]
             with data.zip.open("vectors.npy") as member:
@@ -184,7 +188,8 @@ class FeatureCache:
                 self._warn_unreadable(shard, e)
                 continue
             positions, rows = hit[chosen], row_of[chosen]
-            same = stored_keys[rows] == np.asarray(keys, dtype=object)[positions]  # a hash collision is a miss
+            # a hash collision is a miss
+            same = stored_keys[rows] == np.asarray(keys, dtype=object)[positions]
             vectors[positions[same]] = stored[rows[same]]
             found[positions[same]] = True
         return vectors, found
@@ -194,7 +199,8 @@ class FeatureCache:
         vectors = np.asarray(vectors, dtype=np.float32)
         if vectors.ndim != 2 or len(vectors) != len(keys):
             raise ValueError(
-                f"put() needs a (len(keys), dim) array: got {len(keys)} keys and vectors of shape {vectors.shape}"
+                "put() needs a (len(keys), dim) array: got "
+                f"{len(keys)} keys and vectors of shape {vectors.shape}"
             )
         if len(keys) == 0:
             return
@@ -247,7 +253,8 @@ def cached_vectors(
     codes, _ = pd.factorize(np.asarray(keys, dtype=object)[missing])
     first = missing[np.flatnonzero(np.r_[True, np.diff(np.maximum.accumulate(codes)) > 0])]
     out = cached
-    bar = tqdm(total=len(first), desc=desc or f"computing {cache.namespace}", unit="item", disable=not progress)
+    bar = tqdm(total=len(first), desc=desc or f"computing {cache.namespace}", unit="item",
+               disable=not progress)
     start, size = 0, chunk_size
     while start < len(first):
         indices = first[start:start + size]
@@ -255,7 +262,8 @@ def cached_vectors(
         vectors = np.asarray(compute(indices.tolist()), dtype=np.float32)
         if vectors.ndim != 2 or len(vectors) != len(indices):
             raise ValueError(
-                f"compute() returned shape {vectors.shape} for {len(indices)} rows; it must return (rows, dim)"
+                f"compute() returned shape {vectors.shape} for "
+                f"{len(indices)} rows; it must return (rows, dim)"
             )
         if out.shape[1] != vectors.shape[1]:
             if cached.shape[1] not in (0, vectors.shape[1]):

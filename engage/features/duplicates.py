@@ -17,8 +17,8 @@ positives. Two vectors at
 cosine c agree on one bit with probability p = 1 - arccos(c) / pi, so a pair is found with probability
 1 - (1 - p**k) ** LSH_TABLES. k is chosen from the threshold so that a pair exactly AT the threshold is
 found with probability `LSH_TARGET_RECALL` (k=16 at 0.95, k=11 at 0.9); pairs above it are found
-more surely (0.994 at cosine 0.97, 0.99997 at 0.99). More bits mean fewer random candidates to verify (faster at
-1M posts) and a lower recall at the threshold; see docs/performance.md for measured figures.
+more surely (0.994 at cosine 0.97, 0.99997 at 0.99). More bits mean fewer random candidates to verify (faster
+at 1M posts) and a lower recall at the threshold; see docs/performance.md for measured figures.
 
 The hyperplanes come from a fixed seed, so a post's hashes depend only on its own embedding: the same
 post gets the same buckets in a training table and in a scoring context.
@@ -106,7 +106,8 @@ def sorted_unique(values: np.ndarray) -> np.ndarray:
 
 @functools.lru_cache(maxsize=8)
 def _planes(dim: int, bits: int, tables: int) -> np.ndarray:
-    """The random hyperplanes (fixed by LSH_SEED), drawn once per shape: scoring hashes a draft per request."""
+    """The random hyperplanes (fixed by LSH_SEED), drawn
+    once per shape: scoring hashes a draft per request."""
     rng = np.random.default_rng([LSH_SEED, dim, bits, tables])
     return rng.standard_normal((dim, tables * bits)).astype(np.float32)
 
@@ -163,7 +164,8 @@ class _WindowIndex:
             at = sorted_queries[start:start + QUERY_CHUNK]
             queries = self.posts[at]
             hi = self.run_end[at]
-            lo = np.searchsorted(self.keys, self.keys[at] - time_rank[queries] + low_rank[queries], side="left")
+            lo = np.searchsorted(self.keys, self.keys[at] - time_rank[queries] + low_rank[queries],
+                                 side="left")
             lengths = hi - lo
             total = int(lengths.sum())
             if total == 0:
@@ -176,7 +178,8 @@ class _WindowIndex:
         return sorted_unique(np.concatenate(found)) if found else np.zeros(0, np.int64)
 
 
-def sketch_cutoff(threshold: float, total_bits: int, miss_probability: float = SKETCH_MISS_PROBABILITY) -> int:
+def sketch_cutoff(threshold: float, total_bits: int,
+                  miss_probability: float = SKETCH_MISS_PROBABILITY) -> int:
     """Most differing hash bits a pair at cosine `threshold` shows, but for `miss_probability`."""
     return int(binom.isf(miss_probability, total_bits, math.acos(min(max(threshold, -1.0), 1.0)) / math.pi))
 
@@ -196,7 +199,8 @@ def _near_pairs(
     candidates = np.zeros(0, np.int64)
     for table in tqdm(range(LSH_TABLES), desc=f"{label} duplicates", unit="table", disable=n < 500_000):
         index = _WindowIndex(codes[table], time_rank, span)
-        candidates = sorted_unique(np.concatenate([candidates, index.pairs(is_query & usable, time_rank, low_rank, accounts)]))
+        candidates = sorted_unique(
+            np.concatenate([candidates, index.pairs(is_query & usable, time_rank, low_rank, accounts)]))
     cutoff = sketch_cutoff(threshold, bits * LSH_TABLES)
     keep = np.zeros(len(candidates), dtype=bool)
     for start in range(0, len(candidates), VERIFY_CHUNK):
@@ -266,7 +270,8 @@ def same_day_duplicates(
 
     if image_emb is not None and image_emb.shape[1] and np.isfinite(image_emb[:, 0]).any():
         unit, usable = _unit(image_emb)  # (without one usable image the column stays NaN, nothing copied)
-        pairs = _near_pairs(unit, usable, is_query, accounts, time_rank, low_rank, span, image_threshold, "image")
+        pairs = _near_pairs(unit, usable, is_query, accounts, time_rank, low_rank, span, image_threshold,
+                            "image")
         out["duplicate_image_accounts"] = np.where(usable, _count_accounts(pairs, accounts), np.nan)[rows]
 
     keys = [_caption_key(text) for text in posts["caption"].astype(str).tolist()]
@@ -277,9 +282,11 @@ def same_day_duplicates(
         unit, usable = _unit(caption_emb)
         usable &= long_enough
         caption_pairs.append(
-            _near_pairs(unit, usable, is_query, accounts, time_rank, low_rank, span, caption_threshold, "caption")
+            _near_pairs(unit, usable, is_query, accounts, time_rank, low_rank, span, caption_threshold,
+                        "caption")
         )
-    out["duplicate_caption_accounts"] = _count_accounts(sorted_unique(np.concatenate(caption_pairs)), accounts)[rows]
+    out["duplicate_caption_accounts"] = _count_accounts(sorted_unique(np.concatenate(caption_pairs)),
+                                                        accounts)[rows]
     return out
 
 
@@ -308,9 +315,10 @@ class _HashedVectors:
         self.codes = _hash_codes(self.unit, self.usable, self.bits, LSH_TABLES)
         self.cutoff = sketch_cutoff(threshold, self.bits * LSH_TABLES)
 
-    def near(self, vector: np.ndarray, usable_too: bool = True, among: np.ndarray | None = None) -> np.ndarray | None:
-        """Positions of stored posts the index pairs with `vector` (None when the vector is unusable): a shared
-        bucket in some table, few differing bits, exact cosine >= threshold, as `_near_pairs` decides.
+    def near(self, vector: np.ndarray, usable_too: bool = True,
+             among: np.ndarray | None = None) -> np.ndarray | None:
+        """Positions of stored posts the index pairs with `vector` (None when the vector is unusable): a
+        shared bucket in some table, few differing bits, exact cosine >= threshold, as `_near_pairs` decides.
         `among`: only these positions (sorted) are looked at (default: every stored post)."""
         unit, usable = _unit(np.asarray(vector, dtype=np.float32).reshape(1, -1))
         if not (usable[0] and usable_too):
@@ -347,17 +355,21 @@ class ContextDuplicates:
         self.caption_keys = np.array(keys, dtype=object)
         long_enough = self.caption_keys != ""
         self.image = None if image_emb is None else _HashedVectors(image_emb, image_threshold)
-        self.caption = None if caption_emb is None else _HashedVectors(caption_emb, caption_threshold, long_enough)
+        self.caption = None if caption_emb is None else _HashedVectors(
+            caption_emb, caption_threshold, long_enough)
         self._by_time = np.argsort(self.times, kind="stable")
         self._sorted_times = self.times[self._by_time]
 
-    def draft(self, account: str, times: Sequence[pd.Timestamp], image: np.ndarray | None, caption_vector: np.ndarray | None,
+    def draft(self, account: str, times: Sequence[pd.Timestamp], image: np.ndarray | None,
+              caption_vector: np.ndarray | None,
               caption: str) -> pd.DataFrame:
         """`DUPLICATE_COLUMNS` of one draft of `account` as if posted at each of `times` (one row each)."""
-        stamps = np.array([pd.Timestamp(t).tz_convert("UTC").as_unit("ns").value for t in times], dtype=np.int64)
-        out = {column: np.full(len(stamps), np.nan) for column in DUPLICATE_COLUMNS}  # framed once, at the end
-        # Only stored posts inside some time's window can count: found by two binary searches, so a draft costs
-        # the posts of its window, not the whole context (a million stored posts).
+        stamps = np.array([pd.Timestamp(t).tz_convert("UTC").as_unit("ns").value for t in times],
+                          dtype=np.int64)
+        # framed once, at the end
+        out = {column: np.full(len(stamps), np.nan) for column in DUPLICATE_COLUMNS}
+        # Only stored posts inside some time's window can count: found by two binary searches, so a draft
+        # costs the posts of its window, not the whole context (a million stored posts).
         if len(stamps):
             low = np.searchsorted(self._sorted_times, stamps.min() - self.window_ns, side="left")
             high = np.searchsorted(self._sorted_times, stamps.max(), side="right")
@@ -376,7 +388,8 @@ class ContextDuplicates:
             if near is not None:
                 same = np.union1d(same, near)
         out["duplicate_caption_accounts"] = self._count(same, stamps)
-        return pd.DataFrame(np.column_stack([out[column] for column in DUPLICATE_COLUMNS]), columns=DUPLICATE_COLUMNS,
+        return pd.DataFrame(np.column_stack([out[column] for column in DUPLICATE_COLUMNS]),
+                            columns=DUPLICATE_COLUMNS,
                             index=pd.RangeIndex(len(stamps)))
 
     def _count(self, posts: np.ndarray, stamps: np.ndarray) -> np.ndarray:

@@ -1,5 +1,6 @@
-"""The feature table's columns by family: what the real-data benchmark removes one at a time, and how the count
-models split a prediction into the account's level and the draft's uplift (engage/model/estimators.py)."""
+"""The feature table's columns by family: what the real-data benchmark removes one at a time, and how the
+count models split a prediction into the account's level and the draft's uplift
+(engage/model/estimators.py)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from engage.features.quality import QUALITY_COLUMNS
 #: this photo and caption add to or take from that level). Embedding components are matched by prefix.
 FEATURE_FAMILIES: dict[str, tuple[str, ...]] = {
     "history": ("likes_baseline", "comments_baseline", "likes_trend", "comments_trend", *MOMENTUM_COLUMNS,
-                *(f"{count}_baseline" for count in INSIGHT_COUNTS), "n_earlier_posts", "followers", "sponsored_share"),
+                *(f"{count}_baseline" for count in INSIGHT_COUNTS), "n_earlier_posts", "followers",
+                "sponsored_share"),
     "time": ("days_since_previous", "hour_utc", "weekday"),
     "caption_hand": (*CAPTION_COLUMNS, "hashtags_z", "caption_chars_z"),
     "caption_embedding": ("caption_pc",),
@@ -46,5 +48,6 @@ def family_columns(columns: list[str] | pd.Index, families: list[str] | tuple[st
     """The `columns` that belong to any of `families` (names checked against `FEATURE_FAMILIES`)."""
     unknown = sorted(set(families) - set(FEATURE_FAMILIES))
     if unknown:
-        raise KeyError(f"unknown feature family {', '.join(unknown)}; the families are {', '.join(FEATURE_FAMILIES)}")
+        raise KeyError(
+            f"unknown feature family {', '.join(unknown)}; the families are {', '.join(FEATURE_FAMILIES)}")
     return [c for c in columns if feature_family(c) in families]

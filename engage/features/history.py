@@ -83,7 +83,8 @@ def posted_at_ns(posts: pd.DataFrame, *, file: object = None) -> np.ndarray:
     values = posts["posted_at"]
     if not isinstance(values.dtype, pd.DatetimeTZDtype):
         raise DataError(
-            f"has dtype {values.dtype}, not a UTC timestamp; build the table with engage.data.schema.validate_posts",
+            f"has dtype {values.dtype}, not a UTC timestamp; build "
+            "the table with engage.data.schema.validate_posts",
             file=file, field="posted_at",
         )
     missing = values.isna().to_numpy()
@@ -96,7 +97,8 @@ def posted_at_ns(posts: pd.DataFrame, *, file: object = None) -> np.ndarray:
 def check_posts(posts: pd.DataFrame, columns: tuple[str, ...], *, file: object = None) -> None:
     missing = [c for c in columns if c not in posts.columns]
     if missing:
-        raise DataError(f"the posts table lacks column(s) {', '.join(missing)}; build it with validate_posts", file=file)
+        raise DataError(f"the posts table lacks column(s) {', '.join(missing)}; build it with validate_posts",
+                        file=file)
 
 
 def check_embeddings(matrix: np.ndarray | None, n: int, name: str) -> np.ndarray | None:
@@ -119,12 +121,14 @@ def check_rows(rows: np.ndarray | list[int] | None, n: int) -> np.ndarray:
         return np.arange(n, dtype=np.int64)
     array = np.asarray(rows)
     if array.ndim != 1 or (array.size and not np.issubdtype(array.dtype, np.integer)):
-        raise DataError(f"rows must be a 1-d list of integer positions, got dtype {array.dtype} shape {array.shape}",
+        raise DataError(
+            f"rows must be a 1-d list of integer positions, got dtype {array.dtype} shape {array.shape}",
                         field="rows")
     array = array.astype(np.int64)
     bad = (array < 0) | (array >= n)
     if bad.any():
-        raise DataError(f"position {int(array[bad][0])} is outside the posts table (0..{n - 1})", field="rows")
+        raise DataError(f"position {int(array[bad][0])} is outside the posts table (0..{n - 1})",
+                        field="rows")
     return array
 
 
@@ -145,8 +149,10 @@ class AccountTimeline:
         # the time of a scored draft's few rows, and without two posts of an account at one instant it
         # cannot change the order: it is ranked only when some are.
         self.order = np.lexsort((np.arange(n), times, self.account_codes))
-        if "post_id" in posts.columns and _shares_an_instant(self.account_codes[self.order], times[self.order]):
-            self.order = np.lexsort((np.arange(n), post_id_order(posts["post_id"]), times, self.account_codes))
+        if "post_id" in posts.columns and _shares_an_instant(self.account_codes[self.order],
+                                                             times[self.order]):
+            self.order = np.lexsort((np.arange(n), post_id_order(posts["post_id"]), times,
+                                     self.account_codes))
         self.rank = np.empty(n, dtype=np.int64)
         self.rank[self.order] = np.arange(n)
         sorted_accounts = self.account_codes[self.order]
@@ -173,7 +179,8 @@ class AccountTimeline:
 
 def _shares_an_instant(sorted_accounts: np.ndarray, sorted_times: np.ndarray) -> bool:
     """Whether two neighbours of the (account, time) order have the same account and time."""
-    return bool(((sorted_accounts[1:] == sorted_accounts[:-1]) & (sorted_times[1:] == sorted_times[:-1])).any())
+    return bool(
+        ((sorted_accounts[1:] == sorted_accounts[:-1]) & (sorted_times[1:] == sorted_times[:-1])).any())
 
 
 def _window_values(values: np.ndarray, index: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -275,15 +282,17 @@ def _window_sums(unit: np.ndarray, usable: np.ndarray, own: np.ndarray, index: n
     return best, total, count
 
 
-def _window_sums_gathered(unit: np.ndarray, usable: np.ndarray, own: np.ndarray, index: np.ndarray, mask: np.ndarray
+def _window_sums_gathered(unit: np.ndarray, usable: np.ndarray, own: np.ndarray, index: np.ndarray,
+                          mask: np.ndarray
                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """`_window_sums` with every slot gathered at once (a scored draft's row: one pass instead of one per slot),
-    bit for bit: the same row-wise dot products, and the sum over slots accumulated oldest first."""
+    """`_window_sums` with every slot gathered at once (a scored draft's row: one pass instead of one per
+    slot), bit for bit: the same row-wise dot products, and the sum over slots accumulated oldest first."""
     rows, slots = index.shape
     ok = mask & usable[index]
     feeds = unit[index]  # (rows, slots, dim), a copy
     feeds[~ok] = 0.0
-    cosines = np.einsum("ij,ij->i", np.repeat(own, slots, axis=0), feeds.reshape(rows * slots, -1)).reshape(rows, slots)
+    cosines = np.einsum("ij,ij->i", np.repeat(own, slots, axis=0),
+                        feeds.reshape(rows * slots, -1)).reshape(rows, slots)
     total = np.zeros_like(own)
     for slot in range(slots):  # float32 sums in slot order, as `_window_sums` adds them
         total += feeds[:, slot]
@@ -327,8 +336,10 @@ def _nullable(posts: pd.DataFrame, column: str) -> np.ndarray:
     if column not in posts.columns:
         return np.full(len(posts), np.nan)
     values = posts[column]
-    if isinstance(values.dtype, pd.BooleanDtype | pd.Int64Dtype | pd.Float64Dtype) or values.dtype.kind in "biuf":
-        # The canonical table's dtypes: straight to float (a tenth of the general path's time on a draft's rows).
+    if isinstance(values.dtype,
+                  pd.BooleanDtype | pd.Int64Dtype | pd.Float64Dtype) or values.dtype.kind in "biuf":
+        # The canonical table's dtypes: straight to float (a
+        # tenth of the general path's time on a draft's rows).
         return values.to_numpy(dtype=np.float64, na_value=np.nan)
     return pd.to_numeric(values, errors="raise").astype("Float64").to_numpy(dtype=np.float64, na_value=np.nan)
 
@@ -362,7 +373,8 @@ def history_features(
     # Columns are gathered as arrays and framed once (inserting 16 columns one by one into a DataFrame
     # was most of the time of one draft's history features).
     out: dict[str, np.ndarray] = {}
-    out["image_feed_similarity"], out["image_feed_max_similarity"] = _embedding_similarity(image_emb, rows, index, mask)
+    out["image_feed_similarity"], out["image_feed_max_similarity"] = _embedding_similarity(
+        image_emb, rows, index, mask)
     out["caption_feed_similarity"], out["caption_feed_max_similarity"] = _embedding_similarity(
         caption_emb, rows, index, mask
     )
@@ -405,7 +417,8 @@ def history_features(
     follower_window = _window_values(followers, index, mask)
     known = ~np.isnan(follower_window)
     # The latest known value in the window: the right-most known column.
-    last_known = np.where(known.any(axis=1), follower_window.shape[1] - 1 - np.argmax(known[:, ::-1], axis=1), 0)
+    last_known = np.where(known.any(axis=1), follower_window.shape[1] - 1 - np.argmax(known[:, ::-1], axis=1),
+                          0)
     latest = np.where(known.any(axis=1), follower_window[np.arange(len(rows)), last_known], np.nan)
     own_followers = followers[rows]
     out["followers"] = np.where(np.isnan(own_followers), latest, own_followers)

@@ -1,7 +1,9 @@
-"""The local engine: every heavy step of a run in this process, the feature and model functions called directly.
+"""The local engine: every heavy step of a run in this
+process, the feature and model functions called directly.
 
 `LOCAL` is the default wherever an engine is accepted (`FeaturePipeline.embed` / `transform`, training's
-fits); `engage.engines.open_engine` hands it out for `runtime.engine=local`. The contract is `engage.engine.Engine`.
+fits); `engage.engines.open_engine` hands it out for
+`runtime.engine=local`. The contract is `engage.engine.Engine`.
 """
 
 from __future__ import annotations

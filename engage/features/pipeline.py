@@ -12,10 +12,11 @@ Two steps, one code path for training and scoring:
    account's recent posts and other accounts' recent posts) and passes only the draft's row.
 
 `FeaturePipeline` follows the scikit-learn estimator contract: `__init__` only stores its parameters (the
-image, text and feature settings and a seed; never rewritten), `fit` sets every learned attribute (`image_embedder_id_`, `text_embedder_id_`, the PCAs,
-`feature_names_`, declared from the feature modules' column lists), and `transform` refuses to run unfitted
-with `NotFittedError`. The embedder ids are stored with every model; a fitted pipeline rebuilds exactly
-that embedder (the backend 'auto' resolved to) and refuses to embed with a different one.
+image, text and feature settings and a seed; never rewritten), `fit` sets every learned attribute
+(`image_embedder_id_`, `text_embedder_id_`, the PCAs, `feature_names_`, declared from the feature modules'
+column lists), and `transform` refuses to run unfitted with `NotFittedError`. The embedder ids are stored with
+every model; a fitted pipeline rebuilds exactly that embedder (the backend 'auto' resolved to) and refuses to
+embed with a different one.
 """
 
 from __future__ import annotations
@@ -100,9 +101,9 @@ def _image_keys(paths: list[str | None]) -> list[str | None]:
 
 
 class FeaturePipeline:
-    """Builds the feature table. Its parameters are the settings it uses (the image, text and feature sections,
-    and the seed of the PCAs); learned state ends in `_` and is set by `fit`. `from_settings` takes them from
-    a run's `Settings`."""
+    """Builds the feature table. Its parameters are the settings it uses (the image, text and feature
+    sections, and the seed of the PCAs); learned state ends in `_` and is set by `fit`. `from_settings` takes
+    them from a run's `Settings`."""
 
     def __init__(self, *, image: ImageSettings | None = None, text: TextSettings | None = None,
                  features: FeatureSettings | None = None, seed: int = 0):
@@ -117,10 +118,12 @@ class FeaturePipeline:
     @classmethod
     def from_settings(cls, settings: Settings) -> FeaturePipeline:
         """The pipeline of a run: its image, text and feature settings, and `train.seed`."""
-        return cls(image=settings.image, text=settings.text, features=settings.features, seed=settings.train.seed)
+        return cls(image=settings.image, text=settings.text, features=settings.features,
+                   seed=settings.train.seed)
 
     def get_params(self) -> dict[str, Any]:
-        """The parameters, as scikit-learn names them: `FeaturePipeline(**p.get_params())` is an unfitted copy."""
+        """The parameters, as scikit-learn names them:
+        `FeaturePipeline(**p.get_params())` is an unfitted copy."""
         return {"image": self.image, "text": self.text, "features": self.features, "seed": self.seed}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -133,8 +136,9 @@ class FeaturePipeline:
 
     # -- embedders -------------------------------------------------------------------------------
     def _image_settings(self) -> ImageSettings:
-        """The image settings to build the embedder from: once fitted, with the backend that 'auto' resolved to,
-        so a saved pipeline rebuilds exactly its embedder (and says nothing about fallbacks) wherever it loads."""
+        """The image settings to build the embedder from: once fitted, with the backend that 'auto' resolved
+        to, so a saved pipeline rebuilds exactly its embedder (and says nothing about fallbacks) wherever it
+        loads."""
         fitted = getattr(self, "image_embedder_id_", None)
         backend = fitted.split(":", 1)[0] if fitted else None
         if backend in ("open_clip", "efficientnet") and self.image.embedder == "auto":
@@ -149,7 +153,8 @@ class FeaturePipeline:
             if expected is not None and embedder.id != expected:
                 raise EmbedderMismatchError(
                     f"this model was trained with image embedder {expected!r} but {embedder.id!r} was built; "
-                    "score with the embedder the model was trained with (set image.embedder / image.clip_checkpoint "
+                    "score with the embedder the model was trained "
+                    "with (set image.embedder / image.clip_checkpoint "
                     "to match) or retrain"
                 )
             self._image_embedder = embedder
@@ -164,7 +169,8 @@ class FeaturePipeline:
         if backend in ("minilm", "static") and text.embedder == "auto":
             return text.model_copy(update={"embedder": backend})
         posts = getattr(self, "_table_posts", None)
-        if (fitted is None and text.embedder == "auto" and posts is not None and posts >= text.static_from_posts
+        if (fitted is None and text.embedder == "auto" and posts is not None
+            and posts >= text.static_from_posts
                 and not callable(getattr(self.image_embedder, "embed_text", None))):
             # A large table without CLIP: MiniLM would take hours (~50 captions/s), the static table seconds.
             return text.model_copy(update={"embedder": "static"})
@@ -174,12 +180,14 @@ class FeaturePipeline:
     def text_embedder(self) -> Any:
         if self._text_embedder is None:
             # One device setting: captions are embedded where the photos are (image.device).
-            embedder = make_text_embedder(self._text_settings(), self.image_embedder, device=self.image.device,
+            embedder = make_text_embedder(self._text_settings(), self.image_embedder,
+                                          device=self.image.device,
                                           onnx_dir=self.onnx_dir, cache_dir=self.features.cache_dir)
             expected = getattr(self, "text_embedder_id_", None)
             if expected is not None and embedder.id != expected:
                 raise EmbedderMismatchError(
-                    f"this model was trained with text embedder {expected!r} but {embedder.id!r} was built; retrain or "
+                    f"this model was trained with text embedder {expected!r} "
+                    f"but {embedder.id!r} was built; retrain or "
                     "use the same text.embedder setting"
                 )
             self._text_embedder = embedder
@@ -195,7 +203,8 @@ class FeaturePipeline:
 
     @property
     def onnx_dir(self) -> Path:
-        """Where the embedders' ONNX exports are kept: beside the feature cache, derived and disposable too."""
+        """Where the embedders' ONNX exports are kept: beside
+        the feature cache, derived and disposable too."""
         return Path(self.features.cache_dir) / "onnx"
 
     def __getstate__(self) -> dict[str, Any]:
@@ -206,11 +215,12 @@ class FeaturePipeline:
         return state
 
     # -- step 1: vectors -------------------------------------------------------------------------
-    def embed(self, posts: pd.DataFrame, *, progress: bool = True, engine: Engine | None = None) -> PostVectors:
+    def embed(self, posts: pd.DataFrame, *, progress: bool = True,
+              engine: Engine | None = None) -> PostVectors:
         """Image embedding, image quality and caption embedding of every post, through the disk cache.
 
-        `engine` computes the vectors the cache lacks (default: here, `engage.features.local_engine`): local and Ray runs
-        read and fill the same cache.
+        `engine` computes the vectors the cache lacks (default: here, `engage.features.local_engine`): local
+        and Ray runs read and fill the same cache.
         """
         engine = engine or LOCAL
         if not hasattr(self, "feature_names_") and getattr(self, "_table_posts", None) != len(posts):
@@ -221,12 +231,14 @@ class FeaturePipeline:
         have = [i for i, k in enumerate(image_keys) if k is not None]
         missing_files = sum(1 for p, k in zip(paths, image_keys, strict=True) if p is not None and k is None)
         if missing_files:
-            log.warning("%d posts name an image file that does not exist; their image features are left empty", missing_files)
+            log.warning("%d posts name an image file that does not exist; "
+                        "their image features are left empty", missing_files)
         cache_root = Path(self.features.cache_dir)
 
         if have:
             image = np.full((len(posts), self.image_embedder.dim), np.nan, dtype=np.float32)
-        else:  # no photos: one NaN row seen n times (read-only), not n x 1280 floats (5 GB at a million posts)
+        # no photos: one NaN row seen n times (read-only), not n x 1280 floats (5 GB at a million posts)
+        else:
             image = np.broadcast_to(np.full((1, self.image_embedder.dim), np.nan, dtype=np.float32),
                                     (len(posts), self.image_embedder.dim))
         quality = np.full((len(posts), len(QUALITY_COLUMNS)), np.nan, dtype=np.float32)
@@ -249,7 +261,8 @@ class FeaturePipeline:
         caption = cached_vectors(
             [text_sha256(c) for c in captions],
             lambda idx: engine.embed_captions(self, [captions[i] for i in idx]),
-            FeatureCache(cache_root, self.text_embedder.id), chunk_size=engine.chunk_size, max_chunk_size=MAX_CHUNK,
+            FeatureCache(cache_root, self.text_embedder.id), chunk_size=engine.chunk_size,
+            max_chunk_size=MAX_CHUNK,
             progress=progress, desc=f"embedding captions ({self.text_embedder.id})",
         )
         return PostVectors(image, np.asarray(caption, dtype=np.float32), quality)
@@ -270,7 +283,8 @@ class FeaturePipeline:
 
     def _declared_feature_names(self) -> list[str]:
         """The feature table's columns, in order, from each stage's column list and the fitted PCAs."""
-        names = [*CAPTION_COLUMNS, *QUALITY_COLUMNS, *HISTORY_COLUMNS, *DUPLICATE_COLUMNS, "sponsored", "is_video"]
+        names = [*CAPTION_COLUMNS, *QUALITY_COLUMNS, *HISTORY_COLUMNS, *DUPLICATE_COLUMNS, "sponsored",
+                 "is_video"]
         if self.text_embedder_id_.startswith("open_clip"):
             names.append("image_caption_similarity")
         for prefix, pca in (("photo_pc", self.image_pca_), ("caption_pc", self.caption_pca_)):
@@ -280,9 +294,11 @@ class FeaturePipeline:
 
     def _check_fitted(self, verb: str) -> None:
         if not hasattr(self, "feature_names_"):
-            raise NotFittedError(f"FeaturePipeline.{verb} needs a fitted pipeline: call fit(vectors, rows) first")
+            raise NotFittedError(
+                f"FeaturePipeline.{verb} needs a fitted pipeline: call fit(vectors, rows) first")
 
-    def transform(self, posts: pd.DataFrame, vectors: PostVectors, rows: np.ndarray | list[int] | None = None, *,
+    def transform(self, posts: pd.DataFrame, vectors: PostVectors, rows: np.ndarray | list[int] | None = None,
+                  *,
                   engine: Engine | None = None, duplicates: pd.DataFrame | None = None) -> pd.DataFrame:
         """Features of `rows` (positions in `posts`; default all), computed against every row as context.
 
@@ -302,9 +318,11 @@ class FeaturePipeline:
             duplicates = duplicates.set_axis(rows)
         return self._assemble(posts, vectors, rows, history, duplicates)
 
-    def transform_at_times(self, posts: pd.DataFrame, vectors: PostVectors, row: int, times: list[pd.Timestamp],
+    def transform_at_times(self, posts: pd.DataFrame, vectors: PostVectors, row: int,
+                           times: list[pd.Timestamp],
                            *, duplicates: pd.DataFrame | None = None) -> pd.DataFrame:
-        """Features of the post at `row` as if posted at each of `times` (later than all its context), in one pass.
+        """Features of the post at `row` as if posted at each
+        of `times` (later than all its context), in one pass.
 
         `duplicates`, as for `transform`: one row per time, counted elsewhere.
 
@@ -315,7 +333,8 @@ class FeaturePipeline:
         self._check_fitted("transform_at_times")
         posts = posts.reset_index(drop=True)
         fs = self.features
-        own = np.flatnonzero(((posts["account"] == posts["account"].iloc[row]) & (posts.index != row)).to_numpy())
+        own = np.flatnonzero(
+            ((posts["account"] == posts["account"].iloc[row]) & (posts.index != row)).to_numpy())
         draft = posts.iloc[[row]]
         n = len(times)
 
@@ -325,7 +344,8 @@ class FeaturePipeline:
         if duplicates is None:
             others = np.flatnonzero((posts["account"] != posts["account"].iloc[row]).to_numpy())
             dup_posts = pd.concat([posts.iloc[others], posts.iloc[own], candidates], ignore_index=True)
-            dup_vectors = PostVectors.concat([vectors.take(others), vectors.take(own), vectors.take([row] * n)])
+            dup_vectors = PostVectors.concat([vectors.take(others), vectors.take(own),
+                                              vectors.take([row] * n)])
             dup_rows = np.arange(len(dup_posts) - n, len(dup_posts))
             duplicates = self._duplicates(dup_posts, dup_vectors, dup_rows)
 
@@ -337,17 +357,20 @@ class FeaturePipeline:
         hist_posts = pd.concat(copies, ignore_index=True)
         hist_vectors = PostVectors.concat([PostVectors.concat([vectors.take(own), vectors.take([row])])] * n)
         hist_rows = np.arange(len(own), len(hist_posts), len(own) + 1)
-        history = history_features(hist_posts, hist_vectors.image, hist_vectors.caption, n_last=fs.history_posts, rows=hist_rows)
+        history = history_features(hist_posts, hist_vectors.image, hist_vectors.caption,
+                                   n_last=fs.history_posts, rows=hist_rows)
 
         index = np.arange(n)
         return self._assemble(candidates, vectors.take([row] * n), index, history.set_axis(index),
                               duplicates.set_axis(index))
 
-    def transform_as_drafts(self, posts: pd.DataFrame, vectors: PostVectors, rows: np.ndarray, anchors: np.ndarray,
+    def transform_as_drafts(self, posts: pd.DataFrame, vectors: PostVectors, rows: np.ndarray,
+                            anchors: np.ndarray,
                             features: pd.DataFrame) -> pd.DataFrame:
-        """Features of each post `rows[k]` scored as a draft before `anchors[k]` (an earlier post of its account)
-        was published: its own photo, caption and time, with the history the anchor had (the account's posts
-        before the anchor; the posts between the anchor and it are not yet there). Index 0..len(rows)-1.
+        """Features of each post `rows[k]` scored as a draft before `anchors[k]` (an earlier post of its
+        account) was published: its own photo, caption and time, with the history the anchor had (the
+        account's posts before the anchor; the posts between the anchor and it are not yet there). Index
+        0..len(rows)-1.
 
         What the creator's question needs ("of two drafts, which does better?": both drafts see the same
         history). The same feature functions as `transform`: each row gets its own copy of the anchor's
@@ -362,9 +385,11 @@ class FeaturePipeline:
         n_last = self.features.history_posts
         timeline = AccountTimeline(posts, posted_at_ns(posts))
         accounts = timeline.account_codes
-        if (accounts[rows] != accounts[anchors]).any() or (timeline.rank[anchors] >= timeline.rank[rows]).any():
+        if (accounts[rows] != accounts[anchors]).any() or (
+            timeline.rank[anchors] >= timeline.rank[rows]).any():
             raise ValueError("each anchor must be an earlier post of its row's account")
-        # Only the last n_last posts before the anchor shape the features (n_earlier_posts is capped at n_last).
+        # Only the last n_last posts before the anchor shape
+        # the features (n_earlier_posts is capped at n_last).
         end = timeline.rank[anchors]
         start = np.maximum(timeline.group_start[anchors], end - n_last)
         lengths = end - start + 1
@@ -408,17 +433,21 @@ class FeaturePipeline:
             parts.append((list(frame.columns), frame.to_numpy(dtype=np.float64)))
         parts.insert(1, (list(QUALITY_COLUMNS), vectors.quality[rows].astype(np.float64)))
         sponsored = posts["sponsored"].iloc[rows]
-        if not pd.api.types.is_bool_dtype(sponsored.dtype):  # the canonical table's is boolean: straight to float
+        # the canonical table's is boolean: straight to float
+        if not pd.api.types.is_bool_dtype(sponsored.dtype):
             sponsored = sponsored.astype("Float64")
         flags = np.column_stack([sponsored.to_numpy(dtype=np.float64, na_value=np.nan),
                                  posts["is_video"].iloc[rows].to_numpy(dtype=np.float64)])
         parts.append((["sponsored", "is_video"], flags))
         if self.text_embedder_id_.startswith("open_clip"):
             similarity = image_caption_similarity(vectors.image[rows], vectors.caption[rows])
-            parts.append((["image_caption_similarity"], np.asarray(similarity, dtype=np.float64).reshape(-1, 1)))
-        for prefix, pca, matrix in (("photo_pc", self.image_pca_, vectors.image), ("caption_pc", self.caption_pca_, vectors.caption)):
+            parts.append((["image_caption_similarity"],
+                          np.asarray(similarity, dtype=np.float64).reshape(-1, 1)))
+        for prefix, pca, matrix in (("photo_pc", self.image_pca_, vectors.image),
+                                    ("caption_pc", self.caption_pca_, vectors.caption)):
             if pca is not None:
-                parts.append(([f"{prefix}{i + 1}" for i in range(pca.n_components_)], _components(pca, matrix[rows])))
+                parts.append(([f"{prefix}{i + 1}" for i in range(pca.n_components_)],
+                              _components(pca, matrix[rows])))
         names = [name for columns, _ in parts for name in columns]
         if names != self.feature_names_:
             raise NotFittedError(
@@ -435,7 +464,8 @@ class FeaturePipeline:
 
 
 def _fit_pca(matrix: np.ndarray, rows: np.ndarray, k: int, seed: int) -> PCA | None:
-    """PCA of the complete rows among `rows`; the rows without a vector (NaN first column) are never copied."""
+    """PCA of the complete rows among `rows`; the rows
+    without a vector (NaN first column) are never copied."""
     rows = np.asarray(rows)
     candidates = rows[np.isfinite(matrix[rows, 0])] if matrix.shape[1] else rows[:0]
     chosen = matrix[candidates]

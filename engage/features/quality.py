@@ -43,7 +43,8 @@ from engage.errors import DataError, summarise_failures
 
 logger = logging.getLogger(__name__)
 
-#: How the 512 px analysis copy is made, by version (also the cache namespace: a new one when a measure changes).
+#: How the 512 px analysis copy is made, by version (also
+#: the cache namespace: a new one when a measure changes).
 QUALITY_VERSIONS = ("quality-v1", "quality-v2")
 QUALITY_VERSION = "quality-v2"  # what new models are trained with
 _RESAMPLING = {"quality-v1": Image.Resampling.LANCZOS, "quality-v2": Image.Resampling.BILINEAR}
@@ -90,7 +91,8 @@ def _window_extreme(values: np.ndarray, size: int, axis: int, extreme: np.ufunc)
     half = size // 2
     pad = [(0, 0)] * values.ndim
     pad[axis] = (half, half)
-    padded = np.pad(values, pad, mode="symmetric")  # numpy's "symmetric" is scipy's "reflect": d c b a | a b c d
+    # numpy's "symmetric" is scipy's "reflect": d c b a | a b c d
+    padded = np.pad(values, pad, mode="symmetric")
     out, width = padded, 1
     while width < size:
         step = min(width, size - width)  # windows of width and step combine into one of width + step
@@ -116,7 +118,8 @@ def _closing(luma: np.ndarray, size: int) -> np.ndarray:
 
 def _text_overlay(luma: np.ndarray) -> float:
     # White and black top-hats: strokes brighter or darker than their surroundings.
-    strokes = np.maximum(luma - _opening(luma, _STROKE_SIZE), _closing(luma, _STROKE_SIZE) - luma) > _STROKE_CONTRAST
+    strokes = np.maximum(luma - _opening(luma, _STROKE_SIZE),
+                         _closing(luma, _STROKE_SIZE) - luma) > _STROKE_CONTRAST
     rows, cols = luma.shape[0] // _BLOCK, luma.shape[1] // _BLOCK
     if rows == 0 or cols < _LINE_BLOCKS:
         return 0.0
@@ -144,7 +147,8 @@ def image_quality(image: Image.Image, version: str = QUALITY_VERSION) -> dict[st
     """The `QUALITY_COLUMNS` measures of one image (any PIL mode; converted to RGB), made as `version` makes
     them (a model's pipeline passes the version it was trained with)."""
     if version not in QUALITY_VERSIONS:
-        raise DataError(f"unknown quality measures {version!r}; this engage knows {', '.join(QUALITY_VERSIONS)}")
+        raise DataError(
+            f"unknown quality measures {version!r}; this engage knows {', '.join(QUALITY_VERSIONS)}")
     width, height = image.size
     if width == 0 or height == 0:
         raise DataError(f"image has no pixels ({width}x{height})")
@@ -191,7 +195,8 @@ def quality_for_paths(
     names = [str(p) for p in paths]
     with ThreadPoolExecutor(max_workers=max(1, num_threads)) as pool:
         rows = pool.map(lambda p: _quality_row(p, max_pixels, version), names)
-        for i, row in enumerate(tqdm(rows, total=len(names), unit="img", desc="image quality", disable=not progress)):
+        for i, row in enumerate(tqdm(rows, total=len(names), unit="img", desc="image quality",
+                                     disable=not progress)):
             if isinstance(row, str):
                 failures[names[i]] = row
             else:

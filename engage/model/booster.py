@@ -42,7 +42,8 @@ def predict_booster(model: lgb.LGBMModel, features: pd.DataFrame, **kwargs: bool
     if names is None:
         names = _FEATURE_NAMES[booster] = tuple(booster.feature_name())
     matrix = features.to_numpy(dtype=np.float64)
-    positions = _positions(tuple(features.columns.tolist()), names)  # tolist: iterating an Arrow index is slow
+    # tolist: iterating an Arrow index is slow
+    positions = _positions(tuple(features.columns.tolist()), names)
     if positions is not None:
         matrix = matrix[:, positions]
     threads = 1 if len(matrix) <= SINGLE_THREAD_ROWS else 0  # 0: LightGBM's default (all cores)

@@ -7,8 +7,8 @@ Training saves it, logs it to MLflow as one pyfunc model and can export it to `m
 exactly that object, so feature code exists once. It is what was trained and saved; what serves it is
 `engage.scoring.scorer.Scorer`, which owns the serving state (prepared context, vector cache, batcher).
 
-Directory layout, written atomically (`engage.files.staged_write`: a temporary sibling renamed into place) with
-`manifest.json` last, listing every file's SHA-256: a bundle whose manifest is missing or does not match
+Directory layout, written atomically (`engage.files.staged_write`: a temporary sibling renamed into place)
+with `manifest.json` last, listing every file's SHA-256: a bundle whose manifest is missing or does not match
 its files is refused at load with a `ModelError`.
 """
 
@@ -41,15 +41,18 @@ LEGACY_FORMAT = 1
 
 
 def select_context(posts: pd.DataFrame, n_last: int, window_hours: float) -> np.ndarray:
-    """Positions a bundle keeps: each account's last `n_last` posts, plus all posts of the data's last days."""
+    """Positions a bundle keeps: each account's last `n_last`
+    posts, plus all posts of the data's last days."""
     order = posts.sort_values("posted_at", kind="stable")
     last = order.groupby("account", sort=False).tail(n_last).index
-    recent = posts.index[posts["posted_at"] >= posts["posted_at"].max() - pd.Timedelta(hours=2 * window_hours)]
+    recent = posts.index[
+        posts["posted_at"] >= posts["posted_at"].max() - pd.Timedelta(hours=2 * window_hours)]
     return np.sort(np.union1d(last.to_numpy(), recent.to_numpy()))
 
 
 class EngageModel:
-    """A trained engage pipeline: what was fitted and saved (`engage.scoring.scorer.Scorer` scores with it)."""
+    """A trained engage pipeline: what was fitted and saved
+    (`engage.scoring.scorer.Scorer` scores with it)."""
 
     def __init__(
         self,
@@ -69,7 +72,8 @@ class EngageModel:
         self.context_vectors = context_vectors
         self.norms = norms
         self.info = info
-        self.feed_photos = feed_photos or {}  # account -> its last photos as thumbnails, newest first (feed preview)
+        # account -> its last photos as thumbnails, newest first (feed preview)
+        self.feed_photos = feed_photos or {}
 
     # -- identity --------------------------------------------------------------------------------
     @property
@@ -86,7 +90,8 @@ class EngageModel:
         if "authenticity_risk" not in self.models:
             why = (self.info.get("skipped_targets") or {}).get("authenticity_risk", "it was not trained")
             return f"no risk model: {why}"
-        return str((self.info.get("labels") or {}).get("authenticity_risk") or "unknown (the model does not say)")
+        return str((self.info.get("labels") or {}).get("authenticity_risk")
+                   or "unknown (the model does not say)")
 
     def check_embedder(self) -> None:
         """Build the embedders now; raises EmbedderMismatchError if they differ from training."""
@@ -106,17 +111,21 @@ class EngageModel:
         image = self.context_vectors.image
         # A context without photos is one NaN row seen n times: stored as that row and n (5 GB of NaN at a
         # million posts otherwise); `_from_parts` restores the view.
-        repeated: dict[str, Any] = {"image": image[:1], "image_rows": np.array(len(image))} if repeats_one_row(image) else {
+        repeated: dict[str, Any] = {"image": image[:1],
+                                    "image_rows": np.array(len(image))} if repeats_one_row(image) else {
             "image": image}
-        np.savez(vectors, **repeated, caption=self.context_vectors.caption, quality=self.context_vectors.quality)
+        np.savez(vectors, **repeated, caption=self.context_vectors.caption,
+                 quality=self.context_vectors.quality)
         files = {"context.parquet": parquet.getvalue(), "context_vectors.npz": vectors.getvalue(),
                  "settings.yaml": settings_to_yaml(self.settings).encode("utf-8"),
                  "feed.json": json.dumps(self.feed_photos).encode("utf-8")}
         state = {"pipeline": self.pipeline, "models": self.models, "norms": self.norms, "info": self.info}
         with staged_write(directory, directory=True) as staged:
-            # Boosters as text, arrays as npz, the rest one pickle; manifest.json (written last) signs them all.
+            # Boosters as text, arrays as npz, the rest one
+            # pickle; manifest.json (written last) signs them all.
             save_signed(staged.path, state, key, files=files,
-                        meta={"format": BUNDLE_FORMAT, "embedder": self.embedder, "created": datetime.now(UTC).isoformat()})
+                        meta={"format": BUNDLE_FORMAT, "embedder": self.embedder,
+                              "created": datetime.now(UTC).isoformat()})
         return directory
 
     @classmethod
@@ -124,19 +133,25 @@ class EngageModel:
         """The bundle in `directory`, only if its manifest is signed with this machine's model key and every
         file matches it (each file is read once: what is verified is what is loaded)."""
         directory = Path(directory)
-        fix = ("re-export it on the machine that trained it (python train.py --export) and copy that machine's "
+        fix = (
+            "re-export it on the machine that trained it (python train.py --export) and copy that machine's "
                "model key here, or retrain (docs/security.md)")
         if not (directory / "manifest.json").is_file():
-            raise ModelError(f"{directory} is not a complete engage bundle (no manifest.json); retrain or re-export it")
+            raise ModelError(
+                f"{directory} is not a complete engage bundle (no manifest.json); retrain or re-export it")
         manifest = read_manifest(directory, fix)
         if manifest.get("format") == LEGACY_FORMAT:
             raise ModelError(
                 f"{directory} was saved before engage signed its models (bundle format {LEGACY_FORMAT}): its "
-                "bundle.joblib is a pickle engage cannot prove it made, so it is not loaded. If you trust it (you "
-                f"trained it), convert it once with `python -m engage.model.trust {directory}`; otherwise retrain")
+                "bundle.joblib is a pickle engage cannot prove it "
+                "made, so it is not loaded. If you trust it (you "
+                "trained it), convert it once with `python -m "
+                f"engage.model.trust {directory}`; otherwise retrain")
         if manifest.get("format") != BUNDLE_FORMAT:
-            raise ModelError(f"{directory} has bundle format {manifest.get('format')}, this engage reads {BUNDLE_FORMAT}")
-        state, files, _ = load_signed(directory, require_key(f"model bundle {directory}"), what=str(directory),
+            raise ModelError(
+                f"{directory} has bundle format {manifest.get('format')}, this engage reads {BUNDLE_FORMAT}")
+        state, files, _ = load_signed(directory, require_key(f"model bundle {directory}"),
+                                      what=str(directory),
                                       fix=fix, manifest=manifest)
         return cls._from_parts(directory, state, files)
 
@@ -148,32 +163,39 @@ class EngageModel:
                 if "image_rows" in vectors.files:  # a photo-less context: one NaN row seen image_rows times
                     rows = int(vectors["image_rows"])
                     if rows != len(vectors["caption"]) or image.ndim != 2 or len(image) != 1:
-                        raise ModelError(f"{directory / 'context_vectors.npz'}: image_rows {rows} does not match "
-                                         f"its {len(vectors['caption'])} caption rows; retrain or re-export the model")
+                        raise ModelError(
+                            f"{directory / 'context_vectors.npz'}: image_rows {rows} does not match "
+                            f"its {len(vectors['caption'])} caption rows; retrain or re-export the model")
                     image = np.broadcast_to(image, (rows, image.shape[1]))
                 context_vectors = PostVectors(image, vectors["caption"], vectors["quality"])
-            settings = settings_from_yaml(files["settings.yaml"].decode("utf-8"), source=directory / "settings.yaml")
+            settings = settings_from_yaml(files["settings.yaml"].decode("utf-8"),
+                                          source=directory / "settings.yaml")
             context = pd.read_parquet(io.BytesIO(files["context.parquet"]))
             feed = json.loads(files["feed.json"]) if "feed.json" in files else state.get("feed_photos")
         except KeyError as e:
-            raise ModelError(f"{directory} is incomplete: {e.args[0]} is missing; retrain or re-export the model") from e
+            raise ModelError(
+                f"{directory} is incomplete: {e.args[0]} is missing; retrain or re-export the model") from e
         context = validate_posts(context, file=directory / "context.parquet",
-                                 hidden_likes=True)  # history from a dump may hold posts whose likes were hidden
-        return cls(settings, state["pipeline"], state["models"], context, context_vectors, state["norms"], state["info"],
+                                 # history from a dump may hold posts whose likes were hidden
+                                 hidden_likes=True)
+        return cls(settings, state["pipeline"], state["models"], context, context_vectors, state["norms"],
+                   state["info"],
                    feed)
 
     @classmethod
     def from_uri(cls, uri: str, tracking_uri: str | None = None) -> EngageModel:
         """A bundle directory, or an MLflow model URI such as models:/engage@champion.
 
-        A URI with a scheme (`models:`, `runs:`, `s3:`, ...) is always the registry's or store's, never a local
-        folder of that name: a folder `models:/engage@champion` planted in the working directory must not
-        shadow the champion. (A local folder whose name starts like a scheme is reached as ./models:/...)"""
+        A URI with a scheme (`models:`, `runs:`, `s3:`, ...) is always the registry's or store's, never a
+        local folder of that name: a folder `models:/engage@champion` planted in the working directory must
+        not shadow the champion. (A local folder whose name starts like a scheme is reached as
+        ./models:/...)"""
         if not is_model_uri(uri):
             if Path(uri).is_dir():
                 return cls.load(uri)
-            raise ModelError(f"model {uri!r} is neither a bundle directory nor a model URI (models:/NAME@ALIAS, "
-                             "runs:/RUN/PATH); train one with `python train.py` or pass an exported bundle folder")
+            raise ModelError(
+                f"model {uri!r} is neither a bundle directory nor a model URI (models:/NAME@ALIAS, "
+                "runs:/RUN/PATH); train one with `python train.py` or pass an exported bundle folder")
         import mlflow
 
         if tracking_uri:
@@ -198,8 +220,8 @@ _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:")
 
 
 def is_model_uri(uri: str) -> bool:
-    """Whether `uri` names a model by URI (a scheme of two or more letters: models:, runs:, s3:, file:...), not a
-    plain local path (a Windows drive letter such as C: is one letter)."""
+    """Whether `uri` names a model by URI (a scheme of two or more letters: models:, runs:, s3:, file:...),
+    not a plain local path (a Windows drive letter such as C: is one letter)."""
     return bool(_SCHEME.match(str(uri)))
 
 

@@ -1,4 +1,5 @@
-"""A draft post sent for scoring, as the model sees it (the HTTP layer decodes base64 and uploads into this)."""
+"""A draft post sent for scoring, as the model sees it
+(the HTTP layer decodes base64 and uploads into this)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ EARLIEST, LATEST = datetime(2010, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo
 def _check_time(value: datetime | None) -> datetime | None:
     if value is None:
         return None
-    outside = f"must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}, in ISO 8601 (e.g. 2024-05-12T09:00:00Z)"
+    outside = (f"must be between {EARLIEST:%Y-%m-%d} and "
+               f"{LATEST:%Y-%m-%d}, in ISO 8601 (e.g. 2024-05-12T09:00:00Z)")
     if not EARLIEST.year <= value.year < LATEST.year:  # before converting: year 1 with an offset overflows
         raise ValueError(outside)
     value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
@@ -51,7 +53,8 @@ Account = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_ch
 #: the API's ScoreResponse is from the target registry, so a new count column needs no field written here.
 InsightCounts: type[BaseModel] = create_model(
     "InsightCounts",
-    __doc__="An earlier post's insight counts, when the account has them (engage.data.schema.INSIGHT_COUNTS).",
+    __doc__="An earlier post's insight counts, when the "
+    "account has them (engage.data.schema.INSIGHT_COUNTS).",
     **{name: (int | None, Field(None, ge=0, le=10**10)) for name in INSIGHT_COUNTS},  # type: ignore[call-overload]
 )
 
@@ -87,10 +90,11 @@ class Draft(BaseModel):
     _time = field_validator("posted_at")(_check_time)
 
     @classmethod
-    def from_record(cls, record: Mapping[str, Any], *, read_image: Callable[[str], bytes | None] | None = None,
+    def from_record(cls, record: Mapping[str, Any], *,
+                    read_image: Callable[[str], bytes | None] | None = None,
                     ignore: tuple[str, ...] = ("row",)) -> Draft:
-        """The one way a record becomes a draft: a table row (engage.batch, the MLflow pyfunc) or the fields of
-        an HTTP request (engage/serving/parsing.py).
+        """The one way a record becomes a draft: a table row (engage.batch, the MLflow pyfunc) or the fields
+        of an HTTP request (engage/serving/parsing.py).
 
         Missing values (None, NaN, NaT: a table's empty cells) are left out, so the field takes its default;
         an `image` given as text is read by `read_image` (a path for batch scoring, base64 for the pyfunc);

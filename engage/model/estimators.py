@@ -1,8 +1,8 @@
 """The estimators behind the targets (engage/model/targets.py is the registry that makes them).
 
 * `CountModel`: expected log1p count as the account's level (cross-fitted LightGBM on log1p counts from the
-  level families) plus the draft's uplift (LightGBM on the level's out-of-fold residuals), with a split-conformal
-  interval from the validation posts as predicted by a level that never saw their period.
+  level families) plus the draft's uplift (LightGBM on the level's out-of-fold residuals), with a
+  split-conformal interval from the validation posts as predicted by a level that never saw their period.
 * `RiskModel`: a LightGBM classifier of the probability that the audience finds a post inauthentic,
   calibrated (Platt) on the validation slice.
 
@@ -71,7 +71,8 @@ def model_columns(target: ModelSpec, columns: pd.Index | list[str]) -> list[str]
     return [c for c in columns if c not in others]
 
 
-def _lgb_params(params: LightGBMSettings, seed: int, target: ModelSpec | None = None, columns: list[str] | None = None) -> dict:
+def _lgb_params(params: LightGBMSettings, seed: int, target: ModelSpec | None = None,
+                columns: list[str] | None = None) -> dict:
     out = params.model_dump()
     out.pop("early_stopping_rounds")
     out = {**out, "random_state": seed, "verbose": -1}
@@ -95,7 +96,8 @@ class FitPlan:
     jobs: list[LightGBMJob]
     learned: dict[str, Any]
     stage: str = "fit"  # which stage these jobs are ("level", "uplift"; "fit" for a one-stage estimator)
-    carry: dict[str, Any] = field(default_factory=dict)  # what the following stages need (data, folds): not learned
+    # what the following stages need (data, folds): not learned
+    carry: dict[str, Any] = field(default_factory=dict)
     next: FitPlan | None = None  # set by `finish` when another stage follows
 
 
@@ -154,7 +156,7 @@ class CountModel:
     def __init__(self, target: ModelSpec, params: LightGBMSettings, interval: float = 0.8, seed: int = 0, *,
                  folds: int = 5, folds_by: Literal["account", "post"] = "account",
                  objective: Literal["regression", "lambdarank"] = "regression", drop: tuple[str, ...] = (),
-                 level_params: LightGBMSettings | None = None, level_start: Literal["none", "trailing"] = "none"):
+            level_params: LightGBMSettings | None = None, level_start: Literal["none", "trailing"] = "none"):
         self.target = target
         self.params = params
         self.interval = interval
@@ -167,8 +169,9 @@ class CountModel:
         self.level_start = level_start
 
     # -- stage 1: the level ------------------------------------------------------------------------
-    def lightgbm_jobs(self, train: pd.DataFrame, y_train: np.ndarray, valid: pd.DataFrame, y_valid: np.ndarray,
-                      groups_train: np.ndarray | None = None, groups_valid: np.ndarray | None = None) -> FitPlan:
+    def lightgbm_jobs(self, train: pd.DataFrame, y_train: np.ndarray, valid: pd.DataFrame,
+                      y_valid: np.ndarray,
+            groups_train: np.ndarray | None = None, groups_valid: np.ndarray | None = None) -> FitPlan:
         """The level's plan, which sets nothing: one job on every training and validation post, one per
         fold (its posts held out), then one on the training posts only (the interval's prospective level).
         `groups_*`: each row's account (None: all rows one account's)."""
@@ -184,7 +187,8 @@ class CountModel:
         learned = {"level_names_": level_names, "uplift_names_": uplift_names,
                    "feature_names_": [*level_names, *uplift_names], "level_mean_": level_mean}
         carry = {"train": train, "y_train": np.asarray(y_train, dtype=float), "valid": valid,
-                 "y_valid": np.asarray(y_valid, dtype=float), "groups_train": groups_train, "groups_valid": groups_valid,
+                 "y_valid": np.asarray(y_valid, dtype=float), "groups_train": groups_train,
+                 "groups_valid": groups_valid,
                  "folds": []}
         if not level_names:  # every level family dropped: the level is the mean
             return FitPlan([], learned, "level", carry)
@@ -200,14 +204,16 @@ class CountModel:
             return {"init_score": start[rows], "eval_init_score": [start_valid]} if starts else {}
 
         everything = np.arange(len(both))
-        jobs = [LightGBMJob(lgb.LGBMRegressor(objective="l2", **level), both, y_both, valid_part, y_valid, None,
+        jobs = [LightGBMJob(lgb.LGBMRegressor(objective="l2", **level), both, y_both, valid_part, y_valid,
+                            None,
                             starting(everything))]
         for held_out in carry["folds"]:
             keep = np.setdiff1d(everything, held_out)
             jobs.append(LightGBMJob(lgb.LGBMRegressor(objective="l2", **level), both.iloc[keep], y_both[keep],
                                     valid_part, y_valid, None, starting(keep)))
         earlier = np.arange(len(train))
-        jobs.append(LightGBMJob(lgb.LGBMRegressor(objective="l2", **level), both.iloc[earlier], y_both[earlier],
+        jobs.append(LightGBMJob(lgb.LGBMRegressor(objective="l2", **level), both.iloc[earlier],
+                                y_both[earlier],
                                 valid_part, y_valid, None, starting(earlier)))
         return FitPlan(jobs, learned, "level", carry)
 
@@ -240,7 +246,8 @@ class CountModel:
             level = None
             oof = np.full(len(both), level_mean)
             known = ~np.isnan(carry["y_train"])
-            prospective = np.full(len(valid), float(np.mean(carry["y_train"][known])) if known.any() else level_mean)
+            prospective = np.full(len(valid),
+                                  float(np.mean(carry["y_train"][known])) if known.any() else level_mean)
         learned["level_"] = level
         r_train = carry["y_train"] - oof[:len(train)]
         r_valid = carry["y_valid"] - oof[len(train):]
@@ -254,15 +261,17 @@ class CountModel:
                 order_valid = np.argsort(groups_valid, kind="stable")
                 ranker = lgb.LGBMRanker(objective="lambdarank", lambdarank_truncation_level=10_000, **uplift)
                 jobs.insert(0, LightGBMJob(
-                    ranker, train[names].iloc[order_train], relevance(r_train[order_train], groups_train[order_train]),
-                    valid[names].iloc[order_valid], relevance(r_valid[order_valid], groups_valid[order_valid]),
+                    ranker, train[names].iloc[order_train],
+                    relevance(r_train[order_train], groups_train[order_train]),
+                    valid[names].iloc[order_valid],
+                    relevance(r_valid[order_valid], groups_valid[order_valid]),
                     self.params.early_stopping_rounds,
                     fit_params={"group": group_sizes(groups_train[order_train]),
                                 "eval_group": [group_sizes(groups_valid[order_valid])], "eval_at": [10_000]}))
             else:
                 jobs.insert(0, LightGBMJob(lgb.LGBMRegressor(objective="l2", **uplift), train[names],
                                            demeaned(r_train, groups_train), valid[names],
-                                           demeaned(r_valid, groups_valid), self.params.early_stopping_rounds))
+                    demeaned(r_valid, groups_valid), self.params.early_stopping_rounds))
         level_valid = oof[len(train):]
         return FitPlan(jobs, learned, "uplift", {"valid": valid, "y_valid": carry["y_valid"], "train": train,
                                                  "y_train": carry["y_train"], "level_train": oof[:len(train)],
@@ -286,7 +295,8 @@ class CountModel:
                 scale = max(float(np.dot(x, r) / max(np.dot(x, x), 1e-12)), 0.0)
 
         def uplifted(features: pd.DataFrame) -> np.ndarray:
-            return np.zeros(len(features)) if uplift is None else scale * (predict_booster(uplift, features) - shift)
+            return np.zeros(len(features)) if uplift is None else scale * (
+                predict_booster(uplift, features) - shift)
 
         # Split-conformal margin on the validation posts' prospective errors (see the class docstring).
         errors = np.abs(y_valid - carry["prospective_valid"] - uplifted(valid))
@@ -303,13 +313,15 @@ class CountModel:
     def fit(self, train: pd.DataFrame, y_train: np.ndarray, valid: pd.DataFrame, y_valid: np.ndarray, *,
             groups_train: np.ndarray | None = None, groups_valid: np.ndarray | None = None,
             fit_lightgbm: FitLightGBM = fit_locally) -> CountModel:
-        """Both stages; `fit_lightgbm` fits the LightGBM estimators (here by default; the Ray engine passes its own)."""
+        """Both stages; `fit_lightgbm` fits the LightGBM estimators
+        (here by default; the Ray engine passes its own)."""
         plan = self.lightgbm_jobs(train, y_train, valid, y_valid, groups_train, groups_valid)
         return fit_plan(self, plan, fit_lightgbm)  # type: ignore[no-any-return]
 
     # -- prediction ----------------------------------------------------------------------------------
     def _starts(self, level_names: list[str]) -> bool:
-        return getattr(self, "level_start", "none") == "trailing" and self.target.baseline_feature in level_names
+        return getattr(self, "level_start",
+                       "none") == "trailing" and self.target.baseline_feature in level_names
 
     def _start(self, features: pd.DataFrame, level_mean: float, level_names: list[str]) -> np.ndarray:
         """Where the level's trees start: the account's trailing mean (`level_start="trailing"`, the training
@@ -322,14 +334,16 @@ class CountModel:
     def _check_fitted(self) -> None:
         if not hasattr(self, "interval_margin_"):
             if hasattr(self, "mean_"):  # a bundle of an engage before the level and uplift split
-                raise NotFittedError(f"this {self.target.name} model was trained by an older engage (one model, no "
+                raise NotFittedError(
+                    f"this {self.target.name} model was trained by an older engage (one model, no "
                                      "level and uplift); retrain it with `python train.py`")
             raise NotFittedError(f"{self.target.name} model is not fitted: call fit(...) first")
 
     def _level(self, features: pd.DataFrame) -> np.ndarray:
         if self.level_ is None:
             return np.full(len(features), self.level_mean_)
-        return self._start(features, self.level_mean_, self.level_names_) + predict_booster(self.level_, features)
+        return self._start(features, self.level_mean_,
+                           self.level_names_) + predict_booster(self.level_, features)
 
     def _uplift(self, features: pd.DataFrame) -> np.ndarray:
         if self.uplift_ is None:
@@ -384,8 +398,9 @@ class RiskModel:
         # Risk models pickled before `target` was a parameter are read back without it.
         return getattr(self, "target", None) or _PLAIN_RISK
 
-    def lightgbm_jobs(self, train: pd.DataFrame, y_train: np.ndarray, valid: pd.DataFrame, y_valid: np.ndarray,
-                      groups_train: np.ndarray | None = None, groups_valid: np.ndarray | None = None) -> FitPlan:
+    def lightgbm_jobs(self, train: pd.DataFrame, y_train: np.ndarray, valid: pd.DataFrame,
+                      y_valid: np.ndarray,
+            groups_train: np.ndarray | None = None, groups_valid: np.ndarray | None = None) -> FitPlan:
         """The first half of `fit`, which sets nothing: the classifier left to fit (`finish` calibrates it).
         `groups_*` (each row's account) are taken for the count models' sake and unused."""
         dropped = family_columns(train.columns, getattr(self, "drop", ()))
@@ -393,7 +408,8 @@ class RiskModel:
         train, valid = train[columns], valid[columns]
         base = _lgb_params(self.params, self.seed, self._spec, list(train.columns))
         positives = max(int(y_train.sum()), 1)
-        classifier = lgb.LGBMClassifier(objective="binary", scale_pos_weight=max((len(y_train) - positives) / positives, 1.0) ** 0.5, **base)
+        classifier = lgb.LGBMClassifier(objective="binary", scale_pos_weight=max(
+            (len(y_train) - positives) / positives, 1.0) ** 0.5, **base)
         rounds = self.params.early_stopping_rounds if len(set(y_valid)) > 1 else None
         return FitPlan([LightGBMJob(classifier, train, y_train, valid, y_valid, rounds)],
                        {"feature_names_": list(train.columns)})
@@ -410,7 +426,8 @@ class RiskModel:
         if calibrated:
             self.calibrator_ = LogisticRegression(C=1e4).fit(raw.reshape(-1, 1), y_valid)
         else:
-            log.warning("authenticity risk: the validation slice has one class only; probabilities are not calibrated")
+            log.warning("authenticity risk: the validation slice has "
+                        "one class only; probabilities are not calibrated")
         return self
 
     def fit(self, train: pd.DataFrame, y_train: np.ndarray, valid: pd.DataFrame, y_valid: np.ndarray, *,

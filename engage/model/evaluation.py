@@ -50,14 +50,17 @@ def time_split(posts: pd.DataFrame, test_fraction: float, valid_fraction: float)
         n_test = int(len(order) * test_fraction)
         rest = order[: len(order) - n_test]
         n_valid = int(len(rest) * valid_fraction)
-        train, valid, test = list(rest[: len(rest) - n_valid]), list(rest[len(rest) - n_valid:]), list(order[len(order) - n_test:])
+        train, valid, test = list(rest[: len(rest) - n_valid]), list(rest[len(rest) - n_valid:]), list(
+            order[len(order) - n_test:])
         how = "latest posts overall (too few posts per account for a per-account split)"
-    return Split(np.sort(np.array(train, dtype=int)), np.sort(np.array(valid, dtype=int)), np.sort(np.array(test, dtype=int)), how,
+    return Split(np.sort(np.array(train, dtype=int)), np.sort(np.array(valid, dtype=int)),
+                 np.sort(np.array(test, dtype=int)), how,
                  times, posts["account"].astype(str).to_numpy())
 
 
 def latest_share(rows: np.ndarray, times: np.ndarray, share: float) -> tuple[np.ndarray, np.ndarray]:
-    """`rows` split by time: the earlier posts, and the latest `share` of them (at least one when there are two)."""
+    """`rows` split by time: the earlier posts, and the latest
+    `share` of them (at least one when there are two)."""
     order = np.asarray(rows)[np.argsort(times[rows], kind="stable")]
     cut = int(len(order) * (1 - share))
     return np.sort(order[:cut]), np.sort(order[cut:])
@@ -99,18 +102,22 @@ def spearman_within_account(accounts: np.ndarray, actual: np.ndarray, predicted:
 
 
 def count_metrics(
-    prefix: str, name: str, accounts: np.ndarray, actual: np.ndarray, predicted: np.ndarray, account_baseline: np.ndarray
+    prefix: str, name: str, accounts: np.ndarray, actual: np.ndarray, predicted: np.ndarray,
+    account_baseline: np.ndarray
 ) -> dict[str, float]:
     """The four model metrics for a count target (log1p space); `prefix` is 'test' or 'baseline'."""
     ok = ~np.isnan(actual)
-    accounts, actual, predicted, account_baseline = accounts[ok], actual[ok], predicted[ok], account_baseline[ok]
+    accounts, actual, predicted, account_baseline = accounts[ok], actual[ok], predicted[ok], account_baseline[
+        ok]
     out = {
-        f"{prefix}_{name}_mae_log1p": float(np.mean(np.abs(actual - predicted))) if len(actual) else float("nan"),
+        f"{prefix}_{name}_mae_log1p": float(np.mean(np.abs(actual - predicted))) if len(actual)
+        else float("nan"),
         f"{prefix}_{name}_spearman": spearman(actual, predicted),
         f"{prefix}_{name}_spearman_within_account": spearman_within_account(accounts, actual, predicted),
     }
     if prefix == "test":
-        out[f"test_{name}_spearman_relative"] = spearman(actual - account_baseline, predicted - account_baseline)
+        out[f"test_{name}_spearman_relative"] = spearman(actual - account_baseline,
+                                                         predicted - account_baseline)
     return out
 
 
@@ -142,7 +149,8 @@ def risk_auc(labels: np.ndarray, probabilities: np.ndarray) -> float:
     return float(roc_auc_score(labels[ok], probabilities[ok]))
 
 
-def account_training_baseline(posts: pd.DataFrame, values: np.ndarray, fit_rows: np.ndarray, rows: np.ndarray) -> np.ndarray:
+def account_training_baseline(posts: pd.DataFrame, values: np.ndarray, fit_rows: np.ndarray,
+                              rows: np.ndarray) -> np.ndarray:
     """Each row's account mean of `values` over its training posts (global training mean for new accounts)."""
     frame = pd.DataFrame({"account": posts["account"].to_numpy()[fit_rows], "v": values[fit_rows]})
     means = frame.groupby("account")["v"].mean()
@@ -150,7 +158,8 @@ def account_training_baseline(posts: pd.DataFrame, values: np.ndarray, fit_rows:
     return posts["account"].iloc[rows].map(means).astype(float).fillna(global_mean).to_numpy()
 
 
-#: The creator's question: of two posts of one account published at most this many days apart, which does better?
+#: The creator's question: of two posts of one account
+#: published at most this many days apart, which does better?
 DRAFT_PAIR_DAYS = 7.0
 
 
@@ -165,7 +174,8 @@ class DraftPairs:
     later_features: object = field(default=None, repr=False)  # pandas DataFrame, one row per pair
 
 
-def draft_pairs(posts: pd.DataFrame, rows: np.ndarray, max_days: float = DRAFT_PAIR_DAYS) -> tuple[np.ndarray, np.ndarray]:
+def draft_pairs(posts: pd.DataFrame, rows: np.ndarray,
+                max_days: float = DRAFT_PAIR_DAYS) -> tuple[np.ndarray, np.ndarray]:
     """(earlier, later): every pair of `rows` of one account posted at most `max_days` apart, ordered by
     (posted_at, post_id) as the history features order them (same-day posts by Instagram's id order)."""
     rows = np.asarray(rows, dtype=np.int64)
@@ -201,10 +211,12 @@ def pair_accuracy(actual_earlier: np.ndarray, actual_later: np.ndarray, predicte
 
 
 def uncomputable_metrics(metrics: dict[str, float], test: np.ndarray, posts: pd.DataFrame) -> dict[str, str]:
-    """Each metric that came out NaN, with the reason in words (docs/model.md, "Metrics that cannot be computed")."""
+    """Each metric that came out NaN, with the reason in words
+    (docs/model.md, "Metrics that cannot be computed")."""
     per_account = posts["account"].iloc[test].value_counts()
     reasons = {
-        "spearman_within_account": f"no account has {WITHIN_ACCOUNT_MIN_POSTS} or more test posts (the most is "
+        "spearman_within_account": "no account has "
+        f"{WITHIN_ACCOUNT_MIN_POSTS} or more test posts (the most is "
                                    f"{int(per_account.max()) if len(per_account) else 0})",
         "spearman": "fewer than 3 test posts with a known count",
         "spearman_relative": "fewer than 3 test posts with a known count",
@@ -217,5 +229,6 @@ def uncomputable_metrics(metrics: dict[str, float], test: np.ndarray, posts: pd.
     for key, value in metrics.items():
         if not np.isfinite(value):
             kind = next((k for k in sorted(reasons, key=len, reverse=True) if key.endswith(k)), None)
-            out[key] = reasons.get(kind, "cannot be computed on this split") if kind else "cannot be computed on this split"
+            out[key] = reasons.get(
+                kind, "cannot be computed on this split") if kind else "cannot be computed on this split"
     return out

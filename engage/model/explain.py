@@ -1,8 +1,9 @@
 """Reasons a person understands: feature names in words, per-draft factors and rule-based flags.
 
 * `top_factors`: the largest per-draft contributions of the likes model (LightGBM `pred_contrib`, in
-  log1p-likes units; no extra model), named in words with the draft's value ("not sponsored", "3 hashtags"). The PCA components of an embedding are summed into
-  one factor ("what the photo shows"), since a single component means nothing to a person.
+  log1p-likes units; no extra model), named in words with the draft's value ("not sponsored", "3 hashtags").
+  The PCA components of an embedding are summed into one factor ("what the photo shows"), since a single
+  component means nothing to a person.
 * `draft_flags`: the rules from the influencer-marketing literature, each with a concrete message. The
   thresholds that depend on the data (what counts as blurry, dark or off-style) are percentiles of the
   training features (`compute_norms`), stored in the bundle.
@@ -107,8 +108,10 @@ COUNT_NOUNS: dict[str, tuple[str, str]] = {
     "disclosures": ("disclosure tag", "disclosure tags"),
     "discount_codes": ("discount code", "discount codes"),
     "brand_phrases": ("brand-messaging phrase", "brand-messaging phrases"),
-    "duplicate_image_accounts": ("other feed with the same photo today", "other feeds with the same photo today"),
-    "duplicate_caption_accounts": ("other feed with the same caption today", "other feeds with the same caption today"),
+    "duplicate_image_accounts": ("other feed with the same photo today",
+                                 "other feeds with the same photo today"),
+    "duplicate_caption_accounts": ("other feed with the same caption today",
+                                   "other feeds with the same caption today"),
     "n_earlier_posts": ("earlier post known", "earlier posts known"),
 }
 #: Yes/no features: (when present, when absent).
@@ -125,7 +128,8 @@ WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", 
 
 
 def describe_value(name: str, value: float) -> str:
-    """A feature and the draft's value of it, in words: "not sponsored", "3 hashtags", "posting at 19:00 UTC"."""
+    """A feature and the draft's value of it, in words: "not
+    sponsored", "3 hashtags", "posting at 19:00 UTC"."""
     words = describe_feature(name)
     if value is None or pd.isna(value):
         if name == "sponsored":
@@ -174,7 +178,8 @@ def top_factors(features: pd.DataFrame, likes_model: Any, n: int = 6) -> list[di
         members.setdefault(key, []).append(name)
     ranked = sorted(grouped.items(), key=lambda kv: abs(kv[1]), reverse=True)
     return [
-        {"feature": describe_value(members[key][0], row[members[key][0]]) if len(members[key]) == 1 else key[0],
+        {"feature": describe_value(members[key][0],
+                                   row[members[key][0]]) if len(members[key]) == 1 else key[0],
          "contribution": round(value, 4), "part": key[1]}
         for key, value in ranked[:n] if value != 0.0
     ]
@@ -198,19 +203,23 @@ def draft_skill(metrics: dict[str, Any], target: str = "likes") -> dict[str, Any
     if share is None or pairs < MIN_SKILL_PAIRS:
         return {"target": target, "draft_pairs_7d": share, "pairs": pairs, "trained_on_posts": trained,
                 "tells_drafts_apart": False,
-                "message": f"Trained on {trained} posts, with {pairs} held-out pairs of posts a week apart to check it on: "
-                           f"this model cannot yet tell two drafts apart. Trust the usual {target}, not the draft's +/-."}
+                "message": f"Trained on {trained} posts, with {pairs} "
+                "held-out pairs of posts a week apart to check it on: "
+            f"this model cannot yet tell two drafts apart. Trust the usual {target}, not the draft's +/-."}
     low = share - 1.645 * math.sqrt(share * (1 - share) / pairs)
     percent = round(100 * share)
     if low <= 0.5:
-        return {"target": target, "draft_pairs_7d": round(share, 4), "pairs": pairs, "trained_on_posts": trained,
+        return {"target": target, "draft_pairs_7d": round(share, 4), "pairs": pairs,
+                "trained_on_posts": trained,
                 "tells_drafts_apart": False,
-                "message": f"Of {pairs} held-out pairs of posts a week apart, it ordered {percent}% right, no surer than a "
-                           f"coin: this model (trained on {trained} posts) cannot yet tell two drafts apart. Trust the "
+                "message": f"Of {pairs} held-out pairs of posts a week "
+                f"apart, it ordered {percent}% right, no surer than a "
+                f"coin: this model (trained on {trained} posts) cannot yet tell two drafts apart. Trust the "
                            f"usual {target}, not the draft's +/-."}
     return {"target": target, "draft_pairs_7d": round(share, 4), "pairs": pairs, "trained_on_posts": trained,
             "tells_drafts_apart": True,
-            "message": f"Of {pairs} held-out pairs of posts a week apart, it ordered {percent}% right (a coin: 50%): "
+            "message": f"Of {pairs} held-out pairs of posts a week "
+            f"apart, it ordered {percent}% right (a coin: 50%): "
                        f"trust which draft it prefers more than by how much."}
 
 
@@ -236,10 +245,12 @@ def _value(row: pd.Series, name: str) -> float:
     return float(value) if value is not None and not pd.isna(value) else float("nan")
 
 
-def draft_flags(row: pd.Series, norms: dict[str, float], *, window_hours: float = 24.0) -> list[dict[str, str]]:
-    """The literature's rules applied to one draft's features, each with a concrete message that is true of the
-    case it is raised in: against the account's habit where its history gives one, else against all training
-    posts. (What the model knows about the account is said by engage/model/known.py's `knowledge_flags`.)"""
+def draft_flags(row: pd.Series, norms: dict[str, float], *,
+                window_hours: float = 24.0) -> list[dict[str, str]]:
+    """The literature's rules applied to one draft's features, each with a concrete message that is true of
+    the case it is raised in: against the account's habit where its history gives one, else against all
+    training posts. (What the model knows about the account is said by engage/model/known.py's
+    `knowledge_flags`.)"""
     flags: list[dict[str, str]] = []
 
     def flag(code: str, message: str) -> None:
@@ -253,37 +264,52 @@ def draft_flags(row: pd.Series, norms: dict[str, float], *, window_hours: float 
             than = "more than 20, which reads as stuffing whatever the account's habit"
         else:
             than = f"more than 95% of the training posts carry ({norms['hashtags_p95']:.0f})"
-        flag("too_many_hashtags", f"{int(hashtags)} hashtags is {than}; audiences punish hashtag stuffing, keep the "
+        flag("too_many_hashtags",
+             f"{int(hashtags)} hashtags is {than}; audiences punish hashtag stuffing, keep the "
              "few that describe the post.")
     chars, chars_z = _value(row, CAPTION_CHARS), _value(row, CAPTION_CHARS_Z)
     if chars_z > 2 or (math.isnan(chars_z) and chars > norms["caption_chars_p95"]):
         than = ("much longer than this account's usual captions" if chars_z > 2
-                else f"longer than 95% of the training posts' captions ({norms['caption_chars_p95']:.0f} characters)")
-        flag("caption_too_long", f"The caption ({int(chars)} characters) is {than}; long captions lose readers, so "
+                else "longer than 95% of the training posts' captions "
+                f"({norms['caption_chars_p95']:.0f} characters)")
+        flag("caption_too_long",
+             f"The caption ({int(chars)} characters) is {than}; long captions lose readers, so "
              "cut it to the detail that matters.")
-    disclosed = [t for t, name in (("#ad", HAS_AD), ("#paid", HAS_PAID), ("#sponsored", HAS_SPONSORED)) if _value(row, name) > 0]
+    disclosed = [t for t, name in (("#ad", HAS_AD), ("#paid", HAS_PAID),
+                                   ("#sponsored", HAS_SPONSORED)) if _value(row, name) > 0]
     if disclosed:
-        flag("disclosure_tags", f"{'/'.join(disclosed)} makes audiences read the post as less authentic. Keep the "
+        flag("disclosure_tags",
+             f"{'/'.join(disclosed)} makes audiences read the post as less authentic. Keep the "
              "disclosure (it is required), but make the photo and voice match your usual posts to offset it.")
     if _value(row, BRAND_MESSAGING) > 0:
-        flag("brand_messaging", "The caption uses brand-messaging phrases (e.g. 'shop now', 'limited offer'); audiences "
+        flag("brand_messaging",
+             "The caption uses brand-messaging phrases (e.g. 'shop now', 'limited offer'); audiences "
              "find these fake. Say in your own words why you like the product.")
     consistency = _value(row, PHOTO_CONSISTENCY)
-    if not math.isnan(consistency) and not math.isnan(norms["photo_consistency_p10"]) and consistency < norms["photo_consistency_p10"]:
+    if not math.isnan(consistency) and not math.isnan(norms["photo_consistency_p10"]) and consistency < norms[
+        "photo_consistency_p10"]:
         usual = norms["photo_consistency_p10"]
-        flag("off_style_photo", f"This photo is further from your recent posts' look (similarity {consistency:.2f}) "
-             f"than 90% of the training posts were from their feeds' ({usual:.2f}); posts that break with the feed "
+        flag("off_style_photo",
+             f"This photo is further from your recent posts' look (similarity {consistency:.2f}) "
+             "than 90% of the training posts were from their "
+             f"feeds' ({usual:.2f}); posts that break with the feed "
              "feel fake. Reshoot or edit it in your usual look.")
     sharpness = _value(row, SHARPNESS)
-    if not math.isnan(sharpness) and not math.isnan(norms["sharpness_p10"]) and sharpness < norms["sharpness_p10"]:
-        flag("blurry_photo", "The photo is blurrier than 90% of the training posts' photos; use a sharper shot.")
+    if not math.isnan(sharpness) and not math.isnan(norms["sharpness_p10"]) and sharpness < norms[
+        "sharpness_p10"]:
+        flag("blurry_photo",
+             "The photo is blurrier than 90% of the training posts' photos; use a sharper shot.")
     brightness = _value(row, BRIGHTNESS)
     if not math.isnan(brightness) and brightness < norms["brightness_p5"]:
-        flag("dark_photo", "The photo is darker than 95% of the training posts' photos; brighten it or shoot in better light.")
-    duplicates = float(np.nan_to_num(np.nanmax([_value(row, DUPLICATE_IMAGES), _value(row, DUPLICATE_CAPTIONS), 0.0])))
+        flag("dark_photo", "The photo is darker than 95% of the training "
+             "posts' photos; brighten it or shoot in better light.")
+    duplicates = float(np.nan_to_num(np.nanmax([_value(row, DUPLICATE_IMAGES),
+                                                _value(row, DUPLICATE_CAPTIONS), 0.0])))
     if duplicates > 0:
         others = f"{int(duplicates)} other account{'s' if int(duplicates) != 1 else ''}"
-        flag("same_post_elsewhere_today", f"{others} posted the same photo or caption in the {window_hours:g} hours "
-             "before this draft; the same sponsored post on several feeds the same day feels fake. Post on another "
+        flag("same_post_elsewhere_today",
+             f"{others} posted the same photo or caption in the {window_hours:g} hours "
+             "before this draft; the same sponsored post on several "
+             "feeds the same day feels fake. Post on another "
              "day or make it your own.")
     return flags

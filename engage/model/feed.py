@@ -30,7 +30,8 @@ log = logging.getLogger(__name__)
 
 #: Photos beside the draft in the 3x3 preview.
 FEED_PHOTOS = 8
-#: Side of a stored thumbnail in pixels (a grid cell in the studio is about 110 px wide; 2x for sharp screens).
+#: Side of a stored thumbnail in pixels (a grid cell in
+#: the studio is about 110 px wide; 2x for sharp screens).
 THUMBNAIL_PX = 224
 
 
@@ -46,14 +47,17 @@ def _has_photo(value: object) -> bool:
     return isinstance(value, str) and bool(value)
 
 
-def account_feeds(posts: pd.DataFrame, n: int = FEED_PHOTOS, *, progress: bool = False) -> dict[str, list[str]]:
-    """Each account's last `n` photos (newest first) as thumbnails; an unreadable photo is left out and logged."""
+def account_feeds(posts: pd.DataFrame, n: int = FEED_PHOTOS, *,
+                  progress: bool = False) -> dict[str, list[str]]:
+    """Each account's last `n` photos (newest first) as
+    thumbnails; an unreadable photo is left out and logged."""
     with_photo = posts[posts["image"].map(_has_photo) & ~posts["is_video"].astype(bool)]
     latest = with_photo.sort_values("posted_at", kind="stable").groupby("account", sort=True).tail(n)
     feeds: dict[str, list[str]] = {}
     failed: list[str] = []
     rows = latest.iloc[::-1]  # newest first, as the grid shows them
-    for account, path in tqdm(zip(rows["account"], rows["image"], strict=True), total=len(rows), desc="feed thumbnails",
+    for account, path in tqdm(zip(rows["account"], rows["image"], strict=True), total=len(rows),
+                              desc="feed thumbnails",
                               unit="photo", disable=not progress or len(rows) < 200, mininterval=0.5):
         try:
             small = thumbnail(path)
@@ -62,7 +66,8 @@ def account_feeds(posts: pd.DataFrame, n: int = FEED_PHOTOS, *, progress: bool =
             continue
         feeds.setdefault(str(account), []).append(small)
     if failed:
-        log.warning("feed preview: %d photo(s) could not be read and are left out of the grid: %s%s", len(failed),
+        log.warning("feed preview: %d photo(s) could not be read and are left out of the grid: %s%s",
+                    len(failed),
                     "; ".join(failed[:3]), "" if len(failed) <= 3 else f"; and {len(failed) - 3} more")
     return feeds
 

@@ -43,7 +43,8 @@ def demeaned(values: np.ndarray, groups: np.ndarray) -> np.ndarray:
 
 def relevance(values: np.ndarray, groups: np.ndarray, grades: int = 5) -> np.ndarray:
     """Integer relevance 0..grades-1 from each value's rank within its group (lambdarank's labels)."""
-    ranks = pd.Series(values).groupby(pd.Series(groups).astype(str).to_numpy()).rank(pct=True, method="average")
+    ranks = pd.Series(values).groupby(pd.Series(groups).astype(str).to_numpy()).rank(
+        pct=True, method="average")
     return np.minimum((ranks.to_numpy() * grades).astype(int), grades - 1)
 
 

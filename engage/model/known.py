@@ -41,8 +41,9 @@ EXTRAPOLATION_WIDENING = 0.25
 
 
 def early_context(posts: pd.DataFrame, when: pd.Timestamp) -> pd.DataFrame:
-    """The account's earliest stored posts (`posts`, oldest first, all after `when`) re-dated so that the last of
-    them comes one usual gap (their median spacing, else a day) before `when`; spacing and order are kept."""
+    """The account's earliest stored posts (`posts`, oldest first, all after `when`) re-dated so that the last
+    of them comes one usual gap (their median spacing, else a day) before `when`; spacing and order are
+    kept."""
     times = posts["posted_at"]
     gaps = times.diff().dropna()
     gap = gaps.median() if len(gaps) and gaps.median() > pd.Timedelta(0) else pd.Timedelta(days=1)
@@ -112,7 +113,8 @@ class SimilarAccounts:
 
 def rebase(prediction: dict[str, float], reference: float, size: SizeLevel) -> dict[str, float]:
     """A log1p prediction made on `reference` (the model's own level) moved onto the similar accounts' level,
-    its range widened by `size.widening` on each side (the account's level moves with it; the uplift stays)."""
+    its range widened by `size.widening` on each side (the
+    account's level moves with it; the uplift stays)."""
     shift = size.level - reference
     out = dict(prediction)
     out.update({
@@ -153,8 +155,8 @@ EDGE_SHARE = 0.2
 
 def squeeze(x: float, lo: float, hi: float) -> float:
     """`x` kept inside [lo, hi] without losing order: unchanged in the middle, approaching the ends smoothly
-    (exponentially) within `EDGE_SHARE` of the range of them, so that two drafts the model tells apart stay apart
-    (a plain clip would give every draft past the end the same figure, and a comparison a tie)."""
+    (exponentially) within `EDGE_SHARE` of the range of them, so that two drafts the model tells apart stay
+    apart (a plain clip would give every draft past the end the same figure, and a comparison a tie)."""
     width = EDGE_SHARE * (hi - lo)
     if width <= 1e-9:
         return float(min(max(x, lo), hi))
@@ -182,8 +184,10 @@ def knowledge_flags(
             {
                 "code": "before_known_history",
                 "message": (
-                    f"This draft is dated before {account}'s first post known to the model ({first:%Y-%m-%d}); it is scored "
-                    f"at the account's level then: its earliest {n} stored post{'s' if n != 1 else ''} serve as its history."
+                    f"This draft is dated before {account}'s first post "
+                    f"known to the model ({first:%Y-%m-%d}); it is scored "
+                    f"at the account's level then: its earliest {n} stored "
+                    f"post{'s' if n != 1 else ''} serve as its history."
                 ),
             }
         )
@@ -201,8 +205,10 @@ def knowledge_flags(
             {
                 "code": "unknown_account",
                 "message": (
-                    f"This account has no history in the model and {none_sent}, and {how}: the prediction is the typical "
-                    "level of the training posts. Send the account's recent posts (photos, captions, counts) as history "
+                    "This account has no history in the model and "
+                    f"{none_sent}, and {how}: the prediction is the typical "
+                    "level of the training posts. Send the account's "
+                    "recent posts (photos, captions, counts) as history "
                     "for a personal prediction."
                 ),
             }
@@ -216,8 +222,10 @@ def knowledge_flags(
         {
             "code": "unknown_account",
             "message": (
-                f"This account has no history in the model and {none_sent}: its counts are those of {others}, per "
-                f"follower, for its {int(followers or 0):,} followers. Send the account's recent posts (photos, captions, "
+                "This account has no history in the model and "
+                f"{none_sent}: its counts are those of {others}, per "
+                f"follower, for its {int(followers or 0):,} followers. "
+                "Send the account's recent posts (photos, captions, "
                 "counts) as history for a personal prediction."
             ),
         }
@@ -229,7 +237,8 @@ def knowledge_flags(
                 "code": "followers_outside_training",
                 "message": (
                     f"{int(followers or 0):,} followers is {side} than any account the model was trained on "
-                    f"({size.range_low:,} to {size.range_high:,}): the counts are extrapolated from the nearest accounts' "
+                    f"({size.range_low:,} to {size.range_high:,}): the "
+                    "counts are extrapolated from the nearest accounts' "
                     "counts per follower, and their ranges are widened accordingly."
                 ),
             }

@@ -11,7 +11,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-#: Points a scatter plot draws at most: a seeded sample beyond it (200k test posts draw as slowly as they read).
+#: Points a scatter plot draws at most: a seeded sample
+#: beyond it (200k test posts draw as slowly as they read).
 MAX_POINTS = 20_000
 
 
@@ -41,10 +42,12 @@ def shap_summary(model, features: pd.DataFrame, title: str, max_rows: int = 500)
     """SHAP beeswarm of the mean model on (a sample of) the test features."""
     import shap
 
-    sample = features.sample(min(max_rows, len(features)), random_state=0) if len(features) > max_rows else features
+    sample = features.sample(min(max_rows, len(features)),
+                             random_state=0) if len(features) > max_rows else features
     values = shap.TreeExplainer(model.booster_).shap_values(sample)
-    # summary_plot draws on pyplot's current figure: give it a new one, or it draws over (and returns) whatever
-    # figure was made last (the feature importance chart, which then logged the SHAP beeswarm under its name).
+    # summary_plot draws on pyplot's current figure: give it a new one, or it draws over (and returns)
+    # whatever figure was made last (the feature importance chart, which then logged the SHAP beeswarm under
+    # its name).
     fig = plt.figure()
     shap.summary_plot(values, sample, show=False, max_display=20, plot_size=(8, 7))
     if plt.gcf() is not fig:
@@ -97,7 +100,8 @@ def calibration(labels: np.ndarray, probabilities: np.ndarray, bins: int = 10) -
     fig, ax = plt.subplots(figsize=(5.5, 5))
     ax.plot([0, 1], [0, 1], color="grey", lw=1, label="perfect")
     # Marker area by the bin's share of the posts: a fixed scale, whatever the test set's size.
-    ax.scatter(mean_p, rate, s=[20 + 600 * c / max(len(labels), 1) for c in count], label="test bins (size = posts)")
+    ax.scatter(mean_p, rate, s=[20 + 600 * c / max(len(labels), 1) for c in count],
+               label="test bins (size = posts)")
     ax.plot(mean_p, rate, lw=1)
     ax.set_xlabel("predicted authenticity risk")
     ax.set_ylabel("observed rate")

@@ -73,7 +73,8 @@ class Target:
         raise NotImplementedError
 
     def evaluate(self, model: Any, features: pd.DataFrame, y: np.ndarray, posts: pd.DataFrame,
-                 split: ev.Split, pairs: ev.DraftPairs | None = None) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+                 split: ev.Split,
+                 pairs: ev.DraftPairs | None = None) -> tuple[dict[str, float], dict[str, np.ndarray]]:
         raise NotImplementedError
 
     def figures(self, preds: dict[str, np.ndarray]) -> dict[str, Figure]:
@@ -96,7 +97,8 @@ class CountTarget(Target):
         if known == 0:
             return y, f"log1p({self.column})", f"the data set has no {self.column} counts"
         if known < MIN_LABELS:
-            return y, f"log1p({self.column})", f"only {known} posts have {self.column} counts (at least {MIN_LABELS} needed)"
+            return y, f"log1p({self.column})", (f"only {known} posts have {self.column} "
+                                                f"counts (at least {MIN_LABELS} needed)")
         return y, f"log1p({self.column})", None
 
     def make_model(self, params: LightGBMSettings, interval: float, seed: int, **options: Any) -> CountModel:
@@ -111,24 +113,28 @@ class CountTarget(Target):
         """Expected, low and high as counts (the API's and the studio's numbers); with the level and uplift,
         `usual` (what a post of this account would get now, as a count) and `uplift_percent` (what this draft
         adds to it: (1 + expected) / (1 + usual) - 1, in percent)."""
-        out = {k: round(float(np.expm1(max(prediction[k][row], 0.0))), 2) for k in ("expected", "low", "high")}
+        out = {k: round(float(np.expm1(max(prediction[k][row], 0.0))),
+                        2) for k in ("expected", "low", "high")}
         if "level" in prediction:
             out["usual"] = round(float(np.expm1(max(prediction["level"][row], 0.0))), 2)
             out["uplift_percent"] = round(float(np.expm1(prediction["uplift"][row])) * 100, 1)
         return out
 
     def evaluate(self, model: CountModel, features: pd.DataFrame, y: np.ndarray, posts: pd.DataFrame,
-                 split: ev.Split, pairs: ev.DraftPairs | None = None) -> tuple[dict[str, float], dict[str, np.ndarray]]:
-        """Test metrics next to the account-baseline metrics, named `test_<name>_...` and `baseline_<name>_...`;
-        with `pairs`, the draft-pair accuracy `test_<name>_draft_pairs_7d` and its pair count `..._n` (the
-        account baseline scores two drafts alike: 0.5 by definition, no pair counted)."""
+                 split: ev.Split,
+                 pairs: ev.DraftPairs | None = None) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+        """Test metrics next to the account-baseline metrics, named `test_<name>_...` and
+        `baseline_<name>_...`; with `pairs`, the draft-pair accuracy `test_<name>_draft_pairs_7d` and its pair
+        count `..._n` (the account baseline scores two drafts alike: 0.5 by definition, no pair counted)."""
         test, fit_rows = split.test, np.concatenate([split.train, split.valid])
         accounts = posts["account"].to_numpy()[test]
         p = model.predict_log1p(features.iloc[test])
         baseline = ev.account_training_baseline(posts, y, fit_rows, test)
-        # The trailing baseline is what the model starts from: the mean log1p count of the account's last posts
-        # before each post (the training mean where the account has none yet). It moves with the account.
-        trailing = features[self.baseline_feature].to_numpy(dtype=float)[test] if self.baseline_feature in features else baseline
+        # The trailing baseline is what the model starts from: the mean log1p count of the account's last
+        # posts before each post (the training mean where the account has none yet). It moves with the
+        # account.
+        trailing = features[self.baseline_feature].to_numpy(dtype=float)[
+            test] if self.baseline_feature in features else baseline
         trailing = np.where(np.isnan(trailing), baseline, trailing)
         metrics = ev.count_metrics("test", self.name, accounts, y[test], p["expected"], baseline)
         metrics.update(ev.count_metrics("baseline", self.name, accounts, y[test], baseline, baseline))
@@ -146,18 +152,22 @@ class CountTarget(Target):
 
     def figures(self, preds: dict[str, np.ndarray]) -> dict[str, Figure]:
         return {
-            f"plots/predicted_vs_actual_{self.name}.png": plots.predicted_vs_actual(preds["actual"], preds["expected"], preds["baseline"], self.name),
-            f"plots/residuals_{self.name}.png": plots.residuals(preds["actual"], preds["expected"], self.name),
+            f"plots/predicted_vs_actual_{self.name}.png": plots.predicted_vs_actual(
+                preds["actual"], preds["expected"], preds["baseline"], self.name),
+            f"plots/residuals_{self.name}.png": plots.residuals(preds["actual"], preds["expected"],
+                                                                self.name),
         }
 
     def summary_rows(self, metrics: dict[str, float]) -> list[tuple[str, float, float | None, float | None]]:
         """(metric, model, account baseline, trailing baseline) for the terminal summary."""
         rows = []
-        for kind in ("mae_log1p", "spearman", "spearman_within_account", "spearman_relative", "draft_pairs_7d",
+        for kind in ("mae_log1p", "spearman", "spearman_within_account", "spearman_relative",
+                     "draft_pairs_7d",
                      "interval_coverage"):
             key = f"test_{self.name}_{kind}"
             if key in metrics:
-                rows.append((key, metrics[key], metrics.get(f"baseline_{self.name}_{kind}"), metrics.get(f"trailing_{self.name}_{kind}")))
+                rows.append((key, metrics[key], metrics.get(f"baseline_{self.name}_{kind}"),
+                             metrics.get(f"trailing_{self.name}_{kind}")))
         return rows
 
 
@@ -184,17 +194,20 @@ class RiskTarget(Target):
         return float(prediction[row])
 
     def evaluate(self, model: RiskModel, features: pd.DataFrame, y: np.ndarray, posts: pd.DataFrame,
-                 split: ev.Split, pairs: ev.DraftPairs | None = None) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+                 split: ev.Split,
+                 pairs: ev.DraftPairs | None = None) -> tuple[dict[str, float], dict[str, np.ndarray]]:
         prob = model.predict_proba(features.iloc[split.test])
         actual = y[split.test]
-        metrics = {"test_risk_auc": ev.risk_auc(actual, prob), "test_risk_ece": ev.expected_calibration_error(actual, prob)}
+        metrics = {"test_risk_auc": ev.risk_auc(actual, prob),
+                   "test_risk_ece": ev.expected_calibration_error(actual, prob)}
         return metrics, {"actual": actual, "probability": prob}
 
     def figures(self, preds: dict[str, np.ndarray]) -> dict[str, Figure]:
         return {"plots/risk_calibration.png": plots.calibration(preds["actual"], preds["probability"])}
 
     def summary_rows(self, metrics: dict[str, float]) -> list[tuple[str, float, float | None, float | None]]:
-        return [(key, metrics[key], None, None) for key in ("test_risk_auc", "test_risk_ece") if key in metrics]
+        return [(key, metrics[key], None, None) for key in ("test_risk_auc",
+                                                            "test_risk_ece") if key in metrics]
 
 
 #: Fewest known labels a target trains on; below it the target is skipped with the reason.
@@ -210,26 +223,31 @@ _ENGAGEMENT_MONOTONE = (("hashtags_z", -1), ("caption_chars_z", -1), ("hashtags"
 _DUPLICATE_MONOTONE = (("duplicate_image_accounts", -1), ("duplicate_caption_accounts", -1))
 #: Sponsored posts feel fake with #paid/#ad, brand messaging, the same post elsewhere the same day, and a
 #: photo unlike the feed (59% / 36% / 31% / 31% / 34% in the literature; docs/demo-data.md).
-_RISK_MONOTONE = (("has_ad", 1), ("has_paid", 1), ("has_sponsored", 1), ("has_paid_partnership", 1), ("brand_phrases", 1),
-                  ("duplicate_image_accounts", 1), ("duplicate_caption_accounts", 1), ("image_feed_similarity", -1))
+_RISK_MONOTONE = (("has_ad", 1), ("has_paid", 1), ("has_sponsored", 1), ("has_paid_partnership", 1),
+                  ("brand_phrases", 1),
+    ("duplicate_image_accounts", 1), ("duplicate_caption_accounts", 1), ("image_feed_similarity", -1))
 
 
-def _count(name: str, label: str, goal: str, description: str, monotone: tuple[tuple[str, int], ...] = _DUPLICATE_MONOTONE) -> CountTarget:
+def _count(name: str, label: str, goal: str, description: str,
+           monotone: tuple[tuple[str, int], ...] = _DUPLICATE_MONOTONE) -> CountTarget:
     return CountTarget(name, name, f"{name}_baseline", monotone, label, goal, description)
 
 
 TARGETS: dict[str, Target] = {
     "likes": _count("likes", "likes", "engagement", "likes on the post", _ENGAGEMENT_MONOTONE),
     "comments": _count("comments", "comments", "engagement", "comments on the post", _ENGAGEMENT_MONOTONE),
-    "impressions": _count("impressions", "impressions", "awareness", "how often the post is seen (Meta now reports views)"),
+    "impressions": _count("impressions", "impressions", "awareness",
+                          "how often the post is seen (Meta now reports views)"),
     "reach": _count("reach", "reach", "awareness", "how many accounts see the post"),
     "saves": _count("saves", "saves", "content quality", "saved to come back to: content worth keeping"),
     "shares": _count("shares", "shares", "content quality", "sent on to others: content worth passing on"),
-    "profile_visits": _count("profile_visits", "profile visits", "call to action", "visits to your profile from the post"),
+    "profile_visits": _count("profile_visits", "profile visits", "call to action",
+                             "visits to your profile from the post"),
     "follows": _count("follows", "follows", "fan-base growth", "new followers from the post"),
     "link_clicks": _count("link_clicks", "link clicks", "call to action", "taps on your link from the post"),
-    "authenticity_risk": RiskTarget("authenticity_risk", "felt_fake", monotone=_RISK_MONOTONE, label="authenticity risk",
-                                    goal="trust", description="probability that the audience finds the post fake"),
+    "authenticity_risk": RiskTarget("authenticity_risk", "felt_fake", monotone=_RISK_MONOTONE,
+                                    label="authenticity risk",
+        goal="trust", description="probability that the audience finds the post fake"),
 }
 #: The count targets, in registry order: what /v1/score returns and what /v1/compare can rank by.
 COUNT_TARGETS: tuple[str, ...] = tuple(name for name, t in TARGETS.items() if t.kind == "count")
@@ -247,5 +265,6 @@ def risk_labels(posts: pd.DataFrame, features: pd.DataFrame) -> tuple[np.ndarray
     likes = np.log1p(posts["likes"].astype("Float64").to_numpy(dtype=float, na_value=np.nan))
     baseline = features["likes_baseline"].to_numpy(dtype=float)
     # No proxy label where either side is unknown (no earlier post, or the owner hid this post's likes).
-    label = np.where(np.isnan(baseline) | np.isnan(likes), np.nan, (likes < baseline - PROXY_DROP).astype(float))
+    label = np.where(np.isnan(baseline) | np.isnan(likes), np.nan,
+                     (likes < baseline - PROXY_DROP).astype(float))
     return label, RISK_LABEL_PROXY

@@ -24,7 +24,8 @@ LEGACY_FILES = ("bundle.joblib", "context.parquet", "context_vectors.npz", "sett
 
 
 def convert_legacy(directory: str | Path, out: str | Path | None = None) -> Path:
-    """Load the format-1 bundle in `directory` (trusted by the caller) and save it signed to `out` (default: in place)."""
+    """Load the format-1 bundle in `directory` (trusted by the
+    caller) and save it signed to `out` (default: in place)."""
     import io
 
     import joblib
@@ -35,16 +36,19 @@ def convert_legacy(directory: str | Path, out: str | Path | None = None) -> Path
     try:
         manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
-        raise ModelError(f"{directory} has no readable manifest.json ({e}); it is not an engage bundle") from e
+        raise ModelError(
+            f"{directory} has no readable manifest.json ({e}); it is not an engage bundle") from e
     if manifest.get("format") != LEGACY_FORMAT:
-        raise ModelError(f"{directory} is bundle format {manifest.get('format')}, not {LEGACY_FORMAT}: only bundles saved "
+        raise ModelError(
+            f"{directory} is bundle format {manifest.get('format')}, not {LEGACY_FORMAT}: only bundles saved "
                          "before model signing need converting (a signed one from another machine needs that "
                          "machine's model key, see docs/security.md)")
     contents = {}
     for name in LEGACY_FILES:
         data = (directory / name).read_bytes()  # read once: the bytes checked are the bytes loaded
         if hashlib.sha256(data).hexdigest() != manifest.get("files", {}).get(name):
-            raise ModelError(f"{directory} is corrupt: {name} does not match its checksum in manifest.json; retrain")
+            raise ModelError(
+                f"{directory} is corrupt: {name} does not match its checksum in manifest.json; retrain")
         contents[name] = data
     state = joblib.load(io.BytesIO(contents["bundle.joblib"]))  # the operator vouched for this pickle
     contents["feed.json"] = json.dumps(state.get("feed_photos") or {}).encode("utf-8")
@@ -54,9 +58,10 @@ def convert_legacy(directory: str | Path, out: str | Path | None = None) -> Path
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m engage.model.trust", description=__doc__.splitlines()[0],
-                                     epilog="Only for a bundle you trust: loading an old bundle runs its pickle.")
+        epilog="Only for a bundle you trust: loading an old bundle runs its pickle.")
     parser.add_argument("bundle", help="the old (format 1) bundle directory")
-    parser.add_argument("--out", default=None, help="where to write the signed bundle (default: over the old one)")
+    parser.add_argument("--out", default=None,
+                        help="where to write the signed bundle (default: over the old one)")
     args = parser.parse_args(argv)
     try:
         written = convert_legacy(args.bundle, args.out)

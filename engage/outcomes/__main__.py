@@ -21,29 +21,35 @@ DEFAULT_OUTCOMES = "sqlite:///outcomes.db"
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m engage.outcomes", description=__doc__.split("\n")[0])
     parser.add_argument("--outcomes", default=DEFAULT_OUTCOMES,
-                        help=f"the outcome store's SQLAlchemy URL, as given to serve.py (default: {DEFAULT_OUTCOMES})")
+        help=f"the outcome store's SQLAlchemy URL, as given to serve.py (default: {DEFAULT_OUTCOMES})")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    imp = commands.add_parser("import", help="record the counts of a later dump's posts that match scored drafts",
-                              description="Posts are matched to scores by post id (a post recorded before) or by "
+    imp = commands.add_parser("import",
+                              help="record the counts of a later dump's posts that match scored drafts",
+        description="Posts are matched to scores by post id (a post recorded before) or by "
                               "photo and caption (engage/outcomes/importer.py).")
     imp.add_argument("path", help="an Instaloader dump directory, an insights export, or a posts table")
     imp.add_argument("--source", default="instaloader", choices=["instaloader", "insights", "table"],
                      help="what the path holds (default: instaloader)")
     imp.add_argument("--age-hours", type=float, default=None,
                      help="the age the counts were read at; default: from each post's time to --read-at")
-    imp.add_argument("--read-at", default=None, help="when the dump was taken (ISO 8601); default: its modification time")
+    imp.add_argument("--read-at", default=None,
+                     help="when the dump was taken (ISO 8601); default: its modification time")
     imp.add_argument("--account", default=None, help="the account of a single-account export or table")
 
-    acc = commands.add_parser("accuracy", help="log the accuracy figures (and a drift report) as an MLflow run")
+    acc = commands.add_parser("accuracy",
+                              help="log the accuracy figures (and a drift report) as an MLflow run")
     acc.add_argument("--account", default=None, help="one account (default: every account)")
-    acc.add_argument("--age-hours", type=float, default=None, help="compare at this age (default: each post's latest)")
-    acc.add_argument("--model", default=None, help="the model whose training posts the drift report compares recent "
+    acc.add_argument("--age-hours", type=float, default=None,
+                     help="compare at this age (default: each post's latest)")
+    acc.add_argument("--model", default=None,
+                     help="the model whose training posts the drift report compares recent "
                      "drafts with (MLflow URI or bundle directory); no drift report without it")
     acc.add_argument("--tracking-uri", default="sqlite:///mlflow.db", help="(default: sqlite:///mlflow.db)")
     acc.add_argument("--experiment", default="engage-outcomes", help="(default: engage-outcomes)")
 
-    up = commands.add_parser("upgrade", help="apply the store's schema migrations (also done when the store opens)")
+    up = commands.add_parser("upgrade",
+                             help="apply the store's schema migrations (also done when the store opens)")
     up.add_argument("--revision", default="head", help="(default: head)")
     return parser
 
@@ -61,7 +67,8 @@ def log_accuracy_run(store: Any, *, account: str | None, age_hours: float | None
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_experiment(experiment)
     with mlflow.start_run(run_name=f"accuracy {account or 'all accounts'}") as run:
-        mlflow.set_tags({"kind": "outcome_accuracy", "account": account or "all", "outcome_store": repr(store)})
+        mlflow.set_tags({"kind": "outcome_accuracy", "account": account or "all",
+                         "outcome_store": repr(store)})
         metrics = {"scored": figures["scored"], "published": figures["published"]}
         for target in figures["targets"]:
             for key in ("posts", "mae", "baseline_mae", "coverage", "ranked_right", "compared_right"):
@@ -104,11 +111,13 @@ def main(argv: list[str] | None = None) -> int:
             read_at = datetime.fromisoformat(args.read_at) if args.read_at else None
             if read_at is not None and read_at.tzinfo is None:
                 read_at = read_at.replace(tzinfo=UTC)
-            report = import_outcomes(store, args.source, Path(args.path), age_hours=args.age_hours, read_at=read_at,
+            report = import_outcomes(store, args.source, Path(args.path), age_hours=args.age_hours,
+                                     read_at=read_at,
                                      account=args.account)
             print(report.summary())
         else:
-            figures = log_accuracy_run(store, account=args.account, age_hours=args.age_hours, model=args.model,
+            figures = log_accuracy_run(store, account=args.account, age_hours=args.age_hours,
+                                       model=args.model,
                                        tracking_uri=args.tracking_uri, experiment=args.experiment)
             print(json.dumps({k: v for k, v in figures.items() if k != "points"}, indent=2, default=str))
     except EngageError as e:

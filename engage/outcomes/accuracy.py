@@ -1,6 +1,8 @@
-"""How right engage was for published drafts: predicted against actual, next to the account's trailing average.
+"""How right engage was for published drafts: predicted
+against actual, next to the account's trailing average.
 
-    accuracy(store, account="anna.bakes")  ->  {"targets": [{"target": "likes", "mae": ..., ...}], "points": [...]}
+    accuracy(store, account="anna.bakes")  ->  {"targets":
+    [{"target": "likes", "mae": ..., ...}], "points": [...]}
 
 For each count with recorded outcomes: the mean absolute error of engage's expected count; that of what the
 account's own trailing average said at scoring time (the model's `<count>_baseline` feature, the mean log1p
@@ -59,7 +61,8 @@ def points(frame: pd.DataFrame) -> pd.DataFrame:
     long = pd.DataFrame(rows)
     if long.empty:
         return long
-    return _fill_trailing(long.sort_values(["target", "account", "posted_at"], kind="stable").reset_index(drop=True))
+    return _fill_trailing(long.sort_values(["target", "account", "posted_at"],
+                                           kind="stable").reset_index(drop=True))
 
 
 def _maybe(value: Any) -> float | None:
@@ -72,7 +75,8 @@ def _feature_trailing(features: dict[str, Any] | None, target: str) -> float | N
 
 
 def _fill_trailing(long: pd.DataFrame) -> pd.DataFrame:
-    """Where the model gave no trailing level, the mean of the account's earlier recorded actuals of the count."""
+    """Where the model gave no trailing level, the mean of
+    the account's earlier recorded actuals of the count."""
     trailing = long["trailing"].astype(float).to_numpy().copy()
     for _, group in long.groupby(["target", "account"], sort=False):
         actual = group["actual"].to_numpy(dtype=float)
@@ -115,22 +119,25 @@ def summarise(long: pd.DataFrame) -> list[dict[str, Any]]:
                 won += int(group.sort_values("rank")["actual"].iloc[0] == group["actual"].max())
         out.append({
             "target": target, "posts": int(len(rows)), "mae": float(error.mean()),
-            "baseline_mae": float((with_trailing["trailing"].astype(float) - with_trailing["actual"]).abs().mean())
+            "baseline_mae": float(
+                (with_trailing["trailing"].astype(float) - with_trailing["actual"]).abs().mean())
             if len(with_trailing) else None,
             "coverage": float(((with_interval["low"] <= with_interval["actual"]) &
-                               (with_interval["actual"] <= with_interval["high"])).mean()) if len(with_interval) else None,
+                (with_interval["actual"] <= with_interval["high"])).mean()) if len(with_interval) else None,
             "ranked_pairs": pairs, "ranked_right": right / pairs if pairs else None,
             "compared_right": won / compared if compared else None,
         })
     return out
 
 
-def accuracy(store: OutcomeStore, account: str | None = None, age_hours: float | None = None) -> dict[str, Any]:
+def accuracy(store: OutcomeStore, account: str | None = None,
+             age_hours: float | None = None) -> dict[str, Any]:
     """The /v1/accuracy answer for `account` (None: every account)."""
     frame = comparable(store.outcomes_frame(account), age_hours)
     long = points(frame)
     scored = len(store.scores_frame(account))
-    shown = [] if long.empty else long.drop(columns=["account", "compare_id", "rank", "goal"]).to_dict(orient="records")
+    shown = [] if long.empty else long.drop(columns=["account", "compare_id", "rank",
+                                                     "goal"]).to_dict(orient="records")
     return {"account": account, "age_hours": age_hours, "scored": scored, "published": int(len(frame)),
             "targets": summarise(long), "points": shown}
 
@@ -154,7 +161,8 @@ def accuracy_figure(long: pd.DataFrame, title: str) -> Any:
             expected = rows["expected"].to_numpy(float) + 1
             low = rows["low"].astype(float).fillna(rows["expected"]).to_numpy() + 1
             high = rows["high"].astype(float).fillna(rows["expected"]).to_numpy() + 1
-            ax.errorbar(actual, expected, yerr=[np.maximum(expected - low, 0), np.maximum(high - expected, 0)],
+            ax.errorbar(actual, expected,
+                        yerr=[np.maximum(expected - low, 0), np.maximum(high - expected, 0)],
                         fmt="o", color="#c0392b", ecolor="#e6b0aa", ms=4, label="engage (with interval)")
             trailing = rows["trailing"].astype(float).to_numpy() + 1
             ax.plot(actual, trailing, "s", color="#7f8c8d", ms=3, alpha=0.7, label="trailing average")

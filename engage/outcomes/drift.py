@@ -49,8 +49,10 @@ def posts_inputs(posts: pd.DataFrame) -> pd.DataFrame:
 def drafts_inputs(scores: pd.DataFrame) -> pd.DataFrame:
     """The input columns of scored drafts (`OutcomeStore.scores_frame`); a draft's time is its planned time,
     else when it was scored."""
-    times = scores["planned_at"].fillna(scores["created_at"]) if "planned_at" in scores else scores["created_at"]
-    return input_columns(scores["caption"], times, scores["followers"], scores["sponsored"], scores["photo_sha256"].notna())
+    times = scores["planned_at"].fillna(scores["created_at"]) if "planned_at" in scores else scores[
+        "created_at"]
+    return input_columns(scores["caption"], times, scores["followers"], scores["sponsored"],
+                         scores["photo_sha256"].notna())
 
 
 def drift_report(reference: pd.DataFrame, current: pd.DataFrame) -> dict[str, Any]:
@@ -67,7 +69,8 @@ def drift_report(reference: pd.DataFrame, current: pd.DataFrame) -> dict[str, An
         elif name in ("sponsored", "has_photo"):
             table = np.array([[np.sum(ref == 1), np.sum(ref == 0)], [np.sum(cur == 1), np.sum(cur == 0)]])
             if (table.sum(axis=0) == 0).any():
-                row.update(test="chi2", statistic=0.0, p_value=1.0, drifted=False, note="one value on both sides")
+                row.update(test="chi2", statistic=0.0, p_value=1.0, drifted=False,
+                           note="one value on both sides")
             else:
                 result = stats.chi2_contingency(table)
                 row.update(test="chi2", statistic=float(result.statistic), p_value=float(result.pvalue),

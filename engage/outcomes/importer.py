@@ -69,12 +69,15 @@ def _age(posted_at: pd.Timestamp, read_at: datetime, age_hours: float | None) ->
     return round(max((pd.Timestamp(read_at) - posted_at).total_seconds() / 3600, 0.1), 1)
 
 
-def match_scores(store: OutcomeStore, posts: pd.DataFrame, *, progress: bool = True) -> list[tuple[int, str | None, str]]:
-    """For each post (row position): the score id it matches (None: none) and how ("post_id", "photo_caption")."""
+def match_scores(store: OutcomeStore, posts: pd.DataFrame, *,
+                 progress: bool = True) -> list[tuple[int, str | None, str]]:
+    """For each post (row position): the score id it matches
+    (None: none) and how ("post_id", "photo_caption")."""
     frame = store.scores_frame()
     if frame.empty:
         return [(i, None, "") for i in range(len(posts))]
-    linked = {str(p): str(s) for p, s in zip(frame["post_id"], frame["score_id"], strict=True) if isinstance(p, str)}
+    linked = {str(p): str(s) for p,
+              s in zip(frame["post_id"], frame["score_id"], strict=True) if isinstance(p, str)}
     free = frame[frame["post_id"].isna()]
     taken: set[str] = set()
     matches: list[tuple[int, str | None, str]] = []
@@ -85,7 +88,8 @@ def match_scores(store: OutcomeStore, posts: pd.DataFrame, *, progress: bool = T
         if post_id in linked:
             matches.append((position, linked[post_id], "post_id"))
             continue
-        candidates = free[(free["account"] == post.account) & (free["caption_hash"] == caption_hash(post.caption))
+        candidates = free[
+            (free["account"] == post.account) & (free["caption_hash"] == caption_hash(post.caption))
                           & (free["created_at"] <= post.posted_at) & ~free["score_id"].isin(taken)]
         image = getattr(post, "image", None)
         post_hash = photo_dhash(image) if isinstance(image, str) and image and Path(image).is_file() else None
@@ -129,7 +133,8 @@ def import_outcomes(store: OutcomeStore, source: str, path: str | Path, *, age_h
         post = posts.iloc[position]
         counts: dict[str, int | None] = {name: int(post[name]) for name in OUTCOME_COUNTS
                                           if name in post and not pd.isna(post[name])}
-        record = OutcomeRecord(score_id=score_id, post_id=str(post["post_id"]), posted_at=post["posted_at"].to_pydatetime(),
+        record = OutcomeRecord(score_id=score_id, post_id=str(post["post_id"]),
+                               posted_at=post["posted_at"].to_pydatetime(),
                                age_hours=_age(post["posted_at"], when, age_hours), counts=counts)
         try:
             store.record_outcome(record, source=f"import:{source}")

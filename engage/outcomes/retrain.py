@@ -42,15 +42,17 @@ def outcomes_url(settings: Any) -> str:
 
 
 def recorded_posts(store: OutcomeStore, photo_dir: str | Path) -> pd.DataFrame:
-    """Every published draft with an outcome as a canonical post (latest recorded age); stored photos are written
-    to `photo_dir` (named by content hash) so the training pipeline reads them like any post's photo."""
+    """Every published draft with an outcome as a canonical post (latest recorded age); stored photos are
+    written to `photo_dir` (named by content hash) so the training pipeline reads them like any post's
+    photo."""
     frame = comparable(store.outcomes_frame())
     if frame.empty:
         return validate_posts(pd.DataFrame({c: [] for c in CANONICAL}), file=repr(store))
     photo_dir = Path(photo_dir)
     images = []
     for photo in frame["photo"]:
-        images.append(_write_photo(bytes(photo), photo_dir) if isinstance(photo, bytes | bytearray) and photo else None)
+        images.append(_write_photo(bytes(photo),
+                                   photo_dir) if isinstance(photo, bytes | bytearray) and photo else None)
     rows = pd.DataFrame({
         "account": frame["account"], "post_id": frame["post_id"], "posted_at": frame["posted_at"],
         "caption": frame["caption"], "followers": frame["followers"], "sponsored": frame["sponsored"],
@@ -84,12 +86,15 @@ def add_recorded_posts(posts: pd.DataFrame, settings: Any) -> pd.DataFrame:
     url = outcomes_url(settings)
     store = OutcomeStore(url)
     recorded = recorded_posts(store, Path(settings.features.cache_dir) / "outcome_photos")
-    report = posts.attrs.get("report") or LoadReport(source=settings.data.source, path=str(settings.data.path))
+    report = posts.attrs.get("report") or LoadReport(source=settings.data.source,
+                                                     path=str(settings.data.path))
     known = set(zip(posts["account"], posts["post_id"], strict=True))
-    fresh = recorded[[(a, p) not in known for a, p in zip(recorded["account"], recorded["post_id"], strict=True)]]
+    fresh = recorded[[(a, p) not in known for a,
+                      p in zip(recorded["account"], recorded["post_id"], strict=True)]]
     with_photo = int(fresh["image"].notna().sum())
     already = f"; {len(recorded) - len(fresh)} already in the data" if len(fresh) < len(recorded) else ""
-    report.notes.append(f"{len(fresh)} published drafts added from the outcome store {store} ({with_photo} with their "
+    report.notes.append(
+        f"{len(fresh)} published drafts added from the outcome store {store} ({with_photo} with their "
                         f"photo){already}")
     combined = sort_posts(pd.concat([posts, fresh], ignore_index=True)).reset_index(drop=True)
     combined = validate_posts(combined, file="training posts and outcome store", hidden_likes=True)
@@ -129,7 +134,7 @@ def _champion_trained(client: Any, champion: Any, posts: pd.DataFrame) -> np.nda
 
 
 def compare_with_champion(settings: Any, client: Any, posts: pd.DataFrame, new_features: pd.DataFrame,
-                          new_models: dict[str, Any], test: np.ndarray, *, progress: bool = False) -> Comparison | None:
+        new_models: dict[str, Any], test: np.ndarray, *, progress: bool = False) -> Comparison | None:
     """The outcome-based promotion decision, or None when there is no champion to compare with."""
     from mlflow.exceptions import MlflowException
     from mlflow.models import MetricThreshold
@@ -146,7 +151,7 @@ def compare_with_champion(settings: Any, client: Any, posts: pd.DataFrame, new_f
     rows = np.sort(test[unseen[test] & posts["likes"].notna().to_numpy()[test]])
     if len(rows) < MIN_EVALUATION_POSTS or "likes" not in new_models:
         return Comparison("challenger", f"only {len(rows)} recent posts neither model trained on (at least "
-                          f"{MIN_EVALUATION_POSTS} needed to compare with champion v{champion.version}); promote by hand")
+            f"{MIN_EVALUATION_POSTS} needed to compare with champion v{champion.version}); promote by hand")
     model = EngageModel.from_uri(f"models:/{name}@champion", settings.tracking.uri)
     if "likes" not in model.models:
         return Comparison("champion", f"champion v{champion.version} predicts no likes")
@@ -157,8 +162,10 @@ def compare_with_champion(settings: Any, client: Any, posts: pd.DataFrame, new_f
     old = model.models["likes"].predict_log1p(old_features)["expected"]
     new_mae, old_mae = float(np.mean(np.abs(new - actual))), float(np.mean(np.abs(old - actual)))
     threshold = settings.train.outcome_min_improvement
-    metrics = {OUTCOME_METRIC: new_mae, f"champion_{OUTCOME_METRIC}": old_mae, "outcome_evaluation_posts": float(len(rows))}
-    figures = (f"on the {len(rows)} latest posts neither trained on, MAE of log(1+likes) {new_mae:.4f} against "
+    metrics = {OUTCOME_METRIC: new_mae, f"champion_{OUTCOME_METRIC}": old_mae,
+               "outcome_evaluation_posts": float(len(rows))}
+    figures = (
+        f"on the {len(rows)} latest posts neither trained on, MAE of log(1+likes) {new_mae:.4f} against "
                f"champion v{champion.version}'s {old_mae:.4f}")
     from mlflow import validate_evaluation_results
     from mlflow.models.evaluation.validation import ModelValidationFailedException
@@ -170,5 +177,6 @@ def compare_with_champion(settings: Any, client: Any, posts: pd.DataFrame, new_f
             EvaluationResult(metrics={OUTCOME_METRIC: old_mae}, artifacts={}),
         )
     except ModelValidationFailedException:
-        return Comparison("challenger", f"{figures}: not {threshold:.0%} better (train.outcome_min_improvement)", metrics)
+        return Comparison("challenger",
+                          f"{figures}: not {threshold:.0%} better (train.outcome_min_improvement)", metrics)
     return Comparison("champion", f"{figures}: at least {threshold:.0%} better", metrics)

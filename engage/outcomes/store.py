@@ -2,7 +2,8 @@
 
     store = OutcomeStore("sqlite:///outcomes.db")          # or any SQLAlchemy URL: postgresql+psycopg://...
     [score_id] = store.record_scores([ScoreRecord.of(draft, answer)])
-    store.record_outcome(OutcomeIn(score_id=score_id, post_id="C1a2B3", posted_at=..., age_hours=24, likes=130))
+    store.record_outcome(OutcomeIn(score_id=score_id,
+    post_id="C1a2B3", posted_at=..., age_hours=24, likes=130))
 
 One SQLAlchemy Core code path for every database; the schema is kept by Alembic migrations
 (engage/outcomes/migrations/), applied when the store opens. Every write is one transaction: a score and
@@ -60,7 +61,8 @@ class OutcomeError(EngageError):
 
 def default_url(model: str, tracking_uri: str | None, cwd: Path | None = None) -> str:
     """Where `serve.py` keeps outcomes unless told: beside a SQLite tracking store for a registry model,
-    in the working directory when serving an exported bundle (or with a tracking server that is not a file)."""
+    in the working directory when serving an exported bundle
+    (or with a tracking server that is not a file)."""
     cwd = cwd or Path.cwd()
     registry = model.startswith(("models:/", "runs:/"))
     prefix = "sqlite:///"
@@ -79,7 +81,8 @@ def post_id_of(post_id: str | None, permalink: str | None) -> str | None:
 
 
 def caption_hash(caption: str) -> str:
-    """SHA-256 of the caption with runs of white space made one space and the ends trimmed (exports re-wrap lines)."""
+    """SHA-256 of the caption with runs of white space made
+    one space and the ends trimmed (exports re-wrap lines)."""
     return hashlib.sha256(" ".join(caption.split()).encode("utf-8")).hexdigest()
 
 
@@ -88,7 +91,8 @@ def photo_dhash(photo: bytes | str | Path) -> str | None:
     recompresses or resizes it, unlike a byte hash. None when the photo cannot be decoded.
 
     The size is checked from the header first (`check_image_size`: no bombs), and a JPEG is decoded at
-    reduced scale (PIL's draft mode): a few milliseconds for a phone photo, so recording a score stays cheap."""
+    reduced scale (PIL's draft mode): a few milliseconds
+    for a phone photo, so recording a score stays cheap."""
     from PIL import Image, ImageOps
 
     from engage.embed.decoding import check_image_size
@@ -143,7 +147,8 @@ class ScoreRecord:
     @classmethod
     def of(cls, draft: Any, answer: Answer, **extra: Any) -> ScoreRecord:
         """From a `Draft` and the scorer's answer (with its feature row, when the scorer gave one)."""
-        # The count targets are the outcome counts (engage.model.targets registers one per OUTCOME_COUNTS name).
+        # The count targets are the outcome counts
+        # (engage.model.targets registers one per OUTCOME_COUNTS name).
         prediction: dict[str, Any] = {name: value.model_dump(exclude_none=True) for name in OUTCOME_COUNTS
                                       if (value := answer.count(name)) is not None}
         if answer.authenticity_risk is not None:
@@ -152,7 +157,7 @@ class ScoreRecord:
         return cls(account=draft.account, caption=draft.caption, model_version=answer.model_version,
                    embedder=answer.embedder, prediction=prediction, planned_at=draft.posted_at,
                    photo=draft.image, followers=draft.followers, sponsored=draft.sponsored,
-                   features=None if features is None else {k: _finite(v) for k, v in features.items()}, **extra)
+            features=None if features is None else {k: _finite(v) for k, v in features.items()}, **extra)
 
 
 @dataclass
@@ -174,7 +179,8 @@ def _utc(value: datetime | None) -> datetime | None:
 
 
 class OutcomeStore:
-    """Scores and outcomes in the database at `url` (any SQLAlchemy URL), migrated to the newest schema on open."""
+    """Scores and outcomes in the database at `url` (any
+    SQLAlchemy URL), migrated to the newest schema on open."""
 
     def __init__(self, url: str, *, keep_photos: bool = False, migrate: bool = True):
         self.url = url
@@ -212,14 +218,18 @@ class OutcomeStore:
         now = datetime.now(UTC)
         rows = [{
             "score_id": r.score_id, "created_at": now, "account": r.account, "compare_id": r.compare_id,
-            "draft_index": r.draft_index, "rank": r.rank, "goal": r.goal, "model_version": r.model_version[:200],
-            # NUL is the one character PostgreSQL text cannot hold: kept as U+FFFD (the hash is of the original).
-            "embedder": r.embedder[:200], "planned_at": _utc(r.planned_at), "caption": r.caption.replace("\x00", "\ufffd"),
+            "draft_index": r.draft_index, "rank": r.rank, "goal": r.goal,
+            "model_version": r.model_version[:200],
+            # NUL is the one character PostgreSQL text cannot
+            # hold: kept as U+FFFD (the hash is of the original).
+            "embedder": r.embedder[:200], "planned_at": _utc(r.planned_at),
+            "caption": r.caption.replace("\x00", "\ufffd"),
             "caption_hash": caption_hash(r.caption),
             "photo_sha256": hashlib.sha256(r.photo).hexdigest() if r.photo else None,
             "photo_dhash": photo_dhash(r.photo) if r.photo else None,
             "photo": r.photo if (r.photo and self.keep_photos) else None,
-            "followers": r.followers, "sponsored": r.sponsored, "prediction": r.prediction, "features": r.features,
+            "followers": r.followers, "sponsored": r.sponsored, "prediction": r.prediction,
+            "features": r.features,
         } for r in records]
         if rows:
             with self._write() as connection:
@@ -227,7 +237,8 @@ class OutcomeStore:
         return [r.score_id for r in records]
 
     def record_outcome(self, outcome: OutcomeRecord, *, source: str = "api") -> dict[str, Any]:
-        """Link the score to its post (first time) and record the counts at the stated age, in one transaction.
+        """Link the score to its post (first time) and record
+        the counts at the stated age, in one transaction.
 
         OutcomeError (4xx, naming the field): an unknown score id, a post id already linked to another score,
         a score already linked to another post, a second record at the same age, no counts at all.
@@ -235,13 +246,16 @@ class OutcomeStore:
         counts = {k: int(v) for k, v in outcome.counts.items() if v is not None}
         for name, value in counts.items():
             if name not in OUTCOME_COUNTS:
-                raise OutcomeError(422, name, f"is not a count engage knows; counts are {', '.join(OUTCOME_COUNTS)}")
+                raise OutcomeError(422, name,
+                                   f"is not a count engage knows; counts are {', '.join(OUTCOME_COUNTS)}")
             if value < 0:
                 raise OutcomeError(422, name, "is negative; counts are whole numbers >= 0")
         if not counts:
-            raise OutcomeError(422, "likes", f"no count was sent; send at least one of {', '.join(OUTCOME_COUNTS)}")
+            raise OutcomeError(422, "likes",
+                               f"no count was sent; send at least one of {', '.join(OUTCOME_COUNTS)}")
         if not (0 < outcome.age_hours <= 24 * 366 * 5) or not math.isfinite(outcome.age_hours):
-            raise OutcomeError(422, "age_hours", "must be over 0 and at most five years (hours since the post was published)")
+            raise OutcomeError(422, "age_hours",
+                               "must be over 0 and at most five years (hours since the post was published)")
         post_id = post_id_of(outcome.post_id, outcome.permalink)
         if post_id is None:
             field = "permalink" if outcome.permalink and not outcome.post_id else "post_id"
@@ -256,49 +270,59 @@ class OutcomeStore:
                     source=source[:40], **counts))
                 outcome_id = inserted.inserted_primary_key[0]
         except IntegrityError:
-            # A writer beside this one linked the post or recorded this age first: say which, from what it committed.
+            # A writer beside this one linked the post or recorded
+            # this age first: say which, from what it committed.
             raise self._conflict(outcome.score_id, post_id, outcome.age_hours) from None
         return {"outcome_id": int(outcome_id), "score_id": score_id, "post_id": post_id,
                 "age_hours": float(outcome.age_hours), "counts": counts}
 
     def _link(self, connection: Any, score_id: str | None, post_id: str, permalink: str | None,
               posted_at: datetime | None) -> str:
-        by_post = connection.execute(select(published.c.score_id).where(published.c.post_id == post_id)).scalar()
+        by_post = connection.execute(
+            select(published.c.score_id).where(published.c.post_id == post_id)).scalar()
         if score_id is None:
             if by_post is None:
-                raise OutcomeError(422, "score_id", f"is required the first time a post is recorded: post {post_id} "
-                                                    "is linked to no score yet; send the score_id its /v1/score answer gave")
+                raise OutcomeError(422, "score_id",
+                                   f"is required the first time a post is recorded: post {post_id} "
+                                   "is linked to no score yet; send the score_id its /v1/score answer gave")
             return str(by_post)
         known = connection.execute(select(scores.c.score_id).where(scores.c.score_id == score_id)).scalar()
         if known is None:
             raise OutcomeError(422, "score_id", "is not a score this store recorded; send the score_id of a "
                                                 "/v1/score or /v1/compare answer")
         if by_post is not None and by_post != score_id:
-            raise OutcomeError(409, "post_id", f"post {post_id} is already linked to another score ({by_post}); "
-                                               "a post id matches one score only: check the score_id or the post")
-        linked = connection.execute(select(published.c.post_id).where(published.c.score_id == score_id)).scalar()
+            raise OutcomeError(409, "post_id",
+                               f"post {post_id} is already linked to another score ({by_post}); "
+                               "a post id matches one score only: check the score_id or the post")
+        linked = connection.execute(
+            select(published.c.post_id).where(published.c.score_id == score_id)).scalar()
         if linked is not None and linked != post_id:
-            raise OutcomeError(409, "post_id", f"this score is already linked to post {linked}; one scored draft is "
+            raise OutcomeError(409, "post_id",
+                               f"this score is already linked to post {linked}; one scored draft is "
                                                "one published post")
         if linked is None:
             if posted_at is None:
                 raise OutcomeError(422, "posted_at", "is required the first time a post is recorded")
-            connection.execute(published.insert().values(score_id=score_id, post_id=post_id, permalink=permalink,
+            connection.execute(published.insert().values(score_id=score_id, post_id=post_id,
+                                                         permalink=permalink,
                                                          posted_at=posted_at, linked_at=datetime.now(UTC)))
         return score_id
 
     def _conflict(self, score_id: str | None, post_id: str, age_hours: float) -> OutcomeError:
         with self.engine.connect() as connection:
-            by_post = connection.execute(select(published.c.score_id).where(published.c.post_id == post_id)).scalar()
+            by_post = connection.execute(
+                select(published.c.score_id).where(published.c.post_id == post_id)).scalar()
             owner = by_post or score_id
             if score_id is not None and by_post is not None and by_post != score_id:
-                return OutcomeError(409, "post_id", f"post {post_id} is already linked to another score ({by_post})")
+                return OutcomeError(409, "post_id",
+                                    f"post {post_id} is already linked to another score ({by_post})")
             if owner is not None and score_id is not None:
-                linked = connection.execute(select(published.c.post_id).where(published.c.score_id == score_id)).scalar()
+                linked = connection.execute(
+                    select(published.c.post_id).where(published.c.score_id == score_id)).scalar()
                 if linked is not None and linked != post_id:
                     return OutcomeError(409, "post_id", f"this score is already linked to post {linked}")
         return OutcomeError(409, "age_hours", f"post {post_id} already has a record at {age_hours:g} hours; "
-                                              "each age is recorded once (send another age, e.g. 168 for 7 days)")
+            "each age is recorded once (send another age, e.g. 168 for 7 days)")
 
     def _write(self) -> Any:
         """A transaction that retries nothing: on SQLite it holds the write lock from its first statement."""
@@ -307,10 +331,12 @@ class OutcomeStore:
     # ----------------------------------------------------------------------------------------------- reads
 
     def account_of(self, score_id: str | None, post_id: str | None) -> str | None:
-        """The account of the score `score_id`, else of the score linked to `post_id`; None when neither is known."""
+        """The account of the score `score_id`, else of the score
+        linked to `post_id`; None when neither is known."""
         with self.engine.connect() as connection:
             if score_id is not None:
-                return connection.execute(select(scores.c.account).where(scores.c.score_id == score_id)).scalar()
+                return connection.execute(
+                    select(scores.c.account).where(scores.c.score_id == score_id)).scalar()
             if post_id is not None:
                 return connection.execute(select(scores.c.account).select_from(
                     published.join(scores, scores.c.score_id == published.c.score_id))
@@ -330,7 +356,8 @@ class OutcomeStore:
     def scores_frame(self, account: str | None = None, *, photos: bool = False) -> pd.DataFrame:
         """Every recorded score (of `account`), with its post id and publication time once published."""
         columns = [c for c in scores.c if photos or c.name != "photo"]
-        query = select(*columns, published.c.post_id, published.c.posted_at, published.c.permalink).select_from(
+        query = select(*columns, published.c.post_id, published.c.posted_at,
+                       published.c.permalink).select_from(
             scores.outerjoin(published, published.c.score_id == scores.c.score_id))
         if account is not None:
             query = query.where(scores.c.account == account)
@@ -339,7 +366,8 @@ class OutcomeStore:
         return _with_utc(frame, ("created_at", "planned_at", "posted_at"))
 
     def outcomes_frame(self, account: str | None = None) -> pd.DataFrame:
-        """One row per recorded outcome: the score's prediction and draft beside the post's counts at an age."""
+        """One row per recorded outcome: the score's prediction
+        and draft beside the post's counts at an age."""
         query = select(
             outcomes.c.outcome_id, outcomes.c.age_hours, outcomes.c.recorded_at, outcomes.c.source,
             *(outcomes.c[name] for name in OUTCOME_COUNTS),
@@ -352,7 +380,8 @@ class OutcomeStore:
         if account is not None:
             query = query.where(scores.c.account == account)
         with self.engine.connect() as connection:
-            frame = pd.DataFrame(connection.execute(query.order_by(published.c.posted_at, outcomes.c.age_hours))
+            frame = pd.DataFrame(connection.execute(query.order_by(published.c.posted_at,
+                                                                   outcomes.c.age_hours))
                                  .mappings().all())
         return _with_utc(frame, ("recorded_at", "posted_at", "created_at"))
 
@@ -407,7 +436,8 @@ def _engine(url: str) -> Engine:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         # Pooled connections (SQLAlchemy's QueuePool for a file) are shared by threads one at a time; each
         # transaction begins and ends on its connection, so none is handed on holding a lock.
-        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False})
+        engine = create_engine(url,
+                               connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")
         def _sqlite_connect(dbapi_connection: Any, record: Any) -> None:

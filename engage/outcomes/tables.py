@@ -48,7 +48,8 @@ scores = Table(
     Column("followers", BigInteger, nullable=True),
     Column("sponsored", Boolean, nullable=True),
     Column("prediction", JSON, nullable=False),  # target -> {expected, low, high}; authenticity_risk
-    Column("features", JSON, nullable=True),  # the model's feature row for the draft (null from stand-in models)
+    # the model's feature row for the draft (null from stand-in models)
+    Column("features", JSON, nullable=True),
 )
 
 #: A scored draft that was published: one post per score, one score per post.

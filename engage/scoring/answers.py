@@ -8,7 +8,8 @@ added here is typed from the model's numbers to the JSON a client reads, and sho
     answer.likes.expected, answer.likes.usual, answer.likes.uplift_percent   # a count target (None if absent)
     answer.count("saves")                                                   # the same, by name
     answer.flat()                                                           # one row of a scores table
-    answer.features                                                         # its feature row (never serialised)
+    answer.features
+    # its feature row (never serialised)
 
 `rank` orders answers by a goal count: `Scorer.compare` and the HTTP API's `/v1/compare` both rank with it.
 """
@@ -29,10 +30,12 @@ class Range(BaseModel):
     expected: float = Field(description="the expected count")
     low: float = Field(description="lower end of the prediction interval")
     high: float = Field(description="upper end of the prediction interval")
-    usual: float | None = Field(None, description="the account's usual now: what a post of this account would get "
+    usual: float | None = Field(None,
+                                description="the account's usual now: what a post of this account would get "
                                 "at this time, from its history, followers and the time (the level)")
-    uplift_percent: float | None = Field(None, description="what this draft adds to the usual (its photo, caption, "
-                                         "format), in percent: expected = usual x (1 + uplift_percent / 100), "
+    uplift_percent: float | None = Field(None,
+                                         description="what this draft adds to the usual (its photo, caption, "
+        "format), in percent: expected = usual x (1 + uplift_percent / 100), "
                                          "in counts + 1")
 
 
@@ -46,13 +49,14 @@ class Factor(BaseModel):
                          "'3 hashtags')")
     contribution: float = Field(description="its effect on expected log(1 + likes); positive raises likes")
     part: Literal["usual", "draft"] = Field("draft", description="which part it moves: the account's usual "
-                                            "(history, followers, time) or this draft's uplift (photo, caption, "
+        "(history, followers, time) or this draft's uplift (photo, caption, "
                                             "format)")
 
 
 class DraftSkill(BaseModel):
     target: str = Field(description="the count target measured (likes)")
-    draft_pairs_7d: float | None = Field(description="of held-out pairs of one account's posts at most 7 days "
+    draft_pairs_7d: float | None = Field(
+        description="of held-out pairs of one account's posts at most 7 days "
                                          "apart, scored as two drafts, the share the model ordered right (a "
                                          "coin: 0.5)")
     pairs: int = Field(description="how many such pairs it was measured on")
@@ -63,17 +67,19 @@ class DraftSkill(BaseModel):
 
 class FeedPreview(BaseModel):
     source: Literal["model", "history"] = Field(description="where the grid's photos come from: the model's "
-                                                "stored feed (GET /v1/feed) or the history sent with the draft")
+        "stored feed (GET /v1/feed) or the history sent with the draft")
     consistency: float | None = Field(description="cosine of the draft's photo to the centroid of the feed's "
                                       "photos (image_feed_similarity); null without a photo or a feed")
     usual: float | None = Field(description="the median of that figure over the training posts")
-    off_style_below: float | None = Field(description="below this (10th percentile of training posts) the photo "
+    off_style_below: float | None = Field(
+        description="below this (10th percentile of training posts) the photo "
                                           "is flagged off-style")
 
 
 class Answer(BaseModel):
     """A draft's answer; what every answer has. Its per-target fields (`likes`, `comments`...: `Range | None`)
-    are added from the target registry by `ScoreAnswer`, the class the scorer returns; `count(name)` reads one."""
+    are added from the target registry by `ScoreAnswer`, the
+    class the scorer returns; `count(name)` reads one."""
 
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
@@ -92,16 +98,20 @@ class Answer(BaseModel):
     }]})
     model_version: str
     embedder: str = Field(description="id of the image embedder the model was trained with")
-    score_id: str | None = Field(None, description="this prediction's id in the outcome store: send it with the "
+    score_id: str | None = Field(None,
+                                 description="this prediction's id in the outcome store: send it with the "
                                  "published post's counts to POST /v1/outcomes (null when the server records "
                                  "none)")
-    authenticity_risk: float | None = Field(description="probability that the audience finds the post fake, 0..1")
-    risk_label: str = Field(description="what the risk model learned from: the data set's felt_fake labels, or the "
+    authenticity_risk: float | None = Field(
+        description="probability that the audience finds the post fake, 0..1")
+    risk_label: str = Field(
+        description="what the risk model learned from: the data set's felt_fake labels, or the "
                             "engagement-drop proxy when the data had none (or why there is no risk model)")
     flags: list[Flag]
     factors: list[Factor]
-    draft_skill: DraftSkill | None = Field(None, description="how far the draft's uplift (uplift_percent) can be "
-                                           "trusted: the model's measured skill at ordering two drafts of one account")
+    draft_skill: DraftSkill | None = Field(None,
+                                           description="how far the draft's uplift (uplift_percent) can be "
+        "trusted: the model's measured skill at ordering two drafts of one account")
     feed: FeedPreview | None = Field(None, description="the feed preview: the draft on the profile grid")
     #: The draft's feature row (NaN as None): the outcome store records it; it is never part of the JSON.
     _features: dict[str, float | None] = PrivateAttr(default_factory=dict)
@@ -117,7 +127,8 @@ class Answer(BaseModel):
     def count(self, name: str) -> Range | None:
         """The answer's range for the count target `name` (None where the model has no such target)."""
         if name not in COUNT_TARGETS:
-            raise KeyError(f"{name!r} is not a count target; the count targets are {', '.join(COUNT_TARGETS)}")
+            raise KeyError(
+                f"{name!r} is not a count target; the count targets are {', '.join(COUNT_TARGETS)}")
         value: Range | None = getattr(self, name)
         return value
 
@@ -134,11 +145,12 @@ class Answer(BaseModel):
         return row
 
 
-#: The class of a draft's answer: `Answer` with one `Range | None` field per count target of the registry, under
-#: its name (null where the model has none). The API calls it ScoreResponse.
+#: The class of a draft's answer: `Answer` with one `Range | None` field per count target of the registry,
+#: under its name (null where the model has none). The API calls it ScoreResponse.
 ScoreAnswer: type[Answer] = create_model(  # type: ignore[call-overload]  # pydantic cannot type **fields
     "ScoreResponse", __base__=Answer,
-    **{name: (Range | None, Field(None, description=f"expected {TARGETS[name].label} ({TARGETS[name].description}) "
+    **{name: (Range | None,
+              Field(None, description=f"expected {TARGETS[name].label} ({TARGETS[name].description}) "
                                   "with the prediction interval; null when the model has no such target"))
        for name in COUNT_TARGETS},
 )
@@ -149,13 +161,15 @@ class ComparedDraft(BaseModel):
     rank: int = Field(description="1 = most expected of the goal")
     vs_first: float = Field(description="expected goal count minus that of the first draft submitted")
     vs_best: float = Field(description="expected goal count minus that of the top draft (0 for the top one)")
-    likes_vs_first: float | None = Field(description="expected likes minus those of the first draft submitted")
+    likes_vs_first: float | None = Field(
+        description="expected likes minus those of the first draft submitted")
     likes_vs_best: float | None = Field(description="expected likes minus those of the most-liked draft")
     score: ScoreAnswer  # type: ignore[valid-type]
 
 
 class BestHour(BaseModel):
-    posted_at: datetime = Field(description="the start of the best hour to post, in `time_zone` (with its offset)")
+    posted_at: datetime = Field(
+        description="the start of the best hour to post, in `time_zone` (with its offset)")
     time_zone: str = Field(description="the IANA time zone the hour is given in (e.g. Europe/Berlin; UTC by "
                            "default)")
     goal: str = Field(description="the count the hour was chosen for")
@@ -169,13 +183,15 @@ class Comparison(BaseModel):
     drafts: list[ComparedDraft] = Field(description="ranked by the expected goal count, best first")
     risk_label: str = Field(description="what the risk model learned from (the same for every draft)")
     best_hour: BestHour | None = Field(description="for the top draft, when asked for")
-    compare_id: str | None = Field(None, description="the comparison's id in the outcome store (each draft's score "
+    compare_id: str | None = Field(None,
+                                   description="the comparison's id in the outcome store (each draft's score "
                                    "has its own score_id, for the draft that gets published)")
 
 
 def missing_goal(goal: str, have: list[str]) -> str:
     """Why drafts cannot be ranked by a count the model does not predict, and the goals it has."""
-    return (f"this model predicts no {goal} (its training data had none), so it cannot rank drafts by it; goals "
+    return (
+        f"this model predicts no {goal} (its training data had none), so it cannot rank drafts by it; goals "
             f"this model has: {', '.join(have) or 'none'}")
 
 

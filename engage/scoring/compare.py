@@ -1,4 +1,5 @@
-"""Ranking drafts: several drafts of one account scored, ranked by a goal count, the best hour for the top one.
+"""Ranking drafts: several drafts of one account scored,
+ranked by a goal count, the best hour for the top one.
 
 One implementation for every scorer: `Scorer.compare` calls it with itself, the HTTP API's `/v1/compare` with
 whatever `ScoringModel` it serves (a stand-in in tests), so the ranking, the differences and the goal check
@@ -31,7 +32,8 @@ def compare(model: ScoringModel, drafts: Sequence[Draft], *, goal: str = "likes"
             time_zone: str = DEFAULT_TIME_ZONE) -> Comparison:
     """`drafts` (of one account) scored and ranked by their expected `goal` count, best first (ties keep the
     order given), each with what it makes of the goal (and of likes) against the first draft and the top one;
-    with `best_hour`, the hour of the next 7 days in `time_zone` with the most expected `goal` for the top draft.
+    with `best_hour`, the hour of the next 7 days in `time_zone`
+    with the most expected `goal` for the top draft.
 
     A goal the model does not predict is a ModelError naming the goals it has (checked before any scoring);
     a draft that cannot be scored is a `DraftOfManyError` with its position."""

@@ -28,7 +28,8 @@ class PreparedContext:
         starts: list[int] = (np.flatnonzero(np.r_[True, accounts[order][1:] != accounts[order][:-1]]).tolist()
                              if len(order) else [])
         bounds = [*starts, len(order)]
-        self.by_account = {accounts[order[s]]: order[s:e] for s, e in zip(bounds[:-1], bounds[1:], strict=True)}
+        self.by_account = {accounts[order[s]]: order[s:e] for s,
+                           e in zip(bounds[:-1], bounds[1:], strict=True)}
         self.duplicates = ContextDuplicates(
             posts, model.context_vectors.image, model.context_vectors.caption,
             image_threshold=fs.duplicate_image_cosine, caption_threshold=fs.duplicate_caption_cosine,
@@ -39,7 +40,8 @@ class PreparedContext:
                                              if TARGETS[name].kind == "count"})
 
     def first_posts(self, account: str, n: int) -> np.ndarray:
-        """Positions of the account's `n` earliest stored posts, oldest first (none for an unknown account)."""
+        """Positions of the account's `n` earliest stored
+        posts, oldest first (none for an unknown account)."""
         return self.by_account.get(account, np.zeros(0, dtype=np.int64))[:n]
 
     def earlier_posts(self, account: str, t: pd.Timestamp) -> np.ndarray:

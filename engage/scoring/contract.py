@@ -1,8 +1,8 @@
 """`ScoringModel`: what serving asks of whatever scores its drafts.
 
 The loaded model's `engage.scoring.scorer.Scorer` satisfies it, and tests serve a stand-in; this module stays
-light to import (no torch), so the HTTP layer never imports the embedders through it. Its answers are the typed
-results of engage/scoring/answers.py.
+light to import (no torch), so the HTTP layer never imports the embedders through it. Its answers are the
+typed results of engage/scoring/answers.py.
 """
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ class ScoringModel(Protocol):
     def models(self) -> dict[str, Any]: ...  # target name -> its model: the targets this model predicts
 
     @property
-    def feed_photos(self) -> dict[str, list[str]]: ...  # account -> its last thumbnails (data: URLs), newest first
+    # account -> its last thumbnails (data: URLs), newest first
+    def feed_photos(self) -> dict[str, list[str]]: ...
 
     def check_embedder(self) -> None: ...
 

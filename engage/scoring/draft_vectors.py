@@ -86,11 +86,13 @@ class PendingVectors:
     what `DraftVectors.finish` still has to compute, and where each result goes."""
 
     n: int
-    work: list[tuple[str, Any]] = field(default_factory=list)  # ("image", pixels) / ("caption", text), deduplicated
+    # ("image", pixels) / ("caption", text), deduplicated
+    work: list[tuple[str, Any]] = field(default_factory=list)
     keys: list[tuple[str, str]] = field(default_factory=list)  # the cache key of each work item, in order
     measured: dict[str, np.ndarray] = field(default_factory=dict)  # photo key -> its quality measures
     wanted: dict[tuple[str, str], list[int]] = field(default_factory=dict)  # key -> the rows it fills
-    found: dict[tuple[str, str], Any] = field(default_factory=dict)  # held: another thread may evict the cache entry
+    # held: another thread may evict the cache entry
+    found: dict[tuple[str, str], Any] = field(default_factory=dict)
 
 
 class DraftVectors:
@@ -137,7 +139,8 @@ class DraftVectors:
 
     def prepare(self, posts: Sequence[PostInput]) -> PendingVectors:
         """Everything but the forward passes: cache look-ups, and each new photo decoded, measured
-        (`image_quality`) and preprocessed. Raises `PostImageError` for the first photo that cannot be decoded."""
+        (`image_quality`) and preprocessed. Raises `PostImageError`
+        for the first photo that cannot be decoded."""
         pending = PendingVectors(len(posts))
         for index, (photo, text) in enumerate(posts):
             keys = [("caption", text_sha256(text))]
@@ -160,7 +163,8 @@ class DraftVectors:
                     except DataError as e:
                         raise PostImageError(index, e) from e
                     measures = image_quality(picture, self.pipeline.quality_version)
-                    pending.measured[key[1]] = np.array([measures[c] for c in QUALITY_COLUMNS], dtype=np.float32)
+                    pending.measured[key[1]] = np.array([measures[c] for c in QUALITY_COLUMNS],
+                                                        dtype=np.float32)
                     pending.work.append(("image", self.pipeline.image_embedder.preprocess(picture)))
                 pending.keys.append(key)
         return pending

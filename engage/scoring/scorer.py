@@ -4,8 +4,8 @@
     scorer = Scorer.for_serving(model, batch_size=8, vector_cache_items=8192)   # what serve.py runs
     scorer.score(draft)              # an Answer: every count target with a range, risk, flags, factors, feed
     scorer.compare(drafts, goal="saves", best_hour=True)   # a Comparison: drafts ranked by a goal count
-    scorer.best_hour(draft)          # a BestHour: the hour of the next days with the highest expected goal count
-    scorer.score_many(drafts)        # a table's drafts, 32 at a time, each failing draft its own error
+    scorer.best_hour(draft)          # a BestHour: the hour of the next days with the highest expected goal
+    count scorer.score_many(drafts)        # a table's drafts, 32 at a time, each failing draft its own error
 
 The answers are typed (pydantic models of engage/scoring/answers.py, which the HTTP API serves as they are).
 
@@ -20,7 +20,8 @@ The verbs, in the order a request meets them:
     prepare         in the request's thread: the draft's context rows (the account's earlier posts, or the
                     history sent with it) and its photos decoded, measured and preprocessed
     score_batch     one or many prepared drafts: their new photos and captions in one forward pass per model,
-                    their features in one table (`batch_features`), each target's model called once, the answers
+                    their features in one table (`batch_features`),
+                    each target's model called once, the answers
     score           prepare, then score_batch alone or in the serving batcher's batch
 
 What a batch shares is the per-call cost of the embedders, pandas and LightGBM (about 17 ms per batch against
@@ -93,18 +94,21 @@ class Scorer:
         self._preparing = threading.Lock()
         self.batcher: DynamicBatcher[DraftInputs, Answer | BaseException] | None = None
         if batch_size > 1:
-            self.batcher = DynamicBatcher(self.score_isolated, max_batch_size=batch_size, max_wait_ms=batch_wait_ms,
+            self.batcher = DynamicBatcher(self.score_isolated, max_batch_size=batch_size,
+                                          max_wait_ms=batch_wait_ms,
                                           expected_callers=expected_callers, name="score-batcher")
 
     @classmethod
     def for_serving(cls, model: EngageModel, *, batch_size: int = 1, batch_wait_ms: float = 0.0,
                     vector_cache_items: int = 0, expected_callers: Callable[[], int] | None = None) -> Scorer:
-        """A scorer as a server runs it: with the given vector cache and batcher, and NumPy's BLAS in one thread.
+        """A scorer as a server runs it: with the given vector
+        cache and batcher, and NumPy's BLAS in one thread.
 
-        A draft's matrix products are tiny, and OpenBLAS's idle worker threads busy-wait for a while after each
-        one: with two BLAS threads a server burned a second core for every draft it scored, 207 ms of CPU per
-        draft against 117 ms with one (docs/performance.md). Process-wide, as BLAS's own setting is."""
-        scorer = cls(model, vector_cache_items=vector_cache_items, batch_size=batch_size, batch_wait_ms=batch_wait_ms,
+        A draft's matrix products are tiny, and OpenBLAS's idle worker threads busy-wait for a while after
+        each one: with two BLAS threads a server burned a second core for every draft it scored, 207 ms of CPU
+        per draft against 117 ms with one (docs/performance.md). Process-wide, as BLAS's own setting is."""
+        scorer = cls(model, vector_cache_items=vector_cache_items, batch_size=batch_size,
+                     batch_wait_ms=batch_wait_ms,
                      expected_callers=expected_callers)
         threadpool_limits(limits=1, user_api="blas")
         return scorer
@@ -179,7 +183,8 @@ class Scorer:
                 stored = early_context(model.context_posts.iloc[first], t)
                 early = (model.context_posts["posted_at"].iloc[first[0]], len(first))
         history = [h for _, h in numbered]
-        rows = {  # the history sent with the draft, then the draft, as the table's rows (pydantic has checked them)
+        # the history sent with the draft, then the draft, as the table's rows (pydantic has checked them)
+        rows = {
             "account": [draft.account] * (len(history) + 1),
             "post_id": [f"__history_{i}" for i, _ in numbered] + [DRAFT_ID],
             "posted_at": [h.posted_at for h in history] + [t],
@@ -190,7 +195,8 @@ class Scorer:
             "sponsored": [None] * len(history) + [draft.sponsored],
         }
         try:
-            pending = self.vectors.prepare([(h.image, h.caption) for h in history] + [(draft.image, draft.caption)])
+            pending = self.vectors.prepare([(h.image,
+                                             h.caption) for h in history] + [(draft.image, draft.caption)])
         except PostImageError as e:
             # A history post is named by its position in the request, not by its place after sorting.
             field = f"history[{numbered[e.index][0]}].image" if e.index < len(history) else "image"
@@ -207,14 +213,17 @@ class Scorer:
         new = self.vectors.finish([i.vectors for i in inputs])
         out = []
         for draft, vectors in zip(inputs, new, strict=True):
-            own = self.model.context_vectors.take(draft.stored.index.to_numpy()) if len(draft.stored) else None
-            posts = pd.concat([draft.stored, draft.rows], ignore_index=True) if own is not None else draft.rows
+            own = self.model.context_vectors.take(draft.stored.index.to_numpy()) if len(
+                draft.stored) else None
+            posts = pd.concat([draft.stored, draft.rows],
+                              ignore_index=True) if own is not None else draft.rows
             out.append((posts, PostVectors.concat([own, vectors]) if own is not None else vectors))
         return out
 
     def draft_context(self, draft: Draft, when: datetime) -> tuple[pd.DataFrame, PostVectors, bool]:
         """The account's posts the draft's features are computed against (its stored earlier posts, or the
-        history sent with it), with the draft as the last row; and whether the account has any earlier post."""
+        history sent with it), with the draft as the last
+        row; and whether the account has any earlier post."""
         ((posts, vectors),) = self.draft_contexts([self.prepare(draft, when)])
         return posts, vectors, len(posts) > 1
 
@@ -242,7 +251,8 @@ class Scorer:
             rows.append(offset - 1)
         posts = pd.concat(tables, ignore_index=True) if len(tables) > 1 else tables[0]
         vectors = PostVectors.concat([v for _, v in contexts]) if len(contexts) > 1 else contexts[0][1]
-        duplicates = [self.draft_duplicates(i.draft, v, [i.when]) for i, (_, v) in zip(inputs, contexts, strict=True)]
+        duplicates = [self.draft_duplicates(i.draft, v, [i.when]) for i,
+                      (_, v) in zip(inputs, contexts, strict=True)]
         duplicates = pd.concat(duplicates, ignore_index=True) if len(duplicates) > 1 else duplicates[0]
         features = self.model.pipeline.transform(posts, vectors, rows=rows, duplicates=duplicates)
         return features.reset_index(drop=True), known
@@ -254,7 +264,8 @@ class Scorer:
 
     def predict_features(self, features: pd.DataFrame) -> dict[str, Any]:
         """Raw predictions for a feature table: log1p expected/low/high per count target, risk probability."""
-        return {name: TARGETS[name].predict(target_model, features) for name, target_model in self.model.models.items()}
+        return {name: TARGETS[name].predict(target_model, features) for name,
+                target_model in self.model.models.items()}
 
     def score_batch(self, inputs: list[DraftInputs]) -> list[Answer]:
         """The answers for prepared drafts, in order: their vectors in one forward pass per model, their
@@ -269,15 +280,19 @@ class Scorer:
         answers = []
         for row, (draft, n_factors) in enumerate((i.draft, i.n_factors) for i in inputs):
             result: dict[str, Any] = {"model_version": model.version, "embedder": model.embedder}
-            counts, sizes = self._counts_as_known(inputs[row], features.iloc[[row]], predictions, row, known[row])
+            counts, sizes = self._counts_as_known(inputs[row], features.iloc[[row]], predictions, row,
+                                                  known[row])
             for name in COUNT_TARGETS:
                 result[name] = counts.get(name)
-            result["authenticity_risk"] = risk.answer(predictions[risk.name], row) if risk.name in predictions else None
+            result["authenticity_risk"] = risk.answer(predictions[risk.name],
+                                                      row) if risk.name in predictions else None
             result["risk_label"] = model.risk_label
             own = features.iloc[row]
-            result["flags"] = knowledge_flags(account=draft.account, known=known[row], early=inputs[row].early,
-                                              followers=draft.followers, sizes=sizes, history_sent=bool(draft.history))
-            result["flags"] += draft_flags(own, model.norms, window_hours=model.settings.features.duplicate_window_hours)
+            result["flags"] = knowledge_flags(account=draft.account, known=known[row],
+                                              early=inputs[row].early,
+                followers=draft.followers, sizes=sizes, history_sent=bool(draft.history))
+            result["flags"] += draft_flags(own, model.norms,
+                                           window_hours=model.settings.features.duplicate_window_hours)
             result["factors"] = (top_factors(features.iloc[[row]], likes_model, n_factors)
                                  if likes_model is not None else [])
             result["draft_skill"] = skill
@@ -289,20 +304,22 @@ class Scorer:
         return answers
 
     def _count_as_known(self, name: str, values: dict[str, float], features: pd.DataFrame,
-                        context: Sequence[pd.DataFrame], known: bool, followers: int | None) -> tuple[dict[str, float], Any]:
+                        context: Sequence[pd.DataFrame], known: bool,
+                        followers: int | None) -> tuple[dict[str, float], Any]:
         """One count target's log1p prediction for one draft (`features`: its row), as far as the model knows
-        the account (engage/model/known.py): an unknown account sent with its follower count is put at the level
-        of the training accounts of its size; the expected count stays inside the range of the account's own
-        posts in `context` (the draft's earlier rows, in one or more tables). Also the size level used (None
-        when none was)."""
-        # The model's own level for this draft: the level model's answer (what a post of this account would get
-        # now), which the similar accounts' level replaces for an account the model does not know.
+        the account (engage/model/known.py): an unknown account sent with its follower count is put at the
+        level of the training accounts of its size; the expected count stays inside the range of the account's
+        own posts in `context` (the draft's earlier rows, in one or more tables). Also the size level used
+        (None when none was)."""
+        # The model's own level for this draft: the level model's answer (what a post of this account would
+        # get now), which the similar accounts' level replaces for an account the model does not know.
         size = None if known or "level" not in values else self.prepared.sizes.level(name, followers)
         if size is not None:
             values = rebase(values, values["level"], size)
         return within_own_range(values, _counts(context, TARGETS[name].column)), size
 
-    def _counts_as_known(self, inputs: DraftInputs, features: pd.DataFrame, predictions: dict[str, Any], row: int,
+    def _counts_as_known(self, inputs: DraftInputs, features: pd.DataFrame, predictions: dict[str, Any],
+                         row: int,
                          known: bool) -> tuple[dict[str, dict[str, float]], dict[str, Any]]:
         """Each count target's answer for one draft (`_count_as_known`), and the size levels used."""
         answers, sizes = {}, {}
@@ -310,7 +327,8 @@ class Scorer:
         for name, prediction in predictions.items():
             if TARGETS[name].kind != "count":
                 continue
-            values, size = self._count_as_known(name, {k: float(v[row]) for k, v in prediction.items()}, features,
+            values, size = self._count_as_known(name, {k: float(v[row]) for k, v in prediction.items()},
+                                                features,
                                                 context, known, inputs.draft.followers)
             if size is not None:
                 sizes[name] = size
@@ -319,7 +337,8 @@ class Scorer:
 
     def score_isolated(self, inputs: list[DraftInputs]) -> list[Answer | BaseException]:
         """`score_batch`, where a draft that fails does not fail the others: the batch is scored again one
-        draft at a time and each failing draft gets its own exception (raised in its own request by `score`)."""
+        draft at a time and each failing draft gets its own
+        exception (raised in its own request by `score`)."""
         try:
             return list(self.score_batch(inputs))
         except Exception:
@@ -358,7 +377,8 @@ class Scorer:
         waiting: list[tuple[int, DraftInputs]] = []
 
         def flush() -> None:
-            for (position, _), answer in zip(waiting, self.score_isolated([i for _, i in waiting]), strict=True):
+            for (position, _), answer in zip(waiting, self.score_isolated([i for _, i in waiting]),
+                                             strict=True):
                 if isinstance(answer, BaseException) and not isinstance(answer, EngageError):
                     raise answer
                 out[position] = answer
@@ -386,8 +406,8 @@ class Scorer:
                   goal: str = "likes", time_zone: str = DEFAULT_TIME_ZONE) -> BestHour:
         """The hour in the next `days` days with the highest expected `goal` (a count target) for this draft.
 
-        The hours are those of `time_zone` (an IANA name: Asia/Kolkata's start at :30 UTC), and the answer gives
-        the hour in that zone (`posted_at` with its offset) and names the zone (`time_zone`)."""
+        The hours are those of `time_zone` (an IANA name: Asia/Kolkata's start at :30 UTC), and the answer
+        gives the hour in that zone (`posted_at` with its offset) and names the zone (`time_zone`)."""
         model = self.model
         if goal not in model.models or TARGETS[goal].kind != "count":
             raise ModelError(f"this model has no {goal} target, so it cannot pick a posting hour for it; "
@@ -399,23 +419,27 @@ class Scorer:
         candidates = [pd.Timestamp(first + timedelta(hours=h)) for h in range(days * 24)]
         posts, vectors, known = self.draft_context(draft.model_copy(update={"posted_at": first}), first)
         duplicates = self.draft_duplicates(draft, vectors, candidates)
-        features = model.pipeline.transform_at_times(posts, vectors, len(posts) - 1, candidates, duplicates=duplicates)
+        features = model.pipeline.transform_at_times(posts, vectors, len(posts) - 1, candidates,
+                                                     duplicates=duplicates)
         expected = model.models[goal].predict_log1p(features)["expected"]
         best = int(np.argmax(expected))
 
-        def as_known(name: str) -> float:  # the figure `score` would give at that hour (engage/model/known.py)
+        # the figure `score` would give at that hour (engage/model/known.py)
+        def as_known(name: str) -> float:
             row = features.iloc[[best]]
             values = {k: float(v[0]) for k, v in model.models[name].predict_log1p(row).items()}
             values, _ = self._count_as_known(name, values, row, [posts.iloc[:-1]], known, draft.followers)
             return round(float(np.expm1(max(values["expected"], 0.0))), 2)
 
-        return BestHour(posted_at=candidates[best].tz_convert(zone).to_pydatetime(), time_zone=time_zone, goal=goal,
-                        expected=as_known(goal), expected_likes=as_known("likes") if "likes" in model.models else None)
+        return BestHour(posted_at=candidates[best].tz_convert(zone).to_pydatetime(), time_zone=time_zone,
+                        goal=goal,
+            expected=as_known(goal), expected_likes=as_known("likes") if "likes" in model.models else None)
 
     def compare(self, drafts: Sequence[Draft], *, goal: str = "likes", best_hour: bool = False,
                 time_zone: str = DEFAULT_TIME_ZONE) -> Comparison:
-        """Drafts of one account ranked by their expected `goal` count, best first, with the difference each makes
-        and, with `best_hour`, when to post the top one (engage/scoring/compare.py, which /v1/compare runs too)."""
+        """Drafts of one account ranked by their expected `goal` count, best first, with the difference each
+        makes and, with `best_hour`, when to post the top one (engage/scoring/compare.py, which /v1/compare
+        runs too)."""
         return compare(self, drafts, goal=goal, best_hour=best_hour, time_zone=time_zone)
 
 

@@ -35,7 +35,8 @@ log = logging.getLogger(__name__)
 DRAFT_COLUMNS = ("account", "caption", "posted_at", "followers", "sponsored", "image")
 #: How many flags each output row names (the API returns all of them; a table wants the main ones).
 TOP_FLAGS = 3
-#: Every count target of the registry (NaN where the model has none), the risk, the main flags, the row's error.
+#: Every count target of the registry (NaN where the model
+#: has none), the risk, the main flags, the row's error.
 OUTPUT_COLUMNS = ["row", "account", *(f"{t}_{k}" for t in COUNT_TARGETS for k in ("expected", "low", "high")),
                   "authenticity_risk", "flags", "error"]
 
@@ -47,7 +48,8 @@ def read_drafts(path: str | Path) -> pd.DataFrame:
                        missing="does not exist; pass a Parquet or CSV table of drafts")
     unknown = [c for c in frame.columns if c not in DRAFT_COLUMNS]
     if unknown:
-        raise DataError(f"has unknown column(s) {', '.join(unknown)}; the columns are {', '.join(DRAFT_COLUMNS)}",
+        raise DataError(
+            f"has unknown column(s) {', '.join(unknown)}; the columns are {', '.join(DRAFT_COLUMNS)}",
                         file=path)
     if "account" not in frame.columns:
         raise DataError("has no 'account' column; every draft names the account it is for", file=path)
@@ -57,7 +59,8 @@ def read_drafts(path: str | Path) -> pd.DataFrame:
 
 
 def _draft(record: dict[str, Any], images_dir: Path) -> Draft:
-    """A drafts-table row as a `Draft` (`Draft.from_record`); `image` is a photo path, relative to `images_dir`."""
+    """A drafts-table row as a `Draft` (`Draft.from_record`);
+    `image` is a photo path, relative to `images_dir`."""
 
     def read_photo(name: str) -> bytes:
         image = Path(name)
@@ -75,20 +78,24 @@ def _draft(record: dict[str, Any], images_dir: Path) -> Draft:
 
 def _why(error: Exception) -> str:
     if isinstance(error, ValidationError):
-        return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'draft'}: {e['msg']}" for e in error.errors())
+        return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'draft'}: {e['msg']}"
+                         for e in error.errors())
     return str(error)
 
 
-def score_drafts(scorer: Scorer, drafts: pd.DataFrame, images_dir: str | Path, *, progress: bool = False) -> pd.DataFrame:
+def score_drafts(scorer: Scorer, drafts: pd.DataFrame, images_dir: str | Path, *,
+                 progress: bool = False) -> pd.DataFrame:
     """One output row per draft, in order; a draft that cannot be scored gets its `error` instead.
 
     Drafts are scored by `Scorer.score_many`, a chunk at a time through the serving batcher's own code: a
     draft that fails there is scored again alone and gets its own error."""
     records = drafts.to_dict(orient="records")
-    rows: list[dict[str, Any]] = [{"row": int(r["row"]), "account": r.get("account"), "error": ""} for r in records]
+    rows: list[dict[str, Any]] = [{"row": int(r["row"]), "account": r.get("account"),
+                                   "error": ""} for r in records]
     answers: list[Answer | EngageError] = []
     with tqdm(total=len(records), desc="scoring drafts", unit="draft", disable=not progress) as bar:
-        # A chunk at a time, photos read only for the chunk being scored: a table's photos never sit in memory.
+        # A chunk at a time, photos read only for the chunk
+        # being scored: a table's photos never sit in memory.
         for start in range(0, len(records), SCORE_CHUNK):
             parsed: list[Draft | EngageError] = []
             for record in records[start:start + SCORE_CHUNK]:

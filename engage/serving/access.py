@@ -90,8 +90,10 @@ def _stored_digest(entry: Any, where: str) -> str:
             raise ConfigError(f"{where}: 'sha256:' must be followed by the key's 64-digit hex SHA-256 digest")
         return digest
     if len(entry) < MIN_KEY_LENGTH:
-        raise ConfigError(f"{where}: a key of {len(entry)} characters is too short to be a secret; use at least "
-                          f"{MIN_KEY_LENGTH} random characters (e.g. python -c 'import secrets; print(secrets.token_urlsafe())')")
+        raise ConfigError(
+            f"{where}: a key of {len(entry)} characters is too short to be a secret; use at least "
+                          f"{MIN_KEY_LENGTH} random characters (e.g. python -c "
+                          "'import secrets; print(secrets.token_urlsafe())')")
     return _digest(entry)
 
 
@@ -109,7 +111,8 @@ class KeyRing:
 
     @classmethod
     def load(cls, api_key: str | None, key_file: str | os.PathLike | None) -> KeyRing | None:
-        """The keys of `ENGAGE_API_KEY` (admin) and the key file; None when there are none (an open server)."""
+        """The keys of `ENGAGE_API_KEY` (admin) and the key
+        file; None when there are none (an open server)."""
         access: dict[str, Access] = {}
         if api_key:
             access[_digest(api_key)] = Access(admin=True)
@@ -125,11 +128,13 @@ def _read_key_file(path: Path) -> dict[str, Access]:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as e:
-        raise ConfigError(f"key file {path} cannot be read ({e.strerror or e}); check --key-file / {KEY_FILE_ENV}") from e
+        raise ConfigError(
+            f"key file {path} cannot be read ({e.strerror or e}); check --key-file / {KEY_FILE_ENV}") from e
     try:
         data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
     except (ValueError, yaml.YAMLError) as e:
-        raise ConfigError(f"key file {path} is not valid {'JSON' if path.suffix.lower() == '.json' else 'YAML'}: {e}") from e
+        raise ConfigError(f"key file {path} is not valid "
+                          f"{'JSON' if path.suffix.lower() == '.json' else 'YAML'}: {e}") from e
     if not isinstance(data, dict) or not set(data) <= {"admin", "keys"} or not data:
         raise ConfigError(f"key file {path} must be a mapping with 'admin' (a list of keys) and/or 'keys' "
                           "(key: [accounts]); see docs/security.md")
@@ -146,7 +151,8 @@ def _read_key_file(path: Path) -> dict[str, Access]:
         where = f"key file {path}, key {i}"
         if isinstance(accounts, str):
             accounts = [accounts]
-        if not isinstance(accounts, list) or not accounts or not all(isinstance(a, str) and a.strip() for a in accounts):
+        if not isinstance(accounts, list) or not accounts or not all(isinstance(a, str) and a.strip()
+                                                                     for a in accounts):
             raise ConfigError(f"{where}: give the list of accounts the key may score, see and compare")
         digest = _stored_digest(entry, where)
         if digest in out:
@@ -156,16 +162,21 @@ def _read_key_file(path: Path) -> dict[str, Access]:
 
 
 def check_exposure(host: str, keys: KeyRing | None, insecure_no_auth: bool) -> None:
-    """Refuse to serve beyond loopback without a key, unless the operator asked for it (then log what it exposes)."""
+    """Refuse to serve beyond loopback without a key, unless
+    the operator asked for it (then log what it exposes)."""
     if keys is not None or is_loopback(host):
         return
     if not insecure_no_auth:
         raise ConfigError(
-            f"refusing to listen on {host} without an API key: anyone who can reach the port could list every "
-            "account, download their photos (/v1/feed) and estimate their private insights. Set ENGAGE_API_KEY or "
-            "--key-file (docs/security.md), listen on 127.0.0.1, or pass --insecure-no-auth if this network is "
+            f"refusing to listen on {host} without an API key: "
+            "anyone who can reach the port could list every "
+            "account, download their photos (/v1/feed) and estimate "
+            "their private insights. Set ENGAGE_API_KEY or "
+            "--key-file (docs/security.md), listen on 127.0.0.1, "
+            "or pass --insecure-no-auth if this network is "
             "trusted")
-    log.warning("--insecure-no-auth: serving on %s WITHOUT an API key; anyone who can reach this port can list "
+    log.warning(
+        "--insecure-no-auth: serving on %s WITHOUT an API key; anyone who can reach this port can list "
                 "every account, see their feed photos and score drafts for any of them", host)
 
 
@@ -192,7 +203,8 @@ class HostGuard:
     """ASGI middleware: refuse (400, naming the Host header) a request whose Host is not an allowed name.
 
     A page on evil.example whose name is re-pointed to 127.0.0.1 (DNS rebinding) sends `Host: evil.example`,
-    so it is refused before any route runs. A request without a Host header (HTTP/1.0, not a browser) passes."""
+    so it is refused before any route runs. A request without
+    a Host header (HTTP/1.0, not a browser) passes."""
 
     def __init__(self, app: Any, allowed: frozenset[str]):
         self.app = app
@@ -209,7 +221,8 @@ class HostGuard:
                     await send({"type": "websocket.close", "code": 1008})
                     return
                 await send({"type": "http.response.start", "status": 400,
-                            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                            "headers": [(b"content-type", b"application/json"),
+                                        (b"content-length", str(len(body)).encode()),
                                         (b"connection", b"close")]})
                 await send({"type": "http.response.body", "body": body})
                 return
@@ -217,7 +230,8 @@ class HostGuard:
 
 
 def ready_access(request: Any) -> Access | None:
-    """The caller's access on /ready (which needs no key): an admin key's, OPEN on a keyless loopback server."""
+    """The caller's access on /ready (which needs no key):
+    an admin key's, OPEN on a keyless loopback server."""
     keys = request.app.state.keys
     if keys is None:
         return OPEN if is_loopback(request.app.state.options.host) else None

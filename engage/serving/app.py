@@ -3,11 +3,12 @@
     create_app(ServeOptions(model="models:/engage@champion"))  ->  FastAPI app (run by `serve.py`)
 
 Start-up (the lifespan) loads the model in a background thread (`ModelSlot`, serving/slot.py), checks its
-embedders and warms it with one prediction; until then `/health` answers 200 and `/ready` 503, and a model that cannot be loaded stops the
-server (`on_startup_failure`). Requests take the model reference once, so a reload (`POST /admin/reload`
-or SIGHUP) swaps it atomically while requests in flight finish on the old one. Scoring runs in worker
-threads behind `Admission`; `RequestGuard` refuses bodies over the cap before parsing, and stalled ones. Every error
-is `{"error": {"field", "message"}}` (or a list of them) and never repeats the submitted data.
+embedders and warms it with one prediction; until then `/health` answers 200 and `/ready` 503, and a model
+that cannot be loaded stops the server (`on_startup_failure`). Requests take the model reference once, so a
+reload (`POST /admin/reload` or SIGHUP) swaps it atomically while requests in flight finish on the old one.
+Scoring runs in worker threads behind `Admission`; `RequestGuard` refuses bodies over the cap before parsing,
+and stalled ones. Every error is `{"error": {"field", "message"}}` (or a list of them) and never repeats the
+submitted data.
 """
 
 from __future__ import annotations
@@ -108,7 +109,8 @@ def request_access(request: Request) -> Access:
 def require_account(request: Request, account: str) -> None:
     """403 unless the request's key may score, see and compare `account` (never says whether it exists)."""
     if not request_access(request).allows(account):
-        raise RequestError(403, [("account", "is not an account this API key may score, see or compare; ask the "
+        raise RequestError(403,
+                           [("account", "is not an account this API key may score, see or compare; ask the "
                                              "operator for a key scoped to it")])
 
 
@@ -116,7 +118,8 @@ def _client(request: Request) -> str:
     return f"{request.client.host}:{request.client.port}" if request.client else "?"
 
 
-def _error_json(status: int, problems: list[tuple[str | None, str]], headers: dict[str, str] | None = None) -> JSONResponse:
+def _error_json(status: int, problems: list[tuple[str | None, str]],
+                headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse(RequestError(status, problems).body(), status_code=status, headers=headers)
 
 
@@ -142,7 +145,8 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
         from engage.serving.parsing import field_name  # FastAPI-parsed parameters (headers); no input echoed
 
-        problems: list[tuple[str | None, str]] = [(field_name([p for p in e["loc"] if p not in ("body", "header", "query")]), e["msg"])
+        problems: list[tuple[str | None, str]] = [
+            (field_name([p for p in e["loc"] if p not in ("body", "header", "query")]), e["msg"])
                     for e in error.errors()]
         return _error_json(422, problems)
 
@@ -158,7 +162,8 @@ def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
     def build() -> dict[str, Any]:
         if app.openapi_schema:
             return app.openapi_schema
-        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        schema = get_openapi(title=app.title, version=app.version, description=app.description,
+                             routes=app.routes)
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         for model in (ScoreRequest, CompareRequest, OutcomeRequest):
             body = model.model_json_schema(ref_template="#/components/schemas/{model}")
@@ -189,7 +194,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        threading.Thread(target=slot.load_initial, args=(on_failure,), name="engage-model-load", daemon=True).start()
+        threading.Thread(target=slot.load_initial, args=(on_failure,), name="engage-model-load",
+                         daemon=True).start()
         loop = asyncio.get_running_loop()
 
         def on_sighup() -> None:
@@ -200,7 +206,8 @@ def create_app(
         try:
             loop.add_signal_handler(signal.SIGHUP, on_sighup)
             hup = True
-        except (ValueError, RuntimeError, NotImplementedError, AttributeError):  # not the main thread / not Unix
+        # not the main thread / not Unix
+        except (ValueError, RuntimeError, NotImplementedError, AttributeError):
             hup = False
         try:
             yield
@@ -211,8 +218,10 @@ def create_app(
     app = FastAPI(
         title="engage",
         version="1",
-        description="Predicts how a draft Instagram post will do before it is posted: likes, comments and the "
-        "insight counts the model was trained on (impressions, reach, saves, shares, profile visits, follows, link clicks) "
+        description="Predicts how a draft Instagram post will "
+        "do before it is posted: likes, comments and the "
+        "insight counts the model was trained on (impressions, "
+        "reach, saves, shares, profile visits, follows, link clicks) "
         "with a range, the risk that the audience finds it fake, tips and the factors behind the prediction. "
         "The draft studio is at [/](/).",
         lifespan=lifespan,
@@ -220,7 +229,8 @@ def create_app(
     app.state.slot = slot
     app.state.admission = admission
     app.state.options = options
-    app.state.keys = KeyRing.load(options.api_key, options.key_file)  # None: no key, an open (loopback) server
+    # None: no key, an open (loopback) server
+    app.state.keys = KeyRing.load(options.api_key, options.key_file)
     app.openapi = _openapi(app)  # type: ignore[method-assign]
     app.add_middleware(RequestGuard, max_bytes=options.max_body_bytes, read_timeout_s=options.read_timeout_s,
                        body_timeout_s=options.body_timeout_s)
@@ -231,7 +241,8 @@ def create_app(
 
     v1 = [Depends(require_api_key)]
 
-    @app.get("/health", response_model=Health, tags=["status"], summary="Alive (answers while the model loads)")
+    @app.get("/health", response_model=Health, tags=["status"],
+             summary="Alive (answers while the model loads)")
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
@@ -240,8 +251,10 @@ def create_app(
     async def ready(request: Request) -> Any:
         model = slot.model
         if model is None:
-            return JSONResponse({"status": slot.state, "error": slot.error}, status_code=503, headers={"Retry-After": "5"})
-        answer = {"status": "ready", "model": model_name(model), "version": model.version, "embedder": model.embedder}
+            return JSONResponse({"status": slot.state, "error": slot.error}, status_code=503,
+                                headers={"Retry-After": "5"})
+        answer = {"status": "ready", "model": model_name(model), "version": model.version,
+                  "embedder": model.embedder}
         access = ready_access(request)
         if access is not None and access.admin:
             # The shared vector cache's hits tell whether someone scored a given photo or caption lately: only
@@ -249,31 +262,39 @@ def create_app(
             answer.update(model.serving_settings())
         return answer
 
-    @app.get("/v1/accounts", response_model=Accounts, dependencies=v1, tags=["drafts"], responses=ERROR_RESPONSES,
+    @app.get("/v1/accounts", response_model=Accounts, dependencies=v1, tags=["drafts"],
+             responses=ERROR_RESPONSES,
              summary="Accounts the model knows")
     async def accounts(request: Request) -> dict[str, list[str]]:
         model = slot.current()
         known = sorted(str(a) for a in model.context_posts["account"].unique())
         return {"accounts": request_access(request).visible(known)}  # a scoped key sees only its accounts
 
-    @app.get("/v1/feed", response_model=FeedPhotos, dependencies=v1, tags=["drafts"], responses=ERROR_RESPONSES,
+    @app.get("/v1/feed", response_model=FeedPhotos, dependencies=v1, tags=["drafts"],
+             responses=ERROR_RESPONSES,
              summary="The account's last eight photos known to the model, for the feed preview")
     async def feed(request: Request,
-                   account: Annotated[str, Query(min_length=1, max_length=100, description="the account")]) -> dict[str, Any]:
+                   account: Annotated[str, Query(min_length=1, max_length=100,
+                                                 description="the account")]) -> dict[str, Any]:
         require_account(request, account)
         model = slot.current()
         return {"account": account, "photos": list(getattr(model, "feed_photos", {}).get(account, []))}
 
-    @app.get("/v1/targets", response_model=Targets, dependencies=v1, tags=["drafts"], responses=ERROR_RESPONSES,
+    @app.get("/v1/targets", response_model=Targets, dependencies=v1, tags=["drafts"],
+             responses=ERROR_RESPONSES,
              summary="The counts the model predicts (what /v1/compare can rank by)")
     async def targets() -> dict[str, Any]:
         model = slot.current()
         names = [name for name in COUNT_TARGETS if name in model.models]
-        return {"targets": [{"name": n, "label": TARGETS[n].label, "goal": TARGETS[n].goal, "description": TARGETS[n].description}
-                            for n in names], "default_goal": "likes" if "likes" in names else (names[0] if names else "likes")}
+        return {"targets": [{"name": n, "label": TARGETS[n].label, "goal": TARGETS[n].goal,
+                             "description": TARGETS[n].description}
+                            for n in names],
+                            "default_goal": "likes" if "likes" in names else (names[0] if names else "likes")}
 
-    @app.post("/v1/score", response_model=ScoreResponse, dependencies=v1, tags=["drafts"], responses=ERROR_RESPONSES,
-              openapi_extra=SCORE_BODY, summary="Score one draft (JSON with a base64 image, or multipart with a file)")
+    @app.post("/v1/score", response_model=ScoreResponse, dependencies=v1, tags=["drafts"],
+              responses=ERROR_RESPONSES,
+              openapi_extra=SCORE_BODY,
+              summary="Score one draft (JSON with a base64 image, or multipart with a file)")
     async def score(request: Request) -> Any:
         model = slot.current()  # taken once: a reload does not change the model under this request
         kind = body_type(request, forms=True)
@@ -281,10 +302,12 @@ def create_app(
             fields = await run_in_threadpool(urlencoded_fields, await request.body())
             draft = await run_in_threadpool(score_request_from_form, fields, lambda upload: b"")
         elif kind == "multipart":
-            form = await request.form(max_files=1, max_fields=MAX_FORM_FIELDS, max_part_size=options.max_body_bytes)
+            form = await request.form(max_files=1, max_fields=MAX_FORM_FIELDS,
+                                      max_part_size=options.max_body_bytes)
             try:
                 fields = {name: form.getlist(name) for name in form.keys()}
-                draft = await run_in_threadpool(score_request_from_form, fields, lambda upload: upload.file.read())
+                draft = await run_in_threadpool(score_request_from_form,
+                                                fields, lambda upload: upload.file.read())
             finally:
                 await form.close()
         else:
@@ -293,8 +316,9 @@ def create_app(
         return await admission.run(score_and_record, model, draft, store)
 
     @app.post("/v1/compare", response_model=CompareResponse, dependencies=v1, tags=["drafts"],
-              responses={**ERROR_RESPONSES, 409: {"model": ErrorResponse, "description": "a goal this model does not "
-                                                      "predict (its training data had none); the message lists those it has"}},
+              responses={**ERROR_RESPONSES,
+                         409: {"model": ErrorResponse, "description": "a goal this model does not "
+                             "predict (its training data had none); the message lists those it has"}},
               openapi_extra=COMPARE_BODY,
               summary="Rank 2 to 10 drafts of one account by an expected count (goal; default likes)")
     async def compare(request: Request) -> Any:
@@ -305,13 +329,16 @@ def create_app(
         return await admission.run(compare_and_record, model, compare_request, drafts, store,
                                    options.time_zone_of(compare_request.account))
 
-    @app.post("/v1/outcomes", response_model=OutcomeRecorded, status_code=201, dependencies=v1, tags=["outcomes"],
-              responses={**ERROR_RESPONSES, 404: {"model": ErrorResponse, "description": "the server records no outcomes"},
-                         409: {"model": ErrorResponse, "description": "the post is linked to another score, the score "
-                                                                      "to another post, or this age is recorded already"}},
+    @app.post("/v1/outcomes", response_model=OutcomeRecorded, status_code=201, dependencies=v1,
+              tags=["outcomes"],
+              responses={**ERROR_RESPONSES,
+                         404: {"model": ErrorResponse, "description": "the server records no outcomes"},
+                         409: {"model": ErrorResponse,
+                               "description": "the post is linked to another score, the score "
+                               "to another post, or this age is recorded already"}},
               openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
                   "schema": {"$ref": "#/components/schemas/OutcomeRequest"}}}}},
-              summary="Record what a published draft did: its post and its counts at an age (24 h, 7 days...)")
+        summary="Record what a published draft did: its post and its counts at an age (24 h, 7 days...)")
     async def record_outcome(request: Request) -> Any:
         outcomes = require_store(store)
         body_type(request, forms=False)
@@ -319,7 +346,8 @@ def create_app(
         record = OutcomeRecord(posted_at=body.posted_at, age_hours=body.age_hours, score_id=body.score_id,
                                post_id=body.post_id, permalink=body.permalink,
                                counts={name: getattr(body, name) for name in OUTCOME_COUNTS})
-        account = await run_in_threadpool(outcomes.account_of, body.score_id, post_id_of(body.post_id, body.permalink))
+        account = await run_in_threadpool(outcomes.account_of, body.score_id,
+                                          post_id_of(body.post_id, body.permalink))
         if account is not None:  # an unknown score is refused by the store, naming score_id
             require_account(request, account)
         try:
@@ -328,9 +356,11 @@ def create_app(
             raise RequestError(e.status, [(e.field, e.message)]) from None
 
     @app.get("/v1/accuracy", response_model=Accuracy, dependencies=v1, tags=["outcomes"],
-             responses={**ERROR_RESPONSES, 404: {"model": ErrorResponse, "description": "the server records no outcomes"}},
+             responses={**ERROR_RESPONSES,
+                        404: {"model": ErrorResponse, "description": "the server records no outcomes"}},
              summary="How right engage was for the account's published drafts, next to its trailing average")
-    async def accuracy(request: Request, account: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
+    async def accuracy(request: Request,
+                       account: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
                        age_hours: Annotated[float | None, Query(gt=0, le=MAX_AGE_HOURS)] = None) -> Any:
         from engage.outcomes.accuracy import accuracy as figures
 
@@ -339,28 +369,34 @@ def create_app(
 
     @app.get("/v1/accuracy/plot", dependencies=v1, tags=["outcomes"], response_class=Response,
              responses={200: {"content": {"image/png": {}}, "description": "predicted against actual (PNG)"},
-                        **ERROR_RESPONSES, 404: {"model": ErrorResponse, "description": "the server records no outcomes"}},
+                        **ERROR_RESPONSES,
+                        404: {"model": ErrorResponse, "description": "the server records no outcomes"}},
              summary="Predicted against actual for the account's published drafts, as a PNG")
     async def accuracy_plot(request: Request,
                             account: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
-                            age_hours: Annotated[float | None, Query(gt=0, le=MAX_AGE_HOURS)] = None) -> Response:
+            age_hours: Annotated[float | None, Query(gt=0, le=MAX_AGE_HOURS)] = None) -> Response:
         from engage.outcomes.accuracy import accuracy_png
 
         _may_see(request, account)
         png = await run_in_threadpool(accuracy_png, require_store(store), account, age_hours)
         return Response(png, media_type="image/png")
 
-    @app.post("/admin/reload", response_model=Reloaded, tags=["admin"], include_in_schema=options.admin_token is not None,
+    @app.post("/admin/reload", response_model=Reloaded, tags=["admin"],
+              include_in_schema=options.admin_token is not None,
               summary="Load the model again (e.g. a new champion), warm it and swap it in",
-              responses={403: {"model": ErrorResponse}, 409: {"model": ErrorResponse}, 500: {"model": ErrorResponse}})
-    async def reload(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(ADMIN_BEARER)]) -> dict[str, Any]:
+              responses={403: {"model": ErrorResponse}, 409: {"model": ErrorResponse},
+                         500: {"model": ErrorResponse}})
+    async def reload(credentials: Annotated[HTTPAuthorizationCredentials | None,
+                                            Depends(ADMIN_BEARER)]) -> dict[str, Any]:
         if options.admin_token is None:
             raise StarletteHTTPException(404, "Not Found")
-        if credentials is None or not hmac.compare_digest(credentials.credentials.encode(), options.admin_token.encode()):
+        if credentials is None or not hmac.compare_digest(credentials.credentials.encode(),
+                                                          options.admin_token.encode()):
             raise RequestError(403, [("Authorization", f"is missing or not the admin token; send "
                                                        f"'Authorization: Bearer <{ADMIN_TOKEN_ENV}>'")])
         old, new = await slot.reload()
-        return {"status": "reloaded", "previous_version": getattr(old, "version", None), "version": new.version,
+        return {"status": "reloaded", "previous_version": getattr(old, "version", None),
+                "version": new.version,
                 "embedder": new.embedder}
 
     @app.get("/", include_in_schema=False)
@@ -376,4 +412,5 @@ def _may_see(request: Request, account: str | None) -> None:
     if account is not None:
         require_account(request, account)
     elif not request_access(request).admin:
-        raise RequestError(403, [("account", "is required with an API key scoped to accounts: name one of yours")])
+        raise RequestError(403,
+                           [("account", "is required with an API key scoped to accounts: name one of yours")])

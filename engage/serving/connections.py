@@ -38,12 +38,15 @@ def _raw_answer(status: int, reason: str, message: str, extra: str = "") -> byte
     return head.encode() + body
 
 
-def guarded_protocol(header_timeout_s: float, max_connections: int, retry_after_s: int = 1) -> type[H11Protocol]:
-    """uvicorn's `H11Protocol` with a header timeout and a connection limit (pass as `uvicorn.Config(http=...)`)."""
+def guarded_protocol(header_timeout_s: float, max_connections: int,
+                     retry_after_s: int = 1) -> type[H11Protocol]:
+    """uvicorn's `H11Protocol` with a header timeout and a
+    connection limit (pass as `uvicorn.Config(http=...)`)."""
     timeout_answer = _raw_answer(408, "Request Timeout", f"the request headers did not arrive within "
                                  f"{header_timeout_s:g} s; send the whole request promptly")
-    busy_answer = _raw_answer(503, "Service Unavailable", f"the server has {max_connections} connections open, "
-                              f"its limit; retry after {retry_after_s} s", f"retry-after: {retry_after_s}\r\n")
+    busy_answer = _raw_answer(503, "Service Unavailable",
+                              f"the server has {max_connections} connections open, "
+        f"its limit; retry after {retry_after_s} s", f"retry-after: {retry_after_s}\r\n")
 
     class GuardedH11Protocol(H11Protocol):
         _header_timer: asyncio.TimerHandle | None = None
@@ -53,7 +56,8 @@ def guarded_protocol(header_timeout_s: float, max_connections: int, retry_after_
         def connection_made(self, transport: Any) -> None:  # type: ignore[override]
             super().connection_made(transport)
             if len(self.connections) > max_connections:
-                log.warning("refused a connection: %d open, the limit is %d", len(self.connections) - 1, max_connections)
+                log.warning("refused a connection: %d open, the limit is %d", len(self.connections) - 1,
+                            max_connections)
                 self._refused = True
                 transport.write(busy_answer)
                 # Closed a moment later, reading (and ignoring) the request meanwhile: closing a socket with
@@ -71,7 +75,8 @@ def guarded_protocol(header_timeout_s: float, max_connections: int, retry_after_
 
         def on_response_complete(self) -> None:
             super().on_response_complete()
-            self._bytes_seen = False  # the next request's clock starts with its first byte (keep-alive covers idling)
+            # the next request's clock starts with its first byte (keep-alive covers idling)
+            self._bytes_seen = False
             self._watch_headers()
 
         def connection_lost(self, exc: Exception | None) -> None:

@@ -54,8 +54,9 @@ def body_limit_message(limit: int) -> str:
     bytes holds a photo of 3/4 of it; a feed shows photos 1080 px wide, a few hundred KB as a JPEG)."""
     mb = limit / 1024 / 1024
     photo = limit * 3 / 4 / 1024 / 1024
-    return (f"the request body is over the limit of {mb:.3g} MB ({limit:,} bytes); send a photo under {photo:.3g} MB "
-            "(base64 adds a third), e.g. resized to 1080 px on its long side and saved as a JPEG (quality 85: "
+    return (f"the request body is over the limit of {mb:.3g} MB "
+            f"({limit:,} bytes); send a photo under {photo:.3g} MB "
+        "(base64 adds a third), e.g. resized to 1080 px on its long side and saved as a JPEG (quality 85: "
             "about 0.2-0.5 MB), which is what a feed shows")
 
 
@@ -67,7 +68,8 @@ class BodyTimeout(HTTPException):
 
 
 class RequestGuard:
-    """ASGI middleware: header limits (431), body cap (413), body timeouts (408), draining before close (module doc)."""
+    """ASGI middleware: header limits (431), body cap (413),
+    body timeouts (408), draining before close (module doc)."""
 
     def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES, read_timeout_s: float = 15.0,
                  body_timeout_s: float = 60.0):
@@ -117,7 +119,8 @@ class RequestGuard:
                 # A connection whose request was not read to the end is not reused.
                 if state["pending"] and not any(name.lower() == b"connection" for name, _ in headers):
                     message = {**message, "headers": [*headers, (b"connection", b"close")]}
-            elif message["type"] == "http.response.body" and not message.get("more_body", False) and state["pending"]:
+            elif message["type"] == "http.response.body" and not message.get("more_body", False) and state[
+                "pending"]:
                 await send({**message, "more_body": True})
                 # A client that waits for "100 Continue" sends no body once it has the answer instead.
                 if not state["stalled"] and (state["asked"] or not expects_continue):
@@ -125,8 +128,10 @@ class RequestGuard:
                 message = {"type": "http.response.body", "body": b"", "more_body": False}
             await send(message)
 
-        if len(scope["headers"]) > MAX_HEADERS or sum(len(k) + len(v) for k, v in scope["headers"]) > MAX_HEADER_BYTES:
-            await _send_error(lingering_send, 431, "headers", f"are over the limit of {MAX_HEADERS} headers or "
+        if len(scope["headers"]) > MAX_HEADERS or sum(len(k) + len(v) for k,
+                                                      v in scope["headers"]) > MAX_HEADER_BYTES:
+            await _send_error(lingering_send, 431, "headers",
+                              f"are over the limit of {MAX_HEADERS} headers or "
                                                               f"{MAX_HEADER_BYTES:,} bytes; send fewer")
             return
         if declared is not None:
@@ -161,7 +166,7 @@ class RequestGuard:
 async def _send_error(send: Send, status: int, field: str, message: str) -> None:
     body = json.dumps({"error": {"field": field, "message": message}}).encode()
     await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                             (b"connection", b"close")]})
     await send({"type": "http.response.body", "body": body})
 
@@ -189,7 +194,8 @@ class Admission:
         return self.admitted - self.running
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        """`fn(*args)` in a worker thread once a slot is free; RequestError(503) when the queue is full too."""
+        """`fn(*args)` in a worker thread once a slot is free;
+        RequestError(503) when the queue is full too."""
         if self.admitted >= self.max_concurrent + self.max_queue:
             raise RequestError(
                 503,

@@ -43,7 +43,8 @@ class RequestError(Exception):
     Only the first `MAX_PROBLEMS` problems are kept, followed by one that counts the rest.
     """
 
-    def __init__(self, status: int, problems: Sequence[tuple[str | None, str]], headers: dict[str, str] | None = None):
+    def __init__(self, status: int, problems: Sequence[tuple[str | None, str]],
+                 headers: dict[str, str] | None = None):
         self.status = status
         problems = list(problems)
         self.problems = [(f, m if len(m) <= MAX_MESSAGE_CHARS else m[: MAX_MESSAGE_CHARS - 3] + "...")
@@ -69,7 +70,8 @@ def field_name(loc: Iterable[str | int], prefix: str = "") -> str:
     return name or "body"
 
 
-#: What to send instead, by pydantic error type: every 4xx for a date, a count or a flag names the expected form.
+#: What to send instead, by pydantic error type: every 4xx
+#: for a date, a count or a flag names the expected form.
 _EXPECTED = {
     "datetime": "send ISO 8601, e.g. 2024-05-12T09:00:00Z (a time without an offset is UTC)",
     "date": "send ISO 8601, e.g. 2024-05-12T09:00:00Z (a time without an offset is UTC)",
@@ -117,25 +119,31 @@ def parse_json(text: bytes | str, field: str, status: int) -> Any:
     except UnicodeDecodeError:
         raise RequestError(status, [(field, "is not UTF-8 text; send JSON encoded as UTF-8")]) from None
     except json.JSONDecodeError as e:
-        raise RequestError(status, [(field, f"is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}")]) from None
+        raise RequestError(
+            status, [(field, f"is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}")]) from None
     except RecursionError:
         raise RequestError(status, [(field, "is nested too deeply to be a draft")]) from None
     except ValueError:  # e.g. a number beyond what Python converts
-        raise RequestError(status, [(field, "is not JSON that can be read (a number or string beyond any limit)")]) from None
+        raise RequestError(
+            status, [(field, "is not JSON that can be read (a number or string beyond any limit)")]) from None
 
 
 def parse_json_object(body: bytes) -> dict[str, Any]:
-    """A request body -> its JSON object: 400 when it is not JSON at all, 422 when it is JSON but not an object."""
+    """A request body -> its JSON object: 400 when it is not
+    JSON at all, 422 when it is JSON but not an object."""
     if not body.strip():
-        raise RequestError(422, [("body", "is empty; send a JSON object with the draft's fields (see /docs)")])
+        raise RequestError(422,
+                           [("body", "is empty; send a JSON object with the draft's fields (see /docs)")])
     value = parse_json(body, "body", 400)
     if not isinstance(value, dict):
-        raise RequestError(422, [("body", f"must be a JSON object with the draft's fields, not a JSON {type(value).__name__}")])
+        raise RequestError(422, [
+            ("body", f"must be a JSON object with the draft's fields, not a JSON {type(value).__name__}")])
     return value
 
 
 def _nested_model(annotation: Any) -> tuple[type[BaseModel] | None, bool]:
-    """(the request model inside a field's type, whether it is a list of them): list[HistoryPostIn] | None -> (HistoryPostIn, True)."""
+    """(the request model inside a field's type, whether it is a list
+    of them): list[HistoryPostIn] | None -> (HistoryPostIn, True)."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation, False
     if typing.get_origin(annotation) is list:
@@ -147,14 +155,17 @@ def _nested_model(annotation: Any) -> tuple[type[BaseModel] | None, bool]:
     return None, False
 
 
-def without_unknown_fields(schema: type[BaseModel], data: Any, where: str = "") -> tuple[Any, list[tuple[str | None, str]]]:
-    """`data` with the keys `schema` does not define removed (also in nested posts and drafts), and one problem
-    per object that had any, which counts them without repeating their names (they may be huge, or markup).
+def without_unknown_fields(schema: type[BaseModel], data: Any,
+                           where: str = "") -> tuple[Any, list[tuple[str | None, str]]]:
+    """`data` with the keys `schema` does not define removed (also in nested posts and drafts), and one
+    problem per object that had any, which counts them without repeating their names (they may be huge, or
+    markup).
 
     Done before pydantic, which would otherwise build one error, with the key in it, per unknown key.
     """
     problems: list[tuple[str | None, str]] = []
-    listed: dict[type[BaseModel], str] = {}  # model -> where its fields were listed: each list is written once
+    # model -> where its fields were listed: each list is written once
+    listed: dict[type[BaseModel], str] = {}
 
     def strip(model: type[BaseModel], value: Any, at: str) -> Any:
         if not isinstance(value, dict):
@@ -175,9 +186,11 @@ def without_unknown_fields(schema: type[BaseModel], data: Any, where: str = "") 
             kept[key] = item
         if unknown:
             where = at or "body"
-            known = f"its fields are: {', '.join(fields)}" if model not in listed else f"its fields are those of {listed[model]}"
+            known = (f"its fields are: {', '.join(fields)}" if model not in listed
+                     else f"its fields are those of {listed[model]}")
             listed.setdefault(model, where)
-            problems.insert(slot, (where, f"has {unknown:,} unknown field{'s' if unknown > 1 else ''} (names not "
+            problems.insert(slot,
+                            (where, f"has {unknown:,} unknown field{'s' if unknown > 1 else ''} (names not "
                                           f"repeated); {known}"))
         return kept
 
@@ -200,11 +213,13 @@ def decode_image(text: str, field: str) -> bytes:
     if text.startswith("data:"):
         header, _, text = text.partition(",")
         if not header.endswith(";base64"):
-            raise RequestError(400, [(field, "is a data: URL that is not base64-encoded; send data:image/jpeg;base64,...")])
+            raise RequestError(
+                400, [(field, "is a data: URL that is not base64-encoded; send data:image/jpeg;base64,...")])
     try:
         raw = base64.b64decode("".join(text.split()), validate=True)
     except (binascii.Error, ValueError):
-        raise RequestError(400, [(field, "is not valid base64; send the JPEG, PNG or WebP file's bytes base64-encoded, "
+        raise RequestError(
+            400, [(field, "is not valid base64; send the JPEG, PNG or WebP file's bytes base64-encoded, "
                                          "or upload the file as multipart/form-data")]) from None
     if not raw:
         raise RequestError(400, [(field, "is empty; leave the field out to score a draft without a photo")])
@@ -225,8 +240,9 @@ def decode_history(history: list[HistoryPostIn] | None, prefix: str = "") -> lis
 
 def build_draft(account: str, fields: DraftIn, *, prefix: str = "", image: bytes | None = None,
                 history: list[dict[str, Any]] | None = None, followers: int | None = None) -> Draft:
-    """The model's `Draft` for validated request fields; `image` (bytes from an upload) wins over `fields.image`,
-    and the draft's own history and followers win over the account-level `history` and `followers`."""
+    """The model's `Draft` for validated request fields; `image` (bytes from an upload) wins over
+    `fields.image`, and the draft's own history and followers win over the account-level `history` and
+    `followers`."""
     if image is None and fields.image is not None:
         image = decode_image(fields.image, f"{prefix}image")
     if fields.history is not None:
@@ -234,7 +250,7 @@ def build_draft(account: str, fields: DraftIn, *, prefix: str = "", image: bytes
     try:
         return Draft.from_record({"account": account, "caption": fields.caption, "image": image,
                                   "posted_at": fields.posted_at,
-                                  "followers": fields.followers if fields.followers is not None else followers,
+            "followers": fields.followers if fields.followers is not None else followers,
                                   "sponsored": fields.sponsored, "history": history})
     except ValidationError as e:
         raise RequestError(422, validation_problems(e, prefix)) from None
@@ -248,7 +264,8 @@ def score_request_from_json(body: bytes) -> Draft:
 def compare_request_from_json(body: bytes) -> tuple[CompareRequest, list[Draft]]:
     request = validate_body(CompareRequest, parse_json_object(body))
     history = decode_history(request.history)  # decoded once, shared by the drafts that send none
-    drafts = [build_draft(request.account, d, prefix=f"drafts[{i}].", history=history, followers=request.followers)
+    drafts = [build_draft(request.account, d, prefix=f"drafts[{i}].", history=history,
+                          followers=request.followers)
               for i, d in enumerate(request.drafts)]
     return request, drafts
 
@@ -274,7 +291,8 @@ def urlencoded_fields(body: bytes) -> dict[str, list[Any]]:
 
 
 def score_request_from_form(fields: dict[str, list[Any]], read_file: Callable[[Any], bytes]) -> Draft:
-    """A multipart form (field -> values; files read with `read_file`) -> Draft. History is a JSON string field.
+    """A multipart form (field -> values; files read with
+    `read_file`) -> Draft. History is a JSON string field.
 
     Field names that are not part of the request are counted, never repeated (like unknown JSON keys).
     """
@@ -304,7 +322,8 @@ def score_request_from_form(fields: dict[str, list[Any]], read_file: Callable[[A
         # An HTML form sends a textarea's line breaks as CRLF; the caption as typed (and as counted) has LF.
         data[name] = value.replace("\r\n", "\n") if name == "caption" else value
     if unknown:
-        raise RequestError(422, [("body", f"has {unknown:,} unknown form field{'s' if unknown > 1 else ''} (names "
+        raise RequestError(422,
+                           [("body", f"has {unknown:,} unknown form field{'s' if unknown > 1 else ''} (names "
                                           f"not repeated); its fields are: {', '.join(known)}")])
     request = validate_body(ScoreRequest, data)
     return build_draft(request.account, request, image=image)
@@ -314,7 +333,8 @@ _FORM_TYPES = {"multipart/form-data": "multipart", "application/x-www-form-urlen
 
 
 def body_type(request: Request, *, forms: bool) -> str:
-    """"json", or "multipart" / "urlencoded" (when `forms`), from the headers; 415 naming the header otherwise."""
+    """"json", or "multipart" / "urlencoded" (when `forms`),
+    from the headers; 415 naming the header otherwise."""
     encoding = request.headers.get("content-encoding", "identity").strip().lower()
     if encoding not in ("", "identity"):
         raise RequestError(415, [("Content-Encoding", "is not supported; send the body uncompressed "

@@ -1,9 +1,9 @@
 """What the endpoints ask of the model, run in worker threads: score one draft, rank several, warm up.
 
 The model is anything that satisfies `engage.scoring.contract.ScoringModel` (the loaded model's
-`Scorer`, or a stand-in in tests). Errors it raises about a draft (`DraftError`, `DataError` from image decoding) become
-`RequestError`s naming the request field (a history photo by its position in the request), prefixed with
-the draft's position in a comparison.
+`Scorer`, or a stand-in in tests). Errors it raises about a draft (`DraftError`, `DataError` from image
+decoding) become `RequestError`s naming the request field (a history photo by its position in the request),
+prefixed with the draft's position in a comparison.
 """
 
 from __future__ import annotations
@@ -37,7 +37,8 @@ MAX_REQUEST_PIXELS = 100_000_000
 
 
 def check_pixel_budget(drafts: list[tuple[str, Draft]]) -> None:
-    """400 naming the first photo, in request order, past MAX_REQUEST_PIXELS (headers only, nothing decoded)."""
+    """400 naming the first photo, in request order, past
+    MAX_REQUEST_PIXELS (headers only, nothing decoded)."""
     total = 0
     for prefix, draft in drafts:
         photos = [(f"{prefix}image", draft.image)] + [
@@ -47,8 +48,9 @@ def check_pixel_budget(drafts: list[tuple[str, Draft]]) -> None:
                 continue
             total += declared_pixels(image)
             if total > MAX_REQUEST_PIXELS:
-                raise RequestError(400, [(field, f"brings the photos of this request to {total:,} pixels, over the "
-                                                 f"limit of {MAX_REQUEST_PIXELS:,} for one request; send smaller "
+                raise RequestError(400, [(field,
+                                          f"brings the photos of this request to {total:,} pixels, over the "
+                                          f"limit of {MAX_REQUEST_PIXELS:,} for one request; send smaller "
                                                  "photos (a feed shows 1080 px) or fewer history photos")])
 
 
@@ -119,9 +121,11 @@ def score_and_record(model: ScoringModel, draft: Draft, store: OutcomeStore | No
     return answer
 
 
-def compare_and_record(model: ScoringModel, request: CompareRequest, drafts: list[Draft], store: OutcomeStore | None,
+def compare_and_record(model: ScoringModel, request: CompareRequest, drafts: list[Draft],
+                       store: OutcomeStore | None,
                        time_zone: str = DEFAULT_TIME_ZONE) -> Comparison:
-    """`compare_drafts`, every draft's score recorded with its rank (the comparison's `compare_id` ties them)."""
+    """`compare_drafts`, every draft's score recorded with
+    its rank (the comparison's `compare_id` ties them)."""
     result = compare_drafts(model, request, drafts, time_zone)
     ranked = sorted(result.drafts, key=lambda d: d.index)
     compare_id = uuid.uuid4().hex if store is not None else None
@@ -144,8 +148,9 @@ def warm_up_draft(model: ScoringModel) -> Draft:
 
 def load_model(uri: str, tracking_uri: str | None, options: ServeOptions | None = None,
                expected_callers: Callable[[], int] | None = None) -> ScoringModel:
-    """A `Scorer` of the EngageModel at `uri`, its embedders checked against training, set up with the options'
-    batching and vector cache, and warmed with one prediction (which also prepares its stored context)."""
+    """A `Scorer` of the EngageModel at `uri`, its embedders checked against training, set up with the
+    options' batching and vector cache, and warmed with one prediction (which also prepares its stored
+    context)."""
     # Heavy imports, and only needed when serving a real model.
     from engage.model.bundle import EngageModel
     from engage.scoring.scorer import Scorer
@@ -154,7 +159,7 @@ def load_model(uri: str, tracking_uri: str | None, options: ServeOptions | None 
     model = EngageModel.from_uri(uri, tracking_uri)
     model.check_embedder()
     scorer = Scorer.for_serving(model, batch_size=options.batch_size, batch_wait_ms=options.batch_wait_ms,
-                                vector_cache_items=options.vector_cache_items, expected_callers=expected_callers)
+        vector_cache_items=options.vector_cache_items, expected_callers=expected_callers)
     scorer.score(warm_up_draft(scorer))
     return scorer
 
@@ -166,8 +171,9 @@ def open_store(options: ServeOptions) -> OutcomeStore | None:
     try:
         store = OutcomeStore(options.outcomes, keep_photos=options.outcomes_photos)
     except Exception as e:  # a bad URL, a server that does not answer, a file that is not a database
-        raise OutcomeError(500, "outcomes", f"the outcome store {options.outcomes.split('@')[-1]} cannot be opened "
-                                            f"({type(e).__name__}: {(str(e).splitlines() or [''])[0][:200]}); fix --outcomes or "
+        raise OutcomeError(500, "outcomes",
+                           f"the outcome store {options.outcomes.split('@')[-1]} cannot be opened "
+            f"({type(e).__name__}: {(str(e).splitlines() or [''])[0][:200]}); fix --outcomes or "
                                             "pass --outcomes off") from e
     log.info("recording scores and outcomes in %r", store)
     return store

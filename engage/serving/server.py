@@ -35,7 +35,8 @@ def uvicorn_config(app: Any, options: ServeOptions, **overrides: Any) -> uvicorn
 
 def run(options: ServeOptions) -> int:
     """Serve until interrupted; returns the process exit code."""
-    logging.basicConfig(level=options.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=options.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     failures: list[str] = []
     server: uvicorn.Server | None = None
 
@@ -45,7 +46,8 @@ def run(options: ServeOptions) -> int:
             server.should_exit = True  # read by uvicorn's main loop; safe to set from the loading thread
 
     try:  # before anything loads: a server that would be open to the network without a key does not start
-        check_exposure(options.host, KeyRing.load(options.api_key, options.key_file), options.insecure_no_auth)
+        check_exposure(options.host, KeyRing.load(options.api_key, options.key_file),
+                       options.insecure_no_auth)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_MODEL_FAILED

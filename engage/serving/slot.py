@@ -37,7 +37,8 @@ class ModelSlot:
         self._loading = threading.Lock()
 
     def load_initial(self, on_failure: Callable[[str], None]) -> None:
-        """Start-up load (runs in a thread): on failure the state says why and `on_failure` stops the server."""
+        """Start-up load (runs in a thread): on failure the
+        state says why and `on_failure` stops the server."""
         with self._loading:
             started = time.perf_counter()
             log.info("loading model %s", self.source)
@@ -60,15 +61,18 @@ class ModelSlot:
         return model
 
     async def reload(self) -> tuple[ScoringModel | None, ScoringModel]:
-        """Load and warm the model again (e.g. a new champion) and swap it in; the old one serves until then."""
+        """Load and warm the model again (e.g. a new champion)
+        and swap it in; the old one serves until then."""
         if not self._loading.acquire(blocking=False):
-            raise RequestError(409, [("model", "a model is already being loaded; try again when it finishes")])
+            raise RequestError(409,
+                               [("model", "a model is already being loaded; try again when it finishes")])
         try:
             started = time.perf_counter()
             new = await anyio.to_thread.run_sync(self._loader)
         except EngageError as e:
             log.error("reload of %s refused, the current model keeps serving: %s", self.source, e)
-            raise RequestError(409, [("model", f"the new model was refused and the current one keeps serving: {e}")]) from None
+            raise RequestError(409, [
+                ("model", f"the new model was refused and the current one keeps serving: {e}")]) from None
         except Exception as e:
             log.exception("reload of %s failed, the current model keeps serving", self.source)
             raise RequestError(500, [("model", f"loading the new model failed ({describe(e)}); "

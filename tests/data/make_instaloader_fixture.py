@@ -45,7 +45,8 @@ def write_json(path: Path, node: object, node_type: str | None = "Post") -> None
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.name.endswith(".xz"):
         # As Instaloader's save_structure_to_file: compact JSON, xz without an integrity check.
-        path.write_bytes(lzma.compress(json.dumps(data, separators=(",", ":")).encode("utf-8"), check=lzma.CHECK_NONE))
+        path.write_bytes(lzma.compress(json.dumps(data, separators=(",", ":")).encode("utf-8"),
+                                       check=lzma.CHECK_NONE))
     else:
         path.write_text(json.dumps(data, indent=4, ensure_ascii=False) + "\n", encoding="utf-8")
 
@@ -55,7 +56,8 @@ def write_jpeg(path: Path, colour: tuple[int, int, int]) -> None:
     Image.new("RGB", (8, 8), colour).save(path, format="JPEG", quality=60)
 
 
-def graphql_post(stem: str, shortcode: str, media_id: str, owner: dict, *, likes: int | None, comments: int | None,
+def graphql_post(stem: str, shortcode: str, media_id: str, owner: dict, *, likes: int | None,
+                 comments: int | None,
                  caption: str | None, typename: str = "GraphImage", **extra: object) -> dict:
     node: dict = {
         "__typename": typename,
@@ -76,7 +78,8 @@ def graphql_post(stem: str, shortcode: str, media_id: str, owner: dict, *, likes
     return node
 
 
-def iphone_struct(stem: str, code: str, pk: str, user: dict, *, likes: int, comments: int, caption: str | None,
+def iphone_struct(stem: str, code: str, pk: str, user: dict, *, likes: int, comments: int,
+                  caption: str | None,
                   media_type: int, **extra: object) -> dict:
     return {
         "pk": pk,
@@ -154,7 +157,8 @@ def build(root: Path = FIXTURE) -> None:
     stem = "2023-05-13_10-00-00_UTC"  # likes known, the comment count hidden (-1)
     write_json(anna / f"{stem}.json.xz", graphql_post(
         stem, "CrAnna00006", "3080000000000000006", anna_owner, likes=88, comments=-1, caption="Scones"))
-    (anna / "2023-05-14_09-00-00_UTC.json").write_text('{"node": {"shortcode": "CrAnna00007", "taken_at_', encoding="utf-8")
+    (anna / "2023-05-14_09-00-00_UTC.json").write_text('{"node": {"shortcode": "CrAnna00007", "taken_at_',
+                                                       encoding="utf-8")
     (anna / "2023-05-15_09-00-00_UTC.json").write_bytes(b"")
 
     # --- ben.runs: iPhone-API nodes ----------------------------------------------------------------------
@@ -168,7 +172,8 @@ def build(root: Path = FIXTURE) -> None:
     struct = iphone_struct(stem, "CsBen000001", "3100000000000000001", ben_user, likes=210, comments=17,
                            caption="Morning 10k", media_type=1, is_paid_partnership=False)
     write_json(ben / f"{stem}.json.xz", {
-        "shortcode": "CsBen000001", "id": "3100000000000000001", "__typename": "GraphImage", "is_video": False,
+        "shortcode": "CsBen000001", "id": "3100000000000000001", "__typename": "GraphImage",
+        "is_video": False,
         "date": epoch(stem), "caption": "Morning 10k", "title": None, "viewer_has_liked": False,
         "edge_media_preview_like": {"count": 210}, "display_url": "https://scontent.example/b1.jpg",
         "owner": {"id": "2002", "username": "ben.runs", "is_private": False, "full_name": "Ben Runs",
@@ -209,7 +214,8 @@ def build(root: Path = FIXTURE) -> None:
     whole = (ben / f"{stem}.json.xz").read_bytes()
     (ben / f"{stem}.json.xz").write_bytes(whole[: len(whole) // 2])
     # Instaloader's wrapper without the post node (a writer that died between the two).
-    write_json(ben / "2023-06-15_07-00-00_UTC.json.xz", {"instaloader": {**VERSION, "node_type": "Post"}}, node_type=None)
+    write_json(ben / "2023-06-15_07-00-00_UTC.json.xz", {"instaloader": {**VERSION, "node_type": "Post"}},
+               node_type=None)
 
     # --- #streetfood: a hashtag folder holding several accounts' posts ----------------------------------
     tag = root / "#streetfood"

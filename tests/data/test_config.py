@@ -19,11 +19,13 @@ def _yaml(tmp_path: Path, text: str) -> Path:
 def test_no_file_gives_the_defaults() -> None:
     settings = load_settings()
     assert settings == Settings()
-    assert (settings.data.source, settings.train.lightgbm.num_leaves, settings.features.history_posts) == ("demo", 15, 24)
+    assert (settings.data.source, settings.train.lightgbm.num_leaves,
+            settings.features.history_posts) == ("demo", 15, 24)
 
 
 def test_partial_yaml_keeps_the_other_defaults(tmp_path: Path) -> None:
-    path = _yaml(tmp_path, "data:\n  source: instaloader\n  path: dumps/anna\ntrain:\n  lightgbm:\n    learning_rate: 0.1\n")
+    path = _yaml(tmp_path, "data:\n  source: instaloader\n  path: "
+                 "dumps/anna\ntrain:\n  lightgbm:\n    learning_rate: 0.1\n")
     settings = load_settings(path)
     assert (settings.data.source, settings.data.path) == ("instaloader", "dumps/anna")
     assert settings.train.lightgbm.learning_rate == 0.1
@@ -38,7 +40,8 @@ def test_empty_yaml_file_gives_the_defaults(tmp_path: Path) -> None:
 
 def test_dotted_override_sets_one_nested_key(tmp_path: Path) -> None:
     path = _yaml(tmp_path, "train:\n  lightgbm:\n    num_leaves: 31\n    learning_rate: 0.1\n")
-    settings = load_settings(path, ["train.lightgbm.num_leaves=7", "data.images_dir=photos", "data.path=null"])
+    settings = load_settings(path,
+                             ["train.lightgbm.num_leaves=7", "data.images_dir=photos", "data.path=null"])
     assert settings.train.lightgbm.num_leaves == 7  # the override wins over the file
     assert settings.train.lightgbm.learning_rate == 0.1  # the file's other key stays
     assert settings.data.images_dir == "photos"
@@ -73,7 +76,8 @@ def test_unknown_override_key_is_an_error_naming_it() -> None:
 
 
 def test_invalid_value_is_an_error_naming_the_key(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"train\.lightgbm\.num_leaves: Input should be greater than or equal to 2"):
+    with pytest.raises(ConfigError,
+                       match=r"train\.lightgbm\.num_leaves: Input should be greater than or equal to 2"):
         load_settings(None, ["train.lightgbm.num_leaves=1"])
     with pytest.raises(ConfigError, match=r"data\.source"):
         load_settings(_yaml(tmp_path, "data:\n  source: [excel]\n"))

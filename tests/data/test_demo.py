@@ -112,7 +112,8 @@ def test_load_demo_returns_the_canonical_table_with_absolute_image_paths(tiny: P
 
 def test_load_posts_demo_source_passes_options_to_the_simulator(tiny: Path) -> None:
     posts = load_posts("demo", tiny, **TINY)
-    assert posts.equals(load_demo(tiny, **TINY).sort_values(["account", "posted_at", "post_id"]).reset_index(drop=True))
+    assert posts.equals(load_demo(tiny, **TINY).sort_values(["account", "posted_at",
+                                                             "post_id"]).reset_index(drop=True))
 
 
 def test_default_directory_is_data_demo_under_the_working_directory(tmp_path: Path,
@@ -153,7 +154,8 @@ def test_likes_follow_followers_and_engagement(medium: tuple[pd.DataFrame, pd.Da
 # ---------------------------------------------------------------------------------------------- content
 
 
-def test_campaign_posts_share_photo_caption_and_day_across_accounts(medium: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+def test_campaign_posts_share_photo_caption_and_day_across_accounts(
+    medium: tuple[pd.DataFrame, pd.DataFrame]) -> None:
     posts, truth = medium
     campaigns = truth[truth["campaign_id"] >= 0].groupby("campaign_id")
     assert campaigns.ngroups >= 2
@@ -183,7 +185,8 @@ def test_ordinary_posts_of_the_same_photo_look_different(medium: tuple[pd.DataFr
     assert np.mean(np.array(differences) < 4) < 0.01
 
 
-def test_sponsored_posts_carry_disclosure_tags_and_brand_messaging(medium: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+def test_sponsored_posts_carry_disclosure_tags_and_brand_messaging(
+    medium: tuple[pd.DataFrame, pd.DataFrame]) -> None:
     posts, truth = medium
     sponsored = posts[posts["sponsored"].astype(bool)]
     assert 0.1 < len(sponsored) / len(posts) < 0.3
@@ -194,10 +197,12 @@ def test_sponsored_posts_carry_disclosure_tags_and_brand_messaging(medium: tuple
     assert not posts.loc[~posts["sponsored"].astype(bool), "caption"].str.contains(DISCLOSURE_PATTERN).any()
     assert sponsored["caption"].str.contains("Shop now|Link in bio|Use code|Limited offer").any()
     coded = truth[truth["discount_code"] != ""]
-    assert all(code in caption for code, caption in zip(coded["discount_code"], posts.loc[coded.index, "caption"], strict=True))
+    assert all(code in caption for code,
+               caption in zip(coded["discount_code"], posts.loc[coded.index, "caption"], strict=True))
 
 
-def test_hashtag_habits_are_a_few_with_some_overloaded_posts(medium: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+def test_hashtag_habits_are_a_few_with_some_overloaded_posts(
+    medium: tuple[pd.DataFrame, pd.DataFrame]) -> None:
     posts, truth = medium
     counts = posts["caption"].str.count(r"#\w+")
     assert (counts == truth["n_hashtags"]).all()
@@ -206,7 +211,8 @@ def test_hashtag_habits_are_a_few_with_some_overloaded_posts(medium: tuple[pd.Da
     assert 0 < (counts >= 18).mean() < 0.15
 
 
-def test_off_style_posts_are_flagged_and_look_unlike_their_feed(medium: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+def test_off_style_posts_are_flagged_and_look_unlike_their_feed(
+    medium: tuple[pd.DataFrame, pd.DataFrame]) -> None:
     posts, truth = medium
     assert 0.05 < truth["off_style"].mean() < 0.25
     assert (truth["off_style"] == (truth["style_distance"] > OFF_STYLE_DISTANCE)).all()
@@ -261,7 +267,8 @@ def test_mono_look_removes_colour_and_warm_look_adds_red() -> None:
 def test_felt_fake_cues_rank_as_in_the_literature() -> None:
     def single(cue: str) -> float:
         cues = {"off_style": False, "disclosure": "", "same_day_duplicate": False, "brand_messaging": False}
-        cues.update({"disclosure": "#paid"} if cue == "paid" else {"disclosure": "#ad"} if cue == "ad" else {cue: True})
+        cues.update({"disclosure": "#paid"} if cue == "paid" else {"disclosure": "#ad"} if cue == "ad"
+                    else {cue: True})
         return felt_fake_logit(sponsored=True, **cues)
 
     ranked = [single(c) for c in ("off_style", "paid", "same_day_duplicate", "ad")]
@@ -271,14 +278,16 @@ def test_felt_fake_cues_rank_as_in_the_literature() -> None:
     assert felt_fake_logit(sponsored=True, **plain) > felt_fake_logit(sponsored=False, **plain)
 
 
-def test_felt_fake_is_more_common_on_sponsored_posts_tagged_paid(medium: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+def test_felt_fake_is_more_common_on_sponsored_posts_tagged_paid(
+    medium: tuple[pd.DataFrame, pd.DataFrame]) -> None:
     posts, truth = medium
     sponsored = posts["sponsored"].astype(bool)
     paid = posts["caption"].str.contains("#paid", regex=False)
     felt = posts["felt_fake"].astype(bool)
     assert (sponsored & paid).sum() >= 10
     assert felt[sponsored & paid].mean() > felt[sponsored & ~paid].mean()
-    assert truth.loc[sponsored & paid, "felt_fake_probability"].mean() > truth.loc[sponsored & ~paid, "felt_fake_probability"].mean()
+    assert truth.loc[sponsored & paid, "felt_fake_probability"].mean() > truth.loc[
+        sponsored & ~paid, "felt_fake_probability"].mean()
     assert felt[sponsored].mean() > 5 * felt[~sponsored].mean()
     assert 0.0 < felt[~sponsored].mean() < 0.06
 
@@ -289,7 +298,8 @@ def test_felt_fake_is_more_common_on_sponsored_posts_tagged_paid(medium: tuple[p
 def test_population_is_reused_when_options_match(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
     write = store._write_population
-    monkeypatch.setattr(store, "_write_population", lambda out, options, progress: (calls.append(options), write(out, options, progress)))
+    monkeypatch.setattr(store, "_write_population", lambda out, options, progress: (
+        calls.append(options), write(out, options, progress)))
     load_demo(tmp_path / "demo", **TINY)
     stamp = (tmp_path / "demo" / "posts.parquet").stat().st_mtime_ns
     again = load_demo(tmp_path / "demo", **TINY)
@@ -328,7 +338,8 @@ def test_leftover_temporary_directory_from_a_killed_run_is_not_trusted(tmp_path:
     leftover = tmp_path / f".demo.tmp-{_dead_pid()}-abc123"
     (leftover / "images").mkdir(parents=True)
     (leftover / "manifest.json").write_text(json.dumps(store._manifest(store._validated(TINY), 1, 1)))
-    pd.DataFrame({"account": ["half"], "post_id": ["x"], "posted_at": ["2024-01-01"], "likes": [1]}).to_parquet(
+    pd.DataFrame({"account": ["half"], "post_id": ["x"], "posted_at": ["2024-01-01"],
+                  "likes": [1]}).to_parquet(
         leftover / "posts.parquet")
     posts = load_demo(out_dir, **TINY)
     assert "half" not in set(posts["account"])
@@ -336,7 +347,8 @@ def test_leftover_temporary_directory_from_a_killed_run_is_not_trusted(tmp_path:
     assert not leftover.exists()
 
 
-def test_interrupted_generation_leaves_nothing_that_is_trusted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_interrupted_generation_leaves_nothing_that_is_trusted(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     rendered = []
 
     def render_then_die(plan: PhotoPlan, size: int) -> Image.Image:

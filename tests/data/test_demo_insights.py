@@ -19,7 +19,8 @@ from engage.data.demo.insights import (
 )
 from engage.data.schema import INSIGHT_COUNTS
 
-TYPICAL = PostCues(followers=10_000, n_hashtags=0, time_effect=0.0, detail=0.4, inspiration=False, image_quality=1.0,
+TYPICAL = PostCues(followers=10_000, n_hashtags=0, time_effect=0.0, detail=0.4, inspiration=False,
+                   image_quality=1.0,
                    off_style=False, felt_fake=False, sponsored=False, giveaway=False, link_in_bio=False)
 
 
@@ -34,11 +35,13 @@ def test_reach_is_a_share_of_followers_and_impressions_are_at_least_reach() -> N
     assert truth["expected_log_reach"].iloc[0] == pytest.approx(np.log(10_000 * REACH_RATE))
     assert counts["reach"].median() == pytest.approx(10_000 * REACH_RATE, rel=0.1)
     assert (counts["impressions"] >= counts["reach"]).all()
-    assert (counts["follows"] <= counts["profile_visits"]).all() and (counts["link_clicks"] <= counts["profile_visits"]).all()
+    assert (counts["follows"] <= counts["profile_visits"]).all() and (
+        counts["link_clicks"] <= counts["profile_visits"]).all()
 
 
 def test_hashtags_raise_reach_up_to_ten_and_cost_beyond() -> None:
-    reach = {tags: _draws(replace(TYPICAL, n_hashtags=tags))[1]["reach_hashtags"].iloc[0] for tags in (0, 10, 30)}
+    reach = {tags: _draws(replace(TYPICAL,
+                                  n_hashtags=tags))[1]["reach_hashtags"].iloc[0] for tags in (0, 10, 30)}
     assert reach[10] == pytest.approx(10 * HASHTAG_REACH)
     assert reach[30] < reach[10]
 

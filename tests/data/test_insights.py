@@ -1,4 +1,5 @@
-"""Loading a professional account's insights: CSV exports (old and current column names) and Graph API JSON."""
+"""Loading a professional account's insights: CSV exports
+(old and current column names) and Graph API JSON."""
 
 from __future__ import annotations
 
@@ -17,17 +18,20 @@ from engage.training import load_training_posts
 OLD_HEADER = ("Date,Impressions,From Home,From Hashtags,From Explore,From Other,Saves,Comments,Shares,Likes,"
               "Profile Visits,Follows,Conversion Rate,Caption,Hashtags")
 OLD_ROWS = (
-    "2022-01-03,3920,2586,1028,250,56,98,9,5,162,35,2,5.7,Five charts every analyst should know.,#data #python",
+    "2022-01-03,3920,2586,1028,250,56,98,9,5,162,35,2,5.7,Five "
+    "charts every analyst should know.,#data #python",
     "2022-01-04,5394,2727,1838,751,78,194,7,14,224,48,10,20.8,Project ideas on healthcare data,#health #data",
     "2022-01-05,4021,2085,1188,0,748,41,11,1,131,62,12,19.4,Train a model #ml,#ml",
 )
 # The current Meta Business Suite post export (Insights -> Content -> Export data).
-NEW_HEADER = ("Post ID,Account ID,Account username,Account name,Description,Duration (sec),Publish time,Permalink,"
+NEW_HEADER = (
+    "Post ID,Account ID,Account username,Account name,Description,Duration (sec),Publish time,Permalink,"
               "Post type,Data comment,Date,Views,Reach,Likes,Shares,Follows,Comments,Saves,Profile visits")
 NEW_ROWS = (
     '18011,178414,Anna.Bakes,Anna Bakes,Sourdough crumb shot #bread,0,05/01/2024 18:30,'
     'https://www.instagram.com/p/C6abc/,IG image,,Lifetime,"1,204",980,120,4,3,8,31,22',
-    '18012,178414,anna.bakes,Anna Bakes,Morning story,15,05/02/2024 07:00,,IG story,,Lifetime,300,250,0,0,0,0,0,1',
+    '18012,178414,anna.bakes,Anna Bakes,Morning story,15,05/02/2024 '
+    '07:00,,IG story,,Lifetime,300,250,0,0,0,0,0,1',
     '18013,178414,anna.bakes,Anna Bakes,Lemon tart reel,21,05/03/2024 12:00,'
     'https://www.instagram.com/reel/C6xyz/,IG reel,,Lifetime,5400,4100,310,40,9,25,88,61',
 )
@@ -39,7 +43,8 @@ def _write(tmp_path: Path, name: str, header: str, rows: tuple[str, ...] | list[
     return path
 
 
-def test_an_export_with_the_old_columns_loads_every_count_and_says_where_the_account_came_from(tmp_path: Path) -> None:
+def test_an_export_with_the_old_columns_loads_every_count_and_says_where_the_account_came_from(
+    tmp_path: Path) -> None:
     posts = load_posts("insights", _write(tmp_path, "my_insights.csv", OLD_HEADER, OLD_ROWS))
     assert list(posts["impressions"]) == [3920, 5394, 4021]
     assert list(posts["saves"]) == [98, 194, 41]
@@ -55,12 +60,14 @@ def test_an_export_with_the_old_columns_loads_every_count_and_says_where_the_acc
     assert posts["caption"].iloc[0] == "Five charts every analyst should know.\n#data #python"
     assert posts["caption"].iloc[2] == "Train a model #ml"
     report = posts.attrs["report"]
-    assert report.ignored_columns == ["From Home", "From Hashtags", "From Explore", "From Other", "Conversion Rate"]
+    assert report.ignored_columns == ["From Home", "From Hashtags", "From Explore", "From Other",
+                                      "Conversion Rate"]
     assert "account 'my_insights' from the file name" in report.summary()
     assert "set data.account" in report.summary()
 
 
-def test_the_current_meta_export_maps_views_publish_time_and_post_type_and_skips_stories(tmp_path: Path) -> None:
+def test_the_current_meta_export_maps_views_publish_time_and_post_type_and_skips_stories(
+    tmp_path: Path) -> None:
     posts = load_posts("insights", _write(tmp_path, "export.csv", NEW_HEADER, NEW_ROWS)).set_index("post_id")
     assert list(posts.index) == ["18011", "18013"]  # the story row is not a feed post
     assert posts.loc["18011", "impressions"] == 1204  # "1,204": thousands separator
@@ -80,7 +87,8 @@ def test_column_names_match_ignoring_case_spaces_and_underscores(tmp_path: Path)
     path = _write(tmp_path, "odd.csv", " PUBLISH_TIME ,likes, Profile_VISITS ,saves,link clicks",
                   ["2024-05-01T10:00:00Z,5,7,2,3"])
     posts = load_posts("insights", path)
-    assert (posts["profile_visits"].iloc[0], posts["saves"].iloc[0], posts["link_clicks"].iloc[0]) == (7, 2, 3)
+    assert (posts["profile_visits"].iloc[0], posts["saves"].iloc[0],
+            posts["link_clicks"].iloc[0]) == (7, 2, 3)
 
 
 def test_the_account_comes_from_the_config_when_the_file_names_none(tmp_path: Path) -> None:
@@ -93,7 +101,8 @@ def test_the_account_comes_from_the_config_when_the_file_names_none(tmp_path: Pa
 
 def test_a_config_account_that_contradicts_the_file_is_an_error(tmp_path: Path) -> None:
     path = _write(tmp_path, "export.csv", NEW_HEADER, NEW_ROWS)
-    with pytest.raises(DataError, match=r"names account\(s\) anna.bakes in its 'Account username' column but data.account is 'ben'"):
+    with pytest.raises(DataError, match=r"names account\(s\) anna.bakes "
+                       r"in its 'Account username' column but data.account is 'ben'"):
         load_posts("insights", path, account="ben")
 
 
@@ -102,7 +111,8 @@ def test_a_config_account_that_contradicts_the_file_is_an_error(tmp_path: Path) 
     ("2022-01-04,5394,2727,1838,751,78,194,7,14,lots,48,10,20.8,x,#a", "Likes", "'lots' is not a number"),
     ("someday,5394,2727,1838,751,78,194,7,14,224,48,10,20.8,x,#a", "Date", "'someday' is not a date"),
 ])
-def test_a_bad_row_names_the_file_the_row_and_the_column_as_the_file_spells_it(tmp_path: Path, row: str, field: str,
+def test_a_bad_row_names_the_file_the_row_and_the_column_as_the_file_spells_it(
+    tmp_path: Path, row: str, field: str,
                                                                                 message: str) -> None:
     path = _write(tmp_path, "export.csv", OLD_HEADER, [OLD_ROWS[0], row])
     with pytest.raises(DataError, match=rf"file .*export.csv, row 2, field '{field}': {message}"):
@@ -133,24 +143,30 @@ def _json(path: Path, document: object) -> Path:
 def _graph_dump(root: Path) -> Path:
     _json(root / "media_page1.json", {"data": [
         {"id": "1790001", "caption": "Crumb shot #bread", "like_count": 120, "comments_count": 8,
-         "timestamp": "2024-05-01T18:30:00+0000", "media_type": "IMAGE", "permalink": "https://www.instagram.com/p/A1/"},
+         "timestamp": "2024-05-01T18:30:00+0000", "media_type": "IMAGE",
+         "permalink": "https://www.instagram.com/p/A1/"},
         {"id": "1790002", "caption": "Tart reel", "like_count": 310, "comments_count": 25,
          "timestamp": "2024-05-03T12:00:00+0000", "media_type": "VIDEO",
          "insights": {"data": [{"name": "reach", "period": "lifetime", "values": [{"value": 4100}]},
                                {"name": "views", "period": "lifetime", "values": [{"value": 5400}]}]}},
     ], "paging": {"cursors": {"after": "QVFI"}, "next": "https://graph.facebook.com/v21.0/..."}})
     _json(root / "media_page2.json", {"data": [
-        {"id": "1790003", "caption": "", "like_count": 40, "comments_count": 1, "timestamp": "2024-05-05T09:00:00+0000",
+        {"id": "1790003", "caption": "", "like_count": 40, "comments_count": 1,
+         "timestamp": "2024-05-05T09:00:00+0000",
          "media_type": "CAROUSEL_ALBUM"}]})
     _json(root / "insights" / "a.json", {"data": [
-        {"name": "impressions", "period": "lifetime", "values": [{"value": 1500}], "id": "1790001/insights/impressions/lifetime"},
-        {"name": "saved", "period": "lifetime", "values": [{"value": 31}], "id": "1790001/insights/saved/lifetime"},
-        {"name": "total_interactions", "period": "lifetime", "values": [{"value": 170}], "id": "1790001/insights/total_interactions/lifetime"},
+        {"name": "impressions", "period": "lifetime", "values": [{"value": 1500}],
+         "id": "1790001/insights/impressions/lifetime"},
+        {"name": "saved", "period": "lifetime", "values": [{"value": 31}],
+         "id": "1790001/insights/saved/lifetime"},
+        {"name": "total_interactions", "period": "lifetime", "values": [{"value": 170}],
+         "id": "1790001/insights/total_interactions/lifetime"},
     ]})
     _json(root / "insights" / "1790003.json", {"data": [  # newer API answers carry total_value and no id
         {"name": "profile_visits", "period": "lifetime", "total_value": {"value": 6}},
         {"name": "follows", "period": "lifetime", "total_value": {"value": 2}}]})
-    _json(root / "insights" / "1790999.json", {"data": [{"name": "reach", "period": "lifetime", "values": [{"value": 9}]}]})
+    _json(root / "insights" / "1790999.json",
+          {"data": [{"name": "reach", "period": "lifetime", "values": [{"value": 9}]}]})
     _json(root / "me.json", {"id": "178414", "username": "Anna.Bakes", "followers_count": 5400})
     _json(root / "failed.json", {"error": {"message": "Invalid OAuth access token", "code": 190}})
     return root
@@ -161,7 +177,8 @@ def test_graph_api_pages_insights_and_the_account_node_become_one_table(tmp_path
     assert list(posts.index) == ["1790001", "1790002", "1790003"]
     assert list(posts["likes"]) == [120, 310, 40]
     assert (posts.loc["1790001", "impressions"], posts.loc["1790001", "saves"]) == (1500, 31)
-    assert (posts.loc["1790002", "impressions"], posts.loc["1790002", "reach"]) == (5400, 4100)  # views -> impressions
+    # views -> impressions
+    assert (posts.loc["1790002", "impressions"], posts.loc["1790002", "reach"]) == (5400, 4100)
     assert (posts.loc["1790003", "profile_visits"], posts.loc["1790003", "follows"]) == (6, 2)
     assert posts.loc["1790003", "impressions"] is pd.NA
     assert set(posts["account"]) == {"anna.bakes"} and set(posts["followers"]) == {5400}
@@ -202,15 +219,21 @@ def test_a_byte_order_mark_and_month_first_dates_are_read_as_meta_writes_them(tm
 
 
 def test_slashed_dates_of_an_export_are_read_one_way_and_the_report_says_which(tmp_path: Path) -> None:
-    # Meta's current export writes Publish time month first: ambiguous dates follow it, and the report says so.
+    # Meta's current export writes Publish time month first:
+    # ambiguous dates follow it, and the report says so.
     meta = load_posts("insights", _write(tmp_path, "export.csv", NEW_HEADER, NEW_ROWS))
-    assert "posted_at read as MM/DD/YYYY, month first (as Meta writes 'Publish time'" in meta.attrs["report"].summary()
-    # An older export's Date column has no known order: decided from its values, or an error naming the option.
+    assert "posted_at read as MM/DD/YYYY, month first (as Meta writes 'Publish time'" in meta.attrs[
+        "report"].summary()
+    # An older export's Date column has no known order:
+    # decided from its values, or an error naming the option.
     rows = [OLD_ROWS[0].replace("2022-01-03", "03/04/2022"), OLD_ROWS[1].replace("2022-01-04", "20/04/2022")]
     posts = load_posts("insights", _write(tmp_path, "old.csv", OLD_HEADER, rows))
-    assert list(posts["posted_at"]) == [pd.Timestamp("2022-04-03", tz="UTC"), pd.Timestamp("2022-04-20", tz="UTC")]
+    assert list(posts["posted_at"]) == [pd.Timestamp("2022-04-03", tz="UTC"),
+                                        pd.Timestamp("2022-04-20", tz="UTC")]
     rows[1] = rows[1].replace("20/04/2022", "05/04/2022")
-    with pytest.raises(DataError, match=r"field 'Date': dates such as row 1 \(03/04/2022\), row 2 \(05/04/2022\).*data.date_format"):
+    with pytest.raises(DataError, match=r"field 'Date': dates such as "
+                       r"row 1 \(03/04/2022\), row 2 \(05/04/2022\).*data.date_format"):
         load_posts("insights", _write(tmp_path, "old.csv", OLD_HEADER, rows))
-    settings = load_settings(None, ["data.source=insights", f"data.path={tmp_path / 'old.csv'}", "data.date_format=day-first"])
+    settings = load_settings(None, ["data.source=insights", f"data.path={tmp_path / 'old.csv'}",
+                                    "data.date_format=day-first"])
     assert load_training_posts(settings)["posted_at"].iloc[1] == pd.Timestamp("2022-04-05", tz="UTC")

@@ -19,7 +19,8 @@ from engage.errors import DataError
 HERE = Path(__file__).parent
 FIXTURE = HERE / "fixtures" / "instaloader"
 
-_spec = importlib.util.spec_from_file_location("make_instaloader_fixture", HERE / "make_instaloader_fixture.py")
+_spec = importlib.util.spec_from_file_location("make_instaloader_fixture",
+                                               HERE / "make_instaloader_fixture.py")
 assert _spec is not None and _spec.loader is not None
 fixture_maker = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(fixture_maker)
@@ -59,7 +60,8 @@ def test_dump_gives_one_row_per_post_with_exact_fields(posts: pd.DataFrame) -> N
     assert sorted(posts["post_id"]) == sorted(EXPECTED)
     for post_id, (account, likes, comments, followers, caption, is_video, sponsored) in EXPECTED.items():
         row = _row(posts, post_id)
-        got = (row["account"], _na_to_none(row["likes"]), _na_to_none(row["comments"]), _na_to_none(row["followers"]),
+        got = (row["account"], _na_to_none(row["likes"]), _na_to_none(row["comments"]),
+               _na_to_none(row["followers"]),
                row["caption"], bool(row["is_video"]), _na_to_none(row["sponsored"]))
         assert got == (account, likes, comments, followers, caption, is_video, sponsored), post_id
 
@@ -92,7 +94,8 @@ def test_image_is_the_first_image_file_of_the_post_or_none(posts: pd.DataFrame) 
 
 
 def test_snapshots_of_one_post_are_merged_keeping_the_highest_counts(posts: pd.DataFrame) -> None:
-    # CrAnna00004 as .json (60 likes) and .json.xz (75); CrAnna00002 in anna.bakes/ (340) and #streetfood/ (300)
+    # CrAnna00004 as .json (60 likes) and .json.xz (75);
+    # CrAnna00002 in anna.bakes/ (340) and #streetfood/ (300)
     assert posts.attrs["report"].merged_duplicates == 2
     assert (_row(posts, "CrAnna00004")["likes"], _row(posts, "CrAnna00004")["comments"]) == (75, 3)
     assert (_row(posts, "CrAnna00002")["likes"], _row(posts, "CrAnna00002")["comments"]) == (340, 21)
@@ -114,7 +117,8 @@ def test_hidden_counts_are_missing_not_zero_and_counted(posts: pd.DataFrame) -> 
     # GraphQL like count -1 (CrAnna00005), iPhone node with like_and_view_counts_disabled and like_count 0
     # (CsBen000005), GraphQL comment count -1 (CrAnna00006): missing, the rest of each post kept.
     assert pd.isna(_row(posts, "CrAnna00005")["likes"]) and _row(posts, "CrAnna00005")["comments"] == 6
-    assert pd.isna(_row(posts, "CsBen000005")["likes"]) and _row(posts, "CsBen000005")["caption"] == "Hill repeats"
+    assert pd.isna(_row(posts, "CsBen000005")["likes"]) and _row(posts,
+                                                                 "CsBen000005")["caption"] == "Hill repeats"
     assert _row(posts, "CrAnna00006")["likes"] == 88 and pd.isna(_row(posts, "CrAnna00006")["comments"])
     report = posts.attrs["report"]
     assert dict(report.hidden_counts) == {"likes": 2, "comments": 1}
@@ -127,7 +131,8 @@ def test_a_hidden_like_count_is_history_context_but_never_a_label(posts: pd.Data
 
     labels = count_labels(posts, TARGETS["likes"])
     hidden = posts.index[posts["post_id"] == "CrAnna00005"][0]
-    assert np.isnan(labels[hidden]) and np.isfinite(np.delete(labels, posts.index[posts["likes"].isna()])).all()
+    assert np.isnan(labels[hidden]) and np.isfinite(np.delete(labels,
+                                                              posts.index[posts["likes"].isna()])).all()
     features = history_features(posts, None, None, n_last=12)
     risk, _ = risk_labels(posts, features)
     assert np.isnan(risk[hidden])
@@ -148,7 +153,8 @@ UNREADABLE = [
 
 def test_each_unreadable_file_is_skipped_and_named_with_its_reason(posts: pd.DataFrame) -> None:
     skipped = posts.attrs["report"].skipped_files
-    assert [Path(file).relative_to(FIXTURE.resolve()).as_posix() for file, _ in skipped] == [f for f, _ in UNREADABLE]
+    assert [Path(file).relative_to(FIXTURE.resolve()).as_posix() for file,
+            _ in skipped] == [f for f, _ in UNREADABLE]
     for (_, reason), (name, expected) in zip(skipped, UNREADABLE, strict=True):
         assert expected in reason, name
     assert "4 unreadable file(s) skipped" in posts.attrs["report"].summary()
@@ -168,7 +174,8 @@ def test_data_strict_setting_reaches_the_loader() -> None:
     settings = load_settings(None, ["data.source=instaloader", f"data.path={FIXTURE}", "data.strict=true"])
     with pytest.raises(DataError, match=r"2023-05-14_09-00-00_UTC\.json: cannot be decoded"):
         load_training_posts(settings)
-    assert len(load_training_posts(settings.model_copy(update={"data": settings.data.model_copy(update={"strict": False})}))) == 13
+    assert len(load_training_posts(
+        settings.model_copy(update={"data": settings.data.model_copy(update={"strict": False})}))) == 13
 
 
 @pytest.mark.parametrize("content", [b"", b"{not json", b"\xfd7zXZ\x00\x00"])
@@ -214,7 +221,8 @@ def test_hashtag_folder_post_known_only_by_owner_id_needs_the_profile_file() -> 
 
 def test_committed_fixture_is_what_the_generator_writes(tmp_path: Path) -> None:
     fixture_maker.build(tmp_path / "dump")
-    written = sorted(p.relative_to(tmp_path / "dump").as_posix() for p in (tmp_path / "dump").rglob("*") if p.is_file())
+    written = sorted(p.relative_to(tmp_path / "dump").as_posix() for p in (tmp_path / "dump").rglob("*")
+                     if p.is_file())
     committed = sorted(p.relative_to(FIXTURE).as_posix() for p in FIXTURE.rglob("*") if p.is_file())
     assert written == committed
     for name in committed:
@@ -237,7 +245,8 @@ def _decode(path: Path) -> object:
 STEM = "2023-05-01_18-30-00_UTC"
 
 
-def _post(shortcode: str = "Cx1", *, owner: dict | None = None, likes: int | None = 10, **extra: object) -> dict:
+def _post(shortcode: str = "Cx1", *, owner: dict | None = None, likes: int | None = 10,
+          **extra: object) -> dict:
     return fixture_maker.graphql_post(STEM, shortcode, "1", owner if owner is not None else {"id": "5"},
                                       likes=likes, comments=2, caption="hi", **extra)
 
@@ -268,7 +277,8 @@ def test_merge_takes_the_image_from_another_snapshot_when_the_best_has_none(tmp_
     fixture_maker.write_json(tmp_path / "#b" / f"{STEM}.json", _post(owner={"username": "zoe"}, likes=40))
     fixture_maker.write_jpeg(tmp_path / "#b" / f"{STEM}.jpg", (1, 2, 3))
     posts = load_dump(tmp_path)
-    assert (posts["likes"].iloc[0], posts["image"].iloc[0]) == (50, str(tmp_path.resolve() / "#b" / f"{STEM}.jpg"))
+    assert (posts["likes"].iloc[0],
+            posts["image"].iloc[0]) == (50, str(tmp_path.resolve() / "#b" / f"{STEM}.jpg"))
     assert posts.attrs["report"].merged_duplicates == 1
 
 
@@ -327,7 +337,7 @@ def test_dump_without_metadata_json_is_an_error(tmp_path: Path) -> None:
 
 def test_dump_with_only_profile_and_comments_files_is_an_error(tmp_path: Path) -> None:
     fixture_maker.write_json(tmp_path / "zoe" / "zoe_5.json.xz", {"id": "5", "username": "zoe",
-                                                                  "edge_followed_by": {"count": 3}}, node_type="Profile")
+        "edge_followed_by": {"count": 3}}, node_type="Profile")
     fixture_maker.write_json(tmp_path / "zoe" / f"{STEM}_comments.json", [], node_type=None)
     with pytest.raises(DataError, match=r"2 metadata file\(s\) but no post"):
         load_dump(tmp_path)

@@ -9,7 +9,8 @@ from engage.data.schema import typed_posts, validate_posts
 
 
 def _draft_rows() -> dict[str, list]:
-    """A draft and two history posts as scoring builds them: times with zones, missing counts, a sponsored flag."""
+    """A draft and two history posts as scoring builds them:
+    times with zones, missing counts, a sponsored flag."""
     return {
         "account": [" anna.eats ", "anna.eats", "anna.eats"],
         "post_id": ["__history_0", "__history_1", "__draft__"],

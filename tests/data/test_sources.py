@@ -18,19 +18,23 @@ from engage.training import load_training_posts
 
 
 def test_an_unknown_source_names_the_known_ones():
-    with pytest.raises(DataError, match=r"unknown data source 'excel' \(data.source\); use one of table, instaloader"):
+    with pytest.raises(DataError,
+                       match=r"unknown data source 'excel' \(data.source\); use one of table, instaloader"):
         load_posts("excel", "x")
 
 
 def test_options_are_checked_against_the_sources_own_model(tmp_path):
-    with pytest.raises(ConfigError, match=r"options of data source 'instaloader': strict: Input should be a valid boolean"):
+    with pytest.raises(
+        ConfigError, match=r"options of data source 'instaloader': strict: Input should be a valid boolean"):
         load_posts("instaloader", tmp_path, strict="sometimes")
-    with pytest.raises(ConfigError, match=r"options of data source 'table': strict: Extra inputs are not permitted"):
+    with pytest.raises(ConfigError,
+                       match=r"options of data source 'table': strict: Extra inputs are not permitted"):
         load_posts("table", tmp_path / "posts.csv", strict=True)  # tables are always strict: no such option
 
 
 def test_a_source_that_needs_a_path_says_what_to_point_it_at():
-    with pytest.raises(DataError, match=r"data.source is 'instaloader' but data.path is not set; point it at the dump"):
+    with pytest.raises(DataError,
+                       match=r"data.source is 'instaloader' but data.path is not set; point it at the dump"):
         load_posts("instaloader")
 
 
@@ -62,9 +66,10 @@ def load_json_lines(path: Path | None, options: JsonLinesOptions, *, progress: b
 
 def test_a_new_source_is_one_module_and_one_registry_line(tmp_path, monkeypatch):
     monkeypatch.setitem(SOURCES, "jsonl", Source(load_json_lines, JsonLinesOptions, "a JSON Lines file"))
-    rows = [{"account": "ben", "post_id": "2", "posted_at": "2024-03-02T10:00:00Z", "caption": "b", "likes": 7},
-            {"account": "anna", "post_id": "1", "posted_at": "2024-03-01T10:00:00Z", "caption": "a", "likes": 5},
-            {"account": "anna", "post_id": "0", "posted_at": "2024-02-01T10:00:00Z", "caption": "c", "likes": 3}]
+    rows = [{"account": "ben", "post_id": "2", "posted_at": "2024-03-02T10:00:00Z", "caption": "b",
+             "likes": 7},
+        {"account": "anna", "post_id": "1", "posted_at": "2024-03-01T10:00:00Z", "caption": "a", "likes": 5},
+        {"account": "anna", "post_id": "0", "posted_at": "2024-02-01T10:00:00Z", "caption": "c", "likes": 3}]
     path = tmp_path / "posts.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in rows))
     posts = load_posts("jsonl", path)

@@ -1,4 +1,5 @@
-"""Loading posts from a CSV or Parquet table with canonical column names: values, and every bad-table error."""
+"""Loading posts from a CSV or Parquet table with canonical
+column names: values, and every bad-table error."""
 
 from __future__ import annotations
 
@@ -27,7 +28,8 @@ GOOD_ROWS = (
 
 
 def test_csv_loads_exact_values_with_iso_and_epoch_dates(tmp_path: Path) -> None:
-    posts = load_posts("table", _csv(tmp_path, *GOOD_ROWS), images_dir=tmp_path / "photos").set_index("post_id")
+    posts = load_posts("table", _csv(tmp_path, *GOOD_ROWS),
+                       images_dir=tmp_path / "photos").set_index("post_id")
     assert posts.loc["p1", "posted_at"] == pd.Timestamp("2024-05-01 18:30:00", tz="UTC")
     assert posts.loc["p2", "posted_at"] == pd.Timestamp("2024-05-02 13:00:00", tz="UTC")  # epoch 1714654800
     assert posts.loc["p3", "posted_at"] == pd.Timestamp("2024-05-03 09:15:00", tz="UTC")  # naive means UTC
@@ -49,7 +51,8 @@ def test_missing_comments_are_na_not_zero(tmp_path: Path) -> None:
 
 
 def test_relative_image_paths_resolve_against_images_dir(tmp_path: Path) -> None:
-    posts = load_posts("table", _csv(tmp_path, *GOOD_ROWS), images_dir=tmp_path / "photos").set_index("post_id")
+    posts = load_posts("table", _csv(tmp_path, *GOOD_ROWS),
+                       images_dir=tmp_path / "photos").set_index("post_id")
     assert posts.loc["p1", "image"] == str(tmp_path / "photos" / "img" / "p1.jpg")
     assert posts.loc["p2", "image"] == "/abs/p2.jpg"
     assert posts.loc["p3", "image"] is None
@@ -61,7 +64,8 @@ def test_extra_columns_are_ignored_and_reported(tmp_path: Path) -> None:
     posts = load_posts("table", path)
     assert list(posts.columns) == [
         "account", "post_id", "posted_at", "caption", "likes", "comments", "followers", "image", "is_video",
-        "sponsored", "felt_fake", "impressions", "reach", "saves", "shares", "profile_visits", "follows", "link_clicks",
+        "sponsored", "felt_fake", "impressions", "reach", "saves", "shares", "profile_visits", "follows",
+        "link_clicks",
     ]
     assert posts.attrs["report"].ignored_columns == ["source", "score"]
     assert "extra columns ignored: source, score" in posts.attrs["report"].summary()
@@ -146,7 +150,8 @@ def test_unparseable_date_is_an_error_naming_row_and_field(tmp_path: Path) -> No
 
 def test_duplicate_post_id_is_an_error_naming_both_rows(tmp_path: Path) -> None:
     path = _csv(tmp_path, *OK, "anna,p1,2024-05-03,c,3", header=SHORT)
-    with pytest.raises(DataError, match=r"row 3, field 'post_id': duplicate post_id 'p1' \(first seen in row 1\)"):
+    with pytest.raises(DataError,
+                       match=r"row 3, field 'post_id': duplicate post_id 'p1' \(first seen in row 1\)"):
         load_posts("table", path)
 
 
@@ -192,11 +197,13 @@ def _dated(tmp_path: Path, *dates: str) -> Path:
 
 def test_a_slashed_date_column_is_read_one_way_decided_from_all_its_values(tmp_path: Path) -> None:
     # Read cell by cell, 03/04 and 05/04 were month-first (4 March, 4 May) and 20/04 day-first (20 April).
-    posts = load_posts("table", _dated(tmp_path, "03/04/2024", "05/04/2024 18:30", "20/04/2024")).set_index("post_id")
+    posts = load_posts("table",
+                       _dated(tmp_path, "03/04/2024", "05/04/2024 18:30", "20/04/2024")).set_index("post_id")
     assert posts.loc["p1", "posted_at"] == pd.Timestamp("2024-04-03", tz="UTC")
     assert posts.loc["p2", "posted_at"] == pd.Timestamp("2024-04-05 18:30", tz="UTC")
     assert posts.loc["p3", "posted_at"] == pd.Timestamp("2024-04-20", tz="UTC")
-    assert "posted_at read as DD/MM/YYYY, day first for every row, as row 3 (20/04/2024) shows" in posts.attrs["report"].summary()
+    assert ("posted_at read as DD/MM/YYYY, day first for every row, as "
+            "row 3 (20/04/2024) shows") in posts.attrs["report"].summary()
     month_first = load_posts("table", _dated(tmp_path, "04/03/2024", "12/31/2023")).set_index("post_id")
     assert month_first.loc["p1", "posted_at"] == pd.Timestamp("2024-04-03", tz="UTC")
     assert "MM/DD/YYYY, month first" in month_first.attrs["report"].summary()
@@ -204,25 +211,31 @@ def test_a_slashed_date_column_is_read_one_way_decided_from_all_its_values(tmp_p
 
 def test_a_date_column_that_reads_both_ways_is_an_error_naming_rows_and_the_option(tmp_path: Path) -> None:
     path = _dated(tmp_path, "2024-04-01T10:00:00Z", "03/04/2024", "05/04/2024", "07/07/2024")
-    with pytest.raises(DataError, match=r"field 'posted_at': dates such as row 2 \(03/04/2024\), row 3 \(05/04/2024\) read "
-                                        r"both day-first and month-first.*set data.date_format to day-first or month-first"):
+    with pytest.raises(
+        DataError, match=r"field 'posted_at': dates such as row 2 \(03/04/2024\), row 3 \(05/04/2024\) read "
+        r"both day-first and month-first.*set data.date_format to day-first or month-first"):
         load_posts("table", path)
     posts = load_posts("table", path, date_format="month-first").set_index("post_id")
     assert posts.loc["p2", "posted_at"] == pd.Timestamp("2024-03-04", tz="UTC")
     assert "(data.date_format)" in posts.attrs["report"].summary()
-    assert load_posts("table", path, date_format="day-first").set_index("post_id").loc["p3", "posted_at"] == pd.Timestamp(
+    assert load_posts("table", path,
+                      date_format="day-first").set_index("post_id").loc["p3", "posted_at"] == pd.Timestamp(
         "2024-04-05", tz="UTC")
 
 
 def test_a_strptime_date_format_reads_every_cell_and_names_a_cell_it_does_not_fit(tmp_path: Path) -> None:
-    posts = load_posts("table", _dated(tmp_path, "03.04.2024 18h30", "05.04.2024 07h00"), date_format="%d.%m.%Y %Hh%M")
-    assert list(posts["posted_at"]) == [pd.Timestamp("2024-04-03 18:30", tz="UTC"), pd.Timestamp("2024-04-05 07:00", tz="UTC")]
-    with pytest.raises(DataError, match=r"row 2, field 'posted_at': '2024-04-05' is not a date: use the data.date_format"):
+    posts = load_posts("table", _dated(tmp_path, "03.04.2024 18h30", "05.04.2024 07h00"),
+                       date_format="%d.%m.%Y %Hh%M")
+    assert list(posts["posted_at"]) == [pd.Timestamp("2024-04-03 18:30", tz="UTC"),
+                                        pd.Timestamp("2024-04-05 07:00", tz="UTC")]
+    with pytest.raises(
+        DataError, match=r"row 2, field 'posted_at': '2024-04-05' is not a date: use the data.date_format"):
         load_posts("table", _dated(tmp_path, "03.04.2024 18h30", "2024-04-05"), date_format="%d.%m.%Y %Hh%M")
 
 
 def test_a_column_mixing_day_first_and_month_first_dates_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(DataError, match=r"fit neither day-first nor month-first: row 1 \(04/20/2024\) put a value over 12 "
+    with pytest.raises(
+        DataError, match=r"fit neither day-first nor month-first: row 1 \(04/20/2024\) put a value over 12 "
                                         r"second and row 2 \(20/04/2024\) first"):
         load_posts("table", _dated(tmp_path, "04/20/2024", "20/04/2024"))
 

@@ -1,4 +1,5 @@
-"""A user's own spreadsheet: column mapping, single-account tables, made post ids, and the unmappable-table error."""
+"""A user's own spreadsheet: column mapping, single-account
+tables, made post ids, and the unmappable-table error."""
 
 from __future__ import annotations
 
@@ -27,7 +28,8 @@ def _sheet(tmp_path: Path, text: str = SPREADSHEET, name: str = "anna.bakes.csv"
 
 def test_spreadsheet_loads_with_one_mapping_option_from_the_command_line(tmp_path: Path) -> None:
     path = _sheet(tmp_path)
-    settings = load_settings(None, ["data.source=table", f"data.path={path}", "data.columns={Date: posted_at}"])
+    settings = load_settings(None,
+                             ["data.source=table", f"data.path={path}", "data.columns={Date: posted_at}"])
     assert settings.data.columns == {"Date": "posted_at"}
     posts = load_training_posts(settings)
     assert list(posts["likes"]) == [120, 75, 48]
@@ -94,11 +96,13 @@ def test_mapping_errors_name_the_problem(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="several columns to likes"):
         load_posts("table", path, columns={"Likes": "likes", "Comments": "likes", "Date": "posted_at"})
     with pytest.raises(DataError, match="has an account column"):
-        load_posts("table", _sheet(tmp_path, "account,posted_at,likes\na,2024-05-01,1\n", "t.csv"), account="b")
+        load_posts("table", _sheet(tmp_path, "account,posted_at,likes\na,2024-05-01,1\n", "t.csv"),
+                   account="b")
 
 
 def test_suggestions_never_reuse_a_canonical_name_the_table_has() -> None:
-    assert suggest_mapping(["likes", "Hearts", "Username", "Timestamp"]) == {"Username": "account", "Timestamp": "posted_at"}
+    assert suggest_mapping(["likes", "Hearts", "Username",
+                            "Timestamp"]) == {"Username": "account", "Timestamp": "posted_at"}
 
 
 @pytest.mark.slow
@@ -113,9 +117,11 @@ def test_the_spreadsheet_trains_with_one_mapping_option(tmp_path: Path) -> None:
     rows = ["Date,Caption,Likes,Comments"]
     for day in range(48):
         caption = f"{words[day % len(words)]} day {day} " + "#bread " * int(rng.integers(0, 6))
-        rows.append(f"2024-03-{1 + day % 28:02d} {8 + day % 12}:00,{caption.strip()},{int(rng.integers(40, 200))},"
+        rows.append(
+            f"2024-03-{1 + day % 28:02d} {8 + day % 12}:00,{caption.strip()},{int(rng.integers(40, 200))},"
                     f"{int(rng.integers(0, 20))}")
-    rows = [rows[0]] + [r.replace("2024-03", "2024-04" if i >= 28 else "2024-03") for i, r in enumerate(rows[1:])]
+    rows = [rows[0]] + [r.replace("2024-03", "2024-04" if i >= 28 else "2024-03") for i,
+                        r in enumerate(rows[1:])]
     path = _sheet(tmp_path, "\n".join(rows) + "\n", name="anna.bakes.csv")
     settings = load_settings(PROJECT_ROOT / "configs" / "smoke.yaml", [
         "data.source=table", f"data.path={path}", "data.columns={Date: posted_at}",

@@ -72,7 +72,8 @@ def _posts(n: int, seed: int) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     posts = validate_posts(pd.DataFrame({
         "account": [f"a{i}" for i in rng.integers(0, 5, n)], "post_id": [f"p{i}" for i in range(n)],
         "posted_at": [(pd.Timestamp("2024-05-01T00:00Z") + pd.Timedelta(hours=h)).isoformat() for h in hours],
-        "caption": [f"caption number {i % 7} about a serum" for i in range(n)], "likes": rng.integers(0, 500, n),
+        "caption": [f"caption number {i % 7} about a serum" for i in range(n)],
+        "likes": rng.integers(0, 500, n),
     }), file="<test>")
     image = rng.normal(size=(n, 16)).astype(np.float32)
     image[1::3] = image[0::3][: len(image[1::3])] + 0.01  # near-duplicates of the previous post
@@ -90,7 +91,8 @@ def test_history_on_account_blocks_and_duplicates_on_time_blocks_equal_the_whole
     assert len(set(blocks)) == 3
 
     expected = history_features(posts, image, caption, n_last=6, rows=rows)
-    pd.testing.assert_frame_equal(history_on_blocks(posts, image, caption, n_last=6, rows=rows, n_blocks=3), expected)
+    pd.testing.assert_frame_equal(history_on_blocks(posts, image, caption, n_last=6, rows=rows, n_blocks=3),
+                                  expected)
 
     options = {"image_threshold": 0.95, "caption_threshold": 0.9, "window_hours": 6.0}
     expected = same_day_duplicates(posts, image, caption, rows=rows, **options)
@@ -99,7 +101,8 @@ def test_history_on_account_blocks_and_duplicates_on_time_blocks_equal_the_whole
     pd.testing.assert_frame_equal(got, expected)
     # A subset of rows, as scoring asks for: the other rows stay context.
     subset = rows[::7]
-    pd.testing.assert_frame_equal(duplicates_on_blocks(posts, image, caption, rows=subset, n_blocks=4, **options),
+    pd.testing.assert_frame_equal(duplicates_on_blocks(posts, image, caption, rows=subset, n_blocks=4,
+                                                       **options),
                                   same_day_duplicates(posts, image, caption, rows=subset, **options))
 
 
@@ -118,7 +121,8 @@ def test_training_on_ray_matches_the_local_run_and_logs_like_it(local_ray, ray_s
     # Data parallel: each tree was grown from the histograms of every shard, not of one worker's rows.
     from engage.model.bundle import EngageModel
 
-    model = EngageModel.from_uri(f"models:/engage/{result.model_version}", tracking_uri=ray_settings.tracking.uri)
+    model = EngageModel.from_uri(f"models:/engage/{result.model_version}",
+                                 tracking_uri=ray_settings.tracking.uri)
     # A tree's root holds the bagged share (`subsample`) of ALL training rows; one worker alone would hold
     # that share of its half.
     bagged = ray_settings.train.lightgbm.subsample * len(local_run[2].train)
@@ -128,18 +132,22 @@ def test_training_on_ray_matches_the_local_run_and_logs_like_it(local_ray, ray_s
 
     # Two workers draw bin boundaries and quantile leaf values per shard: close to the local models,
     # not equal (docs/scale.md gives the measured differences).
-    for key in ("test_likes_mae_log1p", "test_likes_spearman", "test_comments_mae_log1p", "test_comments_spearman"):
-        assert abs(result.metrics[key] - local_result.metrics[key]) < 0.03, (key, result.metrics[key], local_result.metrics[key])
+    for key in ("test_likes_mae_log1p", "test_likes_spearman", "test_comments_mae_log1p",
+                "test_comments_spearman"):
+        assert abs(result.metrics[key] - local_result.metrics[key]) < 0.03, (
+            key, result.metrics[key], local_result.metrics[key])
 
 
-def test_one_ray_train_worker_gives_the_local_metrics_within_0_01(local_ray, ray_settings, smoke_settings, local_run):
+def test_one_ray_train_worker_gives_the_local_metrics_within_0_01(local_ray, ray_settings, smoke_settings,
+                                                                  local_run):
     posts, _, split, features = local_run
     labels, _, _ = _labels(posts, features)
     local, _ = evaluate(posts, features, labels, fit_targets(smoke_settings, features, labels, split), split)
     settings = ray_settings.model_copy(deep=True)
     settings.runtime.ray_workers = 1
     with open_engine(settings) as engine:
-        on_ray, _ = evaluate(posts, features, labels, fit_targets(settings, features, labels, split, engine), split)
+        on_ray, _ = evaluate(posts, features, labels, fit_targets(settings, features, labels, split, engine),
+                             split)
     differences = {k: abs(on_ray[k] - local[k]) for k in local if k.startswith("test_")}
     assert max(differences.values()) <= 0.01, json.dumps(differences)
 

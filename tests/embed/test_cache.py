@@ -16,7 +16,8 @@ NAMESPACE = "open_clip:ViT-B-32:laion2b_s34b_b79k"
 def _vectors_for(keys: list[str], dim: int = 4) -> np.ndarray:
     """A deterministic vector per key, so that any mix-up of rows shows."""
     return np.array(
-        [np.frombuffer(hashlib.sha256(k.encode()).digest()[:dim], dtype=np.uint8) for k in keys], dtype=np.float32
+        [np.frombuffer(hashlib.sha256(k.encode()).digest()[:dim], dtype=np.uint8) for k in keys],
+        dtype=np.float32
     )
 
 
@@ -208,7 +209,8 @@ def test_the_cache_object_indexes_keys_and_reads_only_the_shards_asked_for(tmp_p
     for part in (["a", "b"], ["c"], ["d", "e"]):
         writer.put(part, _vectors_for(part))
     reader = FeatureCache(tmp_path, NAMESPACE)
-    assert len(reader) == 5 and not any(isinstance(v, np.ndarray) and v.ndim == 2 for v in vars(reader).values())
+    assert len(reader) == 5 and not any(isinstance(v,
+                                                   np.ndarray) and v.ndim == 2 for v in vars(reader).values())
     opened = []
     real_load = np.load
     monkeypatch.setattr(np, "load", lambda path, **kw: opened.append(path) or real_load(path, **kw))

@@ -99,7 +99,8 @@ def test_embed_raises_naming_the_unreadable_image(tiny_clip, tmp_path):
         tiny_clip.embed([_photo("coffee"), b"definitely not an image"])
 
 
-def test_embed_paths_in_workers_gives_nan_row_and_names_the_bad_file(tiny_clip, photo_files, tmp_path, caplog):
+def test_embed_paths_in_workers_gives_nan_row_and_names_the_bad_file(tiny_clip, photo_files, tmp_path,
+                                                                     caplog):
     bad = tmp_path / "notes.jpg"
     bad.write_text("this is a text file, not a photo")
     missing = tmp_path / "gone.jpg"
@@ -187,7 +188,8 @@ def test_auto_never_builds_random_clip_weights(tmp_path):
 
 
 def test_unknown_pretrained_tag_lists_the_known_ones():
-    with pytest.raises(EmbedderError, match=r"not a pretrained tag of ViT-B-32; known tags: .*laion2b_s34b_b79k"):
+    with pytest.raises(EmbedderError,
+                       match=r"not a pretrained tag of ViT-B-32; known tags: .*laion2b_s34b_b79k"):
         OpenClipEmbedder("ViT-B-32", "no-such-tag", device="cpu")
 
 
@@ -222,7 +224,8 @@ def test_make_image_embedder_builds_efficientnet_when_asked():
 def test_open_image_rejects_a_text_file_named_jpg(tmp_path):
     path = tmp_path / "holiday.jpg"
     path.write_text("not really a photo")
-    with pytest.raises(DataError, match=r"holiday\.jpg: not a readable image; expected one of JPEG, PNG, WEBP"):
+    with pytest.raises(DataError,
+                       match=r"holiday\.jpg: not a readable image; expected one of JPEG, PNG, WEBP"):
         open_image(path)
 
 
@@ -237,7 +240,8 @@ def test_open_image_rejects_a_png_bomb_before_decoding_it(tmp_path):
     buffer = io.BytesIO()
     Image.new("1", (3000, 2000)).save(buffer, format="PNG")  # 6 Mpx of zeros in a few KB
     assert len(buffer.getvalue()) < 50_000
-    with pytest.raises(DataError, match=r"upload\.png: image is 3000x2000 = 6,000,000 pixels, over the limit"):
+    with pytest.raises(DataError,
+                       match=r"upload\.png: image is 3000x2000 = 6,000,000 pixels, over the limit"):
         open_image(buffer.getvalue(), max_pixels=1_000_000, name="upload.png")
 
 
@@ -281,7 +285,8 @@ def _png(image: Image.Image, **save_kwargs) -> bytes:
 
 @pytest.mark.parametrize("size", [(65000, 1), (1, 65000), (2100, 100)])
 def test_open_image_refuses_a_strip_thinner_than_1_to_20_from_its_header(size, monkeypatch):
-    """A 65000 x 1 PNG is 270 bytes, but the embedders' shortest-side resize would make it 14,560,000 x 224."""
+    """A 65000 x 1 PNG is 270 bytes, but the embedders'
+    shortest-side resize would make it 14,560,000 x 224."""
     strip = _png(Image.new("L", size, 128))
     assert len(strip) < 1000
     monkeypatch.setattr(ImageFile.ImageFile, "load", lambda self: pytest.fail("pixels decoded"))

@@ -21,13 +21,16 @@ from engage.features.pipeline import FeaturePipeline
 
 
 def test_an_unknown_embedder_names_the_registered_ones():
-    with pytest.raises(EmbedderError, match=r"image.embedder='resnet' is unknown; use auto or one of efficientnet, open_clip"):
+    with pytest.raises(EmbedderError, match=r"image.embedder='resnet' "
+                       r"is unknown; use auto or one of efficientnet, open_clip"):
         make_image_embedder(ImageSettings(embedder="resnet"))
-    with pytest.raises(EmbedderError, match=r"text.embedder='bert' is unknown; use auto or one of minilm, static, clip"):
+    with pytest.raises(EmbedderError,
+                       match=r"text.embedder='bert' is unknown; use auto or one of minilm, static, clip"):
         make_text_embedder(TextSettings(embedder="bert"))
 
 
-# -- a new embedder: one module (here, the class and factory below) and one registry line ---------------------
+# -- a new embedder: one module (here, the class and factory
+# below) and one registry line ---------------------
 
 class ColourGrid:
     """Mean colour of each cell of a 2 x 2 grid: a 12-dimensional, L2-normalised photo vector."""
@@ -77,7 +80,8 @@ def test_a_new_text_embedder_is_one_registry_line(monkeypatch):
         id, dim = "letters:26", 26
 
         def embed(self, texts):
-            counts = np.array([[t.lower().count(chr(97 + k)) for k in range(26)] for t in texts], dtype=np.float32) + 1
+            counts = np.array([[t.lower().count(chr(97 + k)) for k in range(26)] for t in texts],
+                              dtype=np.float32) + 1
             return counts / np.linalg.norm(counts, axis=1, keepdims=True)
 
     monkeypatch.setitem(TEXT_EMBEDDERS, "letters", lambda settings, build: Letters())

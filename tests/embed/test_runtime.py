@@ -1,4 +1,5 @@
-"""ONNX Runtime for the CPU embedders: same vectors as PyTorch, exported once, chosen by the runtime setting."""
+"""ONNX Runtime for the CPU embedders: same vectors as
+PyTorch, exported once, chosen by the runtime setting."""
 
 from __future__ import annotations
 
@@ -50,7 +51,8 @@ def test_onnxruntime_on_cuda_or_an_unknown_runtime_is_an_error():
 
 
 def test_efficientnet_on_onnxruntime_gives_the_torch_vectors(onnx_dir):
-    photos = [Image.fromarray(getattr(skimage.data, name)()).convert("RGB") for name in ("chelsea", "coffee", "rocket")]
+    photos = [Image.fromarray(getattr(skimage.data,
+                                      name)()).convert("RGB") for name in ("chelsea", "coffee", "rocket")]
     reference = EfficientNetEmbedder(device="cpu", runtime="torch", batch_size=2).embed(photos)
     exported = EfficientNetEmbedder(device="cpu", runtime="onnxruntime", onnx_dir=onnx_dir, batch_size=2)
     vectors = exported.embed(photos)  # batches of 2 and 1: the batch axis is dynamic
@@ -91,7 +93,8 @@ def test_a_damaged_export_is_exported_again(tmp_path, caplog):
     path.write_bytes(b"not an onnx model")
     with caplog.at_level(logging.WARNING, logger="engage.embed.runtime"):
         again = EfficientNetEmbedder(device="cpu", onnx_dir=tmp_path).encode_pixels(pixels)
-    assert "is not the one engage exported" in caplog.text and "exporting it again" in caplog.text  # its HMAC fails
+    # its HMAC fails
+    assert "is not the one engage exported" in caplog.text and "exporting it again" in caplog.text
     assert torch.allclose(again, expected, atol=1e-6)
     assert path.read_bytes()[:4] != b"not "
 
@@ -100,13 +103,15 @@ def test_an_unwritable_directory_still_gives_a_session(tmp_path, caplog):
     blocker = tmp_path / "a file"
     blocker.write_text("a file where the directory should be")
     with caplog.at_level(logging.WARNING, logger="engage.embed.runtime"):
-        vector = EfficientNetEmbedder(device="cpu", onnx_dir=blocker / "onnx").encode_pixels(torch.zeros(1, 3, 224, 224))
+        vector = EfficientNetEmbedder(device="cpu",
+                                      onnx_dir=blocker / "onnx").encode_pixels(torch.zeros(1, 3, 224, 224))
     assert vector.shape == (1, 1280)
     assert "using it from memory" in caplog.text
 
 
 def test_factories_pass_the_runtime_setting_on(onnx_dir):
-    image = make_image_embedder(ImageSettings(embedder="efficientnet", device="cpu", runtime="torch"), onnx_dir=onnx_dir)
+    image = make_image_embedder(ImageSettings(embedder="efficientnet", device="cpu", runtime="torch"),
+                                onnx_dir=onnx_dir)
     assert image.runtime == "torch"
     text = make_text_embedder(TextSettings(embedder="minilm", runtime="onnxruntime"), onnx_dir=onnx_dir)
     assert text.runtime == "onnxruntime" and text.onnx_dir == onnx_dir

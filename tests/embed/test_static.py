@@ -33,7 +33,8 @@ def _write_table(folder, embedder_id: str, rows: np.ndarray) -> None:
     tokenizer = Tokenizer(WordLevel(VOCAB, unk_token="[UNK]"))
     tokenizer.pre_tokenizer = Whitespace()
     tokenizer.save(str(folder / "tokenizer.json"))
-    (folder / PROVENANCE).write_text(json.dumps({"id": embedder_id, "table_sha256": file_sha256(folder / TABLE)}))
+    (folder / PROVENANCE).write_text(json.dumps({"id": embedder_id,
+                                                 "table_sha256": file_sha256(folder / TABLE)}))
 
 
 @pytest.fixture
@@ -72,7 +73,8 @@ def test_a_caption_without_known_word_pieces_gets_the_unk_row_never_nan(embedder
 def test_rows_do_not_depend_on_the_batch_they_are_embedded_in(embedder):
     captions = ["hello", "world hello", "", "world"] * 3
     embedder.batch_size = 5
-    np.testing.assert_allclose(embedder.embed(captions), np.stack([embedder.embed([c])[0] for c in captions]), atol=1e-6)
+    np.testing.assert_allclose(embedder.embed(captions), np.stack([embedder.embed([c])[0] for c in captions]),
+                               atol=1e-6)
 
 
 def test_the_id_names_the_source_weights_and_the_recipe(tmp_path):
@@ -139,7 +141,8 @@ def test_the_distilled_table_embeds_as_model2vec_does(tmp_path):
     made = StaticEmbedder(tmp_path)
     captions = ["Sunset at the beach #travel", "New serum, link in bio #ad #skincare", "ok"]
     ours = made.embed(captions)
-    assert made.provenance["source_weights_sha256"] == file_sha256(static_text._minilm_path() / "model.safetensors")
+    assert made.provenance["source_weights_sha256"] == file_sha256(
+        static_text._minilm_path() / "model.safetensors")
     assert made.provenance["recipe"]["pca_dims"] == DIM
     reference = StaticModel.from_pretrained(str(made.folder)).encode(captions, use_multiprocessing=False)
     np.testing.assert_allclose((ours * reference).sum(axis=1), 1.0, atol=1e-5)
@@ -169,7 +172,8 @@ def test_auto_keeps_the_clip_text_tower_for_any_table_size():
         def embed_text(self, texts):  # pragma: no cover - only its presence is checked
             raise AssertionError
 
-    pipeline = FeaturePipeline.from_settings(Settings().model_copy(update={"text": TextSettings(static_from_posts=10)}))
+    pipeline = FeaturePipeline.from_settings(
+        Settings().model_copy(update={"text": TextSettings(static_from_posts=10)}))
     pipeline._image_embedder = Clip()
     pipeline._table_posts = 1_000_000
     assert pipeline._text_settings().embedder == "auto"

@@ -48,7 +48,8 @@ def test_make_text_embedder_picks_clip_or_minilm():
 
 
 def test_clip_text_embedder_without_a_text_tower_is_an_error():
-    with pytest.raises(EmbedderError, match=r"text.embedder=clip needs an image embedder with a text tower.*efficientnet"):
+    with pytest.raises(EmbedderError,
+                       match=r"text.embedder=clip needs an image embedder with a text tower.*efficientnet"):
         make_text_embedder(TextSettings(embedder="clip"), NoTextTower())
 
 
@@ -71,7 +72,8 @@ def test_minilm_embeds_offline_with_dim_384_and_similar_sentences_closer(monkeyp
     assert similar > 0.5 > unrelated
     assert np.isfinite(vectors[3]).all()  # the empty caption is a caption like any other
     # Batching does not change the vectors.
-    np.testing.assert_allclose(MiniLMEmbedder(device="cpu", batch_size=1).embed(["A puppy playing on the beach"])[0],
+    np.testing.assert_allclose(MiniLMEmbedder(device="cpu",
+                                              batch_size=1).embed(["A puppy playing on the beach"])[0],
                                vectors[0], atol=1e-5)
 
 

@@ -29,7 +29,8 @@ def test_columns_are_all_numeric_one_row_per_caption_in_order():
 
 
 def test_counts_on_a_hand_written_caption():
-    row = one("Sunny day at the beach with @anna.b and @tom_x! Who's coming next time? Any tips?? #beach #summer")
+    row = one(
+        "Sunny day at the beach with @anna.b and @tom_x! Who's coming next time? Any tips?? #beach #summer")
     assert row["caption_chars"] == 97
     assert row["caption_words"] == 13  # 17 tokens less 2 mentions and 2 hashtags
     assert row["hashtags"] == 2
@@ -74,7 +75,8 @@ def test_discount_codes_are_counted_and_dress_code_is_not():
 
 
 def test_calls_to_action_giveaway_and_brand_phrases():
-    row = one("GIVEAWAY time! Tag a friend, comment below and double tap. Link in bio to shop. Shop now, limited offer")
+    row = one("GIVEAWAY time! Tag a friend, comment below and "
+              "double tap. Link in bio to shop. Shop now, limited offer")
     assert row["giveaway_phrases"] == 1
     assert row["cta_phrases"] == 4  # tag a friend, comment below, double tap, link in bio
     assert row["brand_phrases"] == 3  # link in bio to shop, shop now, limited offer
@@ -120,7 +122,8 @@ def test_hostile_captions_are_handled():
     long_caption = "a" * 100_000
     many_tags = " ".join(f"#tag{i}" for i in range(10_000))
     spaces_after_code = "code" + " " * 50_000 + "x" + " tag" * 10_000
-    frame = caption_features([long_caption, many_tags, "😀" * 5_000, "שלום עולם! مرحبا بالعالم؟", "", spaces_after_code])
+    frame = caption_features([long_caption, many_tags, "😀" * 5_000, "שלום עולם! مرحبا بالعالم؟", "",
+                              spaces_after_code])
     assert frame["caption_chars"].tolist()[:2] == [100_000, len(many_tags)]
     assert frame["hashtags"].iloc[1] == 10_000
     assert frame["caption_words"].iloc[1] == 0  # hashtags are not words of text
@@ -143,7 +146,8 @@ def test_normalise_caption_ignores_case_width_and_spacing():
 def test_large_tables_are_featurised_in_parallel_chunks_with_the_same_rows(monkeypatch):
     from engage.features import caption as caption_module
 
-    captions = [f"Morning light #sea @friend {i}! Link in bio, code SAVE{i} 😊" if i % 3 else "" for i in range(30)]
+    captions = [f"Morning light #sea @friend {i}! Link in bio, code SAVE{i} 😊" if i % 3 else ""
+                for i in range(30)]
     serial = caption_module.caption_features(captions)
     monkeypatch.setattr(caption_module, "PARALLEL_ROWS", 10)
     monkeypatch.setattr(caption_module, "PARALLEL_CHUNK", 7)

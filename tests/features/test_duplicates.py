@@ -52,16 +52,19 @@ def test_a_same_account_repost_does_not_count():
     posts = make_posts([("anna", 0, "a"), ("anna", 3, "b"), ("ben", 4, "c")])
     image = np.tile(random_unit(np.random.default_rng(1), 1, 32), (3, 1))
     frame = same_day_duplicates(posts, image, None)
-    assert frame["duplicate_image_accounts"].tolist() == [0.0, 0.0, 1.0]  # ben sees one account, not two posts
+    # ben sees one account, not two posts
+    assert frame["duplicate_image_accounts"].tolist() == [0.0, 0.0, 1.0]
 
 
 def test_a_copy_thirty_hours_earlier_does_not_count():
     posts = make_posts([("anna", 0, "a"), ("ben", 30, "b"), ("carla", 24, "c")])
     image = np.tile(random_unit(np.random.default_rng(2), 1, 32), (3, 1))
     frame = same_day_duplicates(posts, image, None)
-    # ben at 30 h: anna (30 h before) is out, carla (6 h before) is in; carla at 24 h: anna exactly 24 h before is in.
+    # ben at 30 h: anna (30 h before) is out, carla (6 h before)
+    # is in; carla at 24 h: anna exactly 24 h before is in.
     assert frame["duplicate_image_accounts"].tolist() == [0.0, 1.0, 1.0]
-    assert same_day_duplicates(posts, image, None, window_hours=31)["duplicate_image_accounts"].tolist() == [0.0, 2.0, 1.0]
+    assert same_day_duplicates(posts, image, None,
+                               window_hours=31)["duplicate_image_accounts"].tolist() == [0.0, 2.0, 1.0]
 
 
 def test_posts_at_the_same_instant_count_for_each_other_and_later_posts_never_count():
@@ -104,7 +107,8 @@ def test_same_caption_after_normalisation_counts_and_short_captions_never_do():
 
 
 def test_caption_embeddings_find_reworded_captions():
-    posts = make_posts([("anna", 0, SERUM), ("ben", 1, "I am loving this serum a lot"), ("carla", 2, "love it")])
+    posts = make_posts([("anna", 0, SERUM), ("ben", 1, "I am loving this serum a lot"),
+                        ("carla", 2, "love it")])
     caption = np.array([[1.0, 0.0, 0.0], [0.95, 0.1, 0.0], [1.0, 0.0, 0.0]], dtype=np.float32)
     frame = same_day_duplicates(posts, None, caption, caption_threshold=0.9)
     # ben's caption is close to anna's; carla's is identical in embedding but too short to count.
@@ -165,7 +169,8 @@ def test_changing_or_deleting_a_post_changes_no_earlier_posts_duplicates(change)
             edited_caption[victim] = caption[by_time[140]]
         else:
             keep = np.arange(len(posts)) != victim
-            edited, edited_image, edited_caption = edited[keep].reset_index(drop=True), image[keep], caption[keep]
+            edited, edited_image, edited_caption = edited[keep].reset_index(drop=True), image[keep], caption[
+                keep]
         after = same_day_duplicates(edited, edited_image, edited_caption).set_axis(edited["post_id"])
         earlier = posts.loc[posts["posted_at"] < posts.loc[victim, "posted_at"], "post_id"]
         pd.testing.assert_frame_equal(after.loc[earlier], before.loc[earlier], check_exact=True)
@@ -176,7 +181,8 @@ def test_a_subset_of_rows_gives_exactly_the_full_computation():
     caption = np.random.default_rng(1).normal(size=(len(posts), 8)).astype(np.float32)
     full = same_day_duplicates(posts, image, caption)
     rows = np.array([399, 3, 0, 250, 17])
-    pd.testing.assert_frame_equal(same_day_duplicates(posts, image, caption, rows=rows), full.loc[rows], check_exact=True)
+    pd.testing.assert_frame_equal(same_day_duplicates(posts, image, caption, rows=rows), full.loc[rows],
+                                  check_exact=True)
 
 
 def test_index_parameters_follow_the_threshold():
@@ -212,20 +218,26 @@ def test_context_index_gives_what_same_day_duplicates_gives_a_draft_appended_to_
     with_image = np.flatnonzero(~np.isnan(image).any(axis=1))
     hours_of = ((posts["posted_at"] - START).dt.total_seconds() / 3600).to_numpy()
     group_3 = int(np.flatnonzero(posts["caption"] == "shared caption for group 3")[0])
-    drafts = [  # (account, hours, image row to copy or None, caption text, caption vector row to copy or None)
+    # (account, hours, image row to copy or None, caption text, caption vector row to copy or None)
+    drafts = [
         ("newbie", hours_of[with_image[3]] + 2, int(with_image[3]), "shared caption for group 3", None),
-        ("newbie", hours_of[group_3] + 1, None, "shared caption for group 3", None),  # exact caption, no photo
-        ("acct1", hours_of[10] + 1, None, "a caption nobody wrote before", 10),  # a near copy of post 10's vector
+        # exact caption, no photo
+        ("newbie", hours_of[group_3] + 1, None, "shared caption for group 3", None),
+        # a near copy of post 10's vector
+        ("acct1", hours_of[10] + 1, None, "a caption nobody wrote before", 10),
         ("acct2", 230, None, "too short", None),  # no photo: NaN; short caption: never a duplicate
-        (str(posts["account"].iloc[20]), hours_of[20] + 3, 20, "my own words number 20", 20),  # own posts do not count
+        # own posts do not count
+        (str(posts["account"].iloc[20]), hours_of[20] + 3, 20, "my own words number 20", 20),
     ]
     checked = 0
     for account, hours, image_row, text, caption_row in drafts:
-        draft_image = np.full(image.shape[1], np.nan, np.float32) if image_row is None else image[image_row] + 1e-3
+        draft_image = np.full(image.shape[1], np.nan,
+                              np.float32) if image_row is None else image[image_row] + 1e-3
         draft_image = draft_image.astype(np.float32)
         draft_caption = random_unit(rng, 1, 16)[0] if caption_row is None else caption[caption_row] + 1e-3
         table = pd.concat([posts, make_posts([(account, hours, text)])], ignore_index=True)
-        expected = same_day_duplicates(table, np.vstack([image, draft_image]), np.vstack([caption, draft_caption]),
+        expected = same_day_duplicates(table, np.vstack([image, draft_image]),
+                                       np.vstack([caption, draft_caption]),
                                        rows=[len(posts)])
         when = START + pd.Timedelta(hours=hours)
         got = index.draft(account, [when], None if image_row is None else draft_image, draft_caption, text)
@@ -237,7 +249,8 @@ def test_context_index_gives_what_same_day_duplicates_gives_a_draft_appended_to_
 def test_context_index_counts_each_candidate_time_in_its_own_window():
     from engage.features.duplicates import ContextDuplicates
 
-    posts = make_posts([("anna", 0, SERUM), ("ben", 10, SERUM), ("carla", 30, "something else entirely here")])
+    posts = make_posts([("anna", 0, SERUM), ("ben", 10, SERUM),
+                        ("carla", 30, "something else entirely here")])
     index = ContextDuplicates(posts, None, None)
     got = index.draft("dora", [START + pd.Timedelta(hours=h) for h in (5, 12, 31, 40)], None, None, SERUM)
     assert got["duplicate_caption_accounts"].tolist() == [1.0, 2.0, 1.0, 0.0]

@@ -103,7 +103,8 @@ def test_thirty_hashtags_against_a_habit_of_three_scores_above_two():
 
 
 def test_z_scores_need_two_earlier_posts():
-    posts = make_posts([{"day": 0, "caption": "#a"}, {"day": 1, "caption": "#a #b"}, {"day": 2, "caption": "#a #b #c #d"}])
+    posts = make_posts([{"day": 0, "caption": "#a"}, {"day": 1, "caption": "#a #b"},
+                        {"day": 2, "caption": "#a #b #c #d"}])
     frame = history_features(posts, None, None)
     assert np.isnan(frame.loc[0, "hashtags_z"]) and np.isnan(frame.loc[1, "hashtags_z"])
     # earlier counts 1 and 2: mean 1.5, sample std 0.707 floored to 1
@@ -126,7 +127,8 @@ def test_trailing_baseline_is_the_mean_log_likes_of_the_last_n_earlier_posts():
 
 def test_comments_baseline_ignores_unknown_comments():
     posts = make_posts([
-        {"day": 0, "comments": 9}, {"day": 1, "comments": None}, {"day": 2, "comments": 3}, {"day": 3, "comments": 50},
+        {"day": 0, "comments": 9}, {"day": 1, "comments": None}, {"day": 2, "comments": 3},
+        {"day": 3, "comments": 50},
     ])
     frame = history_features(posts, None, None)
     assert frame.loc[3, "comments_baseline"] == pytest.approx(np.mean(np.log1p([9, 3])))
@@ -142,13 +144,14 @@ def test_each_insight_count_has_its_trailing_level_over_the_posts_that_have_it()
 
 
 def test_first_post_of_an_account_has_nan_history_and_zero_earlier_posts():
-    posts = make_posts([{"day": 3, "account": "new", "followers": 1200}, {"day": 1, "account": "old"}, {"day": 2, "account": "old"}])
+    posts = make_posts([{"day": 3, "account": "new", "followers": 1200}, {"day": 1, "account": "old"},
+                        {"day": 2, "account": "old"}])
     emb = unit(np.ones((3, 4)))
     frame = history_features(posts, emb, emb)
     first = frame.loc[0]
     assert first["n_earlier_posts"] == 0
     for column in ("image_feed_similarity", "caption_feed_max_similarity", "hashtags_z", "caption_chars_z",
-                   "days_since_previous", "likes_baseline", "comments_baseline", "likes_trend", "sponsored_share"):
+            "days_since_previous", "likes_baseline", "comments_baseline", "likes_trend", "sponsored_share"):
         assert np.isnan(first[column]), column
     assert first["followers"] == 1200  # its own count is known at posting time
     assert frame.loc[2, "n_earlier_posts"] == 1
@@ -163,7 +166,8 @@ def test_posts_at_the_same_instant_are_ordered_by_post_id():
     assert frame.loc[2, "n_earlier_posts"] == 1 and frame.loc[1, "n_earlier_posts"] == 2
     assert frame.loc[2, "likes_baseline"] == pytest.approx(np.log1p(10))
     assert frame.loc[1, "likes_baseline"] == pytest.approx(np.mean(np.log1p([10, 1000])))
-    assert frame.loc[1, "likes_last_vs_baseline"] == pytest.approx(np.log1p(1000) - np.mean(np.log1p([10, 1000])))
+    assert frame.loc[1, "likes_last_vs_baseline"] == pytest.approx(
+        np.log1p(1000) - np.mean(np.log1p([10, 1000])))
     assert frame.loc[1, "days_since_previous"] == 0.0
 
 
@@ -216,7 +220,8 @@ def test_timing_features():
 
 def test_followers_fall_back_to_the_latest_earlier_known_count():
     posts = make_posts([
-        {"day": 0, "followers": 1000}, {"day": 1, "followers": 1500}, {"day": 2}, {"day": 3, "followers": 1700},
+        {"day": 0, "followers": 1000}, {"day": 1, "followers": 1500}, {"day": 2},
+        {"day": 3, "followers": 1700},
         {"day": 4, "account": "other"},
     ])
     frame = history_features(posts, None, None)
@@ -244,7 +249,8 @@ def test_a_posts_own_likes_and_comments_never_enter_its_features():
     for row in [0, 50, 299]:
         alone = posts.copy()
         alone.loc[row, ["likes", "comments"]] = changed.loc[row, ["likes", "comments"]]
-        pd.testing.assert_frame_equal(history_features(alone, image, caption, rows=[row]), before.loc[[row]], check_exact=True)
+        pd.testing.assert_frame_equal(history_features(alone, image, caption, rows=[row]), before.loc[[row]],
+                                      check_exact=True)
 
 
 @pytest.mark.parametrize("change", ["likes", "caption", "embedding", "delete"])
@@ -264,13 +270,15 @@ def test_changing_or_deleting_a_post_changes_no_feature_of_any_earlier_post(chan
             edited_caption[victim] = -edited_caption[victim]
         else:
             keep = np.arange(len(posts)) != victim
-            edited, edited_image, edited_caption = edited[keep].reset_index(drop=True), image[keep], caption[keep]
+            edited, edited_image, edited_caption = edited[keep].reset_index(drop=True), image[keep], caption[
+                keep]
         after = history_features(edited, edited_image, edited_caption).set_axis(edited["post_id"])
         earlier = posts.loc[posts["posted_at"] < posts.loc[victim, "posted_at"], "post_id"]
         assert len(earlier) > 10
         pd.testing.assert_frame_equal(after.loc[earlier], before.loc[earlier], check_exact=True)
         # ...and the edit is visible to a later post of the same account, so the test can fail.
-        later = posts[(posts["account"] == posts.loc[victim, "account"]) & (posts["posted_at"] > posts.loc[victim, "posted_at"])]
+        later = posts[(posts["account"] == posts.loc[victim, "account"]) & (
+            posts["posted_at"] > posts.loc[victim, "posted_at"])]
         if change != "embedding" and len(later):
             assert not after.loc[later["post_id"]].equals(before.loc[later["post_id"]])
 
@@ -279,7 +287,8 @@ def test_a_subset_of_rows_gives_exactly_the_full_computation():
     posts, image, caption = random_table(seed=3)
     full = history_features(posts, image, caption)
     rows = np.array([299, 0, 5, 120, 121, 77])
-    pd.testing.assert_frame_equal(history_features(posts, image, caption, rows=rows), full.loc[rows], check_exact=True)
+    pd.testing.assert_frame_equal(history_features(posts, image, caption, rows=rows), full.loc[rows],
+                                  check_exact=True)
 
 
 def test_table_order_does_not_matter():
@@ -298,9 +307,11 @@ def test_a_draft_scored_against_stored_context_matches_training():
     draft = int(posts["posted_at"].idxmax())
     account = posts.loc[draft, "account"]
     context = posts.index[(posts["account"] == account) & (posts.index != draft)]
-    context = posts.loc[context].sort_values("posted_at", kind="stable").index[-12:]  # the bundle keeps the last N posts
+    # the bundle keeps the last N posts
+    context = posts.loc[context].sort_values("posted_at", kind="stable").index[-12:]
     rows = np.concatenate([context, [draft]])
-    scored = history_features(posts.loc[rows].reset_index(drop=True), image[rows], caption[rows], rows=[len(rows) - 1])
+    scored = history_features(posts.loc[rows].reset_index(drop=True), image[rows], caption[rows],
+                              rows=[len(rows) - 1])
     expected = full.loc[[draft]].drop(columns="n_earlier_posts").to_numpy()
     np.testing.assert_array_equal(scored.drop(columns="n_earlier_posts").to_numpy(), expected)
 
@@ -331,8 +342,10 @@ def test_a_table_without_photos_gives_the_same_features_from_a_read_only_nan_vie
     posts, _, caption = random_table(seed=4, n=120)
     dense = np.full((len(posts), 1280), np.nan, dtype=np.float32)
     view = np.broadcast_to(np.full((1, 1280), np.nan, dtype=np.float32), dense.shape)  # 5 KB, read-only
-    pd.testing.assert_frame_equal(history_features(posts, view, caption), history_features(posts, dense, caption))
-    pd.testing.assert_frame_equal(same_day_duplicates(posts, view, caption), same_day_duplicates(posts, dense, caption))
+    pd.testing.assert_frame_equal(history_features(posts, view, caption),
+                                  history_features(posts, dense, caption))
+    pd.testing.assert_frame_equal(same_day_duplicates(posts, view, caption),
+                                  same_day_duplicates(posts, dense, caption))
     assert history_features(posts, view, caption)["image_feed_similarity"].isna().all()
     assert _fit_pca(view, np.arange(len(posts)), 8, 0) is None
 
@@ -349,17 +362,19 @@ def test_rows_of_a_photo_less_table_stay_one_row_through_take_and_concat():
     real = PostVectors(np.ones((1, 1280), dtype=np.float32), np.ones((1, 4), dtype=np.float32),
                        np.zeros((1, 7), dtype=np.float32))
     mixed = PostVectors.concat([taken, real])
-    assert not repeats_one_row(mixed.image) and np.isnan(mixed.image[:3]).all() and (mixed.image[3] == 1).all()
+    assert not repeats_one_row(mixed.image) and np.isnan(mixed.image[:3]).all() and (
+        mixed.image[3] == 1).all()
 
 
 def test_hour_and_weekday_are_those_of_the_utc_time_before_and_after_1970():
     # Computed from the nanoseconds: the same as pandas' UTC hour and weekday, also before the epoch (whose
     # day, 1970-01-01, was a Thursday) and for times given in another zone.
-    stamps = ["1969-12-31T23:30:00Z", "1970-01-01T00:00:00Z", "1965-07-04T05:59:59Z", "2024-03-10T01:30:00-08:00",
+    stamps = ["1969-12-31T23:30:00Z", "1970-01-01T00:00:00Z", "1965-07-04T05:59:59Z",
+              "2024-03-10T01:30:00-08:00",
               "2024-10-27T00:30:00+02:00", "2099-12-31T23:59:59Z"]
     n = len(stamps)
     posts = typed_posts({"account": [f"a{i}" for i in range(n)], "post_id": [f"p{i}" for i in range(n)],
-                         "posted_at": [pd.Timestamp(s) for s in stamps], "caption": ["c"] * n, "likes": [1] * n})
+        "posted_at": [pd.Timestamp(s) for s in stamps], "caption": ["c"] * n, "likes": [1] * n})
     frame = history_features(posts, None, None)
     utc = pd.to_datetime(pd.Series(stamps), utc=True)
     assert frame["hour_utc"].tolist() == utc.dt.hour.astype(float).tolist()
@@ -376,7 +391,8 @@ def test_post_ids_decide_only_among_posts_at_one_instant():
     for ties in (False, True):
         posts, _, _ = random_table(seed=3, n=120)
         if not ties:  # every post at its own minute
-            posts["posted_at"] = START + pd.to_timedelta(np.random.default_rng(1).permutation(120), unit="min")
+            posts["posted_at"] = START + pd.to_timedelta(np.random.default_rng(1).permutation(120),
+                                                         unit="min")
         timeline = AccountTimeline(posts, posted_at_ns(posts))
         codes = timeline.account_codes
         every_id = np.lexsort((np.arange(120), post_id_order(posts["post_id"]), posted_at_ns(posts), codes))

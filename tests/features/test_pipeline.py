@@ -1,4 +1,5 @@
-"""FeaturePipeline keeps the scikit-learn contract: parameters stored, state learned by fit, names declared."""
+"""FeaturePipeline keeps the scikit-learn contract:
+parameters stored, state learned by fit, names declared."""
 
 from __future__ import annotations
 
@@ -62,7 +63,8 @@ def test_building_embedders_learns_nothing_and_never_rewrites_the_settings():
     pipeline = FeaturePipeline.from_settings(settings)
     _ = pipeline.image_embedder, pipeline.text_embedder  # 'auto' resolves to EfficientNet offline
     assert pipeline.image is settings.image and settings.image.embedder == "auto"
-    assert (pipeline.text, pipeline.features, pipeline.seed) == (settings.text, settings.features, settings.train.seed)
+    assert (pipeline.text, pipeline.features, pipeline.seed) == (settings.text, settings.features,
+                                                                 settings.train.seed)
     assert _learned(pipeline) == []
 
 
@@ -74,8 +76,10 @@ def test_the_pipeline_takes_only_the_settings_it_uses_and_reads_old_pickles_that
     copy = FeaturePipeline(**pipeline.get_params())  # what a Ray worker rebuilds its embedders from
     assert copy.get_params() == pipeline.get_params() and copy is not pipeline
     old = FeaturePipeline.__new__(FeaturePipeline)  # as a bundle of the previous layout unpickles it
-    old.__setstate__({"settings": settings, "_image_embedder": None, "_text_embedder": None, "feature_names_": ["a"]})
-    assert (old.image, old.text, old.features, old.seed) == (settings.image, settings.text, settings.features, 7)
+    old.__setstate__({"settings": settings, "_image_embedder": None, "_text_embedder": None,
+                      "feature_names_": ["a"]})
+    assert (old.image, old.text, old.features, old.seed) == (settings.image, settings.text, settings.features,
+                                                             7)
     assert old.feature_names_ == ["a"] and not hasattr(old, "settings")
 
 
@@ -103,7 +107,8 @@ def test_a_pipeline_fitted_before_quality_versions_keeps_measuring_as_quality_v1
     old = copy.copy(fitted[0])
     del old.quality_version_  # what a bundle trained before quality-v2 unpickles to
     assert old.quality_version == "quality-v1"
-    assert FeaturePipeline.from_settings(_settings()).quality_version == QUALITY_VERSION  # not fitted yet: the current one
+    # not fitted yet: the current one
+    assert FeaturePipeline.from_settings(_settings()).quality_version == QUALITY_VERSION
 
 
 def test_a_later_post_scored_as_a_draft_sees_only_the_history_before_the_earlier_post(fitted):
@@ -113,9 +118,11 @@ def test_a_later_post_scored_as_a_draft_sees_only_the_history_before_the_earlier
     # Row 6 scored beside row 4: its history is rows 0 and 2 (likes 10 and 12); row 4 is not yet published.
     drafts = pipeline.transform_as_drafts(posts, vectors, np.array([6]), np.array([4]), features)
     assert drafts["likes_baseline"].iloc[0] == pytest.approx(np.mean(np.log1p([10, 12])))
-    assert drafts["likes_last_vs_baseline"].iloc[0] == pytest.approx(np.log1p(12) - np.mean(np.log1p([10, 12])))
+    assert drafts["likes_last_vs_baseline"].iloc[0] == pytest.approx(
+        np.log1p(12) - np.mean(np.log1p([10, 12])))
     assert drafts["n_earlier_posts"].iloc[0] == 2
-    assert drafts["days_since_previous"].iloc[0] == pytest.approx(28 / 24)  # from row 2 (hour 14) to row 6 (hour 42)
+    # from row 2 (hour 14) to row 6 (hour 42)
+    assert drafts["days_since_previous"].iloc[0] == pytest.approx(28 / 24)
     # Its own caption and time, not the earlier post's.
     assert drafts["hour_utc"].iloc[0] == features["hour_utc"].iloc[6]
     assert drafts["caption_chars"].iloc[0] == features["caption_chars"].iloc[6]

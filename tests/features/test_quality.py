@@ -74,7 +74,8 @@ def test_half_black_half_white_has_maximal_contrast():
     image.paste(255, (50, 0, 100, 100))
     measures = image_quality(image)
     assert measures["contrast"] == pytest.approx(0.5, abs=1e-3)
-    assert measures["clipped_shadows"] == pytest.approx(0.5) and measures["clipped_highlights"] == pytest.approx(0.5)
+    assert measures["clipped_shadows"] == pytest.approx(0.5) and measures[
+        "clipped_highlights"] == pytest.approx(0.5)
 
 
 def test_size_and_aspect_ratio_are_of_the_original_image():

@@ -1,4 +1,5 @@
-"""The model bundle (engage/model/bundle.py): saved whole, checksummed, refused when incomplete or tampered."""
+"""The model bundle (engage/model/bundle.py): saved whole,
+checksummed, refused when incomplete or tampered."""
 
 from __future__ import annotations
 

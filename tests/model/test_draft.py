@@ -26,7 +26,8 @@ def test_a_record_becomes_a_draft_with_empty_cells_left_out_and_the_image_read_b
 
     from engage.model.draft import Draft
 
-    record = {"row": 3, "account": "anna", "caption": "Hi", "posted_at": "2030-01-02 09:30", "followers": math.nan,
+    record = {"row": 3, "account": "anna", "caption": "Hi", "posted_at": "2030-01-02 09:30",
+              "followers": math.nan,
               "sponsored": None, "image": "photos/a.jpg"}
     draft = Draft.from_record(record, read_image=lambda name: name.encode()[::-1])
     assert draft.image == b"gpj.a/sotohp" and draft.followers is None and draft.sponsored is None

@@ -13,7 +13,8 @@ def _posts(counts: dict[str, int]) -> pd.DataFrame:
     rows = []
     for account, n in counts.items():
         for i in range(n):
-            rows.append({"account": account, "posted_at": pd.Timestamp("2024-01-01", tz="UTC") + pd.Timedelta(days=i)})
+            rows.append({"account": account,
+                         "posted_at": pd.Timestamp("2024-01-01", tz="UTC") + pd.Timedelta(days=i)})
     return pd.DataFrame(rows)
 
 
@@ -26,7 +27,8 @@ def test_time_split_holds_out_each_accounts_latest_posts_and_validates_before_th
         valid = np.intersect1d(split.valid, rows)
         train = np.intersect1d(split.train, rows)
         assert len(test) == round(0.2 * n)
-        assert posts["posted_at"][test].min() > posts["posted_at"][valid].max() > posts["posted_at"][train].max()
+        assert posts["posted_at"][test].min() > posts["posted_at"][valid].max() > posts["posted_at"][
+            train].max()
     assert len(np.intersect1d(split.test, split.train)) == 0
     assert split.how == "each account's latest posts"
 
@@ -69,7 +71,8 @@ def test_relative_spearman_removes_the_account_level():
 def test_interval_coverage_counts_actuals_inside_the_range():
     actual = np.array([1.0, 2.0, 3.0, np.nan, 10.0])
     assert ev.interval_coverage(actual, actual - 1, actual + 1) == 1.0
-    assert ev.interval_coverage(actual, np.array([0, 0, 0, 0, 0.0]), np.array([1.5, 1.5, 1.5, 1.5, 1.5])) == 0.25
+    assert ev.interval_coverage(actual, np.array([0, 0, 0, 0, 0.0]),
+                                np.array([1.5, 1.5, 1.5, 1.5, 1.5])) == 0.25
 
 
 def test_expected_calibration_error_is_zero_when_rates_match_and_large_when_overconfident():
@@ -81,7 +84,8 @@ def test_expected_calibration_error_is_zero_when_rates_match_and_large_when_over
 def test_account_training_baseline_uses_only_fit_rows_and_global_mean_for_new_accounts():
     posts = pd.DataFrame({"account": ["a", "a", "a", "b", "c"]})
     values = np.array([1.0, 3.0, 100.0, 5.0, 7.0])
-    baseline = ev.account_training_baseline(posts, values, fit_rows=np.array([0, 1, 3]), rows=np.array([2, 4]))
+    baseline = ev.account_training_baseline(posts, values, fit_rows=np.array([0, 1, 3]),
+                                            rows=np.array([2, 4]))
     assert baseline[0] == pytest.approx(2.0)  # a's training mean, not its test value
     assert baseline[1] == pytest.approx(3.0)  # c is new: mean of 1, 3, 5
 
@@ -117,7 +121,8 @@ def test_within_account_spearman_is_the_mean_over_accounts_with_enough_posts_in_
     expected = np.mean([-1.0, 1.0])
     assert ev.spearman_within_account(accounts, actual, predicted) == pytest.approx(expected)
     order = rng.permutation(15)
-    assert ev.spearman_within_account(accounts[order], actual[order], predicted[order]) == pytest.approx(expected)
+    assert ev.spearman_within_account(accounts[order], actual[order],
+                                      predicted[order]) == pytest.approx(expected)
 
 
 def test_metrics_that_cannot_be_computed_are_named_with_the_reason():
@@ -129,7 +134,9 @@ def test_metrics_that_cannot_be_computed_are_named_with_the_reason():
     from engage.model.evaluation import uncomputable_metrics
 
     posts = pd.DataFrame({"account": ["a", "a", "b", "b", "b"]})
-    metrics = {"test_likes_spearman_within_account": math.nan, "test_risk_auc": math.nan, "test_likes_mae_log1p": 0.4}
+    metrics = {"test_likes_spearman_within_account": math.nan, "test_risk_auc": math.nan,
+               "test_likes_mae_log1p": 0.4}
     reasons = uncomputable_metrics(metrics, np.array([0, 1, 2, 3]), posts)
-    assert reasons == {"test_likes_spearman_within_account": "no account has 5 or more test posts (the most is 2)",
+    assert reasons == {
+        "test_likes_spearman_within_account": "no account has 5 or more test posts (the most is 2)",
                        "test_risk_auc": "the test posts hold one class only"}

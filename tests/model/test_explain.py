@@ -54,12 +54,16 @@ def test_factors_say_whether_they_move_the_accounts_usual_or_the_drafts_uplift()
 
 
 def test_draft_skill_says_in_words_whether_the_model_can_tell_two_drafts_apart():
-    small = draft_skill({"test_likes_draft_pairs_7d": 0.75, "test_likes_draft_pairs_7d_n": 8.0, "n_train": 160.0})
+    small = draft_skill({"test_likes_draft_pairs_7d": 0.75, "test_likes_draft_pairs_7d_n": 8.0,
+                         "n_train": 160.0})
     assert small["tells_drafts_apart"] is False
-    assert "Trained on 160 posts" in small["message"] and "cannot yet tell two drafts apart" in small["message"]
+    assert "Trained on 160 posts" in small["message"] and "cannot yet tell two drafts apart" in small[
+        "message"]
     # 53% of 2,633 pairs: the 90% interval's lower end (0.514) is above a coin's 0.5.
-    large = draft_skill({"test_likes_draft_pairs_7d": 0.53, "test_likes_draft_pairs_7d_n": 2633.0, "n_train": 13617.0})
+    large = draft_skill({"test_likes_draft_pairs_7d": 0.53, "test_likes_draft_pairs_7d_n": 2633.0,
+                         "n_train": 13617.0})
     assert large["tells_drafts_apart"] is True and "53% right" in large["message"]
-    coin = draft_skill({"test_likes_draft_pairs_7d": 0.52, "test_likes_draft_pairs_7d_n": 400.0, "n_train": 2000.0})
+    coin = draft_skill({"test_likes_draft_pairs_7d": 0.52, "test_likes_draft_pairs_7d_n": 400.0,
+                        "n_train": 2000.0})
     assert coin["tells_drafts_apart"] is False and "no surer than a coin" in coin["message"]
     assert draft_skill({})["pairs"] == 0

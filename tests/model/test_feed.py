@@ -38,11 +38,13 @@ def test_each_accounts_feed_is_its_last_eight_photos_newest_first(tmp_path: Path
     for i in range(11):  # 11 posts of anna: shade i, one video and one without a photo among them
         path = tmp_path / f"a{i}.jpg"
         path.write_bytes(_jpeg((i * 20, 0, 0)))
-        rows.append({"account": "anna", "posted_at": pd.Timestamp("2024-01-01", tz="UTC") + pd.Timedelta(days=i),
+        rows.append({"account": "anna",
+                     "posted_at": pd.Timestamp("2024-01-01", tz="UTC") + pd.Timedelta(days=i),
                      "image": None if i == 9 else str(path), "is_video": i == 8})
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"not a photo")
-    rows.append({"account": "ben", "posted_at": pd.Timestamp("2024-01-01", tz="UTC"), "image": str(broken), "is_video": False})
+    rows.append({"account": "ben", "posted_at": pd.Timestamp("2024-01-01", tz="UTC"), "image": str(broken),
+                 "is_video": False})
     with caplog.at_level(logging.WARNING):
         feeds = account_feeds(pd.DataFrame(rows))
     reds = [int(np.asarray(_decode(url))[10, 10, 0]) for url in feeds["anna"]]
@@ -55,8 +57,10 @@ def test_each_accounts_feed_is_its_last_eight_photos_newest_first(tmp_path: Path
 def test_the_preview_gives_the_drafts_consistency_and_where_the_grids_photos_come_from() -> None:
     features = pd.Series({"image_feed_similarity": 0.734567})
     norms = {"photo_consistency_p50": 0.81, "photo_consistency_p10": 0.6}
-    assert feed_preview(Draft(account="anna"), features, norms) == {"source": "model", "consistency": 0.7346, "usual": 0.81,
+    assert feed_preview(Draft(account="anna"), features, norms) == {"source": "model", "consistency": 0.7346,
+                                                                    "usual": 0.81,
                                                                     "off_style_below": 0.6}
     history = [{"posted_at": datetime(2024, 1, 1, tzinfo=UTC), "likes": 1, "image": _jpeg((20, 0, 0))}]
-    sent = feed_preview(Draft(account="anna", history=history), pd.Series({"image_feed_similarity": np.nan}), {})
+    sent = feed_preview(Draft(account="anna", history=history), pd.Series({"image_feed_similarity": np.nan}),
+                        {})
     assert sent == {"source": "history", "consistency": None, "usual": None, "off_style_below": None}

@@ -20,7 +20,8 @@ def _posts(n_per_account: int, accounts: dict[str, str]) -> pd.DataFrame:
     rows = []
     for account, start in accounts.items():
         for i in range(n_per_account):
-            rows.append({"account": account, "posted_at": pd.Timestamp(start, tz="UTC") + pd.Timedelta(days=i)})
+            rows.append({"account": account,
+                         "posted_at": pd.Timestamp(start, tz="UTC") + pd.Timedelta(days=i)})
     return pd.DataFrame(rows)
 
 
@@ -54,7 +55,8 @@ def test_with_tiny_data_early_stopping_uses_the_latest_posts_not_the_last_accoun
     # Account "a" posted last; sorted by account, "z" (the earliest posts) comes last in the table.
     posts = _posts(10, {"a": "2024-06-01", "z": "2024-01-01"})
     times = posts["posted_at"].to_numpy()
-    split = ev.Split(train=np.arange(20), valid=np.array([], dtype=int), test=np.array([], dtype=int), how="test", times=times)
+    split = ev.Split(train=np.arange(20), valid=np.array([], dtype=int), test=np.array([], dtype=int),
+                     how="test", times=times)
     features = pd.DataFrame({"x": np.arange(20.0)})
     training.fit_targets(Settings(), features, {"likes": np.arange(20.0)}, split)
     valid = recorder.calls[0]["valid"]
@@ -86,7 +88,8 @@ class _Registry:
     MlflowException("Registered Model with name=engage not found", error_code=RESOURCE_DOES_NOT_EXIST),
 ])
 def test_a_first_version_becomes_champion_when_there_is_none(error):
-    assert training.choose_alias(_Registry(error), "engage", "1", {}, "hash") == ("champion", "no champion existed")
+    assert training.choose_alias(_Registry(error), "engage", "1", {},
+                                 "hash") == ("champion", "no champion existed")
 
 
 @pytest.mark.parametrize("error", [

@@ -1,5 +1,6 @@
 """Every flag's text is true for the case it is raised in (engage/model/explain.py `draft_flags`, and
-engage/model/known.py: what the model knows about the account), and the numbers of the cases known.py fixes."""
+engage/model/known.py: what the model knows about the
+account), and the numbers of the cases known.py fixes."""
 
 from __future__ import annotations
 
@@ -65,7 +66,8 @@ def test_too_many_hashtags_says_against_what(values, words):
         ),
         (
             {"caption_chars": 700, "caption_chars_z": NAN},
-            "The caption (700 characters) is longer than 95% of the training posts' captions (600 characters)",
+            "The caption (700 characters) is longer than 95% "
+            "of the training posts' captions (600 characters)",
         ),
     ],
 )
@@ -150,7 +152,8 @@ def test_an_unknown_account_is_scored_from_accounts_of_its_size_and_an_outlier_i
         )
     }
     assert flags["unknown_account"].startswith(
-        "This account has no history in the model and none was sent: its counts are those of the 5 training accounts "
+        "This account has no history in the model and none was "
+        "sent: its counts are those of the 5 training accounts "
         "closest in size (1,000 to 5,000,000 followers), per follower, for its 100 followers."
     )
     assert flags["followers_outside_training"].startswith(
@@ -190,7 +193,8 @@ def test_a_draft_before_the_first_stored_post_gets_the_earliest_posts_redated_ju
     assert flag == {
         "code": "before_known_history",
         "message": (
-            "This draft is dated before natgeo's first post known to the model (2024-01-01); it is scored at the "
+            "This draft is dated before natgeo's first post known "
+            "to the model (2024-01-01); it is scored at the "
             "account's level then: its earliest 2 stored posts serve as its history."
         ),
     }

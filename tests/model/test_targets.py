@@ -12,7 +12,8 @@ from engage.model.estimators import CountModel, RiskModel
 from engage.model.folds import MIN_CALIBRATION, conformal_margin
 from engage.model.targets import TARGETS, risk_labels
 
-PARAMS = LightGBMSettings(n_estimators=200, learning_rate=0.1, num_leaves=7, min_child_samples=5, early_stopping_rounds=20)
+PARAMS = LightGBMSettings(n_estimators=200, learning_rate=0.1, num_leaves=7, min_child_samples=5,
+                          early_stopping_rounds=20)
 
 
 def _features(n: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
@@ -53,10 +54,12 @@ def test_count_model_interval_covers_about_its_nominal_share():
 
 def test_count_model_without_history_learns_the_level_from_followers():
     train, y_train = _features(1000, 5)
-    train.loc[train.index[::4], ["likes_baseline", "comments_baseline"]] = np.nan  # first posts: no history yet
+    # first posts: no history yet
+    train.loc[train.index[::4], ["likes_baseline", "comments_baseline"]] = np.nan
     valid, y_valid = _features(200, 6)
     model = CountModel(TARGETS["likes"], PARAMS).fit(train, y_train, valid, y_valid)
-    probe = pd.DataFrame({"likes_baseline": [np.nan], "comments_baseline": [np.nan], "followers": [np.exp(9.0)], "hashtags": [0.0]})
+    probe = pd.DataFrame({"likes_baseline": [np.nan], "comments_baseline": [np.nan],
+                          "followers": [np.exp(9.0)], "hashtags": [0.0]})
     # followers = exp(baseline + 3): log followers 9 is a level of 6 (no hashtag penalty under 10 hashtags).
     assert model.predict_log1p(probe)["expected"][0] == pytest.approx(6.0, abs=0.2)
 
@@ -79,7 +82,8 @@ def test_count_model_splits_the_prediction_into_the_accounts_level_and_the_draft
 
 
 def _accounts(n_accounts: int, per_account: int, seed: int) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
-    """Accounts whose level rises with their habit of hashtags, while inside each account more hashtags cost."""
+    """Accounts whose level rises with their habit of
+    hashtags, while inside each account more hashtags cost."""
     rng = np.random.default_rng(seed)
     account = np.repeat(np.arange(n_accounts), per_account)
     level = rng.uniform(3, 7, n_accounts)[account]
@@ -112,11 +116,13 @@ def test_count_model_interval_is_calibrated_on_the_validation_slice():
     train, y_train = _features(1500, 12)
     valid, y_valid = _features(1000, 13)
     test, y_test = _features(3000, 14)
-    y_test = y_test + np.random.default_rng(0).normal(0, 0.3, len(y_test))  # noisier than training: still covered
+    # noisier than training: still covered
+    y_test = y_test + np.random.default_rng(0).normal(0, 0.3, len(y_test))
     y_valid = y_valid + np.random.default_rng(1).normal(0, 0.3, len(y_valid))
     model = CountModel(TARGETS["likes"], PARAMS, interval=0.8).fit(train, y_train, valid, y_valid)
     p = model.predict_log1p(test)
-    assert model.interval_margin_ > 0.3  # set by the validation posts' noise (sd 0.3), not the training posts'
+    # set by the validation posts' noise (sd 0.3), not the training posts'
+    assert model.interval_margin_ > 0.3
     assert np.mean((y_test >= p["low"]) & (y_test <= p["high"])) == pytest.approx(0.8, abs=0.03)
     np.testing.assert_allclose(p["high"] - p["expected"], model.interval_margin_)
     np.testing.assert_allclose(p["expected"] - p["low"], model.interval_margin_)
@@ -133,16 +139,19 @@ def test_conformal_margin_is_the_finite_sample_rank_of_the_errors():
 def test_the_interval_is_set_on_errors_of_a_period_the_level_has_not_seen():
     """The validation and test posts come after a jump of +0.6 that only the post index announces: the
     cross-fitted level saw the validation period (other posts of it) and predicts it well; the margin comes
-    from the level fitted on the training posts only, which missed the jump, as a model misses a new period."""
+    from the level fitted on the training posts only, which
+    missed the jump, as a model misses a new period."""
     def period(n: int, seed: int, later: bool) -> tuple[pd.DataFrame, np.ndarray]:
         frame, y = _features(n, seed)
-        frame["n_earlier_posts"] = np.random.default_rng(seed).uniform(10, 14, n) if later else np.linspace(0, 9, n)
+        frame["n_earlier_posts"] = np.random.default_rng(seed).uniform(10, 14, n) if later else np.linspace(
+            0, 9, n)
         return frame, y + (0.6 if later else 0.0)
     train, y_train = period(1500, 20, False)
     valid, y_valid = period(600, 21, True)
     model = CountModel(TARGETS["likes"], PARAMS, interval=0.8).fit(train, y_train, valid, y_valid)
     assert model.interval_margin_ > 0.4
-    assert np.mean(np.abs(model.predict_log1p(valid)["expected"] - y_valid)) < 0.2  # the level itself knows the jump
+    # the level itself knows the jump
+    assert np.mean(np.abs(model.predict_log1p(valid)["expected"] - y_valid)) < 0.2
 
 
 def test_with_few_validation_posts_the_training_posts_out_of_fold_errors_join_the_calibration():
@@ -160,12 +169,14 @@ def test_dropping_a_family_removes_its_columns_and_without_history_the_level_is_
     assert model.level_ is None and model.feature_names_ == ["hashtags"]
     probe = train.iloc[:3]
     # the mean over every post it was fitted on, training and validation
-    assert np.all(model.predict_log1p(probe)["level"] == pytest.approx(np.mean(np.concatenate([y_train, y_valid]))))
+    assert np.all(
+        model.predict_log1p(probe)["level"] == pytest.approx(np.mean(np.concatenate([y_train, y_valid]))))
 
 
 def test_unfitted_models_refuse_to_predict():
     features = pd.DataFrame({"x": [1.0], "likes_baseline": [2.0], "followers": [100.0]})
-    for call in (CountModel(TARGETS["likes"], PARAMS).predict_log1p, CountModel(TARGETS["likes"], PARAMS).contributions):
+    for call in (CountModel(TARGETS["likes"], PARAMS).predict_log1p,
+                 CountModel(TARGETS["likes"], PARAMS).contributions):
         with pytest.raises(NotFittedError, match="likes model is not fitted: call fit"):
             call(features)
     for call in (RiskModel(PARAMS).predict_proba, RiskModel(PARAMS).contributions):
@@ -181,17 +192,21 @@ def test_estimators_follow_the_scikit_learn_contract_parameters_in_init_learned_
     y = np.log1p(posts["saves"].to_numpy(dtype=float))
     groups = posts["account"].to_numpy()
     model = CountModel(TARGETS["saves"], PARAMS, interval=0.7, seed=3, folds=2)
-    assert vars(model) == {"target": TARGETS["saves"], "params": PARAMS, "interval": 0.7, "seed": 3, "folds": 2,
+    assert vars(model) == {"target": TARGETS["saves"], "params": PARAMS, "interval": 0.7, "seed": 3,
+                           "folds": 2,
                            "folds_by": "account", "objective": "regression", "drop": (), "level_params": None,
                            "level_start": "none"}
-    plan = model.lightgbm_jobs(features.iloc[:100], y[:100], features.iloc[100:], y[100:], groups[:100], groups[100:])
-    assert plan.stage == "level" and len(plan.jobs) == 1 + 2 + 1  # the whole level, one per fold, the prospective
+    plan = model.lightgbm_jobs(features.iloc[:100], y[:100], features.iloc[100:], y[100:], groups[:100],
+                               groups[100:])
+    # the whole level, one per fold, the prospective
+    assert plan.stage == "level" and len(plan.jobs) == 1 + 2 + 1
     assert set(plan.learned) == {"level_names_", "uplift_names_", "feature_names_", "level_mean_"}
     stages = []
     while plan is not None:
         assert not [k for k in vars(model) if k.endswith("_")]  # nothing learned before the last stage ends
         stages.append(plan.stage)
-        model = model.finish([job.estimator.fit(job.train, job.y_train, **job.fit_params) for job in plan.jobs], plan)
+        model = model.finish([job.estimator.fit(job.train, job.y_train,
+                                                **job.fit_params) for job in plan.jobs], plan)
         if plan.next is not None:
             assert len(plan.next.jobs) == 1  # the uplift
         last, plan = plan, plan.next
@@ -222,7 +237,8 @@ def test_risk_model_ranks_the_cue_and_returns_calibrated_probabilities():
 
 
 def test_risk_labels_use_felt_fake_when_present_else_the_documented_proxy():
-    posts = pd.DataFrame({"likes": [100, 5, 100], "felt_fake": pd.array([True, False, None], dtype="boolean")})
+    posts = pd.DataFrame({"likes": [100, 5, 100],
+                          "felt_fake": pd.array([True, False, None], dtype="boolean")})
     features = pd.DataFrame({"likes_baseline": [np.log1p(100)] * 3})
     labels, how = risk_labels(posts, features)
     assert list(labels[:2]) == [1.0, 0.0] and np.isnan(labels[2])
@@ -243,13 +259,15 @@ def test_risk_label_says_what_the_risk_model_learned_from_or_why_there_is_none()
     info = {"labels": {"authenticity_risk": RISK_LABEL_PROXY}, "skipped_targets": {}}
     with_risk = EngageModel(None, None, {"authenticity_risk": object()}, pd.DataFrame(), None, None, info)
     assert with_risk.risk_label == RISK_LABEL_PROXY
-    skipped = {"labels": {}, "skipped_targets": {"authenticity_risk": "too few risk labels (4 known, 0 positive)"}}
+    skipped = {"labels": {},
+               "skipped_targets": {"authenticity_risk": "too few risk labels (4 known, 0 positive)"}}
     without = EngageModel(None, None, {}, pd.DataFrame(), None, None, skipped)
     assert without.risk_label == "no risk model: too few risk labels (4 known, 0 positive)"
 # -- the registry carries the behaviour: a new count target is one entry ------------------------------------
 
 
-def _posts_and_features(n_accounts: int = 4, per_account: int = 40, seed: int = 11) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _posts_and_features(n_accounts: int = 4, per_account: int = 40,
+                        seed: int = 11) -> tuple[pd.DataFrame, pd.DataFrame]:
     """A constructed population: saves rise with a `useful` feature, relative to each account's level."""
     rng = np.random.default_rng(seed)
     rows, feats = [], []
@@ -267,9 +285,10 @@ def _posts_and_features(n_accounts: int = 4, per_account: int = 40, seed: int = 
     return posts, pd.DataFrame(feats)
 
 
-def test_a_new_count_target_is_trained_evaluated_plotted_and_summarised_from_its_registry_entry_alone(monkeypatch):
-    """A count the data set carries in a new column (`bookmarks`, which no target reads today) becomes a target
-    with one registry entry: labels, fitting, metrics, plots and the summary come from it."""
+def test_a_new_count_target_is_trained_evaluated_plotted_and_summarised_from_its_registry_entry_alone(
+    monkeypatch):
+    """A count the data set carries in a new column (`bookmarks`, which no target reads today) becomes a
+    target with one registry entry: labels, fitting, metrics, plots and the summary come from it."""
     from engage import summary, training
     from engage.config import load_settings
     from engage.model import evaluation as ev
@@ -293,14 +312,17 @@ def test_a_new_count_target_is_trained_evaluated_plotted_and_summarised_from_its
     models = training.fit_targets(settings, features, labels, split)
     assert "bookmarks_baseline" in models["bookmarks"].feature_names_  # it starts from its own trailing level
     metrics, preds = training.evaluate(posts, features, labels, models, split)
-    for key in ("test_bookmarks_mae_log1p", "test_bookmarks_spearman_relative", "test_bookmarks_interval_coverage",
+    for key in ("test_bookmarks_mae_log1p", "test_bookmarks_spearman_relative",
+                "test_bookmarks_interval_coverage",
                 "baseline_bookmarks_mae_log1p", "baseline_bookmarks_spearman_within_account",
                 "trailing_bookmarks_mae_log1p"):
         assert key in metrics, key
     assert metrics["test_bookmarks_spearman_relative"] > 0.4  # the useful feature is learned
-    assert set(registry["bookmarks"].figures(preds["bookmarks"])) == {"plots/predicted_vs_actual_bookmarks.png",
+    assert set(registry["bookmarks"].figures(preds["bookmarks"])) == {
+        "plots/predicted_vs_actual_bookmarks.png",
                                                                     "plots/residuals_bookmarks.png"}
-    table = summary.summary_table(training.TrainResult(metrics, "run", "1", "champion", "first", skipped, "", "e"))
+    table = summary.summary_table(training.TrainResult(metrics, "run", "1", "champion", "first", skipped, "",
+                                                       "e"))
     assert "test_bookmarks_mae_log1p" in table and f"{metrics['baseline_bookmarks_mae_log1p']:.3f}" in table
 
 
@@ -316,16 +338,20 @@ def test_a_count_target_with_too_few_labels_is_skipped_with_the_reason():
 def test_each_count_model_sees_its_own_trailing_level_and_not_the_other_insight_levels():
     from engage.model.estimators import model_columns
 
-    columns = ["hashtags", "likes_baseline", "comments_baseline", "impressions_baseline", "saves_baseline", "follows_baseline"]
+    columns = ["hashtags", "likes_baseline", "comments_baseline", "impressions_baseline", "saves_baseline",
+               "follows_baseline"]
     assert model_columns(TARGETS["likes"], columns) == ["hashtags", "likes_baseline", "comments_baseline"]
-    assert model_columns(TARGETS["saves"], columns) == ["hashtags", "likes_baseline", "comments_baseline", "saves_baseline"]
-    assert model_columns(TARGETS["authenticity_risk"], columns) == ["hashtags", "likes_baseline", "comments_baseline"]
+    assert model_columns(TARGETS["saves"], columns) == ["hashtags", "likes_baseline", "comments_baseline",
+                                                        "saves_baseline"]
+    assert model_columns(TARGETS["authenticity_risk"], columns) == ["hashtags", "likes_baseline",
+                                                                    "comments_baseline"]
 
 
 def test_every_count_target_answers_counts_with_a_range():
     from engage.model.targets import COUNT_TARGETS
 
-    assert COUNT_TARGETS == ("likes", "comments", "impressions", "reach", "saves", "shares", "profile_visits", "follows",
+    assert COUNT_TARGETS == ("likes", "comments", "impressions", "reach", "saves", "shares", "profile_visits",
+                             "follows",
                              "link_clicks")
     prediction = {"expected": np.log1p([99.0]), "low": np.log1p([49.0]), "high": np.log1p([199.0])}
     assert TARGETS["follows"].answer(prediction) == {"expected": 99.0, "low": 49.0, "high": 199.0}
@@ -339,7 +365,8 @@ def test_train_targets_chooses_targets_and_an_unknown_name_is_a_config_error():
     labels, _, skipped = training._labels(posts, features, ["saves"])
     assert list(labels) == ["saves"]
     assert skipped["likes"] == "not in train.targets"
-    with pytest.raises(ConfigError, match=r"train.targets names unknown target\(s\) retweets; the registry has likes, comments"):
+    with pytest.raises(ConfigError, match=r"train.targets names unknown "
+                       r"target\(s\) retweets; the registry has likes, comments"):
         training._labels(posts, features, ["saves", "retweets"])
 
 
@@ -355,12 +382,13 @@ def test_count_targets_log_the_draft_pair_accuracy_from_the_later_posts_scored_a
     from engage.model import evaluation as ev
 
     posts = pd.DataFrame({"account": ["a"] * 4, "post_id": list("ABCD"),
-                          "posted_at": pd.date_range("2024-01-01", periods=4, freq="D", tz="UTC"), "likes": [1, 2, 3, 1]})
+        "posted_at": pd.date_range("2024-01-01", periods=4, freq="D", tz="UTC"), "likes": [1, 2, 3, 1]})
     y = np.log1p(posts["likes"].to_numpy(dtype=float))
     features = pd.DataFrame({"score": [0.0, 1.0, 2.0, 5.0], "likes_baseline": np.nan})
     split = ev.Split(train=np.array([0]), valid=np.array([], dtype=int), test=np.array([1, 2, 3]), how="test",
                      times=posts["posted_at"].to_numpy())
-    # Pairs (1, 2) and (1, 3) and (2, 3); the later posts as drafts score 3, 0 and 9 (not their logged 2, 5, 5).
+    # Pairs (1, 2) and (1, 3) and (2, 3); the later posts as
+    # drafts score 3, 0 and 9 (not their logged 2, 5, 5).
     pairs = ev.DraftPairs(np.array([1, 1, 2]), np.array([2, 3, 3]), pd.DataFrame({"score": [3.0, 0.0, 9.0]}))
     metrics, _ = TARGETS["likes"].evaluate(_ScoreColumn(), features, y, posts, split, pairs)
     # (1, 2): likes 2 -> 3 up, drafts 1 -> 3 up: right; (1, 3): 2 -> 1 down, 1 -> 0 down: right;

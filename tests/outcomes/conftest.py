@@ -32,11 +32,14 @@ def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     try:
         import psycopg  # noqa: F401
     except ImportError:
-        pytest.skip("no PostgreSQL driver: pip install -e '.[postgres]' (psycopg), or set ENGAGE_TEST_POSTGRES_URL")
+        pytest.skip(
+            "no PostgreSQL driver: pip install -e '.[postgres]' (psycopg), or set ENGAGE_TEST_POSTGRES_URL")
     bin_dir = _binaries()
     if bin_dir is None:
-        pytest.skip("no PostgreSQL server: install Debian's postgresql package or set ENGAGE_TEST_POSTGRES_URL")
-    # Not under pytest's temporary directory: its parents are private to this user, out of the postgres user's reach.
+        pytest.skip(
+            "no PostgreSQL server: install Debian's postgresql package or set ENGAGE_TEST_POSTGRES_URL")
+    # Not under pytest's temporary directory: its parents are
+    # private to this user, out of the postgres user's reach.
     root = Path(tempfile.mkdtemp(prefix="engage-pg-"))
     data, port = root / "data", free_port()
     # PostgreSQL refuses to run as root: as root, the cluster belongs to the postgres user.
@@ -44,9 +47,11 @@ def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if prefix:
         shutil.chown(root, "postgres")
     try:
-        subprocess.run([*prefix, str(bin_dir / "initdb"), "-D", str(data), "-U", "engage", "--auth=trust", "-E", "UTF8"],
+        subprocess.run([*prefix, str(bin_dir / "initdb"), "-D", str(data), "-U", "engage", "--auth=trust",
+                        "-E", "UTF8"],
                        check=True, capture_output=True, timeout=120)
-        subprocess.run([*prefix, str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(root / "log"), "-w", "-t", "60",
+        subprocess.run([*prefix, str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(root / "log"), "-w",
+                        "-t", "60",
                         "-o", f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off", "start"],
                        check=True, capture_output=True, timeout=120)
     except (subprocess.SubprocessError, OSError, KeyError, LookupError) as e:

@@ -1,5 +1,5 @@
-"""Outcomes imported from a later dump, matched by post id or by photo and caption; the accuracy run in MLflow;
-the drift report."""
+"""Outcomes imported from a later dump, matched by post id or by photo and caption; the accuracy run in
+MLflow; the drift report."""
 
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ SCORED = datetime(2030, 1, 1, 8, tzinfo=UTC)
 def _blocks(seed: int, size: int = 320, quality: int = 92) -> bytes:
     cells = np.random.default_rng(seed).integers(0, 256, (6, 6, 3), dtype=np.uint8)
     out = io.BytesIO()
-    Image.fromarray(cells, "RGB").resize((size, size), Image.Resampling.BICUBIC).save(out, format="JPEG", quality=quality)
+    Image.fromarray(cells, "RGB").resize((size, size),
+                                         Image.Resampling.BICUBIC).save(out, format="JPEG", quality=quality)
     return out.getvalue()
 
 
@@ -33,28 +34,34 @@ def _record(store: OutcomeStore, caption: str, photo: bytes | None, likes: float
     return score_id
 
 
-def test_import_matches_by_post_id_and_by_photo_and_caption(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_import_matches_by_post_id_and_by_photo_and_caption(tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     import engage.outcomes.store as store_module
 
-    monkeypatch.setattr(store_module, "datetime", type("Frozen", (datetime,), {"now": staticmethod(lambda tz=None: SCORED)}))
+    monkeypatch.setattr(store_module, "datetime",
+                        type("Frozen", (datetime,), {"now": staticmethod(lambda tz=None: SCORED)}))
     url = f"sqlite:///{tmp_path / 'o.db'}"
     store = OutcomeStore(url)
     known = _record(store, "linked before", None)
-    store.record_outcome(OutcomeRecord(score_id=known, post_id="K1", posted_at=datetime(2030, 1, 2, tzinfo=UTC),
+    store.record_outcome(OutcomeRecord(score_id=known, post_id="K1",
+                                       posted_at=datetime(2030, 1, 2, tzinfo=UTC),
                                        age_hours=24, counts={"likes": 50}))
     with_photo = _record(store, "Sourdough   crumb shot", _blocks(1))
     caption_only = _record(store, "no photo here", None)
     _record(store, "a different photo", _blocks(2))
     monkeypatch.undo()
     (tmp_path / "img").mkdir()
-    (tmp_path / "img" / "a.jpg").write_bytes(_blocks(1, size=256, quality=60))  # Instagram's recompressed copy
+    # Instagram's recompressed copy
+    (tmp_path / "img" / "a.jpg").write_bytes(_blocks(1, size=256, quality=60))
     (tmp_path / "img" / "b.jpg").write_bytes(_blocks(9))
     table = pd.DataFrame({
         "account": ["anna.bakes"] * 5,
         "post_id": ["K1", "A1", "B1", "C1", "D1"],
-        "posted_at": ["2030-01-02T00:00:00Z", "2030-01-03T09:00:00Z", "2030-01-03T10:00:00Z", "2030-01-03T11:00:00Z",
+        "posted_at": ["2030-01-02T00:00:00Z", "2030-01-03T09:00:00Z", "2030-01-03T10:00:00Z",
+                      "2030-01-03T11:00:00Z",
                       "2030-01-03T12:00:00Z"],
-        "caption": ["linked before", "Sourdough crumb shot", "no photo here", "a different photo", "never scored"],
+        "caption": ["linked before", "Sourdough crumb shot", "no photo here", "a different photo",
+                    "never scored"],
         "likes": [80, 140, 30, 10, 5], "comments": [3, 9, 1, 0, 0],
         "image": ["", "img/a.jpg", "", "img/b.jpg", ""],
     })
@@ -86,7 +93,8 @@ def test_the_accuracy_run_logs_its_figures_and_plot_to_mlflow(tmp_path: Path) ->
     store = OutcomeStore(f"sqlite:///{tmp_path / 'o.db'}")
     for i, actual in enumerate((120, 60, 200)):
         score_id = _record(store, f"draft {i}", None)
-        store.record_outcome(OutcomeRecord(score_id=score_id, post_id=f"P{i}", age_hours=24, counts={"likes": actual},
+        store.record_outcome(OutcomeRecord(score_id=score_id, post_id=f"P{i}", age_hours=24,
+                                           counts={"likes": actual},
                                            posted_at=datetime(2030, 1, 2 + i, tzinfo=UTC)))
     tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
     figures = log_accuracy_run(store, account=None, age_hours=None, model=None, tracking_uri=tracking,
@@ -94,7 +102,8 @@ def test_the_accuracy_run_logs_its_figures_and_plot_to_mlflow(tmp_path: Path) ->
     run = MlflowClient(tracking).get_run(figures["run_id"])
     assert run.data.metrics["live_likes_mae"] == pytest.approx((20 + 40 + 100) / 3)
     assert run.data.metrics["live_likes_coverage"] == pytest.approx(2 / 3)  # 200 is above 150
-    assert run.data.metrics["live_likes_baseline_mae"] == pytest.approx((60 + 110) / 2)  # trailing means 120, 90
+    # trailing means 120, 90
+    assert run.data.metrics["live_likes_baseline_mae"] == pytest.approx((60 + 110) / 2)
     assert run.data.metrics["published"] == 3.0 and run.data.tags["kind"] == "outcome_accuracy"
     artifacts = {a.path for a in MlflowClient(tracking).list_artifacts(run.info.run_id, "plots")}
     assert artifacts == {"plots/predicted_vs_actual.png"}
@@ -104,8 +113,10 @@ def test_drift_report_flags_a_shifted_column_and_leaves_a_steady_one() -> None:
     rng = np.random.default_rng(0)
 
     def frame(n: int, hashtags: float, hour: float) -> pd.DataFrame:
-        captions = pd.Series(["word " * int(rng.integers(5, 30)) + "#tag " * int(rng.poisson(hashtags)) for _ in range(n)])
-        times = pd.Series(pd.to_datetime("2030-01-01", utc=True) + pd.to_timedelta(rng.normal(hour, 2, n) % 24, unit="h"))
+        captions = pd.Series(
+            ["word " * int(rng.integers(5, 30)) + "#tag " * int(rng.poisson(hashtags)) for _ in range(n)])
+        times = pd.Series(pd.to_datetime("2030-01-01",
+                                         utc=True) + pd.to_timedelta(rng.normal(hour, 2, n) % 24, unit="h"))
         return input_columns(captions, times, pd.Series(rng.integers(1000, 5000, n)), pd.Series([False] * n),
                              pd.Series([True] * n))
 
@@ -119,13 +130,15 @@ def test_drift_report_flags_a_shifted_column_and_leaves_a_steady_one() -> None:
     assert all(c["drifted"] is None for c in small["columns"])
 
 
-def test_an_instaloader_dump_is_imported_from_the_command_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_instaloader_dump_is_imported_from_the_command_line(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     import engage.outcomes.store as store_module
 
     dump = Path(__file__).resolve().parents[1] / "data" / "fixtures" / "instaloader" / "anna.bakes"
     posted = Image.open(dump / "2023-05-01_18-30-00_UTC.jpg")
     draft_photo = io.BytesIO()
-    posted.convert("RGB").resize((posted.width * 2, posted.height * 2)).save(draft_photo, format="JPEG", quality=95)
+    posted.convert("RGB").resize((posted.width * 2,
+                                  posted.height * 2)).save(draft_photo, format="JPEG", quality=95)
     monkeypatch.setattr(store_module, "datetime", type("Frozen", (datetime, ), {
         "now": staticmethod(lambda tz=None: datetime(2023, 4, 30, tzinfo=UTC))}))
     url = f"sqlite:///{tmp_path / 'o.db'}"
@@ -133,7 +146,8 @@ def test_an_instaloader_dump_is_imported_from_the_command_line(tmp_path: Path, m
     score_id = _record(store, "Sourdough, day 3 #baking", draft_photo.getvalue())  # the draft, before upload
     _record(store, "Lemon tart", None)  # posted with a photo: a caption alone does not match it
     monkeypatch.undo()
-    assert main(["--outcomes", url, "import", str(dump), "--source", "instaloader", "--age-hours", "720"]) == 0
+    assert main(["--outcomes", url, "import", str(dump), "--source", "instaloader", "--age-hours",
+                 "720"]) == 0
     frame = OutcomeStore(url).outcomes_frame()
     assert frame[["score_id", "post_id", "likes", "age_hours", "source"]].values.tolist() == [
         [score_id, "CrAnna00001", 120, 720.0, "import:instaloader"]]

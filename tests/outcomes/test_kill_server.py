@@ -19,7 +19,8 @@ from engage.outcomes import OutcomeStore, ScoreRecord
 def test_sigkill_mid_write_loses_no_acknowledged_outcome(trained, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'outcomes.db'}"
     store = OutcomeStore(url)
-    ids = store.record_scores([ScoreRecord(account="a", caption=f"draft {i}", model_version="engage/1", embedder="e",
+    ids = store.record_scores([ScoreRecord(account="a", caption=f"draft {i}", model_version="engage/1",
+                                           embedder="e",
                                            prediction={"likes": {"expected": 10.0, "low": 5.0, "high": 20.0}})
                                for i in range(2000)])
     acknowledged: list[str] = []
@@ -31,7 +32,8 @@ def test_sigkill_mid_write_loses_no_acknowledged_outcome(trained, tmp_path: Path
                 for score_id in chunk:
                     try:
                         response = client.post(f"{server.url}/v1/outcomes", json={
-                            "score_id": score_id, "post_id": f"P-{score_id}", "posted_at": "2030-01-02T09:00:00Z",
+                            "score_id": score_id, "post_id": f"P-{score_id}",
+                            "posted_at": "2030-01-02T09:00:00Z",
                             "age_hours": 24, "likes": 7, "comments": 1})
                     except httpx.TransportError:
                         return  # the server is gone
@@ -63,7 +65,8 @@ def test_sigkill_mid_write_loses_no_acknowledged_outcome(trained, tmp_path: Path
 
 
 @pytest.mark.slow
-def test_the_accuracy_run_logs_a_drift_report_against_the_models_training_posts(trained, tmp_path: Path) -> None:
+def test_the_accuracy_run_logs_a_drift_report_against_the_models_training_posts(
+    trained, tmp_path: Path) -> None:
     from mlflow.tracking import MlflowClient
 
     from engage.model.bundle import EngageModel
@@ -79,7 +82,8 @@ def test_the_accuracy_run_logs_a_drift_report_against_the_models_training_posts(
         score_and_record(model, Draft(account=account, caption="stuffed " + "#tag " * 25 + str(i),
                                       posted_at=f"2030-01-{1 + i:02d}T03:00:00Z"), store)
     tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    figures = log_accuracy_run(store, account=None, age_hours=None, model=str(trained[1]), tracking_uri=tracking,
+    figures = log_accuracy_run(store, account=None, age_hours=None, model=str(trained[1]),
+                               tracking_uri=tracking,
                                experiment="engage-outcomes")
     client = MlflowClient(tracking)
     run = client.get_run(figures["run_id"])

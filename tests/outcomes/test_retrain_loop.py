@@ -1,4 +1,5 @@
-"""The outcome loop over a simulated month: publish, record, retrain from outcomes, promote only when better."""
+"""The outcome loop over a simulated month: publish,
+record, retrain from outcomes, promote only when better."""
 
 from __future__ import annotations
 
@@ -31,7 +32,8 @@ def test_a_month_of_outcomes_retrains_a_better_champion_and_a_worse_model_stays_
     assert after["likes_mae_log"] < before["likes_mae_log"]
     assert result.difference[0] == pytest.approx(after["likes_mae_log"] - before["likes_mae_log"])
 
-    # The same data again, with a model that memorises it (learning rate 1, a leaf per post, no regularisation).
+    # The same data again, with a model that memorises it
+    # (learning rate 1, a leaf per post, no regularisation).
     worse = result.retrain_settings.model_copy(deep=True)
     lgbm = worse.train.lightgbm
     lgbm.learning_rate, lgbm.num_leaves, lgbm.min_child_samples, lgbm.reg_lambda = 1.0, 255, 1, 0.0

@@ -22,7 +22,8 @@ def _record(caption: str = "plain", **extra: object) -> ScoreRecord:
 
 
 def _roundtrip(store: OutcomeStore) -> None:
-    [score_id] = store.record_scores([_record("nul \x00 inside", features={"likes_baseline": 4.0, "hour_utc": None})])
+    [score_id] = store.record_scores([_record("nul \x00 inside",
+                                              features={"likes_baseline": 4.0, "hour_utc": None})])
     assert store.score(score_id)["caption"] == "nul \ufffd inside"
     store.record_outcome(OutcomeRecord(score_id=score_id, post_id="C1", posted_at=WHEN, age_hours=24,
                                        counts={"likes": 130, "saves": 7}))
@@ -33,7 +34,8 @@ def _roundtrip(store: OutcomeStore) -> None:
     assert frame["features"].iloc[0] == {"likes_baseline": 4.0, "hour_utc": None}
     with pytest.raises(OutcomeError, match="already linked") as caught:
         [other] = store.record_scores([_record("other")])
-        store.record_outcome(OutcomeRecord(score_id=other, post_id="C1", posted_at=WHEN, age_hours=24, counts={"likes": 1}))
+        store.record_outcome(OutcomeRecord(score_id=other, post_id="C1", posted_at=WHEN, age_hours=24,
+                                           counts={"likes": 1}))
     assert caught.value.field == "post_id" and caught.value.status == 409
 
 
@@ -83,7 +85,8 @@ def test_concurrent_writer_processes_lose_nothing(tmp_path: Path) -> None:
         assert writer.returncode == 0, err.decode()[-2000:]
     store = OutcomeStore(url)
     assert store.count("scores") == 120 and store.count("outcomes") == 120
-    assert sorted(store.outcomes_frame()["post_id"]) == sorted(f"{w}-{i}" for w in range(4) for i in range(30))
+    assert sorted(store.outcomes_frame()["post_id"]) == sorted(f"{w}-{i}" for w in range(4)
+                                                               for i in range(30))
 
 
 def test_photos_are_kept_as_hashes_unless_asked(tmp_path: Path) -> None:
@@ -105,7 +108,8 @@ def _blocks(seed: int, size: int = 400, quality: int = 92) -> bytes:
 
     cells = np.random.default_rng(seed).integers(0, 256, (6, 6, 3), dtype=np.uint8)
     out = io.BytesIO()
-    Image.fromarray(cells, "RGB").resize((size, size), Image.Resampling.BICUBIC).save(out, format="JPEG", quality=quality)
+    Image.fromarray(cells, "RGB").resize((size, size),
+                                         Image.Resampling.BICUBIC).save(out, format="JPEG", quality=quality)
     return out.getvalue()
 
 
@@ -122,4 +126,5 @@ def test_the_default_store_sits_beside_the_tracking_store_or_in_the_working_dire
         f"sqlite:///{tmp_path}/t/outcomes.db"
     assert default_url("models/engage", f"sqlite:///{tmp_path}/t/mlflow.db", cwd=tmp_path) == \
         f"sqlite:///{tmp_path}/outcomes.db"
-    assert default_url("models:/engage@champion", "http://mlflow:5000", cwd=tmp_path) == f"sqlite:///{tmp_path}/outcomes.db"
+    assert default_url("models:/engage@champion", "http://mlflow:5000",
+                       cwd=tmp_path) == f"sqlite:///{tmp_path}/outcomes.db"

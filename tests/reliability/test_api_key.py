@@ -35,16 +35,19 @@ def keyed():
 
 
 def score_json(headers: dict[str, str | bytes]) -> dict[str, Any]:
-    return {"json": {"account": "anna.bakes", "caption": "hi", "image": base64.b64encode(PHOTO).decode()}, "headers": headers}
+    return {"json": {"account": "anna.bakes", "caption": "hi", "image": base64.b64encode(PHOTO).decode()},
+            "headers": headers}
 
 
 def score_form(headers: dict[str, str | bytes]) -> dict[str, Any]:
-    return {"data": {"account": "anna.bakes", "caption": "hi"}, "files": {"image": ("p.jpg", PHOTO, "image/jpeg")},
+    return {"data": {"account": "anna.bakes", "caption": "hi"},
+            "files": {"image": ("p.jpg", PHOTO, "image/jpeg")},
             "headers": headers}
 
 
 def compare(headers: dict[str, str | bytes]) -> dict[str, Any]:
-    return {"json": {"account": "anna.bakes", "drafts": [{"caption": "a"}, {"caption": "b"}]}, "headers": headers}
+    return {"json": {"account": "anna.bakes", "drafts": [{"caption": "a"}, {"caption": "b"}]},
+            "headers": headers}
 
 
 ROUTES = {"score JSON": ("/v1/score", score_json), "score multipart": ("/v1/score", score_form),
@@ -64,7 +67,8 @@ WRONG_KEYS = {
 
 @pytest.mark.parametrize("route", list(ROUTES))
 @pytest.mark.parametrize("wrong", list(WRONG_KEYS))
-def test_scoring_routes_refuse_a_wrong_key_with_401_naming_the_header(keyed: ThreadServer, route: str, wrong: str) -> None:
+def test_scoring_routes_refuse_a_wrong_key_with_401_naming_the_header(keyed: ThreadServer, route: str,
+                                                                      wrong: str) -> None:
     path, build = ROUTES[route]
     response = httpx.post(f"{keyed.url}{path}", **build(WRONG_KEYS[wrong]))
     assert response.status_code == 401, response.text
@@ -81,7 +85,8 @@ def test_scoring_routes_answer_with_the_right_key(keyed: ThreadServer, route: st
 
 def test_a_wrong_key_is_refused_before_the_body_is_parsed(keyed: ThreadServer) -> None:
     """Without the key, even a body that is not JSON gets 401, not 422: nothing is parsed for strangers."""
-    response = httpx.post(f"{keyed.url}/v1/score", content=b"{not json", headers={"Content-Type": "application/json"})
+    response = httpx.post(f"{keyed.url}/v1/score", content=b"{not json",
+                          headers={"Content-Type": "application/json"})
     assert response.status_code == 401
 
 

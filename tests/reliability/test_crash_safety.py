@@ -35,7 +35,8 @@ TINY = {"n_accounts": 4, "posts_per_account": 12, "image_size": 96, "months": 3,
 KILL_SEED = 20240601
 #: The stage each of the ten killed runs is killed in (0: start-up, before stage 1), at a random moment of
 #: it: 2 embeds photos and captions (the first run starts with nothing cached, so it is stopped
-#: mid-extraction), 3 computes the feature table, 4 trains LightGBM, 7 logs to MLflow, 8 registers and exports.
+#: mid-extraction), 3 computes the feature table, 4 trains
+#: LightGBM, 7 logs to MLflow, 8 registers and exports.
 KILL_STAGES = (2, 2, 3, 4, 7, 0, 4, 8, 2, 8)
 #: A stage line of train.py: `[n/total] text`.
 STAGE_LINE = re.compile(r"^\[(\d+)/\d+\] ")
@@ -60,7 +61,8 @@ def overrides(work: Path) -> list[str]:
 
 @dataclass
 class Run:
-    """What one `train.py` run did: exit code, seconds, the stage lines it printed (with times) and its output."""
+    """What one `train.py` run did: exit code, seconds, the
+    stage lines it printed (with times) and its output."""
 
     returncode: int
     seconds: float
@@ -214,7 +216,8 @@ def shard_vectors(work: Path) -> dict[str, dict[str, np.ndarray]]:
     out: dict[str, dict[str, np.ndarray]] = {}
     for shard in sorted((work / "cache").glob("*/shard-*.npz")):
         with np.load(shard, allow_pickle=False) as data:
-            out.setdefault(shard.parent.name, {}).update(zip(data["keys"].tolist(), data["vectors"], strict=True))
+            out.setdefault(shard.parent.name,
+                           {}).update(zip(data["keys"].tolist(), data["vectors"], strict=True))
     return out
 
 
@@ -256,7 +259,8 @@ def kill_plan(clean: Run) -> list[tuple[int, float]]:
 
 @pytest.fixture(scope="module")
 def clean(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Run]:
-    """One uninterrupted run in a fresh directory: the reference, and how long each of its stages takes here."""
+    """One uninterrupted run in a fresh directory: the
+    reference, and how long each of its stages takes here."""
     work = tmp_path_factory.mktemp("clean")
     run = run_train(work)
     assert run.returncode == 0, f"the clean run failed:\n{run.tail()}"
@@ -274,16 +278,19 @@ def test_train_killed_ten_times_at_random_leaves_nothing_trusted_wrongly_and_the
     for i, (stage, moment) in enumerate(kill_plan(clean_run)):
         run = run_train(killed_dir, kill_stage=stage, kill_after=moment)
         outcome = f"killed at {run.killed_at:.1f} s in {run.last_stage[:40]!r}" if run.killed_at else (
-            f"finished (rc {run.returncode}) in {run.seconds:.1f} s before the kill {moment:.1f} s into stage {stage}")
+            f"finished (rc {run.returncode}) in {run.seconds:.1f} "
+            f"s before the kill {moment:.1f} s into stage {stage}")
         log.append(f"run {i + 1}: {outcome}")
         if run.killed_at is None:
-            assert run.returncode == 0, f"run {i + 1} failed on its own after earlier kills:\n{run.tail()}\n" + "\n".join(log)
+            assert run.returncode == 0, (f"run {i + 1} failed on its own after earlier "
+                                         f"kills:\n{run.tail()}\n") + "\n".join(log)
         rows, versions = check_nothing_trusted_wrongly(killed_dir, f"after run {i + 1} ({outcome})")
         log[-1] += f"; cache rows {sum(rows.values())}, registered versions {versions}"
     print("\n".join(log))  # shown with pytest -s: where each kill landed
 
     final = run_train(killed_dir)
-    assert final.returncode == 0, "the run after the kills did not finish:\n" + final.tail() + "\n" + "\n".join(log)
+    assert final.returncode == 0, (
+        "the run after the kills did not finish:\n" + final.tail() + "\n" + "\n".join(log))
     _, versions = check_nothing_trusted_wrongly(killed_dir, "after the final run")
     assert versions, "the final run registered no model version"
 
@@ -293,7 +300,8 @@ def test_train_killed_ten_times_at_random_leaves_nothing_trusted_wrongly_and_the
     for namespace, by_key in clean_vectors.items():
         assert sorted(by_key) == sorted(killed_vectors[namespace]), f"{namespace}: different keys"
         for key, vector in by_key.items():
-            np.testing.assert_allclose(killed_vectors[namespace][key], vector, atol=1e-6, err_msg=f"{namespace}/{key}")
+            np.testing.assert_allclose(killed_vectors[namespace][key], vector, atol=1e-6,
+                                       err_msg=f"{namespace}/{key}")
 
     # Same vectors and feature table through the pipeline, served entirely from the (complete) caches.
     *clean_arrays, clean_table, clean_added = features_through_cache(clean_dir)
@@ -336,7 +344,8 @@ def half_migrated(work: Path) -> bool:
         try:
             with sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=0.02) as connection:
                 found = connection.execute(
-                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name LIKE '\\_alembic\\_tmp\\_%' ESCAPE '\\'"
+                    "SELECT 1 FROM sqlite_master WHERE type = 'table' "
+                    "AND name LIKE '\\_alembic\\_tmp\\_%' ESCAPE '\\'"
                 ).fetchone()
         except sqlite3.Error:  # not a database (a journal), or locked by the writer this instant
             continue
@@ -362,7 +371,8 @@ def test_train_killed_while_mlflow_creates_its_store_does_not_break_the_next_run
     else:
         broken = store_error(tmp_path)
         state = "absent" if not (tmp_path / "mlflow.db").exists() else broken or "opens"
-        print(f"killed {run.killed_at:.1f} s into the run with a store half-migrated; mlflow.db then: {state}")
+        print(
+            f"killed {run.killed_at:.1f} s into the run with a store half-migrated; mlflow.db then: {state}")
         following = run_train(tmp_path)
         assert following.returncode == 0, (
             f"killed {run.killed_at:.1f} s into the run while MLflow was migrating the new store "

@@ -35,7 +35,8 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 
 @pytest.fixture(scope="module")
 def fuzzed_server(bundle: Path, tmp_path_factory: pytest.TempPathFactory):
-    with ServeProcess(bundle, tmp_path_factory.mktemp("fuzz") / "serve.log", env={"ENGAGE_API_KEY": API_KEY}) as server:
+    with ServeProcess(bundle, tmp_path_factory.mktemp("fuzz") / "serve.log",
+                      env={"ENGAGE_API_KEY": API_KEY}) as server:
         yield server
 
 
@@ -50,12 +51,14 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 @schema.exclude(path="/v1/compare").parametrize()
 @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
           suppress_health_check=list(HealthCheck))
-def test_no_generated_request_gets_a_server_error_or_an_undocumented_answer(case, fuzzed_server: ServeProcess) -> None:
+def test_no_generated_request_gets_a_server_error_or_an_undocumented_answer(
+    case, fuzzed_server: ServeProcess) -> None:
     case.call_and_validate(headers={"X-API-Key": API_KEY}, checks=CHECKS, timeout=300)
 
 
 @schema.include(path="/v1/compare").parametrize()
 @settings(max_examples=COMPARE_EXAMPLES, deadline=None, derandomize=True, database=None,
           suppress_health_check=list(HealthCheck))
-def test_no_generated_comparison_gets_a_server_error_or_an_undocumented_answer(case, fuzzed_server: ServeProcess) -> None:
+def test_no_generated_comparison_gets_a_server_error_or_an_undocumented_answer(
+    case, fuzzed_server: ServeProcess) -> None:
     case.call_and_validate(headers={"X-API-Key": API_KEY}, checks=CHECKS, timeout=300)

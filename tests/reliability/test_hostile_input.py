@@ -42,7 +42,8 @@ TWENTY_MB = 20 * 1024 * 1024
 
 @pytest.fixture(scope="module")
 def served(bundle: Path, tmp_path_factory: pytest.TempPathFactory):
-    with ServeProcess(bundle, tmp_path_factory.mktemp("hostile") / "serve.log", "--log-level", "debug") as server:
+    with ServeProcess(bundle, tmp_path_factory.mktemp("hostile") / "serve.log", "--log-level",
+                      "debug") as server:
         yield server
 
 
@@ -57,7 +58,8 @@ def score(server: ServeProcess, **request: Any) -> httpx.Response:
 
 def raw_json(body: str | bytes) -> dict[str, Any]:
     """Request arguments for a body that json.dumps could not write (NaN, 1e999, deep nesting)."""
-    return {"content": body.encode() if isinstance(body, str) else body, "headers": {"Content-Type": "application/json"}}
+    return {"content": body.encode() if isinstance(body, str) else body,
+            "headers": {"Content-Type": "application/json"}}
 
 
 def error_fields(response: httpx.Response) -> list[str | None]:
@@ -70,7 +72,8 @@ def assert_unharmed(server: ServeProcess, account: str, response: httpx.Response
     for secret in (MARKER, base64.b64encode(MARKER.encode()).decode()[:40]):
         assert secret not in response.text
         assert secret not in server.log()
-    following = score(server, json={"account": account, "caption": "A valid draft after the odd one", "image": PHOTO_B64,
+    following = score(server, json={"account": account, "caption": "A valid draft after the odd one",
+                                    "image": PHOTO_B64,
                                     "posted_at": WHEN})
     assert following.status_code == 200, following.text
 
@@ -94,32 +97,43 @@ def nested(depth: int) -> bytes:
 # Each case: request arguments built from the account -> (status, field the error names).
 REFUSED = {
     "truncated JPEG uploaded": (
-        lambda a: {"data": form(a), "files": {"image": ("draft.jpg", PHOTO[: len(PHOTO) // 2], "image/jpeg")}},
+        lambda a: {"data": form(a),
+                   "files": {"image": ("draft.jpg", PHOTO[: len(PHOTO) // 2], "image/jpeg")}},
         400, "image"),
     "PNG decompression bomb uploaded": (
-        lambda a: {"data": form(a), "files": {"image": ("draft.png", png_bomb(), "image/png")}}, 400, "image"),
+        lambda a: {"data": form(a), "files": {"image": ("draft.png", png_bomb(), "image/png")}}, 400,
+        "image"),
     "text file named .jpg uploaded": (
-        lambda a: {"data": form(a), "files": {"image": ("draft.jpg", f"notes: {MARKER}\n".encode() * 50, "image/jpeg")}},
+        lambda a: {"data": form(a),
+                   "files": {"image": ("draft.jpg", f"notes: {MARKER}\n".encode() * 50, "image/jpeg")}},
         400, "image"),
     "20 MB JSON body sent in full": (
-        lambda a: {"json": draft(a, image=base64.b64encode(b"\xff" * (TWENTY_MB * 3 // 4)).decode())}, 413, "body"),
+        lambda a: {"json": draft(a, image=base64.b64encode(b"\xff" * (TWENTY_MB * 3 // 4)).decode())}, 413,
+        "body"),
     "20 MB photo uploaded": (
-        lambda a: {"data": form(a), "files": {"image": ("big.jpg", b"\xff\xd8" + b"\x00" * TWENTY_MB, "image/jpeg")}},
+        lambda a: {"data": form(a),
+                   "files": {"image": ("big.jpg", b"\xff\xd8" + b"\x00" * TWENTY_MB, "image/jpeg")}},
         413, "body"),
-    "100,000-character caption": (lambda a: {"json": draft(a, caption=MARKER + "x" * 100_000)}, 422, "caption"),
+    "100,000-character caption": (lambda a: {"json": draft(a, caption=MARKER + "x" * 100_000)}, 422,
+                                  "caption"),
     "10,000 hashtags": (
-        lambda a: {"json": draft(a, caption=MARKER + " " + " ".join(f"#tag{i}" for i in range(10_000)))}, 422, "caption"),
+        lambda a: {"json": draft(a, caption=MARKER + " " + " ".join(f"#tag{i}" for i in range(10_000)))}, 422,
+        "caption"),
     "followers NaN": (
-        lambda a: raw_json(json.dumps(draft(a)).replace('"account"', '"followers": NaN, "account"')), 422, "followers"),
+        lambda a: raw_json(json.dumps(draft(a)).replace('"account"', '"followers": NaN, "account"')), 422,
+        "followers"),
     "followers Infinity (1e999)": (
-        lambda a: raw_json(json.dumps(draft(a)).replace('"account"', '"followers": 1e999, "account"')), 422, "followers"),
+        lambda a: raw_json(json.dumps(draft(a)).replace('"account"', '"followers": 1e999, "account"')), 422,
+        "followers"),
     "followers negative": (lambda a: {"json": draft(a, followers=-1)}, 422, "followers"),
     "followers huge (10**30)": (lambda a: {"json": draft(a, followers=10**30)}, 422, "followers"),
     "followers a fraction": (lambda a: {"json": draft(a, followers=1234.5)}, 422, "followers"),
-    "posted_at in year 9999": (lambda a: {"json": draft(a, posted_at="9999-12-31T23:59:59Z")}, 422, "posted_at"),
+    "posted_at in year 9999": (lambda a: {"json": draft(a, posted_at="9999-12-31T23:59:59Z")}, 422,
+                               "posted_at"),
     "JSON nested 10,000 levels": (lambda a: raw_json(nested(10_000)), 400, "body"),
     "history nested 10,000 levels": (
-        lambda a: raw_json(b'{"account": "' + a.encode() + b'", "caption": "' + MARKER.encode() + b'", "history": '
+        lambda a: raw_json(
+            b'{"account": "' + a.encode() + b'", "caption": "' + MARKER.encode() + b'", "history": '
                            + nested(10_000) + b"}"), 400, "body"),
     "history of 10,000 posts": (lambda a: {"json": draft(a, history=history(10_000))}, 422, "history"),
     "multipart history nested 10,000 levels": (
@@ -127,32 +141,40 @@ REFUSED = {
     "caption with a lone UTF-16 surrogate": (
         lambda a: raw_json(json.dumps(draft(a, caption=MARKER + "\ud800"))), 422, "caption"),
     "JSON body that is not UTF-8": (
-        lambda a: raw_json(json.dumps(draft(a)).encode().replace(b'"account"', b'"caption2": "\xff\xfe", "account"')),
+        lambda a: raw_json(json.dumps(draft(a)).encode().replace(b'"account"',
+                                                                 b'"caption2": "\xff\xfe", "account"')),
         400, "body"),
     "thin 65000 x 1 PNG as the draft photo": (lambda a: {"json": draft(a, image=STRIP_B64)}, 400, "image"),
     "thin 65000 x 1 PNG as a history photo": (
-        lambda a: {"json": draft(a, history=[{**history(1)[0], "image": STRIP_B64}])}, 400, "history[0].image"),
+        lambda a: {"json": draft(a, history=[{**history(1)[0], "image": STRIP_B64}])}, 400,
+        "history[0].image"),
     "thin 65000 x 1 PNG uploaded": (
         lambda a: {"data": form(a), "files": {"image": ("strip.png", STRIP, "image/png")}}, 400, "image"),
     "number of 5,000 digits": (
-        lambda a: raw_json(json.dumps(draft(a)).replace('"account"', f'"followers": {"7" * 5000}, "account"')),
+        lambda a: raw_json(json.dumps(draft(a)).replace('"account"',
+                                                        f'"followers": {"7" * 5000}, "account"')),
         422, "followers"),
     "number of 5,000 digits in a history post": (
-        lambda a: raw_json(json.dumps(draft(a, history=history(1))).replace('"likes": 10', f'"likes": {"7" * 5000}')),
+        lambda a: raw_json(
+            json.dumps(draft(a, history=history(1))).replace('"likes": 10', f'"likes": {"7" * 5000}')),
         422, "history[0].likes"),
     "number of 5,000 digits in multipart history": (
-        lambda a: {"data": {**form(a), "history": json.dumps(history(1)).replace('"likes": 10', f'"likes": {"7" * 5000}')}},
+        lambda a: {"data": {
+            **form(a), "history": json.dumps(history(1)).replace('"likes": 10', f'"likes": {"7" * 5000}')}},
         422, "history[0].likes"),
     "unknown key that is the marker, in markup": (
         lambda a: {"json": {**draft(a), f"<script>{MARKER}</script>": 1}}, 422, "body"),
-    "unknown key of 5 MB": (lambda a: {"json": {**draft(a), MARKER + "k" * (5 * 1024 * 1024): 1}}, 422, "body"),
+    "unknown key of 5 MB": (lambda a: {"json": {**draft(a), MARKER + "k" * (5 * 1024 * 1024): 1}}, 422,
+                            "body"),
     "unknown key in a history post": (
         lambda a: {"json": draft(a, history=[{**history(1)[0], MARKER: 1}])}, 422, "history[0]"),
-    "unknown multipart field named with the marker": (lambda a: {"data": {**form(a), MARKER: "x"}}, 422, "body"),
+    "unknown multipart field named with the marker": (lambda a: {"data": {**form(a), MARKER: "x"}}, 422,
+                                                      "body"),
     "account of white space": (lambda a: {"json": {**draft(a), "account": " \t\n "}}, 422, "account"),
     "Content-Encoding gzip": (
         lambda a: {"content": gzip.compress(json.dumps(draft(a)).encode()),
-                   "headers": {"Content-Type": "application/json", "Content-Encoding": "gzip"}}, 415, "Content-Encoding"),
+                   "headers": {"Content-Type": "application/json", "Content-Encoding": "gzip"}}, 415,
+                   "Content-Encoding"),
     "Content-Type text/plain": (
         lambda a: {"content": json.dumps(draft(a)).encode(), "headers": {"Content-Type": "text/plain"}},
         415, "Content-Type"),
@@ -160,15 +182,19 @@ REFUSED = {
     "JSON with a duplicated key holding the marker": (
         lambda a: raw_json(json.dumps(draft(a))[:-1] + f', "caption": {{"{MARKER}": 1}}}}'), 422, "caption"),
     "ten flat 40-megapixel history photos (1.3 MB, over the request's pixel budget)": (
-        lambda a: {"json": draft(a, history=[{**history(1)[0], "image": FLAT_40MP_B64}] * 10)}, 400, "history[2].image"),
+        lambda a: {"json": draft(a, history=[{**history(1)[0], "image": FLAT_40MP_B64}] * 10)}, 400,
+        "history[2].image"),
     "urlencoded form of 9 MB of separators": (
-        lambda a: {"content": b"&" * 9_000_000, "headers": {"Content-Type": "application/x-www-form-urlencoded"}},
+        lambda a: {"content": b"&" * 9_000_000,
+                   "headers": {"Content-Type": "application/x-www-form-urlencoded"}},
         400, "body"),
     "multipart without a boundary": (
-        lambda a: {"content": f"account={a}&caption={MARKER}".encode(), "headers": {"Content-Type": "multipart/form-data"}},
+        lambda a: {"content": f"account={a}&caption={MARKER}".encode(),
+                   "headers": {"Content-Type": "multipart/form-data"}},
         400, "body"),
     "multipart that is not multipart": (
-        lambda a: {"content": MARKER.encode() * 100, "headers": {"Content-Type": "multipart/form-data; boundary=xyz"}},
+        lambda a: {"content": MARKER.encode() * 100,
+                   "headers": {"Content-Type": "multipart/form-data; boundary=xyz"}},
         400, "body"),
 }
 
@@ -201,15 +227,18 @@ def test_history_over_the_cap_says_what_the_cap_is(served: ServeProcess, account
     ("mixed bidi control characters", "\u202eevil\u202c caption \u2066isolated\u2069 #bread"),
     ("NUL and other control characters", "tab\there, bell\x07, nul\x00 and a form feed\x0c"),
 ])
-def test_captions_in_other_scripts_are_valid_drafts(served: ServeProcess, account: str, case: str, caption: str) -> None:
-    response = score(served, json={"account": account, "caption": caption, "image": PHOTO_B64, "posted_at": WHEN})
+def test_captions_in_other_scripts_are_valid_drafts(served: ServeProcess, account: str, case: str,
+                                                    caption: str) -> None:
+    response = score(served,
+                     json={"account": account, "caption": caption, "image": PHOTO_B64, "posted_at": WHEN})
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["likes"]["low"] <= body["likes"]["expected"] <= body["likes"]["high"]
     assert 0 <= body["authenticity_risk"] <= 1
 
 
-def test_caption_of_2200_characters_of_hashtags_is_scored_and_flagged(served: ServeProcess, account: str) -> None:
+def test_caption_of_2200_characters_of_hashtags_is_scored_and_flagged(served: ServeProcess,
+                                                                      account: str) -> None:
     tags = ""
     i = 0
     while len(tags) + len(f" #t{i}") <= 2200:
@@ -217,22 +246,26 @@ def test_caption_of_2200_characters_of_hashtags_is_scored_and_flagged(served: Se
         i += 1
     caption = tags.strip()
     assert len(caption) <= 2200 and caption.count("#") > 300
-    response = score(served, json={"account": account, "caption": caption, "image": PHOTO_B64, "posted_at": WHEN})
+    response = score(served,
+                     json={"account": account, "caption": caption, "image": PHOTO_B64, "posted_at": WHEN})
     assert response.status_code == 200, response.text
     assert "too_many_hashtags" in [f["code"] for f in response.json()["flags"]]
 
 
-def test_valid_drafts_with_the_marker_leave_no_trace_in_answers_or_debug_log(served: ServeProcess, account: str) -> None:
+def test_valid_drafts_with_the_marker_leave_no_trace_in_answers_or_debug_log(
+    served: ServeProcess, account: str) -> None:
     """Accepted drafts too: the caption and photo (with the marker in a JPEG comment) are never logged."""
     pixels = np.asarray(Image.open(io.BytesIO(photo(200))).convert("RGB"))
     out = io.BytesIO()
     Image.fromarray(pixels).save(out, format="JPEG", comment=MARKER.encode())
     assert MARKER.encode() in out.getvalue()
-    payload = {"account": account, "caption": MARKER, "image": base64.b64encode(out.getvalue()).decode(), "posted_at": WHEN}
+    payload = {"account": account, "caption": MARKER, "image": base64.b64encode(out.getvalue()).decode(),
+               "posted_at": WHEN}
     as_json = score(served, json=payload)
     as_form = score(served, data=form(account), files={"image": ("draft.jpg", out.getvalue(), "image/jpeg")})
     compared = httpx.post(f"{served.url}/v1/compare", json={"account": account, "drafts": [
-        {"caption": MARKER, "posted_at": WHEN}, {"caption": f"{MARKER} #ad", "posted_at": WHEN}]}, timeout=120)
+        {"caption": MARKER, "posted_at": WHEN}, {"caption": f"{MARKER} #ad", "posted_at": WHEN}]},
+        timeout=120)
     for response in (as_json, as_form, compared):
         assert response.status_code == 200, response.text
         assert_unharmed(served, account, response)
@@ -260,11 +293,13 @@ def test_a_65000_by_1_strip_costs_under_100_mb_and_well_under_a_second(served: S
 def test_a_20_to_1_panorama_is_scored(served: ServeProcess, account: str) -> None:
     out = io.BytesIO()
     Image.new("RGB", (2000, 100), (40, 90, 160)).save(out, format="JPEG")
-    response = score(served, json=draft(account, caption="A wide view", image=base64.b64encode(out.getvalue()).decode()))
+    response = score(served, json=draft(account, caption="A wide view",
+                                        image=base64.b64encode(out.getvalue()).decode()))
     assert response.status_code == 200, response.text
 
 
-def test_error_answers_stay_small_and_come_quickly_whatever_was_sent(served: ServeProcess, account: str) -> None:
+def test_error_answers_stay_small_and_come_quickly_whatever_was_sent(served: ServeProcess,
+                                                                     account: str) -> None:
     """700,000 unknown keys (9.2 MB) once gave a 60 MB answer after 32 s, echoing every key."""
     keys = {MARKER: 1, **{f"k{i}": 0 for i in range(700_000)}}
     body = json.dumps({**draft(account), **keys}).encode()
@@ -278,7 +313,8 @@ def test_error_answers_stay_small_and_come_quickly_whatever_was_sent(served: Ser
     many = score(served, json=draft(account, history=[{"caption": 1, "posted_at": "x", "likes": -1}] * 100))
     assert many.status_code == 422 and len(many.content) < 4096
     problems = many.json()["error"]
-    assert len(problems) == 21 and problems[-1] == {"field": None, "message": "and 280 more problems, not listed"}
+    assert len(problems) == 21 and problems[-1] == {"field": None,
+                                                    "message": "and 280 more problems, not listed"}
     assert_unharmed(served, account, response)
 
 
@@ -286,14 +322,17 @@ json_values = st.recursive(
     st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=20),
               st.integers(12, 6000).map(lambda n: int("7" * n) if n <= 4000 else 7)),
     lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(
-        st.one_of(st.sampled_from(["caption", "posted_at", "likes", "followers", "image", "history"]), st.text(max_size=8)),
+        st.one_of(st.sampled_from(["caption", "posted_at", "likes", "followers", "image", "history"]),
+                  st.text(max_size=8)),
         inner, max_size=5)),
     max_leaves=20)
 
 
-@given(body=st.dictionaries(st.sampled_from(["caption", "followers", "sponsored", "history", "posted_at", "image", MARKER]),
+@given(body=st.dictionaries(st.sampled_from(["caption", "followers", "sponsored", "history", "posted_at",
+                                             "image", MARKER]),
                             json_values, max_size=6))
-@settings(max_examples=25, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=25, deadline=None, derandomize=True, database=None,
+          suppress_health_check=list(HealthCheck))
 def test_no_json_body_gets_a_server_error(served: ServeProcess, account: str, body: dict[str, Any]) -> None:
     response = score(served, **raw_json(json.dumps({"account": account, **body}).encode()))
     assert response.status_code in (200, 400, 422), response.text[:300]

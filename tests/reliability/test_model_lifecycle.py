@@ -91,7 +91,8 @@ def wait_for_version(url: str, version: str, timeout: float = 180) -> None:
         time.sleep(0.3)
 
 
-def test_reloads_under_concurrent_load_swap_atomically_and_no_request_fails(bundle: Path, tmp_path: Path) -> None:
+def test_reloads_under_concurrent_load_swap_atomically_and_no_request_fails(
+    bundle: Path, tmp_path: Path) -> None:
     served_bundle = bundle_with_version(bundle, tmp_path / "engage", "engage/lifecycle-0")
     with ServeProcess(served_bundle, tmp_path / "serve.log", env=ENV) as server:
         account = httpx.get(f"{server.url}/v1/accounts").json()["accounts"][0]
@@ -146,7 +147,8 @@ class Registry:
         self._mlflow = mlflow
 
     def register(self, bundle_dir: Path) -> str:
-        """Log `bundle_dir` as the pyfunc model, register it as the next version of engage, make it champion."""
+        """Log `bundle_dir` as the pyfunc model, register it
+        as the next version of engage, make it champion."""
         from engage.scoring.pyfunc import EngagePyfunc, pip_requirements
 
         # MLflow stores an artifact directory under its own name, and EngageModel.from_uri reads
@@ -157,7 +159,7 @@ class Registry:
         mlflow.set_tracking_uri(self.uri)
         with mlflow.start_run(experiment_id=self.experiment):
             logged = mlflow.pyfunc.log_model(name="model", python_model=EngagePyfunc(),
-                                             artifacts={"bundle": str(bundle_dir)}, pip_requirements=pip_requirements())
+                artifacts={"bundle": str(bundle_dir)}, pip_requirements=pip_requirements())
         version = mlflow.register_model(logged.model_uri, "engage").version
         self.client.set_registered_model_alias("engage", "champion", version)
         return str(version)
@@ -205,7 +207,8 @@ def champion_server(registry: Registry, bundle: Path, tmp_path_factory: pytest.T
     reports its registry version (`engage/<n>`), kept as `server.good_version`."""
     work = tmp_path_factory.mktemp("champion")
     good = registry.register(bundle_with_version(bundle, work / "good" / "bundle", "engage/registry-good"))
-    with ServeProcess("models:/engage@champion", work / "serve.log", "--tracking-uri", registry.uri, env=ENV) as server:
+    with ServeProcess("models:/engage@champion", work / "serve.log", "--tracking-uri", registry.uri,
+                      env=ENV) as server:
         server.good_version = f"engage/{good}"
         yield server
 
@@ -245,7 +248,8 @@ def test_server_refuses_to_start_on_a_registry_champion_with_incomplete_artefact
     registry = Registry(tmp_path / "store")
     version = registry.register(bundle_with_version(bundle, tmp_path / "bundle", "engage/broken"))
     damage_remove_file(registry.stored_bundle(version))
-    server = ServeProcess("models:/engage@champion", tmp_path / "serve.log", "--tracking-uri", registry.uri).start()
+    server = ServeProcess("models:/engage@champion", tmp_path / "serve.log", "--tracking-uri",
+                          registry.uri).start()
     assert server.process is not None
     try:
         returncode = server.process.wait(timeout=180)

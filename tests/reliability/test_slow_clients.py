@@ -34,7 +34,8 @@ PHOTO_B64 = base64.b64encode(photo(160)).decode()
 
 @pytest.fixture(scope="module")
 def served(bundle: Path, tmp_path_factory: pytest.TempPathFactory):
-    with ServeProcess(bundle, tmp_path_factory.mktemp("slow") / "serve.log", "--read-timeout", str(READ_TIMEOUT),
+    with ServeProcess(bundle, tmp_path_factory.mktemp("slow") / "serve.log", "--read-timeout",
+                      str(READ_TIMEOUT),
                       "--body-timeout", str(BODY_TIMEOUT), "--keep-alive", str(KEEP_ALIVE),
                       "--max-connections", str(MAX_CONNECTIONS)) as server:
         yield server
@@ -46,7 +47,8 @@ def account(served: ServeProcess) -> str:
 
 
 def valid(account: str) -> dict[str, Any]:
-    return {"account": account, "caption": "A valid draft after the odd one", "image": PHOTO_B64, "posted_at": WHEN}
+    return {"account": account, "caption": "A valid draft after the odd one", "image": PHOTO_B64,
+            "posted_at": WHEN}
 
 
 def assert_next_draft_scored(server: ServeProcess, account: str) -> None:
@@ -87,7 +89,8 @@ def test_a_stalled_body_is_answered_408_after_the_read_timeout(served: ServeProc
     assert_next_draft_scored(served, account)
 
 
-def test_a_body_sent_a_byte_at_a_time_is_cut_off_at_the_body_timeout(served: ServeProcess, account: str) -> None:
+def test_a_body_sent_a_byte_at_a_time_is_cut_off_at_the_body_timeout(served: ServeProcess,
+                                                                     account: str) -> None:
     with connect(served) as conn:
         conn.sendall(head(10_000))
         started = time.perf_counter()
@@ -110,7 +113,8 @@ def test_a_body_sent_a_byte_at_a_time_is_cut_off_at_the_body_timeout(served: Ser
 
 
 @pytest.mark.parametrize(("sent", "answer"), [
-    (b"POST /v1/score HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ", b"HTTP/1.1 408 "),  # slowloris: headers never end
+    # slowloris: headers never end
+    (b"POST /v1/score HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ", b"HTTP/1.1 408 "),
     (b"", b""),  # a connection that sends nothing is closed without an answer
 ])
 def test_headers_that_do_not_arrive_in_time_are_answered_408_and_closed(
@@ -124,7 +128,8 @@ def test_headers_that_do_not_arrive_in_time_are_answered_408_and_closed(
     assert_next_draft_scored(served, account)
 
 
-def test_an_idle_keep_alive_connection_is_closed_after_the_keep_alive_timeout(served: ServeProcess, account: str) -> None:
+def test_an_idle_keep_alive_connection_is_closed_after_the_keep_alive_timeout(
+    served: ServeProcess, account: str) -> None:
     with connect(served) as conn:
         conn.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         reply, seconds = read_until_closed(conn)
@@ -132,7 +137,8 @@ def test_an_idle_keep_alive_connection_is_closed_after_the_keep_alive_timeout(se
     assert KEEP_ALIVE * 0.9 <= seconds < KEEP_ALIVE + SLACK
 
 
-def test_beyond_the_connection_limit_a_new_connection_is_refused_at_once(served: ServeProcess, account: str) -> None:
+def test_beyond_the_connection_limit_a_new_connection_is_refused_at_once(
+    served: ServeProcess, account: str) -> None:
     held = [connect(served) for _ in range(MAX_CONNECTIONS)]
     try:
         time.sleep(0.1)
@@ -149,7 +155,8 @@ def test_beyond_the_connection_limit_a_new_connection_is_refused_at_once(served:
     assert_next_draft_scored(served, account)
 
 
-def test_a_client_that_disconnects_mid_body_is_one_log_line_without_a_traceback(served: ServeProcess, account: str) -> None:
+def test_a_client_that_disconnects_mid_body_is_one_log_line_without_a_traceback(
+    served: ServeProcess, account: str) -> None:
     before = served.log().count("\n")
     body = json.dumps(valid(account)).encode()
     with connect(served) as conn:
@@ -164,7 +171,8 @@ def test_a_client_that_disconnects_mid_body_is_one_log_line_without_a_traceback(
 
 def test_urllib_sending_an_11_mb_body_before_reading_gets_the_413(served: ServeProcess, account: str) -> None:
     body = json.dumps({**valid(account), "caption": "x" * (11 * 1024 * 1024)}).encode()
-    request = urllib.request.Request(f"{served.url}/v1/score", data=body, headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(f"{served.url}/v1/score", data=body,
+                                     headers={"Content-Type": "application/json"})
     with pytest.raises(urllib.error.HTTPError) as caught:
         urllib.request.urlopen(request, timeout=30)
     assert caught.value.code == 413
@@ -172,10 +180,12 @@ def test_urllib_sending_an_11_mb_body_before_reading_gets_the_413(served: ServeP
     assert_next_draft_scored(served, account)
 
 
-def test_a_chunked_body_streamed_past_the_cap_gets_the_413_before_the_client_reads(served: ServeProcess, account: str) -> None:
+def test_a_chunked_body_streamed_past_the_cap_gets_the_413_before_the_client_reads(
+    served: ServeProcess, account: str) -> None:
     conn = http.client.HTTPConnection("127.0.0.1", served.port, timeout=30)
     chunks = (b"x" * (1024 * 1024) for _ in range(12))
-    conn.request("POST", "/v1/score", body=chunks, headers={"Content-Type": "application/json"}, encode_chunked=True)
+    conn.request("POST", "/v1/score", body=chunks, headers={"Content-Type": "application/json"},
+                 encode_chunked=True)
     response = conn.getresponse()
     assert response.status == 413 and json.loads(response.read())["error"]["field"] == "body"
     conn.close()
@@ -186,10 +196,12 @@ def test_a_chunked_body_streamed_past_the_cap_gets_the_413_before_the_client_rea
     [("X-Flood", "y" * 20_000)],  # one header over the 16 KB limit
     [(f"X-Flood-{i}", "y" * 10) for i in range(2000)],  # many small ones, over it together
 ])
-def test_a_header_flood_is_refused(served: ServeProcess, account: str, headers: list[tuple[str, str]]) -> None:
+def test_a_header_flood_is_refused(served: ServeProcess, account: str,
+                                   headers: list[tuple[str, str]]) -> None:
     """h11 answers 400 to headers over 16 KB that arrive in pieces; the app 431 to those that came at once."""
     with connect(served) as conn:
-        conn.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n" + b"".join(f"{k}: {v}\r\n".encode() for k, v in headers)
+        conn.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n" + b"".join(
+            f"{k}: {v}\r\n".encode() for k, v in headers)
                      + b"\r\n")
         reply, seconds = read_until_closed(conn)
     assert reply.startswith((b"HTTP/1.1 400 ", b"HTTP/1.1 431 ")) and seconds < SLACK, reply[:100]

@@ -1,5 +1,5 @@
-"""The scorer's typed answers (engage/scoring/answers.py) and the one ranking of drafts (engage/scoring/compare.py),
-on constructed answers and a stand-in scorer: no model is trained."""
+"""The scorer's typed answers (engage/scoring/answers.py) and the one ranking of drafts
+(engage/scoring/compare.py), on constructed answers and a stand-in scorer: no model is trained."""
 
 from __future__ import annotations
 
@@ -67,7 +67,8 @@ def test_ranking_by_a_count_the_answers_lack_names_the_goals_they_have():
 
 def test_compare_scores_every_draft_ranks_them_and_finds_the_top_drafts_hour():
     model = RecordingScorer()
-    drafts = [Draft(account="anna.bakes", caption=c) for c in ("Bread #a #b #c", "Bread", "Bread tip, tip #a")]
+    drafts = [Draft(account="anna.bakes", caption=c) for c in ("Bread #a #b #c", "Bread",
+                                                               "Bread tip, tip #a")]
     result = compare(model, drafts, goal="saves", best_hour=True, time_zone="Europe/Berlin")
     assert [d.index for d in result.drafts] == [2, 0, 1]  # two tips: most saves; the others tie on saves
     assert result.drafts[0].score.saves.expected == 20.0 and result.drafts[0].vs_first == 10.0
@@ -80,14 +81,16 @@ def test_compare_scores_every_draft_ranks_them_and_finds_the_top_drafts_hour():
 
 def test_compare_refuses_a_goal_the_model_lacks_before_scoring_anything():
     model = RecordingScorer()
-    with pytest.raises(ModelError, match="predicts no impressions .* goals this model has: likes, comments, saves"):
+    with pytest.raises(ModelError,
+                       match="predicts no impressions .* goals this model has: likes, comments, saves"):
         compare(model, [Draft(account="anna.bakes", caption="a"), Draft(account="anna.bakes", caption="b")],
                 goal="impressions")
     assert model.drafts == []
 
 
 def test_compare_names_the_draft_that_cannot_be_scored():
-    drafts = [Draft(account="anna.bakes", caption="fine"), Draft(account="anna.bakes", caption="bad", image=b"nope")]
+    drafts = [Draft(account="anna.bakes", caption="fine"),
+              Draft(account="anna.bakes", caption="bad", image=b"nope")]
     with pytest.raises(DraftOfManyError, match="draft 1") as caught:
         compare(RecordingScorer(), drafts)
     assert caught.value.index == 1 and not isinstance(caught.value.error, DraftError)  # the photo's DataError

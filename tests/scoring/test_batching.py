@@ -31,7 +31,8 @@ def test_concurrent_callers_share_batches_and_get_their_own_results():
         results = list(pool.map(lambda i: batcher.submit([i, i + 100]), range(16)))
     assert results == [[10 * i, 10 * (i + 100)] for i in range(16)]
     assert all(len(batch) <= 8 for batch in recorder.batches)
-    assert sorted(x for batch in recorder.batches for x in batch) == sorted(list(range(16)) + list(range(100, 116)))
+    assert sorted(x for batch in recorder.batches for x in batch) == sorted(
+        list(range(16)) + list(range(100, 116)))
     assert len(recorder.batches) < 16  # callers were batched together, not one pass each
     assert batcher.stats.items == 32 and batcher.stats.largest <= 8
 

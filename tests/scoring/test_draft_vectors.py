@@ -16,7 +16,8 @@ from engage.scoring.draft_vectors import DraftVectors, PostImageError, VectorCac
 
 def _jpeg(name: str, side: int = 300) -> bytes:
     out = io.BytesIO()
-    Image.fromarray(getattr(skimage.data, name)()).convert("RGB").resize((side, side)).save(out, format="JPEG")
+    Image.fromarray(getattr(skimage.data,
+                            name)()).convert("RGB").resize((side, side)).save(out, format="JPEG")
     return out.getvalue()
 
 
@@ -49,7 +50,8 @@ class Counting:
 
 
 def test_vectors_equal_the_unbatched_draft_path(pipeline):
-    vectors = DraftVectors(pipeline).embed(list(zip(PHOTOS[:2], CAPTIONS[:2], strict=True)) + [(None, "no photo")])
+    vectors = DraftVectors(pipeline).embed(list(zip(PHOTOS[:2], CAPTIONS[:2],
+                                                    strict=True)) + [(None, "no photo")])
     for row, (photo, caption) in enumerate([(PHOTOS[0], CAPTIONS[0]), (PHOTOS[1], CAPTIONS[1])]):
         single = DraftVectors(pipeline, max_pixels=40_000_000).embed([(photo, caption)])
         assert np.allclose(vectors.image[row], single.image[0], atol=1e-5)
@@ -69,7 +71,8 @@ def test_prepared_posts_of_several_requests_finish_in_one_forward_pass_allclose_
     for e, g in zip(expected, got, strict=True):
         assert np.allclose(e.image, g.image, atol=1e-5) and np.allclose(e.caption, g.caption, atol=1e-5)
         assert np.allclose(e.quality, g.quality)
-    assert len(counter.calls) == 1 and sorted(counter.calls[0]) == ["caption"] * len(posts) + ["image"] * len(posts)
+    assert len(counter.calls) == 1 and sorted(counter.calls[0]) == ["caption"] * len(posts) + ["image"] * len(
+        posts)
 
 
 def test_a_repeated_history_is_embedded_once(pipeline):

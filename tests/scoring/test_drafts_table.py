@@ -26,5 +26,6 @@ def test_read_drafts_keeps_text_columns_as_text_and_numbers_as_numbers(tmp_path)
     assert drafts["row"].tolist() == [1, 2] and drafts["account"].tolist() == ["007", "anna"]
     assert drafts["caption"].isna().tolist() == [True, False]  # an empty cell is missing, not ''
     assert drafts["followers"].tolist()[0] == 1200.0 and pd.isna(drafts["followers"][1])
-    with pytest.raises(DataError, match=r"nothing.csv: does not exist; pass a Parquet or CSV table of drafts"):
+    with pytest.raises(DataError,
+                       match=r"nothing.csv: does not exist; pass a Parquet or CSV table of drafts"):
         read_drafts(tmp_path / "nothing.csv")

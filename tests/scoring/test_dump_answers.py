@@ -53,7 +53,8 @@ def test_every_dump_accounts_expected_counts_lie_within_its_own_posts(dump_model
             values = own[target].dropna().astype(float) if target in own else pd.Series(dtype=float)
             if scored.count(target) is None or len(values) < 3:
                 continue
-            assert values.min() - 0.01 <= scored.count(target).expected <= values.max() + 0.01, (account, target)
+            assert values.min() - 0.01 <= scored.count(target).expected <= values.max() + 0.01, (
+                account, target)
 
 
 def test_an_early_natgeo_draft_is_at_natgeos_level_without_a_false_unknown_account(dump_model):

@@ -38,13 +38,15 @@ def _history_of(model: EngageModel, account: str, n: int = 8) -> list[HistoryPos
     """An account's last posts from the bundle's context, as the history a new account would send."""
     own = model.context_posts[model.context_posts["account"] == account].tail(n)
     return [HistoryPost(caption=row.caption, posted_at=row.posted_at.isoformat(), likes=int(row.likes),
-                        comments=None if row.comments is None or row.comments != row.comments else int(row.comments))
+        comments=None if row.comments is None or row.comments != row.comments else int(row.comments))
             for row in own.itertuples()]
 
 
 def test_a_bad_history_photo_is_named_by_its_place_in_the_request_not_after_sorting(model, scorer):
-    good_earlier = HistoryPost(caption="first", image=_jpeg((200, 120, 40)), posted_at="2029-12-01T10:00:00Z", likes=50)
-    bad_later = HistoryPost(caption="second", image=b"not a photo", posted_at="2029-12-20T10:00:00Z", likes=60)
+    good_earlier = HistoryPost(caption="first", image=_jpeg((200, 120, 40)), posted_at="2029-12-01T10:00:00Z",
+                               likes=50)
+    bad_later = HistoryPost(caption="second", image=b"not a photo", posted_at="2029-12-20T10:00:00Z",
+                            likes=60)
     # Request order: the bad (later) post first; sorted by time it is second.
     draft = Draft(account="new.account", caption="hello", posted_at="2030-01-01T09:00:00Z",
                   history=[bad_later, good_earlier])
@@ -57,7 +59,8 @@ def test_history_posts_after_the_draft_are_left_out_of_its_context(model, scorer
     account = model.context_posts["account"].iloc[0]
     history = _history_of(model, account, 4)
     future = HistoryPost(caption="later", posted_at="2031-01-01T00:00:00Z", likes=10**6)
-    draft = Draft(account="new.account", caption="hello", posted_at="2030-01-01T09:00:00Z", history=[*history, future])
+    draft = Draft(account="new.account", caption="hello", posted_at="2030-01-01T09:00:00Z",
+                  history=[*history, future])
     posts, vectors, known = scorer.draft_context(draft, draft.posted_at)
     own = posts[posts["account"] == "new.account"]
     assert known and len(own) == len(history) + 1  # the history and the draft, not the later post
@@ -74,8 +77,10 @@ def test_extra_hashtags_never_raise_expected_likes_for_a_new_account_described_b
     for account in sorted(model.context_posts["account"].unique()):
         for n in (3, 8):
             history = _history_of(model, account, n)
-            plain = scorer.score(Draft(account="new.account", caption=caption, posted_at=when, history=history))
-            tagged = scorer.score(Draft(account="new.account", caption=stuffed, posted_at=when, history=history))
+            plain = scorer.score(Draft(account="new.account", caption=caption, posted_at=when,
+                                       history=history))
+            tagged = scorer.score(Draft(account="new.account", caption=stuffed, posted_at=when,
+                                        history=history))
             assert "too_many_hashtags" in {f.code for f in tagged.flags}
             if tagged.likes.expected > plain.likes.expected:
                 rises.append((account, n, plain.likes.expected, tagged.likes.expected))
@@ -96,7 +101,8 @@ def test_hashtag_stuffing_is_flagged_and_lowers_expected_likes(model, scorer):
     account = model.context_posts["account"].iloc[0]
     caption = "Golden hour walk through the old town, every corner a story"
     plain = scorer.score(Draft(account=account, caption=caption, posted_at="2030-01-01T18:00:00Z"))
-    stuffed = scorer.score(Draft(account=account, caption=caption + " " + " ".join(f"#tag{i}" for i in range(25)),
+    stuffed = scorer.score(Draft(account=account,
+                                 caption=caption + " " + " ".join(f"#tag{i}" for i in range(25)),
                                 posted_at="2030-01-01T18:00:00Z"))
     assert "too_many_hashtags" in {f.code for f in stuffed.flags}
     assert "too_many_hashtags" not in {f.code for f in plain.flags}
@@ -113,7 +119,8 @@ def test_a_draft_dated_before_the_accounts_first_stored_post_is_scored_at_the_ac
     ctx = model.context_posts
     account = ctx["account"].iloc[0]
     first = ctx.loc[ctx["account"] == account, "posted_at"].min()
-    early = scorer.score(Draft(account=account, caption="Morning light #sea", posted_at=(first - pd.Timedelta(days=3)).isoformat()))
+    early = scorer.score(Draft(account=account, caption="Morning light #sea",
+                               posted_at=(first - pd.Timedelta(days=3)).isoformat()))
     codes = [f.code for f in early.flags]
     assert "unknown_account" not in codes and "before_known_history" in codes
     own = ctx.loc[ctx["account"] == account, "likes"].astype(float)
@@ -123,17 +130,21 @@ def test_a_draft_dated_before_the_accounts_first_stored_post_is_scored_at_the_ac
     assert "before_known_history" not in [f.code for f in stranger.flags]
 
 
-def test_a_small_unknown_account_is_scored_from_accounts_of_its_size_and_told_it_is_outside_the_range(model, scorer):
+def test_a_small_unknown_account_is_scored_from_accounts_of_its_size_and_told_it_is_outside_the_range(
+    model, scorer):
     followers = model.context_posts["followers"].dropna().astype(float)
     small = int(followers.min() / 20)
     scored = scorer.score(Draft(account="tiny_new_shop", caption="hello #coffee", followers=small,
                                posted_at="2030-01-01T09:00:00Z"))
     flags = {f.code: f.message for f in scored.flags}
-    assert f"{small:,} followers is fewer than any account the model was trained on" in flags["followers_outside_training"]
+    assert f"{small:,} followers is fewer than any account the model was trained on" in flags[
+        "followers_outside_training"]
     assert "training accounts closest in size" in flags["unknown_account"]
-    # Per follower, like its nearest accounts: nowhere near the extrapolated prior's multiples of its followers.
+    # Per follower, like its nearest accounts: nowhere near
+    # the extrapolated prior's multiples of its followers.
     assert scored.likes.expected < small
-    typical = scorer.score(Draft(account="mid_new_shop", caption="hello #coffee", followers=int(followers.median()),
+    typical = scorer.score(Draft(account="mid_new_shop", caption="hello #coffee",
+                                 followers=int(followers.median()),
                                 posted_at="2030-01-01T09:00:00Z"))
     assert "followers_outside_training" not in [f.code for f in typical.flags]
     width = np.log1p(scored.likes.high) - np.log1p(scored.likes.low)
@@ -147,7 +158,8 @@ def test_a_known_accounts_expected_counts_stay_inside_its_own_posts_range(model,
         scored = scorer.score(Draft(account=account, caption="A new post " + "#tag " * 30, posted_at=when))
         for target in ("likes", "comments"):
             values = own[target].dropna().astype(float)
-            assert values.min() - 0.01 <= scored.count(target).expected <= values.max() + 0.01, (account, target)
+            assert values.min() - 0.01 <= scored.count(target).expected <= values.max() + 0.01, (
+                account, target)
 
 
 def _with_every_other_account(model: EngageModel, draft: Draft, posts: pd.DataFrame, vectors: PostVectors):
@@ -167,7 +179,8 @@ def _photo_of(smoke_settings, model: EngageModel, row: pd.Series) -> bytes:
     return open(match["image"].iloc[0], "rb").read()
 
 
-def test_prepared_context_gives_the_features_of_the_draft_against_every_stored_post(model, smoke_settings, scorer):
+def test_prepared_context_gives_the_features_of_the_draft_against_every_stored_post(
+    model, smoke_settings, scorer):
     ctx = model.context_posts
     has_vector = ~np.isnan(model.context_vectors.image).any(axis=1)
     copied = ctx[has_vector].iloc[-1]  # another account's latest post with a photo: its photo is copied
@@ -177,8 +190,10 @@ def test_prepared_context_gives_the_features_of_the_draft_against_every_stored_p
     history = _history_of(model, account, 5)
     history[0] = history[0].model_copy(update={"image": photo})
     drafts = [
-        Draft(account=account, caption="A photo someone else posted an hour ago", image=photo, posted_at=soon),
-        Draft(account="new.account", caption=copied["caption"], history=history, followers=300, posted_at=soon),
+        Draft(account=account, caption="A photo someone else posted an hour ago", image=photo,
+              posted_at=soon),
+        Draft(account="new.account", caption=copied["caption"], history=history, followers=300,
+              posted_at=soon),
         Draft(account=account, caption="No photo, plain words", posted_at="2030-01-01T09:00:00Z"),
     ]
     duplicates = []
@@ -189,7 +204,8 @@ def test_prepared_context_gives_the_features_of_the_draft_against_every_stored_p
         expected = model.pipeline.transform(full_posts, full_vectors, rows=[len(full_posts) - 1])
         np.testing.assert_array_equal(features.to_numpy(), expected.to_numpy())
         assert list(features.columns) == list(expected.columns)
-        duplicates.append(features[["duplicate_image_accounts", "duplicate_caption_accounts"]].iloc[0].tolist())
+        duplicates.append(features[["duplicate_image_accounts",
+                                    "duplicate_caption_accounts"]].iloc[0].tolist())
     assert duplicates[0][0] >= 1 and duplicates[1][1] >= 1  # the cases do exercise the duplicate index
 
 
@@ -208,7 +224,8 @@ def test_features_at_many_times_equal_one_transform_per_time(model, scorer):
         one = posts.copy()
         one.loc[len(one) - 1, "posted_at"] = when
         single = model.pipeline.transform(one, vectors, rows=[len(one) - 1])
-        np.testing.assert_allclose(batch.iloc[[k]].to_numpy(), single.to_numpy(), rtol=1e-6, atol=1e-6, equal_nan=True)
+        np.testing.assert_allclose(batch.iloc[[k]].to_numpy(), single.to_numpy(), rtol=1e-6, atol=1e-6,
+                                   equal_nan=True)
     # The copied photo counts as a duplicate inside the window and not after it.
     assert batch["duplicate_image_accounts"].iloc[0] >= 1 and batch["duplicate_image_accounts"].iloc[-1] == 0
     # ... and the prepared duplicate index gives the best-hour search the same features.
@@ -233,7 +250,8 @@ def test_concurrent_drafts_scored_in_shared_batches_get_the_unbatched_answers(mo
     from concurrent.futures import ThreadPoolExecutor
 
     account = model.context_posts["account"].iloc[0]
-    drafts = [Draft(account=account, caption=f"Draft number {i} #walk", image=_jpeg((40 * i, 90, 200 - 30 * i)),
+    drafts = [Draft(account=account, caption=f"Draft number {i} #walk",
+                    image=_jpeg((40 * i, 90, 200 - 30 * i)),
                     posted_at="2030-01-01T09:00:00Z") for i in range(4)]
     alone = [scorer.score(d) for d in drafts]
     batched = Scorer(model, batch_size=8, batch_wait_ms=500, vector_cache_items=0, expected_callers=lambda: 4)
@@ -242,7 +260,7 @@ def test_concurrent_drafts_scored_in_shared_batches_get_the_unbatched_answers(mo
     for a, b in zip(alone, together, strict=True):
         for target in ("likes", "comments"):
             np.testing.assert_allclose([getattr(b.count(target), k) for k in ("expected", "low", "high")],
-                                       [getattr(a.count(target), k) for k in ("expected", "low", "high")], rtol=1e-4)
+                [getattr(a.count(target), k) for k in ("expected", "low", "high")], rtol=1e-4)
         np.testing.assert_allclose(b.authenticity_risk, a.authenticity_risk, rtol=1e-4)
     stats = batched.serving_settings()["batching"]
     assert stats["max_batch_size"] == 8 and stats["batches"] < 4  # forward passes were shared
@@ -251,10 +269,13 @@ def test_concurrent_drafts_scored_in_shared_batches_get_the_unbatched_answers(mo
 def test_a_history_sent_again_is_not_embedded_again(model):
     cached = Scorer(model, vector_cache_items=100)
     account = model.context_posts["account"].iloc[-1]
-    history = [h.model_copy(update={"image": _jpeg((20 * i, 100, 50))}) for i, h in enumerate(_history_of(model, account, 5))]
-    first = cached.score(Draft(account="new.account", caption="one", history=history, posted_at="2030-01-01T09:00:00Z"))
+    history = [h.model_copy(update={"image": _jpeg((20 * i, 100, 50))}) for i,
+               h in enumerate(_history_of(model, account, 5))]
+    first = cached.score(Draft(account="new.account", caption="one", history=history,
+                               posted_at="2030-01-01T09:00:00Z"))
     misses = cached.serving_settings()["vector_cache"]["misses"]
-    second = cached.score(Draft(account="new.account", caption="two", history=history, posted_at="2030-01-01T09:00:00Z"))
+    second = cached.score(Draft(account="new.account", caption="two", history=history,
+                                posted_at="2030-01-01T09:00:00Z"))
     cache = cached.serving_settings()["vector_cache"]
     assert cache["misses"] == misses + 1  # only the new caption
     assert cache["hits"] >= 10  # five photos and five captions
@@ -297,8 +318,9 @@ def test_a_draft_that_fails_in_a_shared_batch_fails_alone(model, monkeypatch):
 def test_drafts_scored_in_chunks_get_each_drafts_own_answer_and_a_bad_one_its_own_error(model, scorer):
     account = str(model.context_posts["account"].iloc[0])
     drafts = [Draft(account=account, caption="Morning run #fit", posted_at="2030-01-01T09:00:00Z"),
-              Draft(account=account, caption="Morning run #fit #ad #sponsored", posted_at="2030-01-01T09:00:00Z"),
-              Draft(account="someone.new", caption="Bad photo", image=b"not a photo", posted_at="2030-01-01T09:00:00Z"),
+        Draft(account=account, caption="Morning run #fit #ad #sponsored", posted_at="2030-01-01T09:00:00Z"),
+              Draft(account="someone.new", caption="Bad photo", image=b"not a photo",
+                    posted_at="2030-01-01T09:00:00Z"),
               Draft(account="someone.new", caption="First post", posted_at="2030-01-01T09:00:00Z")]
     # Chunks of two: drafts of one account together, then the bad draft with the new account's.
     scored = scorer.score_many(drafts, chunk=2)
@@ -346,7 +368,8 @@ def test_the_own_range_counts_of_several_tables_are_those_of_the_tables_concaten
     sent = pd.DataFrame({"likes": pd.array([None, 12], dtype="Int64")})
     text = pd.DataFrame({"likes": pd.Series(["5", "x"], dtype=object)})
     tables = [stored, sent.iloc[:0], sent, text]
-    expected = pd.to_numeric(pd.concat(tables, ignore_index=True)["likes"], errors="coerce").to_numpy(dtype=float)
+    expected = pd.to_numeric(pd.concat(tables, ignore_index=True)["likes"],
+                             errors="coerce").to_numpy(dtype=float)
     got = _counts(tables, "likes")
     np.testing.assert_array_equal(got, expected)
     np.testing.assert_array_equal(got, [3, np.nan, 7, np.nan, 12, 5, np.nan])

@@ -33,7 +33,8 @@ def serve_py(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("ENGAGE_API_KEY", "ENGAGE_KEY_FILE")}
     env["PYTHONPATH"] = str(ROOT)
     # No outcome store: its default for a bundle path is the working directory, here the checkout.
-    return subprocess.run([sys.executable, str(ROOT / "serve.py"), "--port", str(free_port()), "--outcomes", "off",
+    return subprocess.run([sys.executable, str(ROOT / "serve.py"), "--port", str(free_port()), "--outcomes",
+                           "off",
                            *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
 
 
@@ -93,14 +94,18 @@ def test_a_scoped_key_lists_only_its_accounts(scoped: ThreadServer) -> None:
 
 @pytest.mark.parametrize("request_", [
     ("feed", lambda s, k: get(s, "/v1/feed", k, account="ben.runs")),
-    ("score JSON", lambda s, k: post(s, "/v1/score", k, json={"account": "ben.runs", "caption": "hi", "image": PHOTO})),
+    ("score JSON", lambda s, k: post(s, "/v1/score", k,
+                                     json={"account": "ben.runs", "caption": "hi", "image": PHOTO})),
     ("score form", lambda s, k: post(s, "/v1/score", k, data={"account": "ben.runs", "caption": "hi"},
                                      files={"image": ("p.jpg", base64.b64decode(PHOTO), "image/jpeg")})),
-    ("compare", lambda s, k: post(s, "/v1/compare", k, json={"account": "ben.runs", "drafts": [{"caption": "a"},
-                                                                                                {"caption": "b"}]})),
-    ("an account the model does not know", lambda s, k: post(s, "/v1/score", k, json={"account": "zed", "caption": "x"})),
+    ("compare", lambda s, k: post(s, "/v1/compare", k,
+                                  json={"account": "ben.runs", "drafts": [{"caption": "a"},
+                                      {"caption": "b"}]})),
+    ("an account the model does not know", lambda s, k: post(s, "/v1/score", k,
+                                                             json={"account": "zed", "caption": "x"})),
 ], ids=lambda r: r[0])
-def test_a_scoped_key_gets_403_for_another_accounts_feed_scores_and_comparisons(scoped: ThreadServer, request_) -> None:
+def test_a_scoped_key_gets_403_for_another_accounts_feed_scores_and_comparisons(
+    scoped: ThreadServer, request_) -> None:
     _, send = request_
     refused = send(scoped, ANNA)
     assert refused.status_code == 403, refused.text
@@ -130,7 +135,8 @@ def test_ready_shows_cache_statistics_only_to_an_admin_key(scoped: ThreadServer)
 
 
 def test_ready_of_a_keyless_server_open_beyond_loopback_shows_no_cache_statistics() -> None:
-    app = create_app(ServeOptions(api_key=None, admin_token=None, key_file=None, host="0.0.0.0", insecure_no_auth=True),
+    app = create_app(ServeOptions(api_key=None, admin_token=None, key_file=None, host="0.0.0.0",
+                                  insecure_no_auth=True),
                      loader=RecordingScorer)
     with ThreadServer(app) as running:
         for _ in range(500):
@@ -148,7 +154,8 @@ def test_ready_of_a_keyless_server_open_beyond_loopback_shows_no_cache_statistic
     ("keys:\n  \"sha256:abc\": [a]\n", "64-digit hex"),
     (f"admin: [{ADMIN}]\nkeys:\n  {ADMIN}: [a]\n", "also an admin key"),
 ])
-def test_a_bad_key_file_stops_the_server_naming_the_file_and_the_problem(tmp_path: Path, text: str, message: str) -> None:
+def test_a_bad_key_file_stops_the_server_naming_the_file_and_the_problem(
+    tmp_path: Path, text: str, message: str) -> None:
     from engage.serving.access import KeyRing
 
     (tmp_path / "keys.yaml").write_text(text)
@@ -158,20 +165,23 @@ def test_a_bad_key_file_stops_the_server_naming_the_file_and_the_problem(tmp_pat
 
 @pytest.fixture(scope="module")
 def local():
-    app = create_app(ServeOptions(api_key=None, admin_token=None, key_file=None, allowed_hosts=("studio.lan",)),
+    app = create_app(ServeOptions(api_key=None, admin_token=None, key_file=None,
+                                  allowed_hosts=("studio.lan",)),
                      loader=RecordingScorer)
     with ThreadServer(app) as running:
         yield running
 
 
-@pytest.mark.parametrize("host", ["evil.example", "evil.example:8000", "127.0.0.1.evil.example", "localhost.evil"])
+@pytest.mark.parametrize("host",
+                         ["evil.example", "evil.example:8000", "127.0.0.1.evil.example", "localhost.evil"])
 def test_a_loopback_server_refuses_a_host_it_does_not_answer_to(local: ThreadServer, host: str) -> None:
     for path in ("/v1/accounts", "/ready", "/"):
         refused = httpx.get(f"{local.url}{path}", headers={"Host": host})
         assert refused.status_code == 400 and refused.json()["error"]["field"] == "Host"
 
 
-@pytest.mark.parametrize("host", ["127.0.0.1:{port}", "localhost:{port}", "LOCALHOST", "[::1]:{port}", "studio.lan"])
+@pytest.mark.parametrize("host",
+                         ["127.0.0.1:{port}", "localhost:{port}", "LOCALHOST", "[::1]:{port}", "studio.lan"])
 def test_a_loopback_server_answers_loopback_names_and_allowed_hosts(local: ThreadServer, host: str) -> None:
     answer = httpx.get(f"{local.url}/health", headers={"Host": host.format(port=local.port)})
     assert answer.status_code == 200

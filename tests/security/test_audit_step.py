@@ -1,5 +1,6 @@
-"""The CI audit step (.ci/audit.py): a vulnerability fails it; an audit that could look nothing up says SKIPPED
-with the reason instead of passing as pip-audit itself does offline ("No known vulnerabilities found", exit 0)."""
+"""The CI audit step (.ci/audit.py): a vulnerability fails it; an audit that could look nothing up says
+SKIPPED with the reason instead of passing as pip-audit itself does offline ("No known vulnerabilities found",
+exit 0)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ def audit():
 
 def test_a_known_vulnerability_fails_the_step_naming_package_id_and_fix(audit) -> None:
     report = {"dependencies": [
-        {"name": "h11", "version": "0.14.0", "vulns": [{"id": "GHSA-vqfr-h8mv-ghfj", "fix_versions": ["0.16.0"]}]},
+        {"name": "h11", "version": "0.14.0",
+         "vulns": [{"id": "GHSA-vqfr-h8mv-ghfj", "fix_versions": ["0.16.0"]}]},
         {"name": "numpy", "version": "2.4.6", "vulns": []},
     ]}
     code, lines = audit.verdict(report)
@@ -51,7 +53,7 @@ def test_a_clean_audit_passes_and_lists_what_it_could_not_audit(audit) -> None:
 
 #: A version of each input parser with a known vulnerability that engage's floors must exclude.
 VULNERABLE = [("pillow", "10.0.0"), ("pillow", "12.1.1"), ("python-multipart", "0.0.17"),
-              ("python-multipart", "0.0.21"), ("h11", "0.14.0"), ("starlette", "0.49.0"), ("starlette", "1.0.0"),
+    ("python-multipart", "0.0.21"), ("h11", "0.14.0"), ("starlette", "0.49.0"), ("starlette", "1.0.0"),
               ("pyarrow", "14.0.0"), ("lightgbm", "4.5.0")]
 
 

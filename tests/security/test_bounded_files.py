@@ -31,7 +31,8 @@ MAX_DECODED_BYTES = 64 * 1024 * 1024
 
 
 def post(shortcode: str, when: int = 1_690_000_000, likes: int = 10, owner: str = "anna.bakes") -> dict:
-    return {"node": {"shortcode": shortcode, "taken_at_timestamp": when, "edge_media_preview_like": {"count": likes},
+    return {"node": {"shortcode": shortcode, "taken_at_timestamp": when,
+                     "edge_media_preview_like": {"count": likes},
                      "edge_media_to_comment": {"count": 1}, "owner": {"username": owner}},
             "instaloader": {"node_type": "Post"}}
 
@@ -40,7 +41,8 @@ def dump(root: Path, n: int = 2) -> Path:
     folder = root / "dump" / "anna.bakes"
     folder.mkdir(parents=True)
     for i in range(n):
-        (folder / f"2023-07-0{i + 1}_12-00-00_UTC.json").write_text(json.dumps(post(f"P{i}", 1_690_000_000 + i)))
+        (folder / f"2023-07-0{i + 1}_12-00-00_UTC.json").write_text(
+            json.dumps(post(f"P{i}", 1_690_000_000 + i)))
     return folder
 
 
@@ -113,7 +115,8 @@ def test_a_deeply_nested_file_is_skipped_like_any_broken_file(tmp_path: Path, bo
 
 def test_a_number_of_a_million_digits_is_skipped_like_any_broken_file(tmp_path: Path) -> None:
     folder = dump(tmp_path)
-    (folder / "2023-07-09_12-00-00_UTC.json").write_bytes(b'{"node": {"shortcode": ' + b"9" * 1_000_000 + b"}}")
+    (folder / "2023-07-09_12-00-00_UTC.json").write_bytes(
+        b'{"node": {"shortcode": ' + b"9" * 1_000_000 + b"}}")
     posts = load_dump(folder.parent, progress=False)
     assert "cannot be decoded (ValueError" in skipped(posts)["2023-07-09_12-00-00_UTC.json"]
 
@@ -160,7 +163,8 @@ def test_a_dump_of_many_tiny_files_and_one_bomb_loads_in_bounded_memory(tmp_path
 def test_graph_api_folder_skips_a_bomb_and_a_nesting_bomb_by_name_and_loads_the_rest(tmp_path: Path) -> None:
     folder = tmp_path / "graph"
     folder.mkdir()
-    page = {"data": [{"id": "1789", "timestamp": "2024-05-01T10:00:00+0000", "like_count": 12, "comments_count": 1,
+    page = {"data": [{"id": "1789", "timestamp": "2024-05-01T10:00:00+0000", "like_count": 12,
+                      "comments_count": 1,
                       "caption": "hi", "username": "anna.bakes"}]}
     (folder / "media.json").write_text(json.dumps(page))
     (folder / "deep.json").write_bytes(b"[" * 100_000 + b"]" * 100_000)
@@ -177,7 +181,8 @@ def test_reading_json_out_of_its_folder_is_refused(tmp_path: Path) -> None:
     (tmp_path / "inside").mkdir()
     (tmp_path / "outside.json").write_text("{}")
     os.symlink(tmp_path / "outside.json", tmp_path / "inside" / "x.json")
-    with pytest.raises(DataError, match=r"x\.json: is a link to .*outside\.json, outside the folder being read"):
+    with pytest.raises(DataError,
+                       match=r"x\.json: is a link to .*outside\.json, outside the folder being read"):
         read_json_bounded(tmp_path / "inside" / "x.json", root=tmp_path / "inside")
 
 
@@ -190,7 +195,8 @@ def test_a_photo_path_to_dev_zero_is_refused_not_read(tmp_path: Path) -> None:
 def test_a_table_that_is_a_device_is_refused_not_read(tmp_path: Path) -> None:
     # Already refused before issue 22 (read_table checks is_file); kept so that it stays so.
     os.symlink("/dev/zero", tmp_path / "posts.csv")
-    with pytest.raises(DataError, match=r"posts\.csv: (does not exist or is not a file|is not a regular file)"):
+    with pytest.raises(DataError,
+                       match=r"posts\.csv: (does not exist or is not a file|is not a regular file)"):
         read_table(tmp_path / "posts.csv")
 
 
@@ -198,8 +204,11 @@ def test_a_parquet_table_that_decompresses_past_the_limit_is_refused_from_its_fo
                                                                                    monkeypatch) -> None:
     import engage.bounded as bounded
 
-    pd.DataFrame({"caption": [f"{i:06d}" + "x" * 1000 for i in range(2000)]}).to_parquet(tmp_path / "posts.parquet")  # ~2 MB, compresses
+    # ~2 MB, compresses
+    pd.DataFrame({"caption": [f"{i:06d}" + "x" * 1000 for i in range(2000)]}).to_parquet(
+        tmp_path / "posts.parquet")
     assert (tmp_path / "posts.parquet").stat().st_size < 200_000  # 2 MB of text, compressed
     monkeypatch.setattr(bounded, "MAX_TABLE_BYTES", 1_000_000)
-    with pytest.raises(DataError, match=r"posts\.parquet: decompresses to [\d,]+ bytes, over the limit of 1,000,000"):
+    with pytest.raises(DataError,
+                       match=r"posts\.parquet: decompresses to [\d,]+ bytes, over the limit of 1,000,000"):
         bounded.check_table_file(tmp_path / "posts.parquet", max_bytes=bounded.MAX_TABLE_BYTES)

@@ -1,8 +1,8 @@
 """Model files are trusted only when engage can prove it made them (issue 22).
 
-Before the change a bundle was one joblib pickle next to an unsigned manifest, so whoever could write the bundle
-folder (or plant a folder named `models:/engage@champion`, or a checkpoint, or an ONNX file under the cache)
-decided what ran. Each test plants such a file; a pickle whose load would create a file must never run.
+Before the change a bundle was one joblib pickle next to an unsigned manifest, so whoever could write the
+bundle folder (or plant a folder named `models:/engage@champion`, or a checkpoint, or an ONNX file under the
+cache) decided what ran. Each test plants such a file; a pickle whose load would create a file must never run.
 """
 
 from __future__ import annotations
@@ -65,14 +65,17 @@ def key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> bytes:
 def test_a_planted_bundle_pickle_never_runs(tmp_path: Path, key: bytes) -> None:
     marker = tmp_path / "ran"
     bundle = legacy_bundle(tmp_path / "planted", {"pipeline": CreatesAFile(marker)})
-    with pytest.raises(ModelError, match=r"saved before engage signed its models .*python -m engage\.model\.trust"):
+    with pytest.raises(ModelError,
+                       match=r"saved before engage signed its models .*python -m engage\.model\.trust"):
         EngageModel.load(bundle)
     assert not marker.exists()
 
 
-def test_a_bundle_signed_with_another_key_is_refused_before_anything_is_unpickled(tmp_path: Path, key: bytes) -> None:
+def test_a_bundle_signed_with_another_key_is_refused_before_anything_is_unpickled(
+    tmp_path: Path, key: bytes) -> None:
     marker = tmp_path / "ran"
-    bundle = signed_bundle(tmp_path / "planted", {"pipeline": CreatesAFile(marker)}, b"an attacker's own key of 32 bytes")
+    bundle = signed_bundle(tmp_path / "planted", {"pipeline": CreatesAFile(marker)},
+                           b"an attacker's own key of 32 bytes")
     with pytest.raises(ModelError, match=r"is not signed with this machine's model key .* re-export it"):
         EngageModel.load(bundle)
     assert not marker.exists()
@@ -82,7 +85,8 @@ def test_an_edited_manifest_is_refused(tmp_path: Path, key: bytes) -> None:
     bundle = signed_bundle(tmp_path / "edited", {"norms": {}}, key)
     manifest = json.loads((bundle / "manifest.json").read_text())
     (bundle / "state.pkl").write_bytes(b"other state")
-    manifest["files"]["state.pkl"] = hashlib.sha256(b"other state").hexdigest()  # digest updated, signature not
+    # digest updated, signature not
+    manifest["files"]["state.pkl"] = hashlib.sha256(b"other state").hexdigest()
     (bundle / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(ModelError, match="is not signed with this machine's model key"):
         EngageModel.load(bundle)
@@ -109,7 +113,7 @@ def test_even_a_signed_pickle_resolves_nothing_but_model_classes(tmp_path: Path,
 
 
 def test_without_a_model_key_a_bundle_is_refused_with_where_to_put_the_key(tmp_path: Path, key: bytes,
-                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch: pytest.MonkeyPatch) -> None:
     bundle = signed_bundle(tmp_path / "b", {"norms": {}}, key)
     monkeypatch.setenv("ENGAGE_MODEL_KEY_FILE", str(tmp_path / "elsewhere" / "model.key"))
     with pytest.raises(ModelError, match=r"no model key .*elsewhere/model\.key.* Copy the key"):
@@ -124,7 +128,7 @@ def test_the_model_key_is_made_once_readable_by_its_owner_only(tmp_path: Path, k
 
 
 def test_a_folder_named_like_the_registry_uri_does_not_shadow_the_registry(tmp_path: Path, key: bytes,
-                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch: pytest.MonkeyPatch) -> None:
     marker = tmp_path / "ran"
     monkeypatch.chdir(tmp_path)
     legacy_bundle(tmp_path / "models:" / "engage@champion", {"pipeline": CreatesAFile(marker)})
@@ -156,7 +160,8 @@ def test_booster_files_are_lightgbm_text_and_arrays_load_without_pickle(tmp_path
 def onnx_for(module: torch.nn.Module, folder: Path):
     from engage.embed.runtime import onnx_session
 
-    return onnx_session(module, (torch.zeros(1, 4),), name="tiny", weights_id="tiny-weights", input_names=["x"],
+    return onnx_session(module, (torch.zeros(1, 4),), name="tiny", weights_id="tiny-weights",
+                        input_names=["x"],
                         output_names=["y"], dynamic_axes={"x": {0: "n"}, "y": {0: "n"}}, directory=folder)
 
 
@@ -180,7 +185,8 @@ def test_a_planted_onnx_graph_gives_the_clean_answer(tmp_path: Path, key: bytes,
     assert path.read_bytes() != hostile  # replaced by a fresh export
 
 
-# -- Ray checkpoints -------------------------------------------------------------------------------------------
+# -- Ray checkpoints
+# -------------------------------------------------------------------------------------------
 
 
 def test_a_planted_or_old_ray_checkpoint_is_refused_and_never_unpickled(tmp_path: Path) -> None:
@@ -212,7 +218,8 @@ def test_a_planted_or_old_ray_checkpoint_is_refused_and_never_unpickled(tmp_path
 
 
 @pytest.mark.slow
-def test_a_bundle_saved_before_signing_is_refused_then_converted_on_the_operators_word(trained, tmp_path: Path) -> None:
+def test_a_bundle_saved_before_signing_is_refused_then_converted_on_the_operators_word(
+    trained, tmp_path: Path) -> None:
     from engage.model.trust import convert_legacy, main
 
     _, export = trained
@@ -225,7 +232,8 @@ def test_a_bundle_saved_before_signing_is_refused_then_converted_on_the_operator
     context = model.context_posts.copy()
     context.attrs = {}
     context.to_parquet(old / "context.parquet", index=False)
-    np.savez(old / "context_vectors.npz", image=model.context_vectors.image, caption=model.context_vectors.caption,
+    np.savez(old / "context_vectors.npz", image=model.context_vectors.image,
+             caption=model.context_vectors.caption,
              quality=model.context_vectors.quality)
     (old / "settings.yaml").write_bytes((export / "settings.yaml").read_bytes())
     files = {n: hashlib.sha256((old / n).read_bytes()).hexdigest()
@@ -238,7 +246,8 @@ def test_a_bundle_saved_before_signing_is_refused_then_converted_on_the_operator
     from engage.model.draft import Draft
     from engage.scoring.scorer import Scorer
 
-    draft = Draft(account=str(model.context_posts["account"].iloc[0]), caption="Morning light on the harbour #sea")
+    draft = Draft(account=str(model.context_posts["account"].iloc[0]),
+                  caption="Morning light on the harbour #sea")
     before, after = Scorer(model).score(draft), Scorer(converted).score(draft)
     for name in model.models:  # the same estimators give the same answers
         assert type(converted.models[name]) is type(model.models[name])

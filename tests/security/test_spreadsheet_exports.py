@@ -1,6 +1,6 @@
-"""Spreadsheet-safe exports: a CSV that engage writes never carries a cell a spreadsheet would run as a formula
-(OWASP "CSV Injection": cells starting with = + - @, tab or carriage return get a leading quote). Before issue 22
-`python -m engage.batch drafts.csv scores.csv` wrote the drafts' `account` cell raw."""
+"""Spreadsheet-safe exports: a CSV that engage writes never carries a cell a spreadsheet would run as a
+formula (OWASP "CSV Injection": cells starting with = + - @, tab or carriage return get a leading quote).
+Before issue 22 `python -m engage.batch drafts.csv scores.csv` wrote the drafts' `account` cell raw."""
 
 from __future__ import annotations
 
@@ -29,7 +29,8 @@ def test_every_text_cell_that_starts_a_formula_is_written_as_text(tmp_path: Path
     assert [r["account"] for r in rows] == ["'" + h for h in HOSTILE] + ["anna.bakes", "a=b"]
     assert [r["error"] for r in rows] == ["'" + h for h in HOSTILE] + ["anna.bakes", "a=b"]
     for row in rows:  # no text cell starts a formula (a negative number is a number)
-        assert not any(row[c].startswith(("=", "+", "-", "@", "\t", "\r")) for c in ("account", "flags", "error"))
+        assert not any(row[c].startswith(("=", "+", "-", "@", "\t",
+                                          "\r")) for c in ("account", "flags", "error"))
 
 
 def test_numbers_stay_numbers_in_the_csv(tmp_path: Path) -> None:

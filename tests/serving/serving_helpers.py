@@ -42,7 +42,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def photo(size: int = 96, colour: tuple[int, int, int] = (200, 80, 40), fmt: str = "JPEG", pattern: bool = True) -> bytes:
+def photo(size: int = 96, colour: tuple[int, int, int] = (200, 80, 40), fmt: str = "JPEG",
+          pattern: bool = True) -> bytes:
     """A small photo with some structure (a gradient and a square), encoded as `fmt`."""
     ramp = np.linspace(0, 255, size, dtype=np.float32)
     pixels = np.empty((size, size, 3), np.uint8)
@@ -58,16 +59,19 @@ def photo(size: int = 96, colour: tuple[int, int, int] = (200, 80, 40), fmt: str
 def png_bomb(width: int = 100_000, height: int = 100_000) -> bytes:
     """A PNG whose header declares width x height pixels, with almost no pixel data (a decompression bomb)."""
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        return struct.pack(">I",
+                           len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(
+        b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
 
 
 def flat_png(width: int, height: int, mode: str = "RGB") -> bytes:
     """A real PNG of one colour: a few hundred bytes for a 65000 x 1 strip, 128 KB for 6300 x 6300 pixels."""
     out = io.BytesIO()
-    Image.new(mode, (width, height), 128 if mode == "L" else (90, 140, 200)).save(out, format="PNG", optimize=True)
+    Image.new(mode, (width, height),
+              128 if mode == "L" else (90, 140, 200)).save(out, format="PNG", optimize=True)
     return out.getvalue()
 
 
@@ -78,7 +82,8 @@ def reset_peak_memory(pid: int) -> None:
 
 def peak_memory_mb(pid: int) -> tuple[float, float]:
     """(resident, peak resident since the last reset) MB of a process."""
-    status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+    status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                  if ":" in line)
     return int(status["VmRSS"].split()[0]) / 1024, int(status["VmHWM"].split()[0]) / 1024
 
 
@@ -93,7 +98,8 @@ class RecordingScorer:
 
     def __init__(self, version: str = "fake/1", accounts: tuple[str, ...] = ("anna.bakes", "ben.runs")):
         self.version = version
-        self.models = {"likes": None, "comments": None, "saves": None}  # the targets it answers (for /v1/targets)
+        # the targets it answers (for /v1/targets)
+        self.models = {"likes": None, "comments": None, "saves": None}
         self.feed_photos = {"anna.bakes": ["data:image/jpeg;base64,AAAA", "data:image/jpeg;base64,BBBB"]}
         self.info = {"name": "engage"}
         self.context_posts = pd.DataFrame({"account": list(accounts) * 2})
@@ -128,7 +134,8 @@ class RecordingScorer:
             "factors": [{"feature": "number of hashtags", "contribution": -0.1}],
         })
 
-    def best_hour(self, draft: Any, *, days: int = 7, goal: str = "likes", time_zone: str = "UTC") -> BestHour:
+    def best_hour(self, draft: Any, *, days: int = 7, goal: str = "likes",
+                  time_zone: str = "UTC") -> BestHour:
         if goal not in self.models:
             raise ModelError(f"this model has no {goal} target")
         self.best_hour_drafts.append(draft)
@@ -137,7 +144,8 @@ class RecordingScorer:
                         goal=goal, expected=expected, expected_likes=123.0)
 
     def serving_settings(self) -> dict[str, Any]:
-        return {"batching": {"max_batch_size": 1}, "vector_cache": {"max_items": 0, "items": 0, "hits": 0, "misses": 0}}
+        return {"batching": {"max_batch_size": 1},
+                "vector_cache": {"max_items": 0, "items": 0, "hits": 0, "misses": 0}}
 
 
 class ThreadServer:
@@ -146,7 +154,8 @@ class ThreadServer:
     def __init__(self, app: Any):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port,
+                                                    log_level="warning"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> ThreadServer:
@@ -186,15 +195,18 @@ class ServeProcess:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         # The outcome store beside the log, unless the test names one: never a file in the checkout.
-        store = [] if "--outcomes" in args else ["--outcomes", f"sqlite:///{Path(log_path).parent / 'outcomes.db'}"]
-        self.command = [sys.executable, str(ROOT / "serve.py"), "--model", str(model), "--port", str(self.port), *store,
+        store = [] if "--outcomes" in args else ["--outcomes",
+                                                 f"sqlite:///{Path(log_path).parent / 'outcomes.db'}"]
+        self.command = [sys.executable, str(ROOT / "serve.py"), "--model", str(model), "--port",
+                        str(self.port), *store,
                         *args]
         self.env = {**os.environ, "HF_HUB_OFFLINE": "1", "ENGAGE_ALLOW_DOWNLOAD": "0", **(env or {})}
         self.process: subprocess.Popen | None = None
 
     def start(self) -> ServeProcess:
         self._log = open(self.log_path, "wb")
-        self.process = subprocess.Popen(self.command, cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(self.command, cwd=ROOT, env=self.env, stdout=self._log,
+                                        stderr=subprocess.STDOUT)
         return self
 
     def __enter__(self) -> ServeProcess:

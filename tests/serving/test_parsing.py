@@ -30,7 +30,8 @@ def test_a_pydantic_location_is_written_as_a_client_writes_it(loc, prefix, name)
 @pytest.mark.parametrize(("body", "message", "status"), [
     (b"", "is empty", 422),
     (b"[1, 2]", "must be a JSON object with the draft's fields, not a JSON list", 422),
-    (b"{oops", "is not valid JSON: Expecting property name enclosed in double quotes at line 1 column 2", 400),
+    (b"{oops", "is not valid JSON: Expecting property name enclosed in double quotes at line 1 column 2",
+     400),
     (b'{"caption": "\xff"}', "is not UTF-8 text", 400),
 ])
 def test_a_body_that_is_not_a_json_object_names_the_body_400_if_undecodable_else_422(body, message, status):
@@ -46,7 +47,8 @@ def test_a_data_url_and_plain_base64_decode_to_the_same_bytes():
 
 
 def test_bad_base64_is_a_400_naming_the_field_and_never_quoting_the_value():
-    with pytest.raises(RequestError, match=r"^drafts\[0\]\.history\[2\]\.image: is not valid base64") as caught:
+    with pytest.raises(RequestError,
+                       match=r"^drafts\[0\]\.history\[2\]\.image: is not valid base64") as caught:
         decode_image("%%secret-not-base64%%", "drafts[0].history[2].image")
     assert caught.value.status == 400 and "secret" not in json.dumps(caught.value.body())
 
@@ -68,7 +70,8 @@ def test_compare_names_each_drafts_field_with_its_position():
 
 
 def test_a_valid_score_body_becomes_the_models_draft():
-    draft = score_request_from_json(json.dumps({"account": "anna", "caption": "hi #x", "followers": 1200}).encode())
+    draft = score_request_from_json(json.dumps({"account": "anna", "caption": "hi #x",
+                                                "followers": 1200}).encode())
     assert (draft.account, draft.caption, draft.followers, draft.image) == ("anna", "hi #x", 1200, None)
 
 
@@ -82,7 +85,8 @@ def test_admission_refuses_impossible_limits_with_the_setting_named():
 
 
 def test_history_posts_carry_their_insight_counts_to_the_draft():
-    body = {"account": "anna", "history": [{"posted_at": "2024-01-01T00:00:00Z", "likes": 3, "saves": 7, "reach": 90}]}
+    body = {"account": "anna",
+            "history": [{"posted_at": "2024-01-01T00:00:00Z", "likes": 3, "saves": 7, "reach": 90}]}
     post = score_request_from_json(json.dumps(body).encode()).history[0]
     assert (post.likes, post.saves, post.reach, post.impressions) == (3, 7, 90, None)
     with pytest.raises(RequestError, match=r"history\[0\]\.saves"):
@@ -92,7 +96,8 @@ def test_history_posts_carry_their_insight_counts_to_the_draft():
 
 @pytest.mark.parametrize(("fields", "field", "expected"), [
     ({"posted_at": "14/05/2024"}, "posted_at", r"send ISO 8601, e\.g\. 2024-05-12T09:00:00Z"),
-    ({"posted_at": "2001-01-01T00:00:00Z"}, "posted_at", r"between 2010-01-01 and 2200-01-01, in ISO 8601 \(e\.g\. 2024"),
+    ({"posted_at": "2001-01-01T00:00:00Z"}, "posted_at",
+     r"between 2010-01-01 and 2200-01-01, in ISO 8601 \(e\.g\. 2024"),
     ({"followers": "5,400"}, "followers", r"send a whole number without separators, e\.g\. 5400"),
     ({"followers": 12.5}, "followers", r"send a whole number, e\.g\. 5400"),
     ({"followers": -3}, "followers", r"counts are whole numbers from 0 to 10,000,000,000"),

@@ -1,5 +1,5 @@
-"""Property-based fuzzing of request parsing (hypothesis), in process: any JSON or form body becomes a Draft or
-a 400/422 `RequestError` whose answer is small, names only schema fields and never repeats what was sent.
+"""Property-based fuzzing of request parsing (hypothesis), in process: any JSON or form body becomes a Draft
+or a 400/422 `RequestError` whose answer is small, names only schema fields and never repeats what was sent.
 
 The same properties against a running `serve.py` are in tests/reliability/test_hostile_input.py.
 """
@@ -23,7 +23,8 @@ from engage.serving.parsing import (
 )
 
 MARKER = "fuzz-marker-Zq8"
-FIELDS = ["account", "caption", "image", "posted_at", "followers", "sponsored", "history", "likes", "comments",
+FIELDS = ["account", "caption", "image", "posted_at", "followers", "sponsored", "history", "likes",
+          "comments",
           "drafts", "best_hour"]
 #: An answer must stay this small whatever was sent.
 MAX_ANSWER_BYTES = 4096
@@ -33,14 +34,16 @@ scalars = st.one_of(
     st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True, allow_infinity=True),
     st.text(max_size=30), st.sampled_from(["2024-05-01T10:00:00Z", "9999-12-31T00:00:00Z", "", " ", MARKER]),
 )
-keys = st.one_of(st.sampled_from(FIELDS), st.text(max_size=12), st.just(MARKER), st.just("<b>" + MARKER + "</b>"))
+keys = st.one_of(st.sampled_from(FIELDS), st.text(max_size=12), st.just(MARKER),
+                 st.just("<b>" + MARKER + "</b>"))
 values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=5),
-                                                       st.dictionaries(keys, inner, max_size=6)), max_leaves=30)
+    st.dictionaries(keys, inner, max_size=6)), max_leaves=30)
 bodies = st.dictionaries(keys, values, max_size=10)
 
 
 def with_huge_numbers(body: dict[str, Any], number: str) -> bytes:
-    """The JSON of `body` with every integer 7 replaced by a literal of thousands of digits (json.dumps cannot write one)."""
+    """The JSON of `body` with every integer 7 replaced by a literal
+    of thousands of digits (json.dumps cannot write one)."""
     text = json.dumps(body)
     return text.replace(": 7,", f": {number},").replace(": 7}", f": {number}}}").encode()
 
@@ -82,7 +85,8 @@ def test_any_comparison_is_drafts_or_a_small_4xx(body: dict[str, Any], drafts: l
 
 @FUZZ
 @given(body=st.fixed_dictionaries({"account": st.just("a"), "followers": st.just(7)}, optional={
-    "history": st.lists(st.fixed_dictionaries({"posted_at": st.just("2024-01-01T00:00:00Z"), "likes": st.just(7)}),
+    "history": st.lists(st.fixed_dictionaries({"posted_at": st.just("2024-01-01T00:00:00Z"),
+                                               "likes": st.just(7)}),
                         max_size=3)}), number=huge_numbers)
 def test_numbers_of_any_length_are_a_422_naming_the_field(body: dict[str, Any], number: str) -> None:
     with pytest.raises(RequestError) as caught:
@@ -101,7 +105,8 @@ def test_any_bytes_are_parsed_or_refused_with_400_or_422(raw: bytes) -> None:
 
 
 @FUZZ
-@given(fields=st.dictionaries(keys, st.lists(st.one_of(st.text(max_size=40), huge_numbers), min_size=1, max_size=2),
+@given(fields=st.dictionaries(keys,
+                              st.lists(st.one_of(st.text(max_size=40), huge_numbers), min_size=1, max_size=2),
                               max_size=8))
 def test_any_form_is_a_draft_or_a_small_4xx_that_repeats_nothing(fields: dict[str, list[str]]) -> None:
     try:
@@ -134,7 +139,8 @@ def test_unknown_fields_are_counted_without_their_names_and_problems_are_capped(
     (b'["a"]', 422, "must be a JSON object"),
     (b'{"account": "   "}', 422, "only white space"),
 ])
-def test_undecodable_bodies_are_400_and_invalid_well_formed_ones_422(body: bytes, status: int, message: str) -> None:
+def test_undecodable_bodies_are_400_and_invalid_well_formed_ones_422(body: bytes, status: int,
+                                                                     message: str) -> None:
     with pytest.raises(RequestError, match=message) as caught:
         score_request_from_json(body)
     assert caught.value.status == status

@@ -11,15 +11,17 @@ from serving_helpers import ROOT
 
 
 def serve(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "serve.py"), *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=120, env={**os.environ, "HF_HUB_OFFLINE": "1", "ENGAGE_ALLOW_DOWNLOAD": "0"})
+    return subprocess.run([sys.executable, str(ROOT / "serve.py"), *args], cwd=cwd, capture_output=True,
+                          text=True,
+        timeout=120, env={**os.environ, "HF_HUB_OFFLINE": "1", "ENGAGE_ALLOW_DOWNLOAD": "0"})
 
 
 def test_help_explains_the_model_limits_and_environment() -> None:
     done = serve("--help")
     assert done.returncode == 0
     for words in ("--model", "models:/engage@champion", "--max-concurrent", "--max-queue", "Retry-After",
-                  "ENGAGE_API_KEY", "ENGAGE_ADMIN_TOKEN", "SIGHUP", "--read-timeout", "--body-timeout", "--keep-alive",
+                  "ENGAGE_API_KEY", "ENGAGE_ADMIN_TOKEN", "SIGHUP", "--read-timeout", "--body-timeout",
+                  "--keep-alive",
                   "--max-connections", "408"):
         assert words in done.stdout
 
@@ -32,7 +34,8 @@ def test_missing_registered_model_exits_non_zero_saying_how_to_get_one(tmp_path:
 
 
 def test_bundle_directory_without_manifest_exits_non_zero(tmp_path: Path) -> None:
-    done = serve("--port", "0", "--model", str(tmp_path), cwd=tmp_path)  # its default outcome store lands in cwd
+    # its default outcome store lands in cwd
+    done = serve("--port", "0", "--model", str(tmp_path), cwd=tmp_path)
     assert done.returncode == 2
     assert f"{tmp_path} is not a complete engage bundle (no manifest.json)" in done.stderr
 
@@ -45,4 +48,5 @@ def test_invalid_limits_are_refused_by_the_command_line() -> None:
 def test_invalid_timeouts_and_connection_limit_are_refused_by_the_command_line() -> None:
     for args in (["--read-timeout", "0"], ["--body-timeout", "-1"], ["--max-connections", "0"]):
         done = serve(*args)
-        assert done.returncode == 2 and "--read-timeout, --body-timeout and --keep-alive must be > 0" in done.stderr
+        assert done.returncode == 2 and ("--read-timeout, --body-timeout and "
+                                         "--keep-alive must be > 0") in done.stderr

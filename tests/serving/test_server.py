@@ -79,7 +79,8 @@ def save_as_version(bundle: Path, version: str) -> None:
 # --------------------------------------------------------------------------------------------- answers
 
 
-def test_ready_reports_the_models_name_version_and_embedder(served: ServeProcess, trained, bundle: Path) -> None:
+def test_ready_reports_the_models_name_version_and_embedder(served: ServeProcess, trained,
+                                                            bundle: Path) -> None:
     manifest = json.loads((bundle / "manifest.json").read_text())
     ready = dict(served.ready)
     batching, cache = ready.pop("batching"), ready.pop("vector_cache")
@@ -92,7 +93,8 @@ def test_ready_reports_the_models_name_version_and_embedder(served: ServeProcess
 
 
 def test_score_answers_with_sane_ranges_risk_flags_and_factors(served: ServeProcess, account: str) -> None:
-    response = score(served, account=account, caption="Golden hour on the balcony", image=PHOTO_B64, followers=5000)
+    response = score(served, account=account, caption="Golden hour on the balcony", image=PHOTO_B64,
+                     followers=5000)
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["model_version"] == served.ready["version"] and body["embedder"] == served.ready["embedder"]
@@ -102,7 +104,8 @@ def test_score_answers_with_sane_ranges_risk_flags_and_factors(served: ServeProc
     assert body["risk_label"] == RISK_LABEL_FELT_FAKE  # the smoke demo carries the simulator's felt_fake
     assert all(set(flag) == {"code", "message"} and flag["message"] for flag in body["flags"])
     assert 1 <= len(body["factors"]) <= 6
-    assert all(isinstance(f["feature"], str) and isinstance(f["contribution"], float) for f in body["factors"])
+    assert all(isinstance(f["feature"], str) and isinstance(f["contribution"],
+                                                            float) for f in body["factors"])
     sizes = [abs(f["contribution"]) for f in body["factors"]]
     assert sizes == sorted(sizes, reverse=True)
 
@@ -116,18 +119,22 @@ def test_25_hashtags_raise_the_flag_and_lower_expected_likes(served: ServeProces
     assert stuffed["likes"]["expected"] < plain["likes"]["expected"]
 
 
-def test_disclosure_tags_raise_the_authenticity_risk_of_a_sponsored_draft(served: ServeProcess, account: str) -> None:
+def test_disclosure_tags_raise_the_authenticity_risk_of_a_sponsored_draft(
+    served: ServeProcess, account: str) -> None:
     caption = "Loving this new serum from @glowco, my skin has never felt better"
     without = score(served, account=account, caption=caption, image=PHOTO_B64, sponsored=True).json()
-    tagged = score(served, account=account, caption=f"{caption} #ad #paid", image=PHOTO_B64, sponsored=True).json()
+    tagged = score(served, account=account, caption=f"{caption} #ad #paid", image=PHOTO_B64,
+                   sponsored=True).json()
     assert tagged["authenticity_risk"] > without["authenticity_risk"]
     assert "disclosure_tags" in [f["code"] for f in tagged["flags"]]
 
 
 def test_multipart_upload_scores_exactly_like_json_base64(served: ServeProcess, account: str) -> None:
-    fields = {"account": account, "caption": "Crumb shot #sourdough", "posted_at": served.when, "followers": "4200",
+    fields = {"account": account, "caption": "Crumb shot #sourdough", "posted_at": served.when,
+              "followers": "4200",
               "sponsored": "false"}
-    as_form = httpx.post(f"{served.url}/v1/score", data=fields, files={"image": ("draft.jpg", PHOTO, "image/jpeg")},
+    as_form = httpx.post(f"{served.url}/v1/score", data=fields,
+                         files={"image": ("draft.jpg", PHOTO, "image/jpeg")},
                          timeout=120)
     as_json = score(served, **{**fields, "followers": 4200, "sponsored": False, "image": PHOTO_B64})
     assert as_form.status_code == 200, as_form.text
@@ -137,24 +144,29 @@ def test_multipart_upload_scores_exactly_like_json_base64(served: ServeProcess, 
     assert form_body == json_body
 
 
-def test_unknown_account_is_scored_with_priors_and_flagged_unless_history_is_sent(served: ServeProcess) -> None:
+def test_unknown_account_is_scored_with_priors_and_flagged_unless_history_is_sent(
+    served: ServeProcess) -> None:
     alone = score(served, account="never.seen.before", caption="Hello world", image=PHOTO_B64)
     assert alone.status_code == 200
     assert "unknown_account" in [f["code"] for f in alone.json()["flags"]]
     start = datetime(2024, 5, 1, 18, tzinfo=UTC)
     history = [{"caption": f"Day {i} in the studio", "posted_at": (start + timedelta(days=2 * i)).isoformat(),
-                "likes": 300 + 10 * i, "comments": 12, "image": base64.b64encode(photo(96, (40, 90 + i, 160))).decode()}
+                "likes": 300 + 10 * i, "comments": 12,
+                "image": base64.b64encode(photo(96, (40, 90 + i, 160))).decode()}
                for i in range(6)]
-    with_history = score(served, account="never.seen.before", caption="Hello world", image=PHOTO_B64, history=history)
+    with_history = score(served, account="never.seen.before", caption="Hello world", image=PHOTO_B64,
+                         history=history)
     assert with_history.status_code == 200, with_history.text
     assert "unknown_account" not in [f["code"] for f in with_history.json()["flags"]]
     assert with_history.json()["likes"]["expected"] != alone.json()["likes"]["expected"]
 
 
-def test_compare_ranks_drafts_by_expected_likes_and_finds_the_best_hour(served: ServeProcess, account: str) -> None:
+def test_compare_ranks_drafts_by_expected_likes_and_finds_the_best_hour(
+    served: ServeProcess, account: str) -> None:
     drafts = [{"caption": f"Market haul {HASHTAGS_25}", "image": PHOTO_B64, "posted_at": served.when},
               {"caption": "Market haul, peaches are back", "image": PHOTO_B64, "posted_at": served.when}]
-    response = httpx.post(f"{served.url}/v1/compare", json={"account": account, "drafts": drafts, "best_hour": True},
+    response = httpx.post(f"{served.url}/v1/compare",
+                          json={"account": account, "drafts": drafts, "best_hour": True},
                           timeout=300)
     assert response.status_code == 200, response.text
     body = response.json()
@@ -179,11 +191,13 @@ def test_compare_ranks_drafts_by_expected_likes_and_finds_the_best_hour(served: 
 
 BAD_REQUESTS = {
     "image not base64": (dict(image="%%% not base64 %%%"), 400, "image"),
-    "image not a photo": (dict(image=base64.b64encode(b"%PDF-1.4 " + SECRET.encode()).decode()), 400, "image"),
+    "image not a photo": (dict(image=base64.b64encode(b"%PDF-1.4 " + SECRET.encode()).decode()), 400,
+                          "image"),
     "truncated photo": (dict(image=base64.b64encode(PHOTO[: len(PHOTO) // 3]).decode()), 400, "image"),
     "decompression bomb": (dict(image=base64.b64encode(png_bomb()).decode()), 400, "image"),
     "caption over 2,200 characters": (dict(caption=SECRET * 100), 422, "caption"),
-    "history over 500 posts": (dict(history=[{"caption": SECRET, "posted_at": WHEN, "likes": 1}] * 501), 422, "history"),
+    "history over 500 posts": (dict(history=[{"caption": SECRET, "posted_at": WHEN, "likes": 1}] * 501), 422,
+                               "history"),
     "followers not a number": (dict(followers="lots"), 422, "followers"),
 }
 
@@ -210,7 +224,8 @@ def guarded(bundle: Path, tmp_path_factory: pytest.TempPathFactory):
     """A server on a copy of the bundle with tiny limits, an API key and an admin token."""
     work = tmp_path_factory.mktemp("guarded")
     copy = copy_bundle(bundle, work / "engage")
-    server = ServeProcess(copy, work / "serve.log", "--max-concurrent", "1", "--max-queue", "0", "--retry-after", "2",
+    server = ServeProcess(copy, work / "serve.log", "--max-concurrent", "1", "--max-queue", "0",
+                          "--retry-after", "2",
                           env={"ENGAGE_API_KEY": "key-123", "ENGAGE_ADMIN_TOKEN": "admin-456"})
     with server:
         server.bundle = copy  # type: ignore[attr-defined]
@@ -225,7 +240,8 @@ ADMIN = {"Authorization": "Bearer admin-456"}
 def test_api_key_is_required_on_v1_when_set(guarded: ServeProcess) -> None:
     draft = {"account": "someone", "caption": "hi", "posted_at": WHEN}
     assert httpx.post(f"{guarded.url}/v1/score", json=draft, timeout=60).status_code == 401
-    assert httpx.post(f"{guarded.url}/v1/score", json=draft, headers={"X-API-Key": "nope"}, timeout=60).status_code == 401
+    assert httpx.post(f"{guarded.url}/v1/score", json=draft, headers={"X-API-Key": "nope"},
+                      timeout=60).status_code == 401
     assert httpx.post(f"{guarded.url}/v1/score", json=draft, headers=KEY, timeout=60).status_code == 200
     assert httpx.get(f"{guarded.url}/ready").status_code == 200
 
@@ -233,7 +249,8 @@ def test_api_key_is_required_on_v1_when_set(guarded: ServeProcess) -> None:
 def test_overload_beyond_the_limits_gets_503_with_retry_after(guarded: ServeProcess) -> None:
     draft = {"account": "someone", "caption": "hi", "posted_at": WHEN, "image": PHOTO_B64}
     with ThreadPoolExecutor(4) as pool:
-        answers = list(pool.map(lambda _: httpx.post(f"{guarded.url}/v1/score", json=draft, headers=KEY, timeout=120),
+        answers = list(pool.map(lambda _: httpx.post(f"{guarded.url}/v1/score", json=draft, headers=KEY,
+                                                     timeout=120),
                                 range(4)))
     statuses = sorted(a.status_code for a in answers)
     assert statuses[0] == 200 and statuses[-1] == 503, statuses
@@ -245,14 +262,16 @@ def test_overload_beyond_the_limits_gets_503_with_retry_after(guarded: ServeProc
 def test_reload_swaps_in_a_new_bundle_and_refuses_an_incomplete_one(guarded: ServeProcess) -> None:
     bundle: Path = guarded.bundle  # type: ignore[attr-defined]
     draft = {"account": "someone", "caption": "hi", "posted_at": WHEN}
-    assert httpx.post(f"{guarded.url}/admin/reload", headers={"Authorization": "Bearer wrong"}).status_code == 403
+    assert httpx.post(f"{guarded.url}/admin/reload",
+                      headers={"Authorization": "Bearer wrong"}).status_code == 403
 
     save_as_version(bundle, "engage/reloaded")
     reloaded = httpx.post(f"{guarded.url}/admin/reload", headers=ADMIN, timeout=300)
     assert reloaded.status_code == 200, reloaded.text
     assert reloaded.json()["version"] == "engage/reloaded"
     assert httpx.get(f"{guarded.url}/ready").json()["version"] == "engage/reloaded"
-    assert httpx.post(f"{guarded.url}/v1/score", json=draft, headers=KEY, timeout=60).json()["model_version"] == "engage/reloaded"
+    assert httpx.post(f"{guarded.url}/v1/score", json=draft, headers=KEY,
+                      timeout=60).json()["model_version"] == "engage/reloaded"
 
     (bundle / "context.parquet").unlink()
     refused = httpx.post(f"{guarded.url}/admin/reload", headers=ADMIN, timeout=300)
@@ -280,9 +299,10 @@ def test_sighup_reloads_the_model(guarded: ServeProcess, bundle: Path) -> None:
 
 def serve_until_exit(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     # --outcomes off: a bundle's default outcome store is the working directory, here the checkout.
-    return subprocess.run([sys.executable, str(ROOT / "serve.py"), "--port", "0", "--outcomes", "off", *args], cwd=ROOT,
+    return subprocess.run([sys.executable, str(ROOT / "serve.py"), "--port", "0", "--outcomes", "off", *args],
+                          cwd=ROOT,
                           capture_output=True,
-                          text=True, timeout=timeout, env={**os.environ, "HF_HUB_OFFLINE": "1", "ENGAGE_ALLOW_DOWNLOAD": "0"})
+        text=True, timeout=timeout, env={**os.environ, "HF_HUB_OFFLINE": "1", "ENGAGE_ALLOW_DOWNLOAD": "0"})
 
 
 def test_incomplete_bundle_refuses_to_start_with_a_clear_message(bundle: Path, tmp_path: Path) -> None:

@@ -42,7 +42,8 @@ def page():
             browser.close()
 
 
-def test_studio_scores_an_uploaded_photo_and_compares_two_drafts(served: ServeProcess, page, tmp_path: Path) -> None:
+def test_studio_scores_an_uploaded_photo_and_compares_two_drafts(served: ServeProcess, page,
+                                                                 tmp_path: Path) -> None:
     picture = tmp_path / "draft.jpg"
     picture.write_bytes(photo(320))
     page.goto(f"{served.url}/")
@@ -62,7 +63,8 @@ def test_studio_scores_an_uploaded_photo_and_compares_two_drafts(served: ServePr
     # The account's usual and what this draft adds, and how far that can be trusted, in words.
     assert page.inner_text("#result-a .likes-usual").startswith("your usual now: ")
     assert "%" in page.inner_text("#result-a .likes-usual")
-    assert "drafts apart" in page.inner_text("#result-a .skill") or "right" in page.inner_text("#result-a .skill")
+    assert "drafts apart" in page.inner_text("#result-a .skill") or "right" in page.inner_text(
+        "#result-a .skill")
 
     # Every count the model predicts is shown with its range; the feed preview puts the draft top-left of a
     # 3x3 grid with the account's last eight photos, and the feed-consistency figure beside it.
@@ -83,7 +85,8 @@ def test_studio_scores_an_uploaded_photo_and_compares_two_drafts(served: ServePr
     assert page.locator("#result-b .likes-expected").count() == 1  # B's full score, side by side with A's
 
     # Choosing another goal ranks by it: the table and the verdict speak of saves, the saves card is marked.
-    assert {"likes", "saves", "impressions"} <= set(page.eval_on_selector_all("#goal option", "os => os.map(o => o.value)"))
+    assert {"likes", "saves",
+            "impressions"} <= set(page.eval_on_selector_all("#goal option", "os => os.map(o => o.value)"))
     page.select_option("#goal", "saves")
     page.check("#best-hour")
     page.click("#compare")
@@ -98,7 +101,8 @@ def test_studio_scores_an_uploaded_photo_and_compares_two_drafts(served: ServePr
     assert shot.stat().st_size > 10_000
 
 
-def test_studio_shows_the_fields_error_for_a_file_that_is_not_a_photo(served: ServeProcess, page, tmp_path: Path) -> None:
+def test_studio_shows_the_fields_error_for_a_file_that_is_not_a_photo(served: ServeProcess, page,
+                                                                      tmp_path: Path) -> None:
     not_a_photo = tmp_path / "notes.jpg"
     not_a_photo.write_bytes(b"these are my notes, not a photo")
     page.goto(f"{served.url}/")
@@ -133,15 +137,17 @@ def test_studio_numbers_are_compact_with_the_full_figure_on_hover_and_counted_as
     assert big.get_attribute("title").replace(",", "").replace(".", "").isdigit()
     _no_clipped_number(page)
     # Bars to one scale: a full bar is a 50% change in likes (or the largest), never the largest by default.
-    widths = page.eval_on_selector_all("#result-a .factors .bar", "bars => bars.map(b => parseFloat(b.style.width))")
+    widths = page.eval_on_selector_all("#result-a .factors .bar",
+                                       "bars => bars.map(b => parseFloat(b.style.width))")
     effects = page.eval_on_selector_all("#result-a .factors .sign",
-                                        "s => s.map(n => parseFloat(n.textContent.replace('−', '-').replace('+', '')))")
+        "s => s.map(n => parseFloat(n.textContent.replace('−', '-').replace('+', '')))")
     scale = max([50.0] + [abs(e) for e in effects])
     for width, effect in zip(widths, effects, strict=True):
         assert abs(width - max(0.5, abs(effect) / scale * 100)) < 1.5, (width, effect)
 
 
-def test_a_new_account_gives_its_recent_posts_as_history_in_the_studio(served: ServeProcess, page, tmp_path: Path) -> None:
+def test_a_new_account_gives_its_recent_posts_as_history_in_the_studio(
+    served: ServeProcess, page, tmp_path: Path) -> None:
     picture = tmp_path / "old.jpg"
     picture.write_bytes(photo(320, colour=(40, 120, 200)))
     page.goto(f"{served.url}/")
@@ -153,7 +159,8 @@ def test_a_new_account_gives_its_recent_posts_as_history_in_the_studio(served: S
     page.click("#result-a .tips li[data-code='unknown_account'] .add-history")  # the tip leads to the panel
     assert page.locator("#history-box[open]").count() == 1 and page.locator(".history-post").count() == 1
     assert tip is not None
-    for i, (day, likes) in enumerate([("2024-05-01T10:00", "120"), ("2024-05-03T18:30", "95"), ("2024-05-06T09:15", "140")]):
+    for i, (day, likes) in enumerate([("2024-05-01T10:00", "120"), ("2024-05-03T18:30", "95"),
+                                      ("2024-05-06T09:15", "140")]):
         row = page.locator(".history-post").nth(i)
         row.locator(".h-photo").set_input_files(str(picture))
         row.locator(".h-caption").fill(f"Earlier post {i} #coffee")
@@ -186,11 +193,14 @@ def test_the_best_hour_has_its_date_and_time_zone(served: ServeProcess, page) ->
     line = page.wait_for_selector("#compare-result .best-hour", timeout=120_000).inner_text()
     import re
 
-    assert re.search(r"\b(Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday), \d{1,2} [A-Z][a-z]+ 20\d\d"
+    assert re.search(
+        r"\b(Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday), \d{1,2} [A-Z][a-z]+ 20\d\d"
                      r"(,| at) \d\d:00 (UTC|GMT)", line), line
-    assert page.evaluate("bestHourText({posted_at: '2026-12-08T09:00:00Z', time_zone: 'Europe/Paris'})").startswith(
+    assert page.evaluate(
+        "bestHourText({posted_at: '2026-12-08T09:00:00Z', time_zone: 'Europe/Paris'})").startswith(
         "Tuesday, 8 December 2026")
-    assert "10:00 CET" in page.evaluate("bestHourText({posted_at: '2026-12-08T09:00:00Z', time_zone: 'Europe/Paris'})")
+    assert "10:00 CET" in page.evaluate(
+        "bestHourText({posted_at: '2026-12-08T09:00:00Z', time_zone: 'Europe/Paris'})")
 
 
 def _as_the_studio_shows(x: float) -> str:
@@ -226,14 +236,16 @@ def test_a_published_drafts_outcome_recorded_in_the_studio_shows_in_its_accuracy
 
     page.click("#accuracy-show")
     page.wait_for_selector("#accuracy-result img.accuracy-plot", timeout=60_000)
-    page.wait_for_function("document.querySelector('#accuracy-result img.accuracy-plot').complete", timeout=30_000)
+    page.wait_for_function("document.querySelector('#accuracy-result img.accuracy-plot').complete",
+                           timeout=30_000)
     answer = httpx.get(f"{served.url}/v1/accuracy", params={"account": account}, timeout=30).json()
     mine = [p for p in answer["points"] if p["score_id"] == score_id and p["target"] == "likes"]
     assert len(mine) == 1 and mine[0]["actual"] == actual and mine[0]["post_id"] == "StudioTest24h"
     assert abs(mine[0]["expected"] - expected) <= (0.5 if expected >= 100 else 0.05)  # what the studio showed
 
     # The draft is listed with what engage predicted and what it did; the table's MAE is the API's.
-    row = page.locator(f"#accuracy-result .accuracy-points tr[data-score-id='{score_id}'][data-target='likes']")
+    row = page.locator(
+        f"#accuracy-result .accuracy-points tr[data-score-id='{score_id}'][data-target='likes']")
     assert row.count() == 1
     assert row.locator(".post").inner_text() == "StudioTest24h (24 h)"
     assert row.locator(".predicted").get_attribute("title") == _as_the_studio_shows(mine[0]["expected"])

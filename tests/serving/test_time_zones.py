@@ -13,7 +13,8 @@ DRAFTS = [{"caption": "one"}, {"caption": "two #a"}]
 
 
 def _serve(scorer: RecordingScorer, **options: object) -> ThreadServer:
-    return ThreadServer(create_app(ServeOptions(api_key=None, admin_token=None, **options), loader=lambda: scorer))
+    return ThreadServer(create_app(ServeOptions(api_key=None, admin_token=None, **options),
+                                   loader=lambda: scorer))
 
 
 def _ready(url: str) -> None:
@@ -29,7 +30,8 @@ def test_best_hour_names_the_zone_of_the_request_the_account_or_the_server() -> 
         _ready(server.url)
         ask = lambda **extra: httpx.post(f"{server.url}/v1/compare", json={  # noqa: E731
             "drafts": DRAFTS, "best_hour": True, **extra}).json()["best_hour"]
-        assert ask(account="anna.bakes") == {"posted_at": "2030-01-01T18:00:00+01:00", "time_zone": "Europe/Berlin",
+        assert ask(account="anna.bakes") == {"posted_at": "2030-01-01T18:00:00+01:00",
+                                             "time_zone": "Europe/Berlin",
                                              "goal": "likes", "expected": 123.0, "expected_likes": 123.0}
         assert ask(account="ben.runs")["time_zone"] == "America/New_York"
         assert ask(account="ben.runs")["posted_at"] == "2030-01-01T18:00:00-05:00"

@@ -1,11 +1,11 @@
 """The demo data simulator: a deterministic population of micro-influencers whose posts behave the way the
 influencer-marketing literature says real posts do, with the ground truth kept beside them.
 
-`load_demo(path, **options)` (options: fields of `engage.config.DemoSettings`) is what `load_posts("demo", ...)` calls: it generates the population on
-first use (or when the directory's `manifest.json` does not match the options) and returns the canonical
-posts table. `generate_demo(out_dir, **options)` always generates. Every choice comes from numpy
-Generators seeded from `seed` per account and per stage (never a global RNG, never the clock), so the
-same options give the same table and the same JPEG bytes.
+`load_demo(path, **options)` (options: fields of `engage.config.DemoSettings`) is what `load_posts("demo",
+...)` calls: it generates the population on first use (or when the directory's `manifest.json` does not match
+the options) and returns the canonical posts table. `generate_demo(out_dir, **options)` always generates.
+Every choice comes from numpy Generators seeded from `seed` per account and per stage (never a global RNG,
+never the clock), so the same options give the same table and the same JPEG bytes.
 
 How a population is made (docs/demo-data.md has every number and where it comes from), one module each:
 
@@ -33,7 +33,9 @@ from engage.data.demo.vocabulary import (
 )
 
 __all__ = [
-    "BRAND_MESSAGES", "DISCLOSURES", "GRADES", "NICHES", "OFF_STYLE_DISTANCE", "PERIOD_END", "SIMULATOR_VERSION",
-    "Look", "PhotoPlan", "apply_look", "felt_fake_logit", "generate_demo", "is_current", "load_demo", "load_truth",
+    "BRAND_MESSAGES", "DISCLOSURES", "GRADES", "NICHES", "OFF_STYLE_DISTANCE", "PERIOD_END",
+    "SIMULATOR_VERSION",
+    "Look", "PhotoPlan", "apply_look", "felt_fake_logit", "generate_demo", "is_current", "load_demo",
+    "load_truth",
     "look_distance", "render_photo",
 ]

@@ -26,7 +26,8 @@ TIME_REACH = 1.5
 #: Sponsored posts reach fewer people (as for likes; assumption).
 SPONSORED_REACH = -0.1
 REACH_NOISE_SD = 0.25
-#: Impressions per account reached: 1.25 x exp(N(0, 0.1)) (assumption; Meta reports both, impressions >= reach).
+#: Impressions per account reached: 1.25 x exp(N(0, 0.1))
+#: (assumption; Meta reports both, impressions >= reach).
 FREQUENCY, FREQUENCY_SD = 1.25, 0.1
 
 #: Per account reached. Saves: 2.1% and shares: 0.13% of impressions are the medians of
@@ -41,13 +42,15 @@ PER_SHARE = 1.5
 USEFUL, INSPIRING, IMAGES = 0.65, 0.61, 0.60
 TYPICAL_DETAIL, TYPICAL_INSPIRATION = 0.4, 0.3  # population means the effects are centred on (as for likes)
 GIVEAWAY_SHARES = 0.7  # "tag two friends" giveaways are passed on (assumption)
-FELT_FAKE_INSIGHTS = -0.4  # a post the audience finds fake is saved, shared and visited less (as for likes; assumption)
+# a post the audience finds fake is saved, shared and visited less (as for likes; assumption)
+FELT_FAKE_INSIGHTS = -0.4
 INSIGHT_NOISE_SD = 0.3
 #: Of the profile visitors, 39% follow (median follows / profile visits in one_account_insights_176); the
 #: log-odds move with the reasons to follow (0.8 per unit of share, as likes) and drop 0.5 for a post off the
 #: feed's style (feeds are followed for their look; assumption).
 FOLLOW_RATE, FOLLOW_PER_SHARE, OFF_STYLE_FOLLOW = 0.39, 0.8, -0.5
-#: Of the profile visitors, 3% tap the link in bio, 8x as many when the caption says "link in bio" (assumption).
+#: Of the profile visitors, 3% tap the link in bio, 8x as
+#: many when the caption says "link in bio" (assumption).
 LINK_RATE, LINK_IN_BIO = 0.03, math.log(8.0)
 
 
@@ -75,29 +78,34 @@ def _sigmoid(x: float) -> float:
 def simulate_insights(rng: np.random.Generator, cues: PostCues) -> tuple[dict[str, int], dict[str, float]]:
     """(the post's insight counts, the latent quantities behind them for truth.parquet)."""
     tags = cues.n_hashtags
-    discovery = HASHTAG_REACH * min(tags, HASHTAG_REACH_FREE) - HASHTAG_REACH_PENALTY * max(0, tags - HASHTAG_REACH_FREE)
+    discovery = HASHTAG_REACH * min(tags, HASHTAG_REACH_FREE) - HASHTAG_REACH_PENALTY * max(
+        0, tags - HASHTAG_REACH_FREE)
     log_reach = (math.log(cues.followers * REACH_RATE) + discovery + TIME_REACH * cues.time_effect
                  + SPONSORED_REACH * cues.sponsored)
     reach = int(rng.poisson(math.exp(log_reach + rng.normal(0, REACH_NOISE_SD))))
-    impressions = reach + int(rng.poisson(reach * max(FREQUENCY * math.exp(rng.normal(0, FREQUENCY_SD)) - 1.0, 0.0)))
+    impressions = reach + int(rng.poisson(reach * max(FREQUENCY * math.exp(rng.normal(0, FREQUENCY_SD)) - 1.0,
+                                                      0.0)))
 
     useful = cues.detail - TYPICAL_DETAIL
     inspiring = float(cues.inspiration) - TYPICAL_INSPIRATION
     images = cues.image_quality - 1.0
     fake = FELT_FAKE_INSIGHTS * cues.felt_fake
     effect_saves = PER_SHARE * (USEFUL * useful + 0.5 * INSPIRING * inspiring + IMAGES * images) + fake
-    effect_shares = PER_SHARE * (0.5 * USEFUL * useful + INSPIRING * inspiring + IMAGES * images) + fake + GIVEAWAY_SHARES * cues.giveaway
+    effect_shares = PER_SHARE * (0.5 * USEFUL * useful + INSPIRING * inspiring + IMAGES
+                                 * images) + fake + GIVEAWAY_SHARES * cues.giveaway
     effect_visits = 0.8 * (USEFUL * useful + INSPIRING * inspiring + IMAGES * images) + fake
     saves = int(rng.poisson(reach * SAVE_RATE * math.exp(effect_saves + rng.normal(0, INSIGHT_NOISE_SD))))
     shares = int(rng.poisson(reach * SHARE_RATE * math.exp(effect_shares + rng.normal(0, INSIGHT_NOISE_SD))))
     visits = int(rng.poisson(reach * VISIT_RATE * math.exp(effect_visits + rng.normal(0, INSIGHT_NOISE_SD))))
-    follow_logit = (math.log(FOLLOW_RATE / (1 - FOLLOW_RATE)) + FOLLOW_PER_SHARE * (USEFUL * useful + INSPIRING * inspiring + IMAGES * images)
+    follow_logit = (math.log(FOLLOW_RATE / (1 - FOLLOW_RATE)) + FOLLOW_PER_SHARE * (
+        USEFUL * useful + INSPIRING * inspiring + IMAGES * images)
                     + OFF_STYLE_FOLLOW * cues.off_style + fake)
     follow_probability = _sigmoid(follow_logit)
     follows = int(rng.binomial(visits, follow_probability))
     link_probability = min(LINK_RATE * math.exp(LINK_IN_BIO * cues.link_in_bio), 1.0)
     link_clicks = int(rng.binomial(visits, link_probability))
-    counts = {"impressions": impressions, "reach": reach, "saves": saves, "shares": shares, "profile_visits": visits,
+    counts = {"impressions": impressions, "reach": reach, "saves": saves, "shares": shares,
+              "profile_visits": visits,
               "follows": follows, "link_clicks": link_clicks}
     truth = {"expected_log_reach": log_reach, "reach_hashtags": discovery, "saves_log_effect": effect_saves,
              "shares_log_effect": effect_shares, "profile_visits_log_effect": effect_visits,

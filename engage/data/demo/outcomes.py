@@ -56,7 +56,8 @@ def felt_fake_logit(*, sponsored: bool, off_style: bool, disclosure: str, same_d
     """The log-odds that the audience finds a post inauthentic, from the cues visible in photo and caption."""
     cues = {
         "off_style": off_style, "paid": disclosure == "#paid", "same_day_duplicate": same_day_duplicate,
-        "ad": disclosure == "#ad", "brand_messaging": brand_messaging, "sponsored_tag": disclosure == "#sponsored",
+        "ad": disclosure == "#ad", "brand_messaging": brand_messaging,
+        "sponsored_tag": disclosure == "#sponsored",
         "partnership_label": disclosure == "paid partnership",
     }
     base = FAKE_BASE_SPONSORED if sponsored else FAKE_BASE_ORGANIC
@@ -81,7 +82,8 @@ def _outcomes(seed: int, accounts: list[Account], plans: list[PostPlan], start: 
         rng = streams[account.index]
         caption, photo = plan.caption, plan.photo
         fraction = (plan.posted_at - start).total_seconds() / span
-        followers = int(round(account.followers_start * (account.followers_end / account.followers_start) ** fraction))
+        followers = int(
+            round(account.followers_start * (account.followers_end / account.followers_start) ** fraction))
         detail = caption.detail_sentences / 3
         sharpness, exposure_ok, quality = _image_quality(photo)
         duplicate = plan.campaign_size >= 2
@@ -94,7 +96,8 @@ def _outcomes(seed: int, accounts: list[Account], plans: list[PostPlan], start: 
         hour = plan.posted_at.hour + plan.posted_at.minute / 60
         effects = {
             "effect_detail": LIKES_PER_SHARE * FOLLOW_REASONS["detail"] * (detail - TYPICAL["detail"]),
-            "effect_inspiration": LIKES_PER_SHARE * FOLLOW_REASONS["inspiration"] * (caption.inspiration - TYPICAL["inspiration"]),
+            "effect_inspiration": LIKES_PER_SHARE * FOLLOW_REASONS["inspiration"] * (
+                caption.inspiration - TYPICAL["inspiration"]),
             "effect_image_quality": LIKES_PER_SHARE * FOLLOW_REASONS["image_quality"] * (quality - 1.0),
             "effect_off_style": OFF_STYLE_LIKES * plan.off_style,
             "effect_hashtags": -HASHTAG_PENALTY * max(0, caption.n_hashtags - HASHTAG_FREE),
@@ -109,18 +112,23 @@ def _outcomes(seed: int, accounts: list[Account], plans: list[PostPlan], start: 
         noise = float(rng.normal(0, LIKES_NOISE_SD))
         likes = int(rng.poisson(math.exp(expected + noise)))
         comment_rate = account.comment_rate * math.exp(
-            COMMENT_BOOSTS["question"] * caption.question + COMMENT_BOOSTS["call_to_action"] * caption.call_to_action
+            COMMENT_BOOSTS["question"] * caption.question + COMMENT_BOOSTS[
+                "call_to_action"] * caption.call_to_action
             + COMMENT_BOOSTS["giveaway"] * caption.giveaway + rng.normal(0, COMMENT_NOISE_SD)
         )
         comments = int(rng.poisson(likes * comment_rate))
         insights, insight_truth = simulate_insights(insight_streams[account.index], PostCues(
-            followers=followers, n_hashtags=caption.n_hashtags, time_effect=effects["effect_time"], detail=detail,
-            inspiration=caption.inspiration, image_quality=quality, off_style=plan.off_style, felt_fake=felt_fake,
-            sponsored=plan.sponsored, giveaway=caption.giveaway, link_in_bio="link in bio" in caption.text.lower(),
+            followers=followers, n_hashtags=caption.n_hashtags, time_effect=effects["effect_time"],
+            detail=detail,
+            inspiration=caption.inspiration, image_quality=quality, off_style=plan.off_style,
+            felt_fake=felt_fake,
+            sponsored=plan.sponsored, giveaway=caption.giveaway,
+            link_in_bio="link in bio" in caption.text.lower(),
         ))
         image = f"images/{account.name}/{plan.post_id}.jpg"
         posts.append({
-            "account": account.name, "post_id": plan.post_id, "posted_at": plan.posted_at, "caption": caption.text,
+            "account": account.name, "post_id": plan.post_id, "posted_at": plan.posted_at,
+            "caption": caption.text,
             "likes": likes, "comments": comments, "followers": followers, "image": image, "is_video": False,
             "sponsored": plan.sponsored, "felt_fake": felt_fake, **insights,
         })
@@ -129,16 +137,21 @@ def _outcomes(seed: int, accounts: list[Account], plans: list[PostPlan], start: 
             "account_grade": account.look.grade, "post_grade": photo.look.grade,
             "style_distance": _style_distance(photo, account), "off_style": plan.off_style,
             "photo": photo.photo, "zoom": photo.zoom, "careless": plan.careless, "blur_radius": photo.blur,
-            "exposure": photo.exposure, "sharpness": sharpness, "exposure_ok": exposure_ok, "image_quality": quality,
+            "exposure": photo.exposure, "sharpness": sharpness, "exposure_ok": exposure_ok,
+            "image_quality": quality,
             "overlay_text": photo.overlay, "detail_sentences": caption.detail_sentences, "detail": detail,
-            "inspiration": caption.inspiration, "n_hashtags": caption.n_hashtags, "caption_chars": len(caption.text),
-            "question": caption.question, "call_to_action": caption.call_to_action, "giveaway": caption.giveaway,
+            "inspiration": caption.inspiration, "n_hashtags": caption.n_hashtags,
+            "caption_chars": len(caption.text),
+            "question": caption.question, "call_to_action": caption.call_to_action,
+            "giveaway": caption.giveaway,
             "sponsored": plan.sponsored, "brand": plan.brand, "disclosure": caption.disclosure,
             "brand_messaging": caption.brand_messages > 0, "discount_code": caption.code,
-            "campaign_id": plan.campaign, "campaign_size": plan.campaign_size, "same_day_duplicate": duplicate,
+            "campaign_id": plan.campaign, "campaign_size": plan.campaign_size,
+            "same_day_duplicate": duplicate,
             "engagement_rate": account.engagement_rate, "followers": followers,
             "felt_fake_logit": logit, "felt_fake_probability": probability, "felt_fake": felt_fake,
             **effects,
-            "expected_log_likes": expected, "likes_noise": noise, "comment_rate": comment_rate, **insight_truth,
+            "expected_log_likes": expected, "likes_noise": noise, "comment_rate": comment_rate,
+            **insight_truth,
         })
     return pd.DataFrame(posts), pd.DataFrame(truth)

@@ -30,7 +30,8 @@ def _base_photo(name: str) -> Image.Image:
     path = photo_dir() / PHOTO_FILES[name]
     if not path.is_file():
         raise DataError(
-            f"the demo photo {name!r} is not in the installed scikit-image package; reinstall scikit-image (>=0.22)",
+            f"the demo photo {name!r} is not in the installed "
+            "scikit-image package; reinstall scikit-image (>=0.22)",
             file=path,
         )
     with Image.open(path) as image:
@@ -50,7 +51,8 @@ def apply_look(pixels: np.ndarray, look: Look, exposure: float = 1.0) -> np.ndar
     x = pixels.astype(np.float32) / 255.0
     lum = (x @ _LUMA)[..., None]
     x = lum + look.saturation * (x - lum)
-    x *= np.array([1 + 0.15 * look.temperature, 1 + 0.03 * look.temperature, 1 - 0.15 * look.temperature], dtype=np.float32)
+    x *= np.array([1 + 0.15 * look.temperature, 1 + 0.03 * look.temperature, 1 - 0.15 * look.temperature],
+                  dtype=np.float32)
     if look.split_tone:
         tone = (lum - 0.5) * 2 * look.split_tone * 0.12  # >0 highlights -> orange, <0 shadows -> teal
         x += tone * np.array([1.0, 0.25, -1.0], dtype=np.float32)
@@ -69,7 +71,8 @@ def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
 
 
 def render_photo(plan: PhotoPlan, size: int) -> Image.Image:
-    """The square `size` x `size` photo a plan describes: crop + zoom, flip, colour look, carelessness, text."""
+    """The square `size` x `size` photo a plan describes:
+    crop + zoom, flip, colour look, carelessness, text."""
     base = _base_photo(plan.photo)
     width, height = base.size
     x0, y0, x1, y1 = SUBJECTS.get(plan.photo, (0.0, 0.0, 1.0, 1.0))
@@ -79,7 +82,8 @@ def render_photo(plan: PhotoPlan, size: int) -> Image.Image:
     cx = float(np.clip((x0 + plan.center[0] * (x1 - x0)) * width, side / 2, width - side / 2))
     cy = float(np.clip((y0 + plan.center[1] * (y1 - y0)) * height, side / 2, height - side / 2))
     outer = int(math.ceil(size * grow))
-    image = base.resize((outer, outer), Image.Resampling.BICUBIC, box=(cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2))
+    image = base.resize((outer, outer), Image.Resampling.BICUBIC,
+                        box=(cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2))
     if plan.angle:
         image = image.rotate(plan.angle, resample=Image.Resampling.BILINEAR)
     offset = (outer - size) // 2

@@ -36,7 +36,8 @@ from engage.data.demo.vocabulary import (
 )
 
 #: Bumped whenever the simulator's output changes for the same options: older directories regenerate.
-SIMULATOR_VERSION = 2  # 2: insight counts (impressions, reach, saves, shares, profile visits, follows, link clicks)
+# 2: insight counts (impressions, reach, saves, shares, profile visits, follows, link clicks)
+SIMULATOR_VERSION = 2
 CAMPAIGN_POST_SHARE = 0.065  # share of all posts that are campaign posts
 OFF_STYLE_RATE = 0.08  # own posts; doubled for own sponsored posts
 #: The simulated period ends here (a fixed date, not "now", so that generation is deterministic).
@@ -149,7 +150,8 @@ def _make_accounts(seed: int, n_accounts: int, posts_per_account: int) -> list[A
     for index in range(n_accounts):
         a = np.random.default_rng([seed, 1, index])
         niche = NICHES[niche_order[index % len(niche_order)]]
-        name = f"{FIRST_NAMES[a.integers(len(FIRST_NAMES))]}.{niche.handle_words[a.integers(len(niche.handle_words))]}"
+        name = (f"{FIRST_NAMES[a.integers(len(FIRST_NAMES))]}."
+                f"{niche.handle_words[a.integers(len(niche.handle_words))]}")
         base, suffix = name, 2
         while name in used_names:
             name, suffix = f"{base}{suffix}", suffix + 1
@@ -157,9 +159,11 @@ def _make_accounts(seed: int, n_accounts: int, posts_per_account: int) -> list[A
         start = math.exp(a.uniform(math.log(1_000), math.log(80_000)))  # log-uniform
         end = min(start * (1 + a.uniform(0.02, 0.25)), 100_000.0)
         grade = GRADES[str(a.choice(list(GRADES)))]
-        look = replace(grade, brightness=math.exp(a.uniform(-0.15, 0.15)), contrast=math.exp(a.uniform(-0.12, 0.18)))
+        look = replace(grade, brightness=math.exp(a.uniform(-0.15, 0.15)),
+                       contrast=math.exp(a.uniform(-0.12, 0.18)))
         photos = list(niche.photos)
-        weights = np.array([niche.photos[p] for p in photos], dtype=float) * a.dirichlet(np.full(len(photos), 2.0))
+        weights = np.array([niche.photos[p] for p in photos],
+                           dtype=float) * a.dirichlet(np.full(len(photos), 2.0))
         accounts.append(Account(
             index=index,
             name=name,
@@ -167,7 +171,8 @@ def _make_accounts(seed: int, n_accounts: int, posts_per_account: int) -> list[A
             followers_start=start,
             followers_end=end,
             # Smaller accounts engage more: a mild size slope around a lognormal 3%.
-            engagement_rate=float(np.clip(0.03 * (start / 10_000) ** -0.15 * math.exp(a.normal(0, 0.35)), 0.005, 0.15)),
+            engagement_rate=float(np.clip(0.03 * (start / 10_000) ** -0.15 * math.exp(a.normal(0, 0.35)),
+                                          0.005, 0.15)),
             comment_rate=math.exp(a.uniform(math.log(0.01), math.log(0.05))),
             look=look,
             zoom_habit=str(a.choice(list(ZOOM_HABITS))),
@@ -235,7 +240,8 @@ def _brand_message(rng: np.random.Generator, brand_handle: str) -> tuple[str, st
     code = ""
     if "{code}" in template:
         pct = int(rng.choice([10, 15, 20, 25, 30]))
-        word = _pick(rng, CODE_WORDS) if rng.random() < 0.6 else re.sub(r"[^A-Z]", "", brand_handle.upper())[:6]
+        word = _pick(rng,
+                     CODE_WORDS) if rng.random() < 0.6 else re.sub(r"[^A-Z]", "", brand_handle.upper())[:6]
         code = f"{word}{pct}"
         template = template.replace("{code}", code).replace("{pct}", str(pct))
     return template + ("!" if rng.random() < 0.5 else "."), code
@@ -247,7 +253,8 @@ def _disclosure(rng: np.random.Generator) -> str:
     return label or ""
 
 
-def _assemble(parts: list[str], disclosure: str, handle: str, tags: list[str], rng: np.random.Generator) -> str:
+def _assemble(parts: list[str], disclosure: str, handle: str, tags: list[str],
+              rng: np.random.Generator) -> str:
     """Caption text from sentences, a disclosure label (at the start or among the hashtags) and hashtags."""
     head = ""
     if disclosure == "paid partnership":
@@ -289,7 +296,8 @@ def _own_caption(rng: np.random.Generator, account: Account, niche: Niche, accou
         caption.brand_messages = 1
     caption.giveaway = bool(rng.random() < account.giveaway_rate)
     if caption.giveaway:
-        parts.append(f"GIVEAWAY! To win a {thing}: follow @{account.name}, like this post and tag two friends "
+        parts.append(
+            f"GIVEAWAY! To win a {thing}: follow @{account.name}, like this post and tag two friends "
                      "in the comments. Winner picked on Sunday.")
     caption.question = bool(rng.random() < account.question_rate)
     if caption.question:
@@ -316,7 +324,8 @@ def _own_caption(rng: np.random.Generator, account: Account, niche: Niche, accou
 
 def _campaign_caption(rng: np.random.Generator, niche: Niche, brand: str, handle: str) -> Caption:
     thing = _pick(rng, niche.things)
-    parts = [_fill(rng, _pick(rng, CAMPAIGN_LINES), thing).replace("{handle}", handle).replace("{brand}", brand)]
+    parts = [_fill(rng, _pick(rng, CAMPAIGN_LINES), thing).replace("{handle}",
+                                                                   handle).replace("{brand}", brand)]
     n_detail = int(rng.integers(0, 3))
     for i in rng.choice(len(niche.details), n_detail, replace=False):
         parts.append(_fill(rng, niche.details[int(i)], thing))
@@ -330,7 +339,8 @@ def _campaign_caption(rng: np.random.Generator, niche: Niche, brand: str, handle
     caption.call_to_action = bool(rng.random() < 0.3)
     if caption.call_to_action:
         parts.append(_pick(rng, CALLS_TO_ACTION))
-    tags = ["#" + handle] + ["#" + niche.hashtags[int(i)] for i in rng.choice(len(niche.hashtags), int(rng.integers(2, 7)), replace=False)]
+    tags = ["#" + handle] + ["#" + niche.hashtags[int(i)]
+                             for i in rng.choice(len(niche.hashtags), int(rng.integers(2, 7)), replace=False)]
     if caption.disclosure.startswith("#"):
         tags = tags[:-1]
     caption.text = _assemble(parts, caption.disclosure, handle, tags, rng)
@@ -343,7 +353,8 @@ def _overlay_text(rng: np.random.Generator, caption: Caption, probability: float
         return ""
     if caption.code:
         return caption.code
-    return {"#ad": "#ad", "#paid": "#paid", "#sponsored": "#sponsored", "paid partnership": "Paid partnership"}.get(caption.disclosure, "")
+    return {"#ad": "#ad", "#paid": "#paid", "#sponsored": "#sponsored",
+            "paid partnership": "Paid partnership"}.get(caption.disclosure, "")
 
 
 def _photo_plan(rng: np.random.Generator, account: Account, off_style: bool) -> PhotoPlan:
@@ -352,7 +363,8 @@ def _photo_plan(rng: np.random.Generator, account: Account, off_style: bool) -> 
     low, high = ZOOM_HABITS[account.zoom_habit]
     return PhotoPlan(
         photo=photo, center=(float(rng.uniform()), float(rng.uniform())), zoom=float(rng.uniform(low, high)),
-        flip=bool(rng.random() < 0.5), look=_post_look(rng, account, off_style, colour=photo not in GREY_PHOTOS),
+        flip=bool(rng.random() < 0.5),
+        look=_post_look(rng, account, off_style, colour=photo not in GREY_PHOTOS),
         angle=float(rng.uniform(-10, 10)),
     )
 
@@ -394,7 +406,8 @@ def _careless(rng: np.random.Generator, account: Account, photo: PhotoPlan) -> s
     return kind
 
 
-def _make_campaigns(seed: int, accounts: list[Account], start: pd.Timestamp, end: pd.Timestamp) -> list[Campaign]:
+def _make_campaigns(seed: int, accounts: list[Account], start: pd.Timestamp,
+                    end: pd.Timestamp) -> list[Campaign]:
     rng = np.random.default_rng([seed, 2])
     total = sum(a.n_posts for a in accounts) / (1 - CAMPAIGN_POST_SHARE)
     n_campaigns = max(1, int(round(CAMPAIGN_POST_SHARE * total / 3.5)))
@@ -417,10 +430,12 @@ def _make_campaigns(seed: int, accounts: list[Account], start: pd.Timestamp, end
                 hour = 6.0 + (hour - 6.0 + 0.75) % 17.5
             hours.append(hour)
         photos = list(niche.photos)
-        photo = photos[int(rng.choice(len(photos), p=np.array(list(niche.photos.values())) / sum(niche.photos.values())))]
+        photo = photos[int(rng.choice(len(photos),
+                                      p=np.array(list(niche.photos.values())) / sum(niche.photos.values())))]
         caption = _campaign_caption(rng, niche, brand, handle)
         plan = PhotoPlan(
-            photo=photo, center=(float(rng.uniform()), float(rng.uniform())), zoom=float(rng.uniform(1.3, 1.9)),
+            photo=photo, center=(float(rng.uniform()), float(rng.uniform())),
+            zoom=float(rng.uniform(1.3, 1.9)),
             flip=False, look=BRAND_LOOK,
         )
         plan.overlay = _overlay_text(rng, caption, 0.5)

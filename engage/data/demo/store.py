@@ -58,7 +58,8 @@ def _validated(options: dict[str, Any]) -> dict[str, int]:
     try:
         settings = DemoSettings(**options)
     except ValidationError as e:
-        problems = "; ".join(f"data.demo.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors())
+        problems = "; ".join(f"data.demo.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+                             for err in e.errors())
         raise ConfigError(f"invalid demo simulator options: {problems}") from e
     return {name: int(getattr(settings, name)) for name in OPTION_NAMES}
 
@@ -91,7 +92,7 @@ def _write_population(out_dir: Path, options: dict[str, int], progress: bool = T
     posts["posted_at"] = pd.to_datetime(posts["posted_at"], utc=True)
     posts = sort_posts(posts).reset_index(drop=True)
     posts = posts.astype({"likes": "int64", "comments": "Int64", "followers": "Int64", "sponsored": "boolean",
-                          "felt_fake": "boolean", "is_video": "bool", **dict.fromkeys(INSIGHT_COUNTS, "Int64")})
+        "felt_fake": "boolean", "is_video": "bool", **dict.fromkeys(INSIGHT_COUNTS, "Int64")})
     truth = truth.set_index("post_id").loc[posts["post_id"]].reset_index()
     posts[CANONICAL].to_parquet(out_dir / "posts.parquet", index=False)
     truth.to_parquet(out_dir / "truth.parquet", index=False)
@@ -166,7 +167,8 @@ def is_current(out_dir: str | Path, **options: int) -> bool:
         return False
     missing = [p for p in images if not (out_dir / p).is_file()]
     if missing:
-        log.warning("demo population in %s is missing %d images (e.g. %s); regenerating", out_dir, len(missing), missing[0])
+        log.warning("demo population in %s is missing %d images (e.g. %s); regenerating", out_dir,
+                    len(missing), missing[0])
         return False
     return True
 
@@ -175,11 +177,13 @@ def _check_replaceable(out_dir: Path) -> None:
     if not out_dir.exists():
         return
     if not out_dir.is_dir():
-        raise DataError("exists and is not a directory; point data.demo.out_dir at a new or empty directory", file=out_dir)
+        raise DataError("exists and is not a directory; point data.demo.out_dir at a new or empty directory",
+                        file=out_dir)
     foreign = sorted(p.name for p in out_dir.iterdir() if p.name not in _POPULATION_FILES)
     if foreign:
         raise DataError(
-            f"holds files that are not a demo population ({', '.join(foreign[:3])}); the simulator replaces its "
+            "holds files that are not a demo population "
+            f"({', '.join(foreign[:3])}); the simulator replaces its "
             "directory, so point data.demo.out_dir at a new or empty directory",
             file=out_dir,
         )
@@ -207,7 +211,8 @@ def _generate(out_dir: Path, options: dict[str, int], *, keep_current: bool, pro
         _write_population(staging.path, options, progress)
         staging.discard = keep_current and is_current(out_dir, **options)
     if not staging.discard:
-        log.info("generated the demo population (%s) in %s in %.1f s", options, out_dir, time.perf_counter() - began)
+        log.info("generated the demo population (%s) in %s in %.1f s", options, out_dir,
+                 time.perf_counter() - began)
     return out_dir
 
 
@@ -234,7 +239,8 @@ def load_truth(path: str | Path | None = None) -> pd.DataFrame:
     """The ground truth of a generated population (one row per post, aligned by post_id)."""
     file = Path(path if path is not None else DEFAULT_OUT_DIR) / "truth.parquet"
     if not file.is_file():
-        raise DataError("does not exist; generate the demo population first (load_demo or generate_demo)", file=file)
+        raise DataError("does not exist; generate the demo population first (load_demo or generate_demo)",
+                        file=file)
     return pd.read_parquet(file)
 
 
@@ -243,7 +249,8 @@ DemoOptions = DemoSettings
 
 
 def load_source(path: Path | None, options: DemoSettings, *, progress: bool = True) -> pd.DataFrame:
-    """The `demo` source of the registry (engage/data/sources.py): generated into `path` (default `out_dir`)."""
+    """The `demo` source of the registry (engage/data/sources.py):
+    generated into `path` (default `out_dir`)."""
     simulator = options.model_dump()
     out_dir = simulator.pop("out_dir")
     return load_demo(path if path is not None else out_dir, progress=progress, **simulator)

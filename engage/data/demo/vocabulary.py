@@ -45,7 +45,8 @@ def _load(path: Path = VOCABULARY_FILE) -> dict[str, Any]:
 _WORDS = _load()
 
 PHOTO_FILES: dict[str, str] = dict(_WORDS["photo_files"])
-SUBJECTS: dict[str, tuple[float, float, float, float]] = {k: _tuples(v) for k, v in _WORDS["subjects"].items()}
+SUBJECTS: dict[str, tuple[float, float, float, float]] = {k: _tuples(v) for k,
+                                                          v in _WORDS["subjects"].items()}
 NICHES: dict[str, Niche] = {
     n["name"]: Niche(**{k: dict(v) if k == "photos" else _tuples(v) for k, v in n.items()})  # type: ignore[arg-type]
     for n in _WORDS["niches"]
@@ -62,7 +63,8 @@ SPONSORED_LINES: tuple[str, ...] = _tuples(_WORDS["sponsored_lines"])
 CAMPAIGN_LINES: tuple[str, ...] = _tuples(_WORDS["campaign_lines"])
 CODE_WORDS: tuple[str, ...] = _tuples(_WORDS["code_words"])
 #: Disclosure labels of sponsored posts and how often each is used (None: not disclosed).
-DISCLOSURES: dict[str | None, float] = {None: 0.22, "#ad": 0.30, "#paid": 0.18, "#sponsored": 0.15, "paid partnership": 0.15}
+DISCLOSURES: dict[str | None, float] = {None: 0.22, "#ad": 0.30, "#paid": 0.18, "#sponsored": 0.15,
+                                        "paid partnership": 0.15}
 
 # ----------------------------------------------------------------------------------------------------
 # Looks: a colour grade plus brightness and contrast. Distances between looks are in "visible steps".

@@ -15,7 +15,8 @@ down_revision = None
 branch_labels = None
 depends_on = None
 
-COUNTS = ("likes", "comments", "impressions", "reach", "saves", "shares", "profile_visits", "follows", "link_clicks")
+COUNTS = ("likes", "comments", "impressions", "reach", "saves", "shares", "profile_visits", "follows",
+          "link_clicks")
 
 
 def upgrade() -> None:

@@ -304,6 +304,7 @@ def test_a_new_count_target_is_trained_evaluated_plotted_and_summarised_from_its
     registry = {"bookmarks": CountTarget("bookmarks", "bookmarks", "bookmarks_baseline", label="bookmarks",
                                          goal="content quality", description="posts kept in a collection")}
     monkeypatch.setattr(training, "TARGETS", registry)
+    monkeypatch.setattr(summary, "TARGETS", registry)
     settings = load_settings(None, ["train.lightgbm.n_estimators=60", "train.lightgbm.min_child_samples=5"])
     split = ev.time_split(posts, 0.2, 0.15)
     labels, described, skipped = training._labels(posts, features)
@@ -319,8 +320,7 @@ def test_a_new_count_target_is_trained_evaluated_plotted_and_summarised_from_its
         assert key in metrics, key
     assert metrics["test_bookmarks_spearman_relative"] > 0.4  # the useful feature is learned
     assert set(registry["bookmarks"].figures(preds["bookmarks"])) == {
-        "plots/predicted_vs_actual_bookmarks.png",
-                                                                    "plots/residuals_bookmarks.png"}
+        "plots/predicted_vs_actual_bookmarks.png", "plots/residuals_bookmarks.png"}
     table = summary.summary_table(training.TrainResult(metrics, "run", "1", "champion", "first", skipped, "",
                                                        "e"))
     assert "test_bookmarks_mae_log1p" in table and f"{metrics['baseline_bookmarks_mae_log1p']:.3f}" in table

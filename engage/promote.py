@@ -52,10 +52,12 @@ def baseline_verdict(metrics: dict[str, float]) -> tuple[bool | None, str]:
         return None, "no count target has both a model and an account-baseline MAE"
     if not worse:
         return True, f"beats the account baseline on {', '.join(better)}"
+    count = "that count" if len(worse) == 1 else "those counts"
     return False, (
         "no better than the account baseline (each account's mean) on "
         + ", ".join(worse)
-        + (f"; better on {', '.join(better)}" if better else "")
+        + f": for {count}, each account's own average predicts as well"
+        + (f". It is better on {', '.join(better)}" if better else "")
     )
 
 

@@ -45,9 +45,7 @@ def summary_table(result: TrainResult) -> str:
         lines.append(f"skipped {name}: {why}")
     beats, verdict = baseline_verdict(m)
     if beats is False:
-        lines.append(
-            f"WARNING: this model is {verdict}: for those counts, each account's average predicts as well "
-                     "(run tag beats_account_baseline=no)")
+        lines.append(f"WARNING: this model is {verdict} (run tag beats_account_baseline=no)")
     elif beats:
         lines.append(f"the model {verdict}")
     lines += [

@@ -145,13 +145,14 @@ def test_the_summary_says_when_the_model_is_no_better_than_the_baseline_and_name
         "n/a test_likes_spearman_within_account: cannot be computed: no account has 5 or more test posts"
         in table
     )
-    assert "comments (MAE 1.003 vs 0.835): for those counts, each account's own average predicts as well" in table
+    assert ("comments (MAE 1.003 vs 0.835): for those counts, each account's own average predicts as well"
+            in table)
     assert training.baseline_verdict(_metrics(0.4, 0.47, 0.1))[0] is True
 
 
 def test_the_verdict_says_which_counts_the_baseline_matches_before_those_the_model_beats():
     beats, verdict = training.baseline_verdict(_metrics(0.40, 0.47, 0.11, 1.003, 0.835))
     assert beats is False
-    assert verdict == ("no better than the account baseline (each account's mean) on comments (MAE 1.003 vs 0.835): "
-                       "for that count, each account's own average predicts as well. It is better on likes (MAE "
-                       "0.400 vs 0.470)")
+    assert verdict == ("no better than the account baseline (each account's mean) on comments (MAE 1.003 vs "
+                       "0.835): for that count, each account's own average predicts as well. It is better on "
+                       "likes (MAE 0.400 vs 0.470)")

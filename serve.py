@@ -11,7 +11,17 @@ command line. See docs/serving.md.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+
+# A server's OpenMP threads sleep as soon as a call is done (OMP_WAIT_POLICY=PASSIVE, no spinning): between
+# requests, and next to the concurrent requests' own threads, spinning threads take the CPU the next call
+# needs (docs/performance.md, "Serving latency"). Set before engage, LightGBM or torch is imported; an
+# explicit OMP_WAIT_POLICY wins. GOMP_SPINCOUNT=0 is what PASSIVE means, and overrides a spin count inherited
+# from a training process (engage/__init__.py sets one for training).
+if "OMP_WAIT_POLICY" not in os.environ:
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    os.environ["GOMP_SPINCOUNT"] = "0"
 
 from engage.serving.options import ADMIN_TOKEN_ENV, API_KEY_ENV, DEFAULT_MODEL, KEY_FILE_ENV, ServeOptions
 from engage.zones import check_time_zone
@@ -137,7 +147,7 @@ def parse_args(argv: list[str] | None = None) -> ServeOptions:
 
 def main(argv: list[str] | None = None) -> int:
     options = parse_args(argv)
-    # OMP_WAIT_POLICY=PASSIVE is already set by importing engage (engage/__init__.py), before torch loads.
+    # OMP_WAIT_POLICY=PASSIVE is already set at the top of this script, before torch loads.
     from engage.serving.server import run  # after argument parsing, so --help is instant
 
     return run(options)

@@ -166,7 +166,8 @@ def main() -> None:
     # the floor and MLflow get the same setting.
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "ENGAGE_ALLOW_DOWNLOAD": "0",
            "MLFLOW_TRACKING_URI": args.tracking_uri,
-           "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
+           "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE"),
+           "GOMP_SPINCOUNT": os.environ.get("GOMP_SPINCOUNT", "0")}
     os.environ.update(env)  # before torch is imported below
     jpeg = photo_jpeg("coffee", args.size)
     logs = Path(tempfile.mkdtemp(prefix="serve-latency-"))

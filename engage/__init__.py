@@ -18,11 +18,16 @@ on first use, so `import engage` stays light (no torch).
 
 import os
 
-# OpenMP threads (torch, LightGBM) sleep between parallel regions instead of spinning. On a few shared cores
-# spinning threads steal the CPU the next region needs: fitting the smoke models took 23 s instead of 1.9 s
-# next to another busy process (docs/performance.md). Read by the OpenMP runtime when torch or LightGBM is
-# first imported, so it is set here, before either; an explicit setting wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# OpenMP threads (LightGBM, torch) spin briefly (300,000 spins, well under a millisecond) after a parallel
+# region before they sleep. LightGBM runs thousands of short regions per fit: with threads that sleep at once
+# (OMP_WAIT_POLICY=PASSIVE, engage's setting before) every region waits for them to wake, and the demo's fit
+# took 93.7 s instead of 12.9 s on two idle cores (docs/performance.md, "OpenMP threads"); libgomp's own
+# default spin count is cut to 100 spins on this kind of machine, which is as slow. Next to a busy process
+# passive threads are faster (2.9 s against 8.1 s for the smoke fit): set OMP_WAIT_POLICY=PASSIVE to train on
+# a crowded machine. serve.py sets PASSIVE for serving. Read by the OpenMP runtime when LightGBM or torch is
+# first imported, so it is set here, before either; an explicit OMP_WAIT_POLICY or GOMP_SPINCOUNT wins.
+if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
+    os.environ["GOMP_SPINCOUNT"] = "300000"
 
 from engage.config import Settings, load_settings  # noqa: E402
 from engage.data import load_posts  # noqa: E402

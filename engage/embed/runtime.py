@@ -121,8 +121,9 @@ def _session(model: bytes | str, threads: int) -> Any:
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    # Idle threads sleep instead of spinning, as OMP_WAIT_POLICY=PASSIVE does for torch (engage/__init__.py):
-    # on a shared 2-core machine spinning threads slow down everything else.
+    # Idle threads sleep instead of spinning: an embedding call is one long region, not thousands of short
+    # ones (unlike LightGBM's fit, engage/__init__.py), and on a shared 2-core machine spinning threads slow
+    # down everything else.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 

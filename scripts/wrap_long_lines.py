@@ -486,6 +486,16 @@ def wrap_source(source: str, keep_layout: bool = False) -> str:
 
     replace: dict[int, tuple[int, list[str]]] = {}  # first line -> (last line replaced, the new lines)
     done = 0
+    def layout_fallback(broken: list[str] | None, line: str, no: int,
+                        reindented: str | None) -> list[str] | None:
+        """When no string can be split: the line broken inside its brackets, or wrapped in parentheses
+        (--keep-layout), or only re-indented; None when none of them applies."""
+        if broken:
+            return broken
+        if keep_layout and (wrapped_value := parenthesize(line, no, tree)):
+            return [wrapped_value]
+        return [reindented] if reindented else None
+
     for no, line in enumerate(lines, start=1):
         if no <= done or width(line) <= LIMIT:
             continue
@@ -557,12 +567,8 @@ def wrap_source(source: str, keep_layout: bool = False) -> str:
             continue
         candidates = [c for c in by_line.get(no, []) if len(c[1]) >= 16]
         if not candidates:
-            if broken:
-                replace[no] = (no, broken)
-            elif keep_layout and (wrapped_value := parenthesize(line, no, tree)):
-                replace[no] = (no, [wrapped_value])
-            elif reindented:
-                replace[no] = (no, [reindented])
+            if (fallback := layout_fallback(broken, line, no, reindented)) is not None:
+                replace[no] = (no, fallback)
             continue
         tok, text, depth = max(candidates, key=lambda c: len(c[1]))
         col = tok.start[1]
@@ -576,12 +582,8 @@ def wrap_source(source: str, keep_layout: bool = False) -> str:
         tail = tail if tail <= room // 2 else 0
         pieces = split_literal(text, first_room, room, tail)
         if not pieces:
-            if broken:
-                replace[no] = (no, broken)
-            elif keep_layout and (wrapped_value := parenthesize(line, no, tree)):
-                replace[no] = (no, [wrapped_value])
-            elif reindented:
-                replace[no] = (no, [reindented])
+            if (fallback := layout_fallback(broken, line, no, reindented)) is not None:
+                replace[no] = (no, fallback)
             continue
         joined = " ".join(pieces)
         if depth == 0:

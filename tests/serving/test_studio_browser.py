@@ -42,12 +42,17 @@ def page():
             browser.close()
 
 
+def _open_studio(page, served: ServeProcess) -> None:
+    """The studio's page, once it has loaded the accounts the model knows (its first request)."""
+    page.goto(f"{served.url}/")
+    page.wait_for_selector("#account-list option", state="attached", timeout=30_000)
+
+
 def test_studio_scores_an_uploaded_photo_and_compares_two_drafts(served: ServeProcess, page,
                                                                  tmp_path: Path) -> None:
     picture = tmp_path / "draft.jpg"
     picture.write_bytes(photo(320))
-    page.goto(f"{served.url}/")
-    page.wait_for_selector("#account-list option", state="attached", timeout=30_000)
+    _open_studio(page, served)
     assert page.input_value("#account")  # the first known account is preselected
 
     page.set_input_files("#photo-a", str(picture))
@@ -105,8 +110,7 @@ def test_studio_shows_the_fields_error_for_a_file_that_is_not_a_photo(served: Se
                                                                       tmp_path: Path) -> None:
     not_a_photo = tmp_path / "notes.jpg"
     not_a_photo.write_bytes(b"these are my notes, not a photo")
-    page.goto(f"{served.url}/")
-    page.wait_for_selector("#account-list option", state="attached", timeout=30_000)
+    _open_studio(page, served)
     page.set_input_files("#photo-a", str(not_a_photo))
     page.fill("#caption-a", "Oops")
     page.click("#score-a")
@@ -124,8 +128,7 @@ def _no_clipped_number(page) -> None:
 
 def test_studio_numbers_are_compact_with_the_full_figure_on_hover_and_counted_as_the_server_counts(
         served: ServeProcess, page) -> None:
-    page.goto(f"{served.url}/")
-    page.wait_for_selector("#account-list option", state="attached", timeout=30_000)
+    _open_studio(page, served)
     assert page.evaluate("fmt(8104960)") == "8.1M" and page.evaluate("full(8104960)") == "8,104,960"
     assert page.evaluate("fmt(134399)") == "134.4K" and page.evaluate("full(134399)") == "134,399"
     assert page.evaluate("fmt(4321)") == "4,321" and page.evaluate("fmt(12.34)") == "12.3"
@@ -150,8 +153,7 @@ def test_a_new_account_gives_its_recent_posts_as_history_in_the_studio(
     served: ServeProcess, page, tmp_path: Path) -> None:
     picture = tmp_path / "old.jpg"
     picture.write_bytes(photo(320, colour=(40, 120, 200)))
-    page.goto(f"{served.url}/")
-    page.wait_for_selector("#account-list option", state="attached", timeout=30_000)
+    _open_studio(page, served)
     page.fill("#account", "brand_new_studio_account")
     page.fill("#caption-a", "First post here #hello")
     page.click("#score-a")
@@ -184,8 +186,7 @@ def test_a_new_account_gives_its_recent_posts_as_history_in_the_studio(
 
 
 def test_the_best_hour_has_its_date_and_time_zone(served: ServeProcess, page) -> None:
-    page.goto(f"{served.url}/")
-    page.wait_for_selector("#account-list option", state="attached", timeout=30_000)
+    _open_studio(page, served)
     page.fill("#caption-a", "Harbour at dawn")
     page.fill("#caption-b", "Harbour at dawn #sea")
     page.check("#best-hour")
@@ -212,8 +213,7 @@ def test_a_published_drafts_outcome_recorded_in_the_studio_shows_in_its_accuracy
         served: ServeProcess, page, tmp_path: Path) -> None:
     picture = tmp_path / "published.jpg"
     picture.write_bytes(photo(320, colour=(60, 160, 90)))
-    page.goto(f"{served.url}/")
-    page.wait_for_selector("#account-list option", state="attached", timeout=30_000)
+    _open_studio(page, served)
     account = page.input_value("#account")
     page.set_input_files("#photo-a", str(picture))
     page.fill("#caption-a", "Greenhouse tomatoes at last #garden")

@@ -262,7 +262,8 @@ class FeaturePipeline:
             [text_sha256(c) for c in captions],
             lambda idx: engine.embed_captions(self, [captions[i] for i in idx]),
             FeatureCache(cache_root, self.text_embedder.id), chunk_size=engine.chunk_size,
-            max_chunk_size=MAX_CHUNK,
+            # longest first, so that a chunk's captions batch with little padding
+            max_chunk_size=MAX_CHUNK, order=-np.fromiter(map(len, captions), np.int64, len(captions)),
             progress=progress, desc=f"embedding captions ({self.text_embedder.id})",
         )
         return PostVectors(image, np.asarray(caption, dtype=np.float32), quality)

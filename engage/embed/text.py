@@ -58,7 +58,7 @@ class MiniLMEmbedder:
     max_tokens = 128
     dim = 384
 
-    def __init__(self, device: str = "auto", batch_size: int = 64, progress: bool | None = None,
+    def __init__(self, device: str = "auto", batch_size: int = 16, progress: bool | None = None,
                  runtime: str = "auto", onnx_dir: Any = None):
         self.device = device
         self.batch_size = batch_size

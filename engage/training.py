@@ -60,6 +60,7 @@ class TrainResult:
     seconds: dict[str, float] = field(default_factory=dict)
     # stage -> the process's peak RSS in it (Linux)
     peak_rss_mb: dict[str, float] = field(default_factory=dict)
+    cpu_seconds: dict[str, float] = field(default_factory=dict)  # stage -> user + system CPU seconds
     name: str = "engage"  # the registered model
     data_alias: str | None = None  # data-<fingerprint> when this version is the best on its data, else None
     data_alias_reason: str = ""
@@ -451,4 +452,5 @@ def _train(settings: Settings, engine: Engine, *, export_dir: str | None, progre
     return TrainResult(metrics, run_id, str(version.version), alias, why, skipped, split.how,
         pipeline.image_embedder_id_, exported, settings.tracking.uri, seconds, dict(stages.peak_rss_mb),
                        name=name, data_alias=data_alias(data_print["sha256"]) if takes_data_alias else None,
+                       cpu_seconds=dict(stages.cpu_seconds),
         data_alias_reason=data_why, uncomputable=uncomputable, experiment_id=str(experiment_id))

@@ -219,6 +219,16 @@ def fit_targets(settings: Settings, features: pd.DataFrame, labels: dict[str, np
     accounts = split.accounts if split.accounts is not None else np.arange(len(features))
     pending: dict[str, tuple[Any, FitPlan]] = {}
     seed = train_settings.seed
+    frames: dict[bytes, pd.DataFrame] = {}
+
+    def rows_of(rows: np.ndarray) -> pd.DataFrame:
+        """`features.iloc[rows]`, one copy shared by every target with the same rows (the targets whose labels
+        are known on the same posts: at a million posts each copy is most of a gigabyte)."""
+        key = hashlib.sha256(np.ascontiguousarray(rows, dtype=np.int64).tobytes()).digest()
+        if key not in frames:
+            frames[key] = features.iloc[rows]
+        return frames[key]
+
     for name, y in labels.items():
         train = split.train[~np.isnan(y[split.train])]
         valid = split.valid[~np.isnan(y[split.valid])]
@@ -226,8 +236,9 @@ def fit_targets(settings: Settings, features: pd.DataFrame, labels: dict[str, np
             train, valid = ev.latest_share(train, split.times, 0.15)
         model = TARGETS[name].make_model(train_settings.lightgbm, train_settings.interval, seed, **options)
         pending[name] = (model,
-                         model.lightgbm_jobs(features.iloc[train], y[train], features.iloc[valid], y[valid],
-                                                    accounts[train], accounts[valid]))
+                         model.lightgbm_jobs(rows_of(train), y[train], rows_of(valid), y[valid],
+                                             accounts[train], accounts[valid]))
+    frames.clear()  # the plans hold what they need
     done: dict[str, Any] = {}
     while pending:  # one batch per stage, until no model has a plan left
         fitted = iter(engine.fit_lightgbm([job for _, plan in pending.values() for job in plan.jobs]))

@@ -43,6 +43,8 @@ from engage.stages import Stages
 from engage.tracking import artifact_location, prepare_tracking_store
 
 log = logging.getLogger(__name__)
+#: Draft pairs scored per chunk in the evaluation (bounds the copies of their histories; see `draft_pairs`).
+DRAFT_PAIR_CHUNK = 20_000
 
 @dataclass
 class TrainResult:
@@ -258,8 +260,13 @@ def draft_pairs(pipeline: FeaturePipeline, posts: pd.DataFrame, vectors: Any, fe
     """The pairs of `rows` the creator's question asks about, the later post of each scored as a draft beside
     the earlier (the history the earlier post had: `FeaturePipeline.transform_as_drafts`)."""
     earlier, later = ev.draft_pairs(posts, rows)
-    return ev.DraftPairs(earlier, later,
-                         pipeline.transform_as_drafts(posts, vectors, later, earlier, features))
+    # In chunks: each pair copies its account's last posts and their vectors (13 rows of 256 floats and
+    # more a pair), gigabytes at once for the pairs of a million posts; a row's features never depend on
+    # the other rows of its chunk.
+    parts = [pipeline.transform_as_drafts(posts, vectors, later[start:start + DRAFT_PAIR_CHUNK],
+                                          earlier[start:start + DRAFT_PAIR_CHUNK], features)
+             for start in range(0, max(len(later), 1), DRAFT_PAIR_CHUNK)]
+    return ev.DraftPairs(earlier, later, pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0])
 
 
 def evaluate(posts: pd.DataFrame, features: pd.DataFrame, labels: dict[str, np.ndarray],

@@ -184,7 +184,7 @@ def report(results: list[dict]) -> str:
         lines.append(f"| {train['posts']} | " + " | ".join(cells)
                      + f" | {train['seconds']['seconds_total']:.0f}"
                      + f" ({train.get('process_cpu_seconds', 0):.0f})"
-                     + f" | {train['process_peak_rss_mb']:.0f} "
+                     + f" | {max([train['process_peak_rss_mb'], *train['peak_rss_mb'].values()]):.0f} "
                      + f"| {score.get('drafts_per_second', float('nan')):.1f} "
                      f"| {score.get('peak_rss_mb', float('nan')):.0f} |")
     return "\n".join(lines)

@@ -78,6 +78,7 @@ VERIFY_CHUNK = 100_000
 COSINE_QUERY_BLOCK, COSINE_POST_BLOCK = 1024, 8192
 #: Components of the bound vectors (`_bound_vectors`) and the sample their basis is fitted on.
 BOUND_COMPONENTS, BOUND_SAMPLE = 64, 5_000
+BOUND_CHUNK = 16_384
 #: Slack under the threshold for the bound's float32 rounding (about 1e-5 for unit vectors): a pair within
 #: it is checked with the exact cosine like any other.
 COSINE_MARGIN = 1e-3
@@ -213,8 +214,8 @@ def _bound_vectors(unit: np.ndarray, rows: np.ndarray) -> np.ndarray:
     sample = unit[np.sort(rng.choice(rows, min(len(rows), BOUND_SAMPLE), replace=False))].astype(np.float64)
     basis = np.linalg.svd(sample, full_matrices=False)[2][:BOUND_COMPONENTS].T  # (dim, k), k <= sample rows
     out = np.empty((len(rows), basis.shape[1] + 1), dtype=np.float32)
-    for start in range(0, len(rows), VERIFY_CHUNK):
-        block = unit[rows[start:start + VERIFY_CHUNK]].astype(np.float64)
+    for start in range(0, len(rows), BOUND_CHUNK):  # float64 temporaries of a few blocks: ~100 MB at 256-d
+        block = unit[rows[start:start + BOUND_CHUNK]].astype(np.float64)
         projected = block @ basis
         residual = np.linalg.norm(block - projected @ basis.T, axis=1)
         out[start:start + len(block), :-1] = projected
@@ -238,10 +239,18 @@ def _near_pairs(
     window pairs, most of them passing the bit screen, each verified by gathering two full vectors) and
     memory is bounded by the blocks, whatever the number of posts.
     """
-    n = len(unit)
     bits = lsh_bits(threshold)
-    codes = _hash_codes(unit, usable, bits, LSH_TABLES)
-    cutoff = sketch_cutoff(threshold, bits * LSH_TABLES)
+    codes = _hash_codes(unit, usable, bits, LSH_TABLES)  # as scoring hashes (BLAS threads as they are)
+    with threadpool_limits(1, user_api="blas"):  # small products: BLAS threads would spin on a busy machine
+        return _near_pairs_here(unit, usable, is_query, accounts, time_rank, low_rank, threshold, label,
+                                codes, sketch_cutoff(threshold, bits * LSH_TABLES))
+
+
+def _near_pairs_here(
+    unit: np.ndarray, usable: np.ndarray, is_query: np.ndarray, accounts: np.ndarray, time_rank: np.ndarray,
+    low_rank: np.ndarray, threshold: float, label: str, codes: np.ndarray, cutoff: int,
+) -> np.ndarray:
+    n = len(unit)
     indexed = np.flatnonzero(usable)
     order = indexed[np.argsort(time_rank[indexed], kind="stable")]  # usable posts by time
     sorted_rank = time_rank[order]
@@ -249,30 +258,29 @@ def _near_pairs(
     query_at = np.flatnonzero(is_query[order])  # positions in `order`, in time order
     found: list[np.ndarray] = []
     blocks = range(0, len(query_at), COSINE_QUERY_BLOCK)
-    with threadpool_limits(1, user_api="blas"):  # small products: BLAS threads would spin on a busy machine
-        for start in tqdm(blocks, desc=f"{label} duplicates", unit="block", disable=n < 500_000):
-            at = query_at[start:start + COSINE_QUERY_BLOCK]
-            queries, own = order[at], bound[at]
-            lo = int(np.searchsorted(sorted_rank, low_rank[queries].min(), side="left"))
-            hi = int(np.searchsorted(sorted_rank, time_rank[queries].max(), side="right"))
-            for first in range(lo, hi, COSINE_POST_BLOCK):
-                last = min(first + COSINE_POST_BLOCK, hi)
-                upper = own @ bound[first:last].T
-                q_index, p_index = np.nonzero(upper >= threshold - COSINE_MARGIN)
-                q, p = queries[q_index], order[first + p_index]
-                in_window = (time_rank[p] >= low_rank[q]) & (time_rank[p] <= time_rank[q])
-                keep = in_window & (accounts[q] != accounts[p])
-                q, p = q[keep], p[keep]
-                shared = np.zeros(len(q), dtype=bool)
-                differing = np.zeros(len(q), dtype=np.int64)
-                for table in range(LSH_TABLES):
-                    shared |= codes[table, q] == codes[table, p]
-                    differing += np.bitwise_count(codes[table, q] ^ codes[table, p])
-                keep = shared & (differing <= cutoff)
-                q, p = q[keep], p[keep]
-                cosines = np.einsum("ij,ij->i", unit[q], unit[p])
-                keep = cosines >= threshold
-                found.append(q[keep] * n + p[keep])
+    for start in tqdm(blocks, desc=f"{label} duplicates", unit="block", disable=n < 500_000):
+        at = query_at[start:start + COSINE_QUERY_BLOCK]
+        queries, own = order[at], bound[at]
+        lo = int(np.searchsorted(sorted_rank, low_rank[queries].min(), side="left"))
+        hi = int(np.searchsorted(sorted_rank, time_rank[queries].max(), side="right"))
+        for first in range(lo, hi, COSINE_POST_BLOCK):
+            last = min(first + COSINE_POST_BLOCK, hi)
+            upper = own @ bound[first:last].T
+            q_index, p_index = np.nonzero(upper >= threshold - COSINE_MARGIN)
+            q, p = queries[q_index], order[first + p_index]
+            in_window = (time_rank[p] >= low_rank[q]) & (time_rank[p] <= time_rank[q])
+            keep = in_window & (accounts[q] != accounts[p])
+            q, p = q[keep], p[keep]
+            shared = np.zeros(len(q), dtype=bool)
+            differing = np.zeros(len(q), dtype=np.int64)
+            for table in range(LSH_TABLES):
+                shared |= codes[table, q] == codes[table, p]
+                differing += np.bitwise_count(codes[table, q] ^ codes[table, p])
+            keep = shared & (differing <= cutoff)
+            q, p = q[keep], p[keep]
+            cosines = np.einsum("ij,ij->i", unit[q], unit[p])
+            keep = cosines >= threshold
+            found.append(q[keep] * n + p[keep])
     return sorted_unique(np.concatenate(found)) if found else np.zeros(0, np.int64)
 
 

@@ -372,6 +372,7 @@ def _train(settings: Settings, engine: Engine, *, export_dir: str | None, progre
     stages.start("evaluate", "Evaluating on the held-out latest posts (and their pairs, scored as drafts)")
     pairs = draft_pairs(pipeline, posts, vectors, features, split.test)
     metrics, preds = evaluate(posts, features, labels, models, split, pairs)
+    del pairs  # its feature table: one row per test pair (hundreds of MB at a million posts)
 
     stages.start("bundle", "Building the model bundle")
     context_rows = select_context(posts, settings.features.history_posts,
@@ -385,6 +386,9 @@ def _train(settings: Settings, engine: Engine, *, export_dir: str | None, progre
     fit_rows = np.concatenate([split.train, split.valid])
     model = EngageModel(settings, pipeline, models, posts.iloc[context_rows], vectors.take(context_rows),
                         compute_norms(features.iloc[fit_rows]), info, account_feeds(posts, progress=progress))
+    # The bundle holds its context's vectors (each account's last posts: at a million posts nearly all
+    # of them, a GB of caption vectors); the table's own are not needed again.
+    del data, vectors
 
     stages.start("mlflow",
                  f"Logging to MLflow ({settings.tracking.uri}, experiment '{settings.tracking.experiment}')")

@@ -113,6 +113,11 @@ def child_train(n: int, work: Path, static_cache: Path) -> dict:
         f"tracking.uri=sqlite:///{work / 'mlflow.db'}", "image.embedder=efficientnet",
     ])
     result = train(settings, export_dir=str(work / "bundle"), progress=False)
+    # joblib's worker processes (the caption hand features) are reaped now, so that their CPU seconds are in
+    # this process's children's and so in the parent's figure for this child
+    from joblib.externals.loky import get_reusable_executor
+
+    get_reusable_executor().shutdown(wait=True)
     return {"posts": n, "table_seconds": made, "seconds": result.seconds, "peak_rss_mb": result.peak_rss_mb,
             "cpu_seconds": result.cpu_seconds,
             "process_peak_rss_mb": _peak_mb(),

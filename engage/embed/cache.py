@@ -233,6 +233,7 @@ def cached_vectors(
     max_chunk_size: int | None = None,
     progress: bool = False,
     desc: str | None = None,
+    order: Sequence[float] | np.ndarray | None = None,
 ) -> np.ndarray:
     """Vectors for `keys`, computing only those the cache lacks.
 
@@ -242,8 +243,10 @@ def cached_vectors(
     next one, up to that size (a fast embedder then writes a few large shards, not thousands of small
     ones; a killed run still loses about a second of work). Rows that come back all-NaN (an image that
     could not be decoded) are returned but not stored, so the failure is reported again next time instead
-    of being remembered silently. Nothing here holds a Python object per key: a million keys cost their
-    arrays.
+    of being remembered silently. `order` (one number per key) computes the missing keys in its ascending
+    order instead of the keys' (captions longest first: each chunk then holds captions of similar length,
+    which a transformer batches with little padding). Nothing here holds a Python object per key: a million
+    keys cost their arrays.
     """
     cached, found = cache.get(keys)
     missing = np.flatnonzero(~found)
@@ -252,12 +255,13 @@ def cached_vectors(
     # One compute per distinct missing key: `codes` numbers them in order of first appearance.
     codes, _ = pd.factorize(np.asarray(keys, dtype=object)[missing])
     first = missing[np.flatnonzero(np.r_[True, np.diff(np.maximum.accumulate(codes)) > 0])]
+    todo = first if order is None else first[np.argsort(np.asarray(order)[first], kind="stable")]
     out = cached
     bar = tqdm(total=len(first), desc=desc or f"computing {cache.namespace}", unit="item",
                disable=not progress)
     start, size = 0, chunk_size
-    while start < len(first):
-        indices = first[start:start + size]
+    while start < len(todo):
+        indices = todo[start:start + size]
         began = time.perf_counter()
         vectors = np.asarray(compute(indices.tolist()), dtype=np.float32)
         if vectors.ndim != 2 or len(vectors) != len(indices):

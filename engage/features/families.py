@@ -19,7 +19,7 @@ from engage.features.quality import QUALITY_COLUMNS
 FEATURE_FAMILIES: dict[str, tuple[str, ...]] = {
     "history": ("likes_baseline", "comments_baseline", "likes_trend", "comments_trend", *MOMENTUM_COLUMNS,
                 *(f"{count}_baseline" for count in INSIGHT_COUNTS), "n_earlier_posts", "followers",
-                "sponsored_share"),
+                "sponsored_share", "posts_last_30_days"),
     "time": ("days_since_previous", "hour_utc", "weekday"),
     "caption_hand": (*CAPTION_COLUMNS, "hashtags_z", "caption_chars_z"),
     "caption_embedding": ("caption_pc",),

@@ -37,6 +37,8 @@ HASHTAG_STD_FLOOR = 1.0
 CAPTION_CHARS_STD_FLOOR = 25.0
 NS_PER_HOUR = 3_600 * 10**9
 NS_PER_DAY = 24 * NS_PER_HOUR
+#: The window of `posts_last_30_days`, the account's posting rate.
+RECENT_DAYS = 30
 #: Up to this many rows (a scored draft's), the window vectors are gathered in one pass, not slot by slot.
 GATHERED_ROWS = 64
 #: Rows per block when comparing embeddings with their windows (bounds memory to a few block * dim floats).
@@ -61,6 +63,7 @@ HISTORY_COLUMNS: list[str] = [
     "hashtags_z",  # hashtag count as a z-score against the feed (NaN with fewer than 2 earlier posts)
     "caption_chars_z",  # caption length in characters, the same way
     "days_since_previous",  # days since the account's previous post (NaN for its first)
+    "posts_last_30_days",  # the account's earlier posts in the 30 days before this one (of the feed's last n)
     "hour_utc",  # posting hour, UTC, 0..23
     "weekday",  # posting weekday, Monday=0
     "likes_baseline",  # mean log1p(likes) over the feed
@@ -403,6 +406,10 @@ def history_features(
     previous = timeline.order[np.where(has_previous, end - 1, 0)] if n else rows
     gap_ns = (times[rows] - times[previous]).astype(np.float64)
     out["days_since_previous"] = np.where(has_previous, gap_ns / 86_400e9, np.nan)
+    # How often the account posts: its feed's posts in the 30 days before this one (at most the feed's
+    # `n_last`, so that a draft scored with a copied feed gets the same count as the post in training).
+    recent = mask & (times[index] >= (times[rows] - RECENT_DAYS * NS_PER_DAY)[:, None]) if n else mask
+    out["posts_last_30_days"] = recent.sum(axis=1).astype(np.float64)
     # UTC hour and weekday from the nanoseconds (floor division: also right before 1970, a Thursday).
     days, within_day = np.divmod(times[rows], NS_PER_DAY)
     out["hour_utc"] = (within_day // NS_PER_HOUR).astype(np.float64)

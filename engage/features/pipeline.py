@@ -262,7 +262,8 @@ class FeaturePipeline:
             [text_sha256(c) for c in captions],
             lambda idx: engine.embed_captions(self, [captions[i] for i in idx]),
             FeatureCache(cache_root, self.text_embedder.id), chunk_size=engine.chunk_size,
-            max_chunk_size=MAX_CHUNK,
+            # longest first, so that a chunk's captions batch with little padding
+            max_chunk_size=MAX_CHUNK, order=-np.fromiter(map(len, captions), np.int64, len(captions)),
             progress=progress, desc=f"embedding captions ({self.text_embedder.id})",
         )
         return PostVectors(image, np.asarray(caption, dtype=np.float32), quality)
@@ -449,12 +450,18 @@ class FeaturePipeline:
                 parts.append(([f"{prefix}{i + 1}" for i in range(pca.n_components_)],
                               _components(pca, matrix[rows])))
         names = [name for columns, _ in parts for name in columns]
-        if names != self.feature_names_:
-            raise NotFittedError(
-                f"the features computed ({len(names)}) differ from those this pipeline was fitted with "
-                f"({len(self.feature_names_)}); refit it with this version of engage"
-            )
         table = np.concatenate([block for _, block in parts], axis=1)
+        if names != self.feature_names_:
+            # A pipeline fitted by an older engage gets its own columns back when this version only added
+            # some (a new history column such as posts_last_30_days); anything else needs a refit.
+            position = {name: k for k, name in enumerate(names)}
+            missing = [name for name in self.feature_names_ if name not in position]
+            if missing:
+                raise NotFittedError(
+                    f"this pipeline was fitted with features this version of engage does not compute "
+                    f"({', '.join(missing[:5])}); refit it with this version of engage")
+            table = table[:, [position[name] for name in self.feature_names_]]
+            names = list(self.feature_names_)
         # History length beyond the window is capped so that a bundle's stored context (the last N posts)
         # gives the same value as the full history did at training time.
         if "n_earlier_posts" in names:

@@ -71,6 +71,7 @@ FEATURE_WORDS: dict[str, str] = {
     "hashtags_z": "hashtags compared with your habit",
     "caption_chars_z": "caption length compared with your habit",
     "days_since_previous": "days since your previous post",
+    "posts_last_30_days": "how often you post",
     "hour_utc": "posting hour",
     "weekday": "posting weekday",
     "likes_baseline": "your usual likes",
@@ -155,6 +156,9 @@ def describe_value(name: str, value: float) -> str:
         return f"{value:.1f} days since your previous post"
     if name == "followers":
         return f"{int(round(value)):,} followers"
+    if name == "posts_last_30_days":
+        count = int(round(value))
+        return f"{count} post{'' if count == 1 else 's'} in the 30 days before"
     if name.endswith("_z"):
         return f"{words} ({value:+.1f} standard deviations)"
     return f"{words}: {value:.3g}"

@@ -100,6 +100,16 @@ def test_a_repeated_key_is_computed_once(tmp_path):
     np.testing.assert_array_equal(out[0], out[2])
 
 
+def test_order_computes_the_missing_keys_in_its_order_and_rows_stay_aligned(tmp_path):
+    cache = FeatureCache(tmp_path, NAMESPACE)
+    cached_vectors(["b"], CountingCompute(["b"]), cache)
+    keys = ["a", "b", "c", "d", "a"]
+    compute = CountingCompute(keys)
+    out = cached_vectors(keys, compute, cache, chunk_size=2, order=[3.0, 0.0, 1.0, -2.0, 3.0])
+    assert compute.calls == [[3, 2], [0]]  # "b" is cached; the repeated "a" once, last
+    np.testing.assert_array_equal(out, _vectors_for(keys))
+
+
 def test_a_killed_run_resumes_from_its_completed_chunks(tmp_path):
     keys = [f"img-{i}" for i in range(10)]
     killed = CountingCompute(keys, fail_after_calls=2)

@@ -72,6 +72,31 @@ def test_minilm_on_onnxruntime_gives_the_torch_vectors_with_padding_and_truncati
     assert np.allclose(one_at_a_time, vectors, atol=1e-5)
 
 
+def test_minilm_batches_captions_by_word_pieces_padded_to_their_longest(onnx_dir):
+    embedder = MiniLMEmbedder(device="cpu", runtime="onnxruntime", onnx_dir=onnx_dir, batch_size=2)
+    # Characters and word pieces disagree: 28 characters in 9 pieces, 15 characters in 16 pieces.
+    captions = ["the cat sat on the mat today", "#xqzj#vvkq#zzpt", "qxzvjk", "a b c d e f g h", "hi"]
+    session = embedder._onnx_session(embedder._load())
+    widths: list[tuple[int, list[int]]] = []
+
+    class Recording:
+        def run(self, names, inputs):
+            assert set(inputs) == set(embedder._ONNX_INPUTS)
+            widths.append((inputs["input_ids"].shape[1], inputs["attention_mask"].sum(axis=1).tolist()))
+            return session.run(names, inputs)
+
+    embedder._session = Recording()
+    vectors = embedder.embed(captions)
+    pieces = [len(ids) for ids in embedder._load().tokenizer(captions)["input_ids"]]
+    ranked = sorted(pieces, reverse=True)
+    # Longest first, two at a time, each batch exactly as wide as its longest caption.
+    assert [lengths for _, lengths in widths] == [ranked[0:2], ranked[2:4], ranked[4:]]
+    assert all(width == max(lengths) for width, lengths in widths)
+    embedder._session = session
+    alone = np.concatenate([embedder.embed([c]) for c in captions])
+    np.testing.assert_allclose(vectors, alone, atol=1e-5)
+
+
 def test_an_export_is_written_once_and_reused(onnx_dir, monkeypatch):
     EfficientNetEmbedder(device="cpu", onnx_dir=onnx_dir).encode_pixels(torch.zeros(1, 3, 224, 224))
     files = sorted(onnx_dir.glob("efficientnet-lite0-*.onnx"))

@@ -218,6 +218,17 @@ def test_timing_features():
     assert (frame.loc[1, "hour_utc"], frame.loc[1, "weekday"]) == (21, 2)
 
 
+def test_posts_in_the_last_30_days_count_the_feeds_earlier_posts_of_that_window():
+    posts = make_posts([{"day": 0}, {"day": 10}, {"day": 25}, {"day": 40}, {"day": 41},
+                        {"day": 39, "account": "other"}])
+    frame = history_features(posts, None, None)
+    # day 40: days 10 (exactly 30 days before: in) and 25; day 41: 25 and 40 (day 10 is 31 days before)
+    assert frame["posts_last_30_days"].tolist() == [0.0, 1.0, 2.0, 2.0, 2.0, 0.0]
+    # At most the feed's n_last posts count (a draft scored with a copied feed sees only those).
+    capped = history_features(posts, None, None, n_last=1)
+    assert capped["posts_last_30_days"].tolist() == [0.0, 1.0, 1.0, 1.0, 1.0, 0.0]
+
+
 def test_followers_fall_back_to_the_latest_earlier_known_count():
     posts = make_posts([
         {"day": 0, "followers": 1000}, {"day": 1, "followers": 1500}, {"day": 2},

@@ -111,6 +111,19 @@ def test_a_pipeline_fitted_before_quality_versions_keeps_measuring_as_quality_v1
     assert FeaturePipeline.from_settings(_settings()).quality_version == QUALITY_VERSION
 
 
+def test_a_pipeline_fitted_before_a_feature_was_added_gets_its_own_columns_and_an_unknown_one_refits(fitted):
+    import copy
+
+    pipeline, vectors = fitted
+    new = pipeline.transform(_posts(), vectors)
+    old = copy.copy(pipeline)  # what a bundle trained before posts_last_30_days unpickles to
+    old.feature_names_ = [c for c in pipeline.feature_names_ if c != "posts_last_30_days"]
+    pd.testing.assert_frame_equal(old.transform(_posts(), vectors), new.drop(columns="posts_last_30_days"))
+    old.feature_names_ = [*old.feature_names_, "a_feature_of_another_version"]
+    with pytest.raises(NotFittedError, match="a_feature_of_another_version.*refit it"):
+        old.transform(_posts(), vectors)
+
+
 def test_a_later_post_scored_as_a_draft_sees_only_the_history_before_the_earlier_post(fitted):
     pipeline, vectors = fitted
     posts = _posts()  # account a: rows 0, 2, 4, ... with likes 10, 12, 14, ...; 14 hours apart

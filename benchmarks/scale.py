@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -112,7 +113,13 @@ def child_train(n: int, work: Path, static_cache: Path) -> dict:
         f"tracking.uri=sqlite:///{work / 'mlflow.db'}", "image.embedder=efficientnet",
     ])
     result = train(settings, export_dir=str(work / "bundle"), progress=False)
+    # joblib's worker processes (the caption hand features) are reaped now, so that their CPU seconds are in
+    # this process's children's and so in the parent's figure for this child
+    from joblib.externals.loky import get_reusable_executor
+
+    get_reusable_executor().shutdown(wait=True)
     return {"posts": n, "table_seconds": made, "seconds": result.seconds, "peak_rss_mb": result.peak_rss_mb,
+            "cpu_seconds": result.cpu_seconds,
             "process_peak_rss_mb": _peak_mb(),
             "spearman_relative": result.metrics.get("test_likes_spearman_relative")}
 
@@ -134,7 +141,10 @@ def child_score(work: Path, drafts: int) -> dict:
 
 
 def _run_child(args: list[str]) -> dict:
-    """Run one measurement in a fresh process, echoing its stage lines; its last JSON line is the result."""
+    """Run one measurement in a fresh process, echoing its stage lines; its last JSON line is the result, with
+    the process's CPU seconds (user + system, its own children's included) and wall seconds added."""
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_before = used.ru_utime + used.ru_stime
     child = subprocess.Popen([sys.executable, __file__, *args], stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT,
                              text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
@@ -146,11 +156,14 @@ def _run_child(args: list[str]) -> dict:
         if line.startswith(("[", "      ", "{")):  # each stage line with the seconds since the child started
             print(f"  +{time.perf_counter() - started:7.1f} s  " + line.rstrip()[:300], flush=True)
     child.wait()
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)  # this child and every process it waited for
+    cpu = used.ru_utime + used.ru_stime - cpu_before
     results = [line for line in tail if line.startswith("{")]
     if child.returncode != 0 or not results:
         print("".join(tail), file=sys.stderr)
-        return {"error": f"exit {child.returncode}"}
-    return json.loads(results[-1])
+        return {"error": f"exit {child.returncode}", "process_cpu_seconds": cpu}
+    return {**json.loads(results[-1]), "process_cpu_seconds": cpu,
+            "process_wall_seconds": time.perf_counter() - started}
 
 
 STAGES = ("load", "embed", "features", "fit", "evaluate", "bundle", "mlflow", "plots", "log_model")
@@ -158,7 +171,8 @@ STAGES = ("load", "embed", "features", "fit", "evaluate", "bundle", "mlflow", "p
 
 def report(results: list[dict]) -> str:
     lines = [
-        "| posts | " + " | ".join(STAGES) + " | total s | peak RSS MB | drafts/s (batch) | batch peak MB |",
+        "| posts | " + " | ".join(STAGES)
+        + " | total s (CPU s) | peak RSS MB | drafts/s (batch) | batch peak MB |",
              "|---" * (len(STAGES) + 5) + "|"]
     for r in results:
         train, score = r.get("train", {}), r.get("score", {})
@@ -168,11 +182,15 @@ def report(results: list[dict]) -> str:
         cells = []
         for stage in STAGES:
             s = train["seconds"].get(f"seconds_{stage}")
+            c = train.get("cpu_seconds", {}).get(stage)
             m = train["peak_rss_mb"].get(stage)
-            cells.append("" if s is None else f"{s:.1f} s" + (f" / {m:.0f} MB" if m else ""))
+            cells.append("" if s is None else f"{s:.1f} s" + (f" ({c:.1f})" if c is not None else "")
+                         + (f" / {m:.0f} MB" if m else ""))
         lines.append(f"| {train['posts']} | " + " | ".join(cells)
-                     + f" | {train['seconds']['seconds_total']:.0f} | {train['process_peak_rss_mb']:.0f} "
-                     + f"| {score.get('drafts_per_second', float('nan')):.0f} "
+                     + f" | {train['seconds']['seconds_total']:.0f}"
+                     + f" ({train.get('process_cpu_seconds', 0):.0f})"
+                     + f" | {max([train['process_peak_rss_mb'], *train['peak_rss_mb'].values()]):.0f} "
+                     + f"| {score.get('drafts_per_second', float('nan')):.1f} "
                      f"| {score.get('peak_rss_mb', float('nan')):.0f} |")
     return "\n".join(lines)
 
@@ -214,7 +232,9 @@ def main() -> int:
             results.append(row)
     print()
     print(report(results))
-    print(f"(each cell: seconds / peak RSS of the stage; load average at the end: "
+    print(f"(each cell: wall seconds (CPU seconds of the process) / peak RSS of the stage; total: wall "
+          f"seconds in train (CPU seconds of the whole child process, its joblib workers' included); "
+          f"load average at the end: "
           f"{' / '.join(f'{v:.1f}' for v in os.getloadavg())}; {os.cpu_count()} CPUs)")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))

@@ -225,7 +225,7 @@ def _payload(manifest: dict[str, Any]) -> bytes:
 
 
 def save_signed(directory: str | os.PathLike, obj: Any, key: bytes, *,
-                files: Mapping[str, bytes] | None = None,
+                files: Mapping[str, bytes | memoryview] | None = None,
                 meta: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Write `obj` (and the caller's `files`, name -> bytes)
     into `directory` with a signed manifest; returns it."""
@@ -235,7 +235,7 @@ def save_signed(directory: str | os.PathLike, obj: Any, key: bytes, *,
     data, boosters, arrays = pack(obj)
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
-    contents: dict[str, bytes] = {STATE: data, ARRAYS: buffer.getvalue(), **(files or {})}
+    contents: dict[str, bytes | memoryview] = {STATE: data, ARRAYS: buffer.getbuffer(), **(files or {})}
     for i, model in enumerate(boosters):
         contents[f"{BOOSTERS}/{i:03d}.txt"] = model.encode("utf-8")
     (directory / BOOSTERS).mkdir(parents=True, exist_ok=True)

@@ -6,6 +6,7 @@ Used by `engage.training` (and so by `python train.py`) and by the benchmarks th
 from __future__ import annotations
 
 import math
+import os
 import time
 
 
@@ -20,8 +21,12 @@ class Stages:
         self.total = total
         self.seconds: dict[str, float] = {}
         self.peak_rss_mb: dict[str, float] = {}  # per stage, where the platform tells (benchmarks/scale.py)
+        # per stage: CPU seconds (user + system) of this process and of the children it waited for; on a
+        # shared machine the honest cost next to wall seconds (helpers still running, e.g. joblib's, not yet)
+        self.cpu_seconds: dict[str, float] = {}
         self._number = 0
         self._current: tuple[str, float] | None = None
+        self._cpu_began = 0.0
         self._started = time.perf_counter()
 
     def start(self, name: str, text: str) -> None:
@@ -30,11 +35,13 @@ class Stages:
         print(f"[{self._number}/{self.total}] {text}", flush=True)
         _reset_peak_rss()
         self._current = (name, time.perf_counter())
+        self._cpu_began = _cpu_seconds()
 
     def done(self) -> None:
         if self._current is not None:
             name, began = self._current
             self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - began
+            self.cpu_seconds[name] = self.cpu_seconds.get(name, 0.0) + _cpu_seconds() - self._cpu_began
             peak = _peak_rss_mb()
             if peak is not None:
                 self.peak_rss_mb[name] = max(self.peak_rss_mb.get(name, 0.0), peak)
@@ -50,6 +57,12 @@ class Stages:
 
     def summary(self) -> str:
         return ", ".join(f"{name} {value:.1f}" for name, value in self.seconds.items())
+
+
+def _cpu_seconds() -> float:
+    """User + system CPU seconds of this process (all its threads) and of its waited-for children."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
 
 
 def _reset_peak_rss() -> None:

@@ -43,6 +43,8 @@ from engage.stages import Stages
 from engage.tracking import artifact_location, prepare_tracking_store
 
 log = logging.getLogger(__name__)
+#: Draft pairs scored per chunk in the evaluation (bounds the copies of their histories; see `draft_pairs`).
+DRAFT_PAIR_CHUNK = 20_000
 
 @dataclass
 class TrainResult:
@@ -60,6 +62,7 @@ class TrainResult:
     seconds: dict[str, float] = field(default_factory=dict)
     # stage -> the process's peak RSS in it (Linux)
     peak_rss_mb: dict[str, float] = field(default_factory=dict)
+    cpu_seconds: dict[str, float] = field(default_factory=dict)  # stage -> user + system CPU seconds
     name: str = "engage"  # the registered model
     data_alias: str | None = None  # data-<fingerprint> when this version is the best on its data, else None
     data_alias_reason: str = ""
@@ -218,6 +221,16 @@ def fit_targets(settings: Settings, features: pd.DataFrame, labels: dict[str, np
     accounts = split.accounts if split.accounts is not None else np.arange(len(features))
     pending: dict[str, tuple[Any, FitPlan]] = {}
     seed = train_settings.seed
+    frames: dict[bytes, pd.DataFrame] = {}
+
+    def rows_of(rows: np.ndarray) -> pd.DataFrame:
+        """`features.iloc[rows]`, one copy shared by every target with the same rows (the targets whose labels
+        are known on the same posts: at a million posts each copy is most of a gigabyte)."""
+        key = hashlib.sha256(np.ascontiguousarray(rows, dtype=np.int64).tobytes()).digest()
+        if key not in frames:
+            frames[key] = features.iloc[rows]
+        return frames[key]
+
     for name, y in labels.items():
         train = split.train[~np.isnan(y[split.train])]
         valid = split.valid[~np.isnan(y[split.valid])]
@@ -225,8 +238,9 @@ def fit_targets(settings: Settings, features: pd.DataFrame, labels: dict[str, np
             train, valid = ev.latest_share(train, split.times, 0.15)
         model = TARGETS[name].make_model(train_settings.lightgbm, train_settings.interval, seed, **options)
         pending[name] = (model,
-                         model.lightgbm_jobs(features.iloc[train], y[train], features.iloc[valid], y[valid],
-                                                    accounts[train], accounts[valid]))
+                         model.lightgbm_jobs(rows_of(train), y[train], rows_of(valid), y[valid],
+                                             accounts[train], accounts[valid]))
+    frames.clear()  # the plans hold what they need
     done: dict[str, Any] = {}
     while pending:  # one batch per stage, until no model has a plan left
         fitted = iter(engine.fit_lightgbm([job for _, plan in pending.values() for job in plan.jobs]))
@@ -246,8 +260,13 @@ def draft_pairs(pipeline: FeaturePipeline, posts: pd.DataFrame, vectors: Any, fe
     """The pairs of `rows` the creator's question asks about, the later post of each scored as a draft beside
     the earlier (the history the earlier post had: `FeaturePipeline.transform_as_drafts`)."""
     earlier, later = ev.draft_pairs(posts, rows)
-    return ev.DraftPairs(earlier, later,
-                         pipeline.transform_as_drafts(posts, vectors, later, earlier, features))
+    # In chunks: each pair copies its account's last posts and their vectors (13 rows of 256 floats and
+    # more a pair), gigabytes at once for the pairs of a million posts; a row's features never depend on
+    # the other rows of its chunk.
+    parts = [pipeline.transform_as_drafts(posts, vectors, later[start:start + DRAFT_PAIR_CHUNK],
+                                          earlier[start:start + DRAFT_PAIR_CHUNK], features)
+             for start in range(0, max(len(later), 1), DRAFT_PAIR_CHUNK)]
+    return ev.DraftPairs(earlier, later, pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0])
 
 
 def evaluate(posts: pd.DataFrame, features: pd.DataFrame, labels: dict[str, np.ndarray],
@@ -353,6 +372,7 @@ def _train(settings: Settings, engine: Engine, *, export_dir: str | None, progre
     stages.start("evaluate", "Evaluating on the held-out latest posts (and their pairs, scored as drafts)")
     pairs = draft_pairs(pipeline, posts, vectors, features, split.test)
     metrics, preds = evaluate(posts, features, labels, models, split, pairs)
+    del pairs  # its feature table: one row per test pair (hundreds of MB at a million posts)
 
     stages.start("bundle", "Building the model bundle")
     context_rows = select_context(posts, settings.features.history_posts,
@@ -366,6 +386,9 @@ def _train(settings: Settings, engine: Engine, *, export_dir: str | None, progre
     fit_rows = np.concatenate([split.train, split.valid])
     model = EngageModel(settings, pipeline, models, posts.iloc[context_rows], vectors.take(context_rows),
                         compute_norms(features.iloc[fit_rows]), info, account_feeds(posts, progress=progress))
+    # The bundle holds its context's vectors (each account's last posts: at a million posts nearly all
+    # of them, a GB of caption vectors); the table's own are not needed again.
+    del data, vectors
 
     stages.start("mlflow",
                  f"Logging to MLflow ({settings.tracking.uri}, experiment '{settings.tracking.experiment}')")
@@ -451,4 +474,5 @@ def _train(settings: Settings, engine: Engine, *, export_dir: str | None, progre
     return TrainResult(metrics, run_id, str(version.version), alias, why, skipped, split.how,
         pipeline.image_embedder_id_, exported, settings.tracking.uri, seconds, dict(stages.peak_rss_mb),
                        name=name, data_alias=data_alias(data_print["sha256"]) if takes_data_alias else None,
+                       cpu_seconds=dict(stages.cpu_seconds),
         data_alias_reason=data_why, uncomputable=uncomputable, experiment_id=str(experiment_id))

@@ -161,6 +161,24 @@ def test_stages_time_each_stage_until_the_next_begins(capsys, monkeypatch):
     assert capsys.readouterr().out == "[1/2] Loading posts\n[2/2] Training\n"
 
 
+def test_stage_cpu_seconds_count_this_process_and_its_waited_children(monkeypatch):
+    """CPU seconds per stage: user + system of the process and of the children it waited for (a shared
+    machine's honest cost next to wall seconds)."""
+    import os
+
+    from engage import stages as stages_module
+
+    # (user, system, children_user, children_system, elapsed) at: load starts, load ends, fit starts, fit ends
+    times = iter([os.times_result((1.0, 0.5, 0.0, 0.0, 0.0)), os.times_result((3.0, 1.0, 0.0, 0.0, 0.0)),
+                  os.times_result((3.0, 1.0, 0.0, 0.0, 0.0)), os.times_result((4.0, 1.5, 2.0, 0.25, 0.0))])
+    monkeypatch.setattr(stages_module.os, "times", lambda: next(times))
+    stages = stages_module.Stages(total=2)
+    stages.start("load", "Loading posts")
+    stages.start("fit", "Training")
+    stages.done()
+    assert stages.cpu_seconds == {"load": 2.5, "fit": 3.75}
+
+
 def test_stage_seconds_never_add_up_to_more_than_the_total(monkeypatch):
     """Rounded each to the nearest millisecond, two stages of 0.6 ms in a run of 1.2 ms made 2 ms against a
     total of 1 ms (a CI run failed the same way: 19.799 against 19.798)."""

@@ -130,6 +130,7 @@ def fit_on_ray(jobs: list[LightGBMJob], *, runtime: RuntimeSettings, storage: st
     """The jobs' estimators fitted by `runtime.ray_workers` Ray Train workers in one run, in order."""
     if not jobs:
         return []
+    jobs = [job.materialized() for job in jobs]  # each job's own rows, sharded below
     workers = max(1, min(runtime.ray_workers, min(len(job.train) for job in jobs)))
     key = secrets.token_bytes(32)  # signs this run's checkpoint (see the module docstring)
     job_refs, shard_refs = [], []

@@ -17,8 +17,16 @@ positives. Two vectors at
 cosine c agree on one bit with probability p = 1 - arccos(c) / pi, so a pair is found with probability
 1 - (1 - p**k) ** LSH_TABLES. k is chosen from the threshold so that a pair exactly AT the threshold is
 found with probability `LSH_TARGET_RECALL` (k=16 at 0.95, k=11 at 0.9); pairs above it are found
-more surely (0.994 at cosine 0.97, 0.99997 at 0.99). More bits mean fewer random candidates to verify (faster
-at 1M posts) and a lower recall at the threshold; see docs/performance.md for measured figures.
+more surely (0.994 at cosine 0.97, 0.99997 at 0.99).
+
+How a table's pairs are found (`_near_pairs`): not by listing each bucket's candidates (on clustered
+caption embeddings ~7% of all pairs in a window shared a bucket and ~3/4 of those passed the bit screen,
+each then verified by gathering two full vectors: 80 candidates per duplicate found), but by one matrix
+product per block of queries (in time order) and the posts of their window, of 65-float bound vectors
+whose products bound every cosine from above; the few pairs that can reach the threshold are checked
+against the rule above. Same pairs, a few multiply-adds per pair of posts in a window (issue 21: 50k
+replicated posts 15 s -> 2.4 s; docs/performance.md). Scoring a draft (`ContextDuplicates`) looks up its
+buckets directly.
 
 The hyperplanes come from a fixed seed, so a post's hashes depend only on its own embedding: the same
 post gets the same buckets in a training table and in a scoring context.
@@ -33,6 +41,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 from scipy.stats import binom
+from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from engage.errors import DataError
@@ -65,6 +74,14 @@ SKETCH_MISS_PROBABILITY = 1e-12
 #: (bound memory on dense buckets).
 QUERY_CHUNK = 100_000
 VERIFY_CHUNK = 100_000
+#: Queries x posts per block of bounded cosines (float32: 32 MB): memory stays bounded in dense windows.
+COSINE_QUERY_BLOCK, COSINE_POST_BLOCK = 1024, 8192
+#: Components of the bound vectors (`_bound_vectors`) and the sample their basis is fitted on.
+BOUND_COMPONENTS, BOUND_SAMPLE = 64, 5_000
+BOUND_CHUNK = 16_384
+#: Slack under the threshold for the bound's float32 rounding (about 1e-5 for unit vectors): a pair within
+#: it is checked with the exact cosine like any other.
+COSINE_MARGIN = 1e-3
 
 
 def lsh_bits(threshold: float, tables: int = LSH_TABLES, target_recall: float = LSH_TARGET_RECALL) -> int:
@@ -184,34 +201,87 @@ def sketch_cutoff(threshold: float, total_bits: int,
     return int(binom.isf(miss_probability, total_bits, math.acos(min(max(threshold, -1.0), 1.0)) / math.pi))
 
 
+def _bound_vectors(unit: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """For `rows` of unit vectors, [P u, |R u|] (float32): P projects onto the top `BOUND_COMPONENTS`
+    principal directions of a fixed sample, R u = u - P u. For unit u, v: u.v = Pu.Pv + Ru.Rv <=
+    Pu.Pv + |Ru| |Rv|, so one product of these short rows bounds every cosine from above (exactly, up to
+    float32 rounding, which COSINE_MARGIN covers). The basis only decides how fast pairs are ruled out,
+    never which pairs are found."""
+    dim = unit.shape[1]
+    if dim <= BOUND_COMPONENTS:  # short vectors: the bound is the cosine itself
+        return np.concatenate([unit[rows], np.zeros((len(rows), 1), np.float32)], axis=1)
+    rng = np.random.default_rng(LSH_SEED)
+    sample = unit[np.sort(rng.choice(rows, min(len(rows), BOUND_SAMPLE), replace=False))].astype(np.float64)
+    basis = np.linalg.svd(sample, full_matrices=False)[2][:BOUND_COMPONENTS].T  # (dim, k), k <= sample rows
+    out = np.empty((len(rows), basis.shape[1] + 1), dtype=np.float32)
+    for start in range(0, len(rows), BOUND_CHUNK):  # float64 temporaries of a few blocks: ~100 MB at 256-d
+        block = unit[rows[start:start + BOUND_CHUNK]].astype(np.float64)
+        projected = block @ basis
+        residual = np.linalg.norm(block - projected @ basis.T, axis=1)
+        out[start:start + len(block), :-1] = projected
+        out[start:start + len(block), -1] = residual + 1e-6  # rounded up: the bound stays a bound
+    return out
+
+
 def _near_pairs(
     unit: np.ndarray, usable: np.ndarray, is_query: np.ndarray, accounts: np.ndarray, time_rank: np.ndarray,
-    low_rank: np.ndarray, span: int, threshold: float, label: str,
+    low_rank: np.ndarray, threshold: float, label: str,
 ) -> np.ndarray:
-    """Sorted `query * n + post` pairs from other accounts inside the window with cosine >= threshold.
+    """Sorted `query * n + post` pairs from other accounts inside the window with cosine >= threshold that
+    the LSH index pairs: a shared bucket in some table, at most `sketch_cutoff` differing bits over all
+    tables, and the exact (row-wise float32) cosine at or above the threshold.
 
-    Candidates (a shared bucket in some table) are first screened by the number of differing bits over
-    all tables, a free estimate of their angle, then verified with the exact cosine.
+    How they are found: a post's window is a run of the usable posts sorted by time, so queries in time
+    order are taken in blocks and one matrix product of short bound vectors (`_bound_vectors`) bounds
+    the cosine of each query with every post of its block's window. Only the pairs whose bound reaches the
+    threshold are checked against the conditions above. The work is a few multiply-adds per pair of posts
+    in one window (no per-bucket candidate lists: on clustered caption embeddings those were ~7% of all
+    window pairs, most of them passing the bit screen, each verified by gathering two full vectors) and
+    memory is bounded by the blocks, whatever the number of posts.
     """
-    n = len(unit)
     bits = lsh_bits(threshold)
-    codes = _hash_codes(unit, usable, bits, LSH_TABLES)
-    candidates = np.zeros(0, np.int64)
-    for table in tqdm(range(LSH_TABLES), desc=f"{label} duplicates", unit="table", disable=n < 500_000):
-        index = _WindowIndex(codes[table], time_rank, span)
-        candidates = sorted_unique(
-            np.concatenate([candidates, index.pairs(is_query & usable, time_rank, low_rank, accounts)]))
-    cutoff = sketch_cutoff(threshold, bits * LSH_TABLES)
-    keep = np.zeros(len(candidates), dtype=bool)
-    for start in range(0, len(candidates), VERIFY_CHUNK):
-        queries, posts = np.divmod(candidates[start:start + VERIFY_CHUNK], n)
-        differing = np.zeros(len(queries), dtype=np.int64)
-        for table in range(LSH_TABLES):
-            differing += np.bitwise_count(codes[table, queries] ^ codes[table, posts])
-        close = np.flatnonzero(differing <= cutoff)
-        cosines = np.einsum("ij,ij->i", unit[queries[close]], unit[posts[close]])
-        keep[start + close[cosines >= threshold]] = True
-    return candidates[keep]
+    codes = _hash_codes(unit, usable, bits, LSH_TABLES)  # as scoring hashes (BLAS threads as they are)
+    with threadpool_limits(1, user_api="blas"):  # small products: BLAS threads would spin on a busy machine
+        return _near_pairs_here(unit, usable, is_query, accounts, time_rank, low_rank, threshold, label,
+                                codes, sketch_cutoff(threshold, bits * LSH_TABLES))
+
+
+def _near_pairs_here(
+    unit: np.ndarray, usable: np.ndarray, is_query: np.ndarray, accounts: np.ndarray, time_rank: np.ndarray,
+    low_rank: np.ndarray, threshold: float, label: str, codes: np.ndarray, cutoff: int,
+) -> np.ndarray:
+    n = len(unit)
+    indexed = np.flatnonzero(usable)
+    order = indexed[np.argsort(time_rank[indexed], kind="stable")]  # usable posts by time
+    sorted_rank = time_rank[order]
+    bound = _bound_vectors(unit, order)  # row k belongs to post order[k]
+    query_at = np.flatnonzero(is_query[order])  # positions in `order`, in time order
+    found: list[np.ndarray] = []
+    blocks = range(0, len(query_at), COSINE_QUERY_BLOCK)
+    for start in tqdm(blocks, desc=f"{label} duplicates", unit="block", disable=n < 500_000):
+        at = query_at[start:start + COSINE_QUERY_BLOCK]
+        queries, own = order[at], bound[at]
+        lo = int(np.searchsorted(sorted_rank, low_rank[queries].min(), side="left"))
+        hi = int(np.searchsorted(sorted_rank, time_rank[queries].max(), side="right"))
+        for first in range(lo, hi, COSINE_POST_BLOCK):
+            last = min(first + COSINE_POST_BLOCK, hi)
+            upper = own @ bound[first:last].T
+            q_index, p_index = np.nonzero(upper >= threshold - COSINE_MARGIN)
+            q, p = queries[q_index], order[first + p_index]
+            in_window = (time_rank[p] >= low_rank[q]) & (time_rank[p] <= time_rank[q])
+            keep = in_window & (accounts[q] != accounts[p])
+            q, p = q[keep], p[keep]
+            shared = np.zeros(len(q), dtype=bool)
+            differing = np.zeros(len(q), dtype=np.int64)
+            for table in range(LSH_TABLES):
+                shared |= codes[table, q] == codes[table, p]
+                differing += np.bitwise_count(codes[table, q] ^ codes[table, p])
+            keep = shared & (differing <= cutoff)
+            q, p = q[keep], p[keep]
+            cosines = np.einsum("ij,ij->i", unit[q], unit[p])
+            keep = cosines >= threshold
+            found.append(q[keep] * n + p[keep])
+    return sorted_unique(np.concatenate(found)) if found else np.zeros(0, np.int64)
 
 
 def _count_accounts(pairs: np.ndarray, accounts: np.ndarray) -> np.ndarray:
@@ -270,7 +340,7 @@ def same_day_duplicates(
 
     if image_emb is not None and image_emb.shape[1] and np.isfinite(image_emb[:, 0]).any():
         unit, usable = _unit(image_emb)  # (without one usable image the column stays NaN, nothing copied)
-        pairs = _near_pairs(unit, usable, is_query, accounts, time_rank, low_rank, span, image_threshold,
+        pairs = _near_pairs(unit, usable, is_query, accounts, time_rank, low_rank, image_threshold,
                             "image")
         out["duplicate_image_accounts"] = np.where(usable, _count_accounts(pairs, accounts), np.nan)[rows]
 
@@ -282,7 +352,7 @@ def same_day_duplicates(
         unit, usable = _unit(caption_emb)
         usable &= long_enough
         caption_pairs.append(
-            _near_pairs(unit, usable, is_query, accounts, time_rank, low_rank, span, caption_threshold,
+            _near_pairs(unit, usable, is_query, accounts, time_rank, low_rank, caption_threshold,
                         "caption")
         )
     out["duplicate_caption_accounts"] = _count_accounts(sorted_unique(np.concatenate(caption_pairs)),

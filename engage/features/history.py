@@ -43,6 +43,8 @@ RECENT_DAYS = 30
 GATHERED_ROWS = 64
 #: Rows per block when comparing embeddings with their windows (bounds memory to a few block * dim floats).
 EMBEDDING_BLOCK_ROWS = 8192
+#: Rows per block when scaling embeddings to unit length (bounds the temporaries to a few MB).
+UNIT_BLOCK_ROWS = 16_384
 
 MOMENTUM_COLUMNS: list[str] = [
     "likes_last_vs_baseline",  # log1p(likes) of the latest feed post with known likes, minus likes_baseline
@@ -260,7 +262,14 @@ def _unit_rows(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     norms = np.sqrt(np.einsum("ij,ij->i", matrix, matrix, dtype=np.float64))
     usable = np.isfinite(norms) & (norms > 0)
     unit = np.zeros_like(matrix, dtype=np.float32)
-    unit[usable] = matrix[usable] / norms[usable, None].astype(np.float32)
+    # Block by block: `matrix[usable] / norms` at once made two more copies of the matrix (2 GB of caption
+    # vectors at a million posts); each element is the same float32 division either way.
+    for start in range(0, len(matrix), UNIT_BLOCK_ROWS):
+        block = slice(start, start + UNIT_BLOCK_ROWS)
+        ok = usable[block]
+        scale = np.where(ok, norms[block], 1.0).astype(np.float32)
+        with np.errstate(invalid="ignore"):
+            unit[block] = np.where(ok[:, None], matrix[block] / scale[:, None], np.float32(0.0))
     return unit, usable
 
 

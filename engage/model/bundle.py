@@ -116,9 +116,11 @@ class EngageModel:
             "image": image}
         np.savez(vectors, **repeated, caption=self.context_vectors.caption,
                  quality=self.context_vectors.quality)
-        files = {"context.parquet": parquet.getvalue(), "context_vectors.npz": vectors.getvalue(),
-                 "settings.yaml": settings_to_yaml(self.settings).encode("utf-8"),
-                 "feed.json": json.dumps(self.feed_photos).encode("utf-8")}
+        # the buffers themselves, not copies of them (the vectors are a GB at a million posts)
+        files: dict[str, bytes | memoryview] = {
+            "context.parquet": parquet.getbuffer(), "context_vectors.npz": vectors.getbuffer(),
+            "settings.yaml": settings_to_yaml(self.settings).encode("utf-8"),
+            "feed.json": json.dumps(self.feed_photos).encode("utf-8")}
         state = {"pipeline": self.pipeline, "models": self.models, "norms": self.norms, "info": self.info}
         with staged_write(directory, directory=True) as staged:
             # Boosters as text, arrays as npz, the rest one

@@ -207,14 +207,14 @@ class CountModel:
         jobs = [LightGBMJob(lgb.LGBMRegressor(objective="l2", **level), both, y_both, valid_part, y_valid,
                             None,
                             starting(everything))]
-        for held_out in carry["folds"]:
+        for held_out in carry["folds"]:  # each fold's rows of `both` are taken when it is fitted
             keep = np.setdiff1d(everything, held_out)
-            jobs.append(LightGBMJob(lgb.LGBMRegressor(objective="l2", **level), both.iloc[keep], y_both[keep],
-                                    valid_part, y_valid, None, starting(keep)))
+            jobs.append(LightGBMJob(lgb.LGBMRegressor(objective="l2", **level), both, y_both[keep],
+                                    valid_part, y_valid, None, starting(keep), train_rows=keep))
         earlier = np.arange(len(train))
-        jobs.append(LightGBMJob(lgb.LGBMRegressor(objective="l2", **level), both.iloc[earlier],
+        jobs.append(LightGBMJob(lgb.LGBMRegressor(objective="l2", **level), both,
                                 y_both[earlier],
-                                valid_part, y_valid, None, starting(earlier)))
+                                valid_part, y_valid, None, starting(earlier), train_rows=earlier))
         return FitPlan(jobs, learned, "level", carry)
 
     def finish(self, fitted: list[lgb.LGBMModel], plan: FitPlan) -> CountModel:
@@ -231,8 +231,8 @@ class CountModel:
     def _uplift_plan(self, fitted: list[lgb.LGBMModel], plan: FitPlan) -> FitPlan:
         learned, carry = dict(plan.learned), plan.carry
         train, valid = carry["train"], carry["valid"]
-        both = pd.concat([train, valid])
         level_mean, level_names = learned["level_mean_"], learned["level_names_"]
+        both = pd.concat([train[level_names], valid[level_names]])  # the level's columns: all it reads
         if fitted:
             level, fold_models, earlier = fitted[0], fitted[1:-1], fitted[-1]
             oof = np.full(len(both), np.nan)

@@ -254,3 +254,66 @@ def test_context_index_counts_each_candidate_time_in_its_own_window():
     index = ContextDuplicates(posts, None, None)
     got = index.draft("dora", [START + pd.Timedelta(hours=h) for h in (5, 12, 31, 40)], None, None, SERUM)
     assert got["duplicate_caption_accounts"].tolist() == [1.0, 2.0, 1.0, 0.0]
+
+
+def lsh_rule(posts: pd.DataFrame, vectors: np.ndarray, threshold: float) -> np.ndarray:
+    """The documented rule, pair by pair: another account's post in [t - 24 h, t] sharing a bucket in some
+    table, at most `sketch_cutoff` differing bits, exact row-wise cosine >= threshold; distinct accounts."""
+    from engage.features.duplicates import _hash_codes, _unit
+
+    unit, usable = _unit(vectors)
+    bits = lsh_bits(threshold)
+    codes = _hash_codes(unit, usable, bits, LSH_TABLES)
+    hours = (posts["posted_at"] - START).dt.total_seconds().to_numpy() / 3600
+    accounts = posts["account"].to_numpy()
+    counts = []
+    for q in range(len(posts)):
+        in_window = (hours <= hours[q]) & (hours >= hours[q] - 24)
+        p = np.flatnonzero(in_window & (accounts != accounts[q]) & usable)
+        shared = (codes[:, p] == codes[:, [q]]).any(axis=0)
+        differing = np.bitwise_count(codes[:, p] ^ codes[:, [q]]).sum(axis=0)
+        cosines = np.einsum("ij,ij->i", unit[p], np.repeat(unit[[q]], len(p), axis=0))
+        match = shared & (differing <= sketch_cutoff(threshold, bits * LSH_TABLES)) & (cosines >= threshold)
+        counts.append(len(set(accounts[p[match]])))
+    return np.array(counts, dtype=float)
+
+
+def clustered_day_table(n: int = 500, dim: int = 96):
+    """Day-precision posts (many at one instant) of 40 accounts over four days, whose vectors share one
+    direction, so many pairs sit near a 0.9 threshold: the dense, clustered windows real captions make."""
+    rng = np.random.default_rng(21)
+    common = random_unit(rng, 1, dim)
+    vectors = 0.9 * common + 0.35 * random_unit(rng, n, dim)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    accounts = [f"acct{a}" for a in rng.integers(0, 40, n)]
+    days = rng.integers(0, 4, n) * 24.0
+    posts = make_posts([(a, d, f"caption {i}") for i, (a, d) in enumerate(zip(accounts, days, strict=True))])
+    return posts, vectors.astype(np.float32)
+
+
+@pytest.mark.parametrize("blocks", [None, (7, 13)])
+def test_dense_clustered_windows_keep_the_lsh_rule_exactly(monkeypatch, blocks):
+    import engage.features.duplicates as duplicates
+
+    if blocks is not None:  # tiny blocks: every query block and post block boundary is crossed
+        monkeypatch.setattr(duplicates, "COSINE_QUERY_BLOCK", blocks[0])
+        monkeypatch.setattr(duplicates, "COSINE_POST_BLOCK", blocks[1])
+    posts, vectors = clustered_day_table()
+    frame = same_day_duplicates(posts, vectors, None, image_threshold=0.9)
+    expected = lsh_rule(posts, vectors, 0.9)
+    np.testing.assert_array_equal(frame["duplicate_image_accounts"].to_numpy(), expected)
+    assert expected.sum() > 1_000  # dense: many matches per window
+    # and some close pairs the buckets never pair: the rule, not the plain cosine, is what is kept
+    assert (brute_force(posts, vectors, 0.9, 24.0) > expected).sum() > 20
+
+
+def test_bound_vectors_bound_every_cosine_from_above():
+    from engage.features.duplicates import BOUND_COMPONENTS, _bound_vectors, _unit
+
+    posts, vectors = clustered_day_table(n=300, dim=200)
+    unit, _ = _unit(vectors)
+    rows = np.arange(300)[::-1]
+    bound = _bound_vectors(unit, rows)
+    assert bound.shape == (300, BOUND_COMPONENTS + 1)
+    exact = unit[rows].astype(np.float64) @ unit[rows].T.astype(np.float64)
+    assert (bound.astype(np.float64) @ bound.T.astype(np.float64) >= exact - 1e-5).all()

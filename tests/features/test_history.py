@@ -431,3 +431,16 @@ def test_window_vectors_gathered_at_once_give_the_slot_by_slot_values_bit_for_bi
     gathered = history_features(posts, image, caption, n_last=9)
     pd.testing.assert_frame_equal(gathered, slot_by_slot, check_exact=True)
     assert slot_by_slot["image_feed_max_similarity"].notna().sum() > 100
+
+
+def test_unit_rows_are_each_row_over_its_norm_block_by_block_and_zero_where_unusable(monkeypatch):
+    from engage.features import history
+
+    monkeypatch.setattr(history, "UNIT_BLOCK_ROWS", 3)  # blocks cut between the rows
+    matrix = np.array([[3, 4], [np.nan, 1], [0, 0], [1, 1], [0, 2], [6, 8], [np.inf, 0]], dtype=np.float32)
+    unit, usable = history._unit_rows(matrix)
+    assert usable.tolist() == [True, False, False, True, True, True, False]
+    assert unit.dtype == np.float32
+    expected = np.array([[0.6, 0.8], [0, 0], [0, 0], [1 / np.sqrt(2)] * 2, [0, 1], [0.6, 0.8], [0, 0]],
+                        dtype=np.float32)
+    np.testing.assert_array_equal(unit, expected)

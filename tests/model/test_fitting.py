@@ -35,7 +35,8 @@ class _Recorder:
 
     def lightgbm_jobs(self, train, y_train, valid, y_valid, groups_train=None, groups_valid=None):
         # fit_targets hands the models' LightGBM jobs to the engine in one batch; this model has none.
-        _Recorder.calls.append({"train": list(train.index), "valid": list(valid.index), "seed": self.seed})
+        _Recorder.calls.append({"train": list(train.index), "valid": list(valid.index), "seed": self.seed,
+                                "frames": (train, valid)})
         return FitPlan([], {})
 
     def finish(self, fitted, plan):
@@ -71,6 +72,22 @@ def test_the_training_seed_is_its_own_setting_not_the_demo_simulators(recorder):
     split = ev.time_split(posts, 0.2, 0.5)
     training.fit_targets(settings, pd.DataFrame({"x": np.arange(10.0)}), {"likes": np.arange(10.0)}, split)
     assert recorder.calls[0]["seed"] == 5
+
+
+def test_targets_known_on_the_same_posts_share_one_copy_of_their_rows(recorder):
+    posts = _posts(20, {"a": "2024-01-01", "b": "2024-01-05"})
+    split = ev.time_split(posts, 0.2, 0.2)
+    features = pd.DataFrame({"x": np.arange(40.0)})
+    comments = np.arange(40.0)
+    comments[split.train[:3]] = np.nan  # unknown on three training posts: its own rows
+    training.fit_targets(Settings(), features, {"likes": np.arange(40.0), "impressions": np.arange(40.0) + 1,
+                                                "comments": comments}, split)
+    (likes_train, likes_valid), (impressions_train, impressions_valid), (comments_train, comments_valid) = [
+        call["frames"] for call in recorder.calls]
+    assert impressions_train is likes_train and impressions_valid is likes_valid
+    assert comments_train is not likes_train and comments_valid is likes_valid
+    assert len(comments_train) == len(likes_train) - 3
+    pd.testing.assert_frame_equal(likes_train, features.iloc[split.train])
 
 
 class _Registry:

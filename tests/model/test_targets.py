@@ -205,8 +205,9 @@ def test_estimators_follow_the_scikit_learn_contract_parameters_in_init_learned_
     while plan is not None:
         assert not [k for k in vars(model) if k.endswith("_")]  # nothing learned before the last stage ends
         stages.append(plan.stage)
-        model = model.finish([job.estimator.fit(job.train, job.y_train,
-                                                **job.fit_params) for job in plan.jobs], plan)
+        jobs = [job.materialized() for job in plan.jobs]  # each job's own rows of a shared frame
+        model = model.finish([job.estimator.fit(job.train, job.y_train, **job.fit_params)
+                              for job in jobs], plan)
         if plan.next is not None:
             assert len(plan.next.jobs) == 1  # the uplift
         last, plan = plan, plan.next
@@ -413,3 +414,33 @@ def test_the_level_can_start_from_the_accounts_trailing_mean():
     # No trailing mean (a first post): the start is the mean of the posts it was fitted on.
     assert p["level"][1] == pytest.approx(np.mean(np.concatenate([y_train, y_valid])), abs=0.3)
     np.testing.assert_allclose(model.contributions(probe).sum(axis=1), p["expected"], atol=1e-6)
+
+
+def test_fold_jobs_share_one_frame_and_fit_what_their_own_copies_fit():
+    """The level's fold and prospective jobs name their rows of one shared frame (five copies of the
+    training posts side by side were gigabytes at a million posts) and give the models own copies give."""
+    from engage.engine import fit_locally
+    from engage.model.estimators import fit_plan
+
+    train, y_train = _features(600, 4)
+    valid, y_valid = _features(200, 5)
+    groups, groups_valid = np.repeat(np.arange(60), 10), np.repeat(np.arange(20), 10)
+    plan = CountModel(TARGETS["likes"], PARAMS).lightgbm_jobs(train, y_train, valid, y_valid, groups,
+                                                              groups_valid)
+    level = plan.jobs
+    assert len(level) == 7  # everything, five folds, the training posts only
+    assert all(job.train is level[0].train for job in level)
+    folds = plan.carry["folds"]
+    assert [len(job.train_rows) for job in level[1:]] == [800 - len(held_out) for held_out in folds] + [600]
+    assert all(len(job.y_train) == len(job.train_rows) for job in level[1:])
+
+    def copies(jobs):  # each job on its own copy of its rows, as the jobs were built before
+        return fit_locally([job.materialized() for job in jobs])
+
+    shared = CountModel(TARGETS["likes"], PARAMS).fit(train, y_train, valid, y_valid, groups_train=groups,
+                                                       groups_valid=groups_valid)
+    copied = CountModel(TARGETS["likes"], PARAMS)
+    fit_plan(copied, copied.lightgbm_jobs(train, y_train, valid, y_valid, groups, groups_valid), copies)
+    test, _ = _features(100, 6)
+    for key, values in shared.predict_log1p(test).items():
+        np.testing.assert_array_equal(values, copied.predict_log1p(test)[key])

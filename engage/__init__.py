@@ -23,11 +23,27 @@ import os
 # (OMP_WAIT_POLICY=PASSIVE, engage's setting before) every region waits for them to wake, and the demo's fit
 # took 93.7 s instead of 12.9 s on two idle cores (docs/performance.md, "OpenMP threads"); libgomp's own
 # default spin count is cut to 100 spins on this kind of machine, which is as slow. Next to a busy process
-# passive threads are faster (2.9 s against 8.1 s for the smoke fit): set OMP_WAIT_POLICY=PASSIVE to train on
-# a crowded machine. serve.py sets PASSIVE for serving. Read by the OpenMP runtime when LightGBM or torch is
-# first imported, so it is set here, before either; an explicit OMP_WAIT_POLICY or GOMP_SPINCOUNT wins.
+# passive threads are faster (2.9 s against 8.1 s for the smoke fit; the 100k-post fit of benchmarks/scale.py
+# 33.5 s passive against 587.6 s spinning at load 5-12 on two cores), so where the machine is already busy
+# when engage is imported (the 1-minute load average at least the number of CPUs) the threads sleep at once.
+# serve.py sets PASSIVE for serving. Read by the OpenMP runtime when LightGBM or torch is first imported, so
+# it is set here, before either; an explicit OMP_WAIT_POLICY or GOMP_SPINCOUNT wins.
+
+
+def openmp_waiting(load_average: float, cpus: int) -> tuple[str, str]:
+    """(variable, value) for OpenMP's idle threads: spin briefly on a free machine, sleep on a crowded one."""
+    if load_average >= max(cpus, 1):
+        return "OMP_WAIT_POLICY", "PASSIVE"
+    return "GOMP_SPINCOUNT", "300000"
+
+
 if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
-    os.environ["GOMP_SPINCOUNT"] = "300000"
+    try:
+        _load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # no load average on this platform
+        _load = 0.0
+    _variable, _value = openmp_waiting(_load, os.cpu_count() or 1)
+    os.environ[_variable] = _value
 
 from engage.config import Settings, load_settings  # noqa: E402
 from engage.data import load_posts  # noqa: E402

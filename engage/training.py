@@ -9,7 +9,6 @@ as `engage`. Registration is the very last step: a run killed before it leaves n
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import logging
 import tempfile
@@ -317,22 +316,6 @@ def _log_plots(mlflow: Any, models: dict[str, Any], features: pd.DataFrame,
             plt.close(fig)
 
 
-def _example_model(model: EngageModel, example: pd.DataFrame) -> EngageModel:
-    """The model with only the stored posts the signature's example draft can see (its account's, and every
-    account's of the days around it, for the same-day duplicates): the same answer for that draft without
-    indexing the whole context a second time (at a million posts, 2 GB more in the log_model stage)."""
-    posts = model.context_posts
-    when = pd.Timestamp(example["posted_at"].iloc[0])
-    window = pd.Timedelta(hours=4 * model.settings.features.duplicate_window_hours)
-    keep = np.flatnonzero(((posts["account"] == example["account"].iloc[0])
-                           | ((posts["posted_at"] >= when - window) & (posts["posted_at"] <= when + window))
-                           ).to_numpy())
-    small = copy.copy(model)
-    small.context_posts = posts.iloc[keep].reset_index(drop=True)
-    small.context_vectors = model.context_vectors.take(keep)
-    return small
-
-
 def _outcome_promotion(settings: Settings, client: Any, posts: pd.DataFrame, features: pd.DataFrame,
                        models: dict[str, Any], split: ev.Split, alias: str, why: str,
                        metrics: dict[str, float]) -> tuple[str, str]:
@@ -365,7 +348,15 @@ def _train(settings: Settings, engine: Engine, *, export_dir: str | None, progre
     import mlflow
     from mlflow.tracking import MlflowClient
 
-    from engage.scoring.pyfunc import EngagePyfunc, input_example, pip_requirements, predict_frame, signature
+    from engage.scoring.pyfunc import (
+        EngagePyfunc,
+        example_model,
+        input_example,
+        logged_example,
+        pip_requirements,
+        predict_frame,
+        signature,
+    )
     from engage.scoring.scorer import Scorer
 
     # the MLflow run is dated from here, so its duration covers the whole training
@@ -461,8 +452,8 @@ def _train(settings: Settings, engine: Engine, *, export_dir: str | None, progre
             example = input_example(posts.iloc[split.test[:1]])
             info_logged = mlflow.pyfunc.log_model(
                 name="model", python_model=EngagePyfunc(), artifacts={"bundle": str(bundle_dir)},
-                signature=signature(predict_frame(Scorer(_example_model(model, example)), example)),
-                input_example=example,
+                signature=signature(predict_frame(Scorer(example_model(model, example)), example)),
+                input_example=logged_example(model, example),
                 pip_requirements=pip_requirements(),
             )
         # Registration last: a run killed before this line leaves no model version.

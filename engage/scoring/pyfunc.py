@@ -4,14 +4,19 @@ score drafts with exactly the object that `serve.py` loads, through the same `Sc
 from __future__ import annotations
 
 import base64
+import copy
+import logging
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from mlflow.pyfunc import PythonModel
 
 from engage.model.bundle import EngageModel
 from engage.model.draft import Draft
 from engage.scoring.scorer import SCORE_CHUNK, Scorer
+
+log = logging.getLogger(__name__)
 
 
 class EngagePyfunc(PythonModel):
@@ -118,3 +123,32 @@ def input_example(posts: pd.DataFrame) -> pd.DataFrame:
         "sponsored": [bool(s) if pd.notna(s) else False for s in posts["sponsored"]],
         "image": [_thumbnail_base64(p) for p in posts["image"]],
     })
+
+
+#: Stored posts above which the logged model carries no input example: MLflow checks an example by loading a
+#: second copy of the model in the training process (1.7 GB more at a million posts, the run's peak).
+EXAMPLE_CONTEXT_LIMIT = 200_000
+
+
+def logged_example(model: EngageModel, example: pd.DataFrame) -> pd.DataFrame | None:
+    if len(model.context_posts) <= EXAMPLE_CONTEXT_LIMIT:
+        return example
+    log.info("the logged model carries its signature but no input example: MLflow would load a second copy "
+             "of this model (%d stored posts) to check it", len(model.context_posts))
+    return None
+
+
+def example_model(model: EngageModel, example: pd.DataFrame) -> EngageModel:
+    """The model with only the stored posts the signature's example draft can see (its account's, and every
+    account's of the days around it, for the same-day duplicates): the same answer for that draft without
+    indexing the whole context a second time."""
+    posts = model.context_posts
+    when = pd.Timestamp(example["posted_at"].iloc[0])
+    window = pd.Timedelta(hours=4 * model.settings.features.duplicate_window_hours)
+    keep = np.flatnonzero(((posts["account"] == example["account"].iloc[0])
+                           | ((posts["posted_at"] >= when - window) & (posts["posted_at"] <= when + window))
+                           ).to_numpy())
+    small = copy.copy(model)
+    small.context_posts = posts.iloc[keep].reset_index(drop=True)
+    small.context_vectors = model.context_vectors.take(keep)
+    return small

@@ -350,7 +350,6 @@ def _train(settings: Settings, engine: Engine, *, export_dir: str | None, progre
 
     from engage.scoring.pyfunc import (
         EngagePyfunc,
-        example_model,
         input_example,
         logged_example,
         pip_requirements,
@@ -452,7 +451,7 @@ def _train(settings: Settings, engine: Engine, *, export_dir: str | None, progre
             example = input_example(posts.iloc[split.test[:1]])
             info_logged = mlflow.pyfunc.log_model(
                 name="model", python_model=EngagePyfunc(), artifacts={"bundle": str(bundle_dir)},
-                signature=signature(predict_frame(Scorer(example_model(model, example)), example)),
+                signature=signature(predict_frame(Scorer(model), example)),
                 input_example=logged_example(model, example),
                 pip_requirements=pip_requirements(),
             )

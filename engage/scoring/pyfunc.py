@@ -4,11 +4,9 @@ score drafts with exactly the object that `serve.py` loads, through the same `Sc
 from __future__ import annotations
 
 import base64
-import copy
 import logging
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from mlflow.pyfunc import PythonModel
 
@@ -136,19 +134,3 @@ def logged_example(model: EngageModel, example: pd.DataFrame) -> pd.DataFrame | 
     log.info("the logged model carries its signature but no input example: MLflow would load a second copy "
              "of this model (%d stored posts) to check it", len(model.context_posts))
     return None
-
-
-def example_model(model: EngageModel, example: pd.DataFrame) -> EngageModel:
-    """The model with only the stored posts the signature's example draft can see (its account's, and every
-    account's of the days around it, for the same-day duplicates): the same answer for that draft without
-    indexing the whole context a second time."""
-    posts = model.context_posts
-    when = pd.Timestamp(example["posted_at"].iloc[0])
-    window = pd.Timedelta(hours=4 * model.settings.features.duplicate_window_hours)
-    keep = np.flatnonzero(((posts["account"] == example["account"].iloc[0])
-                           | ((posts["posted_at"] >= when - window) & (posts["posted_at"] <= when + window))
-                           ).to_numpy())
-    small = copy.copy(model)
-    small.context_posts = posts.iloc[keep].reset_index(drop=True)
-    small.context_vectors = model.context_vectors.take(keep)
-    return small

@@ -275,6 +275,8 @@ def main() -> None:
         calls: dict[str, Callable[[], Any]] = {
             "floor_plain_pytorch": plain_torch,
             "floor_onnx_runtime": onnx,
+            # the floor decoded as the model decodes (a reduced-size JPEG decode), only for such a model
+            **({"floor_onnx_runtime_model_decoding": onnx_model_decoding} if model_floor is not None else {}),
             "http": http(),
             "http_cached_repeat": http_cached,
             "features_and_trees_cached": features_and_trees,
@@ -283,8 +285,6 @@ def main() -> None:
             "http_new_account_5_photo_history": http({"followers": 900, "history": history},
                                                      who="new.account"),
         }
-        if model_floor is not None:
-            calls = {"floor_onnx_runtime_model_decoding": onnx_model_decoding, **calls}
         if use_mlflow:
             port = free_port()
             servers.append(start(["mlflow", "models", "serve", "-m", args.model, "--env-manager", "local",

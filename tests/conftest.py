@@ -1,6 +1,7 @@
 """Shared fixtures: one smoke-sized model trained once per test run (real data path, real models).
 
-The README's test command runs the suite on two pytest-xdist workers (`-n 2`): each worker is its own process
+The README's test command runs the suite on two pytest-xdist workers (`-n 2`, each test file on one worker:
+pyproject.toml's `--dist loadfile`): each worker is its own process
 with its own session fixtures, so what must exist once per run (the demo posts, the smoke model, the key that
 signs it) lives in the run's common temporary root and is made by the first worker to take a file lock (the
 pattern pytest-xdist documents); the others read it. Run without xdist, the same fixtures make it in the
@@ -31,6 +32,22 @@ os.makedirs(_KEY_DIR, mode=0o700, exist_ok=True)
 os.environ.setdefault("ENGAGE_MODEL_KEY_FILE", os.path.join(_KEY_DIR, "model.key"))
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# The longest files, started first: with `--dist loadfile` a worker takes whole files in collection order,
+# so a long file collected last would run alone at the end while the other worker idles.
+FIRST = ("tests/distributed/test_ray_engine.py", "tests/reliability/test_crash_safety.py",
+         "tests/outcomes/test_retrain_loop.py", "tests/scoring/test_dump_answers.py",
+         "tests/embed/test_static.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The files of FIRST before the others, each file's tests in their own order (a stable sort)."""
+    def rank(item: pytest.Item) -> int:
+        path = Path(str(item.path)).resolve()
+        name = path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else ""
+        return FIRST.index(name) if name in FIRST else len(FIRST)
+
+    items.sort(key=rank)
 
 
 def _run_root(tmp_path_factory: pytest.TempPathFactory) -> Path:

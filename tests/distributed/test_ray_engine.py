@@ -23,8 +23,7 @@ from engage.model import evaluation as ev
 from engage.training import _labels, evaluate, fit_targets, load_training_posts, train
 
 ray = pytest.importorskip("ray", reason="the Ray engine tests need the extra: pip install -e \".[ray]\"")
-# slow; and one xdist worker runs every Ray test (--dist loadgroup): one local Ray of 2 CPUs at a time.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ray")]
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")

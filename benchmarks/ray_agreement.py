@@ -134,10 +134,10 @@ def run_table(spec: str, args: argparse.Namespace, work: Path) -> dict[str, Any]
         if name == "local":
             continue
         f["differences"] = {k: f["metrics"][k] - v for k, v in local.items() if k in f["metrics"]}
-        finite = [abs(d) for d in f["differences"].values() if np.isfinite(d)]
-        f["max_abs_difference"] = max(finite) if finite else float("nan")
-        f["worst_metric"] = max((k for k, d in f["differences"].items() if np.isfinite(d)),
-                                key=lambda k: abs(f["differences"][k]), default="")
+        # Metrics only: a `_n` key counts pairs (those with tied predictions are left out), not a score.
+        scored = {k: abs(d) for k, d in f["differences"].items() if np.isfinite(d) and not k.endswith("_n")}
+        f["max_abs_difference"] = max(scored.values(), default=float("nan"))
+        f["worst_metric"] = max(scored, key=lambda k: scored[k], default="")
     return row
 
 

@@ -168,3 +168,42 @@ def test_batch_scoring_on_ray_gives_the_local_rows(local_ray, trained, smoke_set
     assert on_ray["row"].tolist() == [1, 2, 3, 4]
     assert (on_ray["error"] != "").tolist() == [False, False, True, True]
     pd.testing.assert_frame_equal(on_ray, local, check_dtype=False)
+
+
+def test_two_data_parallel_workers_split_on_a_feature_rare_in_each_shard(local_ray, tmp_path):
+    """A flag on 30 of 200 posts carries the whole signal. LightGBM drops a feature that cannot leave
+    `min_child_samples` (20) rows on both sides of a split when it builds its bins, and a data parallel
+    worker counted its own shard (15 flagged posts): two workers never split on the flag that the local
+    fit splits on."""
+    import lightgbm as lgb
+
+    from engage.config import RuntimeSettings
+    from engage.distributed.boosting import fit_on_ray
+    from engage.engine import LightGBMJob, fit_estimator
+
+    rng = np.random.default_rng(0)
+    n = 200
+    train = pd.DataFrame(rng.normal(size=(n, 3)), columns=["a", "b", "c"])
+    train["flag"] = 0.0
+    train.loc[rng.choice(n, 30, replace=False), "flag"] = 1.0
+    y = 3 * train["flag"].to_numpy() + 0.1 * rng.normal(size=n)
+
+    def job() -> LightGBMJob:
+        return LightGBMJob(lgb.LGBMRegressor(n_estimators=5, min_child_samples=20, n_jobs=1, verbose=-1),
+                           train, y, train.iloc[:20], y[:20], None)
+
+    local = fit_estimator(job())
+    [on_ray] = fit_on_ray([job()], runtime=RuntimeSettings(ray_workers=2, ray_cpus_per_worker=0.5),
+                          storage=str(tmp_path))
+    assert _root_count(on_ray) == n  # both shards' rows: data parallel
+    split_on = dict(zip(train.columns, on_ray.booster_.feature_importance(), strict=True))
+    assert split_on["flag"] > 0, split_on
+    # The flag's effect is learned as locally (5 trees of learning rate 0.1: about 1.2 of the 3).
+    flagged = train["flag"].to_numpy() == 1
+    effect = {name: float(m.predict(train)[flagged].mean() - m.predict(train)[~flagged].mean())
+              for name, m in (("local", local), ("ray", on_ray))}
+    assert abs(effect["ray"] - effect["local"]) < 0.05, effect
+    # The workers' parameters are not left on the estimator the bundle keeps.
+    params = on_ray.get_params()
+    assert not {"feature_pre_filter", "tree_learner", "machines"} & set(params), params
+    assert params["n_jobs"] == 1

@@ -161,6 +161,33 @@ def report(row: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def summary(rows: list[dict[str, Any]]) -> str:
+    """One line per table: each Ray fit's largest difference beside the local fit's own spread over seeds."""
+    lines = ["| table | posts | Ray fit | largest abs. difference (metric) | local, other seeds: largest "
+             "(metric) | metrics beyond the seeds' spread | fit s: local / Ray |", "|---" * 7 + "|"]
+    for row in rows:
+        fits = row.get("fits", {})
+        seeds = [f for name, f in fits.items() if name.startswith("local-seed")]
+        spread = ({k: max(abs(f["differences"][k]) for f in seeds) for k in seeds[0]["differences"]}
+                  if seeds else {})
+        noise = max(((k, d) for k, d in spread.items() if np.isfinite(d) and not k.endswith("_n")),
+                    key=lambda kd: kd[1], default=("", float("nan")))
+        for name, f in fits.items():
+            if not name.startswith("ray"):
+                continue
+            scored = {k: abs(d) for k, d in f["differences"].items()
+                      if np.isfinite(d) and not k.endswith("_n")}
+            worst = max(scored, key=lambda k: scored[k], default="")
+            beyond = [k for k, d in scored.items() if k in spread and d > spread[k]]
+            lines.append(
+                f"| {row['table']} | {row['posts']} | {name} | {scored.get(worst, float('nan')):.4f} "
+                f"({worst.removeprefix('test_')}) | "
+                + (f"{noise[1]:.4f} ({noise[0].removeprefix('test_')})" if seeds else "-") + " | "
+                + (f"{len(beyond)} of {sum(1 for k in spread if not k.endswith('_n'))}" if seeds else "-")
+                + f" | {fits['local']['fit_seconds']:.0f} / {f['fit_seconds']:.0f} |")
+    return "\n".join(lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -172,12 +199,19 @@ def main() -> int:
     parser.add_argument("--local-seeds", type=int, nargs="*", default=[],
                         help="also fit locally with these train.seed values (the local fit's own spread)")
     parser.add_argument("--ray-cpus", type=int, default=2, help="CPUs of the local Ray")
-    parser.add_argument("--cache", required=True,
+    parser.add_argument("--cache",
                         help="the feature cache (features.cache_dir) of every table")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                         help="more config overrides for every table (e.g. train.targets=[likes])")
     parser.add_argument("--json", type=Path, help="also write every figure to this JSON file")
+    parser.add_argument("--summarize", type=Path, nargs="+", metavar="JSON",
+                        help="only print the summary of earlier runs' --json files")
     args = parser.parse_args()
+    if args.summarize:
+        print(summary([row for path in args.summarize for row in json.loads(path.read_text())]))
+        return 0
+    if args.cache is None:
+        parser.error("--cache is required (the feature cache of every table)")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
     import ray
@@ -204,6 +238,7 @@ def main() -> int:
                     args.json.write_text(json.dumps(rows, indent=2))
     finally:
         ray.shutdown()
+    print("\n" + summary([r for r in rows if "fits" in r]) + "\n")
     print(f"(wall seconds on {os.cpu_count()} CPUs; load average at the end "
           f"{' / '.join(f'{v:.1f}' for v in os.getloadavg())})")
     return 0 if all("fits" in r for r in rows) else 1

@@ -207,3 +207,52 @@ def test_two_data_parallel_workers_split_on_a_feature_rare_in_each_shard(local_r
     params = on_ray.get_params()
     assert not {"feature_pre_filter", "tree_learner", "machines"} & set(params), params
     assert params["n_jobs"] == 1
+
+
+def test_photo_less_posts_send_their_one_nan_image_row_to_the_feature_tasks(local_ray, monkeypatch):
+    """A table without photos has one NaN image row seen n times; indexing or pickling that view copies it
+    (n x dim floats: 5 GB at a million posts of 1280-d vectors), so the tasks get the row and a count, and
+    compute the whole table's features."""
+    from engage.distributed.features import (
+        block_rows,
+        duplicates_on_blocks,
+        history_on_blocks,
+        task_rows,
+    )
+    from engage.features.pipeline import repeats_one_row
+
+    posts, _, caption = _posts(240, seed=5)
+    image = np.broadcast_to(np.full((1, 1280), np.nan, dtype=np.float32), (len(posts), 1280))
+    members = np.arange(0, len(posts), 3)
+    sent = block_rows(image, members)
+    assert isinstance(sent, tuple) and sent[0].shape == (1, 1280) and sent[1] == len(members)
+    again = task_rows(sent)
+    assert again.shape == (len(members), 1280) and repeats_one_row(again)
+    np.testing.assert_array_equal(block_rows(caption, members), caption[members])  # others: their rows
+
+    import engage.distributed.features as on_blocks
+
+    sent_bytes: list[int] = []
+
+    class Recorded:
+        """A Ray task whose array arguments' bytes are recorded."""
+
+        def __init__(self, task):
+            self.task = task
+
+        def remote(self, *args):
+            sent_bytes.append(sum(a.nbytes if isinstance(a, np.ndarray) else a[0].nbytes
+                                  for a in args if isinstance(a, np.ndarray | tuple)))
+            return self.task.remote(*args)
+
+    monkeypatch.setattr(on_blocks, "_history_task", Recorded(on_blocks._history_task))
+    monkeypatch.setattr(on_blocks, "_duplicates_task", Recorded(on_blocks._duplicates_task))
+    rows = np.arange(len(posts))
+    pd.testing.assert_frame_equal(history_on_blocks(posts, image, caption, n_last=6, rows=rows, n_blocks=3),
+                                  history_features(posts, image, caption, n_last=6, rows=rows))
+    options = {"image_threshold": 0.95, "caption_threshold": 0.9, "window_hours": 6.0}
+    got = duplicates_on_blocks(posts, image, caption, rows=rows, n_blocks=4, **options)
+    pd.testing.assert_frame_equal(got, same_day_duplicates(posts, image, caption, rows=rows, **options))
+    # 7 tasks: captions (8 floats a post, their rows of the table and the duplicate window's), one image row
+    # each and the rows asked for; the image rows alone would be 1.2 MB (1280 floats for each of 240 posts).
+    assert len(sent_bytes) == 7 and sum(sent_bytes) < 100_000, sent_bytes

@@ -178,12 +178,13 @@ def summary(rows: list[dict[str, Any]]) -> str:
             scored = {k: abs(d) for k, d in f["differences"].items()
                       if np.isfinite(d) and not k.endswith("_n")}
             worst = max(scored, key=lambda k: scored[k], default="")
-            beyond = [k for k, d in scored.items() if k in spread and d > spread[k]]
+            compared = [k for k in scored if k in spread and np.isfinite(spread[k])]
+            beyond = [k for k in compared if scored[k] > spread[k]]
             lines.append(
                 f"| {row['table']} | {row['posts']} | {name} | {scored.get(worst, float('nan')):.4f} "
                 f"({worst.removeprefix('test_')}) | "
                 + (f"{noise[1]:.4f} ({noise[0].removeprefix('test_')})" if seeds else "-") + " | "
-                + (f"{len(beyond)} of {sum(1 for k in spread if not k.endswith('_n'))}" if seeds else "-")
+                + (f"{len(beyond)} of {len(compared)}" if seeds else "-")
                 + f" | {fits['local']['fit_seconds']:.0f} / {f['fit_seconds']:.0f} |")
     return "\n".join(lines)
 

@@ -23,7 +23,8 @@ from engage.model import evaluation as ev
 from engage.training import _labels, evaluate, fit_targets, load_training_posts, train
 
 ray = pytest.importorskip("ray", reason="the Ray engine tests need the extra: pip install -e \".[ray]\"")
-pytestmark = pytest.mark.slow
+# slow; and one xdist worker runs every Ray test (--dist loadgroup): one local Ray of 2 CPUs at a time.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ray")]
 
 
 @pytest.fixture(scope="module")

@@ -41,6 +41,7 @@ from engage.model.folds import (
     group_sizes,
     normalized_errors,
     relevance,
+    scale_elasticity,
 )
 
 log = logging.getLogger(__name__)
@@ -174,6 +175,8 @@ class CountModel:
     interval_margin_: float  # the conformal rank of the (normalized) errors: the half-width at scale 1
     interval_scale_: lgb.LGBMModel | None  # the scale model (None: one margin for every post)
     interval_floor_: float  # the least scale a post gets
+    interval_centre_: float  # the training posts' geometric mean scale
+    interval_exponent_: float  # how far the scale is followed (`folds.scale_elasticity`)
 
     def __init__(self, target: ModelSpec, params: LightGBMSettings, interval: float = 0.8, seed: int = 0, *,
                  folds: int = 5, folds_by: Literal["account", "post"] = "account",
@@ -346,14 +349,22 @@ class CountModel:
         """The split-conformal margin on the validation posts' prospective errors, each in units of its
         post's scale (1 without the scale model; see the class docstring); every learned attribute set."""
         train, valid = carry["train"], carry["valid"]
-        floor = 1.0
+        floor, centre, exponent = 1.0, 1.0, 0.0
         if interval_scale is not None:
             floor = SCALE_FLOOR * float(np.nanmean(np.abs(carry["errors_train"])))
+            exponent = scale_elasticity(carry["errors_valid"],
+                                        np.maximum(predict_booster(interval_scale, valid), floor))
+            if exponent > 0:
+                trained = np.maximum(predict_booster(interval_scale, train), floor)
+                centre = float(np.exp(np.mean(np.log(trained))))
+            else:  # the validation posts do not confirm the scale: one margin for every post
+                interval_scale, floor = None, 1.0
 
         def scales(features: pd.DataFrame) -> np.ndarray:
             if interval_scale is None:
                 return np.ones(len(features))
-            return np.maximum(predict_booster(interval_scale, features), floor)
+            raw = np.maximum(predict_booster(interval_scale, features), floor)
+            return centre * (raw / centre) ** exponent
 
         errors = normalized_errors(carry["errors_valid"], scales(valid))
         errors = errors[~np.isnan(errors)]
@@ -361,7 +372,8 @@ class CountModel:
             oof_errors = normalized_errors(carry["errors_train"], scales(train))
             errors = np.concatenate([errors, oof_errors[~np.isnan(oof_errors)]])
         learned = {**learned, "interval_margin_": conformal_margin(errors, self.interval),
-                   "interval_scale_": interval_scale, "interval_floor_": floor}
+                   "interval_scale_": interval_scale, "interval_floor_": floor, "interval_centre_": centre,
+                   "interval_exponent_": exponent}
         for name, value in learned.items():
             setattr(self, name, value)
         return self
@@ -416,7 +428,9 @@ class CountModel:
         scale = getattr(self, "interval_scale_", None)  # absent: pickled before the scale, one margin
         if scale is None:
             return np.full(len(features), self.interval_margin_)
-        return self.interval_margin_ * np.maximum(predict_booster(scale, features), self.interval_floor_)
+        scales = np.maximum(predict_booster(scale, features), self.interval_floor_)
+        return self.interval_margin_ * self.interval_centre_ * (scales / self.interval_centre_) ** (
+            self.interval_exponent_)
 
     def predict_log1p(self, features: pd.DataFrame) -> dict[str, np.ndarray]:
         """expected = level + uplift (log1p units), with the calibrated interval around it."""

@@ -43,6 +43,23 @@ def normalized_errors(errors: np.ndarray, scales: np.ndarray) -> np.ndarray:
     return np.abs(np.asarray(errors, dtype=float)) / np.asarray(scales, dtype=float)
 
 
+def scale_elasticity(errors: np.ndarray, scales: np.ndarray, z: float = 1.645) -> float:
+    """How far the scale model's differences between posts hold on posts it never saw: the slope of
+    log |error| on log scale over the calibration posts (1: errors grow in proportion to the scale; 0: the
+    scale tells nothing), taken at its one-sided 95% lower bound (`z` standard errors under the estimate)
+    and clipped to [0, 1], so that a scale the validation posts do not clearly confirm is not trusted
+    (few posts: a wide bound, 0, the constant margin). The interval uses `scale ** elasticity`."""
+    errors, scales = np.asarray(errors, dtype=float), np.asarray(scales, dtype=float)
+    keep = ~(np.isnan(errors) | np.isnan(scales))
+    x, y = np.log(scales[keep]), np.log(np.abs(errors[keep]) + 0.01)
+    if len(x) < MIN_CALIBRATION or np.ptp(x) <= 0:
+        return 0.0
+    x = x - x.mean()
+    slope = float(np.dot(x, y - y.mean()) / np.dot(x, x))
+    spread = np.sum((y - y.mean() - slope * x) ** 2) / (len(x) - 2)
+    return float(np.clip(slope - z * np.sqrt(spread / np.dot(x, x)), 0.0, 1.0))
+
+
 def fold_rows(groups: np.ndarray, folds: int, seed: int, by: str = "account") -> list[np.ndarray]:
     """Row positions held out by each fold: whole accounts (shuffled by `seed`) when there are at least
     `folds` of them, else (or with `by="post"`) posts at random."""

@@ -214,7 +214,7 @@ def test_estimators_follow_the_scikit_learn_contract_parameters_in_init_learned_
     assert stages == ["level", "uplift", "interval"]
     assert {k for k in vars(model) if k.endswith("_")} == {
         *last.learned, "uplift_", "uplift_scale_", "uplift_shift_", "interval_margin_", "interval_scale_",
-        "interval_floor_"}
+        "interval_floor_", "interval_centre_", "interval_exponent_"}
     assert model.level_mean_ == pytest.approx(float(np.mean(y)))
     assert model.params is PARAMS and model.interval == 0.7 and model.seed == 3  # parameters never rewritten
     assert model.level_params is None
@@ -510,7 +510,9 @@ def test_a_count_model_pickled_before_the_adaptive_interval_still_scores_with_it
     model = CountModel(TARGETS["likes"], PARAMS, interval_scale="constant").fit(train, y_train, valid,
                                                                                 y_valid)
     old = pickle.loads(pickle.dumps(model))
-    for name in ("interval_scale", "interval_scale_", "interval_floor_"):  # what an older engage never set
+    # what an older engage never set
+    for name in ("interval_scale", "interval_scale_", "interval_floor_", "interval_centre_",
+                 "interval_exponent_"):
         delattr(old, name)
     p = old.predict_log1p(valid)
     np.testing.assert_allclose(p["high"] - p["expected"], model.interval_margin_)

@@ -9,7 +9,7 @@ import pytest
 from engage.config import LightGBMSettings
 from engage.errors import NotFittedError
 from engage.model.estimators import CountModel, RiskModel
-from engage.model.folds import MIN_CALIBRATION, conformal_margin, normalized_errors
+from engage.model.folds import MIN_CALIBRATION, conformal_margin, normalized_errors, scale_elasticity
 from engage.model.targets import TARGETS, risk_labels
 
 PARAMS = LightGBMSettings(n_estimators=200, learning_rate=0.1, num_leaves=7, min_child_samples=5,
@@ -522,3 +522,32 @@ def test_a_count_model_pickled_before_the_adaptive_interval_still_scores_with_it
 def test_normalized_errors_are_the_absolute_errors_in_units_of_each_posts_scale():
     np.testing.assert_allclose(normalized_errors(np.array([-0.5, 0.2, 1.0]), np.array([0.5, 0.1, 2.0])),
                                [1.0, 2.0, 0.5])
+
+
+def test_scale_elasticity_trusts_a_scale_only_as_far_as_the_calibration_errors_confirm_it():
+    rng = np.random.default_rng(60)
+    scales = rng.uniform(0.1, 1.0, 2000)
+    proportional = scales * rng.normal(size=2000)  # errors grow with the scale: about 1
+    assert 0.75 < scale_elasticity(proportional, scales) <= 1.0
+    unrelated = 0.4 * rng.normal(size=2000)  # the scale tells nothing: 0
+    assert scale_elasticity(unrelated, scales) == 0.0
+    # few posts: the lower bound is wide, the scale is not trusted
+    assert scale_elasticity(proportional[:MIN_CALIBRATION - 1], scales[:MIN_CALIBRATION - 1]) == 0.0
+    assert scale_elasticity(proportional, np.full(2000, 0.5)) == 0.0  # one scale for all: nothing to follow
+
+
+def test_a_scale_the_validation_posts_do_not_confirm_gives_one_margin():
+    """The training posts' spread follows `likes_std` (the scale model learns it); on the validation and test
+    posts it no longer does (the column shuffled): the validation errors do not grow with the scale, so the
+    interval keeps one margin (as before the scale) and covers its share of the test posts."""
+    train, y_train = _heteroscedastic(2000, 70)
+    valid, y_valid = _heteroscedastic(600, 71)
+    test, y_test = _heteroscedastic(3000, 72)
+    noise = np.random.default_rng(4)
+    for frame in (valid, test):
+        frame["likes_std"] = noise.permutation(frame["likes_std"].to_numpy())
+    model = CountModel(TARGETS["likes"], PARAMS, interval=0.8).fit(train, y_train, valid, y_valid)
+    assert model.interval_scale_ is None and model.interval_exponent_ == 0.0
+    p = model.predict_log1p(test)
+    np.testing.assert_allclose(p["high"] - p["expected"], model.interval_margin_)
+    assert np.mean((y_test >= p["low"]) & (y_test <= p["high"])) == pytest.approx(0.8, abs=0.03)

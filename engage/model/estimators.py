@@ -10,7 +10,8 @@ Both follow the scikit-learn contract: `__init__` stores its parameters, `fit` s
 (ending in `_`), and predicting before `fit` raises `NotFittedError`. Their LightGBM estimators are handed
 to an engine as `engage.engine.LightGBMJob`s (`lightgbm_jobs`, then `finish`), so the local and the Ray
 engine fit the same estimators with the same call (`engage.engine.fit_estimator`). A count model plans two
-stages (the level, then the uplift on its out-of-fold residuals): a `FitPlan` each, chained by `finish`.
+stages (the level, then the uplift on its out-of-fold residuals), and a third with the adaptive interval (the
+scale of its errors): a `FitPlan` each, chained by `finish`.
 """
 
 from __future__ import annotations
@@ -106,7 +107,7 @@ class FitPlan:
 
     jobs: list[LightGBMJob]
     learned: dict[str, Any]
-    stage: str = "fit"  # which stage these jobs are ("level", "uplift"; "fit" for a one-stage estimator)
+    stage: str = "fit"  # which stage these jobs are ("level", "uplift", "interval"; "fit": one stage)
     # what the following stages need (data, folds): not learned
     carry: dict[str, Any] = field(default_factory=dict)
     next: FitPlan | None = None  # set by `finish` when another stage follows
@@ -128,8 +129,9 @@ FitLightGBM = Callable[[list[LightGBMJob]], list[lgb.LGBMModel]]
 class CountModel:
     """Expected log1p count as the account's level plus the draft's uplift, with a calibrated interval.
 
-    Fitted in two stages of LightGBM jobs, one `FitPlan` each (`lightgbm_jobs` plans the level; its `finish`
-    plans the uplift in `plan.next`; the uplift's `finish` sets every learned attribute at once):
+    Fitted in stages of LightGBM jobs, one `FitPlan` each (`lightgbm_jobs` plans the level; its `finish`
+    plans the uplift in `plan.next`; the uplift's `finish` plans the interval's scale, and that stage's
+    `finish` sets every learned attribute at once; with `interval_scale="constant"` the uplift's does):
 
     1. **level**: log1p count from the level families (`LEVEL_FAMILIES`: the account's history, followers,
        post index, time and gaps), fitted on every training and validation post (the latest posts before
@@ -246,7 +248,8 @@ class CountModel:
 
     def finish(self, fitted: list[lgb.LGBMModel], plan: FitPlan) -> CountModel:
         """Take a stage's fitted estimators: after the level, `plan.next` holds the uplift's plan (nothing is
-        set yet); after the uplift, every learned attribute is set at once."""
+        set yet); after the uplift, the interval scale's plan (or, with one margin, every learned attribute is
+        set at once); after the scale, every learned attribute is set at once."""
         if plan.stage == "level":
             plan.next = self._uplift_plan(fitted, plan)
             return self
@@ -381,7 +384,7 @@ class CountModel:
     def fit(self, train: pd.DataFrame, y_train: np.ndarray, valid: pd.DataFrame, y_valid: np.ndarray, *,
             groups_train: np.ndarray | None = None, groups_valid: np.ndarray | None = None,
             fit_lightgbm: FitLightGBM = fit_locally) -> CountModel:
-        """Both stages; `fit_lightgbm` fits the LightGBM estimators
+        """Every stage; `fit_lightgbm` fits the LightGBM estimators
         (here by default; the Ray engine passes its own)."""
         plan = self.lightgbm_jobs(train, y_train, valid, y_valid, groups_train, groups_valid)
         return fit_plan(self, plan, fit_lightgbm)  # type: ignore[no-any-return]

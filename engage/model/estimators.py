@@ -155,14 +155,16 @@ class CountModel:
     count, the training posts' out-of-fold errors join them (small data: a margin from ten posts is noise).
 
     **Its width follows the post** (`interval_scale="adaptive"`, the default): normalized split-conformal
-    (Lei et al. 2018, section 5.2). A third LightGBM of the uplift stage, the *scale*, learns the absolute
-    out-of-fold residual of the level from the level's features (the account's trailing spread, its number of
-    earlier posts, followers...; `folds.SCALE_PARAMS`, fixed trees, never the validation posts), and the
-    conformal rank is taken of the validation errors divided by their posts' scale; a post's half-width is
-    that rank times its own scale (at least `SCALE_FLOOR` of the training posts' mean absolute residual).
-    Coverage over all posts is that of the constant margin; a steady account gets a narrow range and a new
-    or volatile one a wide range (docs/results.md measures both). `interval_scale="constant"`: one margin for
-    every post (models pickled before the scale read back as that).
+    (Lei et al. 2018, section 5.2). A third stage, the *scale*, learns the absolute error of the prediction
+    (out-of-fold level plus uplift) of the training posts from the level's features (the account's trailing
+    spread, its number of earlier posts, followers...; `folds.SCALE_PARAMS`, fixed trees, never the
+    validation posts), and the conformal rank is taken of the validation errors divided by their posts'
+    scale; a post's half-width is that rank times its own scale (at least `SCALE_FLOOR` of the training
+    posts' mean absolute error). The scale is followed as far as the validation posts confirm it
+    (`folds.scale_elasticity`: `scale ** exponent`; exponent 0 drops it). Coverage over all posts is that of
+    the constant margin; a steady account gets a narrow range and a new or volatile one a wide range
+    (docs/results.md). `interval_scale="constant"`: one margin for every post (models pickled before the
+    scale read back as that).
     """
 
     # Learned by fit (set by the last stage's `finish`), declared for the type checker; absent until then.
@@ -338,8 +340,11 @@ class CountModel:
         known = np.flatnonzero(~np.isnan(carry["errors_train"]))
         if not (self._adaptive() and len(known)):
             return self._finish_interval(None, learned, carry)
-        # Stage 3, the interval's scale: how far the prediction misses a post, learned on the training posts.
-        names = learned["feature_names_"]
+        # Stage 3, the interval's scale: how far the prediction misses a post, learned on the training posts
+        # from the level's features (the account's history: its spread, its number of posts...), a few
+        # columns (the draft's features as well cost a copy of the embeddings at a million posts, and gave
+        # the same coverage on large_accounts_16536: docs/results.md).
+        names = learned["level_names_"]
         model = lgb.LGBMRegressor(objective="l2", random_state=self.seed, n_jobs=self.params.n_jobs,
                                   **SCALE_PARAMS)
         plan.next = FitPlan([LightGBMJob(model, train[names], np.abs(carry["errors_train"][known]),

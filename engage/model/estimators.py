@@ -338,7 +338,7 @@ class CountModel:
         carry = {**carry, "errors_valid": y_valid - carry["prospective_valid"] - uplifted(valid),
                  "errors_train": carry["y_train"] - carry["level_train"] - uplifted(train)}
         known = np.flatnonzero(~np.isnan(carry["errors_train"]))
-        if not (self._adaptive() and len(known)):
+        if not (self._adaptive() and len(known) and learned["level_names_"]):  # no level: one margin
             return self._finish_interval(None, learned, carry)
         # Stage 3, the interval's scale: how far the prediction misses a post, learned on the training posts
         # from the level's features (the account's history: its spread, its number of posts...), a few

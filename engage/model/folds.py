@@ -12,10 +12,10 @@ import pandas as pd
 MIN_CALIBRATION = 20
 
 #: The difficulty model of the adaptive interval (`CountModel(interval_scale="adaptive")`): LightGBM of the
-#: absolute out-of-fold residual of the level on the level's features, fixed trees (no early stopping: the
-#: validation posts are the calibration set and must not shape it), few leaves of many posts each (a spread
-#: is learned from far noisier labels than a mean). On fewer posts than two leaves need it has no split:
-#: one scale for every post, which is the constant margin exactly.
+#: absolute error of the training posts' prediction (out-of-fold level + uplift) on the level's features,
+#: fixed trees (no early stopping: the validation posts are the calibration set and must not shape it), few
+#: leaves of many posts each (a spread is learned from far noisier labels than a mean). On fewer posts than
+#: two leaves need it has no split: one scale for every post, which is the constant margin exactly.
 SCALE_PARAMS = {"n_estimators": 200, "learning_rate": 0.05, "num_leaves": 7, "min_child_samples": 50,
                 "subsample": 0.8, "subsample_freq": 1, "colsample_bytree": 0.8, "verbose": -1}
 

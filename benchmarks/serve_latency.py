@@ -15,6 +15,8 @@ so the service's vector cache cannot answer from memory what a real new draft wo
       ran them before ONNX Runtime, without features, models or HTTP;
   (b') the floor since issue 21: the same decode and the model's own embedders as engage runs them (ONNX
       Runtime; the static caption table where the model uses it): target (a) <= 1.3x (b');
+  (b'') the same, the photo decoded as the model decodes it (`photo_decoding`: a model trained with
+      jpeg-scaled-v1 decodes a 1080 px JPEG at 540 px); only for such a model, next to (b');
   (g) the cache: ONE draft sent again and again over HTTP (its vectors come from the vector cache), against
   (h) the features and trees of that draft in this process, its vectors cached: target (g) <= 1.2x (h);
   (c) `EngageModel.score` in this process (everything but HTTP);
@@ -105,12 +107,18 @@ class PlainTorch:
 class OnnxFloor:
     """The new floor (issue 21): the same draft decoded (PIL) and run through the model's own embedders as
     engage runs them on a CPU (EfficientNet-Lite0 on ONNX Runtime; the caption embedder the model was trained
-    with: MiniLM on ONNX Runtime or the static table): the embedders' forward passes alone."""
+    with: MiniLM on ONNX Runtime or the static table): the embedders' forward passes alone. `model_decoding`:
+    the photo decoded as the model decodes it (a reduced-size JPEG decode) instead of in full."""
 
-    def __init__(self, model: Any) -> None:
+    def __init__(self, model: Any, model_decoding: bool = False) -> None:
         from engage.embed.decoding import open_image
 
         self.open_image = open_image
+        if model_decoding:
+            from engage.embed.decoding import decode_photo
+
+            decoding = model.pipeline.photo_decoding
+            self.open_image = lambda data: decode_photo(data, decoding=decoding)[0]
         self.image = model.pipeline.image_embedder
         self.text = model.pipeline.text_embedder
         self.image.embed([self.open_image(photo_jpeg("coffee", 64))])  # sessions loaded before timing
@@ -194,6 +202,9 @@ def main() -> None:
     cached = Scorer.for_serving(model, vector_cache_items=64)
     floor = PlainTorch()
     onnx_floor = OnnxFloor(model)
+    # a model that decodes its photos at a reduced size (photo decoding jpeg-scaled-v1 and later)
+    scaled = getattr(getattr(model.pipeline, "photo_decoding", None), "version", "full") != "full"
+    model_floor = OnnxFloor(model, model_decoding=True) if scaled else None
     # The account of the model's latest post, the day after it: a known account with a full history.
     latest = model.context_posts["posted_at"].idxmax()
     account = str(model.context_posts.loc[latest, "account"])
@@ -243,6 +254,10 @@ def main() -> None:
             photo, caption, _ = fresh()
             return onnx_floor(photo, caption)
 
+        def onnx_model_decoding() -> Any:
+            photo, caption, _ = fresh()
+            return model_floor(photo, caption)  # type: ignore[misc]
+
         repeat_photo, repeat_caption, repeat_b64 = fresh()  # the one draft sent again and again (cached)
 
         def http_cached() -> Any:
@@ -260,6 +275,8 @@ def main() -> None:
         calls: dict[str, Callable[[], Any]] = {
             "floor_plain_pytorch": plain_torch,
             "floor_onnx_runtime": onnx,
+            # the floor decoded as the model decodes (a reduced-size JPEG decode), only for such a model
+            **({"floor_onnx_runtime_model_decoding": onnx_model_decoding} if model_floor is not None else {}),
             "http": http(),
             "http_cached_repeat": http_cached,
             "features_and_trees_cached": features_and_trees,
@@ -303,6 +320,9 @@ def main() -> None:
         result["http"]["p50_ms"] / result["floor_plain_pytorch"]["p50_ms"], 3)
     result["ratio_http_to_onnx_floor_p50"] = round(
         result["http"]["p50_ms"] / result["floor_onnx_runtime"]["p50_ms"], 3)
+    if "floor_onnx_runtime_model_decoding" in result:
+        result["ratio_http_to_onnx_floor_model_decoding_p50"] = round(
+            result["http"]["p50_ms"] / result["floor_onnx_runtime_model_decoding"]["p50_ms"], 3)
     result["ratio_cached_repeat_to_features_and_trees_p50"] = round(
         result["http_cached_repeat"]["p50_ms"] / result["features_and_trees_cached"]["p50_ms"], 3)
     result["ratio_history_to_no_history_p50"] = round(

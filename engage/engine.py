@@ -30,7 +30,8 @@ if TYPE_CHECKING:
 
 
 class VectorSource(Protocol):
-    """What an engine needs from a feature pipeline to compute vectors: its embedders and quality version."""
+    """What an engine needs from a feature pipeline to compute vectors: its embedders, quality version and
+    photo decoding (an `engage.embed.decoding.PhotoDecoding`)."""
 
     @property
     def image_embedder(self) -> Any: ...
@@ -40,6 +41,9 @@ class VectorSource(Protocol):
 
     @property
     def quality_version(self) -> str: ...
+
+    @property
+    def photo_decoding(self) -> Any: ...
 
     # its parameters: a cluster's workers rebuild the embedders from them
     def get_params(self) -> dict[str, Any]: ...

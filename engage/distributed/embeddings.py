@@ -25,6 +25,7 @@ import torch
 from tqdm.auto import tqdm
 
 from engage.config import RuntimeSettings
+from engage.embed.decoding import FULL_DECODING, PhotoDecoding
 from engage.embed.image import _DecodeDataset, warn_failures
 from engage.engine import VectorSource
 from engage.errors import EmbedderMismatchError
@@ -48,9 +49,11 @@ def _check_same(kind: str, built: str, expected: str) -> None:
         )
 
 
-def _decode(batch: dict[str, np.ndarray], preprocess: Any, size: int) -> dict[str, np.ndarray]:
-    """Photo files -> preprocessed pixels (the local path's decoder); a failure is a zero image + message."""
-    decoder = _DecodeDataset(list(batch["path"]), preprocess, size)
+def _decode(batch: dict[str, np.ndarray], preprocess: Any, size: int,
+            decoding: PhotoDecoding = FULL_DECODING) -> dict[str, np.ndarray]:
+    """Photo files -> preprocessed pixels (the local path's decoder, decoding as the model decodes); a
+    failure is a zero image + message."""
+    decoder = _DecodeDataset(list(batch["path"]), preprocess, size, decoding)
     items = [decoder[i] for i in range(len(decoder))]
     return {
         "row": batch["row"],
@@ -87,8 +90,10 @@ class CaptionEmbedder:
         return {"row": batch["row"], "vector": vectors}
 
 
-def _measure(batch: dict[str, np.ndarray], threads: int, version: str) -> dict[str, np.ndarray]:
-    vectors = quality_for_paths(list(batch["path"]), progress=False, num_threads=threads, version=version)
+def _measure(batch: dict[str, np.ndarray], threads: int, version: str,
+             decoding: PhotoDecoding = FULL_DECODING) -> dict[str, np.ndarray]:
+    vectors = quality_for_paths(list(batch["path"]), progress=False, num_threads=threads, version=version,
+                                decoding=decoding)
     return {"row": batch["row"], "vector": vectors}
 
 
@@ -128,7 +133,8 @@ def embed_images(pipeline: VectorSource, paths: list[str], runtime: RuntimeSetti
         ray.data.from_items([{"row": i, "path": p} for i, p in enumerate(paths)])
         # Ray's stubs want a function of the batch alone
         # (fn_kwargs supplies the rest): hence the ignore below.
-        .map_batches(_decode, fn_kwargs={"preprocess": embedder.preprocess, "size": embedder.input_size},  # type: ignore[arg-type]
+        .map_batches(_decode, fn_kwargs={"preprocess": embedder.preprocess,  # type: ignore[arg-type]
+                                         "size": embedder.input_size, "decoding": pipeline.photo_decoding},
                      batch_size=batch_size, num_cpus=runtime.ray_cpus_per_worker)
         .map_batches(PhotoEmbedder, fn_constructor_kwargs={"pipeline": pipeline, "expected_id": embedder.id},
                      batch_size=batch_size, **_actor_resources(runtime, gpus))
@@ -149,11 +155,12 @@ def embed_captions(pipeline: VectorSource, captions: list[str], runtime: Runtime
     return vectors
 
 
-def measure_quality(paths: list[str], runtime: RuntimeSettings, n_columns: int, version: str) -> np.ndarray:
+def measure_quality(paths: list[str], runtime: RuntimeSettings, n_columns: int, version: str,
+                    decoding: PhotoDecoding = FULL_DECODING) -> np.ndarray:
     threads = max(1, int(runtime.ray_cpus_per_worker))
     dataset = ray.data.from_items([{"row": i, "path": p} for i, p in enumerate(paths)]).map_batches(
         _measure,  # type: ignore[arg-type]  # Ray's stubs want a function of the batch alone; fn_kwargs has the rest
-        fn_kwargs={"threads": threads, "version": version}, batch_size=64,
+        fn_kwargs={"threads": threads, "version": version, "decoding": decoding}, batch_size=64,
         num_cpus=runtime.ray_cpus_per_worker,
     )
     vectors, _ = _collect(dataset, len(paths), n_columns, "measuring photo quality on Ray")

@@ -40,7 +40,7 @@ class RayEngine:
 
     def measure_quality(self, pipeline: VectorSource, paths: list[str]) -> np.ndarray:
         return embeddings.measure_quality(list(paths), self.runtime, len(QUALITY_COLUMNS),
-                                          pipeline.quality_version)
+                                          pipeline.quality_version, pipeline.photo_decoding)
 
     def embed_captions(self, pipeline: VectorSource, captions: list[str]) -> np.ndarray:
         return embeddings.embed_captions(pipeline, list(captions), self.runtime, self.gpus)

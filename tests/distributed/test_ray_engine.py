@@ -53,7 +53,7 @@ def test_ray_vectors_and_feature_table_equal_the_local_ones(local_ray, ray_setti
     assert features["duplicate_image_accounts"].sum() > 0  # the demo has pods: the partitions found them too
 
     # The Ray run filled the ordinary vector cache: a local run over it computes nothing.
-    cache = FeatureCache(ray_settings.features.cache_dir, pipeline.image_embedder_id_)
+    cache = FeatureCache(ray_settings.features.cache_dir, pipeline.image_namespace)  # embedder id + decoding
     assert len(cache) == len({file_sha256(path) for path in posts["image"].dropna()})  # keyed by content
 
     def no_computing(*args, **kwargs):

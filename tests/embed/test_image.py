@@ -213,6 +213,23 @@ def test_efficientnet_gives_unit_1280_d_rows(efficientnet, photo_files):
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
 
 
+def test_efficientnet_preprocessing_by_lookup_equals_torchvisions_bit_for_bit(efficientnet):
+    """`LookupPreprocess` reads ToTensor + Normalize from a table; the pixels must be torchvision's exactly,
+    or every model's vectors would move."""
+    from torchvision import transforms
+
+    reference = transforms.Compose([
+        transforms.Resize(224, interpolation=transforms.InterpolationMode.BILINEAR),
+        transforms.CenterCrop(224), transforms.ToTensor(),
+        transforms.Normalize(efficientnet.mean, efficientnet.std)])
+    rng = np.random.default_rng(0)
+    noise = Image.fromarray(rng.integers(0, 256, size=(300, 451, 3), dtype=np.uint8))  # every level, anywhere
+    for image in [_photo(name) for name in ("chelsea", "coffee", "astronaut")] + [noise]:
+        ours = efficientnet.preprocess(image)
+        assert ours.dtype == torch.float32 and ours.shape == (3, 224, 224)
+        assert torch.equal(ours, reference(image))
+
+
 def test_make_image_embedder_builds_efficientnet_when_asked():
     embedder = make_image_embedder(ImageSettings(embedder="efficientnet", device="cpu", batch_size=5))
     assert isinstance(embedder, EfficientNetEmbedder) and embedder.batch_size == 5

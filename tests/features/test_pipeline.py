@@ -11,6 +11,7 @@ import pytest
 
 from engage.config import Settings
 from engage.data.schema import validate_posts
+from engage.embed.decoding import FULL_DECODING, PHOTO_DECODING, PhotoDecoding
 from engage.errors import NotFittedError
 from engage.features.pipeline import FeaturePipeline, PostVectors
 from engage.features.quality import QUALITY_COLUMNS, QUALITY_VERSION
@@ -86,8 +87,9 @@ def test_the_pipeline_takes_only_the_settings_it_uses_and_reads_old_pickles_that
 def test_fit_learns_the_embedder_ids_pcas_and_declared_feature_names(fitted):
     pipeline, vectors = fitted
     assert _learned(pipeline) == ["caption_pca_", "feature_names_", "image_embedder_id_", "image_pca_",
-                                  "quality_version_", "text_embedder_id_"]
+                                  "photo_decoding_", "quality_version_", "text_embedder_id_"]
     assert pipeline.quality_version == pipeline.quality_version_ == QUALITY_VERSION
+    assert pipeline.photo_decoding.version == pipeline.photo_decoding_ == PHOTO_DECODING
     assert pipeline.image_embedder_id_ == "efficientnet:lite0:imagenet"
     assert pipeline.text_embedder_id_ == "minilm:all-MiniLM-L6-v2:128"
     assert pipeline.image_pca_.random_state == 3  # train.seed, not data.demo.seed
@@ -109,6 +111,24 @@ def test_a_pipeline_fitted_before_quality_versions_keeps_measuring_as_quality_v1
     assert old.quality_version == "quality-v1"
     # not fitted yet: the current one
     assert FeaturePipeline.from_settings(_settings()).quality_version == QUALITY_VERSION
+
+
+def test_a_pipeline_fitted_before_photo_decodings_keeps_decoding_in_full_and_its_cache_names(fitted):
+    import copy
+    import pickle
+
+    pipeline = fitted[0]
+    assert pipeline.photo_decoding == PhotoDecoding(PHOTO_DECODING, shortest=224, longest=512)
+    assert pipeline.image_namespace == "efficientnet:lite0:imagenet+jpeg-scaled-v1:224x512"
+    # what a bundle keeps: the pickled pipeline decodes as it was trained to
+    assert pickle.loads(pickle.dumps(pipeline)).photo_decoding == pipeline.photo_decoding
+    old = copy.copy(pipeline)
+    del old.photo_decoding_  # what a bundle trained before jpeg-scaled-v1 unpickles to
+    assert old.photo_decoding == FULL_DECODING
+    assert old.image_namespace == "efficientnet:lite0:imagenet"  # its cached vectors are found as before
+    old.photo_decoding_ = "full"
+    refit = old.fit(fitted[1])  # fitting again keeps the decoding its vectors were made with
+    assert refit.photo_decoding_ == "full"
 
 
 def test_a_pipeline_fitted_before_a_feature_was_added_gets_its_own_columns_and_an_unknown_one_refits(fitted):

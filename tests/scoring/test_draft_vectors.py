@@ -112,14 +112,66 @@ def test_an_unreadable_photo_is_named_by_its_position(pipeline):
 
 
 def test_photos_are_measured_the_way_the_model_was_trained(pipeline, monkeypatch):
-    from engage.embed.decoding import open_image
+    from engage.embed.decoding import decode_photo
     from engage.features.quality import QUALITY_COLUMNS, image_quality
 
     photo = _jpeg("coffee", side=1080)
     current = DraftVectors(pipeline).embed([(photo, "x")]).quality[0]
     monkeypatch.setattr(FeaturePipeline, "quality_version", property(lambda self: "quality-v1"))
     old = DraftVectors(pipeline).embed([(photo, "x")]).quality[0]
+    picture, size = decode_photo(photo, decoding=pipeline.photo_decoding)
     for version, got in (("quality-v2", current), ("quality-v1", old)):
-        measures = image_quality(open_image(photo), version)
+        measures = image_quality(picture, version, size=size)
         np.testing.assert_allclose(got, [measures[c] for c in QUALITY_COLUMNS], rtol=1e-6)
     assert old[0] > current[0] * 1.1  # sharpness: the box-averaged copy is softer
+
+
+def _fitted(pipeline: FeaturePipeline, decoding: str | None) -> FeaturePipeline:
+    """`pipeline` as a model trained with photo decoding `decoding` holds it (None: trained before it), with
+    the current quality measures."""
+    import copy
+
+    fitted = copy.copy(pipeline)
+    fitted.feature_names_ = ["x"]
+    fitted.quality_version_ = pipeline.quality_version
+    if decoding is not None:
+        fitted.photo_decoding_ = decoding
+    return fitted
+
+
+def test_a_model_trained_before_scaled_decoding_scores_a_photo_as_before(pipeline):
+    from engage.embed.decoding import open_image
+    from engage.features.quality import QUALITY_COLUMNS, image_quality
+
+    photo = _jpeg("coffee", side=1080)
+    old = _fitted(pipeline, None)
+    got = DraftVectors(old).embed([(photo, "x")])
+    measures = image_quality(open_image(photo), old.quality_version)  # every pixel, as before
+    np.testing.assert_array_equal(got.quality[0], np.array([measures[c] for c in QUALITY_COLUMNS],
+                                                           dtype=np.float32))
+    np.testing.assert_allclose(got.image[0], pipeline.image_embedder.embed([open_image(photo)])[0],
+                               atol=1e-6)
+    new = DraftVectors(_fitted(pipeline, "jpeg-scaled-v1")).embed([(photo, "x")])
+    assert not np.array_equal(new.quality[0], got.quality[0])  # the new model decodes it at 540 px
+    assert new.quality[0][6:9].tolist() == got.quality[0][6:9].tolist() == [1080.0, 1080.0, 1.0]
+    assert float(new.image[0] @ got.image[0]) > 0.98
+
+
+@pytest.mark.parametrize("decoding", [None, "jpeg-scaled-v1"])
+def test_training_and_scoring_decode_a_photo_the_same_way(pipeline, tmp_path, decoding):
+    """The vectors a model is trained on (`FeaturePipeline.embed` over files, through the engine and the
+    cache) equal those it scores a draft with (`DraftVectors` over the same bytes), for either decoding."""
+    import pandas as pd
+
+    model = _fitted(pipeline, decoding)
+    photos = [_jpeg("coffee", side=1080), _jpeg("chelsea", side=1350), _jpeg("rocket", side=320)]
+    paths = []
+    for i, photo in enumerate(photos):
+        path = tmp_path / f"{decoding}-{i}.jpg"
+        path.write_bytes(photo)
+        paths.append(str(path))
+    trained = model.embed(pd.DataFrame({"image": paths, "caption": ["a", "b", "c"]}), progress=False)
+    scored = DraftVectors(model).embed([(photo, c) for photo, c in zip(photos, "abc", strict=True)])
+    np.testing.assert_allclose(scored.image, trained.image, atol=1e-5)
+    np.testing.assert_allclose(scored.quality, trained.quality, rtol=1e-6)
+    assert trained.quality[:, 6].tolist() == [1080.0, 1350.0, 320.0]  # the photos' own widths

@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -16,8 +18,9 @@ MIN_CALIBRATION = 20
 #: fixed trees (no early stopping: the validation posts are the calibration set and must not shape it), few
 #: leaves of many posts each (a spread is learned from far noisier labels than a mean). On fewer posts than
 #: two leaves need it has no split: one scale for every post, which is the constant margin exactly.
-SCALE_PARAMS = {"n_estimators": 200, "learning_rate": 0.05, "num_leaves": 7, "min_child_samples": 50,
-                "subsample": 0.8, "subsample_freq": 1, "colsample_bytree": 0.8, "verbose": -1}
+SCALE_PARAMS: dict[str, Any] = {"n_estimators": 200, "learning_rate": 0.05, "num_leaves": 7,
+                                "min_child_samples": 50, "subsample": 0.8, "subsample_freq": 1,
+                                "colsample_bytree": 0.8, "verbose": -1}
 
 #: The least scale a post gets, as a share of the mean absolute residual of the training posts: a steady
 #: account's predicted spread can come close to zero, and a margin divided by it would blow up its errors.

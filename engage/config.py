@@ -107,6 +107,9 @@ class TrainSettings(_Section):
     # share of training posts (latest, before test) for early stopping
     valid_fraction: float = Field(0.15, gt=0, lt=1)
     interval: float = Field(0.8, gt=0, lt=1)  # coverage of the likes/comments prediction interval
+    # The count models' interval width: "adaptive" (each post's conformal margin scaled by a model of how far
+    # the level misses posts like it: normalized split-conformal) or "constant" (one margin for every post).
+    interval_scale: Literal["constant", "adaptive"] = "adaptive"
     seed: int = 7  # seeds the embeddings' PCA and LightGBM (the demo simulator has its own data.demo.seed)
     lightgbm: LightGBMSettings = LightGBMSettings()
     export_dir: str | None = None  # also export the bundle to this directory (e.g. models/engage)

@@ -217,7 +217,8 @@ def fit_targets(settings: Settings, features: pd.DataFrame, labels: dict[str, np
             "engine only (runtime.engine=local), or use train.uplift_objective=regression on Ray")
     options = {"folds": train_settings.level_folds, "folds_by": train_settings.level_folds_by,
                "objective": train_settings.uplift_objective, "drop": tuple(train_settings.drop_features),
-               "level_params": train_settings.level, "level_start": train_settings.level_start}
+               "level_params": train_settings.level, "level_start": train_settings.level_start,
+               "interval_scale": train_settings.interval_scale}
     accounts = split.accounts if split.accounts is not None else np.arange(len(features))
     pending: dict[str, tuple[Any, FitPlan]] = {}
     seed = train_settings.seed

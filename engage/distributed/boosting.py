@@ -7,11 +7,14 @@ one shard per worker; every worker gets the whole validation slice, so all worke
 early-stopping metric from the same trees and stop at the same round (a worker stopping alone would hang
 the others). Each worker runs `engage.engine.fit_estimator`, the local path's own call, with
 LightGBM's network parameters and `tree_learner=data_parallel`: without it every worker would silently
-train its own model on its shard. Histograms are summed over the workers, so the trees see all rows; bin
-boundaries are found per shard and quantile leaf values averaged over workers, so the boosters come out
-close to, not equal with, a local fit (docs/scale.md gives the measured differences).
+train its own model on its shard (and, with several workers, `feature_pre_filter=False`: `_worker_params`).
+Histograms are summed over the workers, so the trees see all rows; each feature's bin boundaries are found
+by one worker on its shard, each worker bags its own shard (`subsample`: the same seed, other rows than
+the local fit's bag) and quantile leaf values are averaged over workers, so the boosters come out close to,
+not equal with, a local fit: as far from it as a local fit with another seed (docs/scale.md gives the
+measured differences). One worker gives the local fit's boosters.
 
-Worker 0 returns the fitted estimators through a Ray Train checkpoint; the network parameters are removed
+Worker 0 returns the fitted estimators through a Ray Train checkpoint; the workers' parameters are removed
 from them (as lightgbm.dask does), so the bundle holds ordinary estimators that score anywhere. The checkpoint
 lies in storage others may write (a shared folder, a bucket), so it is a signed folder (engage/signing.py:
 boosters as text model strings, arrays as npz, the rest signed) under a key made for this run and handed to
@@ -40,8 +43,6 @@ from engage.config import RuntimeSettings
 from engage.engine import LightGBMJob, fit_estimator
 from engage.errors import ModelError
 from engage.signing import load_signed, save_signed
-
-NETWORK_PARAMS = ("machines", "local_listen_port", "num_machines", "time_out", "tree_learner")
 
 
 @ray.remote(num_cpus=0)
@@ -74,6 +75,22 @@ def _network_params(board: Any, job: int, rank: int, n_workers: int) -> dict[str
     return {"machines": machines, "local_listen_port": port, "num_machines": n_workers}
 
 
+def _worker_params(n_workers: int) -> dict[str, Any]:
+    """LightGBM's parameters of a data parallel worker, besides the network's.
+
+    `feature_pre_filter=False` with several workers: LightGBM drops ("pre-filters") a feature when no split
+    of its bins can leave `min_child_samples` rows on both sides, and a worker counts those rows in its own
+    shard only, so with n workers a feature was dropped unless n times `min_child_samples` rows allowed a
+    split (a flag on 30 of 200 posts, min_child_samples=20: used by the local fit, never split by 2 workers).
+    Unfiltered, the workers split on the histograms summed over every shard, where `min_child_samples`
+    counts all rows, as in the local fit. One worker is the local fit: nothing changes (its models equal the
+    local ones)."""
+    params: dict[str, Any] = {"tree_learner": "data_parallel", "time_out": 10}
+    if n_workers > 1:
+        params["feature_pre_filter"] = False
+    return params
+
+
 def _fit_on_worker(config: dict[str, Any]) -> None:
     """One Ray Train worker: fit every job on this worker's
     shard, one after the other, in step with the others."""
@@ -85,16 +102,19 @@ def _fit_on_worker(config: dict[str, Any]) -> None:
         train, y_train, start = ray.get(shard_refs[rank])
         if start is not None:
             job = replace(job, fit_params={**job.fit_params, "init_score": start})
-        n_jobs = job.estimator.get_params()["n_jobs"]
-        network = _network_params(config["board"], index, rank, n_workers)
-        job.estimator.set_params(**network, tree_learner="data_parallel", n_jobs=config["threads"],
-                                 time_out=10)
+        before = job.estimator.get_params()
+        worker = {**_network_params(config["board"], index, rank, n_workers), **_worker_params(n_workers),
+                  "n_jobs": config["threads"]}
+        job.estimator.set_params(**worker)
         estimator = fit_estimator(replace(job, train=train, y_train=y_train))
         estimator.booster_.free_network()
-        for name in NETWORK_PARAMS:
-            estimator._other_params.pop(name, None)
-            estimator.__dict__.pop(name, None)
-        fitted.append(estimator.set_params(n_jobs=n_jobs))
+        for name in worker:  # an ordinary estimator again: its own value back, or none
+            if name in before:
+                estimator.set_params(**{name: before[name]})
+            else:
+                estimator._other_params.pop(name, None)
+                estimator.__dict__.pop(name, None)
+        fitted.append(estimator)
     metrics = {"best_iterations": [int(e.best_iteration_ or e.n_estimators) for e in fitted]}
     if rank != 0:
         ray.train.report(metrics)

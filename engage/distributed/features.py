@@ -12,7 +12,9 @@ so the Ray engine has no feature code of its own. A partition holds everything i
   pairs the whole table would.
 
 Blocks travel as pandas frames with their embedding rows (Ray Data's groupby would shuffle the embedding
-columns through Arrow and back for the same result).
+columns through Arrow and back for the same result). A table without photos has one NaN image row seen n
+times (`engage.features.pipeline`): a block's share of it travels as that one row and is seen again as
+many times in the task (indexing or pickling the view would copy it: 5 GB of NaN at a million posts).
 """
 
 from __future__ import annotations
@@ -24,17 +26,37 @@ import ray
 from engage.features.duplicates import DUPLICATE_COLUMNS, same_day_duplicates
 from engage.features.history import HISTORY_COLUMNS, history_features, posted_at_ns
 
+#: What a task receives for an embedding matrix: its block's rows, or (one row, how many times it is seen).
+Rows = np.ndarray | tuple[np.ndarray, int]
+
+
+def block_rows(matrix: np.ndarray, members: np.ndarray) -> Rows:
+    """`matrix[members]` to send to a task; one row seen n times is sent as that row and a count."""
+    # `engage.features.pipeline.repeats_one_row`, not imported: the pipeline module brings torch into every
+    # Ray worker that runs a feature task (5 s each on a busy machine)
+    if matrix.ndim == 2 and len(matrix) > 0 and matrix.strides[0] == 0:
+        return np.ascontiguousarray(matrix[:1]), len(members)
+    return matrix[members]
+
+
+def task_rows(rows: Rows) -> np.ndarray:
+    """A task's matrix from what `block_rows` sent (one row seen n times again: a read-only view)."""
+    if isinstance(rows, tuple):
+        row, n = rows
+        return np.broadcast_to(row, (n, row.shape[1]))
+    return rows
+
 
 @ray.remote
-def _history_task(posts: pd.DataFrame, image: np.ndarray, caption: np.ndarray, n_last: int,
+def _history_task(posts: pd.DataFrame, image: Rows, caption: Rows, n_last: int,
                   rows: np.ndarray) -> pd.DataFrame:
-    return history_features(posts, image, caption, n_last=n_last, rows=rows)
+    return history_features(posts, task_rows(image), task_rows(caption), n_last=n_last, rows=rows)
 
 
 @ray.remote
-def _duplicates_task(posts: pd.DataFrame, image: np.ndarray, caption: np.ndarray, rows: np.ndarray,
+def _duplicates_task(posts: pd.DataFrame, image: Rows, caption: Rows, rows: np.ndarray,
                      options: dict) -> pd.DataFrame:
-    return same_day_duplicates(posts, image, caption, rows=rows, **options)
+    return same_day_duplicates(posts, task_rows(image), task_rows(caption), rows=rows, **options)
 
 
 def account_blocks(accounts: pd.Series, n_blocks: int) -> np.ndarray:
@@ -73,8 +95,8 @@ def history_on_blocks(posts: pd.DataFrame, image: np.ndarray, caption: np.ndarra
         members = np.flatnonzero(block == b)
         wanted = rows[block[rows] == b]
         local = np.searchsorted(members, wanted)
-        tasks.append((wanted, _history_task.remote(posts.iloc[members], image[members], caption[members],
-                                                   n_last, local)))
+        tasks.append((wanted, _history_task.remote(posts.iloc[members], block_rows(image, members),
+                                                   block_rows(caption, members), n_last, local)))
     return _gather(tasks, rows, HISTORY_COLUMNS)
 
 
@@ -97,6 +119,6 @@ def duplicates_on_blocks(posts: pd.DataFrame, image: np.ndarray, caption: np.nda
         members = np.flatnonzero((times >= first - margin) & (times <= last))
         wanted = np.sort(wanted)
         local = np.searchsorted(members, wanted)
-        tasks.append((wanted, _duplicates_task.remote(posts.iloc[members], image[members], caption[members],
-                                                      local, options)))
+        tasks.append((wanted, _duplicates_task.remote(posts.iloc[members], block_rows(image, members),
+                                                      block_rows(caption, members), local, options)))
     return _gather(tasks, rows, DUPLICATE_COLUMNS)

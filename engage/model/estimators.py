@@ -10,7 +10,8 @@ Both follow the scikit-learn contract: `__init__` stores its parameters, `fit` s
 (ending in `_`), and predicting before `fit` raises `NotFittedError`. Their LightGBM estimators are handed
 to an engine as `engage.engine.LightGBMJob`s (`lightgbm_jobs`, then `finish`), so the local and the Ray
 engine fit the same estimators with the same call (`engage.engine.fit_estimator`). A count model plans two
-stages (the level, then the uplift on its out-of-fold residuals): a `FitPlan` each, chained by `finish`.
+stages (the level, then the uplift on its out-of-fold residuals), and a third with the adaptive interval (the
+scale of its errors): a `FitPlan` each, chained by `finish`.
 """
 
 from __future__ import annotations
@@ -31,7 +32,18 @@ from engage.engine import LightGBMJob, fit_locally
 from engage.errors import NotFittedError
 from engage.features.families import LEVEL_FAMILIES, family_columns
 from engage.model.booster import predict_booster
-from engage.model.folds import MIN_CALIBRATION, conformal_margin, demeaned, fold_rows, group_sizes, relevance
+from engage.model.folds import (
+    MIN_CALIBRATION,
+    SCALE_FLOOR,
+    SCALE_PARAMS,
+    conformal_margin,
+    demeaned,
+    fold_rows,
+    group_sizes,
+    normalized_errors,
+    relevance,
+    scale_elasticity,
+)
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +107,7 @@ class FitPlan:
 
     jobs: list[LightGBMJob]
     learned: dict[str, Any]
-    stage: str = "fit"  # which stage these jobs are ("level", "uplift"; "fit" for a one-stage estimator)
+    stage: str = "fit"  # which stage these jobs are ("level", "uplift", "interval"; "fit": one stage)
     # what the following stages need (data, folds): not learned
     carry: dict[str, Any] = field(default_factory=dict)
     next: FitPlan | None = None  # set by `finish` when another stage follows
@@ -117,8 +129,9 @@ FitLightGBM = Callable[[list[LightGBMJob]], list[lgb.LGBMModel]]
 class CountModel:
     """Expected log1p count as the account's level plus the draft's uplift, with a calibrated interval.
 
-    Fitted in two stages of LightGBM jobs, one `FitPlan` each (`lightgbm_jobs` plans the level; its `finish`
-    plans the uplift in `plan.next`; the uplift's `finish` sets every learned attribute at once):
+    Fitted in stages of LightGBM jobs, one `FitPlan` each (`lightgbm_jobs` plans the level; its `finish`
+    plans the uplift in `plan.next`; the uplift's `finish` plans the interval's scale, and that stage's
+    `finish` sets every learned attribute at once; with `interval_scale="constant"` the uplift's does):
 
     1. **level**: log1p count from the level families (`LEVEL_FAMILIES`: the account's history, followers,
        post index, time and gaps), fitted on every training and validation post (the latest posts before
@@ -140,6 +153,18 @@ class CountModel:
     of few posts per account (conformalised quantile regression on them covered 0.95-0.97 of the test posts
     of micro_influencers_519 and one_account_insights_176). Under `MIN_CALIBRATION` validation posts with a
     count, the training posts' out-of-fold errors join them (small data: a margin from ten posts is noise).
+
+    **Its width follows the post** (`interval_scale="adaptive"`, the default): normalized split-conformal
+    (Lei et al. 2018, section 5.2). A third stage, the *scale*, learns the absolute error of the prediction
+    (out-of-fold level plus uplift) of the training posts from the level's features (the account's trailing
+    spread, its number of earlier posts, followers...; `folds.SCALE_PARAMS`, fixed trees, never the
+    validation posts), and the conformal rank is taken of the validation errors divided by their posts'
+    scale; a post's half-width is that rank times its own scale (at least `SCALE_FLOOR` of the training
+    posts' mean absolute error). The scale is followed as far as the validation posts confirm it
+    (`folds.scale_elasticity`: `scale ** exponent`; exponent 0 drops it). Coverage over all posts is that of
+    the constant margin; a steady account gets a narrow range and a new or volatile one a wide range
+    (docs/results.md). `interval_scale="constant"`: one margin for every post (models pickled before the
+    scale read back as that).
     """
 
     # Learned by fit (set by the last stage's `finish`), declared for the type checker; absent until then.
@@ -151,12 +176,17 @@ class CountModel:
     uplift_: lgb.LGBMModel | None
     uplift_scale_: float
     uplift_shift_: float
-    interval_margin_: float
+    interval_margin_: float  # the conformal rank of the (normalized) errors: the half-width at scale 1
+    interval_scale_: lgb.LGBMModel | None  # the scale model (None: one margin for every post)
+    interval_floor_: float  # the least scale a post gets
+    interval_centre_: float  # the training posts' geometric mean scale
+    interval_exponent_: float  # how far the scale is followed (`folds.scale_elasticity`)
 
     def __init__(self, target: ModelSpec, params: LightGBMSettings, interval: float = 0.8, seed: int = 0, *,
                  folds: int = 5, folds_by: Literal["account", "post"] = "account",
                  objective: Literal["regression", "lambdarank"] = "regression", drop: tuple[str, ...] = (),
-            level_params: LightGBMSettings | None = None, level_start: Literal["none", "trailing"] = "none"):
+            level_params: LightGBMSettings | None = None, level_start: Literal["none", "trailing"] = "none",
+                 interval_scale: Literal["constant", "adaptive"] = "adaptive"):
         self.target = target
         self.params = params
         self.interval = interval
@@ -167,6 +197,7 @@ class CountModel:
         self.drop = drop
         self.level_params = level_params  # None: `params`
         self.level_start = level_start
+        self.interval_scale = interval_scale
 
     # -- stage 1: the level ------------------------------------------------------------------------
     def lightgbm_jobs(self, train: pd.DataFrame, y_train: np.ndarray, valid: pd.DataFrame,
@@ -219,13 +250,16 @@ class CountModel:
 
     def finish(self, fitted: list[lgb.LGBMModel], plan: FitPlan) -> CountModel:
         """Take a stage's fitted estimators: after the level, `plan.next` holds the uplift's plan (nothing is
-        set yet); after the uplift, every learned attribute is set at once."""
+        set yet); after the uplift, the interval scale's plan (or, with one margin, every learned attribute is
+        set at once); after the scale, every learned attribute is set at once."""
         if plan.stage == "level":
             plan.next = self._uplift_plan(fitted, plan)
             return self
-        if plan.stage != "uplift":
+        if plan.stage == "uplift":
+            return self._finish_uplift(fitted, plan)
+        if plan.stage != "interval":
             raise ValueError(f"{self.target.name} model: unknown fit stage {plan.stage!r}")
-        return self._finish_uplift(fitted, plan)
+        return self._finish_interval(fitted[0], plan.learned, plan.carry)
 
     # -- stage 2: the uplift and the interval -------------------------------------------------------
     def _uplift_plan(self, fitted: list[lgb.LGBMModel], plan: FitPlan) -> FitPlan:
@@ -298,14 +332,56 @@ class CountModel:
             return np.zeros(len(features)) if uplift is None else scale * (
                 predict_booster(uplift, features) - shift)
 
-        # Split-conformal margin on the validation posts' prospective errors (see the class docstring).
-        errors = np.abs(y_valid - carry["prospective_valid"] - uplifted(valid))
+        learned.update(uplift_=uplift, uplift_scale_=scale, uplift_shift_=shift)
+        # The prediction's errors: the validation posts' prospective ones (the interval's calibration set)
+        # and the training posts' out-of-fold ones (the scale's labels; the calibration's too on small data).
+        carry = {**carry, "errors_valid": y_valid - carry["prospective_valid"] - uplifted(valid),
+                 "errors_train": carry["y_train"] - carry["level_train"] - uplifted(train)}
+        known = np.flatnonzero(~np.isnan(carry["errors_train"]))
+        if not (self._adaptive() and len(known) and learned["level_names_"]):  # no level: one margin
+            return self._finish_interval(None, learned, carry)
+        # Stage 3, the interval's scale: how far the prediction misses a post, learned on the training posts
+        # from the level's features (the account's history: its spread, its number of posts...), a few
+        # columns (the draft's features as well cost a copy of the embeddings at a million posts, and gave
+        # the same coverage on large_accounts_16536: docs/results.md).
+        names = learned["level_names_"]
+        model = lgb.LGBMRegressor(objective="l2", random_state=self.seed, n_jobs=self.params.n_jobs,
+                                  **SCALE_PARAMS)
+        plan.next = FitPlan([LightGBMJob(model, train[names], np.abs(carry["errors_train"][known]),
+                                         valid[names], np.nan_to_num(np.abs(carry["errors_valid"])), None,
+                                         train_rows=known)], learned, "interval", carry)
+        return self
+
+    def _finish_interval(self, interval_scale: lgb.LGBMModel | None, learned: dict[str, Any],
+                         carry: dict[str, Any]) -> CountModel:
+        """The split-conformal margin on the validation posts' prospective errors, each in units of its
+        post's scale (1 without the scale model; see the class docstring); every learned attribute set."""
+        train, valid = carry["train"], carry["valid"]
+        floor, centre, exponent = 1.0, 1.0, 0.0
+        if interval_scale is not None:
+            floor = SCALE_FLOOR * float(np.nanmean(np.abs(carry["errors_train"])))
+            exponent = scale_elasticity(carry["errors_valid"],
+                                        np.maximum(predict_booster(interval_scale, valid), floor))
+            if exponent > 0:
+                trained = np.maximum(predict_booster(interval_scale, train), floor)
+                centre = float(np.exp(np.mean(np.log(trained))))
+            else:  # the validation posts do not confirm the scale: one margin for every post
+                interval_scale, floor = None, 1.0
+
+        def scales(features: pd.DataFrame) -> np.ndarray:
+            if interval_scale is None:
+                return np.ones(len(features))
+            raw = np.maximum(predict_booster(interval_scale, features), floor)
+            return centre * (raw / centre) ** exponent
+
+        errors = normalized_errors(carry["errors_valid"], scales(valid))
         errors = errors[~np.isnan(errors)]
         if len(errors) < MIN_CALIBRATION:
-            oof_errors = np.abs(carry["y_train"] - carry["level_train"] - uplifted(train))
+            oof_errors = normalized_errors(carry["errors_train"], scales(train))
             errors = np.concatenate([errors, oof_errors[~np.isnan(oof_errors)]])
-        learned.update(uplift_=uplift, uplift_scale_=scale, uplift_shift_=shift,
-                       interval_margin_=conformal_margin(errors, self.interval))
+        learned = {**learned, "interval_margin_": conformal_margin(errors, self.interval),
+                   "interval_scale_": interval_scale, "interval_floor_": floor, "interval_centre_": centre,
+                   "interval_exponent_": exponent}
         for name, value in learned.items():
             setattr(self, name, value)
         return self
@@ -313,12 +389,16 @@ class CountModel:
     def fit(self, train: pd.DataFrame, y_train: np.ndarray, valid: pd.DataFrame, y_valid: np.ndarray, *,
             groups_train: np.ndarray | None = None, groups_valid: np.ndarray | None = None,
             fit_lightgbm: FitLightGBM = fit_locally) -> CountModel:
-        """Both stages; `fit_lightgbm` fits the LightGBM estimators
+        """Every stage; `fit_lightgbm` fits the LightGBM estimators
         (here by default; the Ray engine passes its own)."""
         plan = self.lightgbm_jobs(train, y_train, valid, y_valid, groups_train, groups_valid)
         return fit_plan(self, plan, fit_lightgbm)  # type: ignore[no-any-return]
 
     # -- prediction ----------------------------------------------------------------------------------
+    def _adaptive(self) -> bool:
+        # Models pickled before `interval_scale` was a parameter read back with one margin for every post.
+        return getattr(self, "interval_scale", "constant") == "adaptive"
+
     def _starts(self, level_names: list[str]) -> bool:
         return getattr(self, "level_start",
                        "none") == "trailing" and self.target.baseline_feature in level_names
@@ -350,14 +430,25 @@ class CountModel:
             return np.zeros(len(features))
         return self.uplift_scale_ * (predict_booster(self.uplift_, features) - self.uplift_shift_)
 
+    def half_width(self, features: pd.DataFrame) -> np.ndarray:
+        """Each post's interval half-width (log1p units): the conformal margin times its scale."""
+        self._check_fitted()
+        scale = getattr(self, "interval_scale_", None)  # absent: pickled before the scale, one margin
+        if scale is None:
+            return np.full(len(features), self.interval_margin_)
+        scales = np.maximum(predict_booster(scale, features), self.interval_floor_)
+        return self.interval_margin_ * self.interval_centre_ * (scales / self.interval_centre_) ** (
+            self.interval_exponent_)
+
     def predict_log1p(self, features: pd.DataFrame) -> dict[str, np.ndarray]:
         """expected = level + uplift (log1p units), with the calibrated interval around it."""
         self._check_fitted()
         level = self._level(features)
         uplift = self._uplift(features)
         expected = level + uplift
-        return {"expected": expected, "low": expected - self.interval_margin_,
-                "high": expected + self.interval_margin_, "level": level, "uplift": uplift}
+        half = self.half_width(features)
+        return {"expected": expected, "low": expected - half, "high": expected + half, "level": level,
+                "uplift": uplift}
 
     def contributions(self, features: pd.DataFrame) -> np.ndarray:
         """Per-feature contributions (log1p units) to level + uplift, columns in `feature_names_` order (level

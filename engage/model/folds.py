@@ -4,12 +4,27 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
 #: Fewest validation posts with a count from which alone the interval's margin is set (else the training
 #: posts' out-of-fold errors join them).
 MIN_CALIBRATION = 20
+
+#: The difficulty model of the adaptive interval (`CountModel(interval_scale="adaptive")`): LightGBM of the
+#: absolute error of the training posts' prediction (out-of-fold level + uplift) on the level's features,
+#: fixed trees (no early stopping: the validation posts are the calibration set and must not shape it), few
+#: leaves of many posts each (a spread is learned from far noisier labels than a mean). On fewer posts than
+#: two leaves need it has no split: one scale for every post, which is the constant margin exactly.
+SCALE_PARAMS: dict[str, Any] = {"n_estimators": 200, "learning_rate": 0.05, "num_leaves": 7,
+                                "min_child_samples": 50, "subsample": 0.8, "subsample_freq": 1,
+                                "colsample_bytree": 0.8, "verbose": -1}
+
+#: The least scale a post gets, as a share of the mean absolute residual of the training posts: a steady
+#: account's predicted spread can come close to zero, and a margin divided by it would blow up its errors.
+SCALE_FLOOR = 0.25
 
 
 def conformal_margin(errors: np.ndarray, coverage: float) -> float:
@@ -21,6 +36,31 @@ def conformal_margin(errors: np.ndarray, coverage: float) -> float:
         return 0.0
     rank = min(int(np.ceil((len(errors) + 1) * coverage)), len(errors))
     return float(errors[rank - 1])
+
+
+def normalized_errors(errors: np.ndarray, scales: np.ndarray) -> np.ndarray:
+    """Absolute errors in units of each post's scale (normalized, "locally weighted" split-conformal: Lei et
+    al. 2018, section 5.2; Papadopoulos et al. 2008): the margin set on them is multiplied back by the scale
+    of each new post, so a steady account gets a narrow range and a volatile one a wide range, at the same
+    coverage over all posts."""
+    return np.abs(np.asarray(errors, dtype=float)) / np.asarray(scales, dtype=float)
+
+
+def scale_elasticity(errors: np.ndarray, scales: np.ndarray, z: float = 1.645) -> float:
+    """How far the scale model's differences between posts hold on posts it never saw: the slope of
+    log |error| on log scale over the calibration posts (1: errors grow in proportion to the scale; 0: the
+    scale tells nothing), taken at its one-sided 95% lower bound (`z` standard errors under the estimate)
+    and clipped to [0, 1], so that a scale the validation posts do not clearly confirm is not trusted
+    (few posts: a wide bound, 0, the constant margin). The interval uses `scale ** elasticity`."""
+    errors, scales = np.asarray(errors, dtype=float), np.asarray(scales, dtype=float)
+    keep = ~(np.isnan(errors) | np.isnan(scales))
+    x, y = np.log(scales[keep]), np.log(np.abs(errors[keep]) + 0.01)
+    if len(x) < MIN_CALIBRATION or np.ptp(x) <= 0:
+        return 0.0
+    x = x - x.mean()
+    slope = float(np.dot(x, y - y.mean()) / np.dot(x, x))
+    spread = np.sum((y - y.mean() - slope * x) ** 2) / (len(x) - 2)
+    return float(np.clip(slope - z * np.sqrt(spread / np.dot(x, x)), 0.0, 1.0))
 
 
 def fold_rows(groups: np.ndarray, folds: int, seed: int, by: str = "account") -> list[np.ndarray]:

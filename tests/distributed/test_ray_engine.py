@@ -168,3 +168,91 @@ def test_batch_scoring_on_ray_gives_the_local_rows(local_ray, trained, smoke_set
     assert on_ray["row"].tolist() == [1, 2, 3, 4]
     assert (on_ray["error"] != "").tolist() == [False, False, True, True]
     pd.testing.assert_frame_equal(on_ray, local, check_dtype=False)
+
+
+def test_two_data_parallel_workers_split_on_a_feature_rare_in_each_shard(local_ray, tmp_path):
+    """A flag on 30 of 200 posts carries the whole signal. LightGBM drops a feature that cannot leave
+    `min_child_samples` (20) rows on both sides of a split when it builds its bins, and a data parallel
+    worker counted its own shard (15 flagged posts): two workers never split on the flag that the local
+    fit splits on."""
+    import lightgbm as lgb
+
+    from engage.config import RuntimeSettings
+    from engage.distributed.boosting import fit_on_ray
+    from engage.engine import LightGBMJob, fit_estimator
+
+    rng = np.random.default_rng(0)
+    n = 200
+    train = pd.DataFrame(rng.normal(size=(n, 3)), columns=["a", "b", "c"])
+    train["flag"] = 0.0
+    train.loc[rng.choice(n, 30, replace=False), "flag"] = 1.0
+    y = 3 * train["flag"].to_numpy() + 0.1 * rng.normal(size=n)
+
+    def job() -> LightGBMJob:
+        return LightGBMJob(lgb.LGBMRegressor(n_estimators=5, min_child_samples=20, n_jobs=1, verbose=-1),
+                           train, y, train.iloc[:20], y[:20], None)
+
+    local = fit_estimator(job())
+    [on_ray] = fit_on_ray([job()], runtime=RuntimeSettings(ray_workers=2, ray_cpus_per_worker=0.5),
+                          storage=str(tmp_path))
+    assert _root_count(on_ray) == n  # both shards' rows: data parallel
+    split_on = dict(zip(train.columns, on_ray.booster_.feature_importance(), strict=True))
+    assert split_on["flag"] > 0, split_on
+    # The flag's effect is learned as locally (5 trees of learning rate 0.1: about 1.2 of the 3).
+    flagged = train["flag"].to_numpy() == 1
+    effect = {name: float(m.predict(train)[flagged].mean() - m.predict(train)[~flagged].mean())
+              for name, m in (("local", local), ("ray", on_ray))}
+    assert abs(effect["ray"] - effect["local"]) < 0.05, effect
+    # The workers' parameters are not left on the estimator the bundle keeps.
+    params = on_ray.get_params()
+    assert not {"feature_pre_filter", "tree_learner", "machines"} & set(params), params
+    assert params["n_jobs"] == 1
+
+
+def test_photo_less_posts_send_their_one_nan_image_row_to_the_feature_tasks(local_ray, monkeypatch):
+    """A table without photos has one NaN image row seen n times; indexing or pickling that view copies it
+    (n x dim floats: 5 GB at a million posts of 1280-d vectors), so the tasks get the row and a count, and
+    compute the whole table's features."""
+    from engage.distributed.features import (
+        block_rows,
+        duplicates_on_blocks,
+        history_on_blocks,
+        task_rows,
+    )
+    from engage.features.pipeline import repeats_one_row
+
+    posts, _, caption = _posts(240, seed=5)
+    image = np.broadcast_to(np.full((1, 1280), np.nan, dtype=np.float32), (len(posts), 1280))
+    members = np.arange(0, len(posts), 3)
+    sent = block_rows(image, members)
+    assert isinstance(sent, tuple) and sent[0].shape == (1, 1280) and sent[1] == len(members)
+    again = task_rows(sent)
+    assert again.shape == (len(members), 1280) and repeats_one_row(again)
+    np.testing.assert_array_equal(block_rows(caption, members), caption[members])  # others: their rows
+
+    import engage.distributed.features as on_blocks
+
+    sent_bytes: list[int] = []
+
+    class Recorded:
+        """A Ray task whose array arguments' bytes are recorded."""
+
+        def __init__(self, task):
+            self.task = task
+
+        def remote(self, *args):
+            sent_bytes.append(sum(a.nbytes if isinstance(a, np.ndarray) else a[0].nbytes
+                                  for a in args if isinstance(a, np.ndarray | tuple)))
+            return self.task.remote(*args)
+
+    monkeypatch.setattr(on_blocks, "_history_task", Recorded(on_blocks._history_task))
+    monkeypatch.setattr(on_blocks, "_duplicates_task", Recorded(on_blocks._duplicates_task))
+    rows = np.arange(len(posts))
+    pd.testing.assert_frame_equal(history_on_blocks(posts, image, caption, n_last=6, rows=rows, n_blocks=3),
+                                  history_features(posts, image, caption, n_last=6, rows=rows))
+    options = {"image_threshold": 0.95, "caption_threshold": 0.9, "window_hours": 6.0}
+    got = duplicates_on_blocks(posts, image, caption, rows=rows, n_blocks=4, **options)
+    pd.testing.assert_frame_equal(got, same_day_duplicates(posts, image, caption, rows=rows, **options))
+    # 7 tasks: captions (8 floats a post, their rows of the table and the duplicate window's), one image row
+    # each and the rows asked for; the image rows alone would be 1.2 MB (1280 floats for each of 240 posts).
+    assert len(sent_bytes) == 7 and sum(sent_bytes) < 100_000, sent_bytes

@@ -9,7 +9,7 @@ import pytest
 from engage.config import LightGBMSettings
 from engage.errors import NotFittedError
 from engage.model.estimators import CountModel, RiskModel
-from engage.model.folds import MIN_CALIBRATION, conformal_margin
+from engage.model.folds import MIN_CALIBRATION, conformal_margin, normalized_errors, scale_elasticity
 from engage.model.targets import TARGETS, risk_labels
 
 PARAMS = LightGBMSettings(n_estimators=200, learning_rate=0.1, num_leaves=7, min_child_samples=5,
@@ -122,10 +122,10 @@ def test_count_model_interval_is_calibrated_on_the_validation_slice():
     model = CountModel(TARGETS["likes"], PARAMS, interval=0.8).fit(train, y_train, valid, y_valid)
     p = model.predict_log1p(test)
     # set by the validation posts' noise (sd 0.3), not the training posts'
-    assert model.interval_margin_ > 0.3
+    assert np.median(p["high"] - p["expected"]) > 0.3
     assert np.mean((y_test >= p["low"]) & (y_test <= p["high"])) == pytest.approx(0.8, abs=0.03)
-    np.testing.assert_allclose(p["high"] - p["expected"], model.interval_margin_)
-    np.testing.assert_allclose(p["expected"] - p["low"], model.interval_margin_)
+    np.testing.assert_allclose(p["high"] - p["expected"], model.half_width(test))
+    np.testing.assert_allclose(p["expected"] - p["low"], model.half_width(test))
 
 
 def test_conformal_margin_is_the_finite_sample_rank_of_the_errors():
@@ -149,7 +149,7 @@ def test_the_interval_is_set_on_errors_of_a_period_the_level_has_not_seen():
     train, y_train = period(1500, 20, False)
     valid, y_valid = period(600, 21, True)
     model = CountModel(TARGETS["likes"], PARAMS, interval=0.8).fit(train, y_train, valid, y_valid)
-    assert model.interval_margin_ > 0.4
+    assert np.median(model.half_width(valid)) > 0.4
     # the level itself knows the jump
     assert np.mean(np.abs(model.predict_log1p(valid)["expected"] - y_valid)) < 0.2
 
@@ -159,7 +159,7 @@ def test_with_few_validation_posts_the_training_posts_out_of_fold_errors_join_th
     valid, y_valid = _features(MIN_CALIBRATION - 5, 23)
     y_train = y_train + np.random.default_rng(2).normal(0, 0.5, len(y_train))  # the training posts are noisy
     model = CountModel(TARGETS["likes"], PARAMS, interval=0.8).fit(train, y_train, valid, y_valid)
-    assert model.interval_margin_ > 0.55  # the 15 quiet validation posts alone give 0.43
+    assert np.median(model.half_width(valid)) > 0.55  # the 15 quiet validation posts alone give 0.43
 
 
 def test_dropping_a_family_removes_its_columns_and_without_history_the_level_is_the_mean():
@@ -195,7 +195,7 @@ def test_estimators_follow_the_scikit_learn_contract_parameters_in_init_learned_
     assert vars(model) == {"target": TARGETS["saves"], "params": PARAMS, "interval": 0.7, "seed": 3,
                            "folds": 2,
                            "folds_by": "account", "objective": "regression", "drop": (), "level_params": None,
-                           "level_start": "none"}
+                           "level_start": "none", "interval_scale": "adaptive"}
     plan = model.lightgbm_jobs(features.iloc[:100], y[:100], features.iloc[100:], y[100:], groups[:100],
                                groups[100:])
     # the whole level, one per fold, the prospective
@@ -209,11 +209,12 @@ def test_estimators_follow_the_scikit_learn_contract_parameters_in_init_learned_
         model = model.finish([job.estimator.fit(job.train, job.y_train, **job.fit_params)
                               for job in jobs], plan)
         if plan.next is not None:
-            assert len(plan.next.jobs) == 1  # the uplift
+            assert len(plan.next.jobs) == 1  # the uplift, then the interval's scale
         last, plan = plan, plan.next
-    assert stages == ["level", "uplift"]
+    assert stages == ["level", "uplift", "interval"]
     assert {k for k in vars(model) if k.endswith("_")} == {
-        *last.learned, "uplift_", "uplift_scale_", "uplift_shift_", "interval_margin_"}
+        *last.learned, "uplift_", "uplift_scale_", "uplift_shift_", "interval_margin_", "interval_scale_",
+        "interval_floor_", "interval_centre_", "interval_exponent_"}
     assert model.level_mean_ == pytest.approx(float(np.mean(y)))
     assert model.params is PARAMS and model.interval == 0.7 and model.seed == 3  # parameters never rewritten
     assert model.level_params is None
@@ -444,3 +445,109 @@ def test_fold_jobs_share_one_frame_and_fit_what_their_own_copies_fit():
     test, _ = _features(100, 6)
     for key, values in shared.predict_log1p(test).items():
         np.testing.assert_array_equal(values, copied.predict_log1p(test)[key])
+
+
+def _heteroscedastic(n: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """Posts of steady accounts (noise sd 0.1) and volatile ones (sd 0.6); the account's trailing spread
+    (`likes_std`, a level feature) tells them apart, as the history features do on real data."""
+    frame, y = _features(n, seed)
+    rng = np.random.default_rng(seed + 100)
+    volatile = rng.uniform(size=n) < 0.5
+    sd = np.where(volatile, 0.6, 0.1)
+    frame["likes_std"] = sd * rng.uniform(0.8, 1.2, n)
+    return frame, y + rng.normal(0, 1, n) * sd
+
+
+def test_the_adaptive_interval_is_narrow_for_steady_accounts_wide_for_volatile_ones_and_covers_its_share():
+    train, y_train = _heteroscedastic(2000, 30)
+    valid, y_valid = _heteroscedastic(800, 31)
+    test, y_test = _heteroscedastic(4000, 32)
+    volatile = test["likes_std"].to_numpy() > 0.3
+    covered = {}
+    for how in ("adaptive", "constant"):
+        model = CountModel(TARGETS["likes"], PARAMS, interval=0.8, interval_scale=how).fit(
+            train, y_train, valid, y_valid)
+        p = model.predict_log1p(test)
+        inside = (y_test >= p["low"]) & (y_test <= p["high"])
+        covered[how] = (inside.mean(), inside[~volatile].mean(), inside[volatile].mean())
+        half = p["high"] - p["expected"]
+        np.testing.assert_allclose(p["expected"] - p["low"], half)  # symmetric in log1p
+        if how == "adaptive":
+            assert model.interval_scale_ is not None
+            # steady accounts' ranges are several times narrower than volatile ones'
+            assert np.median(half[~volatile]) * 3 < np.median(half[volatile])
+        else:
+            assert model.interval_scale_ is None
+            np.testing.assert_allclose(half, model.interval_margin_)  # one margin for every post
+    overall, steady, wild = covered["adaptive"]
+    assert overall == pytest.approx(0.8, abs=0.03)
+    # ... and about 80% within each kind of account, where one margin over-covers the steady accounts and
+    # under-covers the volatile ones
+    assert steady == pytest.approx(0.8, abs=0.06) and wild == pytest.approx(0.8, abs=0.06)
+    assert covered["constant"][1] > 0.95 and covered["constant"][2] < 0.7
+
+
+def test_the_adaptive_interval_with_nothing_to_tell_posts_apart_is_the_constant_margin():
+    """Homoscedastic errors: the scale model learns (about) one scale, and the range is (about) the same
+    width everywhere, with the same coverage as one margin."""
+    train, y_train = _features(1500, 40)
+    valid, y_valid = _features(600, 41)
+    test, y_test = _features(3000, 42)
+    noise = np.random.default_rng(3)
+    y_train, y_valid, y_test = (y + noise.normal(0, 0.3, len(y)) for y in (y_train, y_valid, y_test))
+    model = CountModel(TARGETS["likes"], PARAMS, interval=0.8).fit(train, y_train, valid, y_valid)
+    p = model.predict_log1p(test)
+    half = p["high"] - p["expected"]
+    assert np.quantile(half, 0.9) / np.quantile(half, 0.1) < 1.5
+    assert np.mean((y_test >= p["low"]) & (y_test <= p["high"])) == pytest.approx(0.8, abs=0.03)
+
+
+def test_a_count_model_pickled_before_the_adaptive_interval_still_scores_with_its_one_margin():
+    import pickle
+
+    train, y_train = _features(600, 50)
+    valid, y_valid = _features(200, 51)
+    model = CountModel(TARGETS["likes"], PARAMS, interval_scale="constant").fit(train, y_train, valid,
+                                                                                y_valid)
+    old = pickle.loads(pickle.dumps(model))
+    # what an older engage never set
+    for name in ("interval_scale", "interval_scale_", "interval_floor_", "interval_centre_",
+                 "interval_exponent_"):
+        delattr(old, name)
+    p = old.predict_log1p(valid)
+    np.testing.assert_allclose(p["high"] - p["expected"], model.interval_margin_)
+    np.testing.assert_allclose(p["expected"], model.predict_log1p(valid)["expected"])
+
+
+def test_normalized_errors_are_the_absolute_errors_in_units_of_each_posts_scale():
+    np.testing.assert_allclose(normalized_errors(np.array([-0.5, 0.2, 1.0]), np.array([0.5, 0.1, 2.0])),
+                               [1.0, 2.0, 0.5])
+
+
+def test_scale_elasticity_trusts_a_scale_only_as_far_as_the_calibration_errors_confirm_it():
+    rng = np.random.default_rng(60)
+    scales = rng.uniform(0.1, 1.0, 2000)
+    proportional = scales * rng.normal(size=2000)  # errors grow with the scale: about 1
+    assert 0.75 < scale_elasticity(proportional, scales) <= 1.0
+    unrelated = 0.4 * rng.normal(size=2000)  # the scale tells nothing: 0
+    assert scale_elasticity(unrelated, scales) == 0.0
+    # few posts: the lower bound is wide, the scale is not trusted
+    assert scale_elasticity(proportional[:MIN_CALIBRATION - 1], scales[:MIN_CALIBRATION - 1]) == 0.0
+    assert scale_elasticity(proportional, np.full(2000, 0.5)) == 0.0  # one scale for all: nothing to follow
+
+
+def test_a_scale_the_validation_posts_do_not_confirm_gives_one_margin():
+    """The training posts' spread follows `likes_std` (the scale model learns it); on the validation and test
+    posts it no longer does (the column shuffled): the validation errors do not grow with the scale, so the
+    interval keeps one margin (as before the scale) and covers its share of the test posts."""
+    train, y_train = _heteroscedastic(2000, 70)
+    valid, y_valid = _heteroscedastic(600, 71)
+    test, y_test = _heteroscedastic(3000, 72)
+    noise = np.random.default_rng(4)
+    for frame in (valid, test):
+        frame["likes_std"] = noise.permutation(frame["likes_std"].to_numpy())
+    model = CountModel(TARGETS["likes"], PARAMS, interval=0.8).fit(train, y_train, valid, y_valid)
+    assert model.interval_scale_ is None and model.interval_exponent_ == 0.0
+    p = model.predict_log1p(test)
+    np.testing.assert_allclose(p["high"] - p["expected"], model.interval_margin_)
+    assert np.mean((y_test >= p["low"]) & (y_test <= p["high"])) == pytest.approx(0.8, abs=0.03)

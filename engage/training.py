@@ -33,9 +33,9 @@ from engage.features.pipeline import FeaturePipeline
 from engage.model import evaluation as ev
 from engage.model import plots
 from engage.model.bundle import EngageModel, select_context
-from engage.model.estimators import FitPlan
 from engage.model.explain import compute_norms
 from engage.model.feed import account_feeds
+from engage.model.plans import FitPlan
 from engage.model.targets import TARGETS
 from engage.outcomes.retrain import TRAINED_POSTS_ARTIFACT, trained_posts_text
 from engage.promote import baseline_verdict, choose_alias, choose_data_alias, data_alias
@@ -291,7 +291,7 @@ def evaluate(posts: pd.DataFrame, features: pd.DataFrame, labels: dict[str, np.n
 def _log_plots(mlflow: Any, models: dict[str, Any], features: pd.DataFrame,
                preds: dict[str, dict[str, np.ndarray]], test: np.ndarray) -> None:
     for name, model in models.items():
-        # Each model sees its own subset (targets.model_columns);
+        # Each model sees its own subset (plans.model_columns);
         # a count model's level and uplift, their own parts.
         if hasattr(model, "uplift_"):
             # The draft's uplift under the target's own name (what a creator changes), the level beside it.

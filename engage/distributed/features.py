@@ -25,6 +25,7 @@ import ray
 
 from engage.features.duplicates import DUPLICATE_COLUMNS, same_day_duplicates
 from engage.features.history import HISTORY_COLUMNS, history_features, posted_at_ns
+from engage.features.vectors import repeats_one_row  # NumPy only: not the pipeline's torch in every task
 
 #: What a task receives for an embedding matrix: its block's rows, or (one row, how many times it is seen).
 Rows = np.ndarray | tuple[np.ndarray, int]
@@ -32,9 +33,7 @@ Rows = np.ndarray | tuple[np.ndarray, int]
 
 def block_rows(matrix: np.ndarray, members: np.ndarray) -> Rows:
     """`matrix[members]` to send to a task; one row seen n times is sent as that row and a count."""
-    # `engage.features.pipeline.repeats_one_row`, not imported: the pipeline module brings torch into every
-    # Ray worker that runs a feature task (5 s each on a busy machine)
-    if matrix.ndim == 2 and len(matrix) > 0 and matrix.strides[0] == 0:
+    if repeats_one_row(matrix):
         return np.ascontiguousarray(matrix[:1]), len(members)
     return matrix[members]
 

@@ -27,8 +27,11 @@ class LocalEngine:
     chunk_size = 256  # small chunks: a killed run loses at most 256 vectors
 
     def embed_images(self, pipeline: VectorSource, paths: Sequence[str]) -> np.ndarray:
-        return pipeline.image_embedder.embed_paths(list(paths), progress=False,
-                                                   decoding=pipeline.photo_decoding)
+        # A scaled decoding is asked only of embedders that state their input size (`photo_decoding`); the
+        # registry's contract (`embed_paths(paths, progress)`) stays enough for a new embedder.
+        decoding = pipeline.photo_decoding
+        options = {} if decoding.version == "full" else {"decoding": decoding}
+        return pipeline.image_embedder.embed_paths(list(paths), progress=False, **options)
 
     def measure_quality(self, pipeline: VectorSource, paths: Sequence[str]) -> np.ndarray:
         return quality_for_paths(list(paths), progress=False, version=pipeline.quality_version,

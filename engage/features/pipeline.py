@@ -22,7 +22,6 @@ embed with a different one.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +42,7 @@ from engage.features.families import FEATURE_FAMILIES, LEVEL_FAMILIES, family_co
 from engage.features.history import HISTORY_COLUMNS, AccountTimeline, history_features, posted_at_ns
 from engage.features.local_engine import LOCAL
 from engage.features.quality import ANALYSIS_SIDE, QUALITY_COLUMNS, QUALITY_VERSION
+from engage.features.vectors import PostVectors, repeats_one_row  # noqa: F401  (importers of the pipeline)
 from engage.files import file_sha256
 
 log = logging.getLogger(__name__)
@@ -51,44 +51,6 @@ log = logging.getLogger(__name__)
 #: chunk size while each takes under a second (the static embedder: 65,536 captions in ~15 s; MiniLM stays
 #: at the engine's size), so a million captions make some twenty shards, not four thousand.
 MAX_CHUNK = 65_536
-
-
-@dataclass
-class PostVectors:
-    """Per-post vectors aligned with a posts table; NaN rows where a post has no usable image."""
-
-    image: np.ndarray  # (n, image dim) float32, L2-normalised
-    caption: np.ndarray  # (n, text dim) float32, L2-normalised
-    quality: np.ndarray  # (n, len(QUALITY_COLUMNS)) float32
-
-    def __len__(self) -> int:
-        return len(self.image)
-
-    def take(self, positions: np.ndarray | list[int]) -> PostVectors:
-        positions = np.asarray(positions, dtype=int)
-        return PostVectors(_rows(self.image, positions), self.caption[positions], self.quality[positions])
-
-    @staticmethod
-    def concat(parts: list[PostVectors]) -> PostVectors:
-        images = [p.image for p in parts]
-        if images and all(repeats_one_row(m) for m in images):  # photo-less parts stay one row seen n times
-            image = np.broadcast_to(images[0][:1], (sum(len(m) for m in images), images[0].shape[1]))
-        else:
-            image = np.concatenate(images)
-        return PostVectors(image, np.concatenate([p.caption for p in parts]),
-                           np.concatenate([p.quality for p in parts]))
-
-
-def repeats_one_row(matrix: np.ndarray) -> bool:
-    """Whether `matrix` is one row seen n times (the NaN view `embed` gives a table without photos)."""
-    return matrix.ndim == 2 and len(matrix) > 0 and matrix.strides[0] == 0
-
-
-def _rows(matrix: np.ndarray, positions: np.ndarray) -> np.ndarray:
-    """`matrix[positions]`, still a view of one row when `matrix` is one (never n copies of it)."""
-    if repeats_one_row(matrix):
-        return np.broadcast_to(matrix[:1], (len(positions), matrix.shape[1]))
-    return matrix[positions]
 
 
 def _image_keys(paths: list[str | None]) -> list[str | None]:
@@ -206,12 +168,15 @@ class FeaturePipeline:
     def photo_decoding(self) -> PhotoDecoding:
         """How photos are decoded for the image embedder and the quality measures: the version this pipeline
         was fitted with ("full" for pipelines fitted before versions were recorded), or the current one
-        before `fit`; a scaled decode never goes below the embedder's input or the measures' 512 px."""
+        before `fit`; a scaled decode never goes below the embedder's input or the measures' 512 px. An
+        embedder that states no `input_size` (the registry asks only for `id`, `dim` and `embed_paths`) gets
+        whole photos: nothing says how far it could be scaled."""
         fitted = hasattr(self, "feature_names_")
         version = getattr(self, "photo_decoding_", "full") if fitted else PHOTO_DECODING
-        if version == "full":
+        size = getattr(self.image_embedder, "input_size", None) if version != "full" else None
+        if size is None:
             return PhotoDecoding()
-        return PhotoDecoding(version, shortest=int(self.image_embedder.input_size), longest=ANALYSIS_SIDE)
+        return PhotoDecoding(version, shortest=int(size), longest=ANALYSIS_SIDE)
 
     def _namespace(self, name: str) -> str:
         """The feature cache namespace of photo vectors (`name`: the image embedder id or quality version):

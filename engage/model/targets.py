@@ -31,7 +31,7 @@ from engage.model import plots
 
 # CountModel and RiskModel are also named here because bundles pickled before the estimators had their own
 # module refer to them as engage.model.targets.CountModel / RiskModel.
-from engage.model.estimators import CountModel, RiskModel, model_columns  # noqa: F401
+from engage.model.estimators import CountModel, RiskModel
 
 log = logging.getLogger(__name__)
 

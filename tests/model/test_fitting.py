@@ -12,7 +12,7 @@ import engage.model.targets as targets
 import engage.training as training
 from engage.config import Settings
 from engage.model import evaluation as ev
-from engage.model.estimators import FitPlan
+from engage.model.plans import FitPlan
 
 
 def _posts(n_per_account: int, accounts: dict[str, str]) -> pd.DataFrame:

@@ -338,7 +338,7 @@ def test_a_count_target_with_too_few_labels_is_skipped_with_the_reason():
 
 
 def test_each_count_model_sees_its_own_trailing_level_and_not_the_other_insight_levels():
-    from engage.model.estimators import model_columns
+    from engage.model.plans import model_columns
 
     columns = ["hashtags", "likes_baseline", "comments_baseline", "impressions_baseline", "saves_baseline",
                "follows_baseline"]
@@ -421,7 +421,7 @@ def test_fold_jobs_share_one_frame_and_fit_what_their_own_copies_fit():
     """The level's fold and prospective jobs name their rows of one shared frame (five copies of the
     training posts side by side were gigabytes at a million posts) and give the models own copies give."""
     from engage.engine import fit_locally
-    from engage.model.estimators import fit_plan
+    from engage.model.plans import fit_plan
 
     train, y_train = _features(600, 4)
     valid, y_valid = _features(200, 5)

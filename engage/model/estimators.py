@@ -38,6 +38,7 @@ from engage.model.folds import (
     fold_rows,
     group_sizes,
     normalized_errors,
+    post_scales,
     relevance,
     scale_elasticity,
 )
@@ -299,8 +300,7 @@ class CountModel:
         def scales(features: pd.DataFrame) -> np.ndarray:
             if interval_scale is None:
                 return np.ones(len(features))
-            raw = np.maximum(predict_booster(interval_scale, features), floor)
-            return centre * (raw / centre) ** exponent
+            return post_scales(predict_booster(interval_scale, features), floor, centre, exponent)
 
         errors = normalized_errors(carry["errors_valid"], scales(valid))
         errors = errors[~np.isnan(errors)]
@@ -364,9 +364,8 @@ class CountModel:
         scale = getattr(self, "interval_scale_", None)  # absent: pickled before the scale, one margin
         if scale is None:
             return np.full(len(features), self.interval_margin_)
-        scales = np.maximum(predict_booster(scale, features), self.interval_floor_)
-        return self.interval_margin_ * self.interval_centre_ * (scales / self.interval_centre_) ** (
-            self.interval_exponent_)
+        return self.interval_margin_ * post_scales(predict_booster(scale, features), self.interval_floor_,
+                                                   self.interval_centre_, self.interval_exponent_)
 
     def predict_log1p(self, features: pd.DataFrame) -> dict[str, np.ndarray]:
         """expected = level + uplift (log1p units), with the calibrated interval around it."""

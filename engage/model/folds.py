@@ -46,6 +46,13 @@ def normalized_errors(errors: np.ndarray, scales: np.ndarray) -> np.ndarray:
     return np.abs(np.asarray(errors, dtype=float)) / np.asarray(scales, dtype=float)
 
 
+def post_scales(raw: np.ndarray, floor: float, centre: float, exponent: float) -> np.ndarray:
+    """Each post's interval scale from the scale model's predictions `raw`: at least `floor`, followed
+    `exponent` of the way from the training posts' geometric mean `centre` (`scale_elasticity`). The one
+    formula the calibration and the prediction both use."""
+    return centre * (np.maximum(raw, floor) / centre) ** exponent
+
+
 def scale_elasticity(errors: np.ndarray, scales: np.ndarray, z: float = 1.645) -> float:
     """How far the scale model's differences between posts hold on posts it never saw: the slope of
     log |error| on log scale over the calibration posts (1: errors grow in proportion to the scale; 0: the

@@ -42,7 +42,7 @@ from engage.features.families import FEATURE_FAMILIES, LEVEL_FAMILIES, family_co
 from engage.features.history import HISTORY_COLUMNS, AccountTimeline, history_features, posted_at_ns
 from engage.features.local_engine import LOCAL
 from engage.features.quality import ANALYSIS_SIDE, QUALITY_COLUMNS, QUALITY_VERSION
-from engage.features.vectors import PostVectors, repeats_one_row  # noqa: F401  (importers of the pipeline)
+from engage.features.vectors import PostVectors
 from engage.files import file_sha256
 
 log = logging.getLogger(__name__)

@@ -28,7 +28,8 @@ import pandas as pd
 from engage.config import Settings, settings_from_yaml, settings_to_yaml
 from engage.data.schema import validate_posts
 from engage.errors import ModelError
-from engage.features.pipeline import FeaturePipeline, PostVectors, repeats_one_row
+from engage.features.pipeline import FeaturePipeline
+from engage.features.vectors import PostVectors, repeats_one_row
 from engage.files import staged_write
 from engage.signing import load_signed, model_key, read_manifest, require_key, save_signed
 

@@ -174,7 +174,7 @@ class DraftVectors:
     def finish(self, pending: Sequence[PendingVectors]) -> list[Any]:
         """The `PostVectors` of each prepared list of posts, all their new photos and captions embedded in one
         forward pass per model."""
-        from engage.features.pipeline import PostVectors
+        from engage.features.vectors import PostVectors
 
         work = [item for p in pending for item in p.work]
         results = iter(self._forward(work) if work else [])

@@ -43,7 +43,7 @@ from threadpoolctl import threadpool_limits
 
 from engage.data.schema import INSIGHT_COUNTS, typed_posts
 from engage.errors import DraftError, EngageError, ModelError
-from engage.features.pipeline import PostVectors
+from engage.features.vectors import PostVectors
 from engage.model.bundle import EngageModel
 from engage.model.draft import Draft
 from engage.model.explain import draft_flags, draft_skill, top_factors

@@ -219,7 +219,7 @@ def test_photo_less_posts_send_their_one_nan_image_row_to_the_feature_tasks(loca
         history_on_blocks,
         task_rows,
     )
-    from engage.features.pipeline import repeats_one_row
+    from engage.features.vectors import repeats_one_row
 
     posts, _, caption = _posts(240, seed=5)
     image = np.broadcast_to(np.full((1, 1280), np.nan, dtype=np.float32), (len(posts), 1280))

@@ -362,7 +362,7 @@ def test_a_table_without_photos_gives_the_same_features_from_a_read_only_nan_vie
 
 
 def test_rows_of_a_photo_less_table_stay_one_row_through_take_and_concat():
-    from engage.features.pipeline import PostVectors, repeats_one_row
+    from engage.features.vectors import PostVectors, repeats_one_row
 
     view = np.broadcast_to(np.full((1, 1280), np.nan, dtype=np.float32), (1000, 1280))
     vectors = PostVectors(view, np.ones((1000, 4), dtype=np.float32), np.zeros((1000, 7), dtype=np.float32))

@@ -13,8 +13,9 @@ from engage.config import Settings
 from engage.data.schema import validate_posts
 from engage.embed.decoding import FULL_DECODING, PHOTO_DECODING, PhotoDecoding
 from engage.errors import NotFittedError
-from engage.features.pipeline import FeaturePipeline, PostVectors
+from engage.features.pipeline import FeaturePipeline
 from engage.features.quality import QUALITY_COLUMNS, QUALITY_VERSION
+from engage.features.vectors import PostVectors
 
 # 'auto' resolves to EfficientNet offline, with a loud warning that these tests expect.
 pytestmark = pytest.mark.filterwarnings("ignore:image embedder. using efficientnet:UserWarning")

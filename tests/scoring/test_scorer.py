@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from engage.errors import DraftError
-from engage.features.pipeline import PostVectors
+from engage.features.vectors import PostVectors
 from engage.model.bundle import EngageModel
 from engage.model.draft import Draft, HistoryPost
 from engage.scoring.scorer import Scorer
